@@ -1,0 +1,3 @@
+from footlight.cli import main
+
+raise SystemExit(main())

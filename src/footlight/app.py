@@ -1,0 +1,93 @@
+"""The ASGI application: routes and lifespan.
+
+Request path (see each module's docstring for its part):
+
+    uvicorn ─► FootlightApp.__call__ ─► route
+        /, /public          edge.graphql_http  ─► graph.Executor ─► graph.resolvers
+                                                  ─► ingest.Ingestor ─► store (commit)
+        /v1/{traces,...}    edge.otlp          ─► ingest.Ingestor ─► store (commit)
+        /healthz, /readyz   edge.health
+
+The store is opened in the ASGI lifespan, so a server that cannot open its store never
+starts listening, and it is closed (its queued writes committed) on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from footlight.config import Settings
+from footlight.edge.asgi import (
+    HTTPError,
+    Receive,
+    Request,
+    Scope,
+    Send,
+    error_body,
+    respond_json,
+)
+from footlight.edge.graphql_http import GraphQLEndpoint
+from footlight.edge.health import Readyz, healthz
+from footlight.edge.otlp import OtlpEndpoint
+from footlight.graph import RequestContext, build_executor
+from footlight.ingest.service import ClientInfo, Ingestor
+from footlight.store import Store
+
+log = logging.getLogger("footlight")
+
+Handler = Callable[[Request, Send], Awaitable[None]]
+
+
+class FootlightApp:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.ingest = Ingestor(store, settings.limits)
+        graphql = GraphQLEndpoint(build_executor(settings.limits), settings.limits, self._context)
+        self.routes: dict[str, Handler] = {
+            "/": graphql,
+            "/public": graphql,
+            "/public/": graphql,
+            "/v1/traces": OtlpEndpoint(self.ingest, settings.limits, "traces"),
+            "/v1/metrics": OtlpEndpoint(self.ingest, settings.limits, "metrics"),
+            "/v1/logs": OtlpEndpoint(self.ingest, settings.limits, "logs"),
+            "/healthz": healthz,
+            "/readyz": Readyz(store),
+        }
+
+    def _context(self, request: Request) -> RequestContext:
+        client = ClientInfo(request.header("user-agent"), request.header("accept-language"))
+        return RequestContext(self.ingest, client)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        handler = self.routes.get(request.path)
+        if handler is None:
+            await respond_json(send, 404, error_body(f"no route {request.path}", "NOT_FOUND"))
+            return
+        try:
+            await handler(request, send)
+        except HTTPError as exc:
+            await respond_json(send, exc.status, error_body(exc.message, exc.code), headers=exc.headers)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.store.open()
+                except Exception as exc:
+                    log.error("cannot open the store: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.store.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,131 @@
+"""Settings: every knob footlight has, its default, and the environment variable that sets it.
+
+One frozen dataclass is built once at start-up (from command-line flags, then `FOOTLIGHT_*`
+environment variables, then the defaults below) and handed to every layer. The README's
+"Configuration" table is checked against `SETTINGS` by a test, so a setting cannot exist
+undocumented.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on everything a stranger can send to the public ingest endpoint."""
+
+    max_body_bytes: int = 16 * MiB
+    """A request body larger than this is answered 413 without being read."""
+    max_inflated_bytes: int = 64 * MiB
+    """A compressed payload is stopped while inflating once it exceeds this."""
+    max_query_bytes: int = 100_000
+    """Longest GraphQL document accepted (the SDK's largest is about 2 KB)."""
+    max_query_tokens: int = 5_000
+    """Most lexical tokens in one GraphQL document."""
+    body_timeout_seconds: float = 30.0
+    """A client that has not sent its whole body by then gets 408."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8082
+    data_dir: Path = Path("footlight-data")
+    limits: Limits = Limits()
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    env: str
+    attr: str
+    parse: Callable[[str], Any]
+    help: str
+    in_limits: bool = False
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def parse_port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a TCP port (0-65535), got {text!r}")
+    return value
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec("FOOTLIGHT_HOST", "host", str, "Interface to listen on."),
+    SettingSpec("FOOTLIGHT_PORT", "port", parse_port, "TCP port to listen on (0 picks a free one)."),
+    SettingSpec("FOOTLIGHT_DATA_DIR", "data_dir", Path, "Directory of the embedded store."),
+    SettingSpec(
+        "FOOTLIGHT_MAX_BODY_BYTES", "max_body_bytes", _positive_int,
+        "Largest request body; larger ones get 413.", in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_INFLATED_BYTES", "max_inflated_bytes", _positive_int,
+        "Largest decompressed payload; inflation stops beyond it.", in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_QUERY_BYTES", "max_query_bytes", _positive_int,
+        "Longest GraphQL document.", in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_QUERY_TOKENS", "max_query_tokens", _positive_int,
+        "Most tokens in one GraphQL document.", in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_BODY_TIMEOUT_SECONDS", "body_timeout_seconds", _positive_float,
+        "Time allowed to send a request body; slower clients get 408.", in_limits=True,
+    ),
+)
+
+
+class ConfigError(ValueError):
+    """A setting has a value footlight cannot use; the message names the setting."""
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Defaults, overlaid by environment variables, overlaid by explicit (command-line) values.
+
+    `overrides` maps attribute names to already-typed values; `None` values are ignored so
+    that an unset command-line flag falls through to the environment.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    top: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    for spec in SETTINGS:
+        target = limits if spec.in_limits else top
+        if spec.attr in overrides:
+            target[spec.attr] = overrides[spec.attr]
+        elif spec.env in environ:
+            raw = environ[spec.env]
+            try:
+                target[spec.attr] = spec.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{spec.env}={raw!r}: {exc}") from None
+    known = {f.name for f in fields(Settings)} | {f.name for f in fields(Limits)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+    return Settings(**top, limits=Limits(**limits))

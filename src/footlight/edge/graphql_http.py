@@ -1,0 +1,178 @@
+"""GraphQL over HTTP for the public graph, mounted at `/` and `/public`.
+
+The rules are Highlight's (gqlgen's) so that every SDK version sees what it always saw:
+
+* POST with `Content-Type: application/json` (parameters allowed) and a JSON object body
+  `{query, variables, operationName}`; anything else is 415, a body over the limit 413.
+  `operationName` may be absent (unload beacons omit it): the document's only operation runs.
+* GET with `?query=&variables=&operationName=` runs queries only (a mutation is 406).
+* The response content type follows `Accept`: `application/graphql-response+json` for
+  `*/*` (what browsers send), else `application/json`. Parse and validation errors are 400
+  with the former and 422 with the latter; field errors are 200 with `data`; a store that
+  cannot write is 503 with `Retry-After`.
+* Bare `OPTIONS` is 200 with `Allow`, `HEAD` is 405; CORS preflights are handled before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from footlight.edge import cors
+from footlight.edge.asgi import HTTPError, Request, Send, error_body, respond, respond_json
+from footlight.graph import Executor, GraphQLRequest
+from footlight.graph.context import RequestContext
+from footlight.config import Limits
+
+log = logging.getLogger("footlight.edge")
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+RETRY_AFTER_SECONDS = "2"
+_ALLOW = ("allow", "OPTIONS, GET, POST")
+
+
+def negotiate(accept: str | None) -> tuple[str, int]:
+    """Response content type, and the status of a request error with it (contract §1.4)."""
+    if not accept:
+        return JSON, 422
+    ranges: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept.split(",")):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranges.append((-quality, position, media.lower()))
+    for _, _, media in sorted(ranges):
+        if media == JSON:
+            return JSON, 422
+        if media in (GRAPHQL_RESPONSE, "application/*", "*/*"):
+            return GRAPHQL_RESPONSE, 400
+    return JSON, 422
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def _request_from_json(body: bytes) -> GraphQLRequest:
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise HTTPError(400, f"the request body is not valid JSON: {exc}", "BAD_REQUEST") from None
+    except RecursionError:
+        raise HTTPError(400, "the request body is nested too deeply", "BAD_REQUEST") from None
+    if not isinstance(document, dict):
+        raise HTTPError(
+            400, "the request body must be a JSON object {query, variables, operationName}",
+            "BAD_REQUEST",
+        )
+    return _request_from_mapping(document)
+
+
+def _request_from_mapping(document: dict[str, Any]) -> GraphQLRequest:
+    query = document.get("query")
+    if not isinstance(query, str) or not query:
+        raise HTTPError(400, "the request has no `query` string", "BAD_REQUEST")
+    variables = document.get("variables")
+    if isinstance(variables, str):
+        variables = _decode_variables(variables)
+    if variables is not None and not isinstance(variables, dict):
+        raise HTTPError(400, "`variables` must be a JSON object", "BAD_REQUEST")
+    name = document.get("operationName")
+    if name is not None and not isinstance(name, str):
+        raise HTTPError(400, "`operationName` must be a string", "BAD_REQUEST")
+    return GraphQLRequest(query, variables, name or None)
+
+
+def _decode_variables(text: str) -> Any:
+    if not text:
+        return None
+    try:
+        return msgspec.json.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        raise HTTPError(400, "variables could not be decoded", "BAD_REQUEST") from None
+
+
+class GraphQLEndpoint:
+    def __init__(
+        self, executor: Executor, limits: Limits, context: Callable[[Request], RequestContext]
+    ) -> None:
+        self._executor = executor
+        self._limits = limits
+        self._context = context
+
+    async def __call__(self, request: Request, send: Send) -> None:
+        if cors.is_preflight(request):
+            await respond(send, 204, headers=cors.preflight_headers(request))
+            return
+        allow_origin = cors.response_headers(request)
+        content_type, request_error_status = negotiate(request.header("accept"))
+        try:
+            graphql_request, queries_only = await self._parse(request)
+        except HTTPError as exc:
+            headers = [*allow_origin, *exc.headers]
+            await respond_json(
+                send, exc.status, error_body(exc.message, exc.code), content_type, headers
+            )
+            return
+        if graphql_request is None:  # a bare OPTIONS
+            await respond(send, 200, headers=[*allow_origin, _ALLOW])
+            return
+        outcome = await self._executor.run(
+            graphql_request, self._context(request), queries_only=queries_only
+        )
+        headers = list(allow_origin)
+        if outcome.unavailable:
+            status = 503
+            headers.append(("retry-after", RETRY_AFTER_SECONDS))
+        elif outcome.request_error:
+            status = outcome.status or request_error_status
+        else:
+            status = 200
+        if status != 200:
+            log.info(
+                "%s %s -> %d %s", request.method, graphql_request.operation_name or "-",
+                status, outcome.body.get("errors", [{}])[0].get("message", ""),
+            )
+        await respond_json(send, status, outcome.body, content_type, headers)
+
+    async def _parse(self, request: Request) -> tuple[GraphQLRequest | None, bool]:
+        method = request.method
+        if method == "OPTIONS":
+            return None, False
+        if method == "GET":
+            params = request.query_params()
+            return _request_from_mapping(
+                {
+                    "query": params.get("query"),
+                    "variables": params.get("variables"),
+                    "operationName": params.get("operationName"),
+                }
+            ), True
+        if method != "POST":
+            raise HTTPError(405, f"method {method} is not allowed", "METHOD_NOT_ALLOWED", [_ALLOW])
+        media = _media_type(request.header("content-type"))
+        if media != JSON:
+            raise HTTPError(
+                415,
+                f"Content-Type must be application/json, got {media or 'none'}",
+                "UNSUPPORTED_MEDIA_TYPE",
+            )
+        encoding = (request.header("content-encoding") or "identity").strip().lower()
+        if encoding != "identity":
+            raise HTTPError(
+                415, f"Content-Encoding {encoding} is not supported; send the body uncompressed",
+                "UNSUPPORTED_MEDIA_TYPE",
+            )
+        body = await request.body(self._limits.max_body_bytes, self._limits.body_timeout_seconds)
+        return _request_from_json(body), False

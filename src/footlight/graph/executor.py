@@ -1,0 +1,122 @@
+"""Running one GraphQL request against the public graph, and shaping its errors.
+
+Outcomes, and how the HTTP edge answers them:
+
+* the document does not parse, does not validate, or its variables do not coerce: a
+  *request error* (`GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED`), no `data`;
+  the status follows gqlgen (400 or 422 by response content type, contract §1.4);
+* the operation ran: 200 with `data`, plus `errors` for fields that failed, each with the
+  `extensions.code` of the ingest error behind it;
+* the store could not take the write: 503 with `Retry-After`, so the SDK retries and the
+  client never believes unstored data was kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from inspect import isawaitable
+from typing import Any
+
+from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute
+
+from footlight.graph.documents import VALIDATION_FAILED, DocumentCache, RequestError
+from footlight.ingest.errors import IngestError
+from footlight.store import StoreUnavailable
+
+log = logging.getLogger("footlight.graph")
+
+INTERNAL = "INTERNAL_SERVER_ERROR"
+UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class GraphQLRequest:
+    query: str
+    variables: Mapping[str, Any] | None = None
+    operation_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to answer. A request error has no `data` key; `status` overrides the usual one."""
+
+    body: dict[str, Any]
+    request_error: bool = False
+    unavailable: bool = False
+    status: int | None = None
+
+
+def _location_list(error: GraphQLError) -> list[dict[str, int]] | None:
+    if not error.locations:
+        return None
+    return [{"line": loc.line, "column": loc.column} for loc in error.locations]
+
+
+def format_error(error: GraphQLError, default_code: str) -> dict[str, Any]:
+    original = error.original_error
+    message, code = error.message, default_code
+    if isinstance(original, IngestError):
+        message, code = original.message, original.code
+    elif isinstance(original, StoreUnavailable):
+        message, code = f"storage is unavailable, try again later: {original}", UNAVAILABLE
+    elif original is not None:
+        log.error("resolver failed at %s", error.path, exc_info=original)
+        message, code = "internal error; the server log has the details", INTERNAL
+    formatted: dict[str, Any] = {"message": message}
+    locations = _location_list(error)
+    if locations:
+        formatted["locations"] = locations
+    if error.path:
+        formatted["path"] = list(error.path)
+    formatted["extensions"] = {**(error.extensions or {}), "code": code}
+    return formatted
+
+
+def request_error_body(error: RequestError) -> dict[str, Any]:
+    return {"errors": [format_error(e, error.code) for e in error.errors]}
+
+
+class Executor:
+    def __init__(self, schema: GraphQLSchema, documents: DocumentCache) -> None:
+        self.schema = schema
+        self.documents = documents
+
+    async def run(
+        self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
+    ) -> Outcome:
+        try:
+            prepared = self.documents.prepare(request.query)
+            operation = prepared.operation(request.operation_name)
+        except RequestError as exc:
+            return Outcome(request_error_body(exc), request_error=True, status=exc.status)
+        if queries_only and not operation.is_query:
+            error = RequestError(
+                "GET requests only allow query operations", VALIDATION_FAILED, status=406
+            )
+            return Outcome(request_error_body(error), request_error=True, status=406)
+        variables = operation.loosen(request.variables or {})
+        result = execute(
+            self.schema,
+            prepared.document,  # type: ignore[arg-type]  # set whenever `operation` is
+            variable_values=variables,
+            operation_name=operation.name,
+            context_value=context,
+        )
+        if isawaitable(result):
+            result = await result
+        assert isinstance(result, ExecutionResult)
+        errors = result.errors or []
+        if result.data is None and errors and all(e.path is None for e in errors):
+            # Variable coercion failed before anything ran.
+            return Outcome(
+                {"errors": [format_error(e, VALIDATION_FAILED) for e in errors]},
+                request_error=True,
+            )
+        body: dict[str, Any] = {}
+        if errors:
+            body["errors"] = [format_error(e, INTERNAL) for e in errors]
+        body["data"] = result.data
+        unavailable = any(isinstance(e.original_error, StoreUnavailable) for e in errors)
+        return Outcome(body, unavailable=unavailable)

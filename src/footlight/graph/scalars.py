@@ -1,0 +1,94 @@
+"""The public graph's custom scalars, with Highlight's input rules."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from graphql import GraphQLError, GraphQLScalarType, ValueNode, value_from_ast_untyped
+from graphql.language import IntValueNode, StringValueNode
+
+from footlight.ingest.errors import BadInput
+from footlight.ingest.ids import parse_int64
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An RFC 3339 string (Go's RFC3339Nano) as an aware datetime; nanoseconds truncated."""
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise GraphQLError(
+            f"Timestamp must be an RFC 3339 string like 2024-06-10T06:13:20.123Z, got {value!r}"
+        )
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    offset = timedelta(0)
+    if not zulu:
+        offset = timedelta(hours=int(off_h), minutes=int(off_m)) * (1 if sign == "+" else -1)
+    try:
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second),
+            int((fraction or "0").ljust(6, "0")[:6]), tzinfo=timezone(offset),
+        )
+    except ValueError as exc:
+        raise GraphQLError(f"Timestamp {value!r} is not a valid date-time: {exc}") from None
+
+
+def _serialize_timestamp(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return None if value is None else str(value)
+
+
+def _parse_timestamp_literal(node: ValueNode, _variables: Any = None) -> datetime:
+    if not isinstance(node, StringValueNode):
+        raise GraphQLError("Timestamp must be a string")
+    return parse_timestamp(node.value)
+
+
+def _int64(scalar: str) -> Any:
+    def parse(value: Any) -> int:
+        try:
+            return parse_int64(value, scalar)
+        except BadInput as exc:
+            raise GraphQLError(exc.message) from None
+
+    return parse
+
+
+def _parse_int64_literal(scalar: str) -> Any:
+    def parse(node: ValueNode, _variables: Any = None) -> int:
+        if isinstance(node, IntValueNode | StringValueNode):
+            value = node.value if isinstance(node, StringValueNode) else int(node.value)
+            return _int64(scalar)(value)
+        raise GraphQLError(f"{scalar} must be an integer or a decimal string")
+
+    return parse
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+SCALARS: dict[str, GraphQLScalarType] = {
+    "Any": GraphQLScalarType(
+        "Any", serialize=_identity, parse_value=_identity,
+        parse_literal=lambda node, variables=None: value_from_ast_untyped(node, variables),
+    ),
+    "Timestamp": GraphQLScalarType(
+        "Timestamp", serialize=_serialize_timestamp, parse_value=parse_timestamp,
+        parse_literal=_parse_timestamp_literal,
+    ),
+    "Int64": GraphQLScalarType(
+        "Int64", serialize=int, parse_value=_int64("Int64"),
+        parse_literal=_parse_int64_literal("Int64"),
+    ),
+    "Int64ID": GraphQLScalarType(
+        "Int64ID", serialize=int, parse_value=_int64("Int64ID"),
+        parse_literal=_parse_int64_literal("Int64ID"),
+    ),
+}

@@ -1,0 +1,1 @@
+"""Ingest: what each operation of the public graph means, and payload validation."""

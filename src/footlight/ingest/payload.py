@@ -1,0 +1,239 @@
+"""Decoding and validating replay payloads: base64 → gzip → JSON → the SDK's payload shape.
+
+The SDK sends `data = base64(gzip(JSON))` where the JSON is the old PushPayload variables:
+`events` is `{"events": [rrweb events]}`, `messages`, `resources` and `web_socket_events` are
+JSON *strings* wrapping `{"messages": [...]}`, `{"resources": [...]}` and
+`{"webSocketEvents": [...]}`, and `errors` is an array of error objects.
+
+Highlight validated none of this at request time and silently dropped what it could not read
+later. Here every layer is checked before anything is stored, and a failure names the field:
+a client hears at once that its payload is unusable. What is checked is the shape that
+storage and processing rely on (types of containers, event `type`/`timestamp`, event `data`
+being an object); leaf values inside console messages and resources are kept as they are.
+
+Cost. rrweb event `data` is by far the bulk of a payload (a FullSnapshot is the whole DOM),
+so it is decoded as `msgspec.Raw`: its JSON syntax is still checked, but no Python objects
+are built for it. Inflation is bounded: a gzip bomb is stopped as soon as its output passes
+the limit, so it never reaches memory.
+"""
+
+from __future__ import annotations
+
+import binascii
+import gzip
+import hashlib
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from footlight.ingest.errors import BadInput, PayloadTooLarge
+from footlight.store import PayloadSummary
+
+FULL_SNAPSHOT = 2
+
+
+class _Event(msgspec.Struct):
+    type: int
+    timestamp: float
+    data: msgspec.Raw
+    sid: float | None = msgspec.field(default=None, name="_sid")
+
+
+class _Events(msgspec.Struct):
+    events: list[_Event]
+
+
+class _StackFrame(msgspec.Struct):
+    functionName: str | None = None
+    args: list[Any] | None = None
+    fileName: str | None = None
+    lineNumber: int | float | None = None
+    columnNumber: int | float | None = None
+    isEval: bool | None = None
+    isNative: bool | None = None
+    source: str | None = None
+
+
+class _ErrorObject(msgspec.Struct):
+    event: str = ""
+    type: str = ""
+    url: str = ""
+    source: str = ""
+    lineNumber: int | float | None = None
+    columnNumber: int | float | None = None
+    stackTrace: list[_StackFrame] | None = None
+    timestamp: str | None = None
+    payload: str | None = None
+
+
+class _Payload(msgspec.Struct):
+    events: _Events
+    messages: str | None = None
+    resources: str | None = None
+    web_socket_events: str | None = None
+    errors: list[_ErrorObject] | None = None
+    is_beacon: bool | None = None
+    has_session_unloaded: bool | None = None
+    highlight_logs: str | None = None
+
+
+class _Messages(msgspec.Struct):
+    messages: list[dict[str, Any]] = []
+
+
+class _Resources(msgspec.Struct):
+    resources: list[dict[str, Any]] = []
+
+
+class _WebSocketEvents(msgspec.Struct):
+    webSocketEvents: list[dict[str, Any]] = []
+
+
+_PAYLOAD_DECODER = msgspec.json.Decoder(_Payload)
+_NESTED: dict[str, msgspec.json.Decoder[Any]] = {
+    "messages": msgspec.json.Decoder(_Messages),
+    "resources": msgspec.json.Decoder(_Resources),
+    "web_socket_events": msgspec.json.Decoder(_WebSocketEvents),
+}
+
+
+@dataclass(frozen=True)
+class DecodedPayload:
+    """A validated payload: the bytes to keep, their identity, and a summary of the events."""
+
+    body: bytes
+    digest: bytes
+    summary: PayloadSummary
+
+
+def _json_error(where: str, exc: Exception) -> BadInput:
+    if isinstance(exc, RecursionError):
+        return BadInput(f"{where}: JSON is nested too deeply")
+    text = str(exc)
+    # msgspec reports positions as "at `$.events.events[3].type`"; name the field the client
+    # knows, rooted at the argument, instead of "$".
+    text = text.replace("`$.", f"`{where}.").replace("`$`", f"`{where}`")
+    return BadInput(f"{where} is not a valid payload: {text}")
+
+
+def decode_base64(data: str, where: str = "data") -> bytes:
+    try:
+        return binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadInput(f"{where} is not valid base64: {exc}") from None
+
+
+def gunzip(compressed: bytes, limit: int, where: str = "data") -> bytes:
+    """Inflate a gzip stream (one or more members) to at most `limit` bytes."""
+    if not compressed.startswith(b"\x1f\x8b"):
+        raise BadInput(f"{where} is not gzip data (it must be base64 of a gzip stream)")
+    parts: list[bytes] = []
+    total = 0
+    rest = compressed
+    while rest:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            chunk = inflater.decompress(rest, limit - total + 1)
+        except zlib.error as exc:
+            raise BadInput(f"{where} is not valid gzip data: {exc}") from None
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(
+                f"{where} inflates to more than {limit} bytes (limit: max_inflated_bytes)"
+            )
+        parts.append(chunk)
+        if not inflater.eof:
+            raise BadInput(f"{where} is truncated gzip data")
+        rest = inflater.unused_data
+        if rest and not rest.startswith(b"\x1f\x8b"):
+            raise BadInput(f"{where} has trailing bytes after the gzip stream")
+    return b"".join(parts)
+
+
+def _check_nested(name: str, value: str | None) -> None:
+    if not value:
+        return
+    try:
+        _NESTED[name].decode(value)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _json_error(name, exc) from None
+
+
+def _summarise(events: Sequence[_Event]) -> PayloadSummary:
+    if not events:
+        return PayloadSummary(0, None, None, False)
+    stamps = [e.timestamp for e in events]
+    return PayloadSummary(
+        event_count=len(events),
+        first_event_at=int(min(stamps)),
+        last_event_at=int(max(stamps)),
+        has_full_snapshot=any(e.type == FULL_SNAPSHOT for e in events),
+    )
+
+
+def _first_byte(raw: msgspec.Raw) -> bytes:
+    view = memoryview(raw)
+    head = bytes(view[:1])
+    if head in b" \t\r\n":
+        head = bytes(view).lstrip()[:1]
+    return head
+
+
+def validate_payload_json(body: bytes) -> PayloadSummary:
+    """Check a payload's decompressed JSON against the SDK's shape; summarise its events."""
+    try:
+        payload = _PAYLOAD_DECODER.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _json_error("data", exc) from None
+    for index, event in enumerate(payload.events.events):
+        if _first_byte(event.data) != b"{":
+            raise BadInput(f"data.events.events[{index}].data must be a JSON object")
+    _check_nested("messages", payload.messages)
+    _check_nested("resources", payload.resources)
+    _check_nested("web_socket_events", payload.web_socket_events)
+    return _summarise(payload.events.events)
+
+
+def digest(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=16).digest()
+
+
+def decode_compressed(data: str, max_inflated_bytes: int) -> DecodedPayload:
+    """The `data` argument of pushSessionEvents / pushPayloadCompressed, checked."""
+    compressed = decode_base64(data)
+    body = gunzip(compressed, max_inflated_bytes)
+    summary = validate_payload_json(body)
+    return DecodedPayload(body=compressed, digest=digest(body), summary=summary)
+
+
+def encode_legacy(arguments: Mapping[str, Any]) -> DecodedPayload:
+    """The arguments of a legacy `pushPayload`, validated and kept in the compressed form.
+
+    GraphQL has already checked their types; what is left is what the schema cannot say
+    (event `data` must be an object, the nested JSON strings must parse).
+    """
+    events = arguments["events"]["events"]
+    for index, event in enumerate(events):
+        if event is None:
+            raise BadInput(f"events.events[{index}] must not be null")
+        if not isinstance(event.get("data"), dict):
+            raise BadInput(f"events.events[{index}].data must be a JSON object")
+    for name in ("messages", "resources", "web_socket_events"):
+        _check_nested(name, arguments.get(name))
+    try:
+        body = msgspec.json.encode(arguments)
+    except (TypeError, RecursionError) as exc:  # pragma: no cover - GraphQL coerced these
+        raise BadInput(f"pushPayload arguments cannot be stored: {exc}") from None
+    stamps = [float(e["timestamp"]) for e in events]
+    summary = PayloadSummary(
+        event_count=len(events),
+        first_event_at=int(min(stamps)) if stamps else None,
+        last_event_at=int(max(stamps)) if stamps else None,
+        has_full_snapshot=any(e["type"] == FULL_SNAPSHOT for e in events),
+    )
+    return DecodedPayload(
+        body=gzip.compress(body, compresslevel=6, mtime=0), digest=digest(body), summary=summary
+    )
