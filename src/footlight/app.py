@@ -74,7 +74,9 @@ class FootlightApp:
         try:
             await handler(request, send)
         except HTTPError as exc:
-            await respond_json(send, exc.status, error_body(exc.message, exc.code), headers=exc.headers)
+            await respond_json(
+                send, exc.status, error_body(exc.message, exc.code), headers=exc.headers
+            )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -28,7 +28,9 @@ log = logging.getLogger("footlight")
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", type=Path, default=None,
+        "--data-dir",
+        type=Path,
+        default=None,
         help="directory of the embedded store (env FOOTLIGHT_DATA_DIR; default ./footlight-data)",
     )
 
@@ -42,23 +44,34 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the ingest server")
-    serve.add_argument("--host", default=None, help="interface (env FOOTLIGHT_HOST; default 127.0.0.1)")
     serve.add_argument(
-        "--port", type=parse_port, default=None,
+        "--host", default=None, help="interface (env FOOTLIGHT_HOST; default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port",
+        type=parse_port,
+        default=None,
         help="TCP port, 0 for any free one (env FOOTLIGHT_PORT; default 8082)",
     )
     serve.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"],
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
         help="how much to log to stderr (default info)",
     )
     _add_data_dir(serve)
 
     project = commands.add_parser("project", help="create and list projects")
-    project_commands = project.add_subparsers(dest="project_command", required=True, metavar="ACTION")
+    project_commands = project.add_subparsers(
+        dest="project_command", required=True, metavar="ACTION"
+    )
     create = project_commands.add_parser("create", help="create a project")
     create.add_argument("name")
     create.add_argument(
-        "--key", action="append", default=[], metavar="KEY",
+        "--key",
+        action="append",
+        default=[],
+        metavar="KEY",
         help="an extra public key initializeSession accepts for this project (repeatable): "
         "an old Highlight project id, a LaunchDarkly client-side id",
     )
@@ -116,24 +129,30 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+_ALL_INTERFACES = ("0.0.0.0", "::", "")  # noqa: S104 - names, not a bind
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def _banner(
     settings: Settings, where: str, port: int, projects: list[Project], created: Project | None
 ) -> str:
-    shown_host = settings.host
-    if shown_host in ("0.0.0.0", "::", ""):
-        shown_host = "<this machine's address>"
-    elif ":" in shown_host:
-        shown_host = f"[{shown_host}]"
-    url = f"http://{shown_host}:{port}"
+    listening = _url(settings.host, port)
+    browser_url = listening
+    if settings.host in _ALL_INTERFACES:
+        browser_url = _url("<address browsers reach>", port)
     project = projects[0]
+    snippet = f"{{ backendUrl: '{browser_url}', otlpEndpoint: '{browser_url}' }}"
     lines = [
         f"footlight {__version__}",
         f"  data:       {settings.data_dir.resolve()} ({where})",
-        f"  listening:  {url}  (GraphQL at / and /public, OTLP at /v1/*)",
+        f"  listening:  {listening}  (GraphQL at / and /public, OTLP at /v1/*)",
         f"  projects:   {len(projects)}" + (" (created project 1)" if created else ""),
         "",
         f"Record sessions of project {project.id} ({project.name!r}) with:",
-        f"  H.init('{encode_project(project.id)}', {{ backendUrl: '{url}', otlpEndpoint: '{url}' }})",
+        f"  H.init('{encode_project(project.id)}', {snippet})",
         "",
     ]
     return "\n".join(lines)

@@ -73,27 +73,44 @@ def parse_port(text: str) -> int:
 
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("FOOTLIGHT_HOST", "host", str, "Interface to listen on."),
-    SettingSpec("FOOTLIGHT_PORT", "port", parse_port, "TCP port to listen on (0 picks a free one)."),
+    SettingSpec(
+        "FOOTLIGHT_PORT", "port", parse_port, "TCP port to listen on (0 picks a free one)."
+    ),
     SettingSpec("FOOTLIGHT_DATA_DIR", "data_dir", Path, "Directory of the embedded store."),
     SettingSpec(
-        "FOOTLIGHT_MAX_BODY_BYTES", "max_body_bytes", _positive_int,
-        "Largest request body; larger ones get 413.", in_limits=True,
+        "FOOTLIGHT_MAX_BODY_BYTES",
+        "max_body_bytes",
+        _positive_int,
+        "Largest request body; larger ones get 413.",
+        in_limits=True,
     ),
     SettingSpec(
-        "FOOTLIGHT_MAX_INFLATED_BYTES", "max_inflated_bytes", _positive_int,
-        "Largest decompressed payload; inflation stops beyond it.", in_limits=True,
+        "FOOTLIGHT_MAX_INFLATED_BYTES",
+        "max_inflated_bytes",
+        _positive_int,
+        "Largest decompressed payload; inflation stops beyond it.",
+        in_limits=True,
     ),
     SettingSpec(
-        "FOOTLIGHT_MAX_QUERY_BYTES", "max_query_bytes", _positive_int,
-        "Longest GraphQL document.", in_limits=True,
+        "FOOTLIGHT_MAX_QUERY_BYTES",
+        "max_query_bytes",
+        _positive_int,
+        "Longest GraphQL document.",
+        in_limits=True,
     ),
     SettingSpec(
-        "FOOTLIGHT_MAX_QUERY_TOKENS", "max_query_tokens", _positive_int,
-        "Most tokens in one GraphQL document.", in_limits=True,
+        "FOOTLIGHT_MAX_QUERY_TOKENS",
+        "max_query_tokens",
+        _positive_int,
+        "Most tokens in one GraphQL document.",
+        in_limits=True,
     ),
     SettingSpec(
-        "FOOTLIGHT_BODY_TIMEOUT_SECONDS", "body_timeout_seconds", _positive_float,
-        "Time allowed to send a request body; slower clients get 408.", in_limits=True,
+        "FOOTLIGHT_BODY_TIMEOUT_SECONDS",
+        "body_timeout_seconds",
+        _positive_float,
+        "Time allowed to send a request body; slower clients get 408.",
+        in_limits=True,
     ),
 )
 

@@ -65,8 +65,8 @@ class Request:
         client = self.scope.get("client")
         return str(client[0]) if client else None
 
-    async def body(self, limit: int, timeout: float) -> bytes:
-        """The whole body, refusing more than `limit` bytes (413) or a stall of `timeout` (408)."""
+    async def body(self, limit: int, timeout_seconds: float) -> bytes:
+        """The whole body; more than `limit` bytes is 413, not done in `timeout_seconds` 408."""
         declared = self.header("content-length")
         if declared is not None:
             try:
@@ -76,11 +76,13 @@ class Request:
             if length > limit:
                 raise _too_large(limit)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout_seconds):
                 return await self._read(limit)
         except TimeoutError:
             raise HTTPError(
-                408, f"the request body was not received within {timeout:g} s", "REQUEST_TIMEOUT"
+                408,
+                f"the request body was not received within {timeout_seconds:g} s",
+                "REQUEST_TIMEOUT",
             ) from None
 
     async def _read(self, limit: int) -> bytes:
@@ -101,7 +103,8 @@ class Request:
 
 def _too_large(limit: int) -> HTTPError:
     return HTTPError(
-        413, f"the request body is larger than {limit} bytes (limit: max_body_bytes)",
+        413,
+        f"the request body is larger than {limit} bytes (limit: max_body_bytes)",
         "PAYLOAD_TOO_LARGE",
     )
 

@@ -18,7 +18,9 @@ PREFLIGHT_MAX_AGE = "7200"
 
 
 def is_preflight(request: Request) -> bool:
-    return request.method == "OPTIONS" and request.header("access-control-request-method") is not None
+    return (
+        request.method == "OPTIONS" and request.header("access-control-request-method") is not None
+    )
 
 
 def response_headers(request: Request) -> list[tuple[str, str]]:

@@ -21,11 +21,11 @@ from typing import Any
 
 import msgspec
 
+from footlight.config import Limits
 from footlight.edge import cors
 from footlight.edge.asgi import HTTPError, Request, Send, error_body, respond, respond_json
 from footlight.graph import Executor, GraphQLRequest
 from footlight.graph.context import RequestContext
-from footlight.config import Limits
 
 log = logging.getLogger("footlight.edge")
 
@@ -73,7 +73,8 @@ def _request_from_json(body: bytes) -> GraphQLRequest:
         raise HTTPError(400, "the request body is nested too deeply", "BAD_REQUEST") from None
     if not isinstance(document, dict):
         raise HTTPError(
-            400, "the request body must be a JSON object {query, variables, operationName}",
+            400,
+            "the request body must be a JSON object {query, variables, operationName}",
             "BAD_REQUEST",
         )
     return _request_from_mapping(document)
@@ -141,8 +142,11 @@ class GraphQLEndpoint:
             status = 200
         if status != 200:
             log.info(
-                "%s %s -> %d %s", request.method, graphql_request.operation_name or "-",
-                status, outcome.body.get("errors", [{}])[0].get("message", ""),
+                "%s %s -> %d %s",
+                request.method,
+                graphql_request.operation_name or "-",
+                status,
+                outcome.body.get("errors", [{}])[0].get("message", ""),
             )
         await respond_json(send, status, outcome.body, content_type, headers)
 
@@ -171,7 +175,8 @@ class GraphQLEndpoint:
         encoding = (request.header("content-encoding") or "identity").strip().lower()
         if encoding != "identity":
             raise HTTPError(
-                415, f"Content-Encoding {encoding} is not supported; send the body uncompressed",
+                415,
+                f"Content-Encoding {encoding} is not supported; send the body uncompressed",
                 "UNSUPPORTED_MEDIA_TYPE",
             )
         body = await request.body(self._limits.max_body_bytes, self._limits.body_timeout_seconds)

@@ -22,7 +22,9 @@ class Readyz:
             await self._store.check_writable()
         except StoreUnavailable as exc:
             await respond_json(
-                send, 503, {"status": "unavailable", "reason": str(exc)},
+                send,
+                503,
+                {"status": "unavailable", "reason": str(exc)},
                 headers=[("retry-after", "2")],
             )
             return

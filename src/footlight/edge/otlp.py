@@ -40,7 +40,10 @@ class OtlpEndpoint:
             media = await self._accept(request)
         except HTTPError as exc:
             await respond_json(
-                send, exc.status, error_body(exc.message, exc.code), headers=[*headers, *exc.headers]
+                send,
+                exc.status,
+                error_body(exc.message, exc.code),
+                headers=[*headers, *exc.headers],
             )
             return
         if media == JSON:
@@ -50,16 +53,21 @@ class OtlpEndpoint:
 
     async def _accept(self, request: Request) -> str:
         if request.method != "POST":
-            raise HTTPError(405, "OTLP/HTTP takes POST only", "METHOD_NOT_ALLOWED", [("allow", "POST")])
+            raise HTTPError(
+                405, "OTLP/HTTP takes POST only", "METHOD_NOT_ALLOWED", [("allow", "POST")]
+            )
         media = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
         if media not in (PROTOBUF, JSON):
             raise HTTPError(
-                415, f"Content-Type must be {PROTOBUF} or {JSON}, got {media or 'none'}",
+                415,
+                f"Content-Type must be {PROTOBUF} or {JSON}, got {media or 'none'}",
                 "UNSUPPORTED_MEDIA_TYPE",
             )
         encoding = (request.header("content-encoding") or "").strip().lower() or None
         if encoding not in (None, "identity", "gzip"):
-            raise HTTPError(415, f"Content-Encoding {encoding} is not supported", "UNSUPPORTED_MEDIA_TYPE")
+            raise HTTPError(
+                415, f"Content-Encoding {encoding} is not supported", "UNSUPPORTED_MEDIA_TYPE"
+            )
         body = await request.body(self._limits.max_body_bytes, self._limits.body_timeout_seconds)
         plain = body
         try:
@@ -71,13 +79,17 @@ class OtlpEndpoint:
             status = 413 if exc.code == "PAYLOAD_TOO_LARGE" else 400
             raise HTTPError(status, exc.message, exc.code) from None
         except (msgspec.DecodeError, RecursionError) as exc:
-            raise HTTPError(400, f"the request body is not valid JSON: {exc}", "BAD_REQUEST") from None
+            raise HTTPError(
+                400, f"the request body is not valid JSON: {exc}", "BAD_REQUEST"
+            ) from None
         batch = OtlpBatch(self._signal, media, encoding, now_ms(), body)
         try:
             await self._ingest.store_otlp(batch)
         except StoreUnavailable as exc:
             raise HTTPError(
-                503, f"storage is unavailable, try again later: {exc}", "SERVICE_UNAVAILABLE",
+                503,
+                f"storage is unavailable, try again later: {exc}",
+                "SERVICE_UNAVAILABLE",
                 [("retry-after", "2")],
             ) from None
         return media

@@ -33,7 +33,11 @@ class RequestError(Exception):
     """The request cannot be executed at all; `code` goes to `extensions.code`."""
 
     def __init__(
-        self, message: str, code: str, errors: tuple[GraphQLError, ...] = (), status: int | None = None
+        self,
+        message: str,
+        code: str,
+        errors: tuple[GraphQLError, ...] = (),
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message

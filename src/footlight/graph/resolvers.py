@@ -14,15 +14,14 @@ from graphql import GraphQLResolveInfo
 from footlight.graph.context import RequestContext
 
 Resolver = Callable[..., Awaitable[Any]]
+Info = GraphQLResolveInfo[RequestContext]
 
 
-def _ctx(info: GraphQLResolveInfo) -> RequestContext:
-    context = info.context
-    assert isinstance(context, RequestContext)
-    return context
+def _ctx(info: Info) -> RequestContext:
+    return info.context
 
 
-async def initialize_session(_root: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+async def initialize_session(_root: Any, info: Info, **args: Any) -> dict[str, Any]:
     ctx = _ctx(info)
     domains = args.get("network_recording_domains")
     session = await ctx.ingest.initialize_session(
@@ -53,71 +52,72 @@ async def initialize_session(_root: Any, info: GraphQLResolveInfo, **args: Any) 
     }
 
 
-async def _session(info: GraphQLResolveInfo, args: dict[str, Any]) -> str:
+async def _session(info: Info, args: dict[str, Any]) -> str:
     return await _ctx(info).ingest.session_reference(
         args.get("session_secure_id"), args.get("session_id")
     )
 
 
-async def identify_session(_root: Any, info: GraphQLResolveInfo, **args: Any) -> str:
+async def identify_session(_root: Any, info: Info, **args: Any) -> str:
     secure_id = await _session(info, args)
-    await _ctx(info).ingest.identify(
-        secure_id, args["user_identifier"], args.get("user_object")
-    )
+    await _ctx(info).ingest.identify(secure_id, args["user_identifier"], args.get("user_object"))
     return str(args["user_identifier"])
 
 
-async def add_session_properties(_root: Any, info: GraphQLResolveInfo, **args: Any) -> str:
+async def add_session_properties(_root: Any, info: Info, **args: Any) -> str:
     secure_id = await _session(info, args)
     await _ctx(info).ingest.add_properties(secure_id, "session", args.get("properties_object"))
     return secure_id
 
 
-async def add_track_properties(_root: Any, info: GraphQLResolveInfo, **args: Any) -> str:
+async def add_track_properties(_root: Any, info: Info, **args: Any) -> str:
     secure_id = await _session(info, args)
     await _ctx(info).ingest.add_properties(secure_id, "track", args.get("properties_object"))
     return secure_id
 
 
-async def push_payload(_root: Any, info: GraphQLResolveInfo, **args: Any) -> int:
+async def push_payload(_root: Any, info: Info, **args: Any) -> int:
     secure_id = await _session(info, args)
     return await _ctx(info).ingest.push_legacy(secure_id, args)
 
 
 async def push_compressed(
-    _root: Any, info: GraphQLResolveInfo, session_secure_id: str, payload_id: Any, data: str
+    _root: Any, info: Info, session_secure_id: str, payload_id: Any, data: str
 ) -> None:
     await _ctx(info).ingest.push_compressed(session_secure_id, payload_id, data)
 
 
 async def push_backend_payload(
-    _root: Any, info: GraphQLResolveInfo, errors: list[Any], project_id: str | None = None
+    _root: Any, info: Info, errors: list[Any], project_id: str | None = None
 ) -> None:
     await _ctx(info).ingest.push_backend_errors(project_id, errors)
 
 
-async def push_metrics(_root: Any, info: GraphQLResolveInfo, metrics: list[Any]) -> int:
+async def push_metrics(_root: Any, info: Info, metrics: list[Any]) -> int:
     return await _ctx(info).ingest.push_metrics(metrics)
 
 
-async def mark_backend_setup(_root: Any, _info: GraphQLResolveInfo, **_args: Any) -> None:
+async def mark_backend_setup(_root: Any, _info: Info, **_args: Any) -> None:
     return None
 
 
-async def add_session_feedback(_root: Any, info: GraphQLResolveInfo, **args: Any) -> str:
+async def add_session_feedback(_root: Any, info: Info, **args: Any) -> str:
     secure_id = await _session(info, args)
     await _ctx(info).ingest.add_feedback(
-        secure_id, args["verbatim"], args["timestamp"], args.get("user_name"),
+        secure_id,
+        args["verbatim"],
+        args["timestamp"],
+        args.get("user_name"),
         args.get("user_email"),
     )
     return secure_id
 
 
-async def ignore(_root: Any, _info: GraphQLResolveInfo, **_args: Any) -> None:
+async def ignore(_root: Any, _info: Info, **_args: Any) -> None:
     return None
 
 
-async def sampling(_root: Any, _info: GraphQLResolveInfo, **_args: Any) -> dict[str, Any]:
+async def sampling(_root: Any, _info: Info, **_args: Any) -> dict[str, Any]:
     # footlight samples nothing on the client: every span and log is wanted.
     return {"spans": None, "logs": None}
 

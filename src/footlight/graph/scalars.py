@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from graphql import GraphQLError, GraphQLScalarType, ValueNode, value_from_ast_untyped
-from graphql.language import IntValueNode, StringValueNode
+from graphql import GraphQLError, value_from_ast_untyped
+from graphql.language import ConstValueNode, IntValueNode, StringValueNode
 
 from footlight.ingest.errors import BadInput
 from footlight.ingest.ids import parse_int64
@@ -31,8 +33,14 @@ def parse_timestamp(value: Any) -> datetime:
         offset = timedelta(hours=int(off_h), minutes=int(off_m)) * (1 if sign == "+" else -1)
     try:
         return datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second),
-            int((fraction or "0").ljust(6, "0")[:6]), tzinfo=timezone(offset),
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int((fraction or "0").ljust(6, "0")[:6]),
+            tzinfo=timezone(offset),
         )
     except ValueError as exc:
         raise GraphQLError(f"Timestamp {value!r} is not a valid date-time: {exc}") from None
@@ -44,13 +52,13 @@ def _serialize_timestamp(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _parse_timestamp_literal(node: ValueNode, _variables: Any = None) -> datetime:
+def _timestamp_literal(node: ConstValueNode) -> datetime:
     if not isinstance(node, StringValueNode):
         raise GraphQLError("Timestamp must be a string")
     return parse_timestamp(node.value)
 
 
-def _int64(scalar: str) -> Any:
+def _int64(scalar: str) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         try:
             return parse_int64(value, scalar)
@@ -60,11 +68,12 @@ def _int64(scalar: str) -> Any:
     return parse
 
 
-def _parse_int64_literal(scalar: str) -> Any:
-    def parse(node: ValueNode, _variables: Any = None) -> int:
-        if isinstance(node, IntValueNode | StringValueNode):
-            value = node.value if isinstance(node, StringValueNode) else int(node.value)
-            return _int64(scalar)(value)
+def _int64_literal(scalar: str) -> Callable[[ConstValueNode], int]:
+    def parse(node: ConstValueNode) -> int:
+        if isinstance(node, StringValueNode):
+            return _int64(scalar)(node.value)
+        if isinstance(node, IntValueNode):
+            return _int64(scalar)(int(node.value))
         raise GraphQLError(f"{scalar} must be an integer or a decimal string")
 
     return parse
@@ -74,21 +83,18 @@ def _identity(value: Any) -> Any:
     return value
 
 
-SCALARS: dict[str, GraphQLScalarType] = {
-    "Any": GraphQLScalarType(
-        "Any", serialize=_identity, parse_value=_identity,
-        parse_literal=lambda node, variables=None: value_from_ast_untyped(node, variables),
-    ),
-    "Timestamp": GraphQLScalarType(
-        "Timestamp", serialize=_serialize_timestamp, parse_value=parse_timestamp,
-        parse_literal=_parse_timestamp_literal,
-    ),
-    "Int64": GraphQLScalarType(
-        "Int64", serialize=int, parse_value=_int64("Int64"),
-        parse_literal=_parse_int64_literal("Int64"),
-    ),
-    "Int64ID": GraphQLScalarType(
-        "Int64ID", serialize=int, parse_value=_int64("Int64ID"),
-        parse_literal=_parse_int64_literal("Int64ID"),
-    ),
+@dataclass(frozen=True)
+class ScalarRules:
+    """graphql-core 3.3's three coercion hooks for one scalar."""
+
+    output: Callable[[Any], Any]
+    input: Callable[[Any], Any]
+    literal: Callable[[ConstValueNode], Any]
+
+
+SCALARS: dict[str, ScalarRules] = {
+    "Any": ScalarRules(_identity, _identity, value_from_ast_untyped),
+    "Timestamp": ScalarRules(_serialize_timestamp, parse_timestamp, _timestamp_literal),
+    "Int64": ScalarRules(int, _int64("Int64"), _int64_literal("Int64")),
+    "Int64ID": ScalarRules(int, _int64("Int64ID"), _int64_literal("Int64ID")),
 }

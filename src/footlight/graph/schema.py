@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-from graphql import GraphQLObjectType, GraphQLSchema, build_schema
+from graphql import GraphQLObjectType, GraphQLScalarType, GraphQLSchema, build_schema
 
 from footlight.graph.resolvers import MUTATIONS, QUERIES, Resolver
 from footlight.graph.scalars import SCALARS
@@ -27,12 +27,12 @@ def _attach(type_: GraphQLObjectType | None, resolvers: dict[str, Resolver]) -> 
 @cache
 def public_schema() -> GraphQLSchema:
     schema = build_schema(schema_sdl())
-    for name, scalar in SCALARS.items():
+    for name, rules in SCALARS.items():
         target = schema.type_map[name]
-        assert isinstance(target, type(scalar))
-        target.serialize = scalar.serialize  # type: ignore[method-assign]
-        target.parse_value = scalar.parse_value  # type: ignore[method-assign]
-        target.parse_literal = scalar.parse_literal  # type: ignore[method-assign]
+        assert isinstance(target, GraphQLScalarType)
+        target.coerce_output_value = rules.output
+        target.coerce_input_value = rules.input
+        target.coerce_input_literal = rules.literal
     _attach(schema.mutation_type, MUTATIONS)
     _attach(schema.query_type, QUERIES)
     return schema

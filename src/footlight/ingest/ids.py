@@ -44,9 +44,9 @@ def parse_int64(value: Any, name: str) -> int:
         number = None
     elif isinstance(value, int):
         number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and _DECIMAL.fullmatch(value):
+    elif (isinstance(value, float) and value.is_integer()) or (
+        isinstance(value, str) and _DECIMAL.fullmatch(value)
+    ):
         number = int(value)
     if number is None:
         raise BadInput(f"{name} must be an integer or a decimal string, got {value!r}")

@@ -26,8 +26,8 @@ import msgspec
 
 from footlight.config import Limits
 from footlight.ingest import payload as payloads
-from footlight.ingest.ids import decode_project, parse_int64
 from footlight.ingest.errors import BadInput, Forbidden, IngestError, NotFound
+from footlight.ingest.ids import decode_project, parse_int64
 from footlight.store import (
     BackendError,
     Feedback,
@@ -166,18 +166,26 @@ class Ingestor:
         number = 0 if raw_id is None else parse_int64(raw_id, "payload_id")
         decoded = await self._offload(
             sum(len(v) for v in arguments.values() if isinstance(v, str)),
-            payloads.encode_legacy, arguments,
+            payloads.encode_legacy,
+            arguments,
         )
         await self._append(secure_id, number, "legacy", decoded)
         return decoded.summary.event_count
 
     async def _append(
-        self, secure_id: str, payload_id: int, source: PayloadSource,
+        self,
+        secure_id: str,
+        payload_id: int,
+        source: PayloadSource,
         decoded: payloads.DecodedPayload,
     ) -> None:
         incoming = IncomingPayload(
-            payload_id=payload_id, digest=decoded.digest, source=source,
-            received_at=now_ms(), summary=decoded.summary, body=decoded.body,
+            payload_id=payload_id,
+            digest=decoded.digest,
+            source=source,
+            received_at=now_ms(),
+            summary=decoded.summary,
+            body=decoded.body,
         )
         await _translate(self.store.append_payload(secure_id, incoming))
 
@@ -192,9 +200,7 @@ class Ingestor:
                 fields.append(SessionField("user", "email", identifier))
         fields.extend(properties_to_fields("user", user_object))
         encoded = msgspec.json.encode(user_object).decode() if user_object else None
-        await _translate(
-            self.store.identify(secure_id, identifier, encoded, fields, now_ms())
-        )
+        await _translate(self.store.identify(secure_id, identifier, encoded, fields, now_ms()))
 
     async def add_properties(self, secure_id: str, kind: FieldKind, properties: Any) -> None:
         if properties is None:
@@ -205,8 +211,12 @@ class Ingestor:
         await _translate(self.store.add_fields(secure_id, fields, now_ms()))
 
     async def add_feedback(
-        self, secure_id: str, verbatim: str, timestamp: datetime,
-        user_name: str | None, user_email: str | None,
+        self,
+        secure_id: str,
+        verbatim: str,
+        timestamp: datetime,
+        user_name: str | None,
+        user_email: str | None,
     ) -> None:
         feedback = Feedback(verbatim, to_epoch_ms(timestamp), user_name, user_email)
         await _translate(self.store.add_feedback(secure_id, feedback, now_ms()))
@@ -218,10 +228,14 @@ class Ingestor:
                 raise BadInput(f"metrics[{index}] must not be null")
             records.append(
                 Metric(
-                    session_secure_id=m["session_secure_id"], name=m["name"],
-                    value=float(m["value"]), timestamp=to_epoch_ms(m["timestamp"]),
-                    group=m.get("group"), category=m.get("category"),
-                    span_id=m.get("span_id"), parent_span_id=m.get("parent_span_id"),
+                    session_secure_id=m["session_secure_id"],
+                    name=m["name"],
+                    value=float(m["value"]),
+                    timestamp=to_epoch_ms(m["timestamp"]),
+                    group=m.get("group"),
+                    category=m.get("category"),
+                    span_id=m.get("span_id"),
+                    parent_span_id=m.get("parent_span_id"),
                     trace_id=m.get("trace_id"),
                     tags=tuple((t["name"], t["value"]) for t in m.get("tags") or ()),
                 )
@@ -244,13 +258,21 @@ class Ingestor:
             service = e.get("service") or {}
             records.append(
                 BackendError(
-                    event=e["event"], type=e["type"], url=e["url"], source=e["source"],
-                    stack_trace=e["stackTrace"], timestamp=to_epoch_ms(e["timestamp"]),
+                    event=e["event"],
+                    type=e["type"],
+                    url=e["url"],
+                    source=e["source"],
+                    stack_trace=e["stackTrace"],
+                    timestamp=to_epoch_ms(e["timestamp"]),
                     session_secure_id=e.get("session_secure_id") or None,
-                    request_id=e.get("request_id"), trace_id=e.get("trace_id"),
-                    span_id=e.get("span_id"), log_cursor=e.get("log_cursor"),
-                    payload=e.get("payload"), service_name=service.get("name"),
-                    service_version=service.get("version"), environment=e.get("environment"),
+                    request_id=e.get("request_id"),
+                    trace_id=e.get("trace_id"),
+                    span_id=e.get("span_id"),
+                    log_cursor=e.get("log_cursor"),
+                    payload=e.get("payload"),
+                    service_name=service.get("name"),
+                    service_version=service.get("version"),
+                    environment=e.get("environment"),
                 )
             )
         await _translate(self.store.add_backend_errors(project_id, records, now_ms()))

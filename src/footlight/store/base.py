@@ -240,8 +240,12 @@ class Store(Protocol):
         """Store a push; False if identical content with that payload id is already stored."""
 
     async def identify(
-        self, secure_id: str, identifier: str, user_object: str | None,
-        fields: Sequence[SessionField], at: int,
+        self,
+        secure_id: str,
+        identifier: str,
+        user_object: str | None,
+        fields: Sequence[SessionField],
+        at: int,
     ) -> None: ...
 
     async def add_fields(self, secure_id: str, fields: Sequence[SessionField], at: int) -> None:

@@ -18,6 +18,7 @@ Other processes (the CLI while `serve` runs) share the file through SQLite's own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import queue
 import sqlite3
@@ -56,9 +57,10 @@ T = TypeVar("T")
 
 DB_FILE = "footlight.db"
 _MAX_BATCH = 256
-_SESSION_COLUMNS = (
-    "id, secure_id, project_id, created_at, client_id, environment, app_version, service_name, "
-    "client_version, client_config, user_agent, accept_language, identifier, user_object"
+_SELECT_SESSION = (
+    "SELECT id, secure_id, project_id, created_at, client_id, environment, app_version,"
+    " service_name, client_version, client_config, user_agent, accept_language, identifier,"
+    " user_object FROM sessions WHERE secure_id = ?"
 )
 
 
@@ -117,7 +119,9 @@ def _migrate(conn: sqlite3.Connection) -> int:
     )
     conn.execute("BEGIN IMMEDIATE")
     try:
-        current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+        current = conn.execute(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations"
+        ).fetchone()[0]
         known = migrations()
         if current > (known[-1][0] if known else 0):
             raise StoreUnavailable(
@@ -164,7 +168,9 @@ class _Writer:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="footlight-sqlite-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="footlight-sqlite-writer", daemon=True
+        )
         self._conn: sqlite3.Connection | None = None
 
     def start(self) -> None:
@@ -225,10 +231,8 @@ class _Writer:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
             failure = StoreUnavailable(f"SQLite write failed: {exc}")
             outcomes = [(False, failure)] * len(batch)
         for job, (ok, value) in zip(batch, outcomes, strict=True):
@@ -241,7 +245,9 @@ class _Readers:
     def __init__(self, path: Path, threads: int = 2) -> None:
         self._path = path
         self._local = threading.local()
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="footlight-sqlite-read")
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="footlight-sqlite-read"
+        )
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
@@ -281,7 +287,7 @@ def _session_id(conn: sqlite3.Connection, secure_id: str) -> int:
 
 
 def _session(row: sqlite3.Row) -> Session:
-    return Session(**{key: row[key] for key in row.keys()})
+    return Session(**dict(zip(row.keys(), row, strict=True)))
 
 
 def _insert_fields(
@@ -361,7 +367,8 @@ class SQLiteStore:
 
         def create(conn: sqlite3.Connection) -> Project:
             taken = [
-                k for k in keys
+                k
+                for k in keys
                 if conn.execute("SELECT 1 FROM project_keys WHERE key = ?", (k,)).fetchone()
             ]
             if taken:
@@ -415,7 +422,9 @@ class SQLiteStore:
 
     async def project_exists(self, project_id: int) -> bool:
         def read(conn: sqlite3.Connection) -> bool:
-            return bool(conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone())
+            return bool(
+                conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone()
+            )
 
         return await self._read(read)
 
@@ -423,16 +432,15 @@ class SQLiteStore:
 
     async def initialize_session(self, new: NewSession) -> Session:
         def init(conn: sqlite3.Connection) -> Session:
-            row = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE secure_id = ?", (new.secure_id,)
-            ).fetchone()
+            row = conn.execute(_SELECT_SESSION, (new.secure_id,)).fetchone()
             if row is None:
                 if not conn.execute(
                     "SELECT 1 FROM projects WHERE id = ?", (new.project_id,)
                 ).fetchone():
                     raise UnknownProject(new.project_id)
                 domains = (
-                    None if new.network_recording_domains is None
+                    None
+                    if new.network_recording_domains is None
                     else msgspec.json.encode(list(new.network_recording_domains)).decode()
                 )
                 conn.execute(
@@ -443,17 +451,29 @@ class SQLiteStore:
                     " network_recording_domains, session_key, user_agent, accept_language)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        new.secure_id, new.project_id, new.created_at, new.client_id,
-                        new.fingerprint, new.environment, new.app_version, new.service_name,
-                        new.client_version, new.firstload_version, new.client_config,
-                        new.privacy_setting, _bool(new.enable_strict_privacy),
+                        new.secure_id,
+                        new.project_id,
+                        new.created_at,
+                        new.client_id,
+                        new.fingerprint,
+                        new.environment,
+                        new.app_version,
+                        new.service_name,
+                        new.client_version,
+                        new.firstload_version,
+                        new.client_config,
+                        new.privacy_setting,
+                        _bool(new.enable_strict_privacy),
                         _bool(new.enable_recording_network_contents),
-                        _bool(new.disable_session_recording), domains, new.session_key,
-                        new.user_agent, new.accept_language,
+                        _bool(new.disable_session_recording),
+                        domains,
+                        new.session_key,
+                        new.user_agent,
+                        new.accept_language,
                     ),
                 )
                 row = conn.execute(
-                    f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE secure_id = ?",
+                    _SELECT_SESSION,
                     (new.secure_id,),
                 ).fetchone()
             session = _session(row)
@@ -465,7 +485,9 @@ class SQLiteStore:
 
     async def secure_id_for(self, session_id: int) -> str | None:
         def read(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute("SELECT secure_id FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            row = conn.execute(
+                "SELECT secure_id FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
             return None if row is None else str(row[0])
 
         return await self._read(read)
@@ -480,9 +502,16 @@ class SQLiteStore:
                 " received_at, event_count, first_event_at, last_event_at, has_full_snapshot,"
                 " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    session_id, payload.payload_id, payload.digest, payload.source,
-                    payload.received_at, s.event_count, s.first_event_at, s.last_event_at,
-                    int(s.has_full_snapshot), payload.body,
+                    session_id,
+                    payload.payload_id,
+                    payload.digest,
+                    payload.source,
+                    payload.received_at,
+                    s.event_count,
+                    s.first_event_at,
+                    s.last_event_at,
+                    int(s.has_full_snapshot),
+                    payload.body,
                 ),
             )
             return cur.rowcount == 1
@@ -490,8 +519,12 @@ class SQLiteStore:
         return await self._write(append)
 
     async def identify(
-        self, secure_id: str, identifier: str, user_object: str | None,
-        fields: Sequence[SessionField], at: int,
+        self,
+        secure_id: str,
+        identifier: str,
+        user_object: str | None,
+        fields: Sequence[SessionField],
+        at: int,
     ) -> None:
         def identify(conn: sqlite3.Connection) -> None:
             session_id = _session_id(conn, secure_id)
@@ -516,8 +549,12 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO feedback (session_id, verbatim, timestamp, user_name,"
                 " user_email, received_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    _session_id(conn, secure_id), feedback.verbatim, feedback.timestamp,
-                    feedback.user_name, feedback.user_email, at,
+                    _session_id(conn, secure_id),
+                    feedback.verbatim,
+                    feedback.timestamp,
+                    feedback.user_name,
+                    feedback.user_email,
+                    at,
                 ),
             )
 
@@ -536,9 +573,18 @@ class SQLiteStore:
                     " group_name, category, span_id, parent_span_id, trace_id, tags, digest,"
                     " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        ids[m.session_secure_id], m.name, m.value, m.timestamp, m.group,
-                        m.category, m.span_id, m.parent_span_id, m.trace_id,
-                        msgspec.json.encode(dict(m.tags)).decode(), _digest(encoded), at,
+                        ids[m.session_secure_id],
+                        m.name,
+                        m.value,
+                        m.timestamp,
+                        m.group,
+                        m.category,
+                        m.span_id,
+                        m.parent_span_id,
+                        m.trace_id,
+                        msgspec.json.encode(dict(m.tags)).decode(),
+                        _digest(encoded),
+                        at,
                     ),
                 )
                 added += cur.rowcount
@@ -550,9 +596,12 @@ class SQLiteStore:
         self, project_id: int | None, errors: Sequence[BackendError], at: int
     ) -> int:
         def add(conn: sqlite3.Connection) -> int:
-            if project_id is not None and not conn.execute(
-                "SELECT 1 FROM projects WHERE id = ?", (project_id,)
-            ).fetchone():
+            if (
+                project_id is not None
+                and not conn.execute(
+                    "SELECT 1 FROM projects WHERE id = ?", (project_id,)
+                ).fetchone()
+            ):
                 raise UnknownProject(project_id)
             added = 0
             for e in errors:
@@ -570,9 +619,7 @@ class SQLiteStore:
                     elif owner != row["project_id"]:
                         raise SessionOfAnotherProject(e.session_secure_id, owner)
                 if owner is None:
-                    raise StoreError(
-                        "an error has neither a project_id nor a session_secure_id"
-                    )
+                    raise StoreError("an error has neither a project_id nor a session_secure_id")
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO backend_errors (project_id, session_id,"
                     " session_secure_id, request_id, trace_id, span_id, log_cursor, event, type,"
@@ -580,10 +627,25 @@ class SQLiteStore:
                     " service_version, environment, digest, received_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        owner, session_id, e.session_secure_id, e.request_id, e.trace_id,
-                        e.span_id, e.log_cursor, e.event, e.type, e.url, e.source,
-                        e.stack_trace, e.timestamp, e.payload, e.service_name,
-                        e.service_version, e.environment, _digest(msgspec.json.encode(e)), at,
+                        owner,
+                        session_id,
+                        e.session_secure_id,
+                        e.request_id,
+                        e.trace_id,
+                        e.span_id,
+                        e.log_cursor,
+                        e.event,
+                        e.type,
+                        e.url,
+                        e.source,
+                        e.stack_trace,
+                        e.timestamp,
+                        e.payload,
+                        e.service_name,
+                        e.service_version,
+                        e.environment,
+                        _digest(msgspec.json.encode(e)),
+                        at,
                     ),
                 )
                 added += cur.rowcount
@@ -599,8 +661,12 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO otlp_batches (signal, content_type, content_encoding,"
                 " digest, received_at, body) VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    batch.signal, batch.content_type, batch.content_encoding, digest,
-                    batch.received_at, batch.body,
+                    batch.signal,
+                    batch.content_type,
+                    batch.content_encoding,
+                    digest,
+                    batch.received_at,
+                    batch.body,
                 ),
             )
 
@@ -610,19 +676,21 @@ class SQLiteStore:
 
     async def session_record(self, secure_id: str) -> SessionRecord | None:
         def read(conn: sqlite3.Connection) -> SessionRecord | None:
-            row = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE secure_id = ?", (secure_id,)
-            ).fetchone()
+            row = conn.execute(_SELECT_SESSION, (secure_id,)).fetchone()
             if row is None:
                 return None
             record = SessionRecord(_session(row))
             sid = record.session.id
             record.payloads = [
                 StoredPayload(
-                    seq=p["seq"], payload_id=p["payload_id"], source=p["source"],
+                    seq=p["seq"],
+                    payload_id=p["payload_id"],
+                    source=p["source"],
                     received_at=p["received_at"],
                     summary=PayloadSummary(
-                        p["event_count"], p["first_event_at"], p["last_event_at"],
+                        p["event_count"],
+                        p["first_event_at"],
+                        p["last_event_at"],
                         bool(p["has_full_snapshot"]),
                     ),
                     body=bytes(p["body"]),
@@ -647,8 +715,15 @@ class SQLiteStore:
             ]
             record.metrics = [
                 Metric(
-                    secure_id, m["name"], m["value"], m["timestamp"], m["group_name"],
-                    m["category"], m["span_id"], m["parent_span_id"], m["trace_id"],
+                    secure_id,
+                    m["name"],
+                    m["value"],
+                    m["timestamp"],
+                    m["group_name"],
+                    m["category"],
+                    m["span_id"],
+                    m["parent_span_id"],
+                    m["trace_id"],
                     tuple(msgspec.json.decode(m["tags"], type=dict[str, str]).items()),
                 )
                 for m in conn.execute(
@@ -663,12 +738,21 @@ class SQLiteStore:
         def read(conn: sqlite3.Connection) -> list[BackendError]:
             return [
                 BackendError(
-                    event=r["event"], type=r["type"], url=r["url"], source=r["source"],
-                    stack_trace=r["stack_trace"], timestamp=r["timestamp"],
-                    session_secure_id=r["session_secure_id"], request_id=r["request_id"],
-                    trace_id=r["trace_id"], span_id=r["span_id"], log_cursor=r["log_cursor"],
-                    payload=r["payload"], service_name=r["service_name"],
-                    service_version=r["service_version"], environment=r["environment"],
+                    event=r["event"],
+                    type=r["type"],
+                    url=r["url"],
+                    source=r["source"],
+                    stack_trace=r["stack_trace"],
+                    timestamp=r["timestamp"],
+                    session_secure_id=r["session_secure_id"],
+                    request_id=r["request_id"],
+                    trace_id=r["trace_id"],
+                    span_id=r["span_id"],
+                    log_cursor=r["log_cursor"],
+                    payload=r["payload"],
+                    service_name=r["service_name"],
+                    service_version=r["service_version"],
+                    environment=r["environment"],
                 )
                 for r in conn.execute(
                     "SELECT * FROM backend_errors WHERE project_id = ? ORDER BY id", (project_id,)
@@ -681,7 +765,10 @@ class SQLiteStore:
         def read(conn: sqlite3.Connection) -> list[OtlpBatch]:
             return [
                 OtlpBatch(
-                    r["signal"], r["content_type"], r["content_encoding"], r["received_at"],
+                    r["signal"],
+                    r["content_type"],
+                    r["content_encoding"],
+                    r["received_at"],
                     bytes(r["body"]),
                 )
                 for r in conn.execute("SELECT * FROM otlp_batches ORDER BY id")

@@ -1,0 +1,65 @@
+// A page that records itself with the real highlight.run SDK and exercises every kind of
+// data the SDK sends. footlight's end-to-end tests open it with
+// ?project=<id>&backend=<footlight url> and click through it with Playwright.
+import { H } from 'highlight.run'
+
+const params = new URLSearchParams(window.location.search)
+const backend = params.get('backend')
+
+H.init(params.get('project'), {
+  backendUrl: backend,
+  otlpEndpoint: backend,
+  environment: 'e2e',
+  version: 'e2e-app-1.0.0',
+  serviceName: 'footlight-e2e',
+  networkRecording: { enabled: true, recordHeadersAndBody: true },
+  tracingOrigins: true,
+  reportConsoleErrors: true,
+  privacySetting: 'none',
+  integrations: {
+    mixpanel: { disabled: true },
+    amplitude: { disabled: true },
+    intercom: { disabled: true },
+  },
+})
+
+const page = document.body.dataset.page
+const status = document.getElementById('status')
+
+function on(id, handler) {
+  document.getElementById(id).addEventListener('click', handler)
+}
+
+on('log', () => {
+  console.log('e2e console.log', { page })
+  console.warn('e2e console.warn')
+  status.textContent = 'logged'
+})
+on('console-error', () => {
+  console.error('e2e console.error')
+})
+on('throw', () => {
+  setTimeout(() => {
+    throw new Error('e2e uncaught error')
+  })
+})
+on('consume', () => {
+  H.consumeError(new Error('e2e consumed error'))
+})
+on('identify', () => {
+  H.identify('ada@example.com', { plan: 'pro', seats: 3, beta: true })
+})
+on('track', () => {
+  H.track('e2e purchase', { amount: 3, currency: 'EUR' })
+})
+on('feedback', () => {
+  H.addSessionFeedback({
+    verbatim: 'e2e feedback: checkout was slow',
+    userName: 'Ada Lovelace',
+    userEmail: 'ada@example.com',
+  })
+})
+on('fetch', async () => {
+  const response = await fetch('data.json?from=' + page, { headers: { 'x-e2e': 'yes' } })
+  status.textContent = 'fetched ' + (await response.json()).greeting
+})
