@@ -25,6 +25,9 @@ H.init(params.get('project'), {
 
 const page = document.body.dataset.page
 const status = document.getElementById('status')
+// The next page records into the same backend, continuing the same session.
+const next = document.getElementById('next')
+next.href = next.getAttribute('href') + window.location.search
 
 function on(id, handler) {
   document.getElementById(id).addEventListener('click', handler)
