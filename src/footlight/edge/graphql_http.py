@@ -26,6 +26,7 @@ from footlight.edge import cors
 from footlight.edge.asgi import HTTPError, Request, Send, error_body, respond, respond_json
 from footlight.graph import Executor, GraphQLRequest
 from footlight.graph.context import RequestContext
+from footlight.ingest.payload import JSON_DECODE_ERRORS
 
 log = logging.getLogger("footlight.edge")
 
@@ -67,10 +68,10 @@ def _media_type(value: str | None) -> str:
 def _request_from_json(body: bytes) -> GraphQLRequest:
     try:
         document = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise HTTPError(400, f"the request body is not valid JSON: {exc}", "BAD_REQUEST") from None
     except RecursionError:
         raise HTTPError(400, "the request body is nested too deeply", "BAD_REQUEST") from None
+    except JSON_DECODE_ERRORS as exc:
+        raise HTTPError(400, f"the request body is not valid JSON: {exc}", "BAD_REQUEST") from None
     if not isinstance(document, dict):
         raise HTTPError(
             400,
@@ -100,7 +101,7 @@ def _decode_variables(text: str) -> Any:
         return None
     try:
         return msgspec.json.decode(text)
-    except (msgspec.DecodeError, RecursionError):
+    except JSON_DECODE_ERRORS:
         raise HTTPError(400, "variables could not be decoded", "BAD_REQUEST") from None
 
 

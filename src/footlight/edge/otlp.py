@@ -16,7 +16,7 @@ from footlight.config import Limits
 from footlight.edge import cors
 from footlight.edge.asgi import HTTPError, Request, Send, error_body, respond, respond_json
 from footlight.ingest.errors import IngestError
-from footlight.ingest.payload import gunzip
+from footlight.ingest.payload import JSON_DECODE_ERRORS, gunzip
 from footlight.ingest.service import Ingestor, now_ms
 from footlight.store import OtlpBatch, StoreUnavailable
 
@@ -78,7 +78,7 @@ class OtlpEndpoint:
         except IngestError as exc:
             status = 413 if exc.code == "PAYLOAD_TOO_LARGE" else 400
             raise HTTPError(status, exc.message, exc.code) from None
-        except (msgspec.DecodeError, RecursionError) as exc:
+        except JSON_DECODE_ERRORS as exc:
             raise HTTPError(
                 400, f"the request body is not valid JSON: {exc}", "BAD_REQUEST"
             ) from None

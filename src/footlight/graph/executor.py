@@ -61,7 +61,7 @@ def format_error(error: GraphQLError, default_code: str) -> dict[str, Any]:
         message, code = original.message, original.code
     elif isinstance(original, StoreUnavailable):
         message, code = f"storage is unavailable, try again later: {original}", UNAVAILABLE
-    elif original is not None:
+    elif original is not None and not isinstance(original, GraphQLError):
         log.error("resolver failed at %s", error.path, exc_info=original)
         message, code = "internal error; the server log has the details", INTERNAL
     formatted: dict[str, Any] = {"message": message}

@@ -33,6 +33,8 @@ from footlight.ingest.errors import BadInput, PayloadTooLarge
 from footlight.store import PayloadSummary
 
 FULL_SNAPSHOT = 2
+# Everything msgspec's JSON decoding raises for bad input (invalid UTF-8 is its own error).
+JSON_DECODE_ERRORS = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
 
 
 class _Event(msgspec.Struct):
@@ -112,6 +114,8 @@ class DecodedPayload:
 def _json_error(where: str, exc: Exception) -> BadInput:
     if isinstance(exc, RecursionError):
         return BadInput(f"{where}: JSON is nested too deeply")
+    if isinstance(exc, UnicodeDecodeError):
+        return BadInput(f"{where} is not valid UTF-8: {exc.reason} at byte {exc.start}")
     text = str(exc)
     # msgspec reports positions as "at `$.events.events[3].type`"; name the field the client
     # knows, rooted at the argument, instead of "$".
@@ -158,7 +162,7 @@ def _check_nested(name: str, value: str | None) -> None:
         return
     try:
         _NESTED[name].decode(value)
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except JSON_DECODE_ERRORS as exc:
         raise _json_error(name, exc) from None
 
 
@@ -186,7 +190,7 @@ def validate_payload_json(body: bytes) -> PayloadSummary:
     """Check a payload's decompressed JSON against the SDK's shape; summarise its events."""
     try:
         payload = _PAYLOAD_DECODER.decode(body)
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except JSON_DECODE_ERRORS as exc:
         raise _json_error("data", exc) from None
     for index, event in enumerate(payload.events.events):
         if _first_byte(event.data) != b"{":

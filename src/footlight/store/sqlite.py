@@ -76,10 +76,26 @@ def _digest(*parts: bytes) -> bytes:
     return h.digest()
 
 
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    # Turning a new database into WAL takes an exclusive lock, and SQLite answers SQLITE_BUSY
+    # at once, without its busy handler, while another process holds any lock on the file:
+    # two processes opening a fresh store together would see "database is locked". Wait for
+    # the lock the way the busy handler would.
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
+    _enable_wal(conn, timeout=10.0)
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
@@ -227,6 +243,13 @@ class _Writer:
                     # A constraint we did not anticipate: refuse this job, keep the others.
                     conn.execute("ROLLBACK TO job")
                     outcomes.append((False, StoreError(f"refused by the store: {exc}")))
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:
+                    # A job that fails otherwise (a value SQLite cannot hold, say) fails alone;
+                    # left to escape, it would end this thread and strand every waiting caller.
+                    conn.execute("ROLLBACK TO job")
+                    outcomes.append((False, exc))
                 conn.execute("RELEASE job")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
