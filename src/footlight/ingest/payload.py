@@ -115,7 +115,7 @@ def _json_error(where: str, exc: Exception) -> BadInput:
     if isinstance(exc, RecursionError):
         return BadInput(f"{where}: JSON is nested too deeply")
     if isinstance(exc, UnicodeDecodeError):
-        return BadInput(f"{where} is not valid UTF-8: {exc.reason} at byte {exc.start}")
+        return BadInput(f"{where} is not valid UTF-8 ({exc.reason})")
     text = str(exc)
     # msgspec reports positions as "at `$.events.events[3].type`"; name the field the client
     # knows, rooted at the argument, instead of "$".
