@@ -1,0 +1,110 @@
+"""The OTLP/HTTP receiver keeps what the SDK exports (traces, metrics, logs) durably and as
+received, answers as OTLP exporters expect, and refuses garbage clearly."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import httpx
+import pytest
+
+from footlight.store import OtlpBatch, SQLiteStore
+from tests.conftest import FIXTURES, Server, error_codes, run
+
+# A real export of highlight.run 10.7.5 (document-load and fetch spans).
+TRACES = json.loads((FIXTURES / "otlp-traces.json").read_text())
+
+
+def _batches(server: Server) -> list[OtlpBatch]:
+    async def read() -> list[OtlpBatch]:
+        store = SQLiteStore(server.data_dir)
+        await store.open()
+        try:
+            return await store.otlp_batches()
+        finally:
+            await store.close()
+
+    batches: list[OtlpBatch] = run(read())
+    return batches
+
+
+@pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
+def test_json_exports_are_stored_as_received(
+    client: httpx.Client, server: Server, signal: str
+) -> None:
+    body = json.dumps({**TRACES, "marker": f"{signal}-json"}).encode()
+    response = client.post(
+        f"/v1/{signal}",
+        content=body,
+        headers={"content-type": "application/json", "origin": "http://localhost:3000"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {}
+    assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+    stored = [b for b in _batches(server) if b.body == body]
+    assert [(b.signal, b.content_type, b.content_encoding) for b in stored] == [
+        (signal, "application/json", None)
+    ]
+
+
+def test_gzip_protobuf_exports_are_stored_once(client: httpx.Client, server: Server) -> None:
+    body = gzip.compress(b"\x0a\x00protobuf-bytes-" + server.url.encode())
+    headers = {"content-type": "application/x-protobuf", "content-encoding": "gzip"}
+    for _ in range(2):  # the exporter's retry of the same request
+        response = client.post("/v1/traces", content=body, headers=headers)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/x-protobuf"
+    stored = [b for b in _batches(server) if b.body == body]
+    assert [(b.signal, b.content_encoding) for b in stored] == [("traces", "gzip")]
+
+
+def test_preflight_is_answered(client: httpx.Client) -> None:
+    response = client.options(
+        "/v1/metrics",
+        headers={
+            "origin": "http://a.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "http://a.example"
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "code"),
+    [
+        (b"{}", {"content-type": "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (
+            b"{}",
+            {"content-type": "application/json", "content-encoding": "br"},
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (b"{nope", {"content-type": "application/json"}, 400, "BAD_REQUEST"),
+        (
+            b"not gzip",
+            {"content-type": "application/json", "content-encoding": "gzip"},
+            400,
+            "BAD_USER_INPUT",
+        ),
+    ],
+)
+def test_garbage_is_refused_and_not_stored(
+    client: httpx.Client,
+    server: Server,
+    content: bytes,
+    headers: dict[str, str],
+    status: int,
+    code: str,
+) -> None:
+    before = len(_batches(server))
+    response = client.post("/v1/logs", content=content, headers=headers)
+    assert response.status_code == status
+    assert error_codes(response) == [code]
+    assert len(_batches(server)) == before
+
+
+def test_only_post(client: httpx.Client) -> None:
+    assert client.get("/v1/traces").status_code == 405

@@ -1,0 +1,56 @@
+"""The README is the manual: a setting, a route or a command that exists must be in it,
+with the default the code really uses."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from footlight.app import FootlightApp
+from footlight.config import SETTINGS, Settings, load_settings
+from footlight.store import SQLiteStore
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def _config_rows() -> dict[str, str]:
+    rows = {}
+    for line in README.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`FOOTLIGHT_"):
+            rows[cells[0].strip("`")] = cells[2]
+    return rows
+
+
+def test_every_setting_is_documented_with_its_default() -> None:
+    rows = _config_rows()
+    defaults = load_settings(environ={})
+    assert set(rows) == {spec.env for spec in SETTINGS}
+    for spec in SETTINGS:
+        value = getattr(defaults.limits if spec.in_limits else defaults, spec.attr)
+        shown = (
+            value.as_posix()
+            if isinstance(value, Path)
+            else f"{value:g}"
+            if isinstance(value, float)
+            else str(value)
+        )
+        assert f"`{shown}`" in rows[spec.env] or f"`./{shown}`" in rows[spec.env], (
+            f"{spec.env}: README says {rows[spec.env]!r}, the default is {shown!r}"
+        )
+
+
+def test_every_route_is_documented(tmp_path: Path) -> None:
+    app = FootlightApp(Settings(), SQLiteStore(tmp_path))
+    for route in app.routes:
+        if route.endswith("/") and route != "/":
+            continue  # the trailing-slash twin of a documented route
+        # As `/route` or `METHOD /route`, in backticks.
+        assert re.search(rf"`(?:[A-Z]+ )?{re.escape(route)}`", README), route
+
+
+def test_the_two_commands_are_the_documented_ones() -> None:
+    root = Path(__file__).resolve().parent.parent
+    assert "scripts/serve" in README
+    assert "scripts/test" in README
+    assert "scripts/test" in (root / ".ci" / "run").read_text()
