@@ -26,7 +26,7 @@ import msgspec
 
 from footlight.config import Limits
 from footlight.ingest import payload as payloads
-from footlight.ingest.errors import BadInput, Forbidden, IngestError, NotFound
+from footlight.ingest.errors import BadInput, Forbidden, NotFound
 from footlight.ingest.ids import decode_project, parse_int64
 from footlight.store import (
     BackendError,
@@ -279,6 +279,3 @@ class Ingestor:
 
     async def store_otlp(self, batch: OtlpBatch) -> None:
         await _translate(self.store.add_otlp_batch(batch))
-
-
-__all__ = ["ClientInfo", "IngestError", "Ingestor"]
