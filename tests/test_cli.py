@@ -5,7 +5,8 @@ Proven here:
 * `project create` prints the new project's id, verbose id (Highlight's hashid) and keys, and
   `project list` shows every project with both ids; the hashids are Highlight's;
 * a key already used by another project is refused (exit 2, a clear message), creating nothing;
-* `FOOTLIGHT_DATA_DIR` chooses the store of `project create` and `project list`;
+* `FOOTLIGHT_DATA_DIR` chooses the store of `project create` and `project list`, and listing
+  a directory that holds no store is an error rather than a new empty store;
 * `serve` on an empty data directory creates project 1 and prints where its data lives, the
   URL it listens on and the `H.init` snippet for that URL; `FOOTLIGHT_HOST`/`FOOTLIGHT_PORT`
   choose where it listens; a bad environment value stops it before it starts (exit 2);
@@ -168,6 +169,14 @@ def test_a_key_of_another_project_is_refused_and_nothing_is_created(tmp_path: Pa
     assert project_list(data_dir) == [Listed(1, "1jdkoe52", "first", ["shared"])]
 
 
+def test_listing_a_data_dir_that_holds_no_store_is_an_error(tmp_path: Path) -> None:
+    mistyped = tmp_path / "footlight-dta"
+    listing = footlight("project", "list", "--data-dir", str(mistyped), cwd=tmp_path)
+    assert listing.returncode == 2
+    assert f"no footlight store in {mistyped}" in listing.stderr
+    assert not mistyped.exists()
+
+
 def test_the_data_dir_can_come_from_the_environment(tmp_path: Path) -> None:
     chosen, elsewhere = tmp_path / "from-env", tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -185,10 +194,12 @@ def test_the_data_dir_can_come_from_the_environment(tmp_path: Path) -> None:
     assert not (elsewhere / "footlight-data").exists()
     # The flag wins over the variable.
     flag = tmp_path / "flag"
+    assert create_project(flag, "flag project").returncode == 0
     flagged = footlight("project", "list", "--data-dir", str(flag), cwd=elsewhere, env=env)
     assert flagged.returncode == 0, flagged.stderr
-    assert flagged.stdout.splitlines()[1:] == []
-    assert (flag / "footlight.db").is_file()
+    assert projects_in(flagged.stdout.splitlines()[1:]) == [
+        Listed(1, "1jdkoe52", "flag project", [])
+    ]
 
 
 # -- serve -------------------------------------------------------------------------------------

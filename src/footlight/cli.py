@@ -97,6 +97,12 @@ async def _project_create(settings: Settings, name: str, keys: Sequence[str]) ->
 
 async def _project_list(settings: Settings) -> list[Project]:
     store = open_store(settings.data_dir)
+    if not store.exists():
+        # A mistyped --data-dir must not quietly create (and list) an empty store.
+        raise ConfigError(
+            f"no footlight store in {settings.data_dir.resolve()}; check --data-dir"
+            " (or FOOTLIGHT_DATA_DIR), or start `footlight serve` there first"
+        )
     await store.open()
     try:
         return await store.list_projects()

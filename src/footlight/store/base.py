@@ -207,6 +207,12 @@ class SessionRecord:
 class Store(Protocol):
     """A durable home for ingested data. Every write method returns only once committed."""
 
+    def exists(self) -> bool:
+        """Whether the store has been created (without creating it)."""
+
+    def describe(self) -> str:
+        """Where the data lives, for people: a path or a database name."""
+
     async def open(self) -> None:
         """Create or migrate the schema; safe to call on an existing store."""
 

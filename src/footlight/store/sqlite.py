@@ -259,7 +259,9 @@ class _Writer:
             failure = StoreUnavailable(f"SQLite write failed: {exc}")
             outcomes = [(False, failure)] * len(batch)
         for job, (ok, value) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+            # A caller whose event loop has closed no longer waits; the write stands anyway.
+            with contextlib.suppress(RuntimeError):
+                job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
 
 
 class _Readers:
@@ -335,6 +337,9 @@ class SQLiteStore:
         self.path = data_dir / DB_FILE
         self._writer: _Writer | None = None
         self._readers: _Readers | None = None
+
+    def exists(self) -> bool:
+        return self.path.exists()
 
     def describe(self) -> str:
         return f"SQLite {self.path.resolve()}"
