@@ -15,10 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -26,6 +26,7 @@ import pytest
 
 from footlight.store import SessionRecord, SQLiteStore
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -230,21 +231,22 @@ def error_codes(response: httpx.Response) -> list[str]:
 # -- looking at the store ----------------------------------------------------------------------
 
 
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+def with_store(data_dir: Path, use: Callable[[SQLiteStore], Awaitable[T]]) -> T:
+    """Open the store a server uses (beside it, as the CLI does), use it, close it."""
 
-
-def read_session(data_dir: Path, secure_id: str) -> SessionRecord | None:
-    async def read() -> SessionRecord | None:
+    async def session() -> T:
         store = SQLiteStore(data_dir)
         await store.open()
         try:
-            return await store.session_record(secure_id)
+            return await use(store)
         finally:
             await store.close()
 
-    result: SessionRecord | None = run(read())
-    return result
+    return asyncio.run(session())
+
+
+def read_session(data_dir: Path, secure_id: str) -> SessionRecord | None:
+    return with_store(data_dir, lambda store: store.session_record(secure_id))
 
 
 def decoded_payloads(record: SessionRecord) -> list[dict[str, Any]]:

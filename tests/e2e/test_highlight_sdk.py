@@ -25,8 +25,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request, Response, sync_playwright
 
-from footlight.store import SQLiteStore
-from tests.conftest import Server, decoded_payloads, read_session, run, start_server
+from tests.conftest import Server, decoded_payloads, read_session, start_server, with_store
 
 pytestmark = pytest.mark.e2e
 
@@ -337,14 +336,6 @@ def test_otlp_exports_are_stored(recorded: tuple[Server, BackendTraffic]) -> Non
     server, traffic = recorded
     assert traffic.otlp(), "the SDK exported OpenTelemetry data to footlight"
 
-    async def batches() -> list[str]:
-        store = SQLiteStore(server.data_dir)
-        await store.open()
-        try:
-            return [b.signal for b in await store.otlp_batches()]
-        finally:
-            await store.close()
-
-    stored = run(batches())
+    stored = [b.signal for b in with_store(server.data_dir, lambda store: store.otlp_batches())]
     assert "traces" in stored
     assert len(stored) >= len(traffic.otlp())

@@ -9,24 +9,15 @@ import json
 import httpx
 import pytest
 
-from footlight.store import OtlpBatch, SQLiteStore
-from tests.conftest import FIXTURES, Server, error_codes, run
+from footlight.store import OtlpBatch
+from tests.conftest import FIXTURES, Server, error_codes, with_store
 
 # A real export of highlight.run 10.7.5 (document-load and fetch spans).
 TRACES = json.loads((FIXTURES / "otlp-traces.json").read_text())
 
 
 def _batches(server: Server) -> list[OtlpBatch]:
-    async def read() -> list[OtlpBatch]:
-        store = SQLiteStore(server.data_dir)
-        await store.open()
-        try:
-            return await store.otlp_batches()
-        finally:
-            await store.close()
-
-    batches: list[OtlpBatch] = run(read())
-    return batches
+    return with_store(server.data_dir, lambda store: store.otlp_batches())
 
 
 @pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])

@@ -14,7 +14,6 @@ import msgspec
 import pytest
 
 from footlight.cli import main as footlight
-from footlight.store import SQLiteStore
 from tests.conftest import (
     FIXTURES,
     INIT_DOC,
@@ -31,7 +30,7 @@ from tests.conftest import (
     new_secure_id,
     push,
     read_session,
-    run,
+    with_store,
 )
 
 DOCS = FIXTURES / "documents"
@@ -142,16 +141,7 @@ def test_a_reload_keeps_one_session_and_its_first_details(
 
 
 def _create_project(server: Server, name: str) -> int:
-    async def create() -> int:
-        store = SQLiteStore(server.data_dir)
-        await store.open()
-        try:
-            return (await store.create_project(name)).id
-        finally:
-            await store.close()
-
-    project_id: int = run(create())
-    return project_id
+    return with_store(server.data_dir, lambda store: store.create_project(name)).id
 
 
 def test_a_secure_id_of_another_project_is_refused(client: httpx.Client, server: Server) -> None:
@@ -579,16 +569,8 @@ def _backend_error(secure_id: str | None, event: str) -> dict[str, Any]:
 
 
 def _backend_errors(server: Server, project_id: int) -> list[str]:
-    async def read() -> list[str]:
-        store = SQLiteStore(server.data_dir)
-        await store.open()
-        try:
-            return [e.event for e in await store.backend_errors(project_id)]
-        finally:
-            await store.close()
-
-    result: list[str] = run(read())
-    return result
+    errors = with_store(server.data_dir, lambda store: store.backend_errors(project_id))
+    return [e.event for e in errors]
 
 
 def test_backend_errors_are_stored_each_exactly_once(client: httpx.Client, server: Server) -> None:
