@@ -268,7 +268,9 @@ def test_session_is_stored_once_across_page_loads(recorded: tuple[Server, Backen
     assert json.loads(session.client_config or "")["serviceName"] == "footlight-e2e"
 
 
-def test_every_acknowledged_push_is_stored(recorded: tuple[Server, BackendTraffic]) -> None:
+def test_every_acknowledged_push_is_stored(
+    recorded: tuple[Server, BackendTraffic], capsys: pytest.CaptureFixture[str]
+) -> None:
     server, traffic = recorded
     pushes = traffic.graphql("PushSessionEvents")
     assert len(pushes) >= 5
@@ -277,10 +279,11 @@ def test_every_acknowledged_push_is_stored(recorded: tuple[Server, BackendTraffi
     assert record is not None
     assert sorted(p.payload_id for p in record.payloads) == sorted(sent_ids)
     latencies = sorted(call.duration_ms for call in pushes)
-    print(
-        f"\n{len(pushes)} pushes; browser-measured push latency"
-        f" p50 {statistics.median(latencies):.1f} ms, max {latencies[-1]:.1f} ms"
-    )
+    with capsys.disabled():
+        print(
+            f"\n  {len(pushes)} pushes; browser-measured push latency"
+            f" p50 {statistics.median(latencies):.1f} ms, max {latencies[-1]:.1f} ms"
+        )
 
 
 def test_identify_properties_and_feedback_are_stored(

@@ -553,6 +553,22 @@ def test_metrics_are_stored_all_or_nothing(client: httpx.Client, server: Server)
     assert sorted(m.name for m in _record(server, secure_id).metrics) == ["FID", "LCP"]
 
 
+def test_numeric_strings_are_accepted_for_floats_like_highlight(
+    client: httpx.Client, server: Server
+) -> None:
+    secure_id = init_session(client)
+    metric = {
+        "session_secure_id": secure_id,
+        "name": "CLS",
+        "value": "0.25",
+        "timestamp": "2026-11-26T03:41:22Z",
+    }
+    _ok(gql(client, METRICS, {"metrics": [metric]}), "pushMetrics", 1)
+    assert [(m.name, m.value) for m in _record(server, secure_id).metrics] == [("CLS", 0.25)]
+    not_a_number = gql(client, METRICS, {"metrics": [{**metric, "value": "a lot"}]})
+    assert error_codes(not_a_number) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
 def _backend_error(secure_id: str | None, event: str) -> dict[str, Any]:
     return {
         "session_secure_id": secure_id,

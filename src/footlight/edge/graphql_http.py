@@ -141,13 +141,17 @@ class GraphQLEndpoint:
             status = outcome.status or request_error_status
         else:
             status = 200
-        if status != 200:
+        errors = outcome.body.get("errors")
+        if errors:
+            # Refusals are the operator's first clue when a site records nothing.
+            first = errors[0]
             log.info(
-                "%s %s -> %d %s",
+                "%s %s -> %d %s: %s",
                 request.method,
                 graphql_request.operation_name or "-",
                 status,
-                outcome.body.get("errors", [{}])[0].get("message", ""),
+                first.get("extensions", {}).get("code"),
+                first.get("message"),
             )
         await respond_json(send, status, outcome.body, content_type, headers)
 
