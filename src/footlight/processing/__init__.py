@@ -1,0 +1,1 @@
+"""Processing: turning what was stored into sessions, errors and timelines, in the background."""
