@@ -9,11 +9,15 @@ Request path (see each module's docstring for its part):
         /healthz, /readyz   edge.health
 
 The store is opened in the ASGI lifespan, so a server that cannot open its store never
-starts listening, and it is closed (its queued writes committed) on shutdown.
+starts listening, and it is closed (its queued writes committed) on shutdown. Processing
+(`footlight.processing.worker`) runs as a task of the same event loop, its CPU-heavy part
+on worker threads.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -32,6 +36,7 @@ from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
 from footlight.graph import RequestContext, build_executor
 from footlight.ingest.service import ClientInfo, Ingestor
+from footlight.processing.worker import Processor
 from footlight.store import Store
 
 log = logging.getLogger("footlight")
@@ -44,6 +49,7 @@ class FootlightApp:
         self.settings = settings
         self.store = store
         self.ingest = Ingestor(store, settings.limits)
+        self.processor = Processor(store, max_inflated_bytes=settings.limits.max_inflated_bytes)
         graphql = GraphQLEndpoint(build_executor(settings.limits), settings.limits, self._context)
         self.routes: dict[str, Handler] = {
             "/": graphql,
@@ -79,6 +85,7 @@ class FootlightApp:
             )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
+        processing: asyncio.Task[None] | None = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -88,8 +95,13 @@ class FootlightApp:
                     log.error("cannot open the store: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                processing = asyncio.create_task(self.processor.run(), name="processing")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if processing is not None:
+                    processing.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await processing
                 await self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

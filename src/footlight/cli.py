@@ -87,7 +87,7 @@ def _describe(project: Project) -> str:
 
 
 async def _project_create(settings: Settings, name: str, keys: Sequence[str]) -> Project:
-    store = open_store(settings.data_dir)
+    store = open_store(settings)
     await store.open()
     try:
         return await store.create_project(name, keys)
@@ -96,7 +96,7 @@ async def _project_create(settings: Settings, name: str, keys: Sequence[str]) ->
 
 
 async def _project_list(settings: Settings) -> list[Project]:
-    store = open_store(settings.data_dir)
+    store = open_store(settings)
     if not store.exists():
         # A mistyped --data-dir must not quietly create (and list) an empty store.
         raise ConfigError(
@@ -112,7 +112,7 @@ async def _project_list(settings: Settings) -> list[Project]:
 
 async def _prepare_store(settings: Settings) -> tuple[str, list[Project], Project | None]:
     """Create (or migrate) the store and project 1 before the server starts listening."""
-    store = open_store(settings.data_dir)
+    store = open_store(settings)
     await store.open()
     try:
         created = await store.ensure_default_project()
@@ -174,7 +174,7 @@ def _serve(settings: Settings, log_level: str) -> int:
     port = sock.getsockname()[1]
     print(_banner(settings, where, port, projects, created), flush=True)
     config = uvicorn.Config(
-        FootlightApp(settings, open_store(settings.data_dir)),
+        FootlightApp(settings, open_store(settings)),
         loop="uvloop",
         http="httptools",
         lifespan="on",

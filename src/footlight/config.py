@@ -38,6 +38,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8082
     data_dir: Path = Path("footlight-data")
+    session_inactivity_seconds: float = 60.0
+    """A session with no new input for this long is finished and processed."""
+    processing_max_delay_seconds: float = 300.0
+    """A session that keeps receiving input is still processed at least this often."""
     limits: Limits = Limits()
 
 
@@ -77,6 +81,18 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "FOOTLIGHT_PORT", "port", parse_port, "TCP port to listen on (0 picks a free one)."
     ),
     SettingSpec("FOOTLIGHT_DATA_DIR", "data_dir", Path, "Directory of the embedded store."),
+    SettingSpec(
+        "FOOTLIGHT_SESSION_INACTIVITY_SECONDS",
+        "session_inactivity_seconds",
+        _positive_float,
+        "Quiet time after which a session is finished and processed.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROCESSING_MAX_DELAY_SECONDS",
+        "processing_max_delay_seconds",
+        _positive_float,
+        "Longest a live session waits between processing runs.",
+    ),
     SettingSpec(
         "FOOTLIGHT_MAX_BODY_BYTES",
         "max_body_bytes",

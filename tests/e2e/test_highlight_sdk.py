@@ -9,71 +9,22 @@ automation flag: the SDK records nothing when `navigator.webdriver` is true.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import shutil
 import statistics
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request, Response, sync_playwright
 
 from tests.conftest import Server, decoded_payloads, read_session, start_server, with_store
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
 
-APP = Path(__file__).resolve().parent / "app"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--disable-blink-features=AutomationControlled",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Anything not on loopback (which Chromium never proxies) fails fast instead of leaving
-    # the machine.
-    "--proxy-server=http://127.0.0.1:9",
-]
 REFERRER = "https://referrer.example/landing?utm_source=e2e"
-
-
-def _build_app() -> Path:
-    bundle = APP / "public" / "build" / "app.js"
-    sources = [APP / "src" / "app.js", APP / "package-lock.json"]
-    if bundle.exists() and all(bundle.stat().st_mtime >= s.stat().st_mtime for s in sources):
-        return bundle
-    if not (APP / "node_modules" / "highlight.run").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=APP, check=True)
-    subprocess.run(["npm", "run", "--silent", "build"], cwd=APP, check=True)
-    return bundle
-
-
-@pytest.fixture(scope="module")
-def app_origin() -> Iterator[str]:
-    """The e2e app on its own origin, served by a plain static file server."""
-    _build_app()
-    handler = functools.partial(_QuietHandler, directory=str(APP / "public"))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from typing import Any
 import msgspec
 
 from footlight.ingest.errors import BadInput, PayloadTooLarge
+from footlight.processing.rrweb import RrwebEvent
 from footlight.store import PayloadSummary
 
 FULL_SNAPSHOT = 2
@@ -37,18 +38,11 @@ FULL_SNAPSHOT = 2
 JSON_DECODE_ERRORS = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
 
 
-class _Event(msgspec.Struct):
-    type: int
-    timestamp: float
-    data: msgspec.Raw
-    sid: float | None = msgspec.field(default=None, name="_sid")
+class EventsEnvelope(msgspec.Struct):
+    events: list[RrwebEvent]
 
 
-class _Events(msgspec.Struct):
-    events: list[_Event]
-
-
-class _StackFrame(msgspec.Struct):
+class StackFrameShape(msgspec.Struct):
     functionName: str | None = None
     args: list[Any] | None = None
     fileName: str | None = None
@@ -59,24 +53,26 @@ class _StackFrame(msgspec.Struct):
     source: str | None = None
 
 
-class _ErrorObject(msgspec.Struct):
+class ErrorObjectShape(msgspec.Struct):
     event: str = ""
     type: str = ""
     url: str = ""
     source: str = ""
     lineNumber: int | float | None = None
     columnNumber: int | float | None = None
-    stackTrace: list[_StackFrame] | None = None
+    stackTrace: list[StackFrameShape] | None = None
     timestamp: str | None = None
     payload: str | None = None
 
 
-class _Payload(msgspec.Struct):
-    events: _Events
+class PayloadShape(msgspec.Struct):
+    """The decompressed payload, as the SDK builds it; processing reads stored ones with it."""
+
+    events: EventsEnvelope
     messages: str | None = None
     resources: str | None = None
     web_socket_events: str | None = None
-    errors: list[_ErrorObject] | None = None
+    errors: list[ErrorObjectShape] | None = None
     is_beacon: bool | None = None
     has_session_unloaded: bool | None = None
     highlight_logs: str | None = None
@@ -94,7 +90,7 @@ class _WebSocketEvents(msgspec.Struct):
     webSocketEvents: list[dict[str, Any]] = []
 
 
-_PAYLOAD_DECODER = msgspec.json.Decoder(_Payload)
+decode_payload_shape = msgspec.json.Decoder(PayloadShape).decode
 _NESTED: dict[str, msgspec.json.Decoder[Any]] = {
     "messages": msgspec.json.Decoder(_Messages),
     "resources": msgspec.json.Decoder(_Resources),
@@ -166,7 +162,7 @@ def _check_nested(name: str, value: str | None) -> None:
         raise _json_error(name, exc) from None
 
 
-def _summarise(events: Sequence[_Event]) -> PayloadSummary:
+def _summarise(events: Sequence[RrwebEvent]) -> PayloadSummary:
     if not events:
         return PayloadSummary(0, None, None, False)
     stamps = [e.timestamp for e in events]
@@ -189,7 +185,7 @@ def _first_byte(raw: msgspec.Raw) -> bytes:
 def validate_payload_json(body: bytes) -> PayloadSummary:
     """Check a payload's decompressed JSON against the SDK's shape; summarise its events."""
     try:
-        payload = _PAYLOAD_DECODER.decode(body)
+        payload = decode_payload_shape(body)
     except JSON_DECODE_ERRORS as exc:
         raise _json_error("data", exc) from None
     for index, event in enumerate(payload.events.events):

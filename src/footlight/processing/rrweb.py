@@ -94,3 +94,17 @@ class CustomData(msgspec.Struct):
 incremental_data = msgspec.json.Decoder(IncrementalData).decode
 meta_data = msgspec.json.Decoder(MetaData).decode
 custom_data = msgspec.json.Decoder(CustomData).decode
+
+
+class CustomEventData(msgspec.Struct):
+    """A Custom event's data, `payload` kept as raw JSON (JSON `null` when absent).
+
+    Use this rather than `CustomData`: msgspec cannot hold `Raw` in a union, so
+    `CustomData.payload: Raw | None` accepts only `null` and fails on every real payload.
+    """
+
+    tag: str = ""
+    payload: msgspec.Raw = msgspec.Raw(b"null")
+
+
+custom_event_data = msgspec.json.Decoder(CustomEventData).decode

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from footlight.config import Settings
 from footlight.store.base import (
     BackendError,
     Feedback,
@@ -14,6 +13,7 @@ from footlight.store.base import (
     OtlpBatch,
     PayloadSource,
     PayloadSummary,
+    ProcessingTiming,
     Project,
     Session,
     SessionField,
@@ -38,6 +38,7 @@ __all__ = [
     "OtlpBatch",
     "PayloadSource",
     "PayloadSummary",
+    "ProcessingTiming",
     "Project",
     "SQLiteStore",
     "Session",
@@ -54,6 +55,10 @@ __all__ = [
 ]
 
 
-def open_store(data_dir: Path) -> SQLiteStore:
-    """The store a `serve` with this data directory uses (not yet opened)."""
-    return SQLiteStore(data_dir)
+def open_store(settings: Settings) -> SQLiteStore:
+    """The store these settings name (not yet opened)."""
+    timing = ProcessingTiming(
+        inactivity_ms=int(settings.session_inactivity_seconds * 1000),
+        max_delay_ms=int(settings.processing_max_delay_seconds * 1000),
+    )
+    return SQLiteStore(settings.data_dir, timing)

@@ -11,12 +11,21 @@ same request stores nothing twice (see each method).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
+
+from footlight.processing.records import (
+    ConsoleMessage,
+    ErrorOccurrence,
+    NetworkRequest,
+    TrackEvent,
+    WebSocketEvent,
+)
 
 FieldKind = Literal["user", "session", "track"]
 PayloadSource = Literal["compressed", "legacy"]
+JobKind = Literal["session", "otlp", "backend"]
 
 
 class StoreError(Exception):
@@ -51,6 +60,8 @@ class Project:
     name: str
     created_at: int
     keys: tuple[str, ...] = ()
+    retention_days: int | None = None
+    """Sessions older than this are deleted; None keeps them."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +215,227 @@ class SessionRecord:
     metrics: list[Metric] = field(default_factory=list)
 
 
+# -- processing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcessingTiming:
+    """When stored input becomes due for processing.
+
+    A session is processed once no input has arrived for `inactivity_ms` (it is then
+    "finished"; more input re-opens it), but at least every `max_delay_ms` while input keeps
+    coming, so an open tab that pushes every 2 seconds is still processed.
+    """
+
+    inactivity_ms: int = 60_000
+    max_delay_ms: int = 300_000
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: JobKind
+    key: int
+    version: int
+    attempts: int
+
+    @property
+    def origin(self) -> str:
+        """How derived rows name this input (see the processing migration)."""
+        return f"{self.kind}:{self.key}"
+
+
+@dataclass(frozen=True)
+class SessionInput:
+    """Everything stored about one session that processing reads."""
+
+    session: Session
+    payloads: list[StoredPayload]
+    fields: list[SessionField]
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class BackendErrorInput:
+    id: int
+    project_id: int
+    error: BackendError
+
+
+@dataclass(frozen=True)
+class PageVisit:
+    timestamp: int
+    url: str
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    started_at: int | None
+    ended_at: int | None
+    length_ms: int
+    active_ms: int
+    pages_visited: int
+    click_count: int
+    rage_click_count: int
+    event_count: int
+    payload_count: int
+    error_count: int
+    console_count: int
+    network_count: int
+    browser_name: str | None
+    browser_version: str | None
+    os_name: str | None
+    os_version: str | None
+    device_type: str | None
+    language: str | None
+    landing_page: str | None
+    exit_page: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+    """Intervals (for skipping inactivity), rage clicks, event-count histogram."""
+
+
+@dataclass(frozen=True)
+class DerivedError:
+    error: ErrorOccurrence
+    fingerprint: str
+    session_secure_id: str | None
+    project_id: int | None = None
+    """None: the project of the session (`session_secure_id`), looked up when stored."""
+
+
+@dataclass(frozen=True)
+class SpanRecord:
+    session_secure_id: str | None
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str | None
+    started_at: float
+    ended_at: float | None
+    status_code: str | None
+    service_name: str | None
+    attributes: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    session_secure_id: str | None
+    name: str
+    timestamp: float
+    value: float
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """Identify a client's earlier anonymous sessions with what a later session learned."""
+
+    project_id: int
+    client_id: str
+    identifier: str
+    user_object: str | None
+    email: str | None
+
+
+@dataclass
+class Derived:
+    """All that processing one input produced; storing it replaces that input's old rows."""
+
+    origin: str
+    session_id: int | None = None
+    summary: SessionSummary | None = None
+    pages: list[PageVisit] = field(default_factory=list)
+    console: list[tuple[str, ConsoleMessage]] = field(default_factory=list)
+    network: list[tuple[str, NetworkRequest]] = field(default_factory=list)
+    websocket: list[tuple[str, WebSocketEvent]] = field(default_factory=list)
+    errors: list[DerivedError] = field(default_factory=list)
+    tracks: list[tuple[str, TrackEvent]] = field(default_factory=list)
+    spans: list[SpanRecord] = field(default_factory=list)
+    metrics: list[MetricRecord] = field(default_factory=list)
+    backfill: Backfill | None = None
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: int
+    name: str
+    project_id: int | None
+    """None: the token reads every project."""
+    created_at: int
+
+
+@dataclass(frozen=True)
+class SessionQuery:
+    """Filters of the session list; every given filter must hold."""
+
+    project_ids: tuple[int, ...] | None = None
+    started_after: int | None = None
+    started_before: int | None = None
+    user: str | None = None
+    """Part of the identifier or the email, case-insensitive."""
+    has_errors: bool | None = None
+    url_contains: str | None = None
+    environment: str | None = None
+    min_active_ms: int | None = None
+    after: tuple[int, int] | None = None
+    """Keyset cursor: (created_at, id) of the last session of the previous page."""
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class SessionView:
+    id: int
+    secure_id: str
+    project_id: int
+    created_at: int
+    client_id: str | None
+    identifier: str | None
+    email: str | None
+    user_object: str | None
+    environment: str | None
+    app_version: str | None
+    service_name: str | None
+    client_version: str | None
+    user_agent: str | None
+    processed_at: int | None
+    processing: bool
+    """Input is waiting to be processed (the session is live or was just re-opened)."""
+    summary: SessionSummary | None
+    fields: tuple[SessionField, ...] = ()
+
+
+@dataclass(frozen=True)
+class ErrorView:
+    id: int
+    project_id: int | None
+    session_secure_id: str | None
+    fingerprint: str
+    error: ErrorOccurrence
+
+
+@dataclass(frozen=True)
+class ErrorGroupView:
+    project_id: int
+    fingerprint: str
+    type: str
+    message: str
+    count: int
+    sessions: int
+    first_seen: int
+    last_seen: int
+    latest: ErrorOccurrence
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    sessions: int
+    orphans: int
+
+
 class Store(Protocol):
     """A durable home for ingested data. Every write method returns only once committed."""
 
@@ -277,3 +509,83 @@ class Store(Protocol):
     async def backend_errors(self, project_id: int) -> list[BackendError]: ...
 
     async def otlp_batches(self) -> list[OtlpBatch]: ...
+
+    # -- processing (see footlight.processing.worker) -----------------------------------------
+
+    async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
+        """Lease up to `limit` due jobs nobody holds (or whose lease ran out)."""
+
+    async def complete_job(self, job: Job, owner: str, derived: Derived) -> bool:
+        """Swap in a job's results and finish it, atomically; False if input arrived meanwhile.
+
+        Raises if `owner` no longer holds the lease (nothing is written then).
+        """
+
+    async def drop_job(self, job: Job, owner: str) -> None: ...
+
+    async def fail_job(self, job: Job, owner: str, error: str, retry_at: int) -> None: ...
+
+    async def queued_jobs(self) -> int: ...
+
+    async def session_input(self, session_id: int) -> SessionInput | None: ...
+
+    async def otlp_input(self, batch_id: int) -> OtlpBatch | None: ...
+
+    async def backend_error_input(self, error_id: int) -> BackendErrorInput | None: ...
+
+    # -- reading (see footlight.api) -------------------------------------------------------
+
+    async def list_sessions(self, query: SessionQuery) -> list[SessionView]: ...
+
+    async def session_view(self, secure_id: str) -> SessionView | None: ...
+
+    def payload_bodies(self, secure_id: str, page: int = 16) -> AsyncIterator[bytes]:
+        """A session's payloads (gzip JSON) in replay order, read a few at a time."""
+
+    async def session_console(self, secure_id: str) -> list[ConsoleMessage]: ...
+
+    async def session_network(self, secure_id: str) -> list[NetworkRequest]: ...
+
+    async def session_websocket(self, secure_id: str) -> list[WebSocketEvent]: ...
+
+    async def session_tracks(self, secure_id: str) -> list[TrackEvent]: ...
+
+    async def session_feedback(self, secure_id: str) -> list[Feedback]: ...
+
+    async def errors(
+        self,
+        project_ids: Sequence[int] | None,
+        *,
+        session_secure_id: str | None = None,
+        fingerprint: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[ErrorView]: ...
+
+    async def error_groups(
+        self,
+        project_ids: Sequence[int] | None,
+        *,
+        fingerprint: str | None = None,
+        after: tuple[int, str] | None = None,
+        limit: int = 50,
+    ) -> list[ErrorGroupView]: ...
+
+    # -- deletion, retention, tokens ---------------------------------------------------------
+
+    async def delete_session(self, secure_id: str) -> bool:
+        """Remove a session, its input and everything derived from it; False if unknown."""
+
+    async def set_retention(self, project_id: int, days: int | None) -> None: ...
+
+    async def purge_expired(self, now: int, batch: int = 100) -> PurgeResult: ...
+
+    async def add_token(
+        self, token_hash: bytes, name: str, project_id: int | None, at: int
+    ) -> ApiToken: ...
+
+    async def token_by_hash(self, token_hash: bytes) -> ApiToken | None: ...
+
+    async def list_tokens(self) -> list[ApiToken]: ...
+
+    async def revoke_token(self, token_id: int) -> bool: ...

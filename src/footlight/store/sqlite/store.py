@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ from footlight.store.base import (
     NewSession,
     OtlpBatch,
     PayloadSummary,
+    ProcessingTiming,
     Project,
     Session,
     SessionField,
@@ -34,6 +35,7 @@ from footlight.store.base import (
     UnknownProject,
     UnknownSession,
 )
+from footlight.store.sqlite.access import Access, session_id_of
 from footlight.store.sqlite.engine import (
     DB_FILE,
     Readers,
@@ -43,6 +45,8 @@ from footlight.store.sqlite.engine import (
     migrate,
     now_ms,
 )
+from footlight.store.sqlite.processing import ProcessingQueries
+from footlight.store.sqlite.queries import ReadQueries
 
 T = TypeVar("T")
 
@@ -53,39 +57,33 @@ _SELECT_SESSION = (
 )
 
 
-def _session_id(conn: sqlite3.Connection, secure_id: str) -> int:
-    row = conn.execute("SELECT id FROM sessions WHERE secure_id = ?", (secure_id,)).fetchone()
-    if row is None:
-        raise UnknownSession(secure_id)
-    return int(row[0])
-
-
 def _session(row: sqlite3.Row) -> Session:
     return Session(**dict(zip(row.keys(), row, strict=True)))
 
 
 def _insert_fields(
     conn: sqlite3.Connection, session_id: int, fields: Sequence[SessionField], at: int
-) -> None:
-    conn.executemany(
+) -> int:
+    """Add the fields not yet present; return how many were new."""
+    cur = conn.executemany(
         "INSERT OR IGNORE INTO session_fields (session_id, kind, key, value, received_at)"
         " VALUES (?, ?, ?, ?, ?)",
         [(session_id, f.kind, f.key, f.value, at) for f in fields],
     )
+    return max(cur.rowcount, 0)
 
 
 def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-class SQLiteStore:
+class SQLiteStore(ProcessingQueries, ReadQueries, Access):
     """`Store` on an SQLite file under `data_dir` (created if missing)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, timing: ProcessingTiming | None = None) -> None:
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
-        self._writer: Writer | None = None
-        self._readers: Readers | None = None
+        self.timing = timing or ProcessingTiming()
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -114,16 +112,6 @@ class SQLiteStore:
         if self._readers is not None:
             self._readers.close()
             self._readers = None
-
-    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        if self._writer is None:
-            raise StoreUnavailable("the store is not open")
-        return self._writer.submit(fn)
-
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._readers is None:
-            raise StoreUnavailable("the store is not open")
-        return await self._readers.run(fn)
 
     # -- health -------------------------------------------------------------------------
 
@@ -182,8 +170,16 @@ class SQLiteStore:
             for row in conn.execute("SELECT key, project_id FROM project_keys ORDER BY key"):
                 keys.setdefault(row["project_id"], []).append(row["key"])
             return [
-                Project(row["id"], row["name"], row["created_at"], tuple(keys.get(row["id"], ())))
-                for row in conn.execute("SELECT id, name, created_at FROM projects ORDER BY id")
+                Project(
+                    row["id"],
+                    row["name"],
+                    row["created_at"],
+                    tuple(keys.get(row["id"], ())),
+                    row["retention_days"],
+                )
+                for row in conn.execute(
+                    "SELECT id, name, created_at, retention_days FROM projects ORDER BY id"
+                )
             ]
 
         return await self._read(read)
@@ -273,7 +269,7 @@ class SQLiteStore:
         s = payload.summary
 
         def append(conn: sqlite3.Connection) -> bool:
-            session_id = _session_id(conn, secure_id)
+            session_id = session_id_of(conn, secure_id)
             cur = conn.execute(
                 "INSERT OR IGNORE INTO payloads (session_id, payload_id, digest, source,"
                 " received_at, event_count, first_event_at, last_event_at, has_full_snapshot,"
@@ -291,7 +287,10 @@ class SQLiteStore:
                     payload.body,
                 ),
             )
-            return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return False
+            self._schedule(conn, "session", session_id, payload.received_at)
+            return True
 
         return await self._write(append)
 
@@ -304,29 +303,34 @@ class SQLiteStore:
         at: int,
     ) -> None:
         def identify(conn: sqlite3.Connection) -> None:
-            session_id = _session_id(conn, secure_id)
+            session_id = session_id_of(conn, secure_id)
+            email = next((f.value for f in fields if (f.kind, f.key) == ("user", "email")), None)
             conn.execute(
-                "UPDATE sessions SET identifier = ?, user_object = ?, identified_at = ?"
-                " WHERE id = ?",
-                (identifier, user_object, at, session_id),
+                "UPDATE sessions SET identifier = ?, user_object = ?, email = ?,"
+                " identified_at = ? WHERE id = ?",
+                (identifier, user_object, email, at, session_id),
             )
             _insert_fields(conn, session_id, fields, at)
+            self._schedule(conn, "session", session_id, at)
 
         await self._write(identify)
 
     async def add_fields(self, secure_id: str, fields: Sequence[SessionField], at: int) -> None:
         def add(conn: sqlite3.Connection) -> None:
-            _insert_fields(conn, _session_id(conn, secure_id), fields, at)
+            session_id = session_id_of(conn, secure_id)
+            if _insert_fields(conn, session_id, fields, at):
+                self._schedule(conn, "session", session_id, at)
 
         await self._write(add)
 
     async def add_feedback(self, secure_id: str, feedback: Feedback, at: int) -> None:
         def add(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            session_id = session_id_of(conn, secure_id)
+            cur = conn.execute(
                 "INSERT OR IGNORE INTO feedback (session_id, verbatim, timestamp, user_name,"
                 " user_email, received_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    _session_id(conn, secure_id),
+                    session_id,
                     feedback.verbatim,
                     feedback.timestamp,
                     feedback.user_name,
@@ -334,6 +338,8 @@ class SQLiteStore:
                     at,
                 ),
             )
+            if cur.rowcount:
+                self._schedule(conn, "session", session_id, at)
 
         await self._write(add)
 
@@ -343,7 +349,7 @@ class SQLiteStore:
             added = 0
             for m in metrics:
                 if m.session_secure_id not in ids:
-                    ids[m.session_secure_id] = _session_id(conn, m.session_secure_id)
+                    ids[m.session_secure_id] = session_id_of(conn, m.session_secure_id)
                 encoded = msgspec.json.encode(m)
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO metrics (session_id, name, value, timestamp,"
@@ -425,7 +431,9 @@ class SQLiteStore:
                         at,
                     ),
                 )
-                added += cur.rowcount
+                if cur.rowcount:
+                    self._schedule(conn, "backend", int(cur.lastrowid or 0), at)
+                    added += 1
             return added
 
         return await self._write(add)
@@ -434,7 +442,7 @@ class SQLiteStore:
         key = digest(batch.signal.encode(), (batch.content_encoding or "").encode(), batch.body)
 
         def add(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            cur = conn.execute(
                 "INSERT OR IGNORE INTO otlp_batches (signal, content_type, content_encoding,"
                 " digest, received_at, body) VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -446,6 +454,8 @@ class SQLiteStore:
                     batch.body,
                 ),
             )
+            if cur.rowcount:
+                self._schedule(conn, "otlp", int(cur.lastrowid or 0), batch.received_at)
 
         await self._write(add)
 

@@ -1,0 +1,111 @@
+"""OTLP batches and backend errors → derived rows (sessions are in `session.py`).
+
+An OTLP export can carry data of several sessions; each row it yields names its session by
+the `highlight.session_id` attribute. Spans are kept as spans and, for HTTP client spans,
+also as network requests; span `exception` events become errors; logs become console
+messages, as do the `launchdarkly.js.log` spans that carry console output (the LaunchDarkly
+successor SDK sends console, errors and network only over OTLP).
+"""
+
+from __future__ import annotations
+
+from footlight.processing import otlp
+from footlight.processing.fingerprint import fingerprint
+from footlight.processing.records import ErrorOccurrence, StackFrame
+from footlight.processing.values import json_list, stack_frames
+from footlight.store.base import (
+    BackendErrorInput,
+    Derived,
+    DerivedError,
+    MetricRecord,
+    OtlpBatch,
+    SpanRecord,
+)
+
+
+def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Derived:
+    decoded = otlp.decode_stored(batch, max_inflated_bytes)
+    derived = Derived(origin=origin)
+    for span in decoded.spans:
+        derived.spans.append(
+            SpanRecord(
+                session_secure_id=span.session_secure_id,
+                trace_id=span.trace_id,
+                span_id=span.span_id,
+                parent_span_id=span.parent_span_id,
+                name=span.name,
+                kind=span.kind,
+                started_at=span.start,
+                ended_at=span.end,
+                status_code=span.status_code,
+                service_name=span.service_name,
+                attributes=dict(span.attributes),
+                events=[
+                    {"name": e.name, "time": e.time, "attributes": dict(e.attributes)}
+                    for e in span.events
+                ],
+            )
+        )
+        if span.session_secure_id is None:
+            continue
+        request = otlp.network_request(span)
+        if request is not None:
+            derived.network.append((span.session_secure_id, request))
+        for message in otlp.console_messages(span):
+            derived.console.append((span.session_secure_id, message))
+        for error in otlp.exceptions(span):
+            derived.errors.append(
+                DerivedError(
+                    error,
+                    fingerprint(error.type, error.message, error.frames),
+                    span.session_secure_id,
+                )
+            )
+    for record in decoded.logs:
+        if record.session_secure_id is not None:
+            message = otlp.console_message(record, batch.received_at)
+            derived.console.append((record.session_secure_id, message))
+    for point in decoded.metrics:
+        if point.value is not None:
+            derived.metrics.append(
+                MetricRecord(
+                    point.session_secure_id,
+                    point.name,
+                    point.time,
+                    point.value,
+                    dict(point.attributes),
+                )
+            )
+    return derived
+
+
+def _backend_frames(stack_trace: str) -> tuple[StackFrame, ...]:
+    """Backend SDKs send a JSON list of frames, or plain text; keep either."""
+    frames = stack_frames(json_list(stack_trace))
+    if frames or not stack_trace.strip():
+        return frames
+    return (StackFrame(source=stack_trace),)
+
+
+def derive_backend_error(item: BackendErrorInput, origin: str) -> Derived:
+    e = item.error
+    occurrence = ErrorOccurrence(
+        timestamp=e.timestamp,
+        type=e.type or "Backend",
+        message=e.event,
+        frames=_backend_frames(e.stack_trace),
+        url=e.url or None,
+        payload=e.payload,
+        source="backend",
+    )
+    return Derived(
+        origin=origin,
+        errors=[
+            DerivedError(
+                occurrence,
+                fingerprint(occurrence.type, occurrence.message, occurrence.frames),
+                e.session_secure_id,
+                item.project_id,
+            )
+        ],
+    )

@@ -1,0 +1,79 @@
+"""Reading values the SDK chose, defensively: the wrong type yields None or nothing, never
+an exception, so one odd value cannot stop a session from being processed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from footlight.ingest.payload import StackFrameShape
+from footlight.processing.records import StackFrame
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def whole(value: Any) -> int | None:
+    as_float = number(value)
+    return None if as_float is None else int(as_float)
+
+
+def text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """A JSON object given as text (or already decoded); anything else is empty."""
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str) or not value:
+        return {}
+    try:
+        decoded = msgspec.json.decode(value)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return {}
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def nested_list(value: str | None, key: str) -> list[dict[str, Any]]:
+    """The objects in `{key: [...]}` given as text: how the SDK wraps messages and resources."""
+    items = json_object(value).get(key)
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def stack_frame(raw: Any) -> StackFrame | None:
+    if isinstance(raw, StackFrameShape):
+        raw = msgspec.structs.asdict(raw)
+    if not isinstance(raw, Mapping):
+        return None
+    return StackFrame(
+        file_name=text(raw.get("fileName")),
+        function_name=text(raw.get("functionName")),
+        line_number=whole(raw.get("lineNumber")),
+        column_number=whole(raw.get("columnNumber")),
+        source=text(raw.get("source")),
+    )
+
+
+def stack_frames(raw: Any) -> tuple[StackFrame, ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(f for f in map(stack_frame, raw) if f is not None)
+
+
+def json_list(value: Any) -> list[Any]:
+    """A JSON array given as text (or already decoded); anything else is empty."""
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, str) or not value:
+        return []
+    try:
+        decoded = msgspec.json.decode(value)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return []
+    return decoded if isinstance(decoded, list) else []

@@ -1,0 +1,344 @@
+"""The processing side of SQLiteStore: the work queue, processing's inputs, derived rows.
+
+A job is claimed with a lease, its input read, its rows derived off the store, and then
+stored in one transaction that also completes the job. A crash anywhere before that commit
+leaves the old rows and the job in place; the lease expires and another run redoes it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import asdict
+
+from footlight.store.base import (
+    BackendError,
+    BackendErrorInput,
+    Derived,
+    Job,
+    OtlpBatch,
+    PayloadSummary,
+    Session,
+    SessionField,
+    SessionInput,
+    StoredPayload,
+)
+from footlight.store.sqlite.access import Access, to_json
+from footlight.store.sqlite.engine import now_ms
+
+DERIVED_BY_ORIGIN = (
+    "console_messages",
+    "network_requests",
+    "websocket_events",
+    "errors",
+    "track_events",
+    "spans",
+    "otlp_metrics",
+)
+_SESSION_COLUMNS = (
+    "id, secure_id, project_id, created_at, client_id, environment, app_version, service_name,"
+    " client_version, client_config, user_agent, accept_language, identifier, user_object"
+)
+
+
+class LeaseLost(Exception):
+    """Another run took this job over (ours was too slow); our results are dropped."""
+
+
+def stored_payloads(conn: sqlite3.Connection, session_id: int) -> list[StoredPayload]:
+    return [
+        StoredPayload(
+            seq=p["seq"],
+            payload_id=p["payload_id"],
+            source=p["source"],
+            received_at=p["received_at"],
+            summary=PayloadSummary(
+                p["event_count"],
+                p["first_event_at"],
+                p["last_event_at"],
+                bool(p["has_full_snapshot"]),
+            ),
+            body=bytes(p["body"]),
+        )
+        for p in conn.execute(
+            "SELECT * FROM payloads WHERE session_id = ? ORDER BY payload_id, seq", (session_id,)
+        )
+    ]
+
+
+def session_fields(conn: sqlite3.Connection, session_id: int) -> list[SessionField]:
+    return [
+        SessionField(f["kind"], f["key"], f["value"])
+        for f in conn.execute(
+            "SELECT kind, key, value FROM session_fields WHERE session_id = ?"
+            " ORDER BY received_at, kind, key",
+            (session_id,),
+        )
+    ]
+
+
+def _store_derived(conn: sqlite3.Connection, derived: Derived) -> None:
+    origin = derived.origin
+    for table in DERIVED_BY_ORIGIN:
+        conn.execute(f"DELETE FROM {table} WHERE origin = ?", (origin,))
+    if derived.session_id is not None and derived.summary is not None:
+        sid, s = derived.session_id, derived.summary
+        conn.execute("DELETE FROM session_summaries WHERE session_id = ?", (sid,))
+        conn.execute("DELETE FROM session_pages WHERE session_id = ?", (sid,))
+        values = asdict(s)
+        values["details"] = to_json(s.details)
+        columns = ", ".join(["session_id", "processed_at", *values])
+        marks = ", ".join("?" * (len(values) + 2))
+        conn.execute(
+            f"INSERT INTO session_summaries ({columns}) VALUES ({marks})",
+            (sid, now_ms(), *values.values()),
+        )
+        conn.executemany(
+            "INSERT INTO session_pages (session_id, timestamp, url) VALUES (?, ?, ?)",
+            [(sid, p.timestamp, p.url) for p in derived.pages],
+        )
+    conn.executemany(
+        "INSERT INTO console_messages (session_secure_id, origin, timestamp, level, message,"
+        " trace, attributes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                sid_,
+                origin,
+                m.timestamp,
+                m.level,
+                m.message,
+                to_json([asdict(f) for f in m.trace]),
+                to_json(m.attributes),
+            )
+            for sid_, m in derived.console
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO network_requests (session_secure_id, origin, started_at, ended_at, method,"
+        " url, status, initiator, request, response, transfer_size, trace_id, span_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                sid_,
+                origin,
+                n.start,
+                n.end,
+                n.method,
+                n.url,
+                n.status,
+                n.initiator,
+                None if n.request is None else to_json(n.request),
+                None if n.response is None else to_json(n.response),
+                n.transfer_size,
+                n.trace_id,
+                n.span_id,
+            )
+            for sid_, n in derived.network
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO websocket_events (session_secure_id, origin, timestamp, socket_id, type,"
+        " name, size, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (sid_, origin, w.timestamp, w.socket_id, w.type, w.name, w.size, w.message)
+            for sid_, w in derived.websocket
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO errors (project_id, session_secure_id, origin, fingerprint, timestamp,"
+        " type, message, frames, url, payload, source) VALUES ("
+        " coalesce(?, (SELECT project_id FROM sessions WHERE secure_id = ?)),"
+        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                e.project_id,
+                e.session_secure_id,
+                e.session_secure_id,
+                origin,
+                e.fingerprint,
+                e.error.timestamp,
+                e.error.type,
+                e.error.message,
+                to_json([asdict(f) for f in e.error.frames]),
+                e.error.url,
+                e.error.payload,
+                e.error.source,
+            )
+            for e in derived.errors
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO track_events (session_secure_id, origin, timestamp, name, properties)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(sid_, origin, t.timestamp, t.name, to_json(t.properties)) for sid_, t in derived.tracks],
+    )
+    conn.executemany(
+        "INSERT INTO spans (session_secure_id, origin, trace_id, span_id, parent_span_id, name,"
+        " kind, started_at, ended_at, status_code, service_name, attributes, events)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                s.session_secure_id,
+                origin,
+                s.trace_id,
+                s.span_id,
+                s.parent_span_id,
+                s.name,
+                s.kind,
+                s.started_at,
+                s.ended_at,
+                s.status_code,
+                s.service_name,
+                to_json(s.attributes),
+                to_json(s.events),
+            )
+            for s in derived.spans
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO otlp_metrics (session_secure_id, origin, name, timestamp, value, attributes)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (m.session_secure_id, origin, m.name, m.timestamp, m.value, to_json(m.attributes))
+            for m in derived.metrics
+        ],
+    )
+    if derived.backfill is not None:
+        b = derived.backfill
+        conn.execute(
+            "UPDATE sessions SET identifier = ?, user_object = ?, email = ?"
+            " WHERE project_id = ? AND client_id = ? AND identifier IS NULL",
+            (b.identifier, b.user_object, b.email, b.project_id, b.client_id),
+        )
+
+
+class ProcessingQueries(Access):
+    async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
+        """Lease up to `limit` due jobs that nobody holds (or whose holder's lease ran out)."""
+
+        def claim(conn: sqlite3.Connection) -> list[Job]:
+            rows = conn.execute(
+                "UPDATE processing_queue SET lease_owner = ?, lease_until = ?"
+                " WHERE rowid IN (SELECT rowid FROM processing_queue WHERE due_at <= ?"
+                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?)"
+                " RETURNING kind, key, version, attempts",
+                (owner, now + lease_ms, now, now, limit),
+            ).fetchall()
+            return [Job(r["kind"], r["key"], r["version"], r["attempts"]) for r in rows]
+
+        return await self._write(claim)
+
+    async def complete_job(self, job: Job, owner: str, derived: Derived) -> bool:
+        """Store a job's results and finish it; False if new input arrived meanwhile.
+
+        In that case the results still replace the old ones (they are newer) and the job
+        stays queued, already due again, for the input that arrived during the run.
+        """
+
+        def complete(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT version, lease_owner FROM processing_queue WHERE kind = ? AND key = ?",
+                (job.kind, job.key),
+            ).fetchone()
+            if row is None or row["lease_owner"] != owner:
+                raise LeaseLost(job.origin)
+            _store_derived(conn, derived)
+            if row["version"] == job.version:
+                conn.execute(
+                    "DELETE FROM processing_queue WHERE kind = ? AND key = ?", (job.kind, job.key)
+                )
+                return True
+            conn.execute(
+                "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
+                " attempts = 0, last_error = NULL WHERE kind = ? AND key = ?",
+                (job.kind, job.key),
+            )
+            return False
+
+        return await self._write(complete)
+
+    async def drop_job(self, job: Job, owner: str) -> None:
+        """Finish a job whose input no longer exists (deleted meanwhile)."""
+
+        def drop(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "DELETE FROM processing_queue WHERE kind = ? AND key = ? AND lease_owner = ?",
+                (job.kind, job.key, owner),
+            )
+
+        await self._write(drop)
+
+    async def fail_job(self, job: Job, owner: str, error: str, retry_at: int) -> None:
+        def fail(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
+                " attempts = attempts + 1, last_error = ?, due_at = ?"
+                " WHERE kind = ? AND key = ? AND lease_owner = ?",
+                (error[:2000], retry_at, job.kind, job.key, owner),
+            )
+
+        await self._write(fail)
+
+    async def queued_jobs(self) -> int:
+        def count(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT count(*) FROM processing_queue").fetchone()[0])
+
+        return await self._read(count)
+
+    async def session_input(self, session_id: int) -> SessionInput | None:
+        def read(conn: sqlite3.Connection) -> SessionInput | None:
+            row = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?",
+                (session_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            session = Session(**dict(zip(row.keys(), row, strict=True)))
+            return SessionInput(
+                session=session,
+                payloads=stored_payloads(conn, session_id),
+                fields=session_fields(conn, session_id),
+                client_id=session.client_id,
+            )
+
+        return await self._read(read)
+
+    async def otlp_input(self, batch_id: int) -> OtlpBatch | None:
+        def read(conn: sqlite3.Connection) -> OtlpBatch | None:
+            r = conn.execute("SELECT * FROM otlp_batches WHERE id = ?", (batch_id,)).fetchone()
+            if r is None:
+                return None
+            return OtlpBatch(
+                r["signal"],
+                r["content_type"],
+                r["content_encoding"],
+                r["received_at"],
+                bytes(r["body"]),
+            )
+
+        return await self._read(read)
+
+    async def backend_error_input(self, error_id: int) -> BackendErrorInput | None:
+        def read(conn: sqlite3.Connection) -> BackendErrorInput | None:
+            r = conn.execute("SELECT * FROM backend_errors WHERE id = ?", (error_id,)).fetchone()
+            if r is None:
+                return None
+            error = BackendError(
+                event=r["event"],
+                type=r["type"],
+                url=r["url"],
+                source=r["source"],
+                stack_trace=r["stack_trace"],
+                timestamp=r["timestamp"],
+                session_secure_id=r["session_secure_id"],
+                request_id=r["request_id"],
+                trace_id=r["trace_id"],
+                span_id=r["span_id"],
+                log_cursor=r["log_cursor"],
+                payload=r["payload"],
+                service_name=r["service_name"],
+                service_version=r["service_version"],
+                environment=r["environment"],
+            )
+            return BackendErrorInput(int(r["id"]), int(r["project_id"]), error)
+
+        return await self._read(read)

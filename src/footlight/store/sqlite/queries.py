@@ -1,0 +1,525 @@
+"""The reading side of SQLiteStore (sessions, timelines, errors), plus deletion, retention
+and API tokens."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from footlight.processing.records import (
+    ConsoleMessage,
+    ErrorOccurrence,
+    NetworkRequest,
+    StackFrame,
+    TrackEvent,
+    WebSocketEvent,
+)
+from footlight.store.base import (
+    ApiToken,
+    ErrorGroupView,
+    ErrorView,
+    Feedback,
+    PurgeResult,
+    SessionField,
+    SessionQuery,
+    SessionSummary,
+    SessionView,
+    UnknownProject,
+)
+from footlight.store.sqlite.access import Access, from_json
+from footlight.store.sqlite.processing import DERIVED_BY_ORIGIN, session_fields
+
+DAY_MS = 86_400_000
+_SUMMARY_COLUMNS = (
+    "started_at", "ended_at", "length_ms", "active_ms", "pages_visited", "click_count",
+    "rage_click_count", "event_count", "payload_count", "error_count", "console_count",
+    "network_count", "browser_name", "browser_version", "os_name", "os_version", "device_type",
+    "language", "landing_page", "exit_page",
+)  # fmt: skip
+_SESSION_SELECT = (
+    "SELECT s.id, s.secure_id, s.project_id, s.created_at, s.client_id, s.identifier, s.email,"
+    " s.user_object, s.environment, s.app_version, s.service_name, s.client_version,"
+    " s.user_agent, ss.processed_at, ss.details, "
+    + ", ".join(f"ss.{c}" for c in _SUMMARY_COLUMNS)
+    + ", EXISTS (SELECT 1 FROM processing_queue q WHERE q.kind = 'session' AND q.key = s.id)"
+    " AS processing FROM sessions s LEFT JOIN session_summaries ss ON ss.session_id = s.id"
+)
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _session_view(row: sqlite3.Row, fields: Sequence[SessionField] = ()) -> SessionView:
+    summary = None
+    if row["processed_at"] is not None:
+        summary = SessionSummary(
+            **{c: row[c] for c in _SUMMARY_COLUMNS}, details=from_json(row["details"]) or {}
+        )
+    return SessionView(
+        id=row["id"],
+        secure_id=row["secure_id"],
+        project_id=row["project_id"],
+        created_at=row["created_at"],
+        client_id=row["client_id"],
+        identifier=row["identifier"],
+        email=row["email"],
+        user_object=row["user_object"],
+        environment=row["environment"],
+        app_version=row["app_version"],
+        service_name=row["service_name"],
+        client_version=row["client_version"],
+        user_agent=row["user_agent"],
+        processed_at=row["processed_at"],
+        processing=bool(row["processing"]),
+        summary=summary,
+        fields=tuple(fields),
+    )
+
+
+def _frames(text: str) -> tuple[StackFrame, ...]:
+    return tuple(StackFrame(**f) for f in from_json(text) or [])
+
+
+def _occurrence(row: sqlite3.Row) -> ErrorOccurrence:
+    return ErrorOccurrence(
+        timestamp=row["timestamp"],
+        type=row["type"],
+        message=row["message"],
+        frames=_frames(row["frames"]),
+        url=row["url"],
+        payload=row["payload"],
+        source=row["source"],
+    )
+
+
+def _error_view(row: sqlite3.Row) -> ErrorView:
+    return ErrorView(
+        id=row["id"],
+        project_id=row["project_id"],
+        session_secure_id=row["session_secure_id"],
+        fingerprint=row["fingerprint"],
+        error=_occurrence(row),
+    )
+
+
+def _payload_page(
+    conn: sqlite3.Connection, secure_id: str, after: tuple[int, int] | None, page: int
+) -> list[sqlite3.Row]:
+    sql = (
+        "SELECT p.payload_id, p.seq, p.body FROM payloads p"
+        " JOIN sessions s ON s.id = p.session_id WHERE s.secure_id = ?"
+    )
+    args: list[Any] = [secure_id]
+    if after is not None:
+        sql += " AND (p.payload_id > ? OR (p.payload_id = ? AND p.seq > ?))"
+        args += [after[0], after[0], after[1]]
+    sql += " ORDER BY p.payload_id, p.seq LIMIT ?"
+    return conn.execute(sql, [*args, page]).fetchall()
+
+
+def _in_projects(column: str, project_ids: Sequence[int] | None) -> tuple[str, list[Any]]:
+    if project_ids is None:
+        return "1", []
+    return f"{column} IN ({', '.join('?' * len(project_ids))})", list(project_ids)
+
+
+def delete_session_rows(conn: sqlite3.Connection, session_id: int, secure_id: str) -> None:
+    """Remove a session, its input and everything derived from it, in one transaction."""
+    for table in DERIVED_BY_ORIGIN:
+        conn.execute(
+            f"DELETE FROM {table} WHERE origin = ? OR session_secure_id = ?",
+            (f"session:{session_id}", secure_id),
+        )
+    backend = [
+        r[0]
+        for r in conn.execute("SELECT id FROM backend_errors WHERE session_id = ?", (session_id,))
+    ]
+    for error_id in backend:
+        conn.execute("DELETE FROM errors WHERE origin = ?", (f"backend:{error_id}",))
+        conn.execute("DELETE FROM processing_queue WHERE kind = 'backend' AND key = ?", (error_id,))
+    for table in ("payloads", "session_fields", "feedback", "metrics", "backend_errors"):
+        conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+    conn.execute("DELETE FROM processing_queue WHERE kind = 'session' AND key = ?", (session_id,))
+    conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+
+class ReadQueries(Access):
+    # -- sessions ---------------------------------------------------------------------------
+
+    async def list_sessions(self, query: SessionQuery) -> list[SessionView]:
+        where, args = [], []
+        clause, ids = _in_projects("s.project_id", query.project_ids)
+        where.append(clause)
+        args.extend(ids)
+        if query.started_after is not None:
+            where.append("s.created_at >= ?")
+            args.append(query.started_after)
+        if query.started_before is not None:
+            where.append("s.created_at < ?")
+            args.append(query.started_before)
+        if query.user:
+            where.append(
+                "(lower(s.identifier) LIKE ? ESCAPE '\\' OR lower(s.email) LIKE ? ESCAPE '\\')"
+            )
+            args.extend([_like(query.user)] * 2)
+        if query.has_errors is not None:
+            exists = "EXISTS (SELECT 1 FROM errors e WHERE e.session_secure_id = s.secure_id)"
+            where.append(exists if query.has_errors else f"NOT {exists}")
+        if query.url_contains:
+            where.append(
+                "EXISTS (SELECT 1 FROM session_pages p WHERE p.session_id = s.id"
+                " AND lower(p.url) LIKE ? ESCAPE '\\')"
+            )
+            args.append(_like(query.url_contains))
+        if query.environment is not None:
+            where.append("s.environment = ?")
+            args.append(query.environment)
+        if query.min_active_ms is not None:
+            where.append("ss.active_ms >= ?")
+            args.append(query.min_active_ms)
+        if query.after is not None:
+            where.append("(s.created_at < ? OR (s.created_at = ? AND s.id < ?))")
+            args.extend([query.after[0], query.after[0], query.after[1]])
+        sql = (
+            f"{_SESSION_SELECT} WHERE {' AND '.join(where)}"
+            " ORDER BY s.created_at DESC, s.id DESC LIMIT ?"
+        )
+        args.append(query.limit)
+
+        def read(conn: sqlite3.Connection) -> list[SessionView]:
+            return [_session_view(r) for r in conn.execute(sql, args)]
+
+        return await self._read(read)
+
+    async def session_view(self, secure_id: str) -> SessionView | None:
+        def read(conn: sqlite3.Connection) -> SessionView | None:
+            row = conn.execute(f"{_SESSION_SELECT} WHERE s.secure_id = ?", (secure_id,)).fetchone()
+            return None if row is None else _session_view(row, session_fields(conn, row["id"]))
+
+        return await self._read(read)
+
+    async def payload_bodies(self, secure_id: str, page: int = 16) -> AsyncIterator[bytes]:
+        """A session's payloads (gzip JSON) in replay order, a few at a time."""
+        cursor: tuple[int, int] | None = None
+        while True:
+
+            def read(
+                conn: sqlite3.Connection, after: tuple[int, int] | None = cursor
+            ) -> list[sqlite3.Row]:
+                return _payload_page(conn, secure_id, after, page)
+
+            rows = await self._read(read)
+            for row in rows:
+                yield bytes(row["body"])
+            if len(rows) < page:
+                return
+            cursor = (rows[-1]["payload_id"], rows[-1]["seq"])
+
+    async def session_console(self, secure_id: str) -> list[ConsoleMessage]:
+        def read(conn: sqlite3.Connection) -> list[ConsoleMessage]:
+            return [
+                ConsoleMessage(
+                    timestamp=r["timestamp"],
+                    level=r["level"],
+                    message=r["message"],
+                    trace=_frames(r["trace"]),
+                    attributes=from_json(r["attributes"]) or {},
+                    source="otlp" if r["origin"].startswith("otlp:") else "payload",
+                )
+                for r in conn.execute(
+                    "SELECT * FROM console_messages WHERE session_secure_id = ?"
+                    " ORDER BY timestamp, id",
+                    (secure_id,),
+                )
+            ]
+
+        return await self._read(read)
+
+    async def session_network(self, secure_id: str) -> list[NetworkRequest]:
+        def read(conn: sqlite3.Connection) -> list[NetworkRequest]:
+            return [
+                NetworkRequest(
+                    start=r["started_at"],
+                    end=r["ended_at"],
+                    method=r["method"],
+                    url=r["url"],
+                    status=r["status"],
+                    initiator=r["initiator"],
+                    request=from_json(r["request"]),
+                    response=from_json(r["response"]),
+                    transfer_size=r["transfer_size"],
+                    trace_id=r["trace_id"],
+                    span_id=r["span_id"],
+                    source="otlp" if r["origin"].startswith("otlp:") else "payload",
+                )
+                for r in conn.execute(
+                    "SELECT * FROM network_requests WHERE session_secure_id = ?"
+                    " ORDER BY started_at, id",
+                    (secure_id,),
+                )
+            ]
+
+        return await self._read(read)
+
+    async def session_websocket(self, secure_id: str) -> list[WebSocketEvent]:
+        def read(conn: sqlite3.Connection) -> list[WebSocketEvent]:
+            return [
+                WebSocketEvent(
+                    r["timestamp"], r["socket_id"], r["type"], r["name"], r["size"], r["message"]
+                )
+                for r in conn.execute(
+                    "SELECT * FROM websocket_events WHERE session_secure_id = ?"
+                    " ORDER BY timestamp, id",
+                    (secure_id,),
+                )
+            ]
+
+        return await self._read(read)
+
+    async def session_tracks(self, secure_id: str) -> list[TrackEvent]:
+        def read(conn: sqlite3.Connection) -> list[TrackEvent]:
+            return [
+                TrackEvent(r["timestamp"], r["name"], from_json(r["properties"]) or {})
+                for r in conn.execute(
+                    "SELECT * FROM track_events WHERE session_secure_id = ? ORDER BY timestamp, id",
+                    (secure_id,),
+                )
+            ]
+
+        return await self._read(read)
+
+    async def session_feedback(self, secure_id: str) -> list[Feedback]:
+        def read(conn: sqlite3.Connection) -> list[Feedback]:
+            return [
+                Feedback(r["verbatim"], r["timestamp"], r["user_name"], r["user_email"])
+                for r in conn.execute(
+                    "SELECT f.* FROM feedback f JOIN sessions s ON s.id = f.session_id"
+                    " WHERE s.secure_id = ? ORDER BY f.timestamp, f.id",
+                    (secure_id,),
+                )
+            ]
+
+        return await self._read(read)
+
+    # -- errors -----------------------------------------------------------------------------
+
+    async def errors(
+        self,
+        project_ids: Sequence[int] | None,
+        *,
+        session_secure_id: str | None = None,
+        fingerprint: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[ErrorView]:
+        clause, args = _in_projects("project_id", project_ids)
+        where = [clause]
+        if session_secure_id is not None:
+            where.append("session_secure_id = ?")
+            args.append(session_secure_id)
+        if fingerprint is not None:
+            where.append("fingerprint = ?")
+            args.append(fingerprint)
+        if before_id is not None:
+            where.append("id < ?")
+            args.append(before_id)
+        order = "timestamp, id" if session_secure_id is not None else "id DESC"
+        sql = f"SELECT * FROM errors WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+
+        def read(conn: sqlite3.Connection) -> list[ErrorView]:
+            return [_error_view(r) for r in conn.execute(sql, [*args, limit])]
+
+        return await self._read(read)
+
+    async def error_groups(
+        self,
+        project_ids: Sequence[int] | None,
+        *,
+        fingerprint: str | None = None,
+        after: tuple[int, str] | None = None,
+        limit: int = 50,
+    ) -> list[ErrorGroupView]:
+        """Groups (project, fingerprint), most recently seen first; counts are aggregates."""
+        clause, args = _in_projects("e.project_id", project_ids)
+        where = [clause, "e.project_id IS NOT NULL"]
+        if fingerprint is not None:
+            where.append("e.fingerprint = ?")
+            args.append(fingerprint)
+        having = ""
+        if after is not None:
+            having = "HAVING max(e.timestamp) < ? OR (max(e.timestamp) = ? AND e.fingerprint > ?)"
+            args_having: list[Any] = [after[0], after[0], after[1]]
+        else:
+            args_having = []
+        sql = (
+            "SELECT e.project_id, e.fingerprint, count(*) AS count,"
+            " count(DISTINCT e.session_secure_id) AS sessions, min(e.timestamp) AS first_seen,"
+            " max(e.timestamp) AS last_seen, max(e.id) AS latest_id FROM errors e"
+            f" WHERE {' AND '.join(where)} GROUP BY e.project_id, e.fingerprint {having}"
+            " ORDER BY last_seen DESC, e.fingerprint LIMIT ?"
+        )
+
+        def read(conn: sqlite3.Connection) -> list[ErrorGroupView]:
+            groups = []
+            for g in conn.execute(sql, [*args, *args_having, limit]).fetchall():
+                latest = _occurrence(
+                    conn.execute("SELECT * FROM errors WHERE id = ?", (g["latest_id"],)).fetchone()
+                )
+                groups.append(
+                    ErrorGroupView(
+                        project_id=g["project_id"],
+                        fingerprint=g["fingerprint"],
+                        type=latest.type,
+                        message=latest.message,
+                        count=g["count"],
+                        sessions=g["sessions"],
+                        first_seen=g["first_seen"],
+                        last_seen=g["last_seen"],
+                        latest=latest,
+                    )
+                )
+            return groups
+
+        return await self._read(read)
+
+    # -- deletion and retention -------------------------------------------------------------
+
+    async def delete_session(self, secure_id: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT id FROM sessions WHERE secure_id = ?", (secure_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            delete_session_rows(conn, int(row[0]), secure_id)
+            return True
+
+        return await self._write(delete)
+
+    async def set_retention(self, project_id: int, days: int | None) -> None:
+        def update(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE projects SET retention_days = ? WHERE id = ?", (days, project_id)
+            )
+            if cur.rowcount == 0:
+                raise UnknownProject(project_id)
+
+        await self._write(update)
+
+    async def purge_expired(self, now: int, batch: int = 100) -> PurgeResult:
+        """Delete sessions older than their project's retention, `batch` at a time.
+
+        Sessions go one transaction each, so a purge never holds the writer for long and a
+        crash mid-purge leaves whole sessions, never half of one. OTLP batches and what they
+        produced go once older than every project's retention (they can span projects).
+        """
+        sessions = 0
+        while True:
+
+            def expired(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+                return [
+                    (r[0], r[1])
+                    for r in conn.execute(
+                        "SELECT s.id, s.secure_id FROM sessions s JOIN projects p"
+                        " ON p.id = s.project_id WHERE p.retention_days IS NOT NULL"
+                        " AND s.created_at < ? - p.retention_days * ? LIMIT ?",
+                        (now, DAY_MS, batch),
+                    )
+                ]
+
+            found = await self._read(expired)
+            for session_id, secure_id in found:
+
+                def delete(
+                    conn: sqlite3.Connection, sid: int = session_id, sec: str = secure_id
+                ) -> None:
+                    delete_session_rows(conn, sid, sec)
+
+                await self._write(delete)
+            sessions += len(found)
+            if len(found) < batch:
+                break
+
+        def purge_otlp(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT count(*) AS projects, count(retention_days) AS limited,"
+                " max(retention_days) AS longest FROM projects"
+            ).fetchone()
+            if row["projects"] == 0 or row["limited"] < row["projects"]:
+                return 0
+            cutoff = now - row["longest"] * DAY_MS
+            old = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM otlp_batches WHERE received_at < ? LIMIT ?", (cutoff, batch)
+                )
+            ]
+            for batch_id in old:
+                for table in DERIVED_BY_ORIGIN:
+                    conn.execute(f"DELETE FROM {table} WHERE origin = ?", (f"otlp:{batch_id}",))
+                conn.execute(
+                    "DELETE FROM processing_queue WHERE kind = 'otlp' AND key = ?", (batch_id,)
+                )
+                conn.execute("DELETE FROM otlp_batches WHERE id = ?", (batch_id,))
+            return len(old)
+
+        orphans = 0
+        while (purged := await self._write(purge_otlp)) > 0:
+            orphans += purged
+        return PurgeResult(sessions=sessions, orphans=orphans)
+
+    # -- API tokens -------------------------------------------------------------------------
+
+    async def add_token(
+        self, token_hash: bytes, name: str, project_id: int | None, at: int
+    ) -> ApiToken:
+        def add(conn: sqlite3.Connection) -> ApiToken:
+            if (
+                project_id is not None
+                and not conn.execute(
+                    "SELECT 1 FROM projects WHERE id = ?", (project_id,)
+                ).fetchone()
+            ):
+                raise UnknownProject(project_id)
+            cur = conn.execute(
+                "INSERT INTO api_tokens (token_hash, project_id, name, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (token_hash, project_id, name, at),
+            )
+            return ApiToken(int(cur.lastrowid or 0), name, project_id, at)
+
+        return await self._write(add)
+
+    async def token_by_hash(self, token_hash: bytes) -> ApiToken | None:
+        def read(conn: sqlite3.Connection) -> ApiToken | None:
+            r = conn.execute(
+                "SELECT id, name, project_id, created_at FROM api_tokens WHERE token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+            return (
+                None
+                if r is None
+                else ApiToken(r["id"], r["name"], r["project_id"], r["created_at"])
+            )
+
+        return await self._read(read)
+
+    async def list_tokens(self) -> list[ApiToken]:
+        def read(conn: sqlite3.Connection) -> list[ApiToken]:
+            return [
+                ApiToken(r["id"], r["name"], r["project_id"], r["created_at"])
+                for r in conn.execute(
+                    "SELECT id, name, project_id, created_at FROM api_tokens ORDER BY id"
+                )
+            ]
+
+        return await self._read(read)
+
+    async def revoke_token(self, token_id: int) -> bool:
+        def revoke(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM api_tokens WHERE id = ?", (token_id,)).rowcount > 0
+
+        return await self._write(revoke)

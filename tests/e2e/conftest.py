@@ -1,0 +1,85 @@
+"""What every end-to-end test shares: the e2e app (tests/e2e/app, built with esbuild from
+npm packages pinned by its package-lock.json) served on its own origin, and how Debian's
+headless Chromium is launched (and a module-scoped `browser` of it)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Playwright, sync_playwright
+
+APP = Path(__file__).resolve().parent / "app"
+BUNDLES = ("app.js", "replay.js", "record-fixture.js")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--disable-blink-features=AutomationControlled",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Anything not on loopback (which Chromium never proxies) fails fast instead of leaving
+    # the machine.
+    "--proxy-server=http://127.0.0.1:9",
+]
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    """Debian's headless Chromium, without the automation flag (with it, the highlight.run
+    SDK records nothing)."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        ignore_default_args=["--enable-automation"],
+    )
+
+
+def _build_app() -> Path:
+    build = APP / "public" / "build"
+    bundles = [build / name for name in BUNDLES]
+    sources = [*(APP / "src").glob("*.js"), APP / "package.json", APP / "package-lock.json"]
+    newest_source = max(s.stat().st_mtime for s in sources)
+    if all(b.exists() and b.stat().st_mtime >= newest_source for b in bundles):
+        return build
+    if not all((APP / "node_modules" / pkg).exists() for pkg in ("highlight.run", "rrweb")):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=APP, check=True)
+    subprocess.run(["npm", "run", "--silent", "build"], cwd=APP, check=True)
+    return build
+
+
+@pytest.fixture(scope="module")
+def app_origin() -> Iterator[str]:
+    """The e2e app on its own origin, served by a plain static file server."""
+    _build_app()
+    handler = functools.partial(_QuietHandler, directory=str(APP / "public"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium for one test module (the module's own Playwright)."""
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
