@@ -7,6 +7,7 @@ Request path (see each module's docstring for its part):
                                                   ─► ingest.Ingestor ─► store (commit)
         /v1/{traces,...}    edge.otlp          ─► ingest.Ingestor ─► store (commit)
         /healthz, /readyz   edge.health
+        /api/v1/...         api.routes (Starlette; bearer tokens) ─► store reads
 
 The store is opened in the ASGI lifespan, so a server that cannot open its store never
 starts listening, and it is closed (its queued writes committed) on shutdown. Processing
@@ -21,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from footlight.api.routes import build_api
 from footlight.config import Settings
 from footlight.edge.asgi import (
     HTTPError,
@@ -50,6 +52,7 @@ class FootlightApp:
         self.store = store
         self.ingest = Ingestor(store, settings.limits)
         self.processor = Processor(store, max_inflated_bytes=settings.limits.max_inflated_bytes)
+        self.api = build_api(store)
         graphql = GraphQLEndpoint(build_executor(settings.limits), settings.limits, self._context)
         self.routes: dict[str, Handler] = {
             "/": graphql,
@@ -73,6 +76,9 @@ class FootlightApp:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
+        if request.path.startswith("/api/"):
+            await self.api(scope, receive, send)
+            return
         handler = self.routes.get(request.path)
         if handler is None:
             await respond_json(send, 404, error_body(f"no route {request.path}", "NOT_FOUND"))

@@ -50,7 +50,7 @@ from footlight.processing.rrweb import (
     IncrementalSource,
     MouseInteraction,
     RrwebEvent,
-    custom_event_data,
+    custom_data,
     incremental_data,
     meta_data,
 )
@@ -315,7 +315,7 @@ def _pages(timed: Sequence[tuple[int, RrwebEvent]]) -> tuple[PageVisit, ...]:
             meta = _decode(meta_data, event.data)
             url = meta.href if meta is not None else None
         elif event.type == EventType.CUSTOM:
-            custom = _decode(custom_event_data, event.data)
+            custom = _decode(custom_data, event.data)
             if custom is not None and custom.tag in _NAVIGATION_TAGS:
                 url = _decode(_decode_string, custom.payload)
         # A reload and the Meta event after it repeat the URL already shown: one visit.

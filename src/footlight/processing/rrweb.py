@@ -87,24 +87,15 @@ class MetaData(msgspec.Struct):
 
 
 class CustomData(msgspec.Struct):
-    tag: str = ""
-    payload: msgspec.Raw | None = None
+    """A Custom event's data; `payload` stays raw JSON (`null` when absent).
 
-
-incremental_data = msgspec.json.Decoder(IncrementalData).decode
-meta_data = msgspec.json.Decoder(MetaData).decode
-custom_data = msgspec.json.Decoder(CustomData).decode
-
-
-class CustomEventData(msgspec.Struct):
-    """A Custom event's data, `payload` kept as raw JSON (JSON `null` when absent).
-
-    Use this rather than `CustomData`: msgspec cannot hold `Raw` in a union, so
-    `CustomData.payload: Raw | None` accepts only `null` and fails on every real payload.
+    Not `Raw | None`: msgspec cannot hold `Raw` in a union, so that would accept only null.
     """
 
     tag: str = ""
     payload: msgspec.Raw = msgspec.Raw(b"null")
 
 
-custom_event_data = msgspec.json.Decoder(CustomEventData).decode
+incremental_data = msgspec.json.Decoder(IncrementalData).decode
+meta_data = msgspec.json.Decoder(MetaData).decode
+custom_data = msgspec.json.Decoder(CustomData).decode

@@ -169,7 +169,7 @@ def track_events(events: Iterable[RrwebEvent]) -> Iterator[TrackEvent]:
             data = custom_data(event.data)
         except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             continue
-        if "Track" not in data.tag or data.payload is None:
+        if "Track" not in data.tag:
             continue
         try:
             payload = msgspec.json.decode(data.payload)

@@ -542,6 +542,9 @@ class Store(Protocol):
     def payload_bodies(self, secure_id: str, page: int = 16) -> AsyncIterator[bytes]:
         """A session's payloads (gzip JSON) in replay order, read a few at a time."""
 
+    async def payload_totals(self, secure_id: str) -> tuple[int, int]:
+        """(payload count, stored bytes) of a session."""
+
     async def session_console(self, secure_id: str) -> list[ConsoleMessage]: ...
 
     async def session_network(self, secure_id: str) -> list[NetworkRequest]: ...

@@ -218,6 +218,19 @@ class ReadQueries(Access):
                 return
             cursor = (rows[-1]["payload_id"], rows[-1]["seq"])
 
+    async def payload_totals(self, secure_id: str) -> tuple[int, int]:
+        """How many payloads a session has, and their stored (compressed) size in bytes."""
+
+        def read(conn: sqlite3.Connection) -> tuple[int, int]:
+            row = conn.execute(
+                "SELECT count(*), coalesce(sum(length(p.body)), 0) FROM payloads p"
+                " JOIN sessions s ON s.id = p.session_id WHERE s.secure_id = ?",
+                (secure_id,),
+            ).fetchone()
+            return int(row[0]), int(row[1])
+
+        return await self._read(read)
+
     async def session_console(self, secure_id: str) -> list[ConsoleMessage]:
         def read(conn: sqlite3.Connection) -> list[ConsoleMessage]:
             return [

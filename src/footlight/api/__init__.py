@@ -1,0 +1,1 @@
+"""The read API: sessions, replays, timelines and errors over JSON, behind bearer tokens."""

@@ -1,0 +1,54 @@
+"""Bearer tokens for everything that reads data.
+
+A token is 32 random bytes (so a fast hash is enough: there is nothing to brute-force), is
+shown once when created, and only its SHA-256 is stored. A token belongs to one project, or
+to none, in which case it reads every project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from footlight.store import Store
+from footlight.store.base import ApiToken
+
+TOKEN_PREFIX = "flt_"  # noqa: S105 - a prefix that makes leaked tokens recognisable
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def authenticate(store: Store, authorization: str | None) -> ApiToken:
+    if not authorization:
+        raise AuthError(401, "UNAUTHENTICATED", "send Authorization: Bearer <token>")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError(401, "UNAUTHENTICATED", "the Authorization header must be Bearer <token>")
+    found = await store.token_by_hash(hash_token(token.strip()))
+    if found is None:
+        raise AuthError(401, "UNAUTHENTICATED", "unknown or revoked token")
+    return found
+
+
+def check_project(token: ApiToken, project_id: int) -> None:
+    if token.project_id is not None and token.project_id != project_id:
+        raise AuthError(403, "FORBIDDEN", "this token does not grant access to that project")
+
+
+def readable_projects(token: ApiToken) -> tuple[int, ...] | None:
+    """The projects a token may read; None means all."""
+    return None if token.project_id is None else (token.project_id,)

@@ -1,0 +1,51 @@
+"""A session's rrweb events as one JSON array, streamed payload by payload.
+
+The array is what rrweb's `Replayer` takes as is. It is written without buffering the
+session: payloads are read from the store a few at a time, each one inflated and its
+events copied out as raw JSON (msgspec skips over them without building objects), so
+memory stays at one payload however long the recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from footlight.store import Store
+
+# Inflating larger payloads than this moves off the event loop.
+_OFFLOAD_BYTES = 256 * 1024
+
+
+class _Events(msgspec.Struct, frozen=True):
+    events: list[msgspec.Raw] = []
+
+
+class _Payload(msgspec.Struct, frozen=True):
+    events: _Events = _Events()
+
+
+_decode = msgspec.json.Decoder(_Payload).decode
+
+
+def events_json(body: bytes) -> bytes:
+    """The comma-joined events of one stored payload (gzip JSON)."""
+    return b",".join(_decode(gzip.decompress(body)).events.events)
+
+
+async def stream_events(store: Store, secure_id: str) -> AsyncIterator[bytes]:
+    yield b"["
+    first = True
+    async for body in store.payload_bodies(secure_id):
+        if len(body) > _OFFLOAD_BYTES:
+            chunk = await asyncio.to_thread(events_json, body)
+        else:
+            chunk = events_json(body)
+        if not chunk:
+            continue
+        yield chunk if first else b"," + chunk
+        first = False
+    yield b"]"

@@ -1,0 +1,446 @@
+"""The read API under /api/v1: projects, sessions, their events and timelines, errors.
+
+Every route needs a bearer token (`auth.py`); a token scoped to a project gets 403 for
+another project's data. Times are epoch milliseconds. Lists are paginated with an opaque
+`cursor` taken from the previous page's `next_cursor`. The OpenAPI document describing all
+of this is `openapi.py`; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from footlight.api.auth import AuthError, authenticate, check_project, readable_projects
+from footlight.api.events import stream_events
+from footlight.api.openapi import openapi_document
+from footlight.ingest.ids import decode_project, encode_project
+from footlight.processing.records import NetworkRequest
+from footlight.store import Store
+from footlight.store.base import (
+    ApiToken,
+    ErrorGroupView,
+    ErrorView,
+    SessionQuery,
+    SessionView,
+)
+
+MAX_LIMIT = 200
+_encode = msgspec.json.Encoder().encode
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(_encode(payload), status_code=status, media_type="application/json")
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    response = json_response({"error": {"code": code, "message": message}}, status)
+    if status == 401:
+        response.headers["www-authenticate"] = 'Bearer realm="footlight"'
+    return response
+
+
+# -- parameters --------------------------------------------------------------------------------
+
+
+def _param(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    return value if value not in (None, "") else None
+
+
+def _time_param(request: Request, name: str) -> int | None:
+    value = _param(request, name)
+    if value is None:
+        return None
+    if value.lstrip("-").isdigit():
+        return int(value)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(
+            400, "BAD_REQUEST", f"{name} must be epoch milliseconds or an ISO 8601 time"
+        ) from None
+    if moment.tzinfo is None:
+        raise ApiError(400, "BAD_REQUEST", f"{name} needs a time zone, e.g. 2026-11-26T10:00:00Z")
+    return int(moment.timestamp() * 1000)
+
+
+def _int_param(request: Request, name: str, default: int | None = None) -> int | None:
+    value = _param(request, name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(400, "BAD_REQUEST", f"{name} must be an integer") from None
+
+
+def _bool_param(request: Request, name: str) -> bool | None:
+    value = _param(request, name)
+    if value is None:
+        return None
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise ApiError(400, "BAD_REQUEST", f"{name} must be true or false")
+
+
+def _limit(request: Request) -> int:
+    limit = _int_param(request, "limit", 50) or 50
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApiError(400, "BAD_REQUEST", f"limit must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def _encode_cursor(*parts: int | str) -> str:
+    return base64.urlsafe_b64encode(_encode(list(parts))).decode().rstrip("=")
+
+
+def _decode_cursor(request: Request) -> list[Any] | None:
+    value = _param(request, "cursor")
+    if value is None:
+        return None
+    try:
+        decoded = msgspec.json.decode(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise ApiError(400, "BAD_REQUEST", "cursor is not one this API returned") from None
+    if not isinstance(decoded, list):
+        raise ApiError(400, "BAD_REQUEST", "cursor is not one this API returned")
+    return decoded
+
+
+def _projects(request: Request, token: ApiToken) -> tuple[int, ...] | None:
+    """The `project` filter (numeric or verbose id), checked against the token."""
+    value = _param(request, "project")
+    if value is None:
+        return readable_projects(token)
+    project_id = decode_project(value)
+    if project_id is None:
+        raise ApiError(400, "BAD_REQUEST", f"project {value!r} is not a project id")
+    check_project(token, project_id)
+    return (project_id,)
+
+
+# -- shapes ------------------------------------------------------------------------------------
+
+
+def _session_json(view: SessionView, *, full: bool = False) -> dict[str, Any]:
+    user_object = msgspec.json.decode(view.user_object) if view.user_object else None
+    status = "processing" if view.processing else "processed" if view.summary else "pending"
+    body: dict[str, Any] = {
+        "secure_id": view.secure_id,
+        "project_id": view.project_id,
+        "created_at": view.created_at,
+        "client_id": view.client_id,
+        "user": {"identifier": view.identifier, "email": view.email, "properties": user_object},
+        "environment": view.environment,
+        "app_version": view.app_version,
+        "service_name": view.service_name,
+        "client_version": view.client_version,
+        "user_agent": view.user_agent,
+        "status": status,
+        "processed_at": view.processed_at,
+        "summary": None,
+    }
+    if view.summary is not None:
+        summary = asdict(view.summary)
+        if not full:
+            summary.pop("details")
+        body["summary"] = summary
+    if full:
+        fields: dict[str, dict[str, list[str]]] = {"user": {}, "session": {}, "track": {}}
+        for f in view.fields:
+            fields[f.kind].setdefault(f.key, []).append(f.value)
+        body["properties"] = fields
+    return body
+
+
+def _error_json(view: ErrorView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "project_id": view.project_id,
+        "session_secure_id": view.session_secure_id,
+        "fingerprint": view.fingerprint,
+        **asdict(view.error),
+    }
+
+
+def _group_json(group: ErrorGroupView) -> dict[str, Any]:
+    return {
+        "project_id": group.project_id,
+        "fingerprint": group.fingerprint,
+        "type": group.type,
+        "message": group.message,
+        "count": group.count,
+        "sessions": group.sessions,
+        "first_seen": group.first_seen,
+        "last_seen": group.last_seen,
+        "latest": asdict(group.latest),
+    }
+
+
+def merge_network(requests: list[NetworkRequest]) -> list[NetworkRequest]:
+    """One timeline from the SDK's resource timings and its OTLP spans.
+
+    highlight.run reports most requests twice: as a resource in the replay payload (with
+    headers and bodies when recorded) and as an OTLP span. A span is folded into the
+    resource with its trace id, or else with its URL and a start within a second; spans
+    that match nothing (the only record, for SDKs that send network over OTLP alone) stay.
+    """
+    resources = [r for r in requests if r.source == "payload"]
+    by_trace = {r.trace_id: i for i, r in enumerate(resources) if r.trace_id}
+    merged = list(resources)
+    taken: set[int] = set()
+    for span in (r for r in requests if r.source != "payload"):
+        index = by_trace.get(span.trace_id) if span.trace_id else None
+        if index is None:
+            index = next(
+                (
+                    i
+                    for i, r in enumerate(resources)
+                    if i not in taken and r.url == span.url and abs(r.start - span.start) < 1000
+                ),
+                None,
+            )
+        if index is None:
+            merged.append(span)
+            continue
+        taken.add(index)
+        resource = merged[index]
+        merged[index] = NetworkRequest(
+            **{
+                **asdict(resource),
+                "trace_id": span.trace_id,
+                "span_id": span.span_id,
+                "method": resource.method or span.method,
+                "status": resource.status or span.status,
+            }
+        )
+    return sorted(merged, key=lambda r: r.start)
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+Handler = Callable[[Request, ApiToken], Awaitable[Response]]
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            token = await authenticate(_store(request), request.headers.get("authorization"))
+            return await handler(request, token)
+        except (AuthError, ApiError) as exc:
+            return _error(exc.status, exc.code, exc.message)
+
+    return endpoint
+
+
+async def _session_for(request: Request, token: ApiToken) -> SessionView:
+    secure_id = request.path_params["secure_id"]
+    view = await _store(request).session_view(secure_id)
+    if view is None:
+        raise ApiError(404, "NOT_FOUND", f"no session {secure_id!r}")
+    check_project(token, view.project_id)
+    return view
+
+
+async def projects(request: Request, token: ApiToken) -> Response:
+    listed = [
+        {
+            "id": p.id,
+            "verbose_id": encode_project(p.id),
+            "name": p.name,
+            "keys": list(p.keys),
+            "retention_days": p.retention_days,
+            "created_at": p.created_at,
+        }
+        for p in await _store(request).list_projects()
+        if token.project_id in (None, p.id)
+    ]
+    return json_response({"projects": listed})
+
+
+async def sessions(request: Request, token: ApiToken) -> Response:
+    cursor = _decode_cursor(request)
+    min_active = _int_param(request, "min_active_seconds")
+    limit = _limit(request)
+    query = SessionQuery(
+        project_ids=_projects(request, token),
+        started_after=_time_param(request, "from"),
+        started_before=_time_param(request, "to"),
+        user=_param(request, "user"),
+        has_errors=_bool_param(request, "has_errors"),
+        url_contains=_param(request, "url"),
+        environment=_param(request, "environment"),
+        min_active_ms=None if min_active is None else min_active * 1000,
+        after=(int(cursor[0]), int(cursor[1])) if cursor else None,
+        limit=limit,
+    )
+    found = await _store(request).list_sessions(query)
+    next_cursor = (
+        _encode_cursor(found[-1].created_at, found[-1].id) if len(found) == limit else None
+    )
+    return json_response(
+        {"sessions": [_session_json(s) for s in found], "next_cursor": next_cursor}
+    )
+
+
+async def session(request: Request, token: ApiToken) -> Response:
+    return json_response(_session_json(await _session_for(request, token), full=True))
+
+
+async def delete_session(request: Request, token: ApiToken) -> Response:
+    view = await _session_for(request, token)
+    await _store(request).delete_session(view.secure_id)
+    return Response(status_code=204)
+
+
+async def events(request: Request, token: ApiToken) -> Response:
+    view = await _session_for(request, token)
+    return StreamingResponse(
+        stream_events(_store(request), view.secure_id), media_type="application/json"
+    )
+
+
+async def console(request: Request, token: ApiToken) -> Response:
+    view = await _session_for(request, token)
+    messages = await _store(request).session_console(view.secure_id)
+    return json_response({"console": [asdict(m) for m in messages]})
+
+
+async def network(request: Request, token: ApiToken) -> Response:
+    view = await _session_for(request, token)
+    store = _store(request)
+    requests = merge_network(await store.session_network(view.secure_id))
+    sockets = await store.session_websocket(view.secure_id)
+    return json_response(
+        {"network": [asdict(r) for r in requests], "websocket": [asdict(w) for w in sockets]}
+    )
+
+
+async def session_errors(request: Request, token: ApiToken) -> Response:
+    view = await _session_for(request, token)
+    found = await _store(request).errors(None, session_secure_id=view.secure_id, limit=10_000)
+    return json_response({"errors": [_error_json(e) for e in found]})
+
+
+async def track(request: Request, token: ApiToken) -> Response:
+    view = await _session_for(request, token)
+    tracked = await _store(request).session_tracks(view.secure_id)
+    properties: dict[str, list[str]] = {}
+    for f in view.fields:
+        if f.kind == "track":
+            properties.setdefault(f.key, []).append(f.value)
+    return json_response({"events": [asdict(t) for t in tracked], "properties": properties})
+
+
+async def feedback(request: Request, token: ApiToken) -> Response:
+    view = await _session_for(request, token)
+    found = await _store(request).session_feedback(view.secure_id)
+    return json_response({"feedback": [asdict(f) for f in found]})
+
+
+async def errors(request: Request, token: ApiToken) -> Response:
+    cursor = _decode_cursor(request)
+    limit = _limit(request)
+    found = await _store(request).errors(
+        _projects(request, token),
+        fingerprint=_param(request, "fingerprint"),
+        before_id=int(cursor[0]) if cursor else None,
+        limit=limit,
+    )
+    next_cursor = _encode_cursor(found[-1].id) if len(found) == limit else None
+    return json_response({"errors": [_error_json(e) for e in found], "next_cursor": next_cursor})
+
+
+async def error_groups(request: Request, token: ApiToken) -> Response:
+    cursor = _decode_cursor(request)
+    limit = _limit(request)
+    found = await _store(request).error_groups(
+        _projects(request, token),
+        after=(int(cursor[0]), str(cursor[1])) if cursor else None,
+        limit=limit,
+    )
+    next_cursor = (
+        _encode_cursor(found[-1].last_seen, found[-1].fingerprint) if len(found) == limit else None
+    )
+    return json_response(
+        {"error_groups": [_group_json(g) for g in found], "next_cursor": next_cursor}
+    )
+
+
+async def error_group(request: Request, token: ApiToken) -> Response:
+    fingerprint = request.path_params["fingerprint"]
+    store = _store(request)
+    projects = _projects(request, token)
+    found = await store.error_groups(projects, fingerprint=fingerprint, limit=2)
+    if not found:
+        raise ApiError(404, "NOT_FOUND", f"no error group {fingerprint!r}")
+    if len(found) > 1:
+        raise ApiError(400, "BAD_REQUEST", "that fingerprint is in several projects; add ?project=")
+    group = found[0]
+    recent = await store.errors((group.project_id,), fingerprint=fingerprint, limit=50)
+    sessions = sorted({e.session_secure_id for e in recent if e.session_secure_id})
+    return json_response(
+        {**_group_json(group), "recent": [_error_json(e) for e in recent], "session_ids": sessions}
+    )
+
+
+async def openapi(request: Request, token: ApiToken) -> Response:
+    return json_response(openapi_document())
+
+
+ROUTES = [
+    Route("/api/v1/openapi.json", authenticated(openapi)),
+    Route("/api/v1/projects", authenticated(projects)),
+    Route("/api/v1/sessions", authenticated(sessions)),
+    Route("/api/v1/sessions/{secure_id}", authenticated(session), methods=["GET"]),
+    Route("/api/v1/sessions/{secure_id}", authenticated(delete_session), methods=["DELETE"]),
+    Route("/api/v1/sessions/{secure_id}/events", authenticated(events)),
+    Route("/api/v1/sessions/{secure_id}/console", authenticated(console)),
+    Route("/api/v1/sessions/{secure_id}/network", authenticated(network)),
+    Route("/api/v1/sessions/{secure_id}/errors", authenticated(session_errors)),
+    Route("/api/v1/sessions/{secure_id}/track", authenticated(track)),
+    Route("/api/v1/sessions/{secure_id}/feedback", authenticated(feedback)),
+    Route("/api/v1/errors", authenticated(errors)),
+    Route("/api/v1/error-groups", authenticated(error_groups)),
+    Route("/api/v1/error-groups/{fingerprint}", authenticated(error_group)),
+]
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _error(404, "NOT_FOUND", f"no route {request.url.path}")
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return _error(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
+
+
+def build_api(store: Store) -> Starlette:
+    app = Starlette(routes=ROUTES, exception_handlers={404: _not_found, 405: _not_allowed})
+    app.state.store = store
+    return app

@@ -1,0 +1,171 @@
+"""The `footlight` command.
+
+    footlight serve [--host H] [--port P]
+    footlight project create NAME [--key KEY ...] [--retention-days N]
+    footlight project list
+    footlight project retention PROJECT DAYS|forever
+    footlight token create [--project PROJECT] [--name NAME]
+    footlight token list | footlight token revoke ID
+    footlight session delete SECURE_ID
+    footlight export SECURE_ID [-o FILE]
+
+Every subcommand takes `--data-dir` (or `FOOTLIGHT_DATA_DIR`), so the CLI acts on the very
+store a running `serve` uses. Errors are one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from footlight import __version__
+from footlight.cli import commands
+from footlight.config import ConfigError, load_settings, parse_port
+from footlight.store import StoreError, StoreUnavailable
+
+
+def _data_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="directory of the embedded store (env FOOTLIGHT_DATA_DIR; default ./footlight-data)",
+    )
+    return parser
+
+
+def _retention(text: str) -> int | None:
+    if text.lower() in ("forever", "off", "none"):
+        return None
+    days = int(text)
+    if days <= 0:
+        raise argparse.ArgumentTypeError("days must be positive (or 'forever')")
+    return days
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="footlight",
+        description="Self-hostable session replay backend for the highlight.run SDK.",
+    )
+    parser.add_argument("--version", action="version", version=f"footlight {__version__}")
+    commands_ = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = _data_dir(commands_.add_parser("serve", help="run the server"))
+    serve.add_argument(
+        "--host", default=None, help="interface (env FOOTLIGHT_HOST; default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port",
+        type=parse_port,
+        default=None,
+        help="TCP port, 0 for any free one (env FOOTLIGHT_PORT; default 8082)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="how much to log to stderr (default info)",
+    )
+
+    project = commands_.add_parser("project", help="create and list projects, set retention")
+    project_ = project.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = _data_dir(project_.add_parser("create", help="create a project"))
+    create.add_argument("name")
+    create.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="an extra public key initializeSession accepts for this project (repeatable): "
+        "an old Highlight project id, a LaunchDarkly client-side id",
+    )
+    create.add_argument(
+        "--retention-days",
+        type=_retention,
+        default=None,
+        metavar="DAYS",
+        help="delete sessions older than this (default: keep forever)",
+    )
+    _data_dir(project_.add_parser("list", help="list projects"))
+    retention = _data_dir(project_.add_parser("retention", help="set how long sessions are kept"))
+    retention.add_argument("project", help="project id or verbose id")
+    retention.add_argument("days", type=_retention, help="days, or 'forever'")
+
+    token = commands_.add_parser("token", help="read-API tokens")
+    token_ = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    token_create = _data_dir(token_.add_parser("create", help="create a token (shown once)"))
+    token_create.add_argument(
+        "--project", default=None, help="the only project it reads (default: all projects)"
+    )
+    token_create.add_argument("--name", default="api", help="a label for `token list`")
+    _data_dir(token_.add_parser("list", help="list tokens (never the secrets)"))
+    revoke = _data_dir(token_.add_parser("revoke", help="revoke a token"))
+    revoke.add_argument("id", type=int)
+
+    session = commands_.add_parser("session", help="manage sessions")
+    session_ = session.add_subparsers(dest="action", required=True, metavar="ACTION")
+    delete = _data_dir(
+        session_.add_parser("delete", help="delete a session and everything derived from it")
+    )
+    delete.add_argument("secure_id")
+
+    export = _data_dir(
+        commands_.add_parser("export", help="write a session's rrweb events as a JSON array")
+    )
+    export.add_argument("secure_id")
+    export.add_argument("-o", "--output", type=Path, default=None, help="file (default stdout)")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        {
+            "data_dir": args.data_dir,
+            "host": getattr(args, "host", None),
+            "port": getattr(args, "port", None),
+        }
+    )
+    if args.command == "serve":
+        from footlight.cli.serve import serve
+
+        return serve(settings, args.log_level)
+    action = getattr(args, "action", None)
+    match (args.command, action):
+        case ("project", "create"):
+            job = commands.project_create(settings, args.name, args.key, args.retention_days)
+        case ("project", "list"):
+            job = commands.project_list(settings)
+        case ("project", "retention"):
+            job = commands.project_retention(settings, args.project, args.days)
+        case ("token", "create"):
+            job = commands.token_create(settings, args.project, args.name)
+        case ("token", "list"):
+            job = commands.token_list(settings)
+        case ("token", "revoke"):
+            job = commands.token_revoke(settings, args.id)
+        case ("session", "delete"):
+            job = commands.session_delete(settings, args.secure_id)
+        case ("export", _):
+            job = commands.export(settings, args.secure_id, args.output)
+        case _:  # pragma: no cover - argparse allows nothing else
+            raise AssertionError(args)
+    asyncio.run(job)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(getattr(args, "log_level", "info")).upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _run(args)
+    except (ConfigError, StoreError, StoreUnavailable) as exc:
+        print(f"footlight: error: {exc}", file=sys.stderr)
+        return 2

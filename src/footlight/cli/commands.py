@@ -1,0 +1,183 @@
+"""The commands that act on a store: projects, tokens, sessions, export.
+
+Each opens the store named by the settings beside a running `serve` (SQLite's locking
+makes that safe) and closes it again. Only `project create` may create a new store; every
+other command refuses a data directory that holds none, so a typo in `--data-dir` is an
+error rather than a new, empty store.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TextIO
+
+from footlight.api.auth import hash_token, new_token
+from footlight.api.events import events_json
+from footlight.config import ConfigError, Settings
+from footlight.ingest.ids import decode_project, encode_project
+from footlight.store import Project, SQLiteStore, open_store
+from footlight.store.base import ApiToken
+
+
+@asynccontextmanager
+async def opened(settings: Settings, *, create: bool = False) -> AsyncIterator[SQLiteStore]:
+    store = open_store(settings)
+    if not create and not store.exists():
+        raise ConfigError(
+            f"no footlight store in {settings.data_dir.resolve()}; check --data-dir"
+            " (or FOOTLIGHT_DATA_DIR), or start `footlight serve` there first"
+        )
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def describe_project(project: Project) -> str:
+    extras = []
+    if project.keys:
+        extras.append(f"keys: {', '.join(project.keys)}")
+    if project.retention_days is not None:
+        extras.append(f"retention: {project.retention_days} days")
+    tail = "".join(f"  {e}" for e in extras)
+    return f"{project.id:>6}  {encode_project(project.id):<10}  {project.name}{tail}"
+
+
+def project_id_of(text: str) -> int:
+    project_id = decode_project(text)
+    if project_id is None:
+        raise ConfigError(f"{text!r} is not a project id or verbose id")
+    return project_id
+
+
+async def project_create(
+    settings: Settings, name: str, keys: Sequence[str], retention_days: int | None
+) -> None:
+    async with opened(settings, create=True) as store:
+        project = await store.create_project(name, keys)
+        if retention_days is not None:
+            await store.set_retention(project.id, retention_days)
+            project = next(p for p in await store.list_projects() if p.id == project.id)
+    print(describe_project(project))
+
+
+async def project_list(settings: Settings) -> None:
+    async with opened(settings) as store:
+        projects = await store.list_projects()
+    print(f"{'id':>6}  {'verbose id':<10}  name")
+    for project in projects:
+        print(describe_project(project))
+
+
+async def project_retention(settings: Settings, project: str, days: int | None) -> None:
+    async with opened(settings) as store:
+        await store.set_retention(project_id_of(project), days)
+    kept = "forever" if days is None else f"for {days} days"
+    print(f"project {project}: sessions are kept {kept}")
+
+
+def _describe_token(token: ApiToken) -> str:
+    scope = "all projects" if token.project_id is None else f"project {token.project_id}"
+    return f"{token.id:>4}  {token.name:<24}  {scope}"
+
+
+async def token_create(settings: Settings, project: str | None, name: str) -> None:
+    async with opened(settings) as store:
+        project_id = None if project is None else project_id_of(project)
+        secret = new_token()
+        token = await store.add_token(hash_token(secret), name, project_id, int(time.time() * 1000))
+    print(secret)
+    print(
+        f"token {token.id} ({_describe_token(token).split(None, 1)[1].strip()}) created;"
+        " it is shown only now: store it somewhere safe",
+        file=sys.stderr,
+    )
+
+
+async def token_list(settings: Settings) -> None:
+    async with opened(settings) as store:
+        tokens = await store.list_tokens()
+    print(f"{'id':>4}  {'name':<24}  reads")
+    for token in tokens:
+        print(_describe_token(token))
+
+
+async def token_revoke(settings: Settings, token_id: int) -> None:
+    async with opened(settings) as store:
+        if not await store.revoke_token(token_id):
+            raise ConfigError(f"no token {token_id}")
+    print(f"token {token_id} revoked")
+
+
+async def session_delete(settings: Settings, secure_id: str) -> None:
+    async with opened(settings) as store:
+        if not await store.delete_session(secure_id):
+            raise ConfigError(f"no session {secure_id!r}")
+    print(f"session {secure_id} deleted, with everything derived from it")
+
+
+class Progress:
+    """A one-line progress bar on a terminal; occasional plain lines otherwise (CI logs)."""
+
+    def __init__(self, out: TextIO, label: str, total: int) -> None:
+        self._out = out
+        self._label = label
+        self._total = max(total, 1)
+        self._tty = out.isatty()
+        self._last_shown = -1
+
+    def update(self, done: int, written: int) -> None:
+        percent = 100 * done // self._total
+        if self._tty:
+            filled = percent // 4
+            bar = "#" * filled + "-" * (25 - filled)
+            self._out.write(f"\r{self._label} [{bar}] {percent:3d}% {written / 1e6:8.1f} MB")
+        elif percent >= self._last_shown + 10 or done == self._total:
+            self._out.write(f"{self._label}: {percent}% ({written / 1e6:.1f} MB)\n")
+            self._last_shown = percent
+        self._out.flush()
+
+    def finish(self) -> None:
+        if self._tty:
+            self._out.write("\n")
+            self._out.flush()
+
+
+async def export(settings: Settings, secure_id: str, output: Path | None) -> None:
+    """Write a session's rrweb events (a JSON array rrweb's Replayer plays) to a file."""
+    async with opened(settings) as store:
+        if await store.session_view(secure_id) is None:
+            raise ConfigError(f"no session {secure_id!r}")
+        count, _ = await store.payload_totals(secure_id)
+        target = sys.stdout.buffer if output is None else output.open("wb")
+        progress = Progress(sys.stderr, f"exporting {secure_id}", count)
+        written = 0
+        started = time.monotonic()
+        try:
+            target.write(b"[")
+            first, done = True, 0
+            async for body in store.payload_bodies(secure_id):
+                chunk = events_json(body)
+                if chunk:
+                    target.write(chunk if first else b"," + chunk)
+                    written += len(chunk) + (0 if first else 1)
+                    first = False
+                done += 1
+                progress.update(done, written)
+            target.write(b"]")
+        finally:
+            if output is not None:
+                target.close()
+        progress.finish()
+    seconds = time.monotonic() - started
+    where = "stdout" if output is None else str(output)
+    print(
+        f"exported {count} payloads, {(written + 2) / 1e6:.1f} MB of events to {where}"
+        f" in {seconds:.1f} s",
+        file=sys.stderr,
+    )

@@ -1,0 +1,88 @@
+"""`footlight serve`: prepare the store, bind, print where to point the SDK, run uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from footlight import __version__
+from footlight.config import ConfigError, Settings
+from footlight.ingest.ids import encode_project
+from footlight.store import Project, open_store
+
+
+async def _prepare_store(settings: Settings) -> tuple[str, list[Project], Project | None]:
+    """Create (or migrate) the store and project 1 before the server starts listening."""
+    store = open_store(settings)
+    await store.open()
+    try:
+        created = await store.ensure_default_project()
+        return store.describe(), await store.list_projects(), created
+    finally:
+        await store.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+_ALL_INTERFACES = ("0.0.0.0", "::", "")  # noqa: S104 - names, not a bind
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _banner(
+    settings: Settings, where: str, port: int, projects: list[Project], created: Project | None
+) -> str:
+    listening = _url(settings.host, port)
+    browser_url = listening
+    if settings.host in _ALL_INTERFACES:
+        browser_url = _url("<address browsers reach>", port)
+    project = projects[0]
+    snippet = f"{{ backendUrl: '{browser_url}', otlpEndpoint: '{browser_url}' }}"
+    lines = [
+        f"footlight {__version__}",
+        f"  data:       {settings.data_dir.resolve()} ({where})",
+        f"  listening:  {listening}  (GraphQL at / and /public, OTLP at /v1/*)",
+        f"  projects:   {len(projects)}" + (" (created project 1)" if created else ""),
+        "",
+        f"Record sessions of project {project.id} ({project.name!r}) with:",
+        f"  H.init('{encode_project(project.id)}', {snippet})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def serve(settings: Settings, log_level: str) -> int:
+    import uvicorn
+
+    from footlight.app import FootlightApp
+
+    where, projects, created = asyncio.run(_prepare_store(settings))
+    sock = _bind(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    print(_banner(settings, where, port, projects, created), flush=True)
+    config = uvicorn.Config(
+        FootlightApp(settings, open_store(settings)),
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=log_level if log_level != "info" else "warning",
+        timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return 0 if server.started else 1
