@@ -245,6 +245,17 @@ def with_store(data_dir: Path, use: Callable[[SQLiteStore], Awaitable[T]]) -> T:
     return asyncio.run(session())
 
 
+def create_token(server: Server, *, project: str | None = None) -> str:
+    """A read-API token, made the way a user makes one: `footlight token create`."""
+    args = ["token", "create", "--data-dir", str(server.data_dir)]
+    if project is not None:
+        args += ["--project", project]
+    done = subprocess.run(
+        [sys.executable, "-m", "footlight", *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
 def read_session(data_dir: Path, secure_id: str) -> SessionRecord | None:
     return with_store(data_dir, lambda store: store.session_record(secure_id))
 

@@ -16,13 +16,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, Request, Response, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Request, Response, sync_playwright
 
-from tests.conftest import Server, decoded_payloads, read_session, start_server, with_store
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import (
+    ROOT,
+    Server,
+    create_token,
+    decoded_payloads,
+    read_session,
+    start_server,
+    with_store,
+)
+from tests.e2e.conftest import launch_chromium
+from tests.e2e.replay import ReplayedState, replay
 
 pytestmark = pytest.mark.e2e
+ARTIFACTS = ROOT / "test-artifacts"
 
 REFERRER = "https://referrer.example/landing?utm_source=e2e"
 
@@ -59,6 +70,7 @@ class BackendTraffic:
     console_errors: list[str] = field(default_factory=list)
     in_flight: set[Request] = field(default_factory=set)
     page_load: int = 0
+    final_state: dict[str, Any] = field(default_factory=dict)
 
     def watch(self, context: BrowserContext) -> None:
         context.on("request", self._on_request)
@@ -137,6 +149,12 @@ def _drive(page: Page, traffic: BackendTraffic, url: str) -> None:
     page.click("#next")
     page.wait_for_selector("text=Thank you")
     _wait(page, lambda: traffic.answered("initializeSession") == 2, "page 2 initializeSession")
+    page.click("#email")
+    page.keyboard.type("grace@example.com", delay=20)
+    page.click("#log")
+    page.wait_for_selector("text=logged")
+    # The last thing the page shows; the pushes below carry every event up to it.
+    traffic.final_state = page.evaluate("footlightDocumentState()")
     pushes_before = traffic.answered("PushSessionEvents")
     _wait(
         page,
@@ -154,12 +172,7 @@ def recorded(
     traffic = BackendTraffic(server.url)
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                ignore_default_args=["--enable-automation"],
-            )
+            browser = launch_chromium(playwright)
             context = browser.new_context()
             traffic.watch(context)
             page = context.new_page()
@@ -293,3 +306,33 @@ def test_otlp_exports_are_stored(recorded: tuple[Server, BackendTraffic]) -> Non
     stored = [b.signal for b in with_store(server.data_dir, lambda store: store.otlp_batches())]
     assert "traces" in stored
     assert len(stored) >= len(traffic.otlp())
+
+
+def test_the_session_replays_faithfully_from_the_api(
+    recorded: tuple[Server, BackendTraffic], app_origin: str, browser: Browser
+) -> None:
+    """Fidelity: the events the read API serves, replayed by rrweb's own Replayer, show
+    what the recorded page showed at the end: its text and its input values."""
+    server, traffic = recorded
+    token = create_token(server)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        response = client.get(
+            f"/api/v1/sessions/{_secure_id(traffic)}/events",
+            headers={"authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    events = response.json()
+    live = ReplayedState.from_js(traffic.final_state)
+    assert live.inputs["email"] == "grace@example.com"
+    ARTIFACTS.mkdir(exist_ok=True)
+    replayed = replay(
+        events,
+        browser=browser,
+        app_origin=app_origin,
+        screenshot=ARTIFACTS / "e2e-replay-final.png",
+    )
+    assert replayed.title == live.title
+    assert replayed.text == live.text
+    assert replayed.inputs == live.inputs
+    assert replayed.warnings == ()

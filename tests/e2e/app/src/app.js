@@ -2,6 +2,7 @@
 // data the SDK sends. footlight's end-to-end tests open it with
 // ?project=<id>&backend=<footlight url> and click through it with Playwright.
 import { H } from 'highlight.run'
+import { documentState } from './document-state.js'
 
 const params = new URLSearchParams(window.location.search)
 const backend = params.get('backend')
@@ -66,3 +67,7 @@ on('fetch', async () => {
   const response = await fetch('data.json?from=' + page, { headers: { 'x-e2e': 'yes' } })
   status.textContent = 'fetched ' + (await response.json()).greeting
 })
+
+// What the page shows now, read the way the replay harness reads a replayed page, so a test
+// can compare the two.
+window.footlightDocumentState = () => documentState(document)
