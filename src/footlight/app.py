@@ -51,7 +51,11 @@ class FootlightApp:
         self.settings = settings
         self.store = store
         self.ingest = Ingestor(store, settings.limits)
-        self.processor = Processor(store, max_inflated_bytes=settings.limits.max_inflated_bytes)
+        self.processor = Processor(
+            store,
+            max_inflated_bytes=settings.limits.max_inflated_bytes,
+            lease_ms=int(settings.processing_lease_seconds * 1000),
+        )
         self.api = build_api(store)
         graphql = GraphQLEndpoint(build_executor(settings.limits), settings.limits, self._context)
         self.routes: dict[str, Handler] = {

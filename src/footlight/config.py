@@ -42,6 +42,8 @@ class Settings:
     """A session with no new input for this long is finished and processed."""
     processing_max_delay_seconds: float = 300.0
     """A session that keeps receiving input is still processed at least this often."""
+    processing_lease_seconds: float = 60.0
+    """How long a claimed job is reserved; a crashed run's jobs are redone after it."""
     limits: Limits = Limits()
 
 
@@ -92,6 +94,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "processing_max_delay_seconds",
         _positive_float,
         "Longest a live session waits between processing runs.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROCESSING_LEASE_SECONDS",
+        "processing_lease_seconds",
+        _positive_float,
+        "How long a processing job is reserved; a crashed run's jobs are redone after it.",
     ),
     SettingSpec(
         "FOOTLIGHT_MAX_BODY_BYTES",
