@@ -3,6 +3,7 @@ with the default the code really uses."""
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -54,3 +55,35 @@ def test_the_two_commands_are_the_documented_ones() -> None:
     assert "scripts/serve" in README
     assert "scripts/test" in README
     assert "scripts/test" in (root / ".ci" / "run").read_text()
+
+
+def test_every_read_api_route_is_documented() -> None:
+    from footlight.api.routes import ROUTES
+
+    for route in ROUTES:
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            assert f"`{method} {route.path}`" in README or route.path.endswith("openapi.json"), (
+                f"{method} {route.path} is served but not in the README's read-API table"
+            )
+    assert "/api/v1/openapi.json" in README
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str = "footlight") -> list[str]:
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not groups:
+        return [prefix]
+    return [
+        command
+        for group in groups
+        for name, sub in group.choices.items()
+        for command in _commands(sub, f"{prefix} {name}")
+    ]
+
+
+def test_every_cli_command_is_documented() -> None:
+    from footlight.cli import _parser
+
+    commands = _commands(_parser())
+    assert "footlight token create" in commands
+    for command in commands:
+        assert command in README, f"`{command}` is not in the README"
