@@ -99,3 +99,18 @@ def test_arbitrary_payload_data(client: httpx.Client, inner: Any, wrap: str) -> 
         "variables": {"session_secure_id": secure_id, "payload_id": 1, "data": data},
     }
     _check(client.post("/", json=body))
+
+
+@FUZZ
+@given(
+    body=st.binary(max_size=512),
+    signal=st.sampled_from(["traces", "metrics", "logs"]),
+    content_type=st.sampled_from(["application/json", "application/x-protobuf"]),
+)
+def test_arbitrary_otlp_exports(
+    client: httpx.Client, body: bytes, signal: str, content_type: str
+) -> None:
+    response = client.post(f"/v1/{signal}", content=body, headers={"content-type": content_type})
+    assert response.status_code in {200, 400}, (response.status_code, response.text)
+    if response.status_code == 400:
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"

@@ -8,12 +8,34 @@ import json
 
 import httpx
 import pytest
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from footlight.store import OtlpBatch
 from tests.conftest import FIXTURES, Server, error_codes, with_store
 
 # A real export of highlight.run 10.7.5 (document-load and fetch spans).
-TRACES = json.loads((FIXTURES / "otlp-traces.json").read_text())
+EXPORTS = {
+    "traces": json.loads((FIXTURES / "otlp-traces.json").read_text()),
+    "metrics": json.loads((FIXTURES / "otlp-metrics.json").read_text()),
+    "logs": {
+        "resourceLogs": [
+            {
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            {
+                                "timeUnixNano": "1795664482000000000",
+                                "severityText": "INFO",
+                                "body": {"stringValue": "hello"},
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    },
+}
 
 
 def _batches(server: Server) -> list[OtlpBatch]:
@@ -24,7 +46,7 @@ def _batches(server: Server) -> list[OtlpBatch]:
 def test_json_exports_are_stored_as_received(
     client: httpx.Client, server: Server, signal: str
 ) -> None:
-    body = json.dumps({**TRACES, "marker": f"{signal}-json"}).encode()
+    body = json.dumps({**EXPORTS[signal], "marker": f"{signal}-{server.url}"}).encode()
     response = client.post(
         f"/v1/{signal}",
         content=body,
@@ -40,7 +62,29 @@ def test_json_exports_are_stored_as_received(
 
 
 def test_gzip_protobuf_exports_are_stored_once(client: httpx.Client, server: Server) -> None:
-    body = gzip.compress(b"\x0a\x00protobuf-bytes-" + server.url.encode())
+    export = ExportTraceServiceRequest()
+    json_format.ParseDict(
+        {
+            "resourceSpans": [
+                {
+                    "scopeSpans": [
+                        {
+                            "spans": [
+                                {
+                                    "traceId": "W47/95gDgQPSabYzgT/GDA==",
+                                    "spanId": "7uGbfsPBsXQ=",
+                                    "name": server.url,
+                                    "startTimeUnixNano": "1795664480000000000",
+                                }
+                            ]
+                        }
+                    ]
+                }
+            ]
+        },
+        export,
+    )
+    body = gzip.compress(export.SerializeToString())
     headers = {"content-type": "application/x-protobuf", "content-encoding": "gzip"}
     for _ in range(2):  # the exporter's retry of the same request
         response = client.post("/v1/traces", content=body, headers=headers)
@@ -78,8 +122,10 @@ def test_preflight_is_answered(client: httpx.Client) -> None:
             b"not gzip",
             {"content-type": "application/json", "content-encoding": "gzip"},
             400,
-            "BAD_USER_INPUT",
+            "BAD_REQUEST",
         ),
+        (b"\x0a\xff\xff", {"content-type": "application/x-protobuf"}, 400, "BAD_REQUEST"),
+        (b'{"resourceSpans": 3}', {"content-type": "application/json"}, 400, "BAD_REQUEST"),
     ],
 )
 def test_garbage_is_refused_and_not_stored(

@@ -1,26 +1,27 @@
 """OTLP/HTTP receiver at `/v1/traces`, `/v1/metrics` and `/v1/logs`, kept as received.
 
 The SDK exports document-load, fetch/XHR and click spans and web-vital metrics there when
-`otlpEndpoint` points at footlight. An export is checked just enough to refuse garbage (a
-known content type, gzip that inflates within the limit, JSON that parses) and then stored
-durably as it came; decoding into spans, logs and metrics is processing's job.
+`otlpEndpoint` points at footlight. An export is decoded once to refuse what processing could
+never read (an unknown content type, gzip past the inflate limit, anything that is not an
+OTLP message of that signal), then stored durably as it came (a retry of the same body is
+stored once); processing later derives spans, logs and metrics from it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Literal
-
-import msgspec
 
 from footlight.config import Limits
 from footlight.edge import cors
 from footlight.edge.asgi import HTTPError, Request, Send, error_body, respond, respond_json
-from footlight.ingest.errors import IngestError
-from footlight.ingest.payload import JSON_DECODE_ERRORS, gunzip
 from footlight.ingest.service import Ingestor, now_ms
+from footlight.processing import otlp
 from footlight.store import OtlpBatch, StoreUnavailable
 
 Signal = Literal["traces", "metrics", "logs"]
+_OFFLOAD_BYTES = 256 * 1024
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
@@ -69,19 +70,19 @@ class OtlpEndpoint:
                 415, f"Content-Encoding {encoding} is not supported", "UNSUPPORTED_MEDIA_TYPE"
             )
         body = await request.body(self._limits.max_body_bytes, self._limits.body_timeout_seconds)
-        plain = body
+        # Decoded once here only to refuse what processing could never read; stored as sent.
+        decode = functools.partial(
+            otlp.decode_batch, self._signal, media, encoding, body, self._limits.max_inflated_bytes
+        )
         try:
-            if encoding == "gzip":
-                plain = gunzip(body, self._limits.max_inflated_bytes, "the request body")
-            if media == JSON:
-                msgspec.json.decode(plain)
-        except IngestError as exc:
-            status = 413 if exc.code == "PAYLOAD_TOO_LARGE" else 400
-            raise HTTPError(status, exc.message, exc.code) from None
-        except JSON_DECODE_ERRORS as exc:
-            raise HTTPError(
-                400, f"the request body is not valid JSON: {exc}", "BAD_REQUEST"
-            ) from None
+            if len(body) > _OFFLOAD_BYTES:
+                await asyncio.to_thread(decode)
+            else:
+                decode()
+        except otlp.OtlpPayloadTooLarge as exc:
+            raise HTTPError(413, exc.message, "PAYLOAD_TOO_LARGE") from None
+        except otlp.OtlpDecodeError as exc:
+            raise HTTPError(400, exc.message, "BAD_REQUEST") from None
         batch = OtlpBatch(self._signal, media, encoding, now_ms(), body)
         try:
             await self._ingest.store_otlp(batch)

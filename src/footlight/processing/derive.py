@@ -9,6 +9,8 @@ successor SDK sends console, errors and network only over OTLP).
 
 from __future__ import annotations
 
+import logging
+
 from footlight.processing import otlp
 from footlight.processing.fingerprint import fingerprint
 from footlight.processing.records import ErrorOccurrence, StackFrame
@@ -22,10 +24,18 @@ from footlight.store.base import (
     SpanRecord,
 )
 
+log = logging.getLogger("footlight.processing")
+
 
 def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Derived:
-    decoded = otlp.decode_stored(batch, max_inflated_bytes)
     derived = Derived(origin=origin)
+    try:
+        decoded = otlp.decode_stored(batch, max_inflated_bytes)
+    except otlp.OtlpDecodeError as exc:
+        # Checked at ingest; only an export stored under other limits gets here, and retrying
+        # cannot help, so it yields nothing rather than failing forever.
+        log.warning("%s cannot be decoded: %s", origin, exc.message)
+        return derived
     for span in decoded.spans:
         derived.spans.append(
             SpanRecord(
