@@ -22,7 +22,7 @@ import uuid
 from footlight.processing.derive import derive_backend_error, derive_otlp
 from footlight.processing.session import derive_session
 from footlight.store import Store, StoreUnavailable
-from footlight.store.base import Derived, Job
+from footlight.store.base import Derived, Job, LeaseLost
 
 log = logging.getLogger("footlight.processing")
 
@@ -31,10 +31,6 @@ _MAX_BACKOFF_MS = 3_600_000
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class LeaseLostError(Exception):
-    pass
 
 
 class Processor:
@@ -65,6 +61,10 @@ class Processor:
                 await self._maybe_purge()
             except StoreUnavailable as exc:
                 log.warning("processing paused: %s", exc)
+                done = 0
+            except Exception:
+                # A bug here must not end processing for the life of the server.
+                log.exception("processing loop failed; retrying")
                 done = 0
             if done == 0:
                 await asyncio.sleep(self._poll)
@@ -120,10 +120,9 @@ class Processor:
             await self.store.complete_job(job, self.owner, derived)
         except StoreUnavailable:
             raise  # the lease runs out and the job is claimed again once the store is back
+        except LeaseLost:
+            log.warning("%s was taken over by another run; its results are dropped", job.origin)
         except Exception as exc:
-            if type(exc).__name__ == "LeaseLost":
-                log.warning("%s was taken over by another run; its results are dropped", job.origin)
-                return
             delay = min(_MAX_BACKOFF_MS, 10_000 * 2 ** min(job.attempts, 16))
             log.exception("processing %s failed (attempt %d)", job.origin, job.attempts + 1)
             await self.store.fail_job(

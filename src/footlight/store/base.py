@@ -50,6 +50,10 @@ class UnknownProject(StoreError):
         self.project_id = project_id
 
 
+class LeaseLost(Exception):
+    """Another processing run took a job over (ours outlived its lease); ours is dropped."""
+
+
 class StoreUnavailable(Exception):
     """The backend cannot take writes right now (disk full, database down); try again later."""
 

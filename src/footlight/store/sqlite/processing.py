@@ -15,6 +15,7 @@ from footlight.store.base import (
     BackendErrorInput,
     Derived,
     Job,
+    LeaseLost,
     OtlpBatch,
     PayloadSummary,
     Session,
@@ -38,10 +39,6 @@ _SESSION_COLUMNS = (
     "id, secure_id, project_id, created_at, client_id, environment, app_version, service_name,"
     " client_version, client_config, user_agent, accept_language, identifier, user_object"
 )
-
-
-class LeaseLost(Exception):
-    """Another run took this job over (ours was too slow); our results are dropped."""
 
 
 def stored_payloads(conn: sqlite3.Connection, session_id: int) -> list[StoredPayload]:
