@@ -392,7 +392,26 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/error-groups/{fingerprint}": _get(
             "getErrorGroup",
             "One error group with its recent occurrences and sessions.",
-            _ok("The group", _ref("ErrorGroup")),
+            _ok(
+                "The group",
+                {
+                    "allOf": [_ref("ErrorGroup")],
+                    "type": "object",
+                    "required": ["recent", "session_ids"],
+                    "properties": {
+                        "recent": {
+                            "type": "array",
+                            "items": _ref("ErrorOccurrence"),
+                            "description": "The 50 latest occurrences, newest first.",
+                        },
+                        "session_ids": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "Secure ids of the sessions of those occurrences.",
+                        },
+                    },
+                },
+            ),
             parameters=[
                 {
                     "name": "fingerprint",

@@ -36,6 +36,9 @@ from footlight.store.base import (
 )
 
 MAX_LIMIT = 200
+# Every integer a client may send (times, ids, counts) fits in a JSON-safe integer; larger
+# ones would overflow SQLite's 64-bit integers (a 500) instead of getting a 400.
+MAX_INT = 2**53
 _encode = msgspec.json.Encoder().encode
 
 
@@ -70,8 +73,9 @@ def _time_param(request: Request, name: str) -> int | None:
     value = _param(request, name)
     if value is None:
         return None
-    if value.lstrip("-").isdigit():
-        return int(value)
+    digits = value.removeprefix("-")
+    if digits.isascii() and digits.isdigit():
+        return _bounded(name, int(value))
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -83,12 +87,18 @@ def _time_param(request: Request, name: str) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
+def _bounded(name: str, number: int) -> int:
+    if abs(number) > MAX_INT:
+        raise ApiError(400, "BAD_REQUEST", f"{name} is out of range")
+    return number
+
+
 def _int_param(request: Request, name: str, default: int | None = None) -> int | None:
     value = _param(request, name)
     if value is None:
         return default
     try:
-        return int(value)
+        return _bounded(name, int(value))
     except ValueError:
         raise ApiError(400, "BAD_REQUEST", f"{name} must be an integer") from None
 
@@ -105,7 +115,9 @@ def _bool_param(request: Request, name: str) -> bool | None:
 
 
 def _limit(request: Request) -> int:
-    limit = _int_param(request, "limit", 50) or 50
+    limit = _int_param(request, "limit")
+    if limit is None:
+        return 50
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, "BAD_REQUEST", f"limit must be between 1 and {MAX_LIMIT}")
     return limit
@@ -115,16 +127,21 @@ def _encode_cursor(*parts: int | str) -> str:
     return base64.urlsafe_b64encode(_encode(list(parts))).decode().rstrip("=")
 
 
-def _decode_cursor(request: Request) -> list[Any] | None:
+def _decode_cursor(request: Request, *shape: type) -> list[Any] | None:
+    """The parts of the `cursor` parameter, which must be a list of values of `shape`'s types."""
     value = _param(request, "cursor")
     if value is None:
         return None
+    bad = ApiError(400, "BAD_REQUEST", "cursor is not one this API returned")
     try:
         decoded = msgspec.json.decode(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
     except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise ApiError(400, "BAD_REQUEST", "cursor is not one this API returned") from None
-    if not isinstance(decoded, list):
-        raise ApiError(400, "BAD_REQUEST", "cursor is not one this API returned")
+        raise bad from None
+    if not isinstance(decoded, list) or len(decoded) != len(shape):
+        raise bad
+    for part, kind in zip(decoded, shape, strict=True):
+        if type(part) is not kind or (isinstance(part, int) and abs(part) > MAX_INT):
+            raise bad
     return decoded
 
 
@@ -285,7 +302,7 @@ async def projects(request: Request, token: ApiToken) -> Response:
 
 
 async def sessions(request: Request, token: ApiToken) -> Response:
-    cursor = _decode_cursor(request)
+    cursor = _decode_cursor(request, int, int)
     min_active = _int_param(request, "min_active_seconds")
     limit = _limit(request)
     query = SessionQuery(
@@ -297,7 +314,7 @@ async def sessions(request: Request, token: ApiToken) -> Response:
         url_contains=_param(request, "url"),
         environment=_param(request, "environment"),
         min_active_ms=None if min_active is None else min_active * 1000,
-        after=(int(cursor[0]), int(cursor[1])) if cursor else None,
+        after=(cursor[0], cursor[1]) if cursor else None,
         limit=limit,
     )
     found = await _store(request).list_sessions(query)
@@ -365,12 +382,12 @@ async def feedback(request: Request, token: ApiToken) -> Response:
 
 
 async def errors(request: Request, token: ApiToken) -> Response:
-    cursor = _decode_cursor(request)
+    cursor = _decode_cursor(request, int)
     limit = _limit(request)
     found = await _store(request).errors(
         _projects(request, token),
         fingerprint=_param(request, "fingerprint"),
-        before_id=int(cursor[0]) if cursor else None,
+        before_id=cursor[0] if cursor else None,
         limit=limit,
     )
     next_cursor = _encode_cursor(found[-1].id) if len(found) == limit else None
@@ -378,15 +395,16 @@ async def errors(request: Request, token: ApiToken) -> Response:
 
 
 async def error_groups(request: Request, token: ApiToken) -> Response:
-    cursor = _decode_cursor(request)
+    cursor = _decode_cursor(request, int, int, str)
     limit = _limit(request)
     found = await _store(request).error_groups(
         _projects(request, token),
-        after=(int(cursor[0]), str(cursor[1])) if cursor else None,
+        after=(cursor[0], cursor[1], cursor[2]) if cursor else None,
         limit=limit,
     )
+    last = found[-1] if len(found) == limit else None
     next_cursor = (
-        _encode_cursor(found[-1].last_seen, found[-1].fingerprint) if len(found) == limit else None
+        None if last is None else _encode_cursor(last.last_seen, last.project_id, last.fingerprint)
     )
     return json_response(
         {"error_groups": [_group_json(g) for g in found], "next_cursor": next_cursor}

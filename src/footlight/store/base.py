@@ -574,7 +574,7 @@ class Store(Protocol):
         project_ids: Sequence[int] | None,
         *,
         fingerprint: str | None = None,
-        after: tuple[int, str] | None = None,
+        after: tuple[int, int, str] | None = None,
         limit: int = 50,
     ) -> list[ErrorGroupView]: ...
 

@@ -352,10 +352,16 @@ class ReadQueries(Access):
         project_ids: Sequence[int] | None,
         *,
         fingerprint: str | None = None,
-        after: tuple[int, str] | None = None,
+        after: tuple[int, int, str] | None = None,
         limit: int = 50,
     ) -> list[ErrorGroupView]:
-        """Groups (project, fingerprint), most recently seen first; counts are aggregates."""
+        """Groups (project, fingerprint), most recently seen first; counts are aggregates.
+
+        `after` is the (last_seen, project_id, fingerprint) of the previous page's last group.
+
+        A group's type, message and `latest` are those of its most recent occurrence (by
+        timestamp, then id): the one `last_seen` tells of, whatever order errors were stored in.
+        """
         clause, args = _in_projects("e.project_id", project_ids)
         where = [clause, "e.project_id IS NOT NULL"]
         if fingerprint is not None:
@@ -363,16 +369,21 @@ class ReadQueries(Access):
             args.append(fingerprint)
         having = ""
         if after is not None:
-            having = "HAVING max(e.timestamp) < ? OR (max(e.timestamp) = ? AND e.fingerprint > ?)"
-            args_having: list[Any] = [after[0], after[0], after[1]]
+            having = (
+                "HAVING max(e.timestamp) < ? OR (max(e.timestamp) = ?"
+                " AND (e.project_id, e.fingerprint) > (?, ?))"
+            )
+            args_having: list[Any] = [after[0], after[0], after[1], after[2]]
         else:
             args_having = []
         sql = (
             "SELECT e.project_id, e.fingerprint, count(*) AS count,"
             " count(DISTINCT e.session_secure_id) AS sessions, min(e.timestamp) AS first_seen,"
-            " max(e.timestamp) AS last_seen, max(e.id) AS latest_id FROM errors e"
+            " max(e.timestamp) AS last_seen, (SELECT l.id FROM errors l"
+            " WHERE l.project_id = e.project_id AND l.fingerprint = e.fingerprint"
+            " ORDER BY l.timestamp DESC, l.id DESC LIMIT 1) AS latest_id FROM errors e"
             f" WHERE {' AND '.join(where)} GROUP BY e.project_id, e.fingerprint {having}"
-            " ORDER BY last_seen DESC, e.fingerprint LIMIT ?"
+            " ORDER BY last_seen DESC, e.project_id, e.fingerprint LIMIT ?"
         )
 
         def read(conn: sqlite3.Connection) -> list[ErrorGroupView]:
