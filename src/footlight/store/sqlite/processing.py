@@ -11,20 +11,17 @@ import sqlite3
 from dataclasses import asdict
 
 from footlight.store.base import (
-    BackendError,
     BackendErrorInput,
     Derived,
     Job,
     LeaseLost,
     OtlpBatch,
-    PayloadSummary,
     Session,
-    SessionField,
     SessionInput,
-    StoredPayload,
 )
 from footlight.store.sqlite.access import Access, to_json
 from footlight.store.sqlite.engine import now_ms
+from footlight.store.sqlite.rows import backend_error, session_fields, stored_payloads
 
 DERIVED_BY_ORIGIN = (
     "console_messages",
@@ -39,38 +36,6 @@ _SESSION_COLUMNS = (
     "id, secure_id, project_id, created_at, client_id, environment, app_version, service_name,"
     " client_version, client_config, user_agent, accept_language, identifier, user_object"
 )
-
-
-def stored_payloads(conn: sqlite3.Connection, session_id: int) -> list[StoredPayload]:
-    return [
-        StoredPayload(
-            seq=p["seq"],
-            payload_id=p["payload_id"],
-            source=p["source"],
-            received_at=p["received_at"],
-            summary=PayloadSummary(
-                p["event_count"],
-                p["first_event_at"],
-                p["last_event_at"],
-                bool(p["has_full_snapshot"]),
-            ),
-            body=bytes(p["body"]),
-        )
-        for p in conn.execute(
-            "SELECT * FROM payloads WHERE session_id = ? ORDER BY payload_id, seq", (session_id,)
-        )
-    ]
-
-
-def session_fields(conn: sqlite3.Connection, session_id: int) -> list[SessionField]:
-    return [
-        SessionField(f["kind"], f["key"], f["value"])
-        for f in conn.execute(
-            "SELECT kind, key, value FROM session_fields WHERE session_id = ?"
-            " ORDER BY received_at, kind, key",
-            (session_id,),
-        )
-    ]
 
 
 def _store_derived(conn: sqlite3.Connection, derived: Derived) -> None:
@@ -319,23 +284,6 @@ class ProcessingQueries(Access):
             r = conn.execute("SELECT * FROM backend_errors WHERE id = ?", (error_id,)).fetchone()
             if r is None:
                 return None
-            error = BackendError(
-                event=r["event"],
-                type=r["type"],
-                url=r["url"],
-                source=r["source"],
-                stack_trace=r["stack_trace"],
-                timestamp=r["timestamp"],
-                session_secure_id=r["session_secure_id"],
-                request_id=r["request_id"],
-                trace_id=r["trace_id"],
-                span_id=r["span_id"],
-                log_cursor=r["log_cursor"],
-                payload=r["payload"],
-                service_name=r["service_name"],
-                service_version=r["service_version"],
-                environment=r["environment"],
-            )
-            return BackendErrorInput(int(r["id"]), int(r["project_id"]), error)
+            return BackendErrorInput(int(r["id"]), int(r["project_id"]), backend_error(r))
 
         return await self._read(read)

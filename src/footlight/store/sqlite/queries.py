@@ -28,7 +28,8 @@ from footlight.store.base import (
     UnknownProject,
 )
 from footlight.store.sqlite.access import Access, from_json
-from footlight.store.sqlite.processing import DERIVED_BY_ORIGIN, session_fields
+from footlight.store.sqlite.processing import DERIVED_BY_ORIGIN
+from footlight.store.sqlite.rows import feedback, session_fields
 
 DAY_MS = 86_400_000
 _SUMMARY_COLUMNS = (
@@ -307,7 +308,7 @@ class ReadQueries(Access):
     async def session_feedback(self, secure_id: str) -> list[Feedback]:
         def read(conn: sqlite3.Connection) -> list[Feedback]:
             return [
-                Feedback(r["verbatim"], r["timestamp"], r["user_name"], r["user_email"])
+                feedback(r)
                 for r in conn.execute(
                     "SELECT f.* FROM feedback f JOIN sessions s ON s.id = f.session_id"
                     " WHERE s.secure_id = ? ORDER BY f.timestamp, f.id",

@@ -22,14 +22,12 @@ from footlight.store.base import (
     Metric,
     NewSession,
     OtlpBatch,
-    PayloadSummary,
     ProcessingTiming,
     Project,
     Session,
     SessionField,
     SessionOfAnotherProject,
     SessionRecord,
-    StoredPayload,
     StoreError,
     StoreUnavailable,
     UnknownProject,
@@ -47,6 +45,7 @@ from footlight.store.sqlite.engine import (
 )
 from footlight.store.sqlite.processing import ProcessingQueries
 from footlight.store.sqlite.queries import ReadQueries
+from footlight.store.sqlite.rows import backend_error, feedback, session_fields, stored_payloads
 
 T = TypeVar("T")
 
@@ -468,34 +467,10 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
                 return None
             record = SessionRecord(_session(row))
             sid = record.session.id
-            record.payloads = [
-                StoredPayload(
-                    seq=p["seq"],
-                    payload_id=p["payload_id"],
-                    source=p["source"],
-                    received_at=p["received_at"],
-                    summary=PayloadSummary(
-                        p["event_count"],
-                        p["first_event_at"],
-                        p["last_event_at"],
-                        bool(p["has_full_snapshot"]),
-                    ),
-                    body=bytes(p["body"]),
-                )
-                for p in conn.execute(
-                    "SELECT * FROM payloads WHERE session_id = ? ORDER BY payload_id, seq", (sid,)
-                )
-            ]
-            record.fields = [
-                SessionField(f["kind"], f["key"], f["value"])
-                for f in conn.execute(
-                    "SELECT kind, key, value FROM session_fields WHERE session_id = ?"
-                    " ORDER BY received_at, kind, key",
-                    (sid,),
-                )
-            ]
+            record.payloads = stored_payloads(conn, sid)
+            record.fields = session_fields(conn, sid)
             record.feedback = [
-                Feedback(f["verbatim"], f["timestamp"], f["user_name"], f["user_email"])
+                feedback(f)
                 for f in conn.execute(
                     "SELECT * FROM feedback WHERE session_id = ? ORDER BY timestamp, id", (sid,)
                 )
@@ -524,23 +499,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
     async def backend_errors(self, project_id: int) -> list[BackendError]:
         def read(conn: sqlite3.Connection) -> list[BackendError]:
             return [
-                BackendError(
-                    event=r["event"],
-                    type=r["type"],
-                    url=r["url"],
-                    source=r["source"],
-                    stack_trace=r["stack_trace"],
-                    timestamp=r["timestamp"],
-                    session_secure_id=r["session_secure_id"],
-                    request_id=r["request_id"],
-                    trace_id=r["trace_id"],
-                    span_id=r["span_id"],
-                    log_cursor=r["log_cursor"],
-                    payload=r["payload"],
-                    service_name=r["service_name"],
-                    service_version=r["service_version"],
-                    environment=r["environment"],
-                )
+                backend_error(r)
                 for r in conn.execute(
                     "SELECT * FROM backend_errors WHERE project_id = ? ORDER BY id", (project_id,)
                 )
