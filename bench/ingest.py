@@ -6,7 +6,9 @@ One run, one machine, the same load generator and the same requests for both tar
    the ceiling of this machine, load generator included;
 2. footlight, started here on its embedded default store with durability on, under the same
    wrk run: payloads/s at saturation, and the ratio to nginx (the headline);
-3. footlight at half that rate: p50/p99 latency;
+3. footlight at half that rate, requests sent on a fixed schedule by a Python (aiohttp)
+   client: p50/p99 latency counted from when each request was due (wrk's pacing measures
+   from when it was sent, which hides a stalled server);
 4. footlight's peak RSS, its cold start (process start → first initializeSession answered),
    and the read throughput of a 50 MB session's events through the read API;
 5. a check through the store that every acknowledged payload is stored exactly once.
@@ -20,6 +22,7 @@ moment, for CI: it checks that the benchmark works, never how fast anything is.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import concurrent.futures
 import gzip
@@ -43,6 +46,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+WORKERS: list[str] = []
 FIXTURES = ROOT / "tests" / "fixtures"
 PUSH_DOC = (FIXTURES / "documents" / "PushSessionEvents.graphql").read_text()
 INIT_DOC = (FIXTURES / "documents" / "initializeSession.graphql").read_text()
@@ -319,7 +323,7 @@ def run_wrk(
         env=env,
         check=True,
     )
-    line = next(l for l in done.stdout.splitlines() if l.startswith("BENCH "))
+    line = next(row for row in done.stdout.splitlines() if row.startswith("BENCH "))
     raw = json.loads(line[len("BENCH ") :])
     if raw["failed"]:
         print(done.stderr, file=sys.stderr)
@@ -335,6 +339,104 @@ def run_wrk(
         p99_ms=raw["p99_us"] / 1000,
         max_ms=raw["max_us"] / 1000,
     )
+
+
+class Mix:
+    """bench/mix.lua's request mix, in Python, for the paced latency run."""
+
+    def __init__(self, directory: Path, sessions: list[str], pid_base: int) -> None:
+        def load(name: str) -> str:
+            return (directory / name).read_text()
+
+        self.small = [load(f"push-{i}.json") for i in range(1, 6)]
+        self.large = load("push-large.json")
+        self.others = {n: load(f"{n}.json") for n in ("init", "identify", "properties", "feedback")}
+        self.sessions = sessions
+        self.pid_base = pid_base
+        self.next_pid: dict[str, int] = {}
+        self.n = 0
+
+    def next(self) -> tuple[bytes, bool]:
+        """The next request body, and whether it is a push."""
+        self.n += 1
+        sid = self.sessions[self.n % len(self.sessions)]
+        for every, name in ((53, "init"), (97, "identify"), (101, "properties"), (211, "feedback")):
+            if self.n % every == 0:
+                return self.others[name].replace("__SID__", sid).encode(), False
+        pid = self.next_pid.get(sid, 0) + 1
+        self.next_pid[sid] = pid
+        template = self.large if pid % 40 == 1 else self.small[pid % 5]
+        body = template.replace("__SID__", sid).replace("__PID__", str(self.pid_base + pid))
+        return body.encode(), True
+
+
+async def _paced(url: str, mix: Mix, rate: float, seconds: float, connections: int) -> WrkResult:
+    import aiohttp
+
+    latencies: list[float] = []
+    counts = {"ok": 0, "acked": 0, "failed": 0, "pushes": 0}
+    headers = {"Content-Type": "application/json", "Accept": "*/*"}
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def send(body: bytes, is_push: bool, scheduled: float) -> None:
+            async with session.post(url, data=body, headers=headers) as response:
+                text = await response.read()
+            # From when it was due, not when it went out: a stalled server is not excused by
+            # the client sending less (no coordinated omission).
+            latencies.append(time.perf_counter() - scheduled)
+            if response.status == 200 and b'"errors"' not in text:
+                counts["ok"] += 1
+                counts["acked"] += is_push
+            else:
+                counts["failed"] += 1
+
+        tasks = []
+        started = time.perf_counter()
+        total = int(rate * seconds)
+        for i in range(total):
+            scheduled = started + i / rate
+            pause = scheduled - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            body, is_push = mix.next()
+            counts["pushes"] += is_push
+            tasks.append(asyncio.create_task(send(body, is_push, scheduled)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def at(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
+    return WrkResult(
+        requests=total,
+        seconds=elapsed,
+        push_share=counts["pushes"] / max(total, 1),
+        ok=counts["ok"],
+        acked_pushes=counts["acked"],
+        failed=counts["failed"],
+        socket_errors=0,
+        p50_ms=at(0.50),
+        p99_ms=at(0.99),
+        max_ms=latencies[-1] * 1000,
+    )
+
+
+def run_paced(
+    url: str,
+    directory: Path,
+    sessions: list[str],
+    *,
+    rate: float,
+    seconds: float,
+    connections: int,
+) -> WrkResult:
+    """Requests sent on a fixed schedule (open loop) at `rate`; latency from when each was due."""
+    global _runs
+    _runs += 1
+    mix = Mix(directory, sessions, _runs * 1_000_000_000)
+    return asyncio.run(_paced(url, mix, rate, seconds, connections))
 
 
 def read_throughput(url: str, data_dir: Path, megabytes: int) -> tuple[float, float]:
@@ -456,6 +558,10 @@ def _machine() -> str:
     return f"{os.cpu_count()} x {model}, Python {platform.python_version()}"
 
 
+def step(text: str) -> None:
+    print(f"-- {text}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15, help="length of each load run")
@@ -474,7 +580,6 @@ def main(argv: list[str] | None = None) -> int:
         templates = work / "requests"
         templates.mkdir()
         write_templates(templates)
-        step = lambda text: print(f"-- {text}", file=sys.stderr, flush=True)  # noqa: E731
 
         step("nginx: the ceiling")
         (work / "nginx-run").mkdir()
@@ -580,8 +685,8 @@ def report(results: Results, args: argparse.Namespace) -> None:
     ]
     print(f"\nfootlight ingest benchmark — {r.date}, commit {r.commit}, {r.machine}")
     print(
-        f"{args.connections} connections, {args.threads} wrk threads, {args.seconds:g} s runs, {args.sessions} sessions"
-        + (" (smoke: not a measurement)" if args.smoke else "")
+        f"{args.connections} connections, {args.threads} wrk threads, {args.seconds:g} s runs,"
+        f" {args.sessions} sessions" + (" (smoke: not a measurement)" if args.smoke else "")
     )
     print("\n| measure | value |\n|---|---:|")
     for name, value in rows:

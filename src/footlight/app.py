@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -106,6 +107,10 @@ class FootlightApp:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 processing = asyncio.create_task(self.processor.run(), name="processing")
+                # Everything alive now (modules, schema, caches) lives as long as the process:
+                # keep it out of the collector's full passes, which otherwise grow with it.
+                gc.collect()
+                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if processing is not None:
@@ -115,3 +120,12 @@ class FootlightApp:
                 await self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def app_from_environment() -> FootlightApp:
+    """The app a worker process builds (uvicorn's factory): settings from FOOTLIGHT_* vars."""
+    from footlight.config import load_settings
+    from footlight.store import open_store
+
+    settings = load_settings()
+    return FootlightApp(settings, open_store(settings))

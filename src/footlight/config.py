@@ -44,6 +44,8 @@ class Settings:
     """A session that keeps receiving input is still processed at least this often."""
     processing_lease_seconds: float = 60.0
     """How long a claimed job is reserved; a crashed run's jobs are redone after it."""
+    workers: int = 1
+    """Server processes sharing the port (and the store)."""
     limits: Limits = Limits()
 
 
@@ -83,6 +85,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "FOOTLIGHT_PORT", "port", parse_port, "TCP port to listen on (0 picks a free one)."
     ),
     SettingSpec("FOOTLIGHT_DATA_DIR", "data_dir", Path, "Directory of the embedded store."),
+    SettingSpec(
+        "FOOTLIGHT_WORKERS", "workers", _positive_int, "Server processes sharing the port."
+    ),
     SettingSpec(
         "FOOTLIGHT_SESSION_INACTIVITY_SECONDS",
         "session_inactivity_seconds",
@@ -170,3 +175,12 @@ def load_settings(
     if unknown:
         raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
     return Settings(**top, limits=Limits(**limits))
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The environment that makes `load_settings` in another process return `settings`."""
+    environment = {}
+    for spec in SETTINGS:
+        value = getattr(settings.limits if spec.in_limits else settings, spec.attr)
+        environment[spec.env] = str(value)
+    return environment

@@ -408,7 +408,7 @@ def test_payload_ids_arrive_as_strings_or_numbers(
         ),
         (
             compress({"events": {"events": [{"type": 3, "timestamp": 1, "data": [1]}]}}),
-            "data.events.events[0].data must be a JSON object",
+            "Expected `object`, got `array` - at `data.events.events[0].data`",
         ),
         (compress(make_payload(messages="nope")), "messages is not a valid payload"),  # type: ignore[arg-type]
         (

@@ -125,8 +125,9 @@ class PayloadSummary:
 class IncomingPayload:
     """One push, as it will be kept: `body` is gzip(JSON) in the SDK's payload shape.
 
-    `digest` identifies the *decompressed* content, so a retry is recognised even if the
-    client compressed it again; `payload_id` orders payloads within a session.
+    `digest` identifies the *decompressed* content (its CRC-32 and length, from the gzip
+    trailer), so a retry is recognised even if the client compressed it again; `payload_id`
+    orders payloads within a session.
     """
 
     payload_id: int

@@ -12,6 +12,8 @@ neighbours) and commits them together. Under load batches grow by themselves; wh
 write commits alone, at once.
 
 Reads use separate connections on a small thread pool; WAL lets them run beside the writer.
+A checkpointer thread copies the WAL into the database file in the background, so commits
+never stall behind a checkpoint's fsync.
 Other processes (the CLI while `serve` runs) share the file through SQLite's own locking.
 """
 
@@ -163,15 +165,21 @@ class Writer:
             target=self._run, name="footlight-sqlite-writer", daemon=True
         )
         self._conn: sqlite3.Connection | None = None
+        self._checkpointer = Checkpointer(path)
 
     def start(self) -> None:
         self._conn = connect(self._path)
+        # Checkpoints (copying the WAL into the database, with an fsync) are the checkpointer
+        # thread's job, so a commit never waits behind one.
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
         self._thread.start()
+        self._checkpointer.start()
 
     def stop(self) -> None:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+        self._checkpointer.stop()
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
@@ -237,6 +245,49 @@ class Writer:
             # A caller whose event loop has closed no longer waits; the write stands anyway.
             with contextlib.suppress(RuntimeError):
                 job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+
+
+class Checkpointer:
+    """Moves committed WAL frames into the database file, beside the writer, never in its way.
+
+    A PASSIVE checkpoint copies what no reader still needs and never blocks the writer. When
+    the WAL has grown past `truncate_bytes` (a burst outran the passive passes), a TRUNCATE
+    checkpoint resets it; that briefly waits for the writer, so it is the exception.
+    """
+
+    def __init__(
+        self, path: Path, interval: float = 0.1, truncate_bytes: int = 256 * 1024 * 1024
+    ) -> None:
+        self._path = path
+        self._interval = interval
+        self._truncate_bytes = truncate_bytes
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="footlight-sqlite-checkpoint", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        conn = connect(self._path)
+        wal = Path(f"{self._path}-wal")
+        try:
+            while not self._stopping.wait(self._interval):
+                try:
+                    grown = wal.exists() and wal.stat().st_size > self._truncate_bytes
+                    conn.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if grown else 'PASSIVE'})")
+                except sqlite3.Error:
+                    continue  # busy or failing disk: the writer reports what matters
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
 
 
 class Readers:
