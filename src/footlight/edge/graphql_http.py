@@ -119,8 +119,6 @@ class GraphQLEndpoint:
             return
         allow_origin = cors.response_headers(request)
         content_type, request_error_status = negotiate(request.header("accept"))
-        import time as _time, sys as _sys
-        _t0 = _time.perf_counter()
         try:
             graphql_request, queries_only = await self._parse(request)
         except HTTPError as exc:
@@ -132,13 +130,9 @@ class GraphQLEndpoint:
         if graphql_request is None:  # a bare OPTIONS
             await respond(send, 200, headers=[*allow_origin, _ALLOW])
             return
-        _t1 = _time.perf_counter()
         outcome = await self._executor.run(
             graphql_request, self._context(request), queries_only=queries_only
         )
-        _t2 = _time.perf_counter()
-        if _t2 - _t0 > 0.05:
-            print(f"slow {graphql_request.operation_name} parse {(_t1-_t0)*1000:.0f} exec {(_t2-_t1)*1000:.0f} at {_t0:.3f}", file=_sys.stderr, flush=True)
         headers = list(allow_origin)
         if outcome.unavailable:
             status = 503
