@@ -1,6 +1,21 @@
 """The embedded default store: SQLite (WAL, synchronous=FULL, group commit) under the data dir."""
 
-from footlight.store.sqlite.engine import DB_FILE, migrations
-from footlight.store.sqlite.store import SQLiteStore
+from __future__ import annotations
 
-__all__ = ["DB_FILE", "SQLiteStore", "migrations"]
+from pathlib import Path
+
+from footlight.store.base import ProcessingTiming
+from footlight.store.sql.store import SQLStore
+from footlight.store.sqlite.engine import DB_FILE, SQLiteEngine, migrations
+
+__all__ = ["DB_FILE", "SQLiteEngine", "SQLiteStore", "migrations"]
+
+
+class SQLiteStore(SQLStore):
+    """The store in `footlight.db` under `data_dir`."""
+
+    def __init__(self, data_dir: Path, timing: ProcessingTiming | None = None) -> None:
+        engine = SQLiteEngine(data_dir)
+        super().__init__(engine, timing)
+        self.data_dir = data_dir
+        self.path = engine.path

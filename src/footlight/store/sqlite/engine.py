@@ -1,56 +1,34 @@
-"""The SQLite engine: one file in WAL mode, written by one thread, read by a small pool.
+"""The embedded SQLite engine: one file under the data dir, in WAL mode.
 
 Durability. The database runs with `synchronous=FULL`, so a COMMIT returns only after the WAL
-is fsync'd; a caller's coroutine is resumed only after the COMMIT that holds its write. That
-is what lets the HTTP edge answer 2xx: the data survives a crash or a power cut.
+is fsync'd; with the group commit of `footlight.store.sql.engine` (an fsync costs ~0.4 ms
+here and SQLite allows one writer, so a commit per write would cap ingest at ~1.5k writes/s)
+that is what a 2xx stands on: the data survives a crash or a power cut.
 
-Group commit. An fsync costs ~0.4 ms here and SQLite allows one writer, so a write per
-transaction would cap ingest at ~1.5k writes/s. Instead every write is a small function
-queued to a single writer thread, which takes everything queued while the previous COMMIT
-was running, runs each job inside its own SAVEPOINT (so one refused job does not undo its
-neighbours) and commits them together. Under load batches grow by themselves; when idle a
-write commits alone, at once.
-
-Reads use separate connections on a small thread pool; WAL lets them run beside the writer.
-A checkpointer thread copies the WAL into the database file in the background, so commits
-never stall behind a checkpoint's fsync.
-Other processes (the CLI while `serve` runs) share the file through SQLite's own locking.
+Readers use their own connections; WAL lets them run beside the writer. A checkpointer
+thread copies the WAL into the database file in the background, so commits never stall
+behind a checkpoint's fsync. Other processes (the CLI while `serve` runs) share the file
+through SQLite's own locking.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from footlight.store.base import StoreError, StoreUnavailable
+from footlight.store.base import StoreUnavailable
+from footlight.store.sql.engine import Connection, Cursor, Readers, Writer, now_ms
 
 T = TypeVar("T")
 
 DB_FILE = "footlight.db"
-_MAX_BATCH = 256
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def digest(*parts: bytes) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.digest()
 
 
 def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
@@ -69,7 +47,7 @@ def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
             time.sleep(0.005)
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def _connect_raw(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     conn.row_factory = sqlite3.Row
     _enable_wal(conn, timeout=10.0)
@@ -139,114 +117,6 @@ def migrate(conn: sqlite3.Connection) -> int:
     return int(current)
 
 
-@dataclass
-class _Job:
-    fn: Callable[[sqlite3.Connection], Any]
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
-
-
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
-
-
-class Writer:
-    """The single writer thread and its group commit (see the module docstring)."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(
-            target=self._run, name="footlight-sqlite-writer", daemon=True
-        )
-        self._conn: sqlite3.Connection | None = None
-        self._checkpointer = Checkpointer(path)
-
-    def start(self) -> None:
-        self._conn = connect(self._path)
-        # Checkpoints (copying the WAL into the database, with an fsync) are the checkpointer
-        # thread's job, so a commit never waits behind one.
-        self._conn.execute("PRAGMA wal_autocheckpoint=0")
-        self._thread.start()
-        self._checkpointer.start()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        self._checkpointer.stop()
-
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        if not self._thread.is_alive():
-            future.set_exception(StoreUnavailable("the store is closed"))
-            return future
-        self._queue.put(_Job(fn, future, loop))
-        return future
-
-    def _run(self) -> None:
-        conn = self._conn
-        assert conn is not None
-        stopping = False
-        while not stopping:
-            job = self._queue.get()
-            if job is None:
-                break
-            batch = [job]
-            while len(batch) < _MAX_BATCH:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stopping = True
-                    break
-                batch.append(nxt)
-            self._commit(conn, batch)
-        conn.close()
-
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    outcomes.append((True, job.fn(conn)))
-                except (StoreError, StoreUnavailable) as exc:
-                    conn.execute("ROLLBACK TO job")
-                    outcomes.append((False, exc))
-                except sqlite3.IntegrityError as exc:
-                    # A constraint we did not anticipate: refuse this job, keep the others.
-                    conn.execute("ROLLBACK TO job")
-                    outcomes.append((False, StoreError(f"refused by the store: {exc}")))
-                except sqlite3.Error:
-                    raise
-                except Exception as exc:
-                    # A job that fails otherwise (a value SQLite cannot hold, say) fails alone;
-                    # left to escape, it would end this thread and strand every waiting caller.
-                    conn.execute("ROLLBACK TO job")
-                    outcomes.append((False, exc))
-                conn.execute("RELEASE job")
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            failure = StoreUnavailable(f"SQLite write failed: {exc}")
-            outcomes = [(False, failure)] * len(batch)
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
-            # A caller whose event loop has closed no longer waits; the write stands anyway.
-            with contextlib.suppress(RuntimeError):
-                job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
-
-
 class Checkpointer:
     """Moves committed WAL frames into the database file, beside the writer, never in its way.
 
@@ -256,7 +126,7 @@ class Checkpointer:
     """
 
     def __init__(
-        self, path: Path, interval: float = 0.1, truncate_bytes: int = 256 * 1024 * 1024
+        self, path: Path, interval: float = 0.5, truncate_bytes: int = 256 * 1024 * 1024
     ) -> None:
         self._path = path
         self._interval = interval
@@ -275,7 +145,7 @@ class Checkpointer:
             self._thread.join()
 
     def _run(self) -> None:
-        conn = connect(self._path)
+        conn = _connect_raw(self._path)
         wal = Path(f"{self._path}-wal")
         try:
             while not self._stopping.wait(self._interval):
@@ -290,41 +160,94 @@ class Checkpointer:
             conn.close()
 
 
-class Readers:
-    """Read-only connections, one per pool thread."""
+class SQLiteConnection:
+    """A sqlite3 connection as the store's functions use it (see sql.engine.Connection)."""
 
-    def __init__(self, path: Path, threads: int = 2) -> None:
-        self._path = path
-        self._local = threading.local()
-        self._pool = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="footlight-sqlite-read"
-        )
-        self._conns: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+    skip_locked = ""
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self._path)
-            self._local.conn = conn
-            with self._lock:
-                self._conns.append(conn)
-        return conn
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
+        return self.raw.execute(sql, parameters)
 
-        def call() -> T:
-            try:
-                return fn(self._conn())
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"SQLite read failed: {exc}") from exc
-
-        return await loop.run_in_executor(self._pool, call)
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
+        return self.raw.executemany(sql, parameters)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        with self._lock:
-            for conn in self._conns:
+        self.raw.close()
+
+
+class SQLiteBackend:
+    name = "SQLite"
+    begin = "BEGIN IMMEDIATE"
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    refusals: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+    retryable: tuple[type[Exception], ...] = ()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def connect(self) -> Connection:
+        return SQLiteConnection(_connect_raw(self.path))
+
+
+def _no_autocheckpoint(conn: Connection) -> None:
+    # Checkpoints (copying the WAL into the database, with an fsync) are the checkpointer
+    # thread's job, so a commit never waits behind one.
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+
+
+class SQLiteEngine:
+    """The SQLite file `footlight.db` under `data_dir` (created if missing)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / DB_FILE
+        self._backend = SQLiteBackend(self.path)
+        self._writer: Writer | None = None
+        self._readers: Readers | None = None
+        self._checkpointer: Checkpointer | None = None
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def describe(self) -> str:
+        return f"SQLite {self.path.resolve()}"
+
+    async def open(self) -> None:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            conn = _connect_raw(self.path)
+            try:
+                await asyncio.to_thread(migrate, conn)
+            finally:
                 conn.close()
-            self._conns.clear()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open the store at {self.path}: {exc}") from exc
+        self._writer = Writer(self._backend, prepare=_no_autocheckpoint)
+        self._writer.start()
+        self._readers = Readers(self._backend)
+        self._checkpointer = Checkpointer(self.path)
+        self._checkpointer.start()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.stop)
+            self._writer = None
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+            self._checkpointer = None
+        if self._readers is not None:
+            self._readers.close()
+            self._readers = None
+
+    def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not open")
+        return self._writer.submit(fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        if self._readers is None:
+            raise StoreUnavailable("the store is not open")
+        return await self._readers.run(fn)

@@ -1,17 +1,15 @@
-"""SQLiteStore: the `Store` interface on the engine in `engine.py`.
+"""SQLStore: the `Store` interface, on any engine that speaks its SQL (SQLite, PostgreSQL).
 
-Each method is one function run on the writer thread (a write, in its own savepoint of a
-group commit) or on a reader thread (a read); the store's rules (idempotency keys, project
-checks) live in those functions, next to the SQL that enforces them.
+Each method is one function run by the engine: a write on its writer (in its own savepoint
+of a group commit) or a read on a reader. The store's rules (idempotency keys, project
+checks, what is queued for processing) live in those functions, next to the SQL that
+enforces them, written once for both backends.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -29,23 +27,14 @@ from footlight.store.base import (
     SessionOfAnotherProject,
     SessionRecord,
     StoreError,
-    StoreUnavailable,
     UnknownProject,
     UnknownSession,
 )
-from footlight.store.sqlite.access import Access, session_id_of
-from footlight.store.sqlite.engine import (
-    DB_FILE,
-    Readers,
-    Writer,
-    connect,
-    digest,
-    migrate,
-    now_ms,
-)
-from footlight.store.sqlite.processing import ProcessingQueries
-from footlight.store.sqlite.queries import ReadQueries
-from footlight.store.sqlite.rows import backend_error, feedback, session_fields, stored_payloads
+from footlight.store.sql.access import Access, Engine, digest, session_id_of
+from footlight.store.sql.engine import Connection, now_ms
+from footlight.store.sql.processing import ProcessingQueries
+from footlight.store.sql.queries import ReadQueries
+from footlight.store.sql.rows import backend_error, feedback, session_fields, stored_payloads
 
 T = TypeVar("T")
 
@@ -56,17 +45,17 @@ _SELECT_SESSION = (
 )
 
 
-def _session(row: sqlite3.Row) -> Session:
+def _session(row: Any) -> Session:
     return Session(**dict(zip(row.keys(), row, strict=True)))
 
 
 def _insert_fields(
-    conn: sqlite3.Connection, session_id: int, fields: Sequence[SessionField], at: int
+    conn: Connection, session_id: int, fields: Sequence[SessionField], at: int
 ) -> int:
     """Add the fields not yet present; return how many were new."""
     cur = conn.executemany(
-        "INSERT OR IGNORE INTO session_fields (session_id, kind, key, value, received_at)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO session_fields (session_id, kind, key, value, received_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(session_id, f.kind, f.key, f.value, at) for f in fields],
     )
     return max(cur.rowcount, 0)
@@ -76,41 +65,24 @@ def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-class SQLiteStore(ProcessingQueries, ReadQueries, Access):
-    """`Store` on an SQLite file under `data_dir` (created if missing)."""
+class SQLStore(ProcessingQueries, ReadQueries, Access):
+    """`Store` on an engine (see `footlight.store.open_store`)."""
 
-    def __init__(self, data_dir: Path, timing: ProcessingTiming | None = None) -> None:
-        self.data_dir = data_dir
-        self.path = data_dir / DB_FILE
+    def __init__(self, engine: Engine, timing: ProcessingTiming | None = None) -> None:
+        self.engine = engine
         self.timing = timing or ProcessingTiming()
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return self.engine.exists()
 
     def describe(self) -> str:
-        return f"SQLite {self.path.resolve()}"
+        return self.engine.describe()
 
     async def open(self) -> None:
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            conn = connect(self.path)
-            try:
-                await asyncio.to_thread(migrate, conn)
-            finally:
-                conn.close()
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailable(f"cannot open the store at {self.path}: {exc}") from exc
-        self._writer = Writer(self.path)
-        self._writer.start()
-        self._readers = Readers(self.path)
+        await self.engine.open()
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.to_thread(self._writer.stop)
-            self._writer = None
-        if self._readers is not None:
-            self._readers.close()
-            self._readers = None
+        await self.engine.close()
 
     # -- health -------------------------------------------------------------------------
 
@@ -129,7 +101,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
     async def create_project(self, name: str, keys: Sequence[str] = ()) -> Project:
         created_at = now_ms()
 
-        def create(conn: sqlite3.Connection) -> Project:
+        def create(conn: Connection) -> Project:
             taken = [
                 k
                 for k in keys
@@ -137,10 +109,12 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
             ]
             if taken:
                 raise StoreError(f"key already used by another project: {', '.join(taken)}")
-            cur = conn.execute(
-                "INSERT INTO projects (name, created_at) VALUES (?, ?)", (name, created_at)
+            project_id = int(
+                conn.execute(
+                    "INSERT INTO projects (name, created_at) VALUES (?, ?) RETURNING id",
+                    (name, created_at),
+                ).fetchone()[0]
             )
-            project_id = int(cur.lastrowid or 0)
             conn.executemany(
                 "INSERT INTO project_keys (key, project_id) VALUES (?, ?)",
                 [(k, project_id) for k in dict.fromkeys(keys)],
@@ -152,19 +126,19 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
     async def ensure_default_project(self) -> Project | None:
         created_at = now_ms()
 
-        def ensure(conn: sqlite3.Connection) -> Project | None:
+        def ensure(conn: Connection) -> Project | None:
             if conn.execute("SELECT 1 FROM projects LIMIT 1").fetchone():
                 return None
-            conn.execute(
-                "INSERT INTO projects (id, name, created_at) VALUES (1, 'default', ?)",
+            project_id = conn.execute(
+                "INSERT INTO projects (name, created_at) VALUES ('default', ?) RETURNING id",
                 (created_at,),
-            )
-            return Project(1, "default", created_at)
+            ).fetchone()[0]
+            return Project(int(project_id), "default", created_at)
 
         return await self._write(ensure)
 
     async def list_projects(self) -> list[Project]:
-        def read(conn: sqlite3.Connection) -> list[Project]:
+        def read(conn: Connection) -> list[Project]:
             keys: dict[int, list[str]] = {}
             for row in conn.execute("SELECT key, project_id FROM project_keys ORDER BY key"):
                 keys.setdefault(row["project_id"], []).append(row["key"])
@@ -184,7 +158,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
         return await self._read(read)
 
     async def project_for_key(self, key: str) -> int | None:
-        def read(conn: sqlite3.Connection) -> int | None:
+        def read(conn: Connection) -> int | None:
             row = conn.execute(
                 "SELECT project_id FROM project_keys WHERE key = ?", (key,)
             ).fetchone()
@@ -193,7 +167,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
         return await self._read(read)
 
     async def project_exists(self, project_id: int) -> bool:
-        def read(conn: sqlite3.Connection) -> bool:
+        def read(conn: Connection) -> bool:
             return bool(
                 conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone()
             )
@@ -203,7 +177,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
     # -- sessions -----------------------------------------------------------------------
 
     async def initialize_session(self, new: NewSession) -> Session:
-        def init(conn: sqlite3.Connection) -> Session:
+        def init(conn: Connection) -> Session:
             row = conn.execute(_SELECT_SESSION, (new.secure_id,)).fetchone()
             if row is None:
                 if not conn.execute(
@@ -256,7 +230,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
         return await self._write(init)
 
     async def secure_id_for(self, session_id: int) -> str | None:
-        def read(conn: sqlite3.Connection) -> str | None:
+        def read(conn: Connection) -> str | None:
             row = conn.execute(
                 "SELECT secure_id FROM sessions WHERE id = ?", (session_id,)
             ).fetchone()
@@ -267,12 +241,12 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
     async def append_payload(self, secure_id: str, payload: IncomingPayload) -> bool:
         s = payload.summary
 
-        def append(conn: sqlite3.Connection) -> bool:
+        def append(conn: Connection) -> bool:
             session_id = session_id_of(conn, secure_id)
             cur = conn.execute(
-                "INSERT OR IGNORE INTO payloads (session_id, payload_id, digest, source,"
+                "INSERT INTO payloads (session_id, payload_id, digest, source,"
                 " received_at, event_count, first_event_at, last_event_at, has_full_snapshot,"
-                " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     session_id,
                     payload.payload_id,
@@ -301,7 +275,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
         fields: Sequence[SessionField],
         at: int,
     ) -> None:
-        def identify(conn: sqlite3.Connection) -> None:
+        def identify(conn: Connection) -> None:
             session_id = session_id_of(conn, secure_id)
             email = next((f.value for f in fields if (f.kind, f.key) == ("user", "email")), None)
             conn.execute(
@@ -315,7 +289,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
         await self._write(identify)
 
     async def add_fields(self, secure_id: str, fields: Sequence[SessionField], at: int) -> None:
-        def add(conn: sqlite3.Connection) -> None:
+        def add(conn: Connection) -> None:
             session_id = session_id_of(conn, secure_id)
             if _insert_fields(conn, session_id, fields, at):
                 self._schedule(conn, "session", session_id, at)
@@ -323,11 +297,11 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
         await self._write(add)
 
     async def add_feedback(self, secure_id: str, feedback: Feedback, at: int) -> None:
-        def add(conn: sqlite3.Connection) -> None:
+        def add(conn: Connection) -> None:
             session_id = session_id_of(conn, secure_id)
             cur = conn.execute(
-                "INSERT OR IGNORE INTO feedback (session_id, verbatim, timestamp, user_name,"
-                " user_email, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO feedback (session_id, verbatim, timestamp, user_name,"
+                " user_email, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     session_id,
                     feedback.verbatim,
@@ -343,7 +317,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
         await self._write(add)
 
     async def add_metrics(self, metrics: Sequence[Metric], at: int) -> int:
-        def add(conn: sqlite3.Connection) -> int:
+        def add(conn: Connection) -> int:
             ids: dict[str, int] = {}
             added = 0
             for m in metrics:
@@ -351,9 +325,10 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
                     ids[m.session_secure_id] = session_id_of(conn, m.session_secure_id)
                 encoded = msgspec.json.encode(m)
                 cur = conn.execute(
-                    "INSERT OR IGNORE INTO metrics (session_id, name, value, timestamp,"
+                    "INSERT INTO metrics (session_id, name, value, timestamp,"
                     " group_name, category, span_id, parent_span_id, trace_id, tags, digest,"
-                    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",
                     (
                         ids[m.session_secure_id],
                         m.name,
@@ -377,7 +352,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
     async def add_backend_errors(
         self, project_id: int | None, errors: Sequence[BackendError], at: int
     ) -> int:
-        def add(conn: sqlite3.Connection) -> int:
+        def add(conn: Connection) -> int:
             if (
                 project_id is not None
                 and not conn.execute(
@@ -403,11 +378,12 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
                 if owner is None:
                     raise StoreError("an error has neither a project_id nor a session_secure_id")
                 cur = conn.execute(
-                    "INSERT OR IGNORE INTO backend_errors (project_id, session_id,"
+                    "INSERT INTO backend_errors (project_id, session_id,"
                     " session_secure_id, request_id, trace_id, span_id, log_cursor, event, type,"
                     " url, source, stack_trace, timestamp, payload, service_name,"
                     " service_version, environment, digest, received_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING RETURNING id",
                     (
                         owner,
                         session_id,
@@ -430,8 +406,9 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
                         at,
                     ),
                 )
-                if cur.rowcount:
-                    self._schedule(conn, "backend", int(cur.lastrowid or 0), at)
+                inserted = cur.fetchone()
+                if inserted is not None:
+                    self._schedule(conn, "backend", int(inserted[0]), at)
                     added += 1
             return added
 
@@ -440,10 +417,11 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
     async def add_otlp_batch(self, batch: OtlpBatch) -> None:
         key = digest(batch.signal.encode(), (batch.content_encoding or "").encode(), batch.body)
 
-        def add(conn: sqlite3.Connection) -> None:
+        def add(conn: Connection) -> None:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO otlp_batches (signal, content_type, content_encoding,"
-                " digest, received_at, body) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO otlp_batches (signal, content_type, content_encoding,"
+                " digest, received_at, body) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING RETURNING id",
                 (
                     batch.signal,
                     batch.content_type,
@@ -453,15 +431,16 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
                     batch.body,
                 ),
             )
-            if cur.rowcount:
-                self._schedule(conn, "otlp", int(cur.lastrowid or 0), batch.received_at)
+            inserted = cur.fetchone()
+            if inserted is not None:
+                self._schedule(conn, "otlp", int(inserted[0]), batch.received_at)
 
         await self._write(add)
 
     # -- reads --------------------------------------------------------------------------
 
     async def session_record(self, secure_id: str) -> SessionRecord | None:
-        def read(conn: sqlite3.Connection) -> SessionRecord | None:
+        def read(conn: Connection) -> SessionRecord | None:
             row = conn.execute(_SELECT_SESSION, (secure_id,)).fetchone()
             if row is None:
                 return None
@@ -497,7 +476,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
         return await self._read(read)
 
     async def backend_errors(self, project_id: int) -> list[BackendError]:
-        def read(conn: sqlite3.Connection) -> list[BackendError]:
+        def read(conn: Connection) -> list[BackendError]:
             return [
                 backend_error(r)
                 for r in conn.execute(
@@ -508,7 +487,7 @@ class SQLiteStore(ProcessingQueries, ReadQueries, Access):
         return await self._read(read)
 
     async def otlp_batches(self) -> list[OtlpBatch]:
-        def read(conn: sqlite3.Connection) -> list[OtlpBatch]:
+        def read(conn: Connection) -> list[OtlpBatch]:
             return [
                 OtlpBatch(
                     r["signal"],

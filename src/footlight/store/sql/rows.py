@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+from typing import Any
 
 from footlight.store.base import (
     BackendError,
@@ -11,9 +11,10 @@ from footlight.store.base import (
     SessionField,
     StoredPayload,
 )
+from footlight.store.sql.engine import Connection
 
 
-def stored_payloads(conn: sqlite3.Connection, session_id: int) -> list[StoredPayload]:
+def stored_payloads(conn: Connection, session_id: int) -> list[StoredPayload]:
     return [
         StoredPayload(
             seq=p["seq"],
@@ -34,7 +35,7 @@ def stored_payloads(conn: sqlite3.Connection, session_id: int) -> list[StoredPay
     ]
 
 
-def session_fields(conn: sqlite3.Connection, session_id: int) -> list[SessionField]:
+def session_fields(conn: Connection, session_id: int) -> list[SessionField]:
     return [
         SessionField(f["kind"], f["key"], f["value"])
         for f in conn.execute(
@@ -45,11 +46,11 @@ def session_fields(conn: sqlite3.Connection, session_id: int) -> list[SessionFie
     ]
 
 
-def feedback(row: sqlite3.Row) -> Feedback:
+def feedback(row: Any) -> Feedback:
     return Feedback(row["verbatim"], row["timestamp"], row["user_name"], row["user_email"])
 
 
-def backend_error(row: sqlite3.Row) -> BackendError:
+def backend_error(row: Any) -> BackendError:
     return BackendError(
         event=row["event"],
         type=row["type"],

@@ -3,7 +3,6 @@ and API tokens."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -27,9 +26,10 @@ from footlight.store.base import (
     SessionView,
     UnknownProject,
 )
-from footlight.store.sqlite.access import Access, from_json
-from footlight.store.sqlite.processing import DERIVED_BY_ORIGIN
-from footlight.store.sqlite.rows import feedback, session_fields
+from footlight.store.sql.access import Access, from_json
+from footlight.store.sql.engine import Connection
+from footlight.store.sql.processing import DERIVED_BY_ORIGIN
+from footlight.store.sql.rows import feedback, session_fields
 
 DAY_MS = 86_400_000
 _SUMMARY_COLUMNS = (
@@ -53,7 +53,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _session_view(row: sqlite3.Row, fields: Sequence[SessionField] = ()) -> SessionView:
+def _session_view(row: Any, fields: Sequence[SessionField] = ()) -> SessionView:
     summary = None
     if row["processed_at"] is not None:
         summary = SessionSummary(
@@ -84,7 +84,7 @@ def _frames(text: str) -> tuple[StackFrame, ...]:
     return tuple(StackFrame(**f) for f in from_json(text) or [])
 
 
-def _occurrence(row: sqlite3.Row) -> ErrorOccurrence:
+def _occurrence(row: Any) -> ErrorOccurrence:
     return ErrorOccurrence(
         timestamp=row["timestamp"],
         type=row["type"],
@@ -96,7 +96,7 @@ def _occurrence(row: sqlite3.Row) -> ErrorOccurrence:
     )
 
 
-def _error_view(row: sqlite3.Row) -> ErrorView:
+def _error_view(row: Any) -> ErrorView:
     return ErrorView(
         id=row["id"],
         project_id=row["project_id"],
@@ -107,8 +107,8 @@ def _error_view(row: sqlite3.Row) -> ErrorView:
 
 
 def _payload_page(
-    conn: sqlite3.Connection, secure_id: str, after: tuple[int, int] | None, page: int
-) -> list[sqlite3.Row]:
+    conn: Connection, secure_id: str, after: tuple[int, int] | None, page: int
+) -> list[Any]:
     sql = (
         "SELECT p.payload_id, p.seq, p.body FROM payloads p"
         " JOIN sessions s ON s.id = p.session_id WHERE s.secure_id = ?"
@@ -127,7 +127,7 @@ def _in_projects(column: str, project_ids: Sequence[int] | None) -> tuple[str, l
     return f"{column} IN ({', '.join('?' * len(project_ids))})", list(project_ids)
 
 
-def delete_session_rows(conn: sqlite3.Connection, session_id: int, secure_id: str) -> None:
+def delete_session_rows(conn: Connection, session_id: int, secure_id: str) -> None:
     """Remove a session, its input and everything derived from it, in one transaction."""
     for table in DERIVED_BY_ORIGIN:
         conn.execute(
@@ -190,13 +190,13 @@ class ReadQueries(Access):
         )
         args.append(query.limit)
 
-        def read(conn: sqlite3.Connection) -> list[SessionView]:
+        def read(conn: Connection) -> list[SessionView]:
             return [_session_view(r) for r in conn.execute(sql, args)]
 
         return await self._read(read)
 
     async def session_view(self, secure_id: str) -> SessionView | None:
-        def read(conn: sqlite3.Connection) -> SessionView | None:
+        def read(conn: Connection) -> SessionView | None:
             row = conn.execute(f"{_SESSION_SELECT} WHERE s.secure_id = ?", (secure_id,)).fetchone()
             return None if row is None else _session_view(row, session_fields(conn, row["id"]))
 
@@ -207,9 +207,7 @@ class ReadQueries(Access):
         cursor: tuple[int, int] | None = None
         while True:
 
-            def read(
-                conn: sqlite3.Connection, after: tuple[int, int] | None = cursor
-            ) -> list[sqlite3.Row]:
+            def read(conn: Connection, after: tuple[int, int] | None = cursor) -> list[Any]:
                 return _payload_page(conn, secure_id, after, page)
 
             rows = await self._read(read)
@@ -222,7 +220,7 @@ class ReadQueries(Access):
     async def payload_totals(self, secure_id: str) -> tuple[int, int]:
         """How many payloads a session has, and their stored (compressed) size in bytes."""
 
-        def read(conn: sqlite3.Connection) -> tuple[int, int]:
+        def read(conn: Connection) -> tuple[int, int]:
             row = conn.execute(
                 "SELECT count(*), coalesce(sum(length(p.body)), 0) FROM payloads p"
                 " JOIN sessions s ON s.id = p.session_id WHERE s.secure_id = ?",
@@ -233,7 +231,7 @@ class ReadQueries(Access):
         return await self._read(read)
 
     async def session_console(self, secure_id: str) -> list[ConsoleMessage]:
-        def read(conn: sqlite3.Connection) -> list[ConsoleMessage]:
+        def read(conn: Connection) -> list[ConsoleMessage]:
             return [
                 ConsoleMessage(
                     timestamp=r["timestamp"],
@@ -253,7 +251,7 @@ class ReadQueries(Access):
         return await self._read(read)
 
     async def session_network(self, secure_id: str) -> list[NetworkRequest]:
-        def read(conn: sqlite3.Connection) -> list[NetworkRequest]:
+        def read(conn: Connection) -> list[NetworkRequest]:
             return [
                 NetworkRequest(
                     start=r["started_at"],
@@ -279,7 +277,7 @@ class ReadQueries(Access):
         return await self._read(read)
 
     async def session_websocket(self, secure_id: str) -> list[WebSocketEvent]:
-        def read(conn: sqlite3.Connection) -> list[WebSocketEvent]:
+        def read(conn: Connection) -> list[WebSocketEvent]:
             return [
                 WebSocketEvent(
                     r["timestamp"], r["socket_id"], r["type"], r["name"], r["size"], r["message"]
@@ -294,7 +292,7 @@ class ReadQueries(Access):
         return await self._read(read)
 
     async def session_tracks(self, secure_id: str) -> list[TrackEvent]:
-        def read(conn: sqlite3.Connection) -> list[TrackEvent]:
+        def read(conn: Connection) -> list[TrackEvent]:
             return [
                 TrackEvent(r["timestamp"], r["name"], from_json(r["properties"]) or {})
                 for r in conn.execute(
@@ -306,7 +304,7 @@ class ReadQueries(Access):
         return await self._read(read)
 
     async def session_feedback(self, secure_id: str) -> list[Feedback]:
-        def read(conn: sqlite3.Connection) -> list[Feedback]:
+        def read(conn: Connection) -> list[Feedback]:
             return [
                 feedback(r)
                 for r in conn.execute(
@@ -343,7 +341,7 @@ class ReadQueries(Access):
         order = "timestamp, id" if session_secure_id is not None else "id DESC"
         sql = f"SELECT * FROM errors WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
 
-        def read(conn: sqlite3.Connection) -> list[ErrorView]:
+        def read(conn: Connection) -> list[ErrorView]:
             return [_error_view(r) for r in conn.execute(sql, [*args, limit])]
 
         return await self._read(read)
@@ -387,7 +385,7 @@ class ReadQueries(Access):
             " ORDER BY last_seen DESC, e.project_id, e.fingerprint LIMIT ?"
         )
 
-        def read(conn: sqlite3.Connection) -> list[ErrorGroupView]:
+        def read(conn: Connection) -> list[ErrorGroupView]:
             groups = []
             for g in conn.execute(sql, [*args, *args_having, limit]).fetchall():
                 latest = _occurrence(
@@ -413,7 +411,7 @@ class ReadQueries(Access):
     # -- deletion and retention -------------------------------------------------------------
 
     async def delete_session(self, secure_id: str) -> bool:
-        def delete(conn: sqlite3.Connection) -> bool:
+        def delete(conn: Connection) -> bool:
             row = conn.execute(
                 "SELECT id FROM sessions WHERE secure_id = ?", (secure_id,)
             ).fetchone()
@@ -425,7 +423,7 @@ class ReadQueries(Access):
         return await self._write(delete)
 
     async def set_retention(self, project_id: int, days: int | None) -> None:
-        def update(conn: sqlite3.Connection) -> None:
+        def update(conn: Connection) -> None:
             cur = conn.execute(
                 "UPDATE projects SET retention_days = ? WHERE id = ?", (days, project_id)
             )
@@ -444,7 +442,7 @@ class ReadQueries(Access):
         sessions = 0
         while True:
 
-            def expired(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+            def expired(conn: Connection) -> list[tuple[int, str]]:
                 return [
                     (r[0], r[1])
                     for r in conn.execute(
@@ -458,9 +456,7 @@ class ReadQueries(Access):
             found = await self._read(expired)
             for session_id, secure_id in found:
 
-                def delete(
-                    conn: sqlite3.Connection, sid: int = session_id, sec: str = secure_id
-                ) -> None:
+                def delete(conn: Connection, sid: int = session_id, sec: str = secure_id) -> None:
                     delete_session_rows(conn, sid, sec)
 
                 await self._write(delete)
@@ -468,7 +464,7 @@ class ReadQueries(Access):
             if len(found) < batch:
                 break
 
-        def purge_otlp(conn: sqlite3.Connection) -> int:
+        def purge_otlp(conn: Connection) -> int:
             row = conn.execute(
                 "SELECT count(*) AS projects, count(retention_days) AS limited,"
                 " max(retention_days) AS longest FROM projects"
@@ -501,7 +497,7 @@ class ReadQueries(Access):
     async def add_token(
         self, token_hash: bytes, name: str, project_id: int | None, at: int
     ) -> ApiToken:
-        def add(conn: sqlite3.Connection) -> ApiToken:
+        def add(conn: Connection) -> ApiToken:
             if (
                 project_id is not None
                 and not conn.execute(
@@ -509,17 +505,17 @@ class ReadQueries(Access):
                 ).fetchone()
             ):
                 raise UnknownProject(project_id)
-            cur = conn.execute(
+            token_id = conn.execute(
                 "INSERT INTO api_tokens (token_hash, project_id, name, created_at)"
-                " VALUES (?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?) RETURNING id",
                 (token_hash, project_id, name, at),
-            )
-            return ApiToken(int(cur.lastrowid or 0), name, project_id, at)
+            ).fetchone()[0]
+            return ApiToken(int(token_id), name, project_id, at)
 
         return await self._write(add)
 
     async def token_by_hash(self, token_hash: bytes) -> ApiToken | None:
-        def read(conn: sqlite3.Connection) -> ApiToken | None:
+        def read(conn: Connection) -> ApiToken | None:
             r = conn.execute(
                 "SELECT id, name, project_id, created_at FROM api_tokens WHERE token_hash = ?",
                 (token_hash,),
@@ -533,7 +529,7 @@ class ReadQueries(Access):
         return await self._read(read)
 
     async def list_tokens(self) -> list[ApiToken]:
-        def read(conn: sqlite3.Connection) -> list[ApiToken]:
+        def read(conn: Connection) -> list[ApiToken]:
             return [
                 ApiToken(r["id"], r["name"], r["project_id"], r["created_at"])
                 for r in conn.execute(
@@ -544,7 +540,7 @@ class ReadQueries(Access):
         return await self._read(read)
 
     async def revoke_token(self, token_id: int) -> bool:
-        def revoke(conn: sqlite3.Connection) -> bool:
+        def revoke(conn: Connection) -> bool:
             return conn.execute("DELETE FROM api_tokens WHERE id = ?", (token_id,)).rowcount > 0
 
         return await self._write(revoke)

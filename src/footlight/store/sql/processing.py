@@ -7,7 +7,6 @@ leaves the old rows and the job in place; the lease expires and another run redo
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict
 
 from footlight.store.base import (
@@ -19,9 +18,9 @@ from footlight.store.base import (
     Session,
     SessionInput,
 )
-from footlight.store.sqlite.access import Access, to_json
-from footlight.store.sqlite.engine import now_ms
-from footlight.store.sqlite.rows import backend_error, session_fields, stored_payloads
+from footlight.store.sql.access import Access, to_json
+from footlight.store.sql.engine import Connection, now_ms
+from footlight.store.sql.rows import backend_error, session_fields, stored_payloads
 
 DERIVED_BY_ORIGIN = (
     "console_messages",
@@ -38,7 +37,7 @@ _SESSION_COLUMNS = (
 )
 
 
-def _store_derived(conn: sqlite3.Connection, derived: Derived) -> None:
+def _store_derived(conn: Connection, derived: Derived) -> None:
     origin = derived.origin
     for table in DERIVED_BY_ORIGIN:
         conn.execute(f"DELETE FROM {table} WHERE origin = ?", (origin,))
@@ -177,12 +176,12 @@ class ProcessingQueries(Access):
     async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
         """Lease up to `limit` due jobs that nobody holds (or whose holder's lease ran out)."""
 
-        def claim(conn: sqlite3.Connection) -> list[Job]:
+        def claim(conn: Connection) -> list[Job]:
             rows = conn.execute(
                 "UPDATE processing_queue SET lease_owner = ?, lease_until = ?"
-                " WHERE rowid IN (SELECT rowid FROM processing_queue WHERE due_at <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?)"
-                " RETURNING kind, key, version, attempts",
+                " WHERE (kind, key) IN (SELECT kind, key FROM processing_queue WHERE due_at <= ?"
+                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?"
+                f" {conn.skip_locked}) RETURNING kind, key, version, attempts",
                 (owner, now + lease_ms, now, now, limit),
             ).fetchall()
             return [Job(r["kind"], r["key"], r["version"], r["attempts"]) for r in rows]
@@ -196,7 +195,7 @@ class ProcessingQueries(Access):
         stays queued, already due again, for the input that arrived during the run.
         """
 
-        def complete(conn: sqlite3.Connection) -> bool:
+        def complete(conn: Connection) -> bool:
             row = conn.execute(
                 "SELECT version, lease_owner FROM processing_queue WHERE kind = ? AND key = ?",
                 (job.kind, job.key),
@@ -221,7 +220,7 @@ class ProcessingQueries(Access):
     async def drop_job(self, job: Job, owner: str) -> None:
         """Finish a job whose input no longer exists (deleted meanwhile)."""
 
-        def drop(conn: sqlite3.Connection) -> None:
+        def drop(conn: Connection) -> None:
             conn.execute(
                 "DELETE FROM processing_queue WHERE kind = ? AND key = ? AND lease_owner = ?",
                 (job.kind, job.key, owner),
@@ -230,7 +229,7 @@ class ProcessingQueries(Access):
         await self._write(drop)
 
     async def fail_job(self, job: Job, owner: str, error: str, retry_at: int) -> None:
-        def fail(conn: sqlite3.Connection) -> None:
+        def fail(conn: Connection) -> None:
             conn.execute(
                 "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
                 " attempts = attempts + 1, last_error = ?, due_at = ?"
@@ -241,13 +240,13 @@ class ProcessingQueries(Access):
         await self._write(fail)
 
     async def queued_jobs(self) -> int:
-        def count(conn: sqlite3.Connection) -> int:
+        def count(conn: Connection) -> int:
             return int(conn.execute("SELECT count(*) FROM processing_queue").fetchone()[0])
 
         return await self._read(count)
 
     async def session_input(self, session_id: int) -> SessionInput | None:
-        def read(conn: sqlite3.Connection) -> SessionInput | None:
+        def read(conn: Connection) -> SessionInput | None:
             row = conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?",
                 (session_id,),
@@ -265,7 +264,7 @@ class ProcessingQueries(Access):
         return await self._read(read)
 
     async def otlp_input(self, batch_id: int) -> OtlpBatch | None:
-        def read(conn: sqlite3.Connection) -> OtlpBatch | None:
+        def read(conn: Connection) -> OtlpBatch | None:
             r = conn.execute("SELECT * FROM otlp_batches WHERE id = ?", (batch_id,)).fetchone()
             if r is None:
                 return None
@@ -280,7 +279,7 @@ class ProcessingQueries(Access):
         return await self._read(read)
 
     async def backend_error_input(self, error_id: int) -> BackendErrorInput | None:
-        def read(conn: sqlite3.Connection) -> BackendErrorInput | None:
+        def read(conn: Connection) -> BackendErrorInput | None:
             r = conn.execute("SELECT * FROM backend_errors WHERE id = ?", (error_id,)).fetchone()
             if r is None:
                 return None

@@ -1,0 +1,98 @@
+"""What every part of the SQL store shares: its engine, and small SQL helpers.
+
+The store's SQL is written once for both backends: `?` placeholders, `ON CONFLICT`,
+`RETURNING`, row values, and no function only one of them has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+
+from footlight.store.base import JobKind, ProcessingTiming, UnknownSession
+from footlight.store.sql.engine import Connection
+
+T = TypeVar("T")
+
+json_encode = msgspec.json.Encoder().encode
+
+
+def digest(*parts: bytes) -> bytes:
+    """A content identity for rows that are stored once (metrics, backend errors, exports)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.digest()
+
+
+def to_json(value: Any) -> str:
+    return json_encode(value).decode()
+
+
+def from_json(text: str | None) -> Any:
+    return None if text is None else msgspec.json.decode(text)
+
+
+def session_id_of(conn: Connection, secure_id: str) -> int:
+    row = conn.execute("SELECT id FROM sessions WHERE secure_id = ?", (secure_id,)).fetchone()
+    if row is None:
+        raise UnknownSession(secure_id)
+    return int(row[0])
+
+
+class Engine(Protocol):
+    """A database the SQL store runs on (SQLite file, PostgreSQL server)."""
+
+    def exists(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]: ...
+
+    async def read(self, fn: Callable[[Connection], T]) -> T: ...
+
+
+class Access:
+    """The engine, once the store is open."""
+
+    timing: ProcessingTiming
+    engine: Engine
+
+    def _write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
+        return self.engine.write(fn)
+
+    async def _read(self, fn: Callable[[Connection], T]) -> T:
+        return await self.engine.read(fn)
+
+    def _schedule(self, conn: Connection, kind: JobKind, key: int, now: int) -> None:
+        """Queue `key` for processing, in the transaction that stored its new input.
+
+        New input pushes a pending job back (a session is processed once it goes quiet),
+        but never later than `max_delay_ms` after the job was first queued.
+        """
+        delay = self.timing.inactivity_ms if kind == "session" else 0
+        conn.execute(
+            "INSERT INTO processing_queue (kind, key, first_enqueued_at, due_at)"
+            " VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (kind, key) DO UPDATE SET version = version + 1,"
+            " due_at = CASE WHEN ? < first_enqueued_at + ? THEN ? ELSE first_enqueued_at + ? END",
+            (
+                kind,
+                key,
+                now,
+                now + delay,
+                now + delay,
+                self.timing.max_delay_ms,
+                now + delay,
+                self.timing.max_delay_ms,
+            ),
+        )

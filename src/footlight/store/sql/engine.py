@@ -1,0 +1,266 @@
+"""How the SQL store reaches its database: one writer thread with group commit, a few readers.
+
+Both backends (SQLite, PostgreSQL) run the store's functions the same way; a `Backend` says
+how to connect, how to begin a write transaction and which of its errors mean what.
+
+Group commit. Every write is a small function queued to a single writer thread, which takes
+everything queued while the previous COMMIT ran, runs each function in its own SAVEPOINT (so
+one refused write does not undo its neighbours) and commits them together. A caller's
+coroutine resumes only after the COMMIT that holds its write: that is what lets the HTTP
+edge answer 2xx. Under load, batches grow by themselves; when idle, a write commits at once.
+
+Failures. A database error fails the whole batch with `StoreUnavailable` (the edge answers
+503 with Retry-After) and drops the connection; the next batch reconnects, so a restarted
+database is picked up without a restart of footlight. A batch the database aborted to break
+a deadlock, or for serialization, is run again (a few times) before giving up.
+
+Reads run on a small thread pool, one connection per thread, reconnecting the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from footlight.store.base import StoreError, StoreUnavailable
+
+T = TypeVar("T")
+log = logging.getLogger("footlight.store")
+
+_MAX_BATCH = 256
+_RETRIES = 3
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What the store's functions use: `?` placeholders, rows readable by name and index."""
+
+    skip_locked: str
+    """A claim's row-lock clause: "FOR UPDATE SKIP LOCKED" where rows can be locked."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor: ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    name: str
+    begin: str
+    """The statement that starts a write transaction."""
+    errors: tuple[type[Exception], ...]
+    """What the driver raises for any database error."""
+    refusals: tuple[type[Exception], ...]
+    """Constraint violations: the write is refused, the others in its batch go on."""
+    retryable: tuple[type[Exception], ...]
+    """Aborts that succeed when simply run again (deadlock victims, serialization)."""
+
+    def connect(self) -> Connection: ...
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class _Job:
+    fn: Callable[[Connection], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class Writer:
+    """The single writer thread and its group commit (see the module docstring)."""
+
+    def __init__(
+        self, backend: Backend, prepare: Callable[[Connection], None] | None = None
+    ) -> None:
+        self._backend = backend
+        self._prepare = prepare
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._run, name=f"footlight-{backend.name.lower()}-writer", daemon=True
+        )
+        self._conn: Connection | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def submit(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if not self._thread.is_alive():
+            future.set_exception(StoreUnavailable("the store is closed"))
+            return future
+        self._queue.put(_Job(fn, future, loop))
+        return future
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._backend.connect()
+            if self._prepare is not None:
+                self._prepare(self._conn)
+        return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(*self._backend.errors, OSError):
+                self._conn.close()
+            self._conn = None
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            job = self._queue.get()
+            if job is None:
+                break
+            batch = [job]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            outcomes = self._commit_with_retries(batch)
+            for queued, (ok, value) in zip(batch, outcomes, strict=True):
+                # A caller whose event loop has closed no longer waits; the write stands.
+                with contextlib.suppress(RuntimeError):
+                    queued.loop.call_soon_threadsafe(_settle, queued.future, ok, value)
+        self._drop()
+
+    def _commit_with_retries(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        for attempt in range(_RETRIES):
+            try:
+                return self._commit(batch)
+            except self._backend.retryable as exc:
+                log.warning("write batch aborted (%s), running it again", exc)
+                if attempt == _RETRIES - 1:
+                    return [(False, StoreUnavailable(f"{self._backend.name}: {exc}"))] * len(batch)
+            except self._backend.errors as exc:
+                self._drop()
+                failure = StoreUnavailable(f"{self._backend.name} write failed: {exc}")
+                return [(False, failure)] * len(batch)
+            except OSError as exc:
+                self._drop()
+                return [(False, StoreUnavailable(f"{self._backend.name}: {exc}"))] * len(batch)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _commit(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        conn = self._connection()
+        outcomes: list[tuple[bool, Any]] = []
+        conn.execute(self._backend.begin)
+        try:
+            for job in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((True, job.fn(conn)))
+                except (StoreError, StoreUnavailable) as exc:
+                    conn.execute("ROLLBACK TO SAVEPOINT job")
+                    outcomes.append((False, exc))
+                except self._backend.refusals as exc:
+                    # A constraint we did not anticipate: refuse this write, keep the others.
+                    conn.execute("ROLLBACK TO SAVEPOINT job")
+                    outcomes.append((False, StoreError(f"refused by the store: {exc}")))
+                except self._backend.errors:
+                    raise
+                except Exception as exc:
+                    # A write that fails otherwise (a value the database cannot hold) fails
+                    # alone; left to escape, it would end this thread and strand its callers.
+                    conn.execute("ROLLBACK TO SAVEPOINT job")
+                    outcomes.append((False, exc))
+                conn.execute("RELEASE SAVEPOINT job")
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(*self._backend.errors, OSError):
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+
+class Readers:
+    """Read connections, one per pool thread."""
+
+    def __init__(self, backend: Backend, threads: int = 2) -> None:
+        self._backend = backend
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix=f"footlight-{backend.name.lower()}-read"
+        )
+        self._conns: list[Connection] = []
+        self._lock = threading.Lock()
+
+    def _conn(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._backend.connect()
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def _drop(self) -> None:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                self._conns.remove(conn)
+            with contextlib.suppress(*self._backend.errors, OSError):
+                conn.close()
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+
+        failures: tuple[type[Exception], ...] = (*self._backend.errors, OSError)
+
+        def call() -> T:
+            try:
+                return fn(self._conn())
+            except failures as exc:
+                self._drop()
+                raise StoreUnavailable(f"{self._backend.name} read failed: {exc}") from exc
+
+        return await loop.run_in_executor(self._pool, call)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            for conn in self._conns:
+                with contextlib.suppress(*self._backend.errors, OSError):
+                    conn.close()
+            self._conns.clear()
