@@ -1,7 +1,11 @@
 """Fixtures: real footlight servers in subprocesses, real HTTP, and direct looks at the store.
 
 Every server is started the way a user starts one (`python -m footlight serve`), on a free
-port of its own and a fresh data directory, and is waited for through `/healthz`.
+port of its own and a fresh store, and is waited for through `/healthz`. The store is the
+embedded SQLite one or, for the same tests, a fresh database on the local PostgreSQL
+(127.0.0.1:5432, database `test` to create them from): fixtures that start servers are
+parametrised by `backend`, so the protocol, processing and read-API suites run on both.
+`FOOTLIGHT_TEST_BACKENDS=sqlite` (or `postgresql`) narrows that for a quick local run.
 """
 
 from __future__ import annotations
@@ -12,23 +16,41 @@ import gzip
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import msgspec
+import psycopg
 import pytest
 
-from footlight.store import SessionRecord, SQLiteStore
+from footlight.store import SessionRecord, SQLiteStore, SQLStore
+from footlight.store.postgres import PostgresStore
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+POSTGRES = os.environ.get("FOOTLIGHT_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
+BACKENDS = [
+    b.strip() for b in os.environ.get("FOOTLIGHT_TEST_BACKENDS", "sqlite,postgresql").split(",")
+]
+# Which store each test server's data directory stands for (PostgreSQL servers have one too,
+# for their log): how `with_store` and `db_rows` find a server's store.
+_STORES: dict[Path, str] = {}
+
+
+def fresh_database() -> str:
+    """A new, empty PostgreSQL database; its URL."""
+    name = f"footlight_test_{os.urandom(6).hex()}"
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return POSTGRES.rsplit("/", 1)[0] + f"/{name}"
 
 
 @dataclass
@@ -40,6 +62,18 @@ class Server:
     url: str
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    store_url: str | None = None
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.store_url is None else "postgresql"
+
+    @property
+    def store_args(self) -> list[str]:
+        """The CLI arguments that name this server's store."""
+        if self.store_url is None:
+            return ["--data-dir", str(self.data_dir)]
+        return ["--store", self.store_url]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -60,11 +94,26 @@ class Server:
 
 
 def start_server(
-    data_dir: Path, env: Mapping[str, str] | None = None, timeout: float = 20.0
+    data_dir: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 20.0,
+    *,
+    backend: str = "sqlite",
 ) -> Server:
+    """Start `footlight serve` on `data_dir`'s store: SQLite there, or a PostgreSQL database
+    made for it (the same database again when the directory was used before: a restart)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-server-{time.monotonic_ns()}.log"
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    store_url = None
+    if backend == "postgresql":
+        store_url = _STORES.get(data_dir.resolve()) or fresh_database()
+        _STORES[data_dir.resolve()] = store_url
+    full_env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "FOOTLIGHT_STORE": store_url or "",
+        **(env or {}),
+    }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
@@ -94,7 +143,7 @@ def start_server(
             url = match.group(1)
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    return Server(data_dir, process, url, log_path, dict(env or {}))
+                    return Server(data_dir, process, url, log_path, dict(env or {}), store_url)
             except httpx.TransportError:
                 pass
         time.sleep(0.05)
@@ -102,10 +151,16 @@ def start_server(
     raise RuntimeError(f"footlight did not become healthy (url={url}):\n{log_path.read_text()}")
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store behind the servers of a test: "sqlite" or "postgresql"."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server shared by the protocol tests; each test uses its own session ids."""
-    running = start_server(tmp_path_factory.mktemp("shared") / "data")
+def server(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
+    """One server per backend shared by the protocol tests; each test uses its own sessions."""
+    running = start_server(tmp_path_factory.mktemp(f"shared-{backend}") / "data", backend=backend)
     yield running
     running.stop()
 
@@ -231,11 +286,28 @@ def error_codes(response: httpx.Response) -> list[str]:
 # -- looking at the store ----------------------------------------------------------------------
 
 
-def with_store(data_dir: Path, use: Callable[[SQLiteStore], Awaitable[T]]) -> T:
+def store_of(data_dir: Path) -> SQLStore:
+    """The store a test server with this data directory uses (not opened)."""
+    url = _STORES.get(data_dir.resolve())
+    return SQLiteStore(data_dir) if url is None else PostgresStore(url)
+
+
+def db_rows(data_dir: Path, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run SQL (with `?` placeholders) on a server's database directly, as an operator could."""
+    url = _STORES.get(data_dir.resolve())
+    if url is None:
+        with sqlite3.connect(data_dir / "footlight.db") as db:
+            return [tuple(row) for row in db.execute(sql, parameters).fetchall()]
+    with psycopg.connect(url, autocommit=True) as db:
+        cursor = db.execute(sql.replace("?", "%s"), parameters)
+        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+
+
+def with_store(data_dir: Path, use: Callable[[SQLStore], Awaitable[T]]) -> T:
     """Open the store a server uses (beside it, as the CLI does), use it, close it."""
 
     async def session() -> T:
-        store = SQLiteStore(data_dir)
+        store = store_of(data_dir)
         await store.open()
         try:
             return await use(store)
@@ -247,7 +319,7 @@ def with_store(data_dir: Path, use: Callable[[SQLiteStore], Awaitable[T]]) -> T:
 
 def create_token(server: Server, *, project: str | None = None) -> str:
     """A read-API token, made the way a user makes one: `footlight token create`."""
-    args = ["token", "create", "--data-dir", str(server.data_dir)]
+    args = ["token", "create", *server.store_args]
     if project is not None:
         args += ["--project", project]
     done = subprocess.run(

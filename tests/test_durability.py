@@ -224,9 +224,9 @@ def assert_payloads_kept(server: Server, traffic: Traffic, secure_id: str) -> No
 
 
 def test_every_acknowledged_payload_survives_sigkill_exactly_once(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str
 ) -> None:
-    server = start_server(tmp_path / "data")
+    server = start_server(tmp_path / "data", backend=backend)
     try:
         traffic = Traffic(["push"], start_sessions(server))
         send_until_killed(server, traffic)
@@ -234,7 +234,7 @@ def test_every_acknowledged_payload_survives_sigkill_exactly_once(
         server.kill()
     report(traffic, capsys)
 
-    restarted = start_server(server.data_dir)
+    restarted = start_server(server.data_dir, backend=backend)
     try:
         for secure_id in traffic.secure_ids:
             assert_payloads_kept(restarted, traffic, secure_id)
@@ -263,9 +263,9 @@ def assert_identities_and_feedback_kept(server: Server, traffic: Traffic, secure
 
 
 def test_every_acknowledged_identify_and_feedback_survives_sigkill(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str
 ) -> None:
-    server = start_server(tmp_path / "data")
+    server = start_server(tmp_path / "data", backend=backend)
     try:
         traffic = Traffic(["identify", "feedback"], start_sessions(server))
         send_until_killed(server, traffic)
@@ -273,7 +273,7 @@ def test_every_acknowledged_identify_and_feedback_survives_sigkill(
         server.kill()
     report(traffic, capsys)
 
-    restarted = start_server(server.data_dir)
+    restarted = start_server(server.data_dir, backend=backend)
     try:
         for secure_id in traffic.secure_ids:
             assert_identities_and_feedback_kept(restarted, traffic, secure_id)

@@ -38,6 +38,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8082
     data_dir: Path = Path("footlight-data")
+    store: str | None = None
+    """A postgresql:// URL to store in PostgreSQL; None is the embedded SQLite store."""
     session_inactivity_seconds: float = 60.0
     """A session with no new input for this long is finished and processed."""
     processing_max_delay_seconds: float = 300.0
@@ -72,6 +74,14 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def parse_store_url(text: str) -> str | None:
+    if not text:
+        return None
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a postgresql:// URL (or unset for the embedded SQLite store)")
+    return text
+
+
 def parse_port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -85,6 +95,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "FOOTLIGHT_PORT", "port", parse_port, "TCP port to listen on (0 picks a free one)."
     ),
     SettingSpec("FOOTLIGHT_DATA_DIR", "data_dir", Path, "Directory of the embedded store."),
+    SettingSpec(
+        "FOOTLIGHT_STORE",
+        "store",
+        parse_store_url,
+        "postgresql://user@host/db for PostgreSQL; unset for the embedded SQLite store.",
+    ),
     SettingSpec(
         "FOOTLIGHT_WORKERS", "workers", _positive_int, "Server processes sharing the port."
     ),
@@ -182,5 +198,5 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     environment = {}
     for spec in SETTINGS:
         value = getattr(settings.limits if spec.in_limits else settings, spec.attr)
-        environment[spec.env] = str(value)
+        environment[spec.env] = "" if value is None else str(value)
     return environment

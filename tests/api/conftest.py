@@ -52,9 +52,11 @@ BACKEND_DOC = """mutation pushBackendPayload($project_id: String,
 
 
 @pytest.fixture(scope="session")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def api_server(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
     """The server every read-API test talks to."""
-    server = start_server(tmp_path_factory.mktemp("api") / "data", env=QUICK_PROCESSING)
+    server = start_server(
+        tmp_path_factory.mktemp(f"api-{backend}") / "data", env=QUICK_PROCESSING, backend=backend
+    )
     yield server
     server.stop()
 
@@ -86,9 +88,9 @@ def bearer_client(server: Server, token: str) -> httpx.Client:
 
 
 def footlight(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `footlight ARGS --data-dir DIR` on the server's store, as a user would."""
+    """Run `footlight ARGS` on the server's store, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "footlight", *args, "--data-dir", str(server.data_dir)],
+        [sys.executable, "-m", "footlight", *args, *server.store_args],
         capture_output=True,
         text=True,
         check=False,

@@ -166,9 +166,9 @@ def _drive(page: Page, traffic: BackendTraffic, url: str) -> None:
 
 @pytest.fixture(scope="module")
 def recorded(
-    app_origin: str, tmp_path_factory: pytest.TempPathFactory
+    app_origin: str, tmp_path_factory: pytest.TempPathFactory, backend: str
 ) -> Iterator[tuple[Server, BackendTraffic]]:
-    server = start_server(tmp_path_factory.mktemp("e2e") / "data")
+    server = start_server(tmp_path_factory.mktemp(f"e2e-{backend}") / "data", backend=backend)
     traffic = BackendTraffic(server.url)
     try:
         with sync_playwright() as playwright:

@@ -42,8 +42,10 @@ LIMITS = {
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp("limits") / "data", env=LIMITS)
+def limited(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
+    server = start_server(
+        tmp_path_factory.mktemp(f"limits-{backend}") / "data", env=LIMITS, backend=backend
+    )
     yield server
     server.stop()
 

@@ -105,10 +105,7 @@ def test_initialize_session_accepts_verbose_and_numeric_project_ids(
 
 def test_initialize_session_accepts_a_project_key(client: httpx.Client, server: Server) -> None:
     key = "ld-client-side-" + new_secure_id()
-    assert (
-        footlight(["project", "create", "keyed", "--key", key, "--data-dir", str(server.data_dir)])
-        == 0
-    )
+    assert footlight(["project", "create", "keyed", "--key", key, *server.store_args]) == 0
     secure_id = new_secure_id()
     response = gql(client, INIT_DOC, init_variables(secure_id, key), "initializeSession")
     project_id = response.json()["data"]["initializeSession"]["project_id"]

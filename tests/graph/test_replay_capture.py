@@ -18,8 +18,8 @@ def _requests() -> list[dict[str, Any]]:
     return [json.loads(line) for line in CAPTURE.read_text().splitlines()]
 
 
-def test_captured_sdk_requests_are_accepted_and_stored(tmp_path: Path) -> None:
-    server: Server = start_server(tmp_path / "data")
+def test_captured_sdk_requests_are_accepted_and_stored(tmp_path: Path, backend: str) -> None:
+    server: Server = start_server(tmp_path / "data", backend=backend)
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             from footlight.cli import main
@@ -32,8 +32,7 @@ def test_captured_sdk_requests_are_accepted_and_stored(tmp_path: Path) -> None:
                         "harness",
                         "--key",
                         "harness-project",
-                        "--data-dir",
-                        str(server.data_dir),
+                        *server.store_args,
                     ]
                 )
                 == 0

@@ -8,7 +8,6 @@ last input; tests wait for the queue to drain rather than for fixed times.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from footlight.store.base import ErrorView, SessionView
 from tests.conftest import (
     FIXTURES,
     Server,
+    db_rows,
     gql,
     init_session,
     make_payload,
@@ -61,8 +61,10 @@ def view(server: Server, secure_id: str) -> SessionView:
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp("processing") / "data", env=QUICK)
+def quick(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
+    server = start_server(
+        tmp_path_factory.mktemp(f"processing-{backend}") / "data", env=QUICK, backend=backend
+    )
     yield server
     server.stop()
 
@@ -320,12 +322,10 @@ def test_otlp_feeds_network_errors_and_console_of_its_session(
     assert errors[0].error.frames[0].function_name == "pay"
     messages = with_store(quick.data_dir, lambda s: s.session_console(secure_id))
     assert [(m.level, m.message, m.source) for m in messages] == [("warn", "low stock", "otlp")]
-    spans = (
-        sqlite3.connect(quick.data_dir / "footlight.db")
-        .execute("SELECT count(*) FROM spans WHERE session_secure_id = ?", (secure_id,))
-        .fetchone()[0]
+    spans = db_rows(
+        quick.data_dir, "SELECT count(*) FROM spans WHERE session_secure_id = ?", (secure_id,)
     )
-    assert spans == 2
+    assert spans == [(2,)]
 
 
 def test_an_unreadable_stored_payload_does_not_stop_processing(
@@ -335,13 +335,13 @@ def test_an_unreadable_stored_payload_does_not_stop_processing(
     push(quick_client, secure_id, 1, make_payload(messages=[console("kept", 1)]))
     wait_processed(quick)
     # Damage one stored payload on disk, as a bug in an older version might have.
-    with sqlite3.connect(quick.data_dir / "footlight.db") as db:
-        db.execute(
-            "INSERT INTO payloads (session_id, payload_id, digest, source, received_at,"
-            " event_count, has_full_snapshot, body) SELECT id, 0, x'00', 'compressed', 0, 0, 0,"
-            " x'1f8b0000' FROM sessions WHERE secure_id = ?",
-            (secure_id,),
-        )
+    db_rows(
+        quick.data_dir,
+        "INSERT INTO payloads (session_id, payload_id, digest, source, received_at,"
+        " event_count, has_full_snapshot, body) SELECT id, 0, ?, 'compressed', 0, 0, 0, ?"
+        " FROM sessions WHERE secure_id = ?",
+        (b"\x00", b"\x1f\x8b\x00\x00", secure_id),
+    )
     push(quick_client, secure_id, 2, make_payload(messages=[console("also kept", 2)]))
     wait_processed(quick)
     messages = with_store(quick.data_dir, lambda s: s.session_console(secure_id))
@@ -370,14 +370,15 @@ def _heavy_payload(index: int) -> dict[str, Any]:
 
 
 def _leased(data_dir: Path) -> bool:
-    with sqlite3.connect(data_dir / "footlight.db") as db:
-        query = "SELECT count(*) FROM processing_queue WHERE lease_owner IS NOT NULL"
-        return bool(db.execute(query).fetchone()[0])
+    query = "SELECT count(*) FROM processing_queue WHERE lease_owner IS NOT NULL"
+    return bool(db_rows(data_dir, query)[0][0])
 
 
-def test_a_crash_mid_processing_loses_and_doubles_nothing(tmp_path: Path) -> None:
+def test_a_crash_mid_processing_loses_and_doubles_nothing(tmp_path: Path, backend: str) -> None:
     env = {**QUICK, "FOOTLIGHT_PROCESSING_LEASE_SECONDS": "1"}
-    server = start_server(tmp_path / "data", env={"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600"})
+    server = start_server(
+        tmp_path / "data", env={"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600"}, backend=backend
+    )
     payloads = 60
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -387,13 +388,12 @@ def test_a_crash_mid_processing_loses_and_doubles_nothing(tmp_path: Path) -> Non
                     assert push(client, secure_id, i, _heavy_payload(i)).status_code == 200
     finally:
         server.stop()
-    with sqlite3.connect(tmp_path / "data" / "footlight.db") as db:
-        # As if the hour of inactivity had passed: the sessions are due now.
-        db.execute("UPDATE processing_queue SET due_at = 0")
+    # As if the hour of inactivity had passed: the sessions are due now.
+    db_rows(tmp_path / "data", "UPDATE processing_queue SET due_at = 0")
     # Restart, and kill the server while it holds a job.
     crashed = False
     for _ in range(20):
-        server = start_server(tmp_path / "data", env=env)
+        server = start_server(tmp_path / "data", env=env, backend=backend)
         deadline = time.monotonic() + 10
         while not _leased(server.data_dir) and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -402,7 +402,7 @@ def test_a_crash_mid_processing_loses_and_doubles_nothing(tmp_path: Path) -> Non
             crashed = True
             break
     assert crashed, "never caught processing mid-way"
-    restarted = start_server(tmp_path / "data", env=env)
+    restarted = start_server(tmp_path / "data", env=env, backend=backend)
     try:
         wait_processed(restarted)
         for secure_id in sessions:
@@ -423,8 +423,10 @@ def test_a_crash_mid_processing_loses_and_doubles_nothing(tmp_path: Path) -> Non
 # -- retention ---------------------------------------------------------------------------------
 
 
-def test_retention_deletes_old_sessions_of_limited_projects_only(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data", env=QUICK)
+def test_retention_deletes_old_sessions_of_limited_projects_only(
+    tmp_path: Path, backend: str
+) -> None:
+    server = start_server(tmp_path / "data", env=QUICK, backend=backend)
     try:
         limited = with_store(server.data_dir, lambda s: s.create_project("limited")).id
         with_store(server.data_dir, lambda s: s.set_retention(limited, 7))
@@ -443,14 +445,12 @@ def test_retention_deletes_old_sessions_of_limited_projects_only(tmp_path: Path)
         assert with_store(server.data_dir, lambda s: s.session_console(doomed)) == []
         assert with_store(server.data_dir, lambda s: s.errors(None, session_secure_id=doomed)) == []
         assert with_store(server.data_dir, lambda s: s.session_view(kept)) is not None
-        with sqlite3.connect(server.data_dir / "footlight.db") as db:
-            assert (
-                db.execute(
-                    "SELECT count(*) FROM payloads p JOIN sessions s ON s.id ="
-                    " p.session_id WHERE s.secure_id = ?",
-                    (doomed,),
-                ).fetchone()[0]
-                == 0
-            )
+        left = db_rows(
+            server.data_dir,
+            "SELECT count(*) FROM payloads p JOIN sessions s ON s.id = p.session_id"
+            " WHERE s.secure_id = ?",
+            (doomed,),
+        )
+        assert left == [(0,)]
     finally:
         server.stop()

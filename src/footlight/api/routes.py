@@ -26,7 +26,7 @@ from footlight.api.events import stream_events
 from footlight.api.openapi import openapi_document
 from footlight.ingest.ids import decode_project, encode_project
 from footlight.processing.records import NetworkRequest
-from footlight.store import Store
+from footlight.store import Store, StoreUnavailable
 from footlight.store.base import (
     ApiToken,
     ErrorGroupView,
@@ -272,6 +272,10 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return await handler(request, token)
         except (AuthError, ApiError) as exc:
             return _error(exc.status, exc.code, exc.message)
+        except StoreUnavailable as exc:
+            response = _error(503, "SERVICE_UNAVAILABLE", f"storage is unavailable: {exc}")
+            response.headers["retry-after"] = "2"
+            return response
 
     return endpoint
 

@@ -8,9 +8,11 @@
     footlight token list | footlight token revoke ID
     footlight session delete SECURE_ID
     footlight export SECURE_ID [-o FILE]
+    footlight migrate
 
-Every subcommand takes `--data-dir` (or `FOOTLIGHT_DATA_DIR`), so the CLI acts on the very
-store a running `serve` uses. Errors are one line on stderr and exit status 2.
+Every subcommand takes `--data-dir` (or `FOOTLIGHT_DATA_DIR`), or `--store postgresql://...`
+(or `FOOTLIGHT_STORE`), so the CLI acts on the very store a running `serve` uses. Errors are
+one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from footlight import __version__
+from footlight import __version__, config
 from footlight.cli import commands
 from footlight.config import ConfigError, load_settings, parse_port
 from footlight.store import StoreError, StoreUnavailable
@@ -34,6 +36,12 @@ def _data_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="directory of the embedded store (env FOOTLIGHT_DATA_DIR; default ./footlight-data)",
+    )
+    parser.add_argument(
+        "--store",
+        default=None,
+        metavar="URL",
+        help="a postgresql:// URL to use PostgreSQL instead (env FOOTLIGHT_STORE)",
     )
     return parser
 
@@ -114,6 +122,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     delete.add_argument("secure_id")
 
+    _data_dir(
+        commands_.add_parser(
+            "migrate", help="create or upgrade the store's schema (safe from several processes)"
+        )
+    )
+
     export = _data_dir(
         commands_.add_parser("export", help="write a session's rrweb events as a JSON array")
     )
@@ -126,6 +140,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings(
         {
             "data_dir": args.data_dir,
+            "store": config.parse_store_url(args.store) if args.store else None,
             "host": getattr(args, "host", None),
             "port": getattr(args, "port", None),
         }
@@ -150,6 +165,8 @@ def _run(args: argparse.Namespace) -> int:
             job = commands.token_revoke(settings, args.id)
         case ("session", "delete"):
             job = commands.session_delete(settings, args.secure_id)
+        case ("migrate", _):
+            job = commands.migrate(settings)
         case ("export", _):
             job = commands.export(settings, args.secure_id, args.output)
         case _:  # pragma: no cover - argparse allows nothing else

@@ -8,6 +8,7 @@ error rather than a new, empty store.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -19,14 +20,18 @@ from footlight.api.auth import hash_token, new_token
 from footlight.api.events import events_json
 from footlight.config import ConfigError, Settings
 from footlight.ingest.ids import decode_project, encode_project
-from footlight.store import Project, SQLiteStore, open_store
+from footlight.store import Project, SQLStore, open_store
 from footlight.store.base import ApiToken
 
 
 @asynccontextmanager
-async def opened(settings: Settings, *, create: bool = False) -> AsyncIterator[SQLiteStore]:
+async def opened(settings: Settings, *, create: bool = False) -> AsyncIterator[SQLStore]:
     store = open_store(settings)
-    if not create and not store.exists():
+    if not create and not await asyncio.to_thread(store.exists):
+        if settings.store is not None:
+            raise ConfigError(
+                f"no footlight schema in {store.describe()}; run `footlight migrate` first"
+            )
         raise ConfigError(
             f"no footlight store in {settings.data_dir.resolve()}; check --data-dir"
             " (or FOOTLIGHT_DATA_DIR), or start `footlight serve` there first"
@@ -181,3 +186,10 @@ async def export(settings: Settings, secure_id: str, output: Path | None) -> Non
         f" in {seconds:.1f} s",
         file=sys.stderr,
     )
+
+
+async def migrate(settings: Settings) -> None:
+    """Create or upgrade the schema; several processes may run this at once."""
+    async with opened(settings, create=True) as store:
+        where = store.describe()
+    print(f"{where}: schema is up to date")

@@ -59,9 +59,14 @@ def _banner(
         browser_url = _url("<address browsers reach>", port)
     project = projects[0]
     snippet = f"{{ backendUrl: '{browser_url}', otlpEndpoint: '{browser_url}' }}"
+    data = (
+        f"  data:       {settings.data_dir.resolve()} ({where})"
+        if settings.store is None
+        else f"  store:      {where}"
+    )
     lines = [
         f"footlight {__version__}",
-        f"  data:       {settings.data_dir.resolve()} ({where})",
+        data,
         f"  listening:  {listening}  (GraphQL at / and /public, OTLP at /v1/*)",
         f"  projects:   {len(projects)}" + (" (created project 1)" if created else ""),
         "",

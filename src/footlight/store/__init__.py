@@ -27,6 +27,7 @@ from footlight.store.base import (
     UnknownProject,
     UnknownSession,
 )
+from footlight.store.sql import SQLStore
 from footlight.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "PayloadSummary",
     "ProcessingTiming",
     "Project",
+    "SQLStore",
     "SQLiteStore",
     "Session",
     "SessionField",
@@ -57,10 +59,14 @@ __all__ = [
 ]
 
 
-def open_store(settings: Settings) -> SQLiteStore:
-    """The store these settings name (not yet opened)."""
+def open_store(settings: Settings) -> SQLStore:
+    """The store these settings name (not yet opened): PostgreSQL if a URL is set, else SQLite."""
     timing = ProcessingTiming(
         inactivity_ms=int(settings.session_inactivity_seconds * 1000),
         max_delay_ms=int(settings.processing_max_delay_seconds * 1000),
     )
+    if settings.store is not None:
+        from footlight.store.postgres import PostgresStore
+
+        return PostgresStore(settings.store, timing)
     return SQLiteStore(settings.data_dir, timing)

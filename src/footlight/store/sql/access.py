@@ -83,8 +83,9 @@ class Access:
         conn.execute(
             "INSERT INTO processing_queue (kind, key, first_enqueued_at, due_at)"
             " VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (kind, key) DO UPDATE SET version = version + 1,"
-            " due_at = CASE WHEN ? < first_enqueued_at + ? THEN ? ELSE first_enqueued_at + ? END",
+            " ON CONFLICT (kind, key) DO UPDATE SET version = processing_queue.version + 1,"
+            " due_at = CASE WHEN ? < processing_queue.first_enqueued_at + ? THEN ?"
+            " ELSE processing_queue.first_enqueued_at + ? END",
             (
                 kind,
                 key,

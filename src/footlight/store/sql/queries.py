@@ -123,7 +123,7 @@ def _payload_page(
 
 def _in_projects(column: str, project_ids: Sequence[int] | None) -> tuple[str, list[Any]]:
     if project_ids is None:
-        return "1", []
+        return "TRUE", []
     return f"{column} IN ({', '.join('?' * len(project_ids))})", list(project_ids)
 
 

@@ -1,0 +1,17 @@
+"""The store on PostgreSQL: many stateless footlight processes on one database."""
+
+from __future__ import annotations
+
+from footlight.store.base import ProcessingTiming
+from footlight.store.postgres.engine import PostgresEngine, migrations, redacted
+from footlight.store.sql.store import SQLStore
+
+__all__ = ["PostgresEngine", "PostgresStore", "migrations", "redacted"]
+
+
+class PostgresStore(SQLStore):
+    """The store in the PostgreSQL database at `url` (postgresql://...)."""
+
+    def __init__(self, url: str, timing: ProcessingTiming | None = None) -> None:
+        super().__init__(PostgresEngine(url), timing)
+        self.url = url

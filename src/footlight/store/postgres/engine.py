@@ -1,0 +1,221 @@
+"""The PostgreSQL engine, for many stateless footlight processes on one database.
+
+Each process writes through one connection with the group commit of
+`footlight.store.sql.engine` (commits amortised over everything queued meanwhile) and
+reads through a few more; PostgreSQL itself arbitrates between processes. What must hold
+across processes is the store's SQL: unique keys make retries and races idempotent
+(`ON CONFLICT DO NOTHING`), and processing jobs are claimed with `FOR UPDATE SKIP LOCKED`
+and leases, so two processes never run the same job and a dead one's jobs are taken over.
+
+Durability is PostgreSQL's: a COMMIT returns once the WAL is flushed (the server's default
+`synchronous_commit=on`). While the database is unreachable every write fails fast with
+StoreUnavailable (the edge answers 503 with Retry-After); connections are re-opened as soon
+as it is back.
+
+Migrations run in one transaction under an advisory lock, so any number of processes may
+start (or run `footlight migrate`) at once: one applies them, the others find them applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from footlight.store.base import StoreUnavailable
+from footlight.store.sql.engine import Connection, Cursor, Readers, Writer, now_ms
+
+T = TypeVar("T")
+
+# Any fixed number: the key of the advisory lock that serialises migrations.
+_MIGRATION_LOCK = 0x666F6F746C69676874 & 0x7FFFFFFFFFFFFFFF
+_CONNECT_TIMEOUT_SECONDS = 5
+
+
+class Row:
+    """A result row readable by column name and by position, like sqlite3.Row."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, values: Sequence[Any], index: dict[str, int]) -> None:
+        self._values = values
+        self._index = index
+
+    def __getitem__(self, key: int | str) -> Any:
+        return self._values[key if isinstance(key, int) else self._index[key]]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _rows(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], Row]:
+    index = {column.name: i for i, column in enumerate(cursor.description or ())}
+    return lambda values: Row(values, index)
+
+
+@lru_cache(maxsize=512)
+def _placeholders(sql: str) -> str:
+    """The store's `?` placeholders as psycopg's `%s` (a literal `%` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresConnection:
+    skip_locked = "FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, raw: psycopg.Connection[Row]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
+        return self.raw.execute(_placeholders(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
+        cursor = self.raw.cursor()
+        cursor.executemany(_placeholders(sql), list(parameters))
+        return cursor
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs and banners."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    user = f"{parts.username}:***@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
+
+
+class PostgresBackend:
+    name = "PostgreSQL"
+    begin = "BEGIN"
+    errors: tuple[type[Exception], ...] = (psycopg.Error,)
+    refusals: tuple[type[Exception], ...] = (pg_errors.IntegrityError,)
+    retryable: tuple[type[Exception], ...] = (
+        pg_errors.DeadlockDetected,
+        pg_errors.SerializationFailure,
+    )
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def connect(self) -> Connection:
+        return PostgresConnection(self._raw())
+
+    def _raw(self) -> psycopg.Connection[Row]:
+        return psycopg.connect(
+            self.url,
+            autocommit=True,
+            row_factory=_rows,
+            connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+            application_name="footlight",
+        )
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every PostgreSQL migration shipped with this version."""
+    found = []
+    folder = resources.files("footlight.store.postgres").joinpath("migrations")
+    for entry in folder.iterdir():
+        if re.fullmatch(r"\d+_.*\.sql", entry.name):
+            found.append((int(entry.name.split("_", 1)[0]), entry.name, entry.read_text("utf-8")))
+    return sorted(found)
+
+
+def migrate(conn: PostgresConnection) -> int:
+    """Apply pending migrations in one transaction; concurrent callers wait and find them done."""
+    raw = conn.raw
+    with raw.transaction():
+        raw.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        raw.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+        )
+        row = raw.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        current = int(row[0]) if row is not None else 0
+        known = migrations()
+        if current > (known[-1][0] if known else 0):
+            raise StoreUnavailable(
+                f"the database is at schema version {current}, newer than this footlight"
+                " knows; upgrade footlight"
+            )
+        for version, name, sql in known:
+            if version <= current:
+                continue
+            raw.execute(sql.encode())
+            raw.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                (version, name, now_ms()),
+            )
+            current = version
+    return current
+
+
+class PostgresEngine:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._backend = PostgresBackend(url)
+        self._writer: Writer | None = None
+        self._readers: Readers | None = None
+
+    def describe(self) -> str:
+        return f"PostgreSQL {redacted(self.url)}"
+
+    def exists(self) -> bool:
+        try:
+            with self._backend._raw() as raw:
+                row = raw.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+                return bool(row and row[0])
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot reach {self.describe()}: {exc}") from exc
+
+    def migrate(self) -> int:
+        try:
+            conn = PostgresConnection(self._backend._raw())
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot reach {self.describe()}: {exc}") from exc
+        try:
+            return migrate(conn)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"migrating {self.describe()} failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self.migrate)
+        self._writer = Writer(self._backend)
+        self._writer.start()
+        self._readers = Readers(self._backend, threads=4)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.stop)
+            self._writer = None
+        if self._readers is not None:
+            self._readers.close()
+            self._readers = None
+
+    def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not open")
+        return self._writer.submit(fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        if self._readers is None:
+            raise StoreUnavailable("the store is not open")
+        return await self._readers.run(fn)
