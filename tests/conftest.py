@@ -99,14 +99,15 @@ def start_server(
     timeout: float = 20.0,
     *,
     backend: str = "sqlite",
+    store_url: str | None = None,
 ) -> Server:
     """Start `footlight serve` on `data_dir`'s store: SQLite there, or a PostgreSQL database
-    made for it (the same database again when the directory was used before: a restart)."""
+    made for it (the same database again when the directory was used before: a restart).
+    `store_url` puts the server on a given PostgreSQL database (several nodes on one)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-server-{time.monotonic_ns()}.log"
-    store_url = None
-    if backend == "postgresql":
-        store_url = _STORES.get(data_dir.resolve()) or fresh_database()
+    if store_url is not None or backend == "postgresql":
+        store_url = store_url or _STORES.get(data_dir.resolve()) or fresh_database()
         _STORES[data_dir.resolve()] = store_url
     full_env = {
         **os.environ,
