@@ -47,6 +47,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS: list[str] = []
+POSTGRES = "postgresql://127.0.0.1:5432"
 FIXTURES = ROOT / "tests" / "fixtures"
 PUSH_DOC = (FIXTURES / "documents" / "PushSessionEvents.graphql").read_text()
 INIT_DOC = (FIXTURES / "documents" / "initializeSession.graphql").read_text()
@@ -189,14 +190,27 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_footlight(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+def fresh_database() -> str:
+    """A new PostgreSQL database on the local server (127.0.0.1:5432, trust auth)."""
+    import psycopg
+
+    name = f"footlight_bench_{os.urandom(6).hex()}"
+    with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return f"{POSTGRES}/{name}"
+
+
+def start_footlight(
+    data_dir: Path, store: str | None = None
+) -> tuple[subprocess.Popen[bytes], str, float]:
     """Start `footlight serve`; return it, its URL and its cold start in ms.
 
     Cold start is from process start to the first initializeSession answered 200.
+    `store` is a postgresql:// URL, or None for the embedded SQLite store in `data_dir`.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (data_dir.parent / "footlight.log").open("wb")
+    log = (data_dir.parent / f"footlight-{port}.log").open("wb")
     started = time.perf_counter()
     process = subprocess.Popen(
         [
@@ -213,8 +227,9 @@ def start_footlight(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, float
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, "FOOTLIGHT_STORE": store or ""},
     )
-    body = _init_body("cold-start-session-0000000000")
+    body = _init_body(f"cold-start-{os.urandom(8).hex()}")
     with httpx.Client(timeout=5) as client:
         while True:
             try:
@@ -294,9 +309,9 @@ def create_sessions(url: str, count: int) -> list[str]:
 _runs = 0
 
 
-def run_wrk(
+def _start_wrk(
     url: str, directory: Path, *, seconds: float, connections: int, threads: int, rate: float = 0
-) -> WrkResult:
+) -> subprocess.Popen[str]:
     global _runs
     _runs += 1
     env = {
@@ -307,7 +322,7 @@ def run_wrk(
         "BENCH_THREADS": str(threads),
         "BENCH_PID_BASE": str(_runs * 1_000_000_000),
     }
-    done = subprocess.run(
+    return subprocess.Popen(
         [
             "wrk",
             f"-t{threads}",
@@ -319,15 +334,21 @@ def run_wrk(
             str(Path(__file__).parent / "mix.lua"),
             url,
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        check=True,
     )
-    line = next(row for row in done.stdout.splitlines() if row.startswith("BENCH "))
+
+
+def _collect_wrk(process: subprocess.Popen[str]) -> WrkResult:
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"wrk failed: {err}")
+    line = next(row for row in out.splitlines() if row.startswith("BENCH "))
     raw = json.loads(line[len("BENCH ") :])
     if raw["failed"]:
-        print(done.stderr, file=sys.stderr)
+        print(err, file=sys.stderr)
     return WrkResult(
         requests=raw["requests"],
         seconds=raw["duration_us"] / 1e6,
@@ -339,6 +360,42 @@ def run_wrk(
         p50_ms=raw["p50_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
         max_ms=raw["max_us"] / 1000,
+    )
+
+
+def run_wrk(
+    url: str, directory: Path, *, seconds: float, connections: int, threads: int, rate: float = 0
+) -> WrkResult:
+    process = _start_wrk(
+        url, directory, seconds=seconds, connections=connections, threads=threads, rate=rate
+    )
+    return _collect_wrk(process)
+
+
+def run_wrk_on_nodes(
+    urls: list[str], directories: list[Path], *, seconds: float, connections: int, threads: int
+) -> WrkResult:
+    """One wrk per node at once (a load balancer's even spread), results added up."""
+    share = max(1, connections // len(urls))
+    processes = [
+        _start_wrk(url, d, seconds=seconds, connections=share, threads=threads)
+        for url, d in zip(urls, directories, strict=True)
+    ]
+    results = [_collect_wrk(p) for p in processes]
+    built_share = sum(r.push_share * r.requests for r in results) / max(
+        sum(r.requests for r in results), 1
+    )
+    return WrkResult(
+        requests=sum(r.requests for r in results),
+        seconds=max(r.seconds for r in results),
+        push_share=built_share,
+        ok=sum(r.ok for r in results),
+        acked_pushes=sum(r.acked_pushes for r in results),
+        failed=sum(r.failed for r in results),
+        socket_errors=sum(r.socket_errors for r in results),
+        p50_ms=max(r.p50_ms for r in results),
+        p99_ms=max(r.p99_ms for r in results),
+        max_ms=max(r.max_ms for r in results),
     )
 
 
@@ -440,7 +497,9 @@ def run_paced(
     return asyncio.run(_paced(url, mix, rate, seconds, connections))
 
 
-def read_throughput(url: str, data_dir: Path, megabytes: int) -> tuple[float, float]:
+def read_throughput(
+    url: str, data_dir: Path, megabytes: int, store: str | None = None
+) -> tuple[float, float]:
     """Push a session of ~`megabytes` of events, then read its events back twice: best MB/s."""
     rng = random.Random(7)
     words = ["checkout", "cart", "price", "total", "shipping", "product", "review", "account"]
@@ -500,7 +559,14 @@ def read_throughput(url: str, data_dir: Path, megabytes: int) -> tuple[float, fl
             )
             assert response.json().get("data"), response.text
     token = subprocess.run(
-        [sys.executable, "-m", "footlight", "token", "create", "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "footlight",
+            "token",
+            "create",
+            *(["--store", store] if store else ["--data-dir", str(data_dir)]),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -521,8 +587,22 @@ def read_throughput(url: str, data_dir: Path, megabytes: int) -> tuple[float, fl
     return size / 1e6, best
 
 
-def verify(data_dir: Path, sessions: list[str]) -> tuple[int, int]:
+def verify(data_dir: Path, sessions: list[str], store: str | None = None) -> tuple[int, int]:
     """Stored payload rows of the benchmark's sessions, and (session, id) pairs stored twice."""
+    if store is not None:
+        import psycopg
+
+        with psycopg.connect(store) as pg:
+            stored = pg.execute(
+                "SELECT count(*) FROM payloads p JOIN sessions s ON s.id = p.session_id"
+                " WHERE s.secure_id = ANY(%s)",
+                (sessions,),
+            ).fetchone()
+            twice = pg.execute(
+                "SELECT count(*) FROM (SELECT session_id, payload_id FROM payloads"
+                " GROUP BY session_id, payload_id HAVING count(*) > 1) d"
+            ).fetchone()
+        return int(stored[0] if stored else 0), int(twice[0] if twice else 0)
     with sqlite3.connect(data_dir / "footlight.db") as db:
         db.execute("CREATE TEMP TABLE bench_sessions (secure_id TEXT PRIMARY KEY)")
         db.executemany("INSERT INTO bench_sessions VALUES (?)", [(s,) for s in sessions])
@@ -572,10 +652,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--read-mb", type=int, default=50, help="size of the read-test session")
     parser.add_argument("--smoke", action="store_true", help="a few seconds, for CI")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="footlight's store: embedded SQLite, or a fresh database on the local PostgreSQL",
+    )
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="instead: footlight on PostgreSQL with 1, 2 and 3 nodes, at saturation",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.seconds, args.sessions, args.read_mb, args.connections = 1, 50, 2, 8
 
+    if args.scaling:
+        return scaling(args)
     work = Path(tempfile.mkdtemp(prefix="footlight-bench-"))
     try:
         templates = work / "requests"
@@ -602,7 +695,8 @@ def main(argv: list[str] | None = None) -> int:
         step("footlight: start, sessions")
         data_dir = work / "footlight" / "data"
         data_dir.mkdir(parents=True)
-        footlight, url, cold_start = start_footlight(data_dir)
+        store = fresh_database() if args.store == "postgresql" else None
+        footlight, url, cold_start = start_footlight(data_dir, store)
         try:
             sessions = create_sessions(url, args.sessions)
             (templates / "sessions.txt").write_text("\n".join(sessions) + "\n")
@@ -634,10 +728,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             rss = peak_rss_mb(footlight.pid)
             step(f"footlight: read a {args.read_mb} MB session")
-            read_mb, read_rate = read_throughput(url, data_dir, args.read_mb)
+            read_mb, read_rate = read_throughput(url, data_dir, args.read_mb, store)
         finally:
             stop(footlight)
-        stored, twice = verify(data_dir, sessions)
+        stored, twice = verify(data_dir, sessions, store)
         acknowledged = saturated.acked_pushes + half.acked_pushes + quarter.acked_pushes
         results = Results(
             date=time.strftime("%Y-%m-%d"),
@@ -670,6 +764,68 @@ def main(argv: list[str] | None = None) -> int:
         failures.append(f"only {stored} payloads stored, {acknowledged} acknowledged")
     for failure in failures:
         print(f"bench: FAILED: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def scaling(args: argparse.Namespace) -> int:
+    """Saturation throughput of 1, 2 and 3 footlight nodes on one PostgreSQL database."""
+    rows = []
+    failures = 0
+    for nodes in (1, 2, 3):
+        work = Path(tempfile.mkdtemp(prefix="footlight-bench-"))
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            store = fresh_database()
+            step(f"{nodes} node(s) on {store}")
+            urls = []
+            for i in range(nodes):
+                data_dir = work / f"node{i}" / "data"
+                data_dir.mkdir(parents=True)
+                process, url, _ = start_footlight(data_dir, store)
+                processes.append(process)
+                urls.append(url)
+            sessions = create_sessions(urls[0], args.sessions)
+            directories = []
+            for i in range(nodes):
+                directory = work / f"requests{i}"
+                directory.mkdir()
+                write_templates(directory)
+                (directory / "sessions.txt").write_text("\n".join(sessions[i::nodes]) + "\n")
+                directories.append(directory)
+            result = run_wrk_on_nodes(
+                urls,
+                directories,
+                seconds=args.seconds,
+                connections=args.connections,
+                threads=args.threads,
+            )
+            rss = sum(peak_rss_mb(p.pid) for p in processes)
+        finally:
+            for process in processes:
+                stop(process)
+            shutil.rmtree(work, ignore_errors=True)
+        stored, twice = verify(work, sessions, store)
+        if twice or result.failed or stored < result.acked_pushes:
+            failures += 1
+            print(
+                f"bench: FAILED with {nodes} nodes: {stored} stored,"
+                f" {result.acked_pushes} acknowledged, {twice} twice",
+                file=sys.stderr,
+            )
+        rows.append((nodes, result, rss, stored))
+    print(
+        f"\nfootlight on PostgreSQL — {time.strftime('%Y-%m-%d')}, commit {_commit()},"
+        f" {_machine()}; {args.connections} connections in all, {args.seconds:g} s runs"
+    )
+    print(
+        "\n| nodes | payloads/s | p50 / p99 (ms) | errors | peak RSS (all nodes) |"
+        " acknowledged ≤ stored |\n|---:|---:|---:|---:|---:|---:|"
+    )
+    for nodes, r, rss, stored in rows:
+        print(
+            f"| {nodes} | {r.payloads_per_second:,.0f} | {r.p50_ms:.1f} / {r.p99_ms:.1f} |"
+            f" {r.failed} | {rss:.0f} MB | {r.acked_pushes:,} ≤ {stored:,} |"
+        )
     return 1 if failures else 0
 
 
