@@ -8,11 +8,8 @@ of this is `openapi.py`; a test keeps the two in step.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -21,24 +18,24 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from footlight.api.auth import AuthError, authenticate, check_project, readable_projects
+from footlight.api.auth import AuthError, authenticate, check_project
 from footlight.api.events import stream_events
+from footlight.api.network import merge_network
 from footlight.api.openapi import openapi_document
-from footlight.ingest.ids import decode_project, encode_project
-from footlight.processing.records import NetworkRequest
-from footlight.store import Store, StoreUnavailable
-from footlight.store.base import (
-    ApiToken,
-    ErrorGroupView,
-    ErrorView,
-    SessionQuery,
-    SessionView,
+from footlight.api.params import (
+    ParamError,
+    decode_cursor,
+    encode_cursor,
+    limit_param,
+    param,
+    projects_param,
+    session_cursor,
+    session_query,
 )
+from footlight.ingest.ids import encode_project
+from footlight.store import Store, StoreUnavailable
+from footlight.store.base import ApiToken, ErrorGroupView, ErrorView, SessionView
 
-MAX_LIMIT = 200
-# Every integer a client may send (times, ids, counts) fits in a JSON-safe integer; larger
-# ones would overflow SQLite's 64-bit integers (a 500) instead of getting a 400.
-MAX_INT = 2**53
 _encode = msgspec.json.Encoder().encode
 
 
@@ -59,102 +56,6 @@ def _error(status: int, code: str, message: str) -> Response:
     if status == 401:
         response.headers["www-authenticate"] = 'Bearer realm="footlight"'
     return response
-
-
-# -- parameters --------------------------------------------------------------------------------
-
-
-def _param(request: Request, name: str) -> str | None:
-    value = request.query_params.get(name)
-    return value if value not in (None, "") else None
-
-
-def _time_param(request: Request, name: str) -> int | None:
-    value = _param(request, name)
-    if value is None:
-        return None
-    digits = value.removeprefix("-")
-    if digits.isascii() and digits.isdigit():
-        return _bounded(name, int(value))
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(
-            400, "BAD_REQUEST", f"{name} must be epoch milliseconds or an ISO 8601 time"
-        ) from None
-    if moment.tzinfo is None:
-        raise ApiError(400, "BAD_REQUEST", f"{name} needs a time zone, e.g. 2026-11-26T10:00:00Z")
-    return int(moment.timestamp() * 1000)
-
-
-def _bounded(name: str, number: int) -> int:
-    if abs(number) > MAX_INT:
-        raise ApiError(400, "BAD_REQUEST", f"{name} is out of range")
-    return number
-
-
-def _int_param(request: Request, name: str, default: int | None = None) -> int | None:
-    value = _param(request, name)
-    if value is None:
-        return default
-    try:
-        return _bounded(name, int(value))
-    except ValueError:
-        raise ApiError(400, "BAD_REQUEST", f"{name} must be an integer") from None
-
-
-def _bool_param(request: Request, name: str) -> bool | None:
-    value = _param(request, name)
-    if value is None:
-        return None
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise ApiError(400, "BAD_REQUEST", f"{name} must be true or false")
-
-
-def _limit(request: Request) -> int:
-    limit = _int_param(request, "limit")
-    if limit is None:
-        return 50
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ApiError(400, "BAD_REQUEST", f"limit must be between 1 and {MAX_LIMIT}")
-    return limit
-
-
-def _encode_cursor(*parts: int | str) -> str:
-    return base64.urlsafe_b64encode(_encode(list(parts))).decode().rstrip("=")
-
-
-def _decode_cursor(request: Request, *shape: type) -> list[Any] | None:
-    """The parts of the `cursor` parameter, which must be a list of values of `shape`'s types."""
-    value = _param(request, "cursor")
-    if value is None:
-        return None
-    bad = ApiError(400, "BAD_REQUEST", "cursor is not one this API returned")
-    try:
-        decoded = msgspec.json.decode(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-    except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise bad from None
-    if not isinstance(decoded, list) or len(decoded) != len(shape):
-        raise bad
-    for part, kind in zip(decoded, shape, strict=True):
-        if type(part) is not kind or (isinstance(part, int) and abs(part) > MAX_INT):
-            raise bad
-    return decoded
-
-
-def _projects(request: Request, token: ApiToken) -> tuple[int, ...] | None:
-    """The `project` filter (numeric or verbose id), checked against the token."""
-    value = _param(request, "project")
-    if value is None:
-        return readable_projects(token)
-    project_id = decode_project(value)
-    if project_id is None:
-        raise ApiError(400, "BAD_REQUEST", f"project {value!r} is not a project id")
-    check_project(token, project_id)
-    return (project_id,)
 
 
 # -- shapes ------------------------------------------------------------------------------------
@@ -215,46 +116,6 @@ def _group_json(group: ErrorGroupView) -> dict[str, Any]:
     }
 
 
-def merge_network(requests: list[NetworkRequest]) -> list[NetworkRequest]:
-    """One timeline from the SDK's resource timings and its OTLP spans.
-
-    highlight.run reports most requests twice: as a resource in the replay payload (with
-    headers and bodies when recorded) and as an OTLP span. A span is folded into the
-    resource with its trace id, or else with its URL and a start within a second; spans
-    that match nothing (the only record, for SDKs that send network over OTLP alone) stay.
-    """
-    resources = [r for r in requests if r.source == "payload"]
-    by_trace = {r.trace_id: i for i, r in enumerate(resources) if r.trace_id}
-    merged = list(resources)
-    taken: set[int] = set()
-    for span in (r for r in requests if r.source != "payload"):
-        index = by_trace.get(span.trace_id) if span.trace_id else None
-        if index is None:
-            index = next(
-                (
-                    i
-                    for i, r in enumerate(resources)
-                    if i not in taken and r.url == span.url and abs(r.start - span.start) < 1000
-                ),
-                None,
-            )
-        if index is None:
-            merged.append(span)
-            continue
-        taken.add(index)
-        resource = merged[index]
-        merged[index] = NetworkRequest(
-            **{
-                **asdict(resource),
-                "trace_id": span.trace_id,
-                "span_id": span.span_id,
-                "method": resource.method or span.method,
-                "status": resource.status or span.status,
-            }
-        )
-    return sorted(merged, key=lambda r: r.start)
-
-
 # -- handlers ----------------------------------------------------------------------------------
 
 Handler = Callable[[Request, ApiToken], Awaitable[Response]]
@@ -272,6 +133,8 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return await handler(request, token)
         except (AuthError, ApiError) as exc:
             return _error(exc.status, exc.code, exc.message)
+        except ParamError as exc:
+            return _error(400, "BAD_REQUEST", exc.message)
         except StoreUnavailable as exc:
             response = _error(503, "SERVICE_UNAVAILABLE", f"storage is unavailable: {exc}")
             response.headers["retry-after"] = "2"
@@ -306,27 +169,13 @@ async def projects(request: Request, token: ApiToken) -> Response:
 
 
 async def sessions(request: Request, token: ApiToken) -> Response:
-    cursor = _decode_cursor(request, int, int)
-    min_active = _int_param(request, "min_active_seconds")
-    limit = _limit(request)
-    query = SessionQuery(
-        project_ids=_projects(request, token),
-        started_after=_time_param(request, "from"),
-        started_before=_time_param(request, "to"),
-        user=_param(request, "user"),
-        has_errors=_bool_param(request, "has_errors"),
-        url_contains=_param(request, "url"),
-        environment=_param(request, "environment"),
-        min_active_ms=None if min_active is None else min_active * 1000,
-        after=(cursor[0], cursor[1]) if cursor else None,
-        limit=limit,
-    )
-    found = await _store(request).list_sessions(query)
-    next_cursor = (
-        _encode_cursor(found[-1].created_at, found[-1].id) if len(found) == limit else None
-    )
+    limit = limit_param(request)
+    found = await _store(request).list_sessions(session_query(request, token, limit))
     return json_response(
-        {"sessions": [_session_json(s) for s in found], "next_cursor": next_cursor}
+        {
+            "sessions": [_session_json(s) for s in found],
+            "next_cursor": session_cursor(found, limit),
+        }
     )
 
 
@@ -386,29 +235,29 @@ async def feedback(request: Request, token: ApiToken) -> Response:
 
 
 async def errors(request: Request, token: ApiToken) -> Response:
-    cursor = _decode_cursor(request, int)
-    limit = _limit(request)
+    cursor = decode_cursor(request, int)
+    limit = limit_param(request)
     found = await _store(request).errors(
-        _projects(request, token),
-        fingerprint=_param(request, "fingerprint"),
+        projects_param(request, token),
+        fingerprint=param(request, "fingerprint"),
         before_id=cursor[0] if cursor else None,
         limit=limit,
     )
-    next_cursor = _encode_cursor(found[-1].id) if len(found) == limit else None
+    next_cursor = encode_cursor(found[-1].id) if len(found) == limit else None
     return json_response({"errors": [_error_json(e) for e in found], "next_cursor": next_cursor})
 
 
 async def error_groups(request: Request, token: ApiToken) -> Response:
-    cursor = _decode_cursor(request, int, int, str)
-    limit = _limit(request)
+    cursor = decode_cursor(request, int, int, str)
+    limit = limit_param(request)
     found = await _store(request).error_groups(
-        _projects(request, token),
+        projects_param(request, token),
         after=(cursor[0], cursor[1], cursor[2]) if cursor else None,
         limit=limit,
     )
     last = found[-1] if len(found) == limit else None
     next_cursor = (
-        None if last is None else _encode_cursor(last.last_seen, last.project_id, last.fingerprint)
+        None if last is None else encode_cursor(last.last_seen, last.project_id, last.fingerprint)
     )
     return json_response(
         {"error_groups": [_group_json(g) for g in found], "next_cursor": next_cursor}
@@ -418,7 +267,7 @@ async def error_groups(request: Request, token: ApiToken) -> Response:
 async def error_group(request: Request, token: ApiToken) -> Response:
     fingerprint = request.path_params["fingerprint"]
     store = _store(request)
-    projects = _projects(request, token)
+    projects = projects_param(request, token)
     found = await store.error_groups(projects, fingerprint=fingerprint, limit=2)
     if not found:
         raise ApiError(404, "NOT_FOUND", f"no error group {fingerprint!r}")

@@ -597,3 +597,13 @@ class Store(Protocol):
     async def list_tokens(self) -> list[ApiToken]: ...
 
     async def revoke_token(self, token_id: int) -> bool: ...
+
+    # -- the UI's signed-in sessions -----------------------------------------------------------
+
+    async def add_ui_session(self, id_hash: bytes, token_id: int, at: int, expires_at: int) -> None:
+        """Record a sign-in (the hash of its cookie) standing for an API token."""
+
+    async def ui_session_token(self, id_hash: bytes, now: int) -> ApiToken | None:
+        """The token an unexpired sign-in stands for; None if unknown, expired or revoked."""
+
+    async def delete_ui_session(self, id_hash: bytes) -> None: ...

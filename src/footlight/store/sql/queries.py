@@ -1,5 +1,5 @@
-"""The reading side of SQLiteStore (sessions, timelines, errors), plus deletion, retention
-and API tokens."""
+"""The reading side of the SQL store (sessions, timelines, errors), plus deletion, retention,
+API tokens and the UI's signed-in sessions."""
 
 from __future__ import annotations
 
@@ -544,3 +544,38 @@ class ReadQueries(Access):
             return conn.execute("DELETE FROM api_tokens WHERE id = ?", (token_id,)).rowcount > 0
 
         return await self._write(revoke)
+
+    # -- UI sessions ------------------------------------------------------------------------
+
+    async def add_ui_session(self, id_hash: bytes, token_id: int, at: int, expires_at: int) -> None:
+        def add(conn: Connection) -> None:
+            # Expired sign-ins are dropped here rather than by a timer: sign-ins are rare.
+            conn.execute("DELETE FROM ui_sessions WHERE expires_at <= ?", (at,))
+            conn.execute(
+                "INSERT INTO ui_sessions (id_hash, token_id, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (id_hash, token_id, at, expires_at),
+            )
+
+        await self._write(add)
+
+    async def ui_session_token(self, id_hash: bytes, now: int) -> ApiToken | None:
+        def read(conn: Connection) -> ApiToken | None:
+            r = conn.execute(
+                "SELECT t.id, t.name, t.project_id, t.created_at FROM ui_sessions u"
+                " JOIN api_tokens t ON t.id = u.token_id WHERE u.id_hash = ? AND u.expires_at > ?",
+                (id_hash, now),
+            ).fetchone()
+            return (
+                None
+                if r is None
+                else ApiToken(r["id"], r["name"], r["project_id"], r["created_at"])
+            )
+
+        return await self._read(read)
+
+    async def delete_ui_session(self, id_hash: bytes) -> None:
+        def delete(conn: Connection) -> None:
+            conn.execute("DELETE FROM ui_sessions WHERE id_hash = ?", (id_hash,))
+
+        await self._write(delete)

@@ -1,0 +1,154 @@
+"""Query parameters shared by the read API and the UI: parsing, bounds, keyset cursors.
+
+Every function raises `ParamError` with a message that names the parameter, which the API
+turns into a 400 and the UI shows above the list it could not filter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+
+from footlight.api.auth import check_project, readable_projects
+from footlight.ingest.ids import decode_project
+from footlight.store.base import ApiToken, SessionQuery
+
+MAX_LIMIT = 200
+# Every integer a client may send (times, ids, counts) fits in a JSON-safe integer; larger
+# ones would overflow SQLite's 64-bit integers (a 500) instead of getting a 400.
+MAX_INT = 2**53
+_encode = msgspec.json.Encoder().encode
+
+
+class ParamError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def param(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    return value if value not in (None, "") else None
+
+
+def time_param(request: Request, name: str, *, naive_is_utc: bool = False) -> int | None:
+    """Epoch milliseconds, or an ISO 8601 time with a zone; one without a zone (what a
+    browser's datetime-local field sends) is an error unless `naive_is_utc`."""
+    value = param(request, name)
+    if value is None:
+        return None
+    digits = value.removeprefix("-")
+    if digits.isascii() and digits.isdigit():
+        return _bounded(name, int(value))
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ParamError(f"{name} must be epoch milliseconds or an ISO 8601 time") from None
+    if moment.tzinfo is None and naive_is_utc:
+        moment = moment.replace(tzinfo=UTC)
+    elif moment.tzinfo is None:
+        raise ParamError(f"{name} needs a time zone, e.g. 2026-11-26T10:00:00Z")
+    return int(moment.timestamp() * 1000)
+
+
+def _bounded(name: str, number: int) -> int:
+    if abs(number) > MAX_INT:
+        raise ParamError(f"{name} is out of range")
+    return number
+
+
+def int_param(request: Request, name: str) -> int | None:
+    value = param(request, name)
+    if value is None:
+        return None
+    try:
+        return _bounded(name, int(value))
+    except ValueError:
+        raise ParamError(f"{name} must be an integer") from None
+
+
+def bool_param(request: Request, name: str) -> bool | None:
+    value = param(request, name)
+    if value is None:
+        return None
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise ParamError(f"{name} must be true or false")
+
+
+def limit_param(request: Request, default: int = 50) -> int:
+    limit = int_param(request, "limit")
+    if limit is None:
+        return default
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ParamError(f"limit must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def encode_cursor(*parts: int | str) -> str:
+    return base64.urlsafe_b64encode(_encode(list(parts))).decode().rstrip("=")
+
+
+def decode_cursor(request: Request, *shape: type) -> list[Any] | None:
+    """The parts of the `cursor` parameter, which must be a list of values of `shape`'s types."""
+    value = param(request, "cursor")
+    if value is None:
+        return None
+    bad = ParamError("cursor is not one this API returned")
+    try:
+        decoded = msgspec.json.decode(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise bad from None
+    if not isinstance(decoded, list) or len(decoded) != len(shape):
+        raise bad
+    for part, kind in zip(decoded, shape, strict=True):
+        if type(part) is not kind or (isinstance(part, int) and abs(part) > MAX_INT):
+            raise bad
+    return decoded
+
+
+def projects_param(request: Request, token: ApiToken) -> tuple[int, ...] | None:
+    """The `project` filter (numeric or verbose id), checked against the token (AuthError)."""
+    value = param(request, "project")
+    if value is None:
+        return readable_projects(token)
+    project_id = decode_project(value)
+    if project_id is None:
+        raise ParamError(f"project {value!r} is not a project id")
+    check_project(token, project_id)
+    return (project_id,)
+
+
+def session_query(
+    request: Request, token: ApiToken, limit: int, *, naive_is_utc: bool = False
+) -> SessionQuery:
+    """The session-list filters: project, from, to, user, has_errors, url, environment,
+    min_active_seconds and cursor."""
+    cursor = decode_cursor(request, int, int)
+    min_active = int_param(request, "min_active_seconds")
+    return SessionQuery(
+        project_ids=projects_param(request, token),
+        started_after=time_param(request, "from", naive_is_utc=naive_is_utc),
+        started_before=time_param(request, "to", naive_is_utc=naive_is_utc),
+        user=param(request, "user"),
+        has_errors=bool_param(request, "has_errors"),
+        url_contains=param(request, "url"),
+        environment=param(request, "environment"),
+        min_active_ms=None if min_active is None else min_active * 1000,
+        after=(cursor[0], cursor[1]) if cursor else None,
+        limit=limit,
+    )
+
+
+def session_cursor(sessions: list[Any], limit: int) -> str | None:
+    """The cursor of the page after `sessions` (SessionViews), if it was a full page."""
+    if len(sessions) < limit:
+        return None
+    return encode_cursor(sessions[-1].created_at, sessions[-1].id)
