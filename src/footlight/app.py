@@ -8,6 +8,7 @@ Request path (see each module's docstring for its part):
         /v1/{traces,...}    edge.otlp          ─► ingest.Ingestor ─► store (commit)
         /healthz, /readyz   edge.health
         /api/v1/...         api.routes (Starlette; bearer tokens) ─► store reads
+        /ui/...             ui.pages (Starlette; sign-in cookie) ─► store reads
 
 The store is opened in the ASGI lifespan, so a server that cannot open its store never
 starts listening, and it is closed (its queued writes committed) on shutdown. Processing
@@ -41,6 +42,7 @@ from footlight.graph import RequestContext, build_executor
 from footlight.ingest.service import ClientInfo, Ingestor
 from footlight.processing.worker import Processor
 from footlight.store import Store
+from footlight.ui import build_ui
 
 log = logging.getLogger("footlight")
 
@@ -58,6 +60,7 @@ class FootlightApp:
             lease_ms=int(settings.processing_lease_seconds * 1000),
         )
         self.api = build_api(store)
+        self.ui = build_ui(store)
         graphql = GraphQLEndpoint(build_executor(settings.limits), settings.limits, self._context)
         self.routes: dict[str, Handler] = {
             "/": graphql,
@@ -83,6 +86,9 @@ class FootlightApp:
         request = Request(scope, receive)
         if request.path.startswith("/api/"):
             await self.api(scope, receive, send)
+            return
+        if request.path == "/ui" or request.path.startswith("/ui/"):
+            await self.ui(scope, receive, send)
             return
         handler = self.routes.get(request.path)
         if handler is None:

@@ -1,0 +1,72 @@
+"""How the UI writes times, durations, sizes and users (Jinja2 filters)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from footlight.store.base import SessionView
+
+
+def when(epoch_ms: float | None) -> str:
+    """An absolute time, in UTC like the filters that take one."""
+    if epoch_ms is None:
+        return "—"
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(ms: float | None) -> str:
+    if ms is None:
+        return "—"
+    seconds = int(ms // 1000)
+    if seconds < 60:
+        return f"{seconds}s" if seconds or ms == 0 else f"{int(ms)}ms"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def size(count: float | None) -> str:
+    if count is None:
+        return ""
+    for unit in ("B", "kB", "MB"):
+        if count < 1000:
+            return f"{count:.0f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"
+
+
+def user(view: SessionView) -> str:
+    return view.identifier or view.email or view.client_id or "anonymous"
+
+
+def browser(view: SessionView) -> str:
+    summary = view.summary
+    if summary is None or not summary.browser_name:
+        return "—"
+    major = (summary.browser_version or "").split(".")[0]
+    text = f"{summary.browser_name} {major}".strip()
+    return f"{text} · {summary.os_name}" if summary.os_name else text
+
+
+def body(value: Any) -> str:
+    """A recorded request or response body as text (the SDK sends strings or JSON)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return msgspec.json.format(msgspec.json.encode(value)).decode()
+
+
+FILTERS = {
+    "when": when,
+    "duration": duration,
+    "size": size,
+    "user": user,
+    "browser": browser,
+    "body": body,
+}

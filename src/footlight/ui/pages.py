@@ -1,0 +1,366 @@
+"""The pages of the UI: sign-in, the session list, a session's replay, error groups.
+
+Pages are rendered on the server from the same store reads the API makes (Jinja2
+templates in `templates/`, autoescaped); the only script is `static/session.js`, which
+fetches the session's events and drives the rrweb player. Every page but the login form
+needs a sign-in (`auth.py`): without one, a page redirects to the login form and a data
+URL answers 401. A session or error group of a project the token may not read is a 404,
+like one that does not exist, so a token learns nothing about other projects.
+
+The Content-Security-Policy lets scripts come from this server only. Styles, images and
+fonts may come from anywhere, because the replay renders the recorded site's own
+stylesheets and images inside the player's iframe (which inherits this policy); rrweb
+rewrites the recorded page's scripts into inert elements, and the policy is a second lock.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+
+from footlight.api.auth import AuthError
+from footlight.api.events import stream_events
+from footlight.api.network import merge_network
+from footlight.api.params import (
+    ParamError,
+    decode_cursor,
+    encode_cursor,
+    param,
+    projects_param,
+    session_cursor,
+    session_query,
+)
+from footlight.ingest.ids import encode_project
+from footlight.store import Store, StoreUnavailable
+from footlight.store.base import ApiToken, ErrorGroupView, SessionView
+from footlight.ui import auth
+from footlight.ui.format import FILTERS
+
+PAGE_SIZE = 50
+MAX_FORM_BYTES = 8 * 1024
+HERE = Path(__file__).parent
+PLAYER_BUNDLE = HERE / "static" / "vendor" / "rrweb-player.js"
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none';"
+        " base-uri 'self'; form-action 'self'; frame-ancestors 'none';"
+        " style-src * 'unsafe-inline'; img-src * data: blob:; font-src * data:;"
+        " media-src * data: blob:"
+    ),
+    "referrer-policy": "same-origin",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+}
+
+_templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_templates.filters.update(FILTERS)
+
+
+class PageError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = _templates.get_template(template).render(request=request, **context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+Page = Callable[[Request, ApiToken], Awaitable[Response]]
+
+
+def signed_in_page(page: Page) -> Callable[[Request], Awaitable[Response]]:
+    """A page that needs a sign-in; without one, the login form (coming back here after)."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            token = await auth.signed_in(_store(request), request)
+            if token is None:
+                back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                query = urllib.parse.urlencode({"next": back})
+                return RedirectResponse(f"/ui/login?{query}", status_code=303)
+            try:
+                return await page(request, token)
+            except (ParamError, AuthError) as exc:
+                status = exc.status if isinstance(exc, AuthError) else 400
+                return render(request, "problem.html", status, token=token, message=exc.message)
+            except PageError as exc:
+                return render(request, "problem.html", exc.status, token=token, message=exc.message)
+        except StoreUnavailable as exc:
+            response = render(
+                request, "problem.html", 503, token=None, message=f"storage is unavailable: {exc}"
+            )
+            response.headers["retry-after"] = "2"
+            return response
+
+    return endpoint
+
+
+# -- signing in and out ------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this UI may be where the login form sends the browser next."""
+    if target and target.startswith("/ui/") and not target.startswith("/ui//"):
+        return target
+    return "/ui/sessions"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    if request.headers.get("content-type", "").split(";")[0].strip() != (
+        "application/x-www-form-urlencoded"
+    ):
+        raise PageError(415, "send the form as application/x-www-form-urlencoded")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise PageError(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
+    try:
+        pairs = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise PageError(400, "the form is not UTF-8") from None
+    return dict(pairs)
+
+
+async def login_form(request: Request) -> Response:
+    next_page = _safe_next(request.query_params.get("next"))
+    if await auth.signed_in(_store(request), request) is not None:
+        return RedirectResponse(next_page, status_code=303)
+    return _login_page(request, next_page)
+
+
+def _login_page(request: Request, next_page: str, status: int = 200, error: str = "") -> Response:
+    return render(
+        request,
+        "login.html",
+        status,
+        token=None,
+        next_page=next_page,
+        error=error,
+        in_the_clear=not auth.is_private_transport(request),
+    )
+
+
+async def login(request: Request) -> Response:
+    try:
+        form = await _form(request)
+    except PageError as exc:
+        return _login_page(request, "/ui/sessions", exc.status, exc.message)
+    next_page = _safe_next(form.get("next"))
+    token = form.get("token", "").strip()
+    if not token:
+        return _login_page(request, next_page, 400, "paste an API token")
+    response = RedirectResponse(next_page, status_code=303)
+    try:
+        accepted = await auth.sign_in(_store(request), request, token, response)
+    except StoreUnavailable as exc:
+        return _login_page(request, next_page, 503, f"storage is unavailable: {exc}")
+    if not accepted:
+        return _login_page(request, next_page, 401, "unknown or revoked token")
+    return response
+
+
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    await auth.sign_out(_store(request), request, response)
+    return response
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/ui/sessions", status_code=303)
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+
+async def _projects(request: Request, token: ApiToken) -> list[dict[str, Any]]:
+    return [
+        {"id": p.id, "verbose_id": encode_project(p.id), "name": p.name}
+        for p in await _store(request).list_projects()
+        if token.project_id in (None, p.id)
+    ]
+
+
+async def sessions(request: Request, token: ApiToken) -> Response:
+    query = session_query(request, token, PAGE_SIZE, naive_is_utc=True)
+    found = await _store(request).list_sessions(query)
+    cursor = session_cursor(found, PAGE_SIZE)
+    filters = {k: v for k, v in request.query_params.items() if k != "cursor" and v}
+    return render(
+        request,
+        "sessions.html",
+        token=token,
+        sessions=found,
+        projects=await _projects(request, token),
+        filters=filters,
+        next_page=_with_query(request, cursor=cursor) if cursor else None,
+        first_page=_with_query(request, cursor=None) if query.after else None,
+    )
+
+
+def _with_query(request: Request, **changes: str | None) -> str:
+    params = {k: v for k, v in request.query_params.items() if v}
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = value
+    return request.url.path + ("?" + urllib.parse.urlencode(params) if params else "")
+
+
+async def _readable_session(request: Request, token: ApiToken) -> SessionView:
+    secure_id = request.path_params["secure_id"]
+    view = await _store(request).session_view(secure_id)
+    if view is None or token.project_id not in (None, view.project_id):
+        raise PageError(404, f"no session {secure_id!r}")
+    return view
+
+
+async def session(request: Request, token: ApiToken) -> Response:
+    view = await _readable_session(request, token)
+    store = _store(request)
+    secure_id = view.secure_id
+    fields: dict[str, dict[str, list[str]]] = {"user": {}, "session": {}, "track": {}}
+    for f in view.fields:
+        fields[f.kind].setdefault(f.key, []).append(f.value)
+    payloads, _ = await store.payload_totals(secure_id)
+    return render(
+        request,
+        "session.html",
+        token=token,
+        session=view,
+        fields=fields,
+        has_recording=payloads > 0,
+        player_installed=PLAYER_BUNDLE.is_file(),
+        console=await store.session_console(secure_id),
+        network=merge_network(await store.session_network(secure_id)),
+        websocket=await store.session_websocket(secure_id),
+        errors=sorted(
+            await store.errors(None, session_secure_id=secure_id, limit=1000),
+            key=lambda e: (e.error.timestamp, e.id),
+        ),
+        tracks=await store.session_tracks(secure_id),
+        feedback=await store.session_feedback(secure_id),
+    )
+
+
+async def session_events(request: Request) -> Response:
+    """The events the player replays; a data URL, so 401/404 in JSON rather than pages."""
+    store = _store(request)
+    token = await auth.signed_in(store, request)
+    if token is None:
+        return JSONResponse({"error": "sign in at /ui/login"}, status_code=401)
+    secure_id = request.path_params["secure_id"]
+    view = await store.session_view(secure_id)
+    if view is None or token.project_id not in (None, view.project_id):
+        return JSONResponse({"error": f"no session {secure_id!r}"}, status_code=404)
+    return StreamingResponse(
+        stream_events(store, secure_id),
+        media_type="application/json",
+        headers={"cache-control": "no-store"},
+    )
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+async def error_groups(request: Request, token: ApiToken) -> Response:
+    cursor = decode_cursor(request, int, int, str)
+    found = await _store(request).error_groups(
+        projects_param(request, token),
+        after=(cursor[0], cursor[1], cursor[2]) if cursor else None,
+        limit=PAGE_SIZE,
+    )
+    last = found[-1] if len(found) == PAGE_SIZE else None
+    next_cursor = (
+        None if last is None else encode_cursor(last.last_seen, last.project_id, last.fingerprint)
+    )
+    return render(
+        request,
+        "errors.html",
+        token=token,
+        groups=found,
+        projects=await _projects(request, token),
+        project=param(request, "project") or "",
+        next_page=_with_query(request, cursor=next_cursor) if next_cursor else None,
+        first_page=_with_query(request, cursor=None) if cursor else None,
+    )
+
+
+async def error_group(request: Request, token: ApiToken) -> Response:
+    fingerprint = request.path_params["fingerprint"]
+    store = _store(request)
+    found = await store.error_groups(
+        projects_param(request, token), fingerprint=fingerprint, limit=2
+    )
+    if not found:
+        raise PageError(404, f"no error group {fingerprint!r}")
+    if len(found) > 1:
+        raise PageError(400, "that fingerprint is in several projects; pick one with ?project=")
+    group: ErrorGroupView = found[0]
+    recent = await store.errors((group.project_id,), fingerprint=fingerprint, limit=PAGE_SIZE)
+    starts: dict[str, int | None] = {}
+    for occurrence in recent:
+        secure_id = occurrence.session_secure_id
+        if secure_id and secure_id not in starts:
+            starts[secure_id] = _replay_start(await store.session_view(secure_id))
+    occurrences = [
+        {
+            **asdict(e.error),
+            "session_secure_id": e.session_secure_id,
+            "offset_seconds": _offset_seconds(
+                e.error.timestamp, starts.get(e.session_secure_id or "")
+            ),
+        }
+        for e in recent
+    ]
+    return render(
+        request,
+        "error_group.html",
+        token=token,
+        group=group,
+        verbose_project=encode_project(group.project_id),
+        occurrences=occurrences,
+    )
+
+
+def _replay_start(view: SessionView | None) -> int | None:
+    """When a session's replay starts (its first event), for links to a moment in it."""
+    if view is None:
+        return None
+    if view.summary is not None and view.summary.started_at is not None:
+        return view.summary.started_at
+    return view.created_at
+
+
+def _offset_seconds(timestamp: int, start: int | None) -> float:
+    if start is None:
+        return 0.0
+    return round(max(0, timestamp - start) / 1000, 1)
