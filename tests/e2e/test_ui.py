@@ -197,15 +197,15 @@ def test_the_session_list_shows_and_filters_the_recorded_session(
     def filtered(**fields: str) -> list[str]:
         page.goto(f"{recorded.server.url}/ui/sessions")
         for name, value in fields.items():
-            if name in ("has_errors",):
+            if name == "has_errors":
                 page.select_option(f"select[name={name}]", value)
             else:
                 page.fill(f"input[name={name}]", value)
         page.click(".filters button[type=submit]")
         page.wait_for_load_state()
-        return page.locator("tr[data-session]").evaluate_all(
-            "rows => rows.map(r => r.dataset.session)"
-        )
+        return [
+            str(row.get_attribute("data-session")) for row in page.locator("tr[data-session]").all()
+        ]
 
     assert filtered(user="ADA@example") == [recorded.secure_id]
     assert filtered(user="nobody") == []
@@ -249,7 +249,8 @@ def test_the_player_renders_the_recorded_page_and_the_panes_seek_it(
     page.click("[data-pane=errors]")
     errors = page.locator("#pane-errors li.error")
     offsets = [float(o) for o in errors.evaluate_all("rows => rows.map(r => r.dataset.offset)")]
-    assert len(offsets) >= 2 and offsets == sorted(offsets)
+    assert len(offsets) >= 2
+    assert offsets == sorted(offsets)
     uncaught = errors.filter(has_text="window.onerror")
     offset = float(uncaught.get_attribute("data-offset") or "nan")
     assert offset > 0
@@ -326,7 +327,8 @@ def test_the_errors_page_links_a_group_to_the_moment_in_its_session(
     uncaught = groups.filter(has_text="window.onerror").filter(has_text="e2e uncaught error")
     expect(uncaught).to_have_count(1)
     cells = uncaught.locator("td").all_inner_texts()
-    assert cells[1] == "1" and cells[2] == "1"  # count, sessions
+    assert cells[1] == "1"
+    assert cells[2] == "1"
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", cells[3])
     screenshot(page, backend, "errors")
 
@@ -336,7 +338,9 @@ def test_the_errors_page_links_a_group_to_the_moment_in_its_session(
     screenshot(page, backend, "error-group")
     link = page.locator("#occurrences a.session-link")
     expect(link).to_have_count(1)
-    t = float(re.search(r"\?t=([\d.]+)$", link.get_attribute("href") or "").group(1))  # type: ignore[union-attr]
+    moment = re.search(r"\?t=([\d.]+)$", link.get_attribute("href") or "")
+    assert moment is not None
+    t = float(moment.group(1))
     link.click()
     page.wait_for_selector(PLAYER_READY)
     page.click("[data-pane=errors]")
@@ -358,7 +362,8 @@ def test_a_token_for_another_project_sees_nothing_of_this_one(
     expect(page.locator(".empty")).to_contain_text("No sessions yet")
     screenshot(page, backend, "outsider-sessions")
     response = page.goto(f"{recorded.server.url}/ui/sessions/{recorded.secure_id}")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     events = page.request.get(f"{recorded.server.url}/ui/sessions/{recorded.secure_id}/events")
     assert events.status == 404
     page.goto(f"{recorded.server.url}/ui/errors")

@@ -13,6 +13,7 @@ from footlight import __version__
 from footlight.config import ConfigError, Settings, settings_environment
 from footlight.ingest.ids import encode_project
 from footlight.store import Project, open_store
+from footlight.ui.pages import PLAYER_BUNDLE
 
 
 async def _prepare_store(settings: Settings) -> tuple[str, list[Project], Project | None]:
@@ -50,6 +51,15 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _store_option(settings: Settings) -> str:
+    """The option that points another footlight command at this server's store."""
+    if settings.store is not None:
+        return "--store <this server's store URL>"  # which may hold a password
+    if settings.data_dir != Settings().data_dir:
+        return f"--data-dir '{settings.data_dir}'"
+    return ""
+
+
 def _banner(
     settings: Settings, where: str, port: int, projects: list[Project], created: Project | None
 ) -> str:
@@ -73,7 +83,16 @@ def _banner(
         f"Record sessions of project {project.id} ({project.name!r}) with:",
         f"  H.init('{encode_project(project.id)}', {snippet})",
         "",
+        f"Watch them at {browser_url}/ui, signed in with a token from:",
+        f"  footlight token create --name me {_store_option(settings)}".rstrip(),
+        "",
     ]
+    if not PLAYER_BUNDLE.is_file():
+        lines += [
+            "The UI's replay player is not installed here: run scripts/build-ui (scripts/serve",
+            "does it), or the session pages cannot play recordings.",
+            "",
+        ]
     return "\n".join(lines)
 
 
