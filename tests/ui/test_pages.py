@@ -1,0 +1,342 @@
+"""The UI over plain HTTP: what needs a sign-in, what the login form accepts, the cookie and
+what the store keeps of it, the headers of every page, filters and pagination of the session
+list, and what a token scoped to another project is shown."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import urllib.parse
+
+import httpx
+import pytest
+
+from footlight.api.auth import hash_token
+from tests.api.conftest import (
+    active_for,
+    footlight_ok,
+    new_project,
+    page_error,
+    record,
+    wait_for_processing,
+)
+from tests.conftest import Server, db_rows, init_session, with_store
+from tests.ui.conftest import new_token, sign_in, signed_in_client
+
+PAGES = ["/ui/sessions", "/ui/sessions/AbCdEf", "/ui/errors", "/ui/errors/0123abcd"]
+
+
+def login_location(response: httpx.Response) -> str:
+    assert response.status_code == 303, response.text
+    return response.headers["location"]
+
+
+# -- what needs a sign-in ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_needs_a_sign_in_and_comes_back_after_it(ui_server: Server, path: str) -> None:
+    asked = f"{path}?user=ada"
+    response = httpx.get(ui_server.url + asked, follow_redirects=False)
+    assert login_location(response) == "/ui/login?" + urllib.parse.urlencode({"next": asked})
+
+
+def test_the_events_of_a_session_need_a_sign_in(ui_server: Server) -> None:
+    response = httpx.get(f"{ui_server.url}/ui/sessions/AbCdEf/events")
+    assert response.status_code == 401
+    assert "sign in" in response.json()["error"]
+
+
+def test_the_ui_root_leads_to_the_session_list(ui_server: Server) -> None:
+    for root in ("/ui", "/ui/"):
+        response = httpx.get(ui_server.url + root, follow_redirects=False)
+        assert login_location(response) == "/ui/sessions"
+
+
+def test_unknown_ui_paths_and_methods_are_refused(admin: httpx.Client) -> None:
+    assert admin.get("/ui/nowhere").status_code == 404
+    assert admin.post("/ui/sessions").status_code == 405
+    assert admin.get("/ui/logout").status_code == 405
+
+
+def test_static_files_and_the_pinned_player_are_served(ui_server: Server) -> None:
+    for path, kind in (
+        ("/ui/static/footlight.css", "text/css"),
+        ("/ui/static/session.js", "javascript"),
+        ("/ui/static/vendor/rrweb-player.js", "javascript"),
+        ("/ui/static/vendor/rrweb-player.css", "text/css"),
+    ):
+        response = httpx.get(ui_server.url + path)
+        assert response.status_code == 200, path
+        assert kind in response.headers["content-type"], path
+    assert b"rrwebPlayer" in httpx.get(f"{ui_server.url}/ui/static/vendor/rrweb-player.js").content
+
+
+# -- the login form ----------------------------------------------------------------------------
+
+
+def test_the_login_form_refuses_what_is_not_a_small_urlencoded_form(ui_server: Server) -> None:
+    url = f"{ui_server.url}/ui/login"
+    before = db_rows(ui_server.data_dir, "SELECT count(*) FROM ui_sessions")
+    wrong_type = httpx.post(url, content=b"token=x", headers={"content-type": "text/plain"})
+    assert wrong_type.status_code == 415
+    assert "x-www-form-urlencoded" in wrong_type.text
+    too_big = httpx.post(url, data={"token": "x" * 10_000})
+    assert too_big.status_code == 413
+    assert "larger than 8192 bytes" in too_big.text
+    empty = httpx.post(url, data={"token": " "})
+    assert empty.status_code == 400
+    assert "paste an API token" in empty.text
+    not_utf8 = httpx.post(
+        url, content=b"token=%ff\xff", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert not_utf8.status_code == 400
+    unknown = httpx.post(url, data={"token": "flt_unknown"})
+    assert unknown.status_code == 401
+    assert "unknown or revoked token" in unknown.text
+    for refused in (wrong_type, too_big, empty, not_utf8, unknown):
+        assert "set-cookie" not in refused.headers
+    assert db_rows(ui_server.data_dir, "SELECT count(*) FROM ui_sessions") == before
+
+
+@pytest.mark.parametrize(
+    ("asked", "sent_to"),
+    [
+        ("/ui/errors?project=1", "/ui/errors?project=1"),
+        ("https://elsewhere.example/", "/ui/sessions"),
+        ("//elsewhere.example/ui/", "/ui/sessions"),
+        ("/ui//elsewhere.example/", "/ui/sessions"),
+        ("/api/v1/sessions", "/ui/sessions"),
+        ("", "/ui/sessions"),
+    ],
+)
+def test_the_login_form_only_sends_the_browser_on_within_the_ui(
+    ui_server: Server, admin_token: str, asked: str, sent_to: str
+) -> None:
+    response = httpx.post(f"{ui_server.url}/ui/login", data={"token": admin_token, "next": asked})
+    assert login_location(response) == sent_to
+
+
+def test_a_signed_in_browser_skips_the_login_form(admin: httpx.Client) -> None:
+    response = admin.get("/ui/login", params={"next": "/ui/errors"})
+    assert login_location(response) == "/ui/errors"
+
+
+# -- the cookie --------------------------------------------------------------------------------
+
+
+def cookie_header(response: httpx.Response) -> str:
+    (header,) = response.headers.get_list("set-cookie")
+    return header
+
+
+def test_the_cookie_is_httponly_strict_scoped_and_secure_on_loopback(
+    ui_server: Server, admin_token: str
+) -> None:
+    header = cookie_header(sign_in(ui_server, admin_token))
+    attributes = {a.strip().split("=")[0].lower() for a in header.split(";")[1:]}
+    assert {"httponly", "secure", "path", "samesite", "max-age"} <= attributes
+    assert "SameSite=strict" in header or "SameSite=Strict" in header
+    assert "Path=/ui" in header
+
+
+def test_over_https_behind_a_local_proxy_the_cookie_is_secure(
+    ui_server: Server, admin_token: str
+) -> None:
+    header = cookie_header(
+        sign_in(
+            ui_server,
+            admin_token,
+            {"host": "footlight.example", "x-forwarded-proto": "https"},
+        )
+    )
+    assert "Secure" in header
+
+
+def test_over_plain_http_to_another_host_the_login_form_warns(
+    ui_server: Server, admin_token: str
+) -> None:
+    form = httpx.get(f"{ui_server.url}/ui/login", headers={"host": "footlight.example"})
+    assert "unencrypted" in form.text
+    assert "unencrypted" not in httpx.get(f"{ui_server.url}/ui/login").text
+    # The cookie cannot be Secure there, or the browser would never send it back.
+    header = cookie_header(sign_in(ui_server, admin_token, {"host": "footlight.example"}))
+    assert "Secure" not in header
+    assert "HttpOnly" in header
+
+
+def test_the_store_keeps_only_a_hash_of_the_cookie(ui_server: Server, admin_token: str) -> None:
+    value = sign_in(ui_server, admin_token).cookies["footlight_ui"]
+    stored = [bytes(r[0]) for r in db_rows(ui_server.data_dir, "SELECT id_hash FROM ui_sessions")]
+    assert hashlib.sha256(value.encode()).digest() in stored
+    assert not any(value.encode() in h for h in stored)
+
+
+def test_revoking_the_token_ends_its_sign_ins(ui_server: Server) -> None:
+    token = new_token(ui_server)
+    with signed_in_client(ui_server, token) as client:
+        assert client.get("/ui/sessions").status_code == 200
+        found = with_store(ui_server.data_dir, lambda store: store.token_by_hash(hash_token(token)))
+        assert found is not None
+        footlight_ok(ui_server, "token", "revoke", str(found.id))
+        assert login_location(client.get("/ui/sessions")).startswith("/ui/login")
+
+
+def test_an_expired_sign_in_leads_back_to_the_login_form(ui_server: Server) -> None:
+    with signed_in_client(ui_server, new_token(ui_server)) as client:
+        assert client.get("/ui/errors").status_code == 200
+        digest = hashlib.sha256(client.cookies["footlight_ui"].encode()).digest()
+        db_rows(
+            ui_server.data_dir, "UPDATE ui_sessions SET expires_at = 1 WHERE id_hash = ?", [digest]
+        )
+        assert login_location(client.get("/ui/errors")).startswith("/ui/login")
+
+
+def test_signing_out_deletes_the_sign_in(ui_server: Server, admin_token: str) -> None:
+    with signed_in_client(ui_server, admin_token) as client:
+        digest = hashlib.sha256(client.cookies["footlight_ui"].encode()).digest()
+        response = client.post("/ui/logout")
+        assert login_location(response) == "/ui/login"
+        assert 'footlight_ui=""' in cookie_header(response) or "Max-Age=0" in cookie_header(
+            response
+        )
+        rows = db_rows(ui_server.data_dir, "SELECT 1 FROM ui_sessions WHERE id_hash = ?", [digest])
+        assert rows == []
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+def test_pages_forbid_foreign_scripts_framing_and_caching(admin: httpx.Client) -> None:
+    for path in ("/ui/sessions", "/ui/errors", "/ui/login"):
+        response = admin.get(path, follow_redirects=True)
+        assert response.status_code == 200
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self';" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert "unsafe-eval" not in policy
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "<script>" not in response.text  # no inline script for the policy to allow
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("has_errors=maybe", "has_errors must be true or false"),
+        ("from=yesterday", "from must be epoch milliseconds or an ISO 8601 time"),
+        ("min_active_seconds=lots", "min_active_seconds must be an integer"),
+        ("cursor=bm90LWEtY3Vyc29y", "cursor is not one this API returned"),
+        ("project=not-a-project!", "is not a project id"),
+    ],
+)
+def test_a_bad_filter_is_explained_on_the_page(
+    admin: httpx.Client, query: str, message: str
+) -> None:
+    response = admin.get(f"/ui/sessions?{query}")
+    assert response.status_code == 400
+    assert message in response.text.replace("&#39;", "'")
+
+
+def test_text_from_the_sdk_is_escaped(ui_server: Server, admin: httpx.Client) -> None:
+    project = new_project(ui_server, "escaping")
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        secure_id = record(
+            sdk,
+            project,
+            active_for(2),
+            errors=[page_error("<script>alert(1)</script>")],
+            environment="<b>env</b>",
+        )
+    wait_for_processing(ui_server)
+    listed = admin.get("/ui/sessions", params={"project": project.id}).text
+    assert "&lt;b&gt;env&lt;/b&gt;" in listed
+    assert "<b>env</b>" not in listed
+    page = admin.get(f"/ui/sessions/{secure_id}").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert(1)" not in page
+
+
+def session_rows(html: str) -> list[str]:
+    return re.findall(r'<tr data-session="(\w+)">', html)
+
+
+def older_link(html: str) -> str | None:
+    match = re.search(r'<a href="([^"]+)" rel="next">', html)
+    return None if match is None else match.group(1).replace("&amp;", "&")
+
+
+def test_the_session_list_pages_newest_first_without_gaps_or_repeats(
+    ui_server: Server, admin: httpx.Client
+) -> None:
+    project = new_project(ui_server, "paging")
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        started = [init_session(sdk, project=str(project.id)) for _ in range(120)]
+    pages: list[list[str]] = []
+    link: str | None = f"/ui/sessions?project={project.id}"
+    while link is not None:
+        response = admin.get(link)
+        assert response.status_code == 200
+        pages.append(session_rows(response.text))
+        link = older_link(response.text)
+        assert len(pages) <= 3
+    assert [len(p) for p in pages] == [50, 50, 20]
+    listed = [s for p in pages for s in p]
+    assert listed == list(reversed(started))
+
+
+def test_a_session_without_a_recording_says_so(ui_server: Server, admin: httpx.Client) -> None:
+    project = new_project(ui_server, "no-recording")
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        secure_id = init_session(sdk, project=str(project.id))
+    page = admin.get(f"/ui/sessions/{secure_id}")
+    assert page.status_code == 200
+    assert "has no recording" in page.text
+    assert 'id="player"' not in page.text
+
+
+def test_a_session_page_lists_its_errors_and_links_their_group(
+    ui_server: Server, admin: httpx.Client
+) -> None:
+    project = new_project(ui_server, "error-links")
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        secure_id = record(sdk, project, active_for(3), errors=[page_error("checkout exploded")])
+    wait_for_processing(ui_server)
+    page = admin.get(f"/ui/sessions/{secure_id}").text
+    group = re.search(r'href="(/ui/errors/\w+\?project=\d+)"', page)
+    assert group is not None
+    detail = admin.get(group.group(1).replace("&amp;", "&"))
+    assert detail.status_code == 200
+    assert "checkout exploded" in detail.text
+    link = re.search(rf'href="/ui/sessions/{secure_id}\?t=([\d.]+)"', detail.text)
+    assert link is not None
+    assert float(link.group(1)) >= 0
+
+
+# -- another project's token -------------------------------------------------------------------
+
+
+def test_a_token_scoped_to_another_project_is_told_nothing(ui_server: Server) -> None:
+    mine = new_project(ui_server, "mine")
+    theirs = new_project(ui_server, "theirs")
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        secure_id = record(sdk, theirs, active_for(2), errors=[page_error("their secret")])
+    wait_for_processing(ui_server)
+    with signed_in_client(ui_server, new_token(ui_server, "--project", str(mine.id))) as client:
+        listed = client.get("/ui/sessions")
+        assert secure_id not in listed.text
+        assert "theirs" not in listed.text  # not even the project's name in the filter
+        page = client.get(f"/ui/sessions/{secure_id}")
+        assert page.status_code == 404
+        assert "their secret" not in page.text
+        assert client.get(f"/ui/sessions/{secure_id}/events").status_code == 404
+        errors = client.get("/ui/errors")
+        assert "their secret" not in errors.text
+        fingerprint = db_rows(
+            ui_server.data_dir,
+            "SELECT fingerprint FROM errors WHERE session_secure_id = ?",
+            [secure_id],
+        )[0][0]
+        assert client.get(f"/ui/errors/{fingerprint}").status_code == 404
+        forbidden = client.get("/ui/sessions", params={"project": theirs.id})
+        assert forbidden.status_code == 403
