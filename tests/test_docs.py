@@ -90,3 +90,21 @@ def test_every_cli_command_is_documented() -> None:
     assert "footlight token create" in commands
     for command in commands:
         assert command in README, f"`{command}` is not in the README"
+
+
+def test_every_ui_page_is_documented() -> None:
+    from starlette.routing import Mount, Route
+
+    from footlight.ui import ROUTES
+
+    for route in ROUTES:
+        if isinstance(route, Mount):
+            assert f"`GET {route.path}/...`" in README, route.path
+            continue
+        assert isinstance(route, Route)
+        if route.path in ("/ui", "/ui/"):
+            continue  # the UI's root, which leads to the session list
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            assert f"`{method} {route.path}`" in README, (
+                f"{method} {route.path} is served but not in the README's UI table"
+            )
