@@ -124,6 +124,14 @@ _COLUMNS = {
 }
 
 
+def drop_database(store: str) -> None:
+    import psycopg
+
+    admin_url = store.rsplit("/", 1)[0] + "/test"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{store.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
 def footlight(*args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "footlight", *args], capture_output=True, text=True, check=False
@@ -181,6 +189,7 @@ def cases(client: httpx.Client, count: int) -> list[Case]:
         Case("filter: has errors", "/ui/sessions?has_errors=true",
              "/api/v1/sessions?has_errors=true"),
         Case("filter: URL", "/ui/sessions?url=checkout", "/api/v1/sessions?url=checkout"),
+        Case("filter: URL, no match", "/ui/sessions?url=nowhere", "/api/v1/sessions?url=nowhere"),
         Case("filter: environment", "/ui/sessions?environment=staging",
              "/api/v1/sessions?environment=staging"),
         Case("filter: active ≥ 10 min", "/ui/sessions?min_active_seconds=600",
@@ -308,6 +317,8 @@ def run(args: argparse.Namespace) -> Report:
                     timings.append(measure(ui, api, case, repeat))
         finally:
             stop(process)
+            if store is not None:
+                drop_database(store)
     return Report(_commit(), _machine(), args.store, count, round(fill_seconds, 1), timings)
 
 

@@ -170,9 +170,13 @@ class ReadQueries(Access):
             exists = "EXISTS (SELECT 1 FROM errors e WHERE e.session_secure_id = s.secure_id)"
             where.append(exists if query.has_errors else f"NOT {exists}")
         if query.url_contains:
+            # LIMIT/OFFSET keeps PostgreSQL from flattening this into a semi-join that hashes
+            # every visited page first (it guesses far too few matches for LIKE '%...%'):
+            # probing sessions newest first stops once a page of them matched (0.5 ms instead
+            # of 130 ms on 100k sessions, bench/ui.py). SQLite probes this way anyway.
             where.append(
                 "EXISTS (SELECT 1 FROM session_pages p WHERE p.session_id = s.id"
-                " AND lower(p.url) LIKE ? ESCAPE '\\')"
+                " AND lower(p.url) LIKE ? ESCAPE '\\' LIMIT 1 OFFSET 0)"
             )
             args.append(_like(query.url_contains))
         if query.environment is not None:
