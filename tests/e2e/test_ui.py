@@ -300,17 +300,30 @@ def test_a_share_link_opens_the_replay_at_that_moment(
     wait_for_player_at(other, 2500)
 
 
-def test_the_player_controls_play_and_change_speed(
+def test_playing_marks_the_pane_rows_the_replay_has_passed(
     recorded: Recorded, context: BrowserContext
 ) -> None:
     page = context.new_page()
     sign_in(page, recorded.server, recorded.admin_token)
     open_session(page, recorded)
-    page.click(".rr-controller__btns button >> nth=0")  # play
-    page.wait_for_function("() => footlightPlayer.getReplayer().getCurrentTime() > 300")
+    rows = page.locator("#pane-console li.event")
+    offsets = [float(o) for o in rows.evaluate_all("rows => rows.map(r => r.dataset.offset)")]
+    first = min(offsets)
+    assert page.locator("#pane-console li.event.past").count() == 0
+    expect(page.locator(".rr-controller .switch input")).to_be_checked()  # skip inactivity
     page.click(".rr-controller__btns button >> text=4x")
     assert page.evaluate("footlightPlayer.getReplayer().config.speed") == 4
-    expect(page.locator(".rr-controller .switch input")).to_be_checked()  # skip inactive
+    page.click(".rr-controller__btns button >> nth=0")  # play
+    page.wait_for_function(
+        "first => footlightPlayer.getReplayer().getCurrentTime() > first + 300", arg=first
+    )
+    page.click(".rr-controller__btns button >> nth=0")  # pause
+    # The controller reports the clock a few times a second; wait for the panes to catch up.
+    page.wait_for_timeout(600)
+    now = current_time(page)
+    past = [o for o in offsets if o <= now]
+    assert past
+    expect(page.locator("#pane-console li.event.past")).to_have_count(len(past))
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 
 from footlight.api.auth import hash_token
 from tests.api.conftest import (
+    T0,
     active_for,
     footlight_ok,
     new_project,
@@ -311,6 +312,45 @@ def test_a_session_page_lists_its_errors_and_links_their_group(
     link = re.search(rf'href="/ui/sessions/{secure_id}\?t=([\d.]+)"', detail.text)
     assert link is not None
     assert float(link.group(1)) >= 0
+
+
+def test_the_network_pane_shows_recorded_headers_and_bodies(
+    ui_server: Server, admin: httpx.Client
+) -> None:
+    project = new_project(ui_server, "network-bodies")
+    resources = [
+        {
+            "name": "https://app.example/api/cart",
+            "initiatorType": "fetch",
+            "startTimeAbs": T0 + 200,
+            "responseEndAbs": T0 + 250,
+            "requestResponsePairs": {
+                "request": {
+                    "verb": "POST",
+                    "headers": {"content-type": "application/json"},
+                    "body": '{"sku": "tea-42"}',
+                },
+                "response": {
+                    "status": 502,
+                    "headers": {"x-upstream": "cart-service"},
+                    "body": "upstream timed out",
+                    "size": 18,
+                },
+            },
+        }
+    ]
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        secure_id = record(sdk, project, active_for(2), resources=resources)
+    wait_for_processing(ui_server)
+    page = admin.get(f"/ui/sessions/{secure_id}").text
+    pane = page[page.index('id="pane-network"') : page.index('id="pane-errors"')]
+    assert "https://app.example/api/cart" in pane
+    assert f'data-ts="{T0 + 200}"' in pane
+    assert '<li class="event bad"' in pane  # a 502
+    for shown in ("POST", "502", "content-type: application/json", "x-upstream: cart-service"):
+        assert shown in pane, shown
+    assert "{&#34;sku&#34;: &#34;tea-42&#34;}" in pane  # the request body, escaped
+    assert "upstream timed out" in pane
 
 
 # -- another project's token -------------------------------------------------------------------
