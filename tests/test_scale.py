@@ -31,6 +31,7 @@ from footlight.store.postgres import migrations as shipped_migrations
 from tests.conftest import (
     Server,
     compress,
+    create_token,
     db_rows,
     fresh_database,
     init_session,
@@ -185,11 +186,26 @@ def _postgres(action: str) -> None:
     )
 
 
+def _assert_ui_unavailable(node: Server, token: str, cookie: str) -> None:
+    """The UI's pages, its data URL and its login form answer 503 too, never 500."""
+    cookies = {"footlight_ui": cookie}
+    page = httpx.get(f"{node.url}/ui/sessions", cookies=cookies, timeout=10)
+    events = httpx.get(f"{node.url}/ui/sessions/AbCd/events", cookies=cookies, timeout=10)
+    login = httpx.post(f"{node.url}/ui/login", data={"token": token}, timeout=10)
+    for response in (page, events, login):
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"]
+        assert "storage is unavailable" in response.text
+
+
 def test_nodes_answer_503_while_postgres_is_down_and_recover(
     three_nodes: list[Server],
 ) -> None:
     with httpx.Client(base_url=three_nodes[0].url, timeout=10) as client:
         sessions = [init_session(client) for _ in range(10)]
+    token = create_token(three_nodes[0])
+    signed_in = httpx.post(f"{three_nodes[0].url}/ui/login", data={"token": token})
+    cookie = signed_in.cookies["footlight_ui"]
     load = Load(sessions)
     workers = _run_load(three_nodes, load, threads=4)
     try:
@@ -201,6 +217,7 @@ def test_nodes_answer_503_while_postgres_is_down_and_recover(
         readiness = httpx.get(f"{three_nodes[0].url}/readyz", timeout=10)
         assert readiness.status_code == 503
         assert readiness.headers["retry-after"]
+        _assert_ui_unavailable(three_nodes[0], token, cookie)
     finally:
         _postgres("start")
     deadline = time.monotonic() + 30

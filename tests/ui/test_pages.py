@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from footlight.api.auth import hash_token
+from footlight.ui.pages import PANE_ROWS
 from tests.api.conftest import (
     T0,
     active_for,
@@ -351,6 +352,50 @@ def test_the_network_pane_shows_recorded_headers_and_bodies(
         assert shown in pane, shown
     assert "{&#34;sku&#34;: &#34;tea-42&#34;}" in pane  # the request body, escaped
     assert "upstream timed out" in pane
+
+
+def test_a_long_session_page_shows_the_first_rows_and_says_where_the_rest_are(
+    ui_server: Server, admin: httpx.Client
+) -> None:
+    project = new_project(ui_server, "chatty")
+    messages = [
+        {"type": "log", "trace": [], "value": [f"line {n}"], "time": T0 + n, "attributes": "{}"}
+        for n in range(PANE_ROWS + 5)
+    ]
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        secure_id = record(sdk, project, active_for(2), messages=messages)
+    wait_for_processing(ui_server)
+    page = admin.get(f"/ui/sessions/{secure_id}").text
+    pane = page[page.index('id="pane-console"') : page.index('id="pane-network"')]
+    assert pane.count('<li class="event level-log"') == PANE_ROWS
+    assert f"line {PANE_ROWS - 1}<" in pane
+    assert f"line {PANE_ROWS}<" not in pane
+    assert f"GET /api/v1/sessions/{secure_id}/console" in pane
+
+
+def test_odd_shapes_of_recorded_requests_still_render(
+    ui_server: Server, admin: httpx.Client
+) -> None:
+    project = new_project(ui_server, "odd-shapes")
+    resources = [
+        {
+            "name": "https://app.example/odd",
+            "initiatorType": "fetch",
+            "startTimeAbs": T0 + 100,
+            "responseEndAbs": T0 + 120,
+            "requestResponsePairs": {
+                "request": {"verb": "GET", "headers": "not-a-mapping", "body": {"nested": [1]}},
+                "response": {"status": 200, "headers": ["a", "list"], "body": 42},
+            },
+        }
+    ]
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        secure_id = record(sdk, project, active_for(2), resources=resources)
+    wait_for_processing(ui_server)
+    page = admin.get(f"/ui/sessions/{secure_id}")
+    assert page.status_code == 200
+    assert "https://app.example/odd" in page.text
+    assert "not-a-mapping" in page.text
 
 
 # -- another project's token -------------------------------------------------------------------

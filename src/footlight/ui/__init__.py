@@ -10,7 +10,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from footlight.store import Store
+from footlight.store import Store, StoreUnavailable
 from footlight.ui import pages
 
 ROUTES = [
@@ -37,6 +37,13 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 
 def build_ui(store: Store) -> Starlette:
-    app = Starlette(routes=ROUTES, exception_handlers={404: _not_found, 405: _not_allowed})
+    app = Starlette(
+        routes=ROUTES,
+        exception_handlers={
+            404: _not_found,
+            405: _not_allowed,
+            StoreUnavailable: pages.store_unavailable,
+        },
+    )
     app.state.store = store
     return app

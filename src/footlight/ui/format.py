@@ -62,7 +62,15 @@ def body(value: Any) -> str:
     return msgspec.json.format(msgspec.json.encode(value)).decode()
 
 
+def pairs(value: Any) -> list[tuple[str, Any]]:
+    """The entries of a recorded mapping (headers, properties), whatever the SDK sent."""
+    if isinstance(value, dict):
+        return [(str(k), v) for k, v in value.items()]
+    return [] if value in (None, "") else [("", value)]
+
+
 FILTERS = {
+    "pairs": pairs,
     "when": when,
     "duration": duration,
     "size": size,

@@ -16,7 +16,7 @@ rewrites the recorded page's scripts into inert elements, and the policy is a se
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -44,12 +44,14 @@ from footlight.api.params import (
     session_query,
 )
 from footlight.ingest.ids import encode_project
-from footlight.store import Store, StoreUnavailable
+from footlight.store import Store
 from footlight.store.base import ApiToken, ErrorGroupView, SessionView
 from footlight.ui import auth
 from footlight.ui.format import FILTERS
 
 PAGE_SIZE = 50
+PANE_ROWS = 2000
+"""Rows a session page shows per pane; the read API has them all."""
 MAX_FORM_BYTES = 8 * 1024
 HERE = Path(__file__).parent
 PLAYER_BUNDLE = HERE / "static" / "vendor" / "rrweb-player.js"
@@ -99,25 +101,18 @@ def signed_in_page(page: Page) -> Callable[[Request], Awaitable[Response]]:
     """A page that needs a sign-in; without one, the login form (coming back here after)."""
 
     async def endpoint(request: Request) -> Response:
+        token = await auth.signed_in(_store(request), request)
+        if token is None:
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            query = urllib.parse.urlencode({"next": back})
+            return RedirectResponse(f"/ui/login?{query}", status_code=303)
         try:
-            token = await auth.signed_in(_store(request), request)
-            if token is None:
-                back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                query = urllib.parse.urlencode({"next": back})
-                return RedirectResponse(f"/ui/login?{query}", status_code=303)
-            try:
-                return await page(request, token)
-            except (ParamError, AuthError) as exc:
-                status = exc.status if isinstance(exc, AuthError) else 400
-                return render(request, "problem.html", status, token=token, message=exc.message)
-            except PageError as exc:
-                return render(request, "problem.html", exc.status, token=token, message=exc.message)
-        except StoreUnavailable as exc:
-            response = render(
-                request, "problem.html", 503, token=None, message=f"storage is unavailable: {exc}"
-            )
-            response.headers["retry-after"] = "2"
-            return response
+            return await page(request, token)
+        except (ParamError, AuthError) as exc:
+            status = exc.status if isinstance(exc, AuthError) else 400
+            return render(request, "problem.html", status, token=token, message=exc.message)
+        except PageError as exc:
+            return render(request, "problem.html", exc.status, token=token, message=exc.message)
 
     return endpoint
 
@@ -178,11 +173,7 @@ async def login(request: Request) -> Response:
     if not token:
         return _login_page(request, next_page, 400, "paste an API token")
     response = RedirectResponse(next_page, status_code=303)
-    try:
-        accepted = await auth.sign_in(_store(request), request, token, response)
-    except StoreUnavailable as exc:
-        return _login_page(request, next_page, 503, f"storage is unavailable: {exc}")
-    if not accepted:
+    if not await auth.sign_in(_store(request), request, token, response):
         return _login_page(request, next_page, 401, "unknown or revoked token")
     return response
 
@@ -190,6 +181,18 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     response = RedirectResponse("/ui/login", status_code=303)
     await auth.sign_out(_store(request), request, response)
+    return response
+
+
+async def store_unavailable(request: Request, exc: Exception) -> Response:
+    """Any page or data URL while the store cannot be reached: 503, try again shortly."""
+    message = f"storage is unavailable: {exc}"
+    response: Response
+    if request.url.path.endswith("/events"):
+        response = JSONResponse({"error": message}, status_code=503)
+    else:
+        response = render(request, "problem.html", 503, token=None, message=message)
+    response.headers["retry-after"] = "2"
     return response
 
 
@@ -251,6 +254,16 @@ async def session(request: Request, token: ApiToken) -> Response:
     for f in view.fields:
         fields[f.kind].setdefault(f.key, []).append(f.value)
     payloads, _ = await store.payload_totals(secure_id)
+    errors = await store.errors(None, session_secure_id=secure_id, limit=PANE_ROWS + 1)
+    panes: dict[str, Sequence[Any]] = {
+        "console": await store.session_console(secure_id),
+        "network": merge_network(await store.session_network(secure_id)),
+        "websocket": await store.session_websocket(secure_id),
+        "errors": sorted(errors, key=lambda e: (e.error.timestamp, e.id)),
+        "tracks": await store.session_tracks(secure_id),
+        "feedback": await store.session_feedback(secure_id),
+    }
+    context: dict[str, Any] = {name: rows[:PANE_ROWS] for name, rows in panes.items()}
     return render(
         request,
         "session.html",
@@ -259,15 +272,9 @@ async def session(request: Request, token: ApiToken) -> Response:
         fields=fields,
         has_recording=payloads > 0,
         player_installed=PLAYER_BUNDLE.is_file(),
-        console=await store.session_console(secure_id),
-        network=merge_network(await store.session_network(secure_id)),
-        websocket=await store.session_websocket(secure_id),
-        errors=sorted(
-            await store.errors(None, session_secure_id=secure_id, limit=1000),
-            key=lambda e: (e.error.timestamp, e.id),
-        ),
-        tracks=await store.session_tracks(secure_id),
-        feedback=await store.session_feedback(secure_id),
+        cut={name: len(rows) > PANE_ROWS for name, rows in panes.items()},
+        pane_rows=PANE_ROWS,
+        **context,
     )
 
 
