@@ -152,3 +152,17 @@ def session_cursor(sessions: list[Any], limit: int) -> str | None:
     if len(sessions) < limit:
         return None
     return encode_cursor(sessions[-1].created_at, sessions[-1].id)
+
+
+def error_group_after(request: Request) -> tuple[int, int, str] | None:
+    """The error-group list's keyset cursor: (last_seen, project_id, fingerprint)."""
+    cursor = decode_cursor(request, int, int, str)
+    return (cursor[0], cursor[1], cursor[2]) if cursor else None
+
+
+def error_group_cursor(groups: list[Any], limit: int) -> str | None:
+    """The cursor of the page after `groups` (ErrorGroupViews), if it was a full page."""
+    if len(groups) < limit:
+        return None
+    last = groups[-1]
+    return encode_cursor(last.last_seen, last.project_id, last.fingerprint)

@@ -26,6 +26,8 @@ from footlight.api.params import (
     ParamError,
     decode_cursor,
     encode_cursor,
+    error_group_after,
+    error_group_cursor,
     limit_param,
     param,
     projects_param,
@@ -248,19 +250,15 @@ async def errors(request: Request, token: ApiToken) -> Response:
 
 
 async def error_groups(request: Request, token: ApiToken) -> Response:
-    cursor = decode_cursor(request, int, int, str)
     limit = limit_param(request)
     found = await _store(request).error_groups(
-        projects_param(request, token),
-        after=(cursor[0], cursor[1], cursor[2]) if cursor else None,
-        limit=limit,
-    )
-    last = found[-1] if len(found) == limit else None
-    next_cursor = (
-        None if last is None else encode_cursor(last.last_seen, last.project_id, last.fingerprint)
+        projects_param(request, token), after=error_group_after(request), limit=limit
     )
     return json_response(
-        {"error_groups": [_group_json(g) for g in found], "next_cursor": next_cursor}
+        {
+            "error_groups": [_group_json(g) for g in found],
+            "next_cursor": error_group_cursor(found, limit),
+        }
     )
 
 

@@ -36,8 +36,8 @@ from footlight.api.events import stream_events
 from footlight.api.network import merge_network
 from footlight.api.params import (
     ParamError,
-    decode_cursor,
-    encode_cursor,
+    error_group_after,
+    error_group_cursor,
     param,
     projects_param,
     session_cursor,
@@ -299,16 +299,11 @@ async def session_events(request: Request) -> Response:
 
 
 async def error_groups(request: Request, token: ApiToken) -> Response:
-    cursor = decode_cursor(request, int, int, str)
+    after = error_group_after(request)
     found = await _store(request).error_groups(
-        projects_param(request, token),
-        after=(cursor[0], cursor[1], cursor[2]) if cursor else None,
-        limit=PAGE_SIZE,
+        projects_param(request, token), after=after, limit=PAGE_SIZE
     )
-    last = found[-1] if len(found) == PAGE_SIZE else None
-    next_cursor = (
-        None if last is None else encode_cursor(last.last_seen, last.project_id, last.fingerprint)
-    )
+    next_cursor = error_group_cursor(found, PAGE_SIZE)
     return render(
         request,
         "errors.html",
@@ -317,7 +312,7 @@ async def error_groups(request: Request, token: ApiToken) -> Response:
         projects=await _projects(request, token),
         project=param(request, "project") or "",
         next_page=_with_query(request, cursor=next_cursor) if next_cursor else None,
-        first_page=_with_query(request, cursor=None) if cursor else None,
+        first_page=_with_query(request, cursor=None) if after else None,
     )
 
 

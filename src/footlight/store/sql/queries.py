@@ -80,6 +80,10 @@ def _session_view(row: Any, fields: Sequence[SessionField] = ()) -> SessionView:
     )
 
 
+def _token(row: Any) -> ApiToken:
+    return ApiToken(row["id"], row["name"], row["project_id"], row["created_at"])
+
+
 def _frames(text: str) -> tuple[StackFrame, ...]:
     return tuple(StackFrame(**f) for f in from_json(text) or [])
 
@@ -524,18 +528,14 @@ class ReadQueries(Access):
                 "SELECT id, name, project_id, created_at FROM api_tokens WHERE token_hash = ?",
                 (token_hash,),
             ).fetchone()
-            return (
-                None
-                if r is None
-                else ApiToken(r["id"], r["name"], r["project_id"], r["created_at"])
-            )
+            return None if r is None else _token(r)
 
         return await self._read(read)
 
     async def list_tokens(self) -> list[ApiToken]:
         def read(conn: Connection) -> list[ApiToken]:
             return [
-                ApiToken(r["id"], r["name"], r["project_id"], r["created_at"])
+                _token(r)
                 for r in conn.execute(
                     "SELECT id, name, project_id, created_at FROM api_tokens ORDER BY id"
                 )
@@ -570,11 +570,7 @@ class ReadQueries(Access):
                 " JOIN api_tokens t ON t.id = u.token_id WHERE u.id_hash = ? AND u.expires_at > ?",
                 (id_hash, now),
             ).fetchone()
-            return (
-                None
-                if r is None
-                else ApiToken(r["id"], r["name"], r["project_id"], r["created_at"])
-            )
+            return None if r is None else _token(r)
 
         return await self._read(read)
 
