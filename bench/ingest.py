@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import base64
 import concurrent.futures
 import gzip
@@ -191,13 +192,22 @@ def free_port() -> int:
 
 
 def fresh_database() -> str:
-    """A new PostgreSQL database on the local server (127.0.0.1:5432, trust auth)."""
+    """A new PostgreSQL database on the local server (127.0.0.1:5432, trust auth), dropped
+    when the benchmark exits."""
     import psycopg
 
     name = f"footlight_bench_{os.urandom(6).hex()}"
     with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+    atexit.register(_drop_database, name)
     return f"{POSTGRES}/{name}"
+
+
+def _drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def start_footlight(

@@ -124,14 +124,6 @@ _COLUMNS = {
 }
 
 
-def drop_database(store: str) -> None:
-    import psycopg
-
-    admin_url = store.rsplit("/", 1)[0] + "/test"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{store.rsplit("/", 1)[1]}" WITH (FORCE)')
-
-
 def footlight(*args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "footlight", *args], capture_output=True, text=True, check=False
@@ -317,8 +309,6 @@ def run(args: argparse.Namespace) -> Report:
                     timings.append(measure(ui, api, case, repeat))
         finally:
             stop(process)
-            if store is not None:
-                drop_database(store)
     return Report(_commit(), _machine(), args.store, count, round(fill_seconds, 1), timings)
 
 

@@ -45,12 +45,27 @@ BACKENDS = [
 _STORES: dict[Path, str] = {}
 
 
+_DATABASES: list[str] = []
+
+
 def fresh_database() -> str:
-    """A new, empty PostgreSQL database; its URL."""
+    """A new, empty PostgreSQL database; its URL. It is dropped when the test run ends."""
     name = f"footlight_test_{os.urandom(6).hex()}"
     with psycopg.connect(POSTGRES, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+    _DATABASES.append(name)
     return POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """Set up before every other fixture, so torn down after them: after the last server."""
+    yield
+    if not _DATABASES:
+        return
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        for name in _DATABASES:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
