@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from starlette.requests import Request
 
 from footlight.api.auth import check_project, readable_projects
 from footlight.ingest.ids import decode_project
-from footlight.store.base import ApiToken, SessionQuery
+from footlight.store.base import ApiToken, ErrorGroupView, SessionQuery, SessionView
 
 MAX_LIMIT = 200
 # Every integer a client may send (times, ids, counts) fits in a JSON-safe integer; larger
@@ -147,8 +148,8 @@ def session_query(
     )
 
 
-def session_cursor(sessions: list[Any], limit: int) -> str | None:
-    """The cursor of the page after `sessions` (SessionViews), if it was a full page."""
+def session_cursor(sessions: Sequence[SessionView], limit: int) -> str | None:
+    """The cursor of the page after `sessions`, if it was a full page."""
     if len(sessions) < limit:
         return None
     return encode_cursor(sessions[-1].created_at, sessions[-1].id)
@@ -160,8 +161,8 @@ def error_group_after(request: Request) -> tuple[int, int, str] | None:
     return (cursor[0], cursor[1], cursor[2]) if cursor else None
 
 
-def error_group_cursor(groups: list[Any], limit: int) -> str | None:
-    """The cursor of the page after `groups` (ErrorGroupViews), if it was a full page."""
+def error_group_cursor(groups: Sequence[ErrorGroupView], limit: int) -> str | None:
+    """The cursor of the page after `groups`, if it was a full page."""
     if len(groups) < limit:
         return None
     last = groups[-1]

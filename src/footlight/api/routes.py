@@ -87,10 +87,7 @@ def _session_json(view: SessionView, *, full: bool = False) -> dict[str, Any]:
             summary.pop("details")
         body["summary"] = summary
     if full:
-        fields: dict[str, dict[str, list[str]]] = {"user": {}, "session": {}, "track": {}}
-        for f in view.fields:
-            fields[f.kind].setdefault(f.key, []).append(f.value)
-        body["properties"] = fields
+        body["properties"] = view.properties()
     return body
 
 
@@ -223,11 +220,9 @@ async def session_errors(request: Request, token: ApiToken) -> Response:
 async def track(request: Request, token: ApiToken) -> Response:
     view = await _session_for(request, token)
     tracked = await _store(request).session_tracks(view.secure_id)
-    properties: dict[str, list[str]] = {}
-    for f in view.fields:
-        if f.kind == "track":
-            properties.setdefault(f.key, []).append(f.value)
-    return json_response({"events": [asdict(t) for t in tracked], "properties": properties})
+    return json_response(
+        {"events": [asdict(t) for t in tracked], "properties": view.properties()["track"]}
+    )
 
 
 async def feedback(request: Request, token: ApiToken) -> Response:

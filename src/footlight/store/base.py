@@ -412,6 +412,13 @@ class SessionView:
     summary: SessionSummary | None
     fields: tuple[SessionField, ...] = ()
 
+    def properties(self) -> dict[str, dict[str, list[str]]]:
+        """The fields as {kind: {key: [values]}}, for each kind (user, session, track)."""
+        grouped: dict[str, dict[str, list[str]]] = {"user": {}, "session": {}, "track": {}}
+        for f in self.fields:
+            grouped[f.kind].setdefault(f.key, []).append(f.value)
+        return grouped
+
 
 @dataclass(frozen=True)
 class ErrorView:

@@ -250,9 +250,6 @@ async def session(request: Request, token: ApiToken) -> Response:
     view = await _readable_session(request, token)
     store = _store(request)
     secure_id = view.secure_id
-    fields: dict[str, dict[str, list[str]]] = {"user": {}, "session": {}, "track": {}}
-    for f in view.fields:
-        fields[f.kind].setdefault(f.key, []).append(f.value)
     payloads, _ = await store.payload_totals(secure_id)
     errors = await store.errors(None, session_secure_id=secure_id, limit=PANE_ROWS + 1)
     panes: dict[str, Sequence[Any]] = {
@@ -269,7 +266,7 @@ async def session(request: Request, token: ApiToken) -> Response:
         "session.html",
         token=token,
         session=view,
-        fields=fields,
+        fields=view.properties(),
         has_recording=payloads > 0,
         player_installed=PLAYER_BUNDLE.is_file(),
         cut={name: len(rows) > PANE_ROWS for name, rows in panes.items()},
