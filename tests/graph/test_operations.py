@@ -455,6 +455,63 @@ def test_a_non_integer_payload_id_is_refused(client: httpx.Client, server: Serve
     assert _record(server, secure_id).payloads == []
 
 
+@pytest.mark.parametrize("timestamp", [1e19, -1e19, 1e300])
+def test_an_event_time_outside_the_integer_range_is_refused(
+    client: httpx.Client, server: Server, timestamp: float
+) -> None:
+    secure_id = init_session(client)
+    payload = make_payload(events=[{**meta_event(), "timestamp": timestamp}])
+    response = push(client, secure_id, 1, payload)
+    assert error_codes(response) == ["BAD_USER_INPUT"]
+    assert "event timestamp is outside" in response.json()["errors"][0]["message"]
+    assert _record(server, secure_id).payloads == []
+
+
+def test_a_gzip_stream_of_many_members_is_refused(client: httpx.Client, server: Server) -> None:
+    # Each extra member makes inflating copy the rest of the stream again: thousands of
+    # empty members cost seconds of CPU on every read of the payload.
+    secure_id = init_session(client)
+    members = gzip.compress(json.dumps(make_payload()).encode()) + gzip.compress(b"") * 16
+    response = push(client, secure_id, 1, base64_of(members))
+    assert error_codes(response) == ["BAD_USER_INPUT"]
+    assert "more than 16 gzip members" in response.json()["errors"][0]["message"]
+    assert _record(server, secure_id).payloads == []
+    few = gzip.compress(json.dumps(make_payload()).encode()) + gzip.compress(b"") * 15
+    assert push(client, secure_id, 2, base64_of(few)).json() == {
+        "data": {"pushSessionEvents": None}
+    }
+
+
+def test_an_overlong_project_id_is_refused_at_once_and_not_echoed_whole(
+    client: httpx.Client,
+) -> None:
+    # A hashid decodes in time quadratic in its length: 100 KB took seconds on the event
+    # loop. (The request must fail on the project, not on another limit, to show that.)
+    key = "jklmnopqrvwxyz" * 7_000
+    response = gql(client, INIT_DOC, init_variables(new_secure_id(), project=key))
+    assert error_codes(response) == ["NOT_FOUND"]
+    message = response.json()["errors"][0]["message"]
+    assert message.startswith("unknown project 'jklmnop")
+    assert len(message) < 400
+    assert f"({len(key) + 2} characters)" in message
+
+
+def test_a_mutation_of_several_fields_is_refused_and_writes_nothing(
+    client: httpx.Client, server: Server
+) -> None:
+    secure_id = init_session(client)
+    document = f"""mutation {{
+      a: addSessionProperties(session_secure_id: "{secure_id}",
+        properties_object: {{aliased: "written"}})
+      b: addSessionProperties(session_secure_id: "no-such-session",
+        properties_object: {{aliased: "written"}})
+    }}"""
+    response = gql(client, document, {})
+    assert error_codes(response) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "exactly one field" in response.json()["errors"][0]["message"]
+    assert _fields(server, secure_id) == set()
+
+
 # -- legacy pushPayload ------------------------------------------------------------------------
 
 
@@ -523,6 +580,18 @@ def test_legacy_push_payload_with_non_object_event_data_writes_nothing(
     response = gql(client, LEGACY_PUSH, variables)
     assert error_codes(response) == ["BAD_USER_INPUT"]
     assert "events.events[1].data must be a JSON object" in response.json()["errors"][0]["message"]
+    assert _record(server, secure_id).payloads == []
+
+
+def test_legacy_push_payload_with_an_event_time_out_of_range_writes_nothing(
+    client: httpx.Client, server: Server
+) -> None:
+    secure_id = init_session(client)
+    variables = _legacy_variables(secure_id)
+    variables["events"]["events"][1]["timestamp"] = 1e300
+    response = gql(client, LEGACY_PUSH, variables)
+    assert error_codes(response) == ["BAD_USER_INPUT"]
+    assert "event timestamp is outside" in response.json()["errors"][0]["message"]
     assert _record(server, secure_id).payloads == []
 
 

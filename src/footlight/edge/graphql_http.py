@@ -151,7 +151,7 @@ class GraphQLEndpoint:
                 graphql_request.operation_name or "-",
                 status,
                 first.get("extensions", {}).get("code"),
-                first.get("message"),
+                str(first.get("message"))[:300],
             )
         await respond_json(send, status, outcome.body, content_type, headers)
 

@@ -5,6 +5,13 @@ costs milliseconds in pure Python, executing it a fraction of that. So each dist
 text is prepared once (parse, validate, index its operations, plan its lenient variable
 coercion) and kept in a bounded LRU cache. Documents that fail are cached too, with their
 errors, so a misbehaving client cannot make the server re-parse its garbage on every request.
+Only documents of SDK size are cached, so the cache's memory stays bounded whatever strangers
+send; a larger one is prepared for its request and forgotten.
+
+A mutation may select one field. Every SDK operation does; several aliased fields in one
+request would multiply the work a single request can cause (one large variable written N
+times) and, since each field commits on its own, could leave half of a refused request
+written.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from threading import Lock
 
 from graphql import (
     DocumentNode,
+    FieldNode,
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
@@ -25,6 +33,8 @@ from graphql import (
 
 from footlight.graph.lenient import VariableLoosener
 
+CACHEABLE_CHARS = 16 * 1024
+"""The SDK's documents are 0.1-2 KB."""
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 
@@ -99,17 +109,19 @@ class DocumentCache:
             if entry is not None:
                 self._entries.move_to_end(query)
                 return entry
-        if len(query) > self._max_bytes:
+        if len(query.encode()) > self._max_bytes:
             # Not cached: the cache must not hold the largest inputs a stranger can send.
             return PreparedDocument(
                 None,
                 RequestError(
-                    f"the query is longer than {self._max_bytes} characters"
+                    f"the query is longer than {self._max_bytes} bytes"
                     " (limit: max_query_bytes)",
                     PARSE_FAILED,
                 ),
             )
         entry = self._build(query)
+        if len(query) > CACHEABLE_CHARS:
+            return entry
         with self._lock:
             self._entries[query] = entry
             while len(self._entries) > self._size:
@@ -120,6 +132,8 @@ class DocumentCache:
         try:
             document = parse(query, max_tokens=self._max_tokens)
         except GraphQLError as exc:
+            # The traceback would keep the parser's frames (and its partial tree) alive.
+            exc.__traceback__ = None
             return PreparedDocument(None, RequestError(exc.message, PARSE_FAILED, (exc,)))
         errors = validate(self._schema, document)
         if errors:
@@ -129,8 +143,24 @@ class DocumentCache:
         operations: dict[str, PreparedOperation] = {}
         for definition in document.definitions:
             if isinstance(definition, OperationDefinitionNode):
+                refusal = _several_mutations(definition)
+                if refusal is not None:
+                    return PreparedDocument(None, RequestError(refusal, VALIDATION_FAILED))
                 name = definition.name.value if definition.name else ""
                 operations[name] = PreparedOperation(
                     name or None, definition, VariableLoosener(self._schema, definition)
                 )
         return PreparedDocument(document, None, operations)
+
+
+def _several_mutations(operation: OperationDefinitionNode) -> str | None:
+    """Why a mutation operation is refused, if it selects anything but a single field."""
+    if operation.operation is not OperationType.MUTATION:
+        return None
+    selections = operation.selection_set.selections
+    if len(selections) == 1 and isinstance(selections[0], FieldNode):
+        return None
+    return (
+        f"a mutation may select exactly one field, not {len(selections)} selections"
+        " (send each operation as its own request)"
+    )

@@ -11,7 +11,7 @@ from typing import Any
 from graphql import GraphQLError, value_from_ast_untyped
 from graphql.language import ConstValueNode, IntValueNode, StringValueNode
 
-from footlight.ingest.errors import BadInput
+from footlight.ingest.errors import BadInput, shown
 from footlight.ingest.ids import parse_int64
 
 _RFC3339 = re.compile(
@@ -25,7 +25,8 @@ def parse_timestamp(value: Any) -> datetime:
     match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise GraphQLError(
-            f"Timestamp must be an RFC 3339 string like 2024-06-10T06:13:20.123Z, got {value!r}"
+            "Timestamp must be an RFC 3339 string like 2024-06-10T06:13:20.123Z,"
+            f" got {shown(value)}"
         )
     year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
     offset = timedelta(0)
@@ -43,7 +44,7 @@ def parse_timestamp(value: Any) -> datetime:
             tzinfo=timezone(offset),
         )
     except ValueError as exc:
-        raise GraphQLError(f"Timestamp {value!r} is not a valid date-time: {exc}") from None
+        raise GraphQLError(f"Timestamp {shown(value)} is not a valid date-time: {exc}") from None
 
 
 def _serialize_timestamp(value: Any) -> str | None:

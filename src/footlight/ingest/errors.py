@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """`value` as a message quotes it: its repr, cut to `limit` characters, so a stranger's
+    megabyte of input is not echoed back and logged whole."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 class IngestError(Exception):
     """A request was refused and nothing was written; `message` says exactly why."""
 

@@ -13,12 +13,15 @@ from typing import Any
 
 from hashids import Hashids
 
-from footlight.ingest.errors import BadInput
+from footlight.ingest.errors import BadInput, shown
 
 _HASHIDS = Hashids(salt="", min_length=8, alphabet="abcdefghijklmnopqrstuvwxyz1234567890")
 # Go's strconv.Atoi: an optional sign and decimal digits, nothing else (no spaces, no "_").
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# The hashid of the largest 64-bit id has 15 characters. Decoding is quadratic in the
+# length, so a longer string is refused before it can hold the event loop for minutes.
+_MAX_HASHID_CHARS = 24
 
 
 def encode_project(project_id: int) -> str:
@@ -30,6 +33,8 @@ def decode_project(verbose_id: str) -> int | None:
     if _DECIMAL.fullmatch(verbose_id):
         value = int(verbose_id)
         return value if abs(value) <= _INT64_MAX else None
+    if len(verbose_id) > _MAX_HASHID_CHARS:
+        return None
     numbers = _HASHIDS.decode(verbose_id)
     return int(numbers[0]) if len(numbers) == 1 else None
 
@@ -49,7 +54,7 @@ def parse_int64(value: Any, name: str) -> int:
     ):
         number = int(value)
     if number is None:
-        raise BadInput(f"{name} must be an integer or a decimal string, got {value!r}")
+        raise BadInput(f"{name} must be an integer or a decimal string, got {shown(value)}")
     if not _INT64_MIN <= number <= _INT64_MAX:
-        raise BadInput(f"{name} is outside the 64-bit integer range: {value!r}")
+        raise BadInput(f"{name} is outside the 64-bit integer range: {shown(value)}")
     return number

@@ -160,6 +160,9 @@ def gunzip(compressed: bytes, limit: int, where: str = "data") -> bytes:
     return inflate(compressed, limit, where)[0]
 
 
+MAX_GZIP_MEMBERS = 16
+
+
 def inflate(compressed: bytes, limit: int, where: str = "data") -> tuple[bytes, bytes]:
     """Inflate a gzip stream (one or more members) to at most `limit` bytes.
 
@@ -173,6 +176,10 @@ def inflate(compressed: bytes, limit: int, where: str = "data") -> tuple[bytes, 
     total = 0
     rest = compressed
     while rest:
+        if len(parts) == MAX_GZIP_MEMBERS:
+            # Each member costs a copy of what follows it: thousands of empty members make
+            # inflating (here and on every read) quadratic. The SDK sends one.
+            raise BadInput(f"{where} has more than {MAX_GZIP_MEMBERS} gzip members")
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
             chunk = inflater.decompress(rest, limit - total + 1)
@@ -203,15 +210,25 @@ def _check_nested(name: str, value: str | None) -> None:
         raise _json_error(name, exc) from None
 
 
-def _summarise(events: Sequence[_CheckedEvent]) -> PayloadSummary:
-    if not events:
+# Epoch milliseconds that fit a JSON-safe (and a database) integer.
+_MAX_TIMESTAMP = 2**53
+
+
+def _summarise(types: Sequence[int], stamps: Sequence[float]) -> PayloadSummary:
+    """Count, time span and full-snapshot flag of a payload's events (types and timestamps)."""
+    if not stamps:
         return PayloadSummary(0, None, None, False)
-    stamps = [e.timestamp for e in events]
+    first, last = min(stamps), max(stamps)
+    if not -_MAX_TIMESTAMP <= first <= last <= _MAX_TIMESTAMP:
+        raise BadInput(
+            f"an event timestamp is outside ±{_MAX_TIMESTAMP} (epoch milliseconds):"
+            f" {first if abs(first) > _MAX_TIMESTAMP else last}"
+        )
     return PayloadSummary(
-        event_count=len(events),
-        first_event_at=int(min(stamps)),
-        last_event_at=int(max(stamps)),
-        has_full_snapshot=any(e.type == FULL_SNAPSHOT for e in events),
+        event_count=len(stamps),
+        first_event_at=int(first),
+        last_event_at=int(last),
+        has_full_snapshot=FULL_SNAPSHOT in types,
     )
 
 
@@ -224,7 +241,8 @@ def validate_payload_json(body: bytes) -> PayloadSummary:
     _check_nested("messages", payload.messages)
     _check_nested("resources", payload.resources)
     _check_nested("web_socket_events", payload.web_socket_events)
-    return _summarise(payload.events.events)
+    events = payload.events.events
+    return _summarise([e.type for e in events], [e.timestamp for e in events])
 
 
 def content_key(trailers: bytes) -> bytes:
@@ -264,12 +282,6 @@ def encode_legacy(arguments: Mapping[str, Any]) -> DecodedPayload:
         body = msgspec.json.encode(arguments)
     except (TypeError, RecursionError) as exc:  # pragma: no cover - GraphQL coerced these
         raise BadInput(f"pushPayload arguments cannot be stored: {exc}") from None
-    stamps = [float(e["timestamp"]) for e in events]
-    summary = PayloadSummary(
-        event_count=len(events),
-        first_event_at=int(min(stamps)) if stamps else None,
-        last_event_at=int(max(stamps)) if stamps else None,
-        has_full_snapshot=any(e["type"] == FULL_SNAPSHOT for e in events),
-    )
+    summary = _summarise([e["type"] for e in events], [float(e["timestamp"]) for e in events])
     compressed = gzip.compress(body, compresslevel=6, mtime=0)
     return DecodedPayload(body=compressed, digest=content_key(compressed[-8:]), summary=summary)

@@ -26,7 +26,7 @@ import msgspec
 
 from footlight.config import Limits
 from footlight.ingest import payload as payloads
-from footlight.ingest.errors import BadInput, Forbidden, NotFound
+from footlight.ingest.errors import BadInput, Forbidden, NotFound, shown
 from footlight.ingest.ids import decode_project, parse_int64
 from footlight.store import (
     BackendError,
@@ -121,7 +121,7 @@ class Ingestor:
             project_id = decode_project(key)
         if project_id is None:
             raise NotFound(
-                f"unknown project {key!r}: not a project id, a project's verbose id, or a key"
+                f"unknown project {shown(key)}: not a project id, a project's verbose id, or a key"
                 " added with `footlight project create --key`"
             )
         return project_id
