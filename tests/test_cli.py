@@ -339,3 +339,23 @@ def test_a_project_created_while_serving_is_accepted_by_the_running_server(
                 assert record.session.project_id == 2
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["project", "list", "--store", "mysql://db/x"], "must be a postgresql:// URL"),
+        (["token", "revoke", "99999999999999999999999"], "is not an id"),
+        (["token", "revoke", "x"], "is not an id"),
+        (["project", "retention", "1", "99999999999999999999999"], "days must be between"),
+        (["project", "create", "p", "--retention-days", "0"], "days must be between"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors_not_tracebacks(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    footlight("migrate", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    done = footlight(*args, "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr

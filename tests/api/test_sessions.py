@@ -23,6 +23,9 @@ from __future__ import annotations
 import base64
 import json
 import random
+import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -719,3 +722,38 @@ def test_footlight_export_of_an_unknown_session_exits_2(api_server: Server, tmp_
     assert done.returncode == 2
     assert "no session 'no-such-session'" in done.stderr
     assert not target.exists()
+
+
+def test_footlight_export_to_an_unwritable_place_is_a_one_line_error(
+    ingest: httpx.Client, api_server: Server, tmp_path: Path
+) -> None:
+    project = new_project(api_server, "export-nowhere")
+    secure_id = init_session(ingest, project=str(project.id))
+    push_ok(ingest, secure_id, 1, make_payload(events=active_for(1)))
+    done = footlight(api_server, "export", secure_id, "-o", str(tmp_path / "no-dir" / "x.json"))
+    assert done.returncode == 2
+    assert "No such file or directory" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_footlight_export_into_a_closed_pipe_stops_quietly(
+    ingest: httpx.Client, api_server: Server
+) -> None:
+    project = new_project(api_server, "export-pipe")
+    secure_id = init_session(ingest, project=str(project.id))
+    for payload_id in range(1, 9):  # ~1 MB of events: more than a pipe holds
+        push_ok(ingest, secure_id, payload_id, make_payload(events=active_for(120 * payload_id)))
+    command = " ".join(
+        shlex.quote(part)
+        for part in [sys.executable, "-m", "footlight", "export", secure_id, *api_server.store_args]
+    )
+    done = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command} | head -c 100 > /dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr
+    assert "Broken pipe" not in done.stderr
+    assert done.returncode == 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,8 @@ from footlight import __version__, config
 from footlight.cli import commands
 from footlight.config import ConfigError, load_settings, parse_port
 from footlight.store import StoreError, StoreUnavailable
+
+MAX_RETENTION_DAYS = 36_500
 
 
 def _data_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -39,6 +42,7 @@ def _data_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--store",
+        type=_store_url,
         default=None,
         metavar="URL",
         help="a postgresql:// URL to use PostgreSQL instead (env FOOTLIGHT_STORE)",
@@ -46,13 +50,35 @@ def _data_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def _store_url(text: str) -> str | None:
+    try:
+        return config.parse_store_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _retention(text: str) -> int | None:
     if text.lower() in ("forever", "off", "none"):
         return None
-    days = int(text)
-    if days <= 0:
-        raise argparse.ArgumentTypeError("days must be positive (or 'forever')")
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not 0 < days <= MAX_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"days must be between 1 and {MAX_RETENTION_DAYS} (or 'forever')"
+        )
     return days
+
+
+def _row_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id") from None
+    if not 0 < value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id (ids are 1 to 2^63-1)")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     token_create.add_argument("--name", default="api", help="a label for `token list`")
     _data_dir(token_.add_parser("list", help="list tokens (never the secrets)"))
     revoke = _data_dir(token_.add_parser("revoke", help="revoke a token"))
-    revoke.add_argument("id", type=int)
+    revoke.add_argument("id", type=_row_id)
 
     session = commands_.add_parser("session", help="manage sessions")
     session_ = session.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -140,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings(
         {
             "data_dir": args.data_dir,
-            "store": config.parse_store_url(args.store) if args.store else None,
+            "store": args.store,
             "host": getattr(args, "host", None),
             "port": getattr(args, "port", None),
         }
@@ -184,5 +210,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except (ConfigError, StoreError, StoreUnavailable) as exc:
+        print(f"footlight: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`footlight export ... | head`): not an error of ours. Point
+        # stdout at nothing so the interpreter's final flush does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:
         print(f"footlight: error: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from footlight.api.auth import hash_token, new_token
 from footlight.api.events import events_json
 from footlight.config import ConfigError, Settings
 from footlight.ingest.ids import decode_project, encode_project
+from footlight.ingest.service import now_ms
 from footlight.store import Project, SQLStore, open_store
 from footlight.store.base import ApiToken
 
@@ -95,7 +96,7 @@ async def token_create(settings: Settings, project: str | None, name: str) -> No
     async with opened(settings) as store:
         project_id = None if project is None else project_id_of(project)
         secret = new_token()
-        token = await store.add_token(hash_token(secret), name, project_id, int(time.time() * 1000))
+        token = await store.add_token(hash_token(secret), name, project_id, now_ms())
     print(secret)
     print(
         f"token {token.id} ({_describe_token(token).split(None, 1)[1].strip()}) created;"
