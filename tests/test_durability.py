@@ -186,6 +186,7 @@ def report(traffic: Traffic, capsys: pytest.CaptureFixture[str]) -> None:
     assert traffic.refused == []
     assert len(traffic.acknowledged) > 100
     assert traffic.retries_acknowledged > 0
+    assert traffic.cut_off > 0, "the kill found no request in flight: it proved nothing"
 
 
 def start_sessions(server: Server) -> list[str]:

@@ -80,11 +80,15 @@ def test_sdk_saw_no_failed_request(recorded: tuple[Server, BackendTraffic]) -> N
     # verdict. (Page 2 legitimately repeats page 1's initializeSession and identify.)
     sent = [(c.page_load, c.operation, c.request_body) for c in traffic.calls if c.operation]
     assert len(sent) == len(set(sent)), "the SDK retried a call"
-    for call in traffic.calls:
-        if call.operation is not None and call.response_body:  # main-thread calls
-            body = json.loads(call.response_body)
-            assert body.get("data"), body
-            assert "errors" not in body, body
+    answers = [
+        json.loads(call.response_body)
+        for call in traffic.calls
+        if call.operation is not None and call.response_body  # main-thread calls
+    ]
+    assert answers, "no answer body was readable: nothing was checked"
+    for body in answers:
+        assert body.get("data"), body
+        assert "errors" not in body, body
 
 
 def test_session_is_stored_once_across_page_loads(recorded: tuple[Server, BackendTraffic]) -> None:

@@ -98,12 +98,11 @@ def _head(server: Server, extra: str) -> bytes:
 
 
 def test_a_declared_oversized_body_is_refused_before_it_is_read(limited: Server) -> None:
-    # Claims a gigabyte but sends nothing: the answer must come without waiting for it.
-    started = time.monotonic()
+    # Claims a gigabyte but sends nothing. A server that waited for the body would answer
+    # 408 when the body timeout (1 s here) runs out; 413 means it did not wait.
     response = _raw_exchange(limited, _head(limited, "Content-Length: 1000000000\r\n"), [])
     assert _status(response) == 413
     assert b"PAYLOAD_TOO_LARGE" in response
-    assert time.monotonic() - started < 5, "answered without waiting for the body"
 
 
 def test_a_chunked_body_is_cut_off_at_the_limit(limited: Server) -> None:

@@ -312,7 +312,8 @@ def test_a_session_page_lists_its_errors_and_links_their_group(
     assert "checkout exploded" in detail.text
     link = re.search(rf'href="/ui/sessions/{secure_id}\?t=([\d.]+)"', detail.text)
     assert link is not None
-    assert float(link.group(1)) >= 0
+    # The error is at 03:41:21.546, the recording starts at T0 (03:41:19.000).
+    assert link.group(1) == "2.5"
 
 
 def test_the_network_pane_shows_recorded_headers_and_bodies(
@@ -409,6 +410,8 @@ def test_a_token_scoped_to_another_project_is_told_nothing(ui_server: Server) ->
     wait_for_processing(ui_server)
     with signed_in_client(ui_server, new_token(ui_server, "--project", str(mine.id))) as client:
         listed = client.get("/ui/sessions")
+        assert listed.status_code == 200
+        assert "No sessions yet" in listed.text  # its own project has none
         assert secure_id not in listed.text
         assert "theirs" not in listed.text  # not even the project's name in the filter
         page = client.get(f"/ui/sessions/{secure_id}")
@@ -416,6 +419,8 @@ def test_a_token_scoped_to_another_project_is_told_nothing(ui_server: Server) ->
         assert "their secret" not in page.text
         assert client.get(f"/ui/sessions/{secure_id}/events").status_code == 404
         errors = client.get("/ui/errors")
+        assert errors.status_code == 200
+        assert "No errors recorded" in errors.text
         assert "their secret" not in errors.text
         fingerprint = db_rows(
             ui_server.data_dir,
