@@ -96,9 +96,11 @@ function request()
   else
     local pid = (next_pid[sid] or 0) + 1
     next_pid[sid] = pid
-    local t = (pid % 40 == 1) and large or small[pid % 5 + 1]
-    body = fill(t, {SID = sid, PID = string.format("%d", pid_base + pid)})
     pushes_built = pushes_built + 1
+    -- Chosen by the count of pushes, not by payload id: the share of large pushes must not
+    -- depend on how many pushes each session gets in a run (runs differ in length and rate).
+    local t = (pushes_built % 40 == 1) and large or small[pushes_built % 5 + 1]
+    body = fill(t, {SID = sid, PID = string.format("%d", pid_base + pid)})
   end
   return wrk.format("POST", "/", headers, body)
 end
