@@ -35,7 +35,7 @@ from footlight.api.params import (
     session_query,
 )
 from footlight.ingest.ids import encode_project
-from footlight.store import Store, StoreUnavailable
+from footlight.store import Store, StoreError, StoreUnavailable
 from footlight.store.base import ApiToken, ErrorGroupView, ErrorView, SessionView
 
 _encode = msgspec.json.Encoder().encode
@@ -134,6 +134,8 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return _error(exc.status, exc.code, exc.message)
         except ParamError as exc:
             return _error(400, "BAD_REQUEST", exc.message)
+        except StoreError as exc:  # a value the store cannot hold, e.g. a NUL on PostgreSQL
+            return _error(400, "BAD_REQUEST", str(exc))
         except StoreUnavailable as exc:
             response = _error(503, "SERVICE_UNAVAILABLE", f"storage is unavailable: {exc}")
             response.headers["retry-after"] = "2"

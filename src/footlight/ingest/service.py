@@ -116,7 +116,7 @@ class Ingestor:
 
     async def resolve_project(self, key: str) -> int:
         """The project a public key names: an extra key, its numeric id, or its hashid."""
-        project_id = await self.store.project_for_key(key)
+        project_id = await _translate(self.store.project_for_key(key))
         if project_id is None:
             project_id = decode_project(key)
         if project_id is None:

@@ -475,8 +475,6 @@ class Store(Protocol):
     async def project_for_key(self, key: str) -> int | None:
         """The project that owns an extra public key, if any."""
 
-    async def project_exists(self, project_id: int) -> bool: ...
-
     async def initialize_session(self, new: NewSession) -> Session:
         """Insert the session, or return the existing one with that secure id unchanged.
 

@@ -10,7 +10,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from footlight.store import Store, StoreUnavailable
+from footlight.store import Store, StoreError, StoreUnavailable
 from footlight.ui import pages
 
 ROUTES = [
@@ -43,6 +43,7 @@ def build_ui(store: Store) -> Starlette:
             404: _not_found,
             405: _not_allowed,
             StoreUnavailable: pages.store_unavailable,
+            StoreError: pages.store_refused,
         },
     )
     app.state.store = store

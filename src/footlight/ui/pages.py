@@ -186,14 +186,20 @@ async def logout(request: Request) -> Response:
 
 async def store_unavailable(request: Request, exc: Exception) -> Response:
     """Any page or data URL while the store cannot be reached: 503, try again shortly."""
-    message = f"storage is unavailable: {exc}"
-    response: Response
-    if request.url.path.endswith("/events"):
-        response = JSONResponse({"error": message}, status_code=503)
-    else:
-        response = render(request, "problem.html", 503, token=None, message=message)
+    response = _problem(request, 503, f"storage is unavailable: {exc}")
     response.headers["retry-after"] = "2"
     return response
+
+
+async def store_refused(request: Request, exc: Exception) -> Response:
+    """A value the store cannot hold (e.g. a NUL in a filter, on PostgreSQL): bad input."""
+    return _problem(request, 400, str(exc))
+
+
+def _problem(request: Request, status: int, message: str) -> Response:
+    if request.url.path.endswith("/events"):
+        return JSONResponse({"error": message}, status_code=status)
+    return render(request, "problem.html", status, token=None, message=message)
 
 
 async def home(request: Request) -> Response:

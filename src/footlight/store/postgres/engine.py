@@ -19,10 +19,8 @@ start (or run `footlight migrate`) at once: one applies them, the others find th
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
-from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,12 +28,22 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from footlight.store.base import StoreUnavailable
-from footlight.store.sql.engine import Connection, Cursor, Readers, Writer, now_ms
+from footlight.store.sql.engine import (
+    Connection,
+    Cursor,
+    Migration,
+    Readers,
+    Writer,
+    apply_pending,
+    shipped_migrations,
+)
 
 T = TypeVar("T")
 
-# Any fixed number: the key of the advisory lock that serialises migrations.
+# Any fixed numbers: the keys of the advisory locks that serialise migrations, and the
+# writes that take `Connection.exclusive`.
 _MIGRATION_LOCK = 0x666F6F746C69676874 & 0x7FFFFFFFFFFFFFFF
+_EXCLUSIVE_LOCK = _MIGRATION_LOCK + 1
 _CONNECT_TIMEOUT_SECONDS = 5
 
 
@@ -74,6 +82,7 @@ def _placeholders(sql: str) -> str:
 
 class PostgresConnection:
     skip_locked = "FOR UPDATE SKIP LOCKED"
+    exclusive = f"SELECT pg_advisory_xact_lock({_EXCLUSIVE_LOCK})"
 
     def __init__(self, raw: psycopg.Connection[Row]) -> None:
         self.raw = raw
@@ -105,7 +114,10 @@ class PostgresBackend:
     name = "PostgreSQL"
     begin = "BEGIN"
     errors: tuple[type[Exception], ...] = (psycopg.Error,)
-    refusals: tuple[type[Exception], ...] = (pg_errors.IntegrityError,)
+    # DataError: a value the database cannot hold (a NUL in text, an integer beyond bigint),
+    # raised by psycopg before sending or by the server. It is the input's fault, not the
+    # connection's: only that write fails, and processing records it instead of retrying.
+    refusals: tuple[type[Exception], ...] = (pg_errors.IntegrityError, psycopg.DataError)
     retryable: tuple[type[Exception], ...] = (
         pg_errors.DeadlockDetected,
         pg_errors.SerializationFailure,
@@ -127,14 +139,9 @@ class PostgresBackend:
         )
 
 
-def migrations() -> list[tuple[int, str, str]]:
+def migrations() -> list[Migration]:
     """(version, name, sql) of every PostgreSQL migration shipped with this version."""
-    found = []
-    folder = resources.files("footlight.store.postgres").joinpath("migrations")
-    for entry in folder.iterdir():
-        if re.fullmatch(r"\d+_.*\.sql", entry.name):
-            found.append((int(entry.name.split("_", 1)[0]), entry.name, entry.read_text("utf-8")))
-    return sorted(found)
+    return shipped_migrations("footlight.store.postgres")
 
 
 def migrate(conn: PostgresConnection) -> int:
@@ -146,24 +153,7 @@ def migrate(conn: PostgresConnection) -> int:
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
         )
-        row = raw.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-        current = int(row[0]) if row is not None else 0
-        known = migrations()
-        if current > (known[-1][0] if known else 0):
-            raise StoreUnavailable(
-                f"the database is at schema version {current}, newer than this footlight"
-                " knows; upgrade footlight"
-            )
-        for version, name, sql in known:
-            if version <= current:
-                continue
-            raw.execute(sql.encode())
-            raw.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
-                (version, name, now_ms()),
-            )
-            current = version
-    return current
+        return apply_pending(conn, migrations(), lambda sql: raw.execute(sql.encode()))
 
 
 class PostgresEngine:
@@ -207,7 +197,7 @@ class PostgresEngine:
             await asyncio.to_thread(self._writer.stop)
             self._writer = None
         if self._readers is not None:
-            self._readers.close()
+            await asyncio.to_thread(self._readers.close)  # waits for reads under way
             self._readers = None
 
     def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:

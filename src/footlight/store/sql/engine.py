@@ -9,12 +9,16 @@ one refused write does not undo its neighbours) and commits them together. A cal
 coroutine resumes only after the COMMIT that holds its write: that is what lets the HTTP
 edge answer 2xx. Under load, batches grow by themselves; when idle, a write commits at once.
 
-Failures. A database error fails the whole batch with `StoreUnavailable` (the edge answers
-503 with Retry-After) and drops the connection; the next batch reconnects, so a restarted
-database is picked up without a restart of footlight. A batch the database aborted to break
-a deadlock, or for serialization, is run again (a few times) before giving up.
+Failures. A write the database refuses (a constraint, a value it cannot hold) fails alone
+with `StoreError`, in its savepoint. Any other database error fails the whole batch with
+`StoreUnavailable` (the edge answers 503 with Retry-After) and drops the connection; the
+next batch reconnects, so a restarted database is picked up without a restart of footlight.
+A batch the database aborted to break a deadlock, or for serialization, is run again (a few
+times) before giving up. Writes still queued when the store closes fail with
+`StoreUnavailable`.
 
-Reads run on a small thread pool, one connection per thread, reconnecting the same way.
+Reads run on a small thread pool, one connection per thread, reconnecting the same way; a
+read the database refuses (a value it cannot hold) is a `StoreError`.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ import asyncio
 import contextlib
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, Protocol, TypeVar
 
 from footlight.store.base import StoreError, StoreUnavailable
@@ -56,6 +62,11 @@ class Connection(Protocol):
     skip_locked: str
     """A claim's row-lock clause: "FOR UPDATE SKIP LOCKED" where rows can be locked."""
 
+    exclusive: str
+    """A statement after which the rest of the write transaction runs alone among the
+    transactions (of any process) that ran it too; "" where write transactions already
+    exclude each other (SQLite). For check-then-insert without a unique key to rely on."""
+
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor: ...
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor: ...
@@ -70,7 +81,8 @@ class Backend(Protocol):
     errors: tuple[type[Exception], ...]
     """What the driver raises for any database error."""
     refusals: tuple[type[Exception], ...]
-    """Constraint violations: the write is refused, the others in its batch go on."""
+    """Constraint violations and values the database cannot hold: the input is refused
+    (StoreError), the others in its batch go on and the connection is kept."""
     retryable: tuple[type[Exception], ...]
     """Aborts that succeed when simply run again (deadlock victims, serialization)."""
 
@@ -79,6 +91,47 @@ class Backend(Protocol):
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+Migration = tuple[int, str, str]
+"""(version, file name, SQL) of a migration shipped with footlight."""
+
+
+def shipped_migrations(package: str) -> list[Migration]:
+    """The migrations in `package`'s `migrations` folder (`<version>_<name>.sql`), in order."""
+    folder = resources.files(package).joinpath("migrations")
+    return sorted(
+        (int(entry.name.split("_", 1)[0]), entry.name, entry.read_text("utf-8"))
+        for entry in folder.iterdir()
+        if re.fullmatch(r"\d+_.*\.sql", entry.name)
+    )
+
+
+def apply_pending(
+    conn: Connection, known: Sequence[Migration], run: Callable[[str], object]
+) -> int:
+    """Apply the migrations newer than the store's schema with `run`; return its version.
+
+    The caller holds its engine's lock against concurrent migrations, in a transaction that
+    commits them all or none.
+    """
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    current = int(row[0]) if row is not None else 0
+    if current > (known[-1][0] if known else 0):
+        raise StoreUnavailable(
+            f"the store is at schema version {current}, newer than this footlight knows;"
+            " upgrade footlight"
+        )
+    for version, name, sql in known:
+        if version <= current:
+            continue
+        run(sql)
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (version, name, now_ms()),
+        )
+        current = version
+    return current
 
 
 @dataclass
@@ -110,6 +163,10 @@ class Writer:
             target=self._run, name=f"footlight-{backend.name.lower()}-writer", daemon=True
         )
         self._conn: Connection | None = None
+        # Guards `_closed` with the queue's puts: once the thread has closed, no job can
+        # slip into the queue after its final drain.
+        self._closing = threading.Lock()
+        self._closed = False
 
     def start(self) -> None:
         self._thread.start()
@@ -122,11 +179,18 @@ class Writer:
     def submit(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        if not self._thread.is_alive():
-            future.set_exception(StoreUnavailable("the store is closed"))
-            return future
-        self._queue.put(_Job(fn, future, loop))
+        with self._closing:
+            if self._closed or not self._thread.is_alive():
+                future.set_exception(StoreUnavailable("the store is closed"))
+                return future
+            self._queue.put(_Job(fn, future, loop))
         return future
+
+    @staticmethod
+    def _answer(job: _Job, ok: bool, value: Any) -> None:
+        # A caller whose event loop has closed no longer waits; the write stands.
+        with contextlib.suppress(RuntimeError):
+            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
 
     def _connection(self) -> Connection:
         if self._conn is None:
@@ -159,10 +223,19 @@ class Writer:
                 batch.append(nxt)
             outcomes = self._commit_with_retries(batch)
             for queued, (ok, value) in zip(batch, outcomes, strict=True):
-                # A caller whose event loop has closed no longer waits; the write stands.
-                with contextlib.suppress(RuntimeError):
-                    queued.loop.call_soon_threadsafe(_settle, queued.future, ok, value)
+                self._answer(queued, ok, value)
         self._drop()
+        with self._closing:
+            self._closed = True
+        # Jobs submitted during stop() sit behind its stop mark; their callers must hear.
+        closed = StoreUnavailable("the store is closed")
+        while True:
+            try:
+                left = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if left is not None:
+                self._answer(left, False, closed)
 
     def _commit_with_retries(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
         for attempt in range(_RETRIES):
@@ -251,6 +324,9 @@ class Readers:
         def call() -> T:
             try:
                 return fn(self._conn())
+            except self._backend.refusals as exc:
+                # The query's values (a NUL on PostgreSQL), not the database: bad input.
+                raise StoreError(f"refused by the store: {exc}") from exc
             except failures as exc:
                 self._drop()
                 raise StoreUnavailable(f"{self._backend.name} read failed: {exc}") from exc

@@ -196,11 +196,15 @@ class ProcessingQueries(Access):
         """
 
         def complete(conn: Connection) -> bool:
+            # An UPDATE, not a SELECT: it locks the row until this commits (on PostgreSQL), so
+            # new input scheduled meanwhile either shows in `version` here or waits for the
+            # DELETE below and queues the job anew; it cannot be deleted unseen.
             row = conn.execute(
-                "SELECT version, lease_owner FROM processing_queue WHERE kind = ? AND key = ?",
-                (job.kind, job.key),
+                "UPDATE processing_queue SET lease_until = lease_until"
+                " WHERE kind = ? AND key = ? AND lease_owner = ? RETURNING version",
+                (job.kind, job.key, owner),
             ).fetchone()
-            if row is None or row["lease_owner"] != owner:
+            if row is None:
                 raise LeaseLost(job.origin)
             _store_derived(conn, derived)
             if row["version"] == job.version:

@@ -49,7 +49,13 @@ _SESSION_SELECT = (
 
 
 def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """A LIKE pattern for `text` anywhere; SQL folds it with lower(?), as it folds the column.
+
+    Folding in Python instead would fold more than SQLite's lower() (ASCII only) does to the
+    column, and "Émile" would not find itself there. The engines still differ: PostgreSQL
+    folds non-ASCII letters too, SQLite only ASCII ones.
+    """
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
@@ -167,7 +173,8 @@ class ReadQueries(Access):
             args.append(query.started_before)
         if query.user:
             where.append(
-                "(lower(s.identifier) LIKE ? ESCAPE '\\' OR lower(s.email) LIKE ? ESCAPE '\\')"
+                "(lower(s.identifier) LIKE lower(?) ESCAPE '\\'"
+                " OR lower(s.email) LIKE lower(?) ESCAPE '\\')"
             )
             args.extend([_like(query.user)] * 2)
         if query.has_errors is not None:
@@ -180,7 +187,7 @@ class ReadQueries(Access):
             # of 130 ms on 100k sessions, bench/ui.py). SQLite probes this way anyway.
             where.append(
                 "EXISTS (SELECT 1 FROM session_pages p WHERE p.session_id = s.id"
-                " AND lower(p.url) LIKE ? ESCAPE '\\' LIMIT 1 OFFSET 0)"
+                " AND lower(p.url) LIKE lower(?) ESCAPE '\\' LIMIT 1 OFFSET 0)"
             )
             args.append(_like(query.url_contains))
         if query.environment is not None:

@@ -127,6 +127,9 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
         created_at = now_ms()
 
         def ensure(conn: Connection) -> Project | None:
+            # Nodes starting together would each find no project and each add a default.
+            if conn.exclusive:
+                conn.execute(conn.exclusive)
             if conn.execute("SELECT 1 FROM projects LIMIT 1").fetchone():
                 return None
             project_id = conn.execute(
@@ -166,14 +169,6 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
 
         return await self._read(read)
 
-    async def project_exists(self, project_id: int) -> bool:
-        def read(conn: Connection) -> bool:
-            return bool(
-                conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone()
-            )
-
-        return await self._read(read)
-
     # -- sessions -----------------------------------------------------------------------
 
     async def initialize_session(self, new: NewSession) -> Session:
@@ -195,7 +190,9 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
                     " firstload_version, client_config, privacy_setting, enable_strict_privacy,"
                     " enable_recording_network_contents, disable_session_recording,"
                     " network_recording_domains, session_key, user_agent, accept_language)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    # Another node may insert it since the SELECT: then theirs is the first.
+                    " ON CONFLICT (secure_id) DO NOTHING",
                     (
                         new.secure_id,
                         new.project_id,

@@ -19,12 +19,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from footlight.store.base import StoreUnavailable
-from footlight.store.sql.engine import Connection, Cursor, Readers, Writer, now_ms
+from footlight.store.sql.engine import (
+    Connection,
+    Cursor,
+    Migration,
+    Readers,
+    Writer,
+    apply_pending,
+    shipped_migrations,
+)
 
 T = TypeVar("T")
 
@@ -72,14 +79,14 @@ def _split_statements(script: str) -> list[str]:
     return statements
 
 
-def migrations() -> list[tuple[int, str, str]]:
+def migrations() -> list[Migration]:
     """(version, name, sql) of every migration shipped with this version, in order."""
-    found = []
-    for entry in resources.files("footlight.store.sqlite").joinpath("migrations").iterdir():
-        if entry.name.endswith(".sql"):
-            version = int(entry.name.split("_", 1)[0])
-            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    return shipped_migrations("footlight.store.sqlite")
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    for statement in _split_statements(script):
+        conn.execute(statement)
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -90,31 +97,15 @@ def migrate(conn: sqlite3.Connection) -> int:
     )
     conn.execute("BEGIN IMMEDIATE")
     try:
-        current = conn.execute(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations"
-        ).fetchone()[0]
-        known = migrations()
-        if current > (known[-1][0] if known else 0):
-            raise StoreUnavailable(
-                f"the store is at schema version {current}, newer than this footlight knows; "
-                "upgrade footlight"
-            )
-        for version, name, sql in known:
-            if version <= current:
-                continue
-            for statement in _split_statements(sql):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (version, name, now_ms()),
-            )
-            current = version
+        current = apply_pending(
+            SQLiteConnection(conn), migrations(), lambda sql: _run_script(conn, sql)
+        )
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return int(current)
+    return current
 
 
 class Checkpointer:
@@ -164,6 +155,7 @@ class SQLiteConnection:
     """A sqlite3 connection as the store's functions use it (see sql.engine.Connection)."""
 
     skip_locked = ""
+    exclusive = ""  # BEGIN IMMEDIATE: one write transaction at a time already
 
     def __init__(self, raw: sqlite3.Connection) -> None:
         self.raw = raw
@@ -215,14 +207,18 @@ class SQLiteEngine:
     def describe(self) -> str:
         return f"SQLite {self.path.resolve()}"
 
+    def _migrate(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conn = _connect_raw(self.path)
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+
     async def open(self) -> None:
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            conn = _connect_raw(self.path)
-            try:
-                await asyncio.to_thread(migrate, conn)
-            finally:
-                conn.close()
+            # In a thread: connecting waits (up to 10 s) while another process holds the file.
+            await asyncio.to_thread(self._migrate)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the store at {self.path}: {exc}") from exc
         self._writer = Writer(self._backend, prepare=_no_autocheckpoint)
@@ -239,7 +235,7 @@ class SQLiteEngine:
             await asyncio.to_thread(self._checkpointer.stop)
             self._checkpointer = None
         if self._readers is not None:
-            self._readers.close()
+            await asyncio.to_thread(self._readers.close)  # waits for reads under way
             self._readers = None
 
     def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:

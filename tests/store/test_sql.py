@@ -1,0 +1,442 @@
+"""The SQL store on both engines (SQLite, and a fresh PostgreSQL database), through its API.
+
+Proven here:
+
+* input PostgreSQL cannot hold (a NUL in text, an integer beyond bigint) is refused like a
+  constraint violation: that write fails alone with StoreError, the rest of its batch commits,
+  and a read naming such a value is answered StoreError, never StoreUnavailable;
+* writes issued while the store closes are answered StoreUnavailable, none waits forever;
+* opening a store does not stall the event loop while another process holds its file;
+* user and URL search fold case the same way on both sides of LIKE, so a search written as
+  stored always finds it (SQLite folds ASCII only, PostgreSQL more: that difference stays);
+* on SQLite, the lookups of session deletion, OTLP retention and the error list use indexes;
+* several nodes on one PostgreSQL database: input stored while another node completes its
+  job is processed again; one session initialized on two nodes at once is one session, both
+  answered; nodes starting together add one default project.
+
+The races are made deterministic by holding one node's write transaction open (`uncommitted`)
+until the other node's write is seen waiting for its locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+
+from footlight.store import (
+    IncomingPayload,
+    NewSession,
+    PayloadSummary,
+    SessionField,
+    SQLiteStore,
+    SQLStore,
+    StoreError,
+    StoreUnavailable,
+)
+from footlight.store.base import Derived, PageVisit, SessionQuery, SessionSummary
+from footlight.store.postgres import PostgresStore
+from footlight.store.sql.engine import Connection
+from footlight.store.sqlite import DB_FILE
+from tests.conftest import BACKENDS, fresh_database
+
+T = TypeVar("T")
+
+postgres_only = pytest.mark.skipif(
+    "postgresql" not in BACKENDS, reason="PostgreSQL is not among FOOTLIGHT_TEST_BACKENDS"
+)
+
+
+@pytest.fixture
+def new_store(backend: str, tmp_path: Path) -> Callable[[], SQLStore]:
+    """Makes a store (not yet opened) on a fresh database of the test's backend."""
+    if backend == "sqlite":
+        return lambda: SQLiteStore(tmp_path)
+    url = fresh_database()
+    return lambda: PostgresStore(url)
+
+
+def run(store: SQLStore, scenario: Callable[[SQLStore], Awaitable[T]]) -> T:
+    async def main() -> T:
+        await store.open()
+        try:
+            return await scenario(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def new_session(secure_id: str, created_at: int = 1_700_000_000_000) -> NewSession:
+    return NewSession(secure_id=secure_id, project_id=1, created_at=created_at)
+
+
+@dataclass
+class Hold:
+    entered: threading.Event
+    release: threading.Event
+    done: asyncio.Future[None]
+
+
+def hold_writer(store: SQLStore) -> Hold:
+    """Queue a write that, once it runs, keeps the writer in its transaction until released."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(_conn: Connection) -> None:
+        entered.set()
+        release.wait(30)
+
+    return Hold(entered, release, store.engine.write(hold))
+
+
+@contextlib.asynccontextmanager
+async def writer_held(store: SQLStore) -> AsyncIterator[None]:
+    """Keep the store's writer busy until the block ends: every write issued meanwhile is
+    queued, and they then commit as one batch."""
+    held = hold_writer(store)
+    assert await asyncio.to_thread(held.entered.wait, 30)
+    try:
+        yield
+    finally:
+        held.release.set()
+        await held.done
+
+
+@contextlib.asynccontextmanager
+async def uncommitted(store: SQLStore, *writes: Awaitable[T]) -> AsyncIterator[list[Any]]:
+    """Run `writes` as one batch whose transaction stays open until the block ends: what they
+    wrote is not yet visible to others, and they hold their locks."""
+    async with writer_held(store):
+        tasks = await queued(*writes)
+        last = hold_writer(store)  # the batch's last job: it keeps the batch from committing
+    assert await asyncio.to_thread(last.entered.wait, 30)
+    try:
+        yield tasks
+    finally:
+        last.release.set()
+        await last.done
+
+
+def until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+async def queued(*writes: Awaitable[T]) -> list[asyncio.Task[T]]:
+    tasks = [asyncio.ensure_future(write) for write in writes]
+    await asyncio.sleep(0)  # each task runs up to its await: its job is queued
+    return tasks
+
+
+# -- input PostgreSQL cannot hold ----------------------------------------------------------------
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(new_session("nul\x00in-the-middle"), id="nul"),
+        pytest.param(new_session("beyond-bigint", created_at=2**70), id="out-of-range"),
+    ],
+)
+def test_a_value_postgres_cannot_hold_is_refused_alone_in_its_batch(bad: NewSession) -> None:
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        async with writer_held(store):
+            before, refused, after = await queued(
+                store.initialize_session(new_session("before")),
+                store.initialize_session(bad),
+                store.initialize_session(new_session("after")),
+            )
+
+        results = await asyncio.gather(before, refused, after, return_exceptions=True)
+
+        assert isinstance(results[1], StoreError), results
+        assert [getattr(r, "secure_id", r) for r in (results[0], results[2])] == [
+            "before",
+            "after",
+        ]
+        assert await store.session_record("before") is not None
+        assert await store.session_record("after") is not None
+        # The writer kept its connection and goes on committing.
+        assert (await store.initialize_session(new_session("later"))).secure_id == "later"
+
+    run(PostgresStore(fresh_database()), scenario)
+
+
+@postgres_only
+def test_a_read_naming_a_value_postgres_cannot_hold_is_refused_not_unavailable() -> None:
+    async def scenario(store: SQLStore) -> None:
+        with pytest.raises(StoreError):
+            await store.project_for_key("key\x00")
+        with pytest.raises(StoreError):
+            await store.list_sessions(SessionQuery(user="ada\x00"))
+        assert await store.project_for_key("key") is None
+
+    run(PostgresStore(fresh_database()), scenario)
+
+
+# -- closing ---------------------------------------------------------------------------------------
+
+
+def test_writes_issued_while_the_store_closes_are_answered_and_none_hangs(
+    new_store: Callable[[], SQLStore],
+) -> None:
+    async def scenario() -> list[Any]:
+        store = new_store()
+        await store.open()
+        await store.ensure_default_project()
+        writer = store.engine._writer  # type: ignore[attr-defined]
+        async with writer_held(store):
+            closing = asyncio.ensure_future(store.close())
+            # close() has asked the writer to stop once its stop mark is queued; writes
+            # issued from then on are queued behind it.
+            await asyncio.to_thread(until, lambda: writer._queue.qsize() > 0)
+            late = await queued(
+                *(store.initialize_session(new_session(f"late-{n}")) for n in range(3))
+            )
+        await closing
+        return await asyncio.wait_for(asyncio.gather(*late, return_exceptions=True), 10)
+
+    results = asyncio.run(scenario())
+
+    assert [type(r) for r in results] == [StoreUnavailable] * 3, results
+    assert all("closed" in str(r) for r in results)
+
+
+def test_opening_does_not_stall_the_event_loop_while_another_process_locks_the_file(
+    tmp_path: Path,
+) -> None:
+    # A fresh file locked elsewhere: turning it into WAL waits (the store retries for up to
+    # 10 s) until the lock is released.
+    with contextlib.closing(
+        sqlite3.connect(tmp_path / DB_FILE, isolation_level=None, check_same_thread=False)
+    ) as locker:
+        locker.execute("BEGIN EXCLUSIVE")
+        locker.execute("CREATE TABLE placeholder (x)")
+        release = threading.Timer(0.5, locker.execute, ("COMMIT",))
+
+        async def scenario() -> int:
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0.01)
+
+            ticker = asyncio.ensure_future(tick())
+            await asyncio.sleep(0)
+            store = SQLiteStore(tmp_path)
+            release.start()
+            await store.open()
+            await store.close()
+            ticker.cancel()
+            return ticks
+
+        ticks = asyncio.run(scenario())
+        release.join()
+
+    assert ticks >= 10, f"the event loop ran {ticks} times in the 0.5 s the open waited"
+
+
+# -- search --------------------------------------------------------------------------------------
+
+
+def summary(landing_page: str) -> SessionSummary:
+    return SessionSummary(
+        started_at=None,
+        ended_at=None,
+        length_ms=0,
+        active_ms=0,
+        pages_visited=1,
+        click_count=0,
+        rage_click_count=0,
+        event_count=0,
+        payload_count=0,
+        error_count=0,
+        console_count=0,
+        network_count=0,
+        browser_name=None,
+        browser_version=None,
+        os_name=None,
+        os_version=None,
+        device_type=None,
+        language=None,
+        landing_page=landing_page,
+        exit_page=landing_page,
+    )
+
+
+@pytest.mark.parametrize(
+    ("search", "found"),
+    [
+        ("Émile", True),
+        ("zola", True),
+        ("ZOLA", True),
+        ("100%", True),
+        ("100_", False),  # LIKE's wildcards are searched as text, not as patterns
+    ],
+)
+def test_user_and_url_search_find_what_is_typed_as_stored(
+    new_store: Callable[[], SQLStore], search: str, found: bool
+) -> None:
+    url = "https://shop.example/Émile-Zola/100%"
+
+    async def scenario(store: SQLStore) -> tuple[list[str], list[str]]:
+        await store.ensure_default_project()
+        session = await store.initialize_session(new_session("s"))
+        await store.identify("s", "Émile Zola 100%", None, [SessionField("user", "x", "y")], 1)
+        job = (await store.claim_jobs("me", 2**40, 60_000, 1))[0]
+        await store.complete_job(
+            job,
+            "me",
+            Derived(
+                job.origin,
+                session_id=session.id,
+                summary=summary(url),
+                pages=[PageVisit(1, url)],
+            ),
+        )
+        by_user = await store.list_sessions(SessionQuery(user=search))
+        by_url = await store.list_sessions(SessionQuery(url_contains=search))
+        return [v.secure_id for v in by_user], [v.secure_id for v in by_url]
+
+    expected = ["s"] if found else []
+    by_user, by_url = run(new_store(), scenario)
+    assert (by_user, by_url) == (expected, expected)
+
+
+# -- indexes -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        # delete_session_rows, and the foreign key check when a session row goes
+        ("SELECT id FROM backend_errors WHERE session_id = ?", "backend_errors_by_session"),
+        # purge_expired's OTLP pass
+        ("SELECT id FROM otlp_batches WHERE received_at < ? LIMIT 100", "otlp_batches_by_received"),
+        # errors() of one project, newest first
+        (
+            "SELECT * FROM errors WHERE project_id IN (?) ORDER BY id DESC LIMIT 50",
+            "errors_by_project_id",
+        ),
+    ],
+)
+def test_sqlite_reads_these_through_an_index(tmp_path: Path, sql: str, index: str) -> None:
+    async def nothing(_store: SQLStore) -> None:
+        pass
+
+    run(SQLiteStore(tmp_path), nothing)
+    with contextlib.closing(sqlite3.connect(tmp_path / DB_FILE)) as db:
+        plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", (1,)))
+
+    assert f"USING INDEX {index}" in plan or f"USING COVERING INDEX {index}" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+# -- several nodes on one PostgreSQL database ----------------------------------------------------
+
+
+def lock_waiters(url: str) -> int:
+    """How many connections to this database wait for a lock another transaction holds."""
+    with psycopg.connect(url, autocommit=True) as db:
+        row = db.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def two_nodes(scenario: Callable[[str, SQLStore, SQLStore], Awaitable[None]]) -> None:
+    url = fresh_database()
+
+    async def main() -> None:
+        a, b = PostgresStore(url), PostgresStore(url)
+        await a.open()
+        await b.open()
+        try:
+            await scenario(url, a, b)
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+def payload(payload_id: int) -> IncomingPayload:
+    content = f'{{"payload":{payload_id}}}'.encode()
+    return IncomingPayload(
+        payload_id=payload_id,
+        digest=content,
+        source="compressed",
+        received_at=1_700_000_000_000 + payload_id,
+        summary=PayloadSummary(0, None, None, False),
+        body=gzip.compress(content, mtime=0),
+    )
+
+
+@postgres_only
+def test_input_arriving_while_its_job_completes_on_another_node_is_processed_again() -> None:
+    async def scenario(url: str, a: SQLStore, b: SQLStore) -> None:
+        await a.ensure_default_project()
+        await a.initialize_session(new_session("s"))
+        await a.append_payload("s", payload(1))
+        [job] = await a.claim_jobs("node-a", 2**50, 60_000, 1)
+
+        async with uncommitted(b, b.append_payload("s", payload(2))) as [appended]:
+            completing = asyncio.ensure_future(a.complete_job(job, "node-a", Derived(job.origin)))
+            await asyncio.to_thread(until, lambda: lock_waiters(url) > 0)
+
+        assert await appended is True
+        assert await completing is False, "the job was deleted with payload 2 unprocessed"
+        assert await a.queued_jobs() == 1
+        [again] = await a.claim_jobs("node-a", 2**50, 60_000, 1)
+        assert again.version > job.version
+
+    two_nodes(scenario)
+
+
+@postgres_only
+def test_the_same_session_initialized_on_two_nodes_at_once_is_one_session() -> None:
+    async def scenario(url: str, a: SQLStore, b: SQLStore) -> None:
+        await a.ensure_default_project()
+
+        async with uncommitted(b, b.initialize_session(new_session("s"))) as [on_b]:
+            on_a = asyncio.ensure_future(a.initialize_session(new_session("s", created_at=2)))
+            await asyncio.to_thread(until, lambda: lock_waiters(url) > 0)
+
+        first, reload = await on_b, await on_a
+        assert reload == first
+        assert first.created_at == 1_700_000_000_000
+
+    two_nodes(scenario)
+
+
+@postgres_only
+def test_nodes_starting_together_add_one_default_project() -> None:
+    async def scenario(url: str, a: SQLStore, b: SQLStore) -> None:
+        async with uncommitted(b, b.ensure_default_project()) as [on_b]:
+            on_a = asyncio.ensure_future(a.ensure_default_project())
+            # Either a waits for b (one default project), or a adds one beside b's.
+            await asyncio.to_thread(until, lambda: on_a.done() or lock_waiters(url) > 0)
+
+        created = [await on_b, await on_a]
+        assert [p.name for p in await a.list_projects()] == ["default"]
+        assert created[0] is not None
+        assert created[1] is None
+
+    two_nodes(scenario)

@@ -1,0 +1,144 @@
+"""A server on PostgreSQL given text PostgreSQL cannot hold (a NUL character), over real HTTP.
+
+SQLite keeps a NUL like any other character; PostgreSQL refuses it. That refusal is the
+request's fault: it is answered as bad input and writes nothing, while the writes of other
+clients committed in the same group commit are stored and answered 200, never 503.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import (
+    BACKENDS,
+    FIXTURES,
+    INIT_DOC,
+    Server,
+    create_token,
+    db_rows,
+    error_codes,
+    gql,
+    init_session,
+    init_variables,
+    make_payload,
+    new_secure_id,
+    push,
+    start_server,
+)
+
+pytestmark = pytest.mark.skipif(
+    "postgresql" not in BACKENDS, reason="PostgreSQL is not among FOOTLIGHT_TEST_BACKENDS"
+)
+
+IDENTIFY = (FIXTURES / "documents" / "identifySession.graphql").read_text()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start_server(
+        tmp_path_factory.mktemp("nul") / "data",
+        env={"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "0.2"},
+        backend="postgresql",
+    )
+    yield running
+    running.stop()
+
+
+def send(server: Server, document: str, variables: dict[str, Any], operation: str) -> Any:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        return gql(client, document, variables, operation)
+
+
+def test_a_nul_is_bad_input_and_good_writes_beside_it_are_stored(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        identified = init_session(client)
+    good = [new_secure_id() for _ in range(40)]
+    bad_inits = [f"{new_secure_id()}\x00" for _ in range(10)]
+
+    # Interleaved and at once, so that bad and good writes share group commits.
+    with ThreadPoolExecutor(16) as pool:
+        requests = [
+            *(
+                pool.submit(send, server, INIT_DOC, init_variables(s), "initializeSession")
+                for s in bad_inits
+            ),
+            pool.submit(
+                send,
+                server,
+                IDENTIFY,
+                {"session_secure_id": identified, "user_identifier": "ada\x00lovelace"},
+                "identifySession",
+            ),
+            *(
+                pool.submit(send, server, INIT_DOC, init_variables(s), "initializeSession")
+                for s in good
+            ),
+        ]
+        responses = [r.result() for r in requests]
+
+    refused, accepted = responses[: len(bad_inits) + 1], responses[len(bad_inits) + 1 :]
+    for response in refused:
+        assert response.status_code == 200, response.text
+        assert error_codes(response) == ["BAD_USER_INPUT"], response.text
+        assert "NUL" in response.json()["errors"][0]["message"]
+    for response in accepted:
+        assert response.status_code == 200, response.text
+        assert "errors" not in response.json(), response.text
+    stored = {row[0] for row in db_rows(server.data_dir, "SELECT secure_id FROM sessions")}
+    assert stored == {identified, *good}
+    assert db_rows(
+        server.data_dir, "SELECT identifier FROM sessions WHERE secure_id = ?", [identified]
+    ) == [(None,)]
+
+
+def test_processing_input_with_a_nul_records_the_failure_instead_of_pausing(
+    server: Server,
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        secure_id = init_session(client)
+        message = {"type": "log", "value": ["a\x00b"], "time": 1, "trace": [], "attributes": "{}"}
+        response = push(client, secure_id, 1, make_payload(messages=[message]))
+        assert response.status_code == 200, response.text
+    [(session_id,)] = db_rows(
+        server.data_dir, "SELECT id FROM sessions WHERE secure_id = ?", [secure_id]
+    )
+
+    # Its job fails like any job that cannot be done (recorded, retried later with backoff),
+    # rather than like an outage that leaves it leased and pauses processing.
+    deadline = time.monotonic() + 30
+    while not (
+        failed := db_rows(
+            server.data_dir,
+            "SELECT attempts, last_error FROM processing_queue"
+            " WHERE kind = 'session' AND key = ? AND last_error IS NOT NULL",
+            [session_id],
+        )
+    ):
+        assert time.monotonic() < deadline, server.log()[-3000:]
+        time.sleep(0.1)
+    [(attempts, last_error)] = failed
+    assert attempts == 1
+    assert "NUL" in last_error
+    assert "processing paused" not in server.log()
+
+
+def test_a_read_naming_a_nul_is_bad_input(server: Server) -> None:
+    variables = init_variables(new_secure_id(), "key\x00")
+    graph = send(server, INIT_DOC, variables, "initializeSession")
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        token = create_token(server)
+        rest = client.get("/api/v1/sessions?user=%00", headers={"authorization": f"Bearer {token}"})
+        signed_in = client.post("/ui/login", data={"token": token})
+        client.cookies.set("footlight_ui", signed_in.cookies["footlight_ui"])
+        page = client.get("/ui/sessions?user=%00")
+
+    assert graph.status_code == 200, graph.text
+    assert error_codes(graph) in (["BAD_USER_INPUT"], ["NOT_FOUND"]), graph.text
+    assert rest.status_code == 400, rest.text
+    assert page.status_code == 400, page.text
