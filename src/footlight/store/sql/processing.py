@@ -1,4 +1,4 @@
-"""The processing side of SQLiteStore: the work queue, processing's inputs, derived rows.
+"""The processing side of the SQL store: the work queue, processing's inputs, derived rows.
 
 A job is claimed with a lease, its input read, its rows derived off the store, and then
 stored in one transaction that also completes the job. A crash anywhere before that commit
@@ -7,7 +7,9 @@ leaves the old rows and the job in place; the lease expires and another run redo
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
+from typing import Any
 
 from footlight.store.base import (
     BackendErrorInput,
@@ -19,7 +21,7 @@ from footlight.store.base import (
     SessionInput,
 )
 from footlight.store.sql.access import Access, to_json
-from footlight.store.sql.engine import Connection, now_ms
+from footlight.store.sql.engine import Connection, Cursor, now_ms
 from footlight.store.sql.rows import backend_error, session_fields, stored_payloads
 
 DERIVED_BY_ORIGIN = (
@@ -37,7 +39,33 @@ _SESSION_COLUMNS = (
 )
 
 
-def _store_derived(conn: Connection, derived: Derived) -> None:
+class _WithoutNul:
+    """Writes derived rows with U+0000 in text replaced by U+FFFD.
+
+    Derived text is what the SDK sent (a console line, a URL), and it may hold a NUL, which
+    PostgreSQL text cannot; refusing it would leave the whole session unprocessed. Replaced on
+    both engines, so they store the same thing. (Input a client names things by, like a secure
+    id, is refused instead: see the engines' refusals.)
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
+        return self._conn.execute(sql, _without_nul(parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
+        return self._conn.executemany(sql, [_without_nul(row) for row in parameters])
+
+
+def _without_nul(parameters: Sequence[Any]) -> Sequence[Any]:
+    if not any(isinstance(p, str) and "\x00" in p for p in parameters):
+        return parameters
+    return [p.replace("\x00", "\ufffd") if isinstance(p, str) else p for p in parameters]
+
+
+def _store_derived(raw: Connection, derived: Derived) -> None:
+    conn = _WithoutNul(raw)
     origin = derived.origin
     for table in DERIVED_BY_ORIGIN:
         conn.execute(f"DELETE FROM {table} WHERE origin = ?", (origin,))
