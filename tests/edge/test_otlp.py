@@ -11,6 +11,7 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from footlight.processing.otlp import MAX_ITEMS
 from footlight.store import OtlpBatch
 from tests.conftest import FIXTURES, Server, error_codes, with_store
 
@@ -140,6 +141,31 @@ def test_garbage_is_refused_and_not_stored(
     response = client.post("/v1/logs", content=content, headers=headers)
     assert response.status_code == status
     assert error_codes(response) == [code]
+    assert len(_batches(server)) == before
+
+
+def test_an_export_of_too_many_items_is_refused_and_not_stored(
+    client: httpx.Client, server: Server
+) -> None:
+    # A few kilobytes of gzip holding a million empty span events (2 bytes each).
+    export = ExportTraceServiceRequest()
+    span = (
+        export.resource_spans.add()
+        .scope_spans.add()
+        .spans.add(trace_id=bytes(range(16)), span_id=bytes(range(8)), name=server.url)
+    )
+    for _ in range(1_000_000):
+        span.events.add()
+    body = gzip.compress(export.SerializeToString())
+    before = len(_batches(server))
+    response = client.post(
+        "/v1/traces",
+        content=body,
+        headers={"content-type": "application/x-protobuf", "content-encoding": "gzip"},
+    )
+    assert response.status_code == 400
+    assert error_codes(response) == ["BAD_REQUEST"]
+    assert f"more than {MAX_ITEMS} items" in response.json()["errors"][0]["message"]
     assert len(_batches(server)) == before
 
 

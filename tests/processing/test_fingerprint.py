@@ -5,7 +5,7 @@ Proven here:
 * `error_message` reads the three shapes the SDK sends (a JSON array of console.error
   arguments, a JSON string, plain text) and returns anything else unchanged, never raising;
 * `normalize_message` replaces URLs' query strings, quoted strings, UUIDs, hex ids and
-  numbers, and leaves words such as "v2", "10px" and "can't" alone;
+  numbers, and leaves words such as "v2", "10px" and "can't" alone, in linear time;
 * `fingerprint` follows the documented recipe byte for byte; occurrences differing only in
   numbers and ids, line and column numbers, hosts, query strings or content hashes share
   one; a different type, top frame or function does not; frames past `top`, and frames
@@ -15,8 +15,11 @@ Proven here:
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from footlight.processing.fingerprint import error_message, fingerprint, normalize_message
 from footlight.processing.records import StackFrame
@@ -123,6 +126,32 @@ def test_normalize_message(message: str, expected: str) -> None:
 
 
 # --- fingerprint ---------------------------------------------------------------------
+
+
+# Step 1a as it was first written; the bounded rewrite must replace the same queries.
+_URL_QUERY = re.compile(r"""(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s?#'"<>()]*)\?[^\s#'"<>()]*""")
+# Nothing here is touched by the later steps but whitespace: no quotes, digits or hex runs.
+_URL_PIECES = ["a", "B", ".", "-", "+", "://", "?", "#", "=", " ", "<", ")", "/", "x.y://"]
+
+
+@given(st.lists(st.sampled_from(_URL_PIECES), max_size=12).map("".join))
+def test_query_strings_are_replaced_as_the_first_regex_did(message: str) -> None:
+    expected = " ".join(_URL_QUERY.sub(r"\1?<query>", message).split())
+    assert normalize_message(message) == expected
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # Each was seconds at a tenth of this size, and grew with the square of it.
+        ("a." * 400_000, "a." * 400_000),
+        ("a://" * 100_000, "a://" * 100_000),
+        ("a://" * 100_000 + "?x", "a://" * 100_000 + "?<query>"),
+    ],
+)
+def test_long_runs_of_url_characters_normalise_in_linear_time(message: str, expected: str) -> None:
+    assert normalize_message(message) == expected
 
 
 def test_fingerprint_follows_the_documented_recipe() -> None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import copy
 import gzip
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from google.protobuf import json_format
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -47,6 +50,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, St
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from footlight.processing.otlp import (
+    MAX_EXPORT_BYTES,
+    MAX_ITEMS,
     DecodedBatch,
     LogRecord,
     OtlpDecodeError,
@@ -208,12 +213,23 @@ def test_gzip_bodies_decode_like_plain_ones() -> None:
     # Exactly at the limit is fine; "identity" and header parameters are accepted.
     exact = len(TRACES_BODY)
     assert decode_batch("traces", JSON, "gzip", gzip.compress(TRACES_BODY), exact) == expected
-    assert decode_batch("traces", "application/json; charset=utf-8", "identity", TRACES_BODY, 1)
+    assert (
+        decode_batch("traces", "application/json; charset=utf-8", "identity", TRACES_BODY, 1)
+        == expected
+    )
 
 
 def test_gzip_inflating_past_the_limit_is_refused() -> None:
     with pytest.raises(OtlpPayloadTooLarge, match=f"more than {len(TRACES_BODY) - 1} bytes"):
         decode_batch("traces", JSON, "gzip", gzip.compress(TRACES_BODY), len(TRACES_BODY) - 1)
+
+
+def test_an_export_larger_than_otlp_needs_is_refused_whatever_the_inflate_limit() -> None:
+    # Empty sub-messages are cheap to send and dear to parse: 8 MiB is the ceiling.
+    empty_spans = b"\x0a\x00" * (MAX_EXPORT_BYTES // 2 + 1)
+    for body, encoding in ((empty_spans, None), (gzip.compress(empty_spans), "gzip")):
+        with pytest.raises(OtlpPayloadTooLarge, match=f"than {MAX_EXPORT_BYTES} bytes"):
+            decode_batch("traces", PROTOBUF, encoding, body, 64 * 1024 * 1024)
 
 
 def test_stored_batches_decode_through_their_recorded_encoding() -> None:
@@ -298,6 +314,75 @@ def test_span_link_ids_are_converted_too() -> None:
     assert _decode_traces(_with_first_span(links=[link])).spans[0].span_id == "ae4b3196b157adce"
     with pytest.raises(OtlpDecodeError, match=r"spans\[0\]\.links\[0\]\.spanId"):
         _decode_traces(_with_first_span(links=[{**link, "spanId": "not-hex!"}]))
+
+
+# -- the item limit ------------------------------------------------------------------------
+
+
+def _traces_with_events(count: int) -> bytes:
+    """One resource, one scope and one span holding `count` empty events: 2 bytes each."""
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    span = scope.spans.add(trace_id=TRACE, span_id=SPAN_ID)
+    for _ in range(count):
+        span.events.add()
+    return request.SerializeToString()
+
+
+def test_an_export_of_exactly_the_item_limit_decodes() -> None:
+    body = gzip.compress(_traces_with_events(MAX_ITEMS - 3))
+    (span,) = decode_batch("traces", PROTOBUF, "gzip", body, LIMIT).spans
+    assert len(span.events) == MAX_ITEMS - 3
+
+
+def _json_body(document: dict[str, Any]) -> bytes:
+    return json.dumps(document).encode()
+
+
+def _many_json_events() -> bytes:
+    # Proto field names, which OTLP/JSON receivers accept too.
+    span = {"trace_id": TRACE.hex(), "span_id": SPAN_ID.hex(), "events": [{}] * MAX_ITEMS}
+    return _json_body({"resource_spans": [{"scope_spans": [{"spans": [span]}]}]})
+
+
+def _many_log_records() -> bytes:
+    records = [ProtoLogRecord()] * MAX_ITEMS
+    scope = ScopeLogs(log_records=records)
+    return ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(scope_logs=[scope])]
+    ).SerializeToString()
+
+
+def _many_json_points() -> bytes:
+    metric = {"name": "m", "exponential_histogram": {"dataPoints": [{}] * MAX_ITEMS}}
+    return _json_body({"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]})
+
+
+def _many_empty_scopes() -> bytes:
+    resource = ResourceMetrics(scope_metrics=[ScopeMetrics()] * MAX_ITEMS)
+    return ExportMetricsServiceRequest(resource_metrics=[resource]).SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("signal", "content_type", "make_body"),
+    [
+        ("traces", PROTOBUF, lambda: gzip.compress(_traces_with_events(MAX_ITEMS - 2))),
+        ("traces", JSON, _many_json_events),
+        ("logs", PROTOBUF, _many_log_records),
+        ("metrics", JSON, _many_json_points),
+        # Empty wrappers count too: millions of them cost as much as millions of spans.
+        ("logs", JSON, lambda: _json_body({"resourceLogs": [{}] * (MAX_ITEMS + 1)})),
+        ("metrics", PROTOBUF, _many_empty_scopes),
+    ],
+)
+def test_an_export_past_the_item_limit_is_refused(
+    signal: str, content_type: str, make_body: Callable[[], bytes]
+) -> None:
+    body = make_body()
+    encoding = "gzip" if body.startswith(b"\x1f\x8b") else None
+    with pytest.raises(OtlpDecodeError) as caught:
+        decode_batch(signal, content_type, encoding, body, LIMIT)
+    assert f"export holds more than {MAX_ITEMS} items" in caught.value.message
 
 
 # -- metrics -------------------------------------------------------------------------------
@@ -671,6 +756,39 @@ def test_current_semantic_convention_names_and_failures() -> None:
     assert network_request(_one_span(server)) is None
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (AnyValue(int_value=404), 404),
+        (AnyValue(double_value=200.0), 200),
+        (AnyValue(double_value=200.5), None),
+        (AnyValue(double_value=1e300), None),  # no store's integer holds it
+        (AnyValue(double_value=float("nan")), None),
+        (_s(" 204 "), 204),
+        (_s("²"), None),  # a digit to str.isdigit(), not to int()
+        (_s("1" * 5000), None),  # past the digits int() parses
+        (_s("-1"), None),
+        (AnyValue(bool_value=True), None),
+    ],
+)
+def test_status_and_size_are_read_from_plain_numbers_only(value: AnyValue, expected: int) -> None:
+    span = ProtoSpan(
+        trace_id=TRACE,
+        span_id=SPAN_ID,
+        name="HTTP GET",
+        kind=ProtoSpan.SpanKind.SPAN_KIND_CLIENT,
+        attributes=[
+            _kv("http.method", _s("GET")),
+            _kv("http.url", _s("https://api.example.com/cart")),
+            _kv("http.status_code", value),
+            _kv("http.response_content_length", value),
+        ],
+    )
+    request = network_request(_one_span(span))
+    assert request is not None
+    assert (request.status, request.transfer_size) == (expected, expected)
+
+
 # -- errors --------------------------------------------------------------------------------
 
 CHROME_STACK = (
@@ -793,6 +911,54 @@ def test_firefox_stacks_parse() -> None:
         ("renderCart", "https://shop.example/app.js", 10, 5),
         (None, "https://shop.example/app.js", 2, 1),
     ]
+
+
+# How frames written "fn (location)" were read before; the reading must not change.
+_PAREN_FRAME = re.compile(r"^(?P<fn>.+?) \((?P<loc>.+)\)$")
+_LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
+
+
+def _regex_frame(body: str) -> StackFrame:
+    split = _PAREN_FRAME.match(body)
+    function = split["fn"].removeprefix("async ") or None if split else None
+    location = _LOCATION.match(split["loc"] if split else body)
+    if location is None:
+        return StackFrame(function_name=function, source=body)
+    column = location["col"]
+    return StackFrame(
+        location["file"], function, int(location["line"]), int(column) if column else None, body
+    )
+
+
+_PIECES = st.lists(st.sampled_from(["a", "async ", " (", ")", ":1", " ", "\n"]), max_size=4)
+# Shaped like "fn (location)", each part possibly empty or holding more " (" and ")".
+_FRAME_LIKE = st.tuples(
+    _PIECES.map("".join),
+    st.sampled_from([" (", "(", ""]),
+    _PIECES.map("".join),
+    st.sampled_from([")", ") ", ""]),
+).map("".join)
+
+
+@given(_FRAME_LIKE)
+def test_frames_read_as_the_regex_read_them(text: str) -> None:
+    body = text.strip()
+    listed = parse_stacktrace(json.dumps([body]))
+    assert listed == ((_regex_frame(body),) if body else ())
+
+
+@pytest.mark.timeout(30)
+def test_a_line_of_many_open_parentheses_parses_in_linear_time() -> None:
+    # Without a closing one, the regex split rescanned the line from every " (": seconds
+    # for 20,000 of them, growing with their square.
+    line = "at " + "a (" * 200_000 + "app.js:1:2"
+    (frame,) = parse_stacktrace(line)
+    assert (frame.function_name, frame.file_name, frame.line_number, frame.column_number) == (
+        None,
+        "a (" * 200_000 + "app.js",
+        1,
+        2,
+    )
 
 
 def test_spans_without_exception_events_have_no_errors() -> None:

@@ -328,6 +328,88 @@ def test_otlp_feeds_network_errors_and_console_of_its_session(
     assert spans == [(2,)]
 
 
+HUGE = "1" * 401  # a JSON integer float() overflows on
+
+
+def test_numbers_out_of_range_are_skipped_not_fatal(
+    quick: Server, quick_client: httpx.Client
+) -> None:
+    secure_id = init_session(quick_client)
+    t0 = 1_795_664_479_000
+    payload = make_payload(messages=[console("kept", t0)])
+    # Hand-written JSON: these numbers have no Python float, so no encoder writes them.
+    payload["messages"] = (
+        f'{{"messages":[{{"type":"log","value":["huge"],"time":{HUGE}}},'
+        f'{{"type":"log","value":["kept"],"time":{t0}}}]}}'
+    )
+    payload["resources"] = (
+        f'{{"resources":[{{"name":"https://a.example/huge","startTime":{HUGE}}},'
+        f'{{"name":"https://a.example/big","startTimeAbs":{t0},"transferSize":1e300}}]}}'
+    )
+    payload["web_socket_events"] = (
+        f'{{"webSocketEvents":[{{"socketId":"1","type":"open","name":"w","timeStamp":{HUGE}}},'
+        f'{{"socketId":"2","type":"open","name":"w","timeStamp":{t0},"size":1e300}}]}}'
+    )
+    assert push(quick_client, secure_id, 1, payload).status_code == 200
+    wait_processed(quick)
+    assert console_of(quick, secure_id) == ["kept"]
+    network = with_store(quick.data_dir, lambda s: s.session_network(secure_id))
+    assert [(n.url, n.transfer_size) for n in network] == [("https://a.example/big", None)]
+    sockets = with_store(quick.data_dir, lambda s: s.session_websocket(secure_id))
+    assert [(w.socket_id, w.size) for w in sockets] == [("2", None)]
+
+
+def test_otlp_values_no_store_can_hold_are_left_out(
+    quick: Server, quick_client: httpx.Client
+) -> None:
+    secure_id = init_session(quick_client)
+    session = {"key": "highlight.session_id", "value": {"stringValue": secure_id}}
+
+    def fetch(span_id: str, status: dict[str, Any], size: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "traceId": "5b8efff798038103d269b633813fc60c",
+            "spanId": span_id,
+            "name": "HTTP GET",
+            "kind": 3,
+            "startTimeUnixNano": "1795664480000000000",
+            "attributes": [
+                session,
+                {"key": "http.method", "value": {"stringValue": "GET"}},
+                {"key": "http.url", "value": {"stringValue": f"https://a.example/{span_id}"}},
+                {"key": "http.status_code", "value": status},
+                {"key": "http.response_content_length", "value": size},
+            ],
+        }
+
+    spans = [
+        fetch("00000000000000a1", {"doubleValue": 1e300}, {"stringValue": "1" * 5000}),
+        fetch("00000000000000a2", {"stringValue": "²"}, {"stringValue": " 512 "}),
+    ]
+    traces = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    assert quick_client.post("/v1/traces", json=traces).status_code == 200
+
+    def point(value: Any) -> dict[str, Any]:
+        return {"timeUnixNano": "1795664480000000000", "asDouble": value, "attributes": [session]}
+
+    gauge = {"dataPoints": [point("NaN"), point("Infinity"), point(0.25)]}
+    metrics = {
+        "resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "cls", "gauge": gauge}]}]}]
+    }
+    assert quick_client.post("/v1/metrics", json=metrics).status_code == 200
+    wait_processed(quick)
+    network = with_store(quick.data_dir, lambda s: s.session_network(secure_id))
+    assert sorted((n.url, n.status, n.transfer_size) for n in network) == [
+        ("https://a.example/00000000000000a1", None, None),
+        ("https://a.example/00000000000000a2", None, 512),
+    ]
+    stored = db_rows(
+        quick.data_dir,
+        "SELECT name, value FROM otlp_metrics WHERE session_secure_id = ?",
+        (secure_id,),
+    )
+    assert stored == [("cls", 0.25)]
+
+
 def test_an_unreadable_stored_payload_does_not_stop_processing(
     quick: Server, quick_client: httpx.Client
 ) -> None:

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Literal
 
 from footlight.config import Limits
 from footlight.edge import cors
 from footlight.edge.asgi import HTTPError, Request, Send, error_body, respond, respond_json
 from footlight.ingest.service import Ingestor, now_ms
 from footlight.processing import otlp
+from footlight.processing.otlp import JSON, PROTOBUF, Signal
 from footlight.store import OtlpBatch, StoreUnavailable
 
-Signal = Literal["traces", "metrics", "logs"]
+# Plain bodies above this are decoded off the event loop; a gzip body always is, since a
+# few kilobytes of it can inflate to megabytes.
 _OFFLOAD_BYTES = 256 * 1024
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
 
 
 class OtlpEndpoint:
@@ -75,7 +74,7 @@ class OtlpEndpoint:
             otlp.decode_batch, self._signal, media, encoding, body, self._limits.max_inflated_bytes
         )
         try:
-            if len(body) > _OFFLOAD_BYTES:
+            if encoding == "gzip" or len(body) > _OFFLOAD_BYTES:
                 await asyncio.to_thread(decode)
             else:
                 decode()

@@ -114,8 +114,7 @@ class DocumentCache:
             return PreparedDocument(
                 None,
                 RequestError(
-                    f"the query is longer than {self._max_bytes} bytes"
-                    " (limit: max_query_bytes)",
+                    f"the query is longer than {self._max_bytes} bytes (limit: max_query_bytes)",
                     PARSE_FAILED,
                 ),
             )

@@ -3,13 +3,14 @@
 An OTLP export can carry data of several sessions; each row it yields names its session by
 the `highlight.session_id` attribute. Spans are kept as spans and, for HTTP client spans,
 also as network requests; span `exception` events become errors; logs become console
-messages, as do the `launchdarkly.js.log` spans that carry console output (the LaunchDarkly
-successor SDK sends console, errors and network only over OTLP).
+messages, as do the `log` events of spans (the LaunchDarkly successor SDK sends console
+output on `launchdarkly.js.log` spans, and console, errors and network only over OTLP).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 from footlight.processing import otlp
 from footlight.processing.fingerprint import fingerprint
@@ -76,7 +77,8 @@ def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Deriv
             message = otlp.console_message(record, batch.received_at)
             derived.console.append((record.session_secure_id, message))
     for point in decoded.metrics:
-        if point.value is not None:
+        # The store keeps a number: NaN would be NULL there, failing the whole export.
+        if point.value is not None and math.isfinite(point.value):
             derived.metrics.append(
                 MetricRecord(
                     point.session_secure_id,

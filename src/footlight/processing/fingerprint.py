@@ -6,8 +6,9 @@ Two occurrences belong to the same error group when their fingerprints are equal
    (the SDK often sends it JSON-encoded, see that function). `normalize_message` then
    replaces what varies between occurrences of one error, in this order:
 
-   a. the query string of every URL (``scheme://...``), from ``?`` up to ``#`` or the URL's
-      end (whitespace, a quote, ``<``, ``>``, ``(`` or ``)``), becomes ``?<query>``;
+   a. the query string of every URL (``scheme://...``, a scheme of at most 32 characters),
+      from ``?`` up to ``#`` or the URL's end (whitespace, a quote, ``<``, ``>``, ``(`` or
+      ``)``), becomes ``?<query>``;
    b. every quoted string, ``'...'`` or ``"..."`` on one line whose opening quote does not
       follow a letter or digit (so the apostrophe in "can't" is not a quote), becomes
       ``<str>``;
@@ -58,8 +59,12 @@ import msgspec
 from footlight.processing.records import StackFrame
 
 # URL characters stop at whitespace, quotes, angle brackets and parentheses: in a message a
-# URL is usually delimited by one of them, and they are rare inside real URLs.
-_URL_QUERY = re.compile(r"""(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s?#'"<>()]*)\?[^\s#'"<>()]*""")
+# URL is usually delimited by one of them, and they are rare inside real URLs. Every URL
+# matches, with or without a query, so that the scan goes on after it: a URL that must
+# have a query to match is rescanned to its end from each later "x://" inside it. The
+# scheme's length is bounded (real ones are short) for the same reason: a long run of scheme
+# characters without "://" would be rescanned from each of its positions.
+_URL = re.compile(r"""(\b[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s?#'"<>()]*+)(\?[^\s#'"<>()]*+)?""")
 _QUOTED = re.compile(r"""(?<![A-Za-z0-9])(?:'[^'\n]*'|"[^"\n]*")""")
 _UUID = re.compile(
     r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE
@@ -99,7 +104,7 @@ def error_message(event: str) -> str:
 
 def normalize_message(message: str) -> str:
     """`message` with its volatile parts replaced by placeholders (recipe step 1)."""
-    text = _URL_QUERY.sub(r"\1?<query>", message)
+    text = _URL.sub(_without_query, message)
     text = _QUOTED.sub("<str>", text)
     text = _replace_ids(text)
     text = _NUMBER.sub("<n>", text)
@@ -120,6 +125,10 @@ def fingerprint(type_: str, message: str, frames: Sequence[StackFrame], top: int
     ]
     data = json.dumps(value, separators=(",", ":")).encode("ascii")
     return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def _without_query(url: re.Match[str]) -> str:
+    return url[0] if url[2] is None else f"{url[1]}?<query>"
 
 
 def _replace_ids(text: str) -> str:

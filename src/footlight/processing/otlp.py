@@ -49,7 +49,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -71,6 +71,7 @@ from footlight.processing.records import (
     NetworkRequest,
     StackFrame,
 )
+from footlight.processing.values import whole
 from footlight.store import OtlpBatch
 
 Signal = Literal["traces", "metrics", "logs"]
@@ -79,10 +80,19 @@ Attributes: TypeAlias = dict[str, Any]
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 SESSION_ATTRIBUTE = "highlight.session_id"
-# The SDK's console messages, when they travel as spans rather than OTLP log records.
-LOG_SPAN_NAME = "launchdarkly.js.log"
 # The span the SDK's `recordError` opens around `recordException`.
 EXCEPTION_SPAN_NAME = "highlight.exception"
+MAX_EXPORT_BYTES = 8 * 1024 * 1024
+"""The largest decoded OTLP export (after gzip), whatever the general inflate limit. Parsing
+costs memory many times the size when the body is made of empty messages (64 MiB of them took
+2 GB), and real exports are kilobytes: 512 spans of the SDK are well under 1 MiB."""
+MAX_ITEMS = 100_000
+"""The most items (resources, scopes, spans, span events, log records, metrics and metric
+points, together) one export may hold. The SDK's batch processors export at most 512 spans or
+log records at a time (the OpenTelemetry JS default), and real highlight.run exports hold 18
+spans with 68 events, or 32 metric points (tests/fixtures/otlp-*.json). Turning millions of
+items into records takes seconds and gigabytes, and empty ones cost two bytes each on the
+wire, so a small gzip body can hold millions."""
 
 _TRACE_ID_BYTES = 16
 _SPAN_ID_BYTES = 8
@@ -220,7 +230,9 @@ def decode_batch(
         raise OtlpDecodeError(
             f"OTLP content type must be {PROTOBUF} or {JSON}, got {content_type!r}"
         )
-    plain = _inflate(body, content_encoding, max_inflated_bytes)
+    if len(body) > MAX_EXPORT_BYTES:
+        raise OtlpPayloadTooLarge(f"the OTLP export is larger than {MAX_EXPORT_BYTES} bytes")
+    plain = _inflate(body, content_encoding, min(max_inflated_bytes, MAX_EXPORT_BYTES))
     request = _parse_json(sig, plain) if media == JSON else _parse_protobuf(sig, plain)
     try:
         if isinstance(request, ExportTraceServiceRequest):
@@ -272,6 +284,7 @@ def _parse_protobuf(signal: Signal, body: bytes) -> _Request:
         request.ParseFromString(body)
     except DecodeError as exc:
         raise OtlpDecodeError(f"the {signal} export is not valid OTLP protobuf: {exc}") from None
+    _check_size(signal, [getattr(request, _LEVELS[signal][0])], _proto_children)
     return request
 
 
@@ -285,6 +298,8 @@ def _parse_json(signal: Signal, body: bytes) -> _Request:
             f"the {signal} export must be a JSON object, got {type(document).__name__}"
         )
     _check_shape(signal, document)
+    # Before the id conversion and `json_format`, which spend Python time on every item.
+    _check_size(signal, _json_children(document, _LEVELS[signal][0]), _json_children)
     _hex_ids_to_base64(signal, document)
     request = _new_request(signal)
     try:
@@ -304,6 +319,72 @@ def _check_shape(signal: Signal, document: Mapping[str, Any]) -> None:
             raise OtlpDecodeError(
                 f"the body is an OTLP {other} export ({found}), not a {signal} export"
             )
+
+
+# The repeated fields, outermost first, that hold what `MAX_ITEMS` counts; `data` stands for
+# the points of a metric, whichever kind of data it has.
+_LEVELS: dict[Signal, tuple[str, ...]] = {
+    "traces": ("resource_spans", "scope_spans", "spans", "events"),
+    "logs": ("resource_logs", "scope_logs", "log_records"),
+    "metrics": ("resource_metrics", "scope_metrics", "metrics", "data"),
+}
+_METRIC_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+_Children: TypeAlias = Callable[[Any, str], list[Sequence[Any]]]
+
+
+def _check_size(signal: Signal, top: list[Sequence[Any]], children: _Children) -> None:
+    if _count(top, _LEVELS[signal][1:], children, MAX_ITEMS) > MAX_ITEMS:
+        raise OtlpDecodeError(
+            f"the {signal} export holds more than {MAX_ITEMS} items (resources, scopes, spans,"
+            " span events, log records, metrics and metric points together); send it in"
+            " smaller batches"
+        )
+
+
+def _count(
+    groups: list[Sequence[Any]], levels: Sequence[str], children: _Children, budget: int
+) -> int:
+    """The items in `groups` and below them along `levels`; stops early once past `budget`,
+    so counting costs at most `budget` steps whatever the export holds."""
+    total = sum(len(group) for group in groups)
+    if total > budget or not levels:
+        return total
+    for group in groups:
+        for node in group:
+            total += _count(children(node, levels[0]), levels[1:], children, budget - total)
+            if total > budget:
+                return total
+    return total
+
+
+def _proto_children(node: Any, level: str) -> list[Sequence[Any]]:
+    if level != "data":
+        return [getattr(node, level)]
+    kind = node.WhichOneof("data")
+    return [getattr(node, kind).data_points] if kind else []
+
+
+def _json_children(node: Any, level: str) -> list[Sequence[Any]]:
+    if not isinstance(node, dict):
+        return []
+    if level == "data":
+        return [
+            points
+            for kind in _METRIC_KINDS
+            for data in _json_values(node, kind)
+            for points in _json_children(data, "data_points")
+        ]
+    return [value for value in _json_values(node, level) if isinstance(value, list)]
+
+
+def _json_values(node: dict[str, Any], name: str) -> list[Any]:
+    """The values of `name` under either key spelling OTLP/JSON allows."""
+    return [node[key] for key in dict.fromkeys((_lower_camel(name), name)) if key in node]
+
+
+def _lower_camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 _HEX = re.compile(r"[0-9a-fA-F]*")
@@ -580,16 +661,18 @@ def _first(attributes: Mapping[str, Any], *keys: str) -> Any:
     return None
 
 
+# A status or a size as text: str.isdigit() would let in "²" (which int() refuses) and
+# thousands of digits (past what int() parses, or a store's integers hold).
+_DIGITS = re.compile(r"[0-9]{1,15}")
+
+
 def _int(value: object) -> int | None:
-    if isinstance(value, bool):
+    if isinstance(value, str):
+        digits = value.strip()
+        return int(digits) if _DIGITS.fullmatch(digits) else None
+    if isinstance(value, float) and not value.is_integer():
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+    return whole(value)
 
 
 def network_request(span: Span) -> NetworkRequest | None:
@@ -716,7 +799,9 @@ def console_messages(span: Span) -> list[ConsoleMessage]:
     """Console messages the SDK sent as `log` events (`log.severity`, `log.message`) of a span.
 
     `@launchdarkly/observability`'s `recordLog` opens a `launchdarkly.js.log` span with such
-    an event instead of emitting an OTLP log record.
+    an event instead of emitting an OTLP log record. The span's name is not checked: the
+    events say what they are, and other LaunchDarkly SDKs name their spans otherwise
+    (`launchdarkly.flutter.log`).
     """
     messages = []
     for event in span.events:
@@ -778,9 +863,6 @@ def exceptions(span: Span) -> list[ErrorOccurrence]:
     return errors
 
 
-# "fn (file:line:col)" / "file:line:col", as V8 writes after "at " and as the SDK's
-# error-stack-parser frames print themselves.
-_PAREN_FRAME = re.compile(r"^(?P<fn>.+?) \((?P<loc>.+)\)$")
 # "fn@file:line:col" (Firefox, Safari); fn may be empty.
 _AT_FRAME = re.compile(r"^(?P<fn>[^@]*)@(?P<loc>.+)$")
 _LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
@@ -823,13 +905,29 @@ def _json_frames(text: str) -> list[str] | None:
 
 
 def _paren_frame(body: str, line: str) -> StackFrame:
-    match = _PAREN_FRAME.match(body)
-    if match:
-        function = match["fn"]
-        # V8 marks awaited frames "async fn"; the function is still fn.
-        function = function.removeprefix("async ")
-        return _located(function, match["loc"], line)
-    return _located(None, body, line)
+    """A frame written "fn (file:line:col)" or "file:line:col", as V8 writes after "at " and
+    as the SDK's error-stack-parser frames print themselves."""
+    split = _split_paren(body)
+    if split is None:
+        return _located(None, body, line)
+    function, location = split
+    # V8 marks awaited frames "async fn"; the function is still fn.
+    return _located(function.removeprefix("async "), location, line)
+
+
+def _split_paren(body: str) -> tuple[str, str] | None:
+    """("fn", "loc") of "fn (loc)": fn up to the first " (", loc up to the final ")".
+
+    Not a regex: with a lazy fn and a greedy loc one, every " (" costs a scan to the end of
+    the line, and a line of thousands of them takes seconds.
+    """
+    if "\n" in body or not body.endswith(")"):
+        return None
+    cut = body.find(" (", 1)
+    # Neither part may be empty, as the regex this replaces required.
+    if cut < 0 or cut + 3 >= len(body):
+        return None
+    return body[:cut], body[cut + 2 : -1]
 
 
 def _located(function: str | None, location: str, line: str) -> StackFrame:

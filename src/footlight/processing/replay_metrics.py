@@ -54,6 +54,7 @@ from footlight.processing.rrweb import (
     incremental_data,
     meta_data,
 )
+from footlight.store.base import PageVisit
 
 INACTIVE_GAP_MS = 10_000
 """A gap between two consecutive activity points longer than this is inactive (Highlight's
@@ -91,13 +92,6 @@ class Interval:
     start: int
     end: int
     active: bool
-
-
-@dataclass(frozen=True)
-class PageVisit:
-    timestamp: int
-    """Epoch ms of the Meta or Custom event that showed the URL."""
-    url: str
 
 
 @dataclass(frozen=True)
@@ -150,9 +144,8 @@ class ReplayMetrics:
     without gaps or overlaps, alternating; empty when `length_ms` is 0."""
     pages: tuple[PageVisit, ...]
     """URLs shown by Meta events (`href`) and `Navigate`/`Reload` Custom events, in time
-    order, a URL equal to the one just before it left out."""
-    pages_visited: int
-    """`len(pages)`."""
+    order, a URL equal to the one just before it left out; each at the epoch ms of the event
+    that showed it."""
     click_count: int
     """MouseInteraction events of type Click or DblClick. A browser fires two clicks before a
     dblclick, so a double click counts 3, as in Highlight."""
@@ -229,7 +222,6 @@ def replay_metrics(events: Sequence[RrwebEvent]) -> ReplayMetrics:
         active_ms=sum(i.end - i.start for i in intervals if i.active),
         intervals=intervals,
         pages=pages,
-        pages_visited=len(pages),
         click_count=click_count,
         rage_clicks=_rage_clicks(clicks),
         user_interaction_count=len(interactions),
@@ -278,33 +270,106 @@ def _histogram(start: int, length: int, timestamps: Iterable[int]) -> tuple[int,
 
 def _rage_clicks(clicks: Sequence[_Click]) -> tuple[RageClick, ...]:
     """Rage-click episodes among clicks sorted by time, as defined on `RageClick`."""
-    used = [False] * len(clicks)
+    unused = _ClickGrid(clicks)
     episodes: list[RageClick] = []
     for i, anchor in enumerate(clicks):
-        if used[i]:
+        if not unused.take(i):
             continue
-        members = [i]
-        for j in range(i + 1, len(clicks)):
-            other = clicks[j]
-            if other.timestamp - anchor.timestamp > RAGE_CLICK_WINDOW_MS:
-                break
-            near = math.hypot(other.x - anchor.x, other.y - anchor.y) <= RAGE_CLICK_RADIUS_PX
-            if not used[j] and near:
-                members.append(j)
-        if len(members) >= RAGE_CLICK_COUNT:
-            for j in members:
-                used[j] = True
-            episodes.append(
-                RageClick(
-                    start=anchor.timestamp,
-                    end=clicks[members[-1]].timestamp,
-                    x=anchor.x,
-                    y=anchor.y,
-                    count=len(members),
-                    node_id=anchor.node_id,
-                )
+        members = unused.near(anchor)
+        if len(members) + 1 < RAGE_CLICK_COUNT:
+            continue
+        for j in members:
+            unused.take(j)
+        episodes.append(
+            RageClick(
+                start=anchor.timestamp,
+                end=max(clicks[j].timestamp for j in members),
+                x=anchor.x,
+                y=anchor.y,
+                count=len(members) + 1,
+                node_id=anchor.node_id,
             )
+        )
     return tuple(episodes)
+
+
+_Cell = tuple[int, int]
+_END = -1
+
+
+class _ClickGrid:
+    """The clicks not yet taken, in time order per square cell as wide as the rage radius.
+
+    A click within the radius of another lies in the same or a neighbouring cell, so
+    looking for an anchor's candidates visits nine short lists, not every click of the
+    window: with thousands of clicks at one moment, far apart, that is the difference
+    between linear and quadratic. The lists are linked through the click indices so that
+    taking a click out of the middle of one costs O(1).
+    """
+
+    def __init__(self, clicks: Sequence[_Click]) -> None:
+        self._clicks = clicks
+        self._cells = [_cell(click) for click in clicks]
+        self._first: dict[_Cell, int] = {}
+        self._next = [_END] * len(clicks)
+        self._prev = [_END] * len(clicks)
+        last: dict[_Cell, int] = {}
+        for i, cell in enumerate(self._cells):
+            if cell is None:
+                continue
+            if cell in last:
+                self._next[last[cell]] = i
+                self._prev[i] = last[cell]
+            else:
+                self._first[cell] = i
+            last[cell] = i
+
+    def take(self, i: int) -> bool:
+        """Take click `i` out of the grid; False if it was not there."""
+        cell = self._cells[i]
+        if cell is None:
+            return False
+        self._cells[i] = None
+        before, after = self._prev[i], self._next[i]
+        if before == _END:
+            if after == _END:
+                del self._first[cell]
+            else:
+                self._first[cell] = after
+        else:
+            self._next[before] = after
+        if after != _END:
+            self._prev[after] = before
+        return True
+
+    def near(self, anchor: _Click) -> list[int]:
+        """The clicks left in the grid within the window and radius of `anchor`.
+
+        The clicks before the anchor's turn have all been taken, so whatever is left
+        happened at or after it.
+        """
+        found: list[int] = []
+        home = _cell(anchor)
+        if home is None:
+            return found
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                j = self._first.get((home[0] + dx, home[1] + dy), _END)
+                while j != _END:
+                    other = self._clicks[j]
+                    if other.timestamp - anchor.timestamp > RAGE_CLICK_WINDOW_MS:
+                        break
+                    if math.hypot(other.x - anchor.x, other.y - anchor.y) <= RAGE_CLICK_RADIUS_PX:
+                        found.append(j)
+                    j = self._next[j]
+        return found
+
+
+def _cell(click: _Click) -> _Cell | None:
+    # A position that is not finite is within no radius of anything.
+    if not (math.isfinite(click.x) and math.isfinite(click.y)):
+        return None
+    return math.floor(click.x / RAGE_CLICK_RADIUS_PX), math.floor(click.y / RAGE_CLICK_RADIUS_PX)
 
 
 def _pages(timed: Sequence[tuple[int, RrwebEvent]]) -> tuple[PageVisit, ...]:

@@ -34,7 +34,6 @@ from footlight.store.base import (
     Backfill,
     Derived,
     DerivedError,
-    PageVisit,
     SessionInput,
     SessionSummary,
 )
@@ -213,7 +212,7 @@ def derive_session(data: SessionInput, origin: str) -> Derived:
 
     metrics = replay_metrics(events)
     device = parse_user_agent(session.user_agent)
-    pages = [PageVisit(p.timestamp, p.url) for p in metrics.pages]
+    pages = list(metrics.pages)
     summary = SessionSummary(
         started_at=metrics.first_event_at,
         ended_at=metrics.last_event_at,

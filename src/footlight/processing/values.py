@@ -3,6 +3,7 @@ an exception, so one odd value cannot stop a session from being processed."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,14 +12,23 @@ import msgspec
 from footlight.ingest.payload import StackFrameShape
 from footlight.processing.records import StackFrame
 
+# Past 2**53 a float no longer holds every integer, so a larger "time" or "size" is not a
+# measurement; the bound also keeps every value inside SQLite's and PostgreSQL's 64-bit
+# integers, and a huge JSON integer from overflowing float().
+_MAX_MAGNITUDE = 2**53
+
 
 def number(value: Any) -> float | None:
+    """A finite JSON number within ±2**53 as a float; anything else is None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    if isinstance(value, int):
+        return float(value) if abs(value) <= _MAX_MAGNITUDE else None
+    return value if math.isfinite(value) and abs(value) <= _MAX_MAGNITUDE else None
 
 
 def whole(value: Any) -> int | None:
+    """`number`, truncated to an integer."""
     as_float = number(value)
     return None if as_float is None else int(as_float)
 

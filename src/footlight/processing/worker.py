@@ -19,6 +19,7 @@ import socket
 import time
 import uuid
 
+from footlight.ingest.service import now_ms
 from footlight.processing.derive import derive_backend_error, derive_otlp
 from footlight.processing.session import derive_session
 from footlight.store import Store, StoreUnavailable
@@ -29,10 +30,6 @@ log = logging.getLogger("footlight.processing")
 _MAX_BACKOFF_MS = 3_600_000
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class Processor:
     def __init__(
         self,
@@ -41,7 +38,6 @@ class Processor:
         max_inflated_bytes: int,
         poll_seconds: float = 1.0,
         lease_ms: int = 300_000,
-        batch: int = 8,
         retention_every_seconds: float = 3600.0,
     ) -> None:
         self.store = store
@@ -49,7 +45,6 @@ class Processor:
         self._max_inflated = max_inflated_bytes
         self._poll = poll_seconds
         self._lease_ms = lease_ms
-        self._batch = batch
         self._retention_every = retention_every_seconds
         self._next_purge = 0.0
 
@@ -70,9 +65,11 @@ class Processor:
                 await asyncio.sleep(self._poll)
 
     async def run_due(self, now: int | None = None) -> int:
-        """Process the jobs due now (one claim); return how many were handled."""
+        """Process one job due now, if there is one; return how many were handled (0 or 1)."""
+        # One at a time: a lease covers one job's run, so a job never waits out its lease
+        # behind others claimed with it and gets taken over (and done twice) meanwhile.
         jobs = await self.store.claim_jobs(
-            self.owner, now if now is not None else now_ms(), self._lease_ms, self._batch
+            self.owner, now if now is not None else now_ms(), self._lease_ms, 1
         )
         for job in jobs:
             await self._process(job)
@@ -109,7 +106,10 @@ class Processor:
                 return None
             return await asyncio.to_thread(derive_otlp, batch, job.origin, self._max_inflated)
         error = await self.store.backend_error_input(job.key)
-        return None if error is None else derive_backend_error(error, job.origin)
+        if error is None:
+            return None
+        # Off the event loop too: a stack trace is a stranger's text, parsed and matched.
+        return await asyncio.to_thread(derive_backend_error, error, job.origin)
 
     async def _process(self, job: Job) -> None:
         try:
