@@ -8,16 +8,13 @@ memory stays at one payload however long the recording.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 from collections.abc import AsyncIterator
 
 import msgspec
 
+from footlight.ingest.offload import run_sized
 from footlight.store import Store
-
-# Inflating larger payloads than this moves off the event loop.
-_OFFLOAD_BYTES = 256 * 1024
 
 
 class _Events(msgspec.Struct, frozen=True):
@@ -40,10 +37,7 @@ async def stream_events(store: Store, secure_id: str) -> AsyncIterator[bytes]:
     yield b"["
     first = True
     async for body in store.payload_bodies(secure_id):
-        if len(body) > _OFFLOAD_BYTES:
-            chunk = await asyncio.to_thread(events_json, body)
-        else:
-            chunk = events_json(body)
+        chunk = await run_sized(len(body), True, events_json, body)
         if not chunk:
             continue
         yield chunk if first else b"," + chunk

@@ -9,20 +9,16 @@ stored once); processing later derives spans, logs and metrics from it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 
 from footlight.config import Limits
 from footlight.edge import cors
 from footlight.edge.asgi import HTTPError, Request, Send, error_body, respond, respond_json
+from footlight.ingest.offload import run_sized
 from footlight.ingest.service import Ingestor, now_ms
 from footlight.processing import otlp
 from footlight.processing.otlp import JSON, PROTOBUF, Signal
 from footlight.store import OtlpBatch, StoreUnavailable
-
-# Plain bodies above this are decoded off the event loop; a gzip body always is, since a
-# few kilobytes of it can inflate to megabytes.
-_OFFLOAD_BYTES = 256 * 1024
 
 
 class OtlpEndpoint:
@@ -74,10 +70,7 @@ class OtlpEndpoint:
             otlp.decode_batch, self._signal, media, encoding, body, self._limits.max_inflated_bytes
         )
         try:
-            if encoding == "gzip" or len(body) > _OFFLOAD_BYTES:
-                await asyncio.to_thread(decode)
-            else:
-                decode()
+            await run_sized(len(body), encoding == "gzip", decode)
         except otlp.OtlpPayloadTooLarge as exc:
             raise HTTPError(413, exc.message, "PAYLOAD_TOO_LARGE") from None
         except otlp.OtlpDecodeError as exc:

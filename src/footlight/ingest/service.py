@@ -17,7 +17,7 @@ import re
 import secrets
 import string
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from footlight.config import Limits
 from footlight.ingest import payload as payloads
 from footlight.ingest.errors import BadInput, Forbidden, NotFound, shown
 from footlight.ingest.ids import decode_project, parse_int64
+from footlight.ingest.offload import run_sized
 from footlight.store import (
     BackendError,
     Feedback,
@@ -48,8 +49,6 @@ from footlight.store import (
 
 T = TypeVar("T")
 
-# Payloads above this many characters are decoded off the event loop.
-_OFFLOAD_CHARS = 64 * 1024
 _SECURE_ID_ALPHABET = string.ascii_letters + string.digits
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -109,11 +108,6 @@ class Ingestor:
         self.store = store
         self.limits = limits
 
-    async def _offload(self, size: int, fn: Callable[..., T], *args: Any) -> T:
-        if size > _OFFLOAD_CHARS:
-            return await asyncio.to_thread(fn, *args)
-        return fn(*args)
-
     async def resolve_project(self, key: str) -> int:
         """The project a public key names: an extra key, its numeric id, or its hashid."""
         project_id = await _translate(self.store.project_for_key(key))
@@ -156,19 +150,17 @@ class Ingestor:
 
     async def push_compressed(self, secure_id: str, payload_id: Any, data: str) -> None:
         number = parse_int64(payload_id, "payload_id")
-        decoded = await self._offload(
-            len(data), payloads.decode_compressed, data, self.limits.max_inflated_bytes
+        decoded = await run_sized(
+            len(data), True, payloads.decode_compressed, data, self.limits.max_inflated_bytes
         )
         await self._append(secure_id, number, "compressed", decoded)
 
     async def push_legacy(self, secure_id: str, arguments: Mapping[str, Any]) -> int:
         raw_id = arguments.get("payload_id")
         number = 0 if raw_id is None else parse_int64(raw_id, "payload_id")
-        decoded = await self._offload(
-            sum(len(v) for v in arguments.values() if isinstance(v, str)),
-            payloads.encode_legacy,
-            arguments,
-        )
+        # Always off the loop: the events (the bulk) are parsed objects whose size is not
+        # known here, and only SDKs from before 2022 use this path.
+        decoded = await asyncio.to_thread(payloads.encode_legacy, arguments)
         await self._append(secure_id, number, "legacy", decoded)
         return decoded.summary.event_count
 
