@@ -34,6 +34,7 @@ from footlight.api.params import (
     session_cursor,
     session_query,
 )
+from footlight.edge.asgi import RETRY_AFTER_SECONDS
 from footlight.ingest.ids import encode_project
 from footlight.store import Store, StoreError, StoreUnavailable
 from footlight.store.base import ApiToken, ErrorGroupView, ErrorView, SessionView
@@ -138,7 +139,7 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return _error(400, "BAD_REQUEST", str(exc))
         except StoreUnavailable as exc:
             response = _error(503, "SERVICE_UNAVAILABLE", f"storage is unavailable: {exc}")
-            response.headers["retry-after"] = "2"
+            response.headers["retry-after"] = RETRY_AFTER_SECONDS
             return response
 
     return endpoint

@@ -22,6 +22,8 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 _json_encode = msgspec.json.Encoder().encode
+RETRY_AFTER_SECONDS = "2"
+"""What every 503 (the store is unreachable) tells clients to wait before trying again."""
 
 
 class HTTPError(Exception):
@@ -59,11 +61,6 @@ class Request:
     def query_params(self) -> dict[str, str]:
         parsed = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         return {key: values[-1] for key, values in parsed.items()}
-
-    @property
-    def client_host(self) -> str | None:
-        client = self.scope.get("client")
-        return str(client[0]) if client else None
 
     async def body(self, limit: int, timeout_seconds: float) -> bytes:
         """The whole body; more than `limit` bytes is 413, not done in `timeout_seconds` 408."""

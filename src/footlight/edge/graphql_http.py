@@ -23,7 +23,15 @@ import msgspec
 
 from footlight.config import Limits
 from footlight.edge import cors
-from footlight.edge.asgi import HTTPError, Request, Send, error_body, respond, respond_json
+from footlight.edge.asgi import (
+    RETRY_AFTER_SECONDS,
+    HTTPError,
+    Request,
+    Send,
+    error_body,
+    respond,
+    respond_json,
+)
 from footlight.graph import Executor, GraphQLRequest
 from footlight.graph.context import RequestContext
 from footlight.ingest.payload import JSON_DECODE_ERRORS
@@ -32,7 +40,6 @@ log = logging.getLogger("footlight.edge")
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-RETRY_AFTER_SECONDS = "2"
 _ALLOW = ("allow", "OPTIONS, GET, POST")
 
 

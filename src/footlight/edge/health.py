@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from footlight.edge.asgi import Request, Send, respond_json
+from footlight.edge.asgi import RETRY_AFTER_SECONDS, Request, Send, respond_json
 from footlight.store import Store, StoreUnavailable
 
 
@@ -25,7 +25,7 @@ class Readyz:
                 send,
                 503,
                 {"status": "unavailable", "reason": str(exc)},
-                headers=[("retry-after", "2")],
+                headers=[("retry-after", RETRY_AFTER_SECONDS)],
             )
             return
         await respond_json(send, 200, {"status": "ready"})

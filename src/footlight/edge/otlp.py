@@ -13,7 +13,15 @@ import functools
 
 from footlight.config import Limits
 from footlight.edge import cors
-from footlight.edge.asgi import HTTPError, Request, Send, error_body, respond, respond_json
+from footlight.edge.asgi import (
+    RETRY_AFTER_SECONDS,
+    HTTPError,
+    Request,
+    Send,
+    error_body,
+    respond,
+    respond_json,
+)
 from footlight.ingest.offload import run_sized
 from footlight.ingest.service import Ingestor, now_ms
 from footlight.processing import otlp
@@ -83,6 +91,6 @@ class OtlpEndpoint:
                 503,
                 f"storage is unavailable, try again later: {exc}",
                 "SERVICE_UNAVAILABLE",
-                [("retry-after", "2")],
+                [("retry-after", RETRY_AFTER_SECONDS)],
             ) from None
         return media

@@ -43,6 +43,7 @@ from footlight.api.params import (
     session_cursor,
     session_query,
 )
+from footlight.edge.asgi import RETRY_AFTER_SECONDS
 from footlight.ingest.ids import encode_project
 from footlight.store import Store
 from footlight.store.base import ApiToken, ErrorGroupView, SessionView
@@ -187,7 +188,7 @@ async def logout(request: Request) -> Response:
 async def store_unavailable(request: Request, exc: Exception) -> Response:
     """Any page or data URL while the store cannot be reached: 503, try again shortly."""
     response = _problem(request, 503, f"storage is unavailable: {exc}")
-    response.headers["retry-after"] = "2"
+    response.headers["retry-after"] = RETRY_AFTER_SECONDS
     return response
 
 
