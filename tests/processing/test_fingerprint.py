@@ -168,7 +168,6 @@ def test_fingerprint_follows_the_documented_recipe() -> None:
         digest_size=8,
     ).hexdigest()
     assert fingerprint("TypeError", "x is 5 \u00e9", frames) == expected
-    assert len(expected) == 16
 
 
 def test_same_error_with_different_numbers_and_ids_has_one_fingerprint() -> None:
