@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from ingest import _commit, _machine, fresh_database, start_footlight, step, stop
 
 DAY_MS = 86_400_000
