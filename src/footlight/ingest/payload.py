@@ -142,6 +142,10 @@ def _json_error(where: str, exc: Exception) -> BadInput:
     if isinstance(exc, UnicodeDecodeError):
         return BadInput(f"{where} is not valid UTF-8 ({exc.reason})")
     text = str(exc)
+    if text.startswith("Invalid UTF-8"):
+        # Newer msgspec releases report bad UTF-8 as a DecodeError of their own, older ones
+        # raised UnicodeDecodeError: the client hears the same either way.
+        return BadInput(f"{where} is not valid UTF-8 ({text})")
     # msgspec reports positions as "at `$.events.events[3].type`"; name the field the client
     # knows, rooted at the argument, instead of "$".
     text = text.replace("`$.", f"`{where}.").replace("`$`", f"`{where}`")
