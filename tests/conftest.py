@@ -115,10 +115,12 @@ def start_server(
     *,
     backend: str = "sqlite",
     store_url: str | None = None,
+    args: Sequence[str] = (),
 ) -> Server:
     """Start `footlight serve` on `data_dir`'s store: SQLite there, or a PostgreSQL database
     made for it (the same database again when the directory was used before: a restart).
-    `store_url` puts the server on a given PostgreSQL database (several nodes on one)."""
+    `store_url` puts the server on a given PostgreSQL database (several nodes on one); `args`
+    are more `footlight serve` options."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-server-{time.monotonic_ns()}.log"
     if store_url is not None or backend == "postgresql":
@@ -141,6 +143,7 @@ def start_server(
                 "0",
                 "--data-dir",
                 str(data_dir),
+                *args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -305,6 +305,38 @@ def test_a_bad_environment_value_stops_serve_before_it_starts(
     assert not data_dir.exists()
 
 
+def test_a_setting_given_as_a_flag_wins_over_the_environment(tmp_path: Path) -> None:
+    server = start_server(
+        tmp_path / "data",
+        env={"FOOTLIGHT_MAX_BODY_BYTES": "100000"},
+        args=["--max-body-bytes", "2000"],
+    )
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            small = client.post(
+                "/", content=b"{" + b" " * 1000 + b"}", headers={"content-type": "application/json"}
+            )
+            large = client.post(
+                "/", content=b"{" + b" " * 3000 + b"}", headers={"content-type": "application/json"}
+            )
+        assert small.status_code == 400  # read, and refused for what it says
+        assert large.status_code == 413
+        assert "larger than 2000 bytes" in large.text
+    finally:
+        server.stop()
+
+
+def test_a_bad_flag_value_is_a_one_line_error(tmp_path: Path) -> None:
+    served = footlight(
+        "serve", "--data-dir", str(tmp_path / "data"), "--max-body-bytes", "-5", cwd=tmp_path
+    )
+    assert served.returncode == 2
+    assert "--max-body-bytes" in served.stderr
+    assert "must be a positive integer" in served.stderr
+    assert "Traceback" not in served.stderr
+    assert not (tmp_path / "data").exists()
+
+
 # -- the CLI beside a running server -----------------------------------------------------------
 
 

@@ -14,13 +14,30 @@ from footlight.store import SQLiteStore
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
-def _config_rows() -> dict[str, str]:
+def _config_rows(column: int = 2) -> dict[str, str]:
     rows = {}
     for line in README.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[0].startswith("`FOOTLIGHT_"):
-            rows[cells[0].strip("`")] = cells[2]
+            rows[cells[0].strip("`")] = cells[column]
     return rows
+
+
+def test_every_setting_is_documented_with_its_flag() -> None:
+    from footlight.cli import _parser
+
+    rows = _config_rows(column=1)
+    serve = next(
+        sub
+        for group in _parser()._actions
+        if isinstance(group, argparse._SubParsersAction)
+        for name, sub in group.choices.items()
+        if name == "serve"
+    )
+    options = {option for action in serve._actions for option in action.option_strings}
+    for spec in SETTINGS:
+        assert rows[spec.env] == f"`{spec.flag}`", f"{spec.env}: README says {rows[spec.env]!r}"
+        assert spec.flag in options, f"`footlight serve` has no {spec.flag}"
 
 
 def test_every_setting_is_documented_with_its_default() -> None:

@@ -1,7 +1,8 @@
 """Settings: every knob footlight has, its default, and the environment variable that sets it.
 
 One frozen dataclass is built once at start-up (from command-line flags, then `FOOTLIGHT_*`
-environment variables, then the defaults below) and handed to every layer. The README's
+environment variables, then the defaults below) and handed to every layer. Every setting has
+both: `FOOTLIGHT_MAX_BODY_BYTES` and `footlight serve --max-body-bytes`. The README's
 "Configuration" table is checked against `SETTINGS` by a test, so a setting cannot exist
 undocumented.
 """
@@ -58,6 +59,11 @@ class SettingSpec:
     parse: Callable[[str], Any]
     help: str
     in_limits: bool = False
+
+    @property
+    def flag(self) -> str:
+        """The `footlight serve` option that sets it: `--max-body-bytes` for max_body_bytes."""
+        return "--" + self.attr.replace("_", "-")
 
 
 def _positive_int(text: str) -> int:

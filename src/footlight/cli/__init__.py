@@ -22,8 +22,9 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from footlight import __version__, config
 from footlight.cli import commands
@@ -81,6 +82,36 @@ def _row_id(text: str) -> int:
     return value
 
 
+# Settings that have hand-written options (shared with other subcommands, or with a custom
+# help text); every other setting gets its option from `config.SETTINGS`.
+_HAND_WRITTEN = ("host", "port", "data_dir", "store")
+
+
+def _setting_type(spec: config.SettingSpec) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return spec.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = spec.attr  # argparse names the type in "invalid <name> value"
+    return parse
+
+
+def _setting_flags(parser: argparse.ArgumentParser) -> None:
+    for spec in config.SETTINGS:
+        if spec.attr in _HAND_WRITTEN:
+            continue
+        parser.add_argument(
+            spec.flag,
+            dest=f"setting_{spec.attr}",
+            type=_setting_type(spec),
+            default=None,
+            metavar="VALUE",
+            help=f"{spec.help.rstrip('.')} (env {spec.env})",
+        )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="footlight",
@@ -99,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="TCP port, 0 for any free one (env FOOTLIGHT_PORT; default 8082)",
     )
+    _setting_flags(serve)
     serve.add_argument(
         "--log-level",
         default="info",
@@ -163,12 +195,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    flags = {
+        name.removeprefix("setting_"): value
+        for name, value in vars(args).items()
+        if name.startswith("setting_")
+    }
     settings = load_settings(
         {
             "data_dir": args.data_dir,
             "store": args.store,
             "host": getattr(args, "host", None),
             "port": getattr(args, "port", None),
+            **flags,
         }
     )
     if args.command == "serve":
