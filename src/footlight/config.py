@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from footlight.edge.clients import Network, parse_trusted_proxies
+
 MiB = 1024 * 1024
 
 
@@ -49,6 +51,8 @@ class Settings:
     """How long a claimed job is reserved; a crashed run's jobs are redone after it."""
     workers: int = 1
     """Server processes sharing the port (and the store)."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """Reverse proxies whose `X-Forwarded-For` names the client (see edge.clients)."""
     limits: Limits = Limits()
 
 
@@ -59,6 +63,8 @@ class SettingSpec:
     parse: Callable[[str], Any]
     help: str
     in_limits: bool = False
+    show: Callable[[Any], str] = str
+    """The value as `parse` reads it (for the environment of worker processes)."""
 
     @property
     def flag(self) -> str:
@@ -88,6 +94,10 @@ def parse_store_url(text: str) -> str | None:
     return text
 
 
+def _show_networks(networks: tuple[Network, ...]) -> str:
+    return ",".join(str(n) for n in networks)
+
+
 def parse_port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -109,6 +119,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "FOOTLIGHT_WORKERS", "workers", _positive_int, "Server processes sharing the port."
+    ),
+    SettingSpec(
+        "FOOTLIGHT_TRUSTED_PROXIES",
+        "trusted_proxies",
+        parse_trusted_proxies,
+        "Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For"
+        " names the client.",
+        show=_show_networks,
     ),
     SettingSpec(
         "FOOTLIGHT_SESSION_INACTIVITY_SECONDS",
@@ -204,5 +222,5 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     environment = {}
     for spec in SETTINGS:
         value = getattr(settings.limits if spec.in_limits else settings, spec.attr)
-        environment[spec.env] = "" if value is None else str(value)
+        environment[spec.env] = "" if value is None else spec.show(value)
     return environment

@@ -1,0 +1,90 @@
+"""Who is asking: the client address that per-client limits count against.
+
+Every limit that protects footlight from one stranger (connections, buffered bytes, request
+and byte rates, new sessions) is kept per client address. Behind a reverse proxy every
+request comes from the proxy, so the address has to come from `X-Forwarded-For` instead, but
+only when the proxy is one the operator listed (`FOOTLIGHT_TRUSTED_PROXIES`): anyone else can
+write anything into that header, and a client that could choose its address could choose a
+fresh one for every request.
+
+The header is read from the right, the way nginx's `real_ip_recursive` does: each proxy
+appends the address it received the request from, so the rightmost entries were written by
+trusted proxies and the first untrusted address from the right is the client a trusted proxy
+saw. What lies left of it was written by the client and is ignored. An entry that is not an
+address ends the walk at the last trusted hop.
+
+IPv6 clients are counted per /64: one host usually holds a whole /64 and can pick any address
+in it, so counting single addresses would let it start afresh at will.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+UNKNOWN = "unknown"
+"""The key of a client whose address the server was not told (a Unix socket)."""
+
+
+def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
+    """`10.0.0.0/8, 127.0.0.1` → networks; a bare address is a network of one."""
+    networks = []
+    for part in text.split(","):
+        item = part.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP address or network (like 10.0.0.0/8 or ::1)"
+            ) from None
+    return tuple(networks)
+
+
+def _address(text: str) -> Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip().removeprefix("[").partition("]")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address: Address, networks: Iterable[Network]) -> bool:
+    return any(address.version == n.version and address in n for n in networks)
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]
+) -> Address | None:
+    """The client's address: the peer, or from `X-Forwarded-For` if the peer is trusted."""
+    address = _address(peer) if peer else None
+    if address is None or not trusted or not forwarded_for or not _trusted(address, trusted):
+        return address
+    for entry in reversed(forwarded_for.split(",")):
+        hop = _address(entry)
+        if hop is None:
+            return address  # garbage: the last hop a trusted proxy vouched for
+        address = hop
+        if not _trusted(hop, trusted):
+            return hop
+    return address  # every hop is a trusted proxy: the request began at the leftmost
+
+
+def client_key(address: Address | None) -> str:
+    """What per-client limits count against: the IPv4 address, or the IPv6 /64."""
+    if address is None:
+        return UNKNOWN
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def is_trusted_proxy(peer: str | None, trusted: tuple[Network, ...]) -> bool:
+    address = _address(peer) if peer else None
+    return address is not None and _trusted(address, trusted)
