@@ -35,11 +35,14 @@ from footlight.edge.asgi import (
     error_body,
     respond_json,
 )
+from footlight.edge.bodies import BodyBudget
 from footlight.edge.graphql_http import GraphQLEndpoint
 from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
 from footlight.graph import RequestContext, build_executor
+from footlight.ingest import offload
 from footlight.ingest.service import ClientInfo, Ingestor
+from footlight.malloc import return_freed_memory
 from footlight.processing.worker import Processor
 from footlight.store import Store
 from footlight.ui import build_ui
@@ -53,11 +56,18 @@ class FootlightApp:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        offload.configure(settings.ingest_threads)
         self.ingest = Ingestor(store, settings.limits)
         self.processor = Processor(
             store,
             max_inflated_bytes=settings.limits.max_inflated_bytes,
             lease_ms=int(settings.processing_lease_seconds * 1000),
+        )
+        limits = settings.limits
+        self.bodies = BodyBudget(
+            limits.max_buffered_body_bytes,
+            limits.max_buffered_body_bytes_per_client,
+            settings.trusted_proxies,
         )
         self.api = build_api(store)
         self.ui = build_ui(store)
@@ -83,7 +93,7 @@ class FootlightApp:
             return
         if scope["type"] != "http":
             return
-        request = Request(scope, receive)
+        request = Request(scope, receive, self.bodies.lease(scope))
         if request.path.startswith("/api/"):
             await self.api(scope, receive, send)
             return
@@ -100,6 +110,9 @@ class FootlightApp:
             await respond_json(
                 send, exc.status, error_body(exc.message, exc.code), headers=exc.headers
             )
+        finally:
+            if request.lease is not None:
+                request.lease.release()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         processing: asyncio.Task[None] | None = None
@@ -112,6 +125,7 @@ class FootlightApp:
                     log.error("cannot open the store: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                return_freed_memory()
                 processing = asyncio.create_task(self.processor.run(), name="processing")
                 # Everything alive now (modules, schema, caches) lives as long as the process:
                 # keep it out of the collector's full passes, which otherwise grow with it.

@@ -11,10 +11,19 @@ The rules are Highlight's (gqlgen's) so that every SDK version sees what it alwa
   with the former and 422 with the latter; field errors are 200 with `data`; a store that
   cannot write is 503 with `Retry-After`.
 * Bare `OPTIONS` is 200 with `Allow`, `HEAD` is 405; CORS preflights are handled before.
+
+A large body (over 256 KiB: never an SDK push but a page's first, and the legacy
+`pushPayload` of old SDKs, whose events arrive as JSON to decode and coerce) is decoded and
+prepared (`Executor.prepare`) on an ingest thread, so seconds of CPU on one stranger's 15 MB
+do not stall every other client; only its resolvers run on the event loop. At most
+`FOOTLIGHT_INGEST_THREADS` large requests are decoded and executed at once, others wait
+their turn: a decoded legacy payload takes ~9 times its size in Python objects, and this is
+what bounds that memory. Small requests take the inline path, as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +41,10 @@ from footlight.edge.asgi import (
     respond,
     respond_json,
 )
-from footlight.graph import Executor, GraphQLRequest
+from footlight.graph import Executor, GraphQLRequest, Outcome
 from footlight.graph.context import RequestContext
+from footlight.graph.executor import Prepared
+from footlight.ingest import offload
 from footlight.ingest.payload import JSON_DECODE_ERRORS
 
 log = logging.getLogger("footlight.edge")
@@ -112,6 +123,10 @@ def _decode_variables(text: str) -> Any:
         raise HTTPError(400, "variables could not be decoded", "BAD_REQUEST") from None
 
 
+LARGE_BODY_BYTES = offload.PLAIN_INLINE_BYTES
+"""Bodies larger than this are decoded and prepared on an ingest thread."""
+
+
 class GraphQLEndpoint:
     def __init__(
         self, executor: Executor, limits: Limits, context: Callable[[Request], RequestContext]
@@ -119,6 +134,7 @@ class GraphQLEndpoint:
         self._executor = executor
         self._limits = limits
         self._context = context
+        self._large_requests = asyncio.Semaphore(offload.threads())
 
     async def __call__(self, request: Request, send: Send) -> None:
         if cors.is_preflight(request):
@@ -127,19 +143,28 @@ class GraphQLEndpoint:
         allow_origin = cors.response_headers(request)
         content_type, request_error_status = negotiate(request.header("accept"))
         try:
-            graphql_request, queries_only = await self._parse(request)
+            parsed, queries_only = await self._parse(request)
+            if isinstance(parsed, bytes):
+                async with self._large_requests:
+                    context = self._context(request)
+                    prepared, operation_name = await offload.run_off_loop(
+                        self._prepare_large, parsed, context
+                    )
+                    outcome = await self._executor.complete(prepared)
+            elif parsed is not None:
+                operation_name = parsed.operation_name
+                outcome = await self._executor.run(
+                    parsed, self._context(request), queries_only=queries_only
+                )
         except HTTPError as exc:
             headers = [*allow_origin, *exc.headers]
             await respond_json(
                 send, exc.status, error_body(exc.message, exc.code), content_type, headers
             )
             return
-        if graphql_request is None:  # a bare OPTIONS
+        if parsed is None:  # a bare OPTIONS
             await respond(send, 200, headers=[*allow_origin, _ALLOW])
             return
-        outcome = await self._executor.run(
-            graphql_request, self._context(request), queries_only=queries_only
-        )
         headers = list(allow_origin)
         if outcome.unavailable:
             status = 503
@@ -155,14 +180,23 @@ class GraphQLEndpoint:
             log.info(
                 "%s %s -> %d %s: %s",
                 request.method,
-                graphql_request.operation_name or "-",
+                operation_name or "-",
                 status,
                 first.get("extensions", {}).get("code"),
                 str(first.get("message"))[:300],
             )
         await respond_json(send, status, outcome.body, content_type, headers)
 
-    async def _parse(self, request: Request) -> tuple[GraphQLRequest | None, bool]:
+    def _prepare_large(
+        self, body: bytes, context: RequestContext
+    ) -> tuple[Prepared | Outcome, str | None]:
+        """Decode and prepare a large request: on an ingest thread."""
+        graphql_request = _request_from_json(body)
+        prepared = self._executor.prepare(graphql_request, context)
+        return prepared, graphql_request.operation_name
+
+    async def _parse(self, request: Request) -> tuple[GraphQLRequest | bytes | None, bool]:
+        """The request; or, for a large body, the body still to be decoded (off the loop)."""
         method = request.method
         if method == "OPTIONS":
             return None, False
@@ -192,4 +226,6 @@ class GraphQLEndpoint:
                 "UNSUPPORTED_MEDIA_TYPE",
             )
         body = await request.body(self._limits.max_body_bytes, self._limits.body_timeout_seconds)
+        if len(body) > LARGE_BODY_BYTES:
+            return body, False
         return _request_from_json(body), False

@@ -6,13 +6,12 @@ kept happens before the answer: the project is resolved, the session looked up, 
 inflated and validated, and the write committed. A success therefore means stored, and a
 refusal reaches the client as an error that names the problem, with nothing written.
 
-CPU-heavy decoding of large payloads runs on a worker thread, so one big FullSnapshot does
-not stall every other request on the event loop.
+CPU-heavy decoding of large payloads runs on an ingest thread (`ingest.offload`), so one big
+FullSnapshot does not stall every other request on the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 import string
@@ -28,7 +27,7 @@ from footlight.config import Limits
 from footlight.ingest import payload as payloads
 from footlight.ingest.errors import BadInput, Forbidden, NotFound, shown
 from footlight.ingest.ids import decode_project, parse_int64
-from footlight.ingest.offload import run_sized
+from footlight.ingest.offload import run_off_loop, run_sized
 from footlight.store import (
     BackendError,
     Feedback,
@@ -160,7 +159,7 @@ class Ingestor:
         number = 0 if raw_id is None else parse_int64(raw_id, "payload_id")
         # Always off the loop: the events (the bulk) are parsed objects whose size is not
         # known here, and only SDKs from before 2022 use this path.
-        decoded = await asyncio.to_thread(payloads.encode_legacy, arguments)
+        decoded = await run_off_loop(payloads.encode_legacy, arguments)
         await self._append(secure_id, number, "legacy", decoded)
         return decoded.summary.event_count
 
