@@ -126,6 +126,7 @@ class FootlightApp:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 return_freed_memory()
+                offload.start()
                 processing = asyncio.create_task(self.processor.run(), name="processing")
                 # Everything alive now (modules, schema, caches) lives as long as the process:
                 # keep it out of the collector's full passes, which otherwise grow with it.

@@ -16,6 +16,11 @@ when its request has been answered:
 
 A body larger than a budget on its own could never fit and gets 413. Either refusal closes
 the connection, so the rest of the body is not read.
+
+Bodies of up to 16 KiB (`SMALL_BODY_BYTES`: every routine SDK push, 1-6 KB) count against
+the client's budget only. Many clients together filling the global budget with large
+bodies then cannot stop the small pushes of everyone else; their memory is bounded by the
+connection cap instead (`max_connections` times 16 KiB: 64 MiB by default).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from footlight.edge.asgi import PEER_SCOPE_KEY, RETRY_AFTER_SECONDS, HTTPError, 
 from footlight.edge.clients import Network, client_address, client_key
 
 _CLOSE = ("connection", "close")
+SMALL_BODY_BYTES = 16 * 1024
 
 
 class BodyBudget:
@@ -37,9 +43,6 @@ class BodyBudget:
     def lease(self, scope: Scope) -> BodyLease:
         """What one request reserves; `release` it when the request has been answered."""
         return BodyLease(self, scope)
-
-    def held_by(self, key: str) -> int:
-        return self._clients.get(key, 0)
 
     def _client_key(self, scope: Scope) -> str:
         client = scope.get("client")
@@ -76,22 +79,25 @@ class BodyBudget:
                 "TOO_MANY_REQUESTS",
                 [("retry-after", RETRY_AFTER_SECONDS), _CLOSE],
             )
-        if self.held + size > self.total:
+        uncounted = wanted - lease.counted if wanted > SMALL_BODY_BYTES else 0
+        if self.held + uncounted > self.total:
             raise HTTPError(
                 503,
-                f"the server holds {self.held} bytes of request bodies in progress; {size} more"
-                f" would exceed {self.total} (limit: max_buffered_body_bytes)",
+                f"the server holds {self.held} bytes of request bodies in progress;"
+                f" {uncounted} more would exceed {self.total} (limit: max_buffered_body_bytes)",
                 "SERVICE_UNAVAILABLE",
                 [("retry-after", RETRY_AFTER_SECONDS), _CLOSE],
             )
         self._clients[lease.key] = held_by_client + size
-        self.held += size
+        self.held += uncounted
+        lease.counted += uncounted
         lease.held += size
 
     def _release(self, lease: BodyLease) -> None:
         if lease.held == 0 or lease.key is None:
             return
-        self.held -= lease.held
+        self.held -= lease.counted
+        lease.counted = 0
         left = self._clients[lease.key] - lease.held
         if left:
             self._clients[lease.key] = left
@@ -103,13 +109,15 @@ class BodyBudget:
 class BodyLease:
     """The body bytes one request holds against the budget."""
 
-    __slots__ = ("budget", "held", "key", "scope")
+    __slots__ = ("budget", "counted", "held", "key", "scope")
 
     def __init__(self, budget: BodyBudget, scope: Scope) -> None:
         self.budget = budget
         self.scope = scope
         self.key: str | None = None  # found on the first reservation (a GET makes none)
         self.held = 0
+        self.counted = 0
+        """The part of `held` counted against the global budget (all of it, unless small)."""
 
     def take(self, size: int) -> None:
         """Reserve `size` more bytes, or raise the HTTPError (413/429/503) that refuses them."""

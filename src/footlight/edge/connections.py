@@ -158,6 +158,7 @@ class ConnectionTable:
             self._evict(next(iter(self._idle)))
         self._members[connection] = key
         if key is not None:
+            client = self._clients.get(key)  # again: making room may have removed it
             if client is None:
                 client = self._clients[key] = _Client()
             client.count += 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -43,6 +44,15 @@ def configure(threads: int) -> None:
 
 def threads() -> int:
     return _threads
+
+
+def start() -> None:
+    """Start the threads now: starting one later waits for the GIL, which busy threads hold."""
+    pool = _executor()
+    started = threading.Barrier(_threads + 1)
+    for _ in range(_threads):  # each waits for all: none is idle when the next is submitted
+        pool.submit(started.wait)
+    started.wait()
 
 
 def _executor() -> ThreadPoolExecutor:
