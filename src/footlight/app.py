@@ -42,7 +42,7 @@ from footlight.edge.otlp import OtlpEndpoint
 from footlight.graph import RequestContext, build_executor
 from footlight.ingest import offload
 from footlight.ingest.service import ClientInfo, Ingestor
-from footlight.malloc import return_freed_memory
+from footlight.malloc import Trimmer
 from footlight.processing.worker import Processor
 from footlight.store import Store
 from footlight.ui import build_ui
@@ -69,6 +69,7 @@ class FootlightApp:
             limits.max_buffered_body_bytes_per_client,
             settings.trusted_proxies,
         )
+        self.trimmer = Trimmer()
         self.api = build_api(store)
         self.ui = build_ui(store)
         graphql = GraphQLEndpoint(build_executor(settings.limits), settings.limits, self._context)
@@ -93,17 +94,18 @@ class FootlightApp:
             return
         if scope["type"] != "http":
             return
-        request = Request(scope, receive, self.bodies.lease(scope))
-        if request.path.startswith("/api/"):
+        path = str(scope["path"])
+        if path.startswith("/api/"):
             await self.api(scope, receive, send)
             return
-        if request.path == "/ui" or request.path.startswith("/ui/"):
+        if path == "/ui" or path.startswith("/ui/"):
             await self.ui(scope, receive, send)
             return
-        handler = self.routes.get(request.path)
+        handler = self.routes.get(path)
         if handler is None:
-            await respond_json(send, 404, error_body(f"no route {request.path}", "NOT_FOUND"))
+            await respond_json(send, 404, error_body(f"no route {path}", "NOT_FOUND"))
             return
+        request = Request(scope, receive, self.bodies.lease(scope))
         try:
             await handler(request, send)
         except HTTPError as exc:
@@ -112,7 +114,7 @@ class FootlightApp:
             )
         finally:
             if request.lease is not None:
-                request.lease.release()
+                self.trimmer.freed(request.lease.release())
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         processing: asyncio.Task[None] | None = None
@@ -125,7 +127,6 @@ class FootlightApp:
                     log.error("cannot open the store: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
-                return_freed_memory()
                 offload.start()
                 processing = asyncio.create_task(self.processor.run(), name="processing")
                 # Everything alive now (modules, schema, caches) lives as long as the process:

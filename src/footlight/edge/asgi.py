@@ -27,11 +27,12 @@ Headers = list[tuple[bytes, bytes]]
 _json_encode = msgspec.json.Encoder().encode
 RETRY_AFTER_SECONDS = "2"
 """What every 503 (the store is unreachable) tells clients to wait before trying again."""
-PEER_SCOPE_KEY = "footlight.peer"
-"""Where footlight's HTTP protocol keeps the TCP peer's address in the ASGI scope. uvicorn
-replaces `scope["client"]` with what `X-Forwarded-For` says when the peer is on loopback
-(its FORWARDED_ALLOW_IPS), while footlight trusts that header only from
-FOOTLIGHT_TRUSTED_PROXIES (`edge.clients`)."""
+CLIENT_SCOPE_KEY = "footlight.client"
+"""Where footlight's HTTP protocol puts the client key (`edge.clients.client_key`) of the TCP
+peer into the ASGI scope, unless the peer is a trusted proxy. The key is worked out once per
+connection, and from the real peer: uvicorn replaces `scope["client"]` with what
+`X-Forwarded-For` says when the peer is on loopback (its FORWARDED_ALLOW_IPS), while
+footlight trusts that header only from FOOTLIGHT_TRUSTED_PROXIES."""
 
 
 class HTTPError(Exception):

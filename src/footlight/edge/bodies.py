@@ -25,7 +25,7 @@ connection cap instead (`max_connections` times 16 KiB: 64 MiB by default).
 
 from __future__ import annotations
 
-from footlight.edge.asgi import PEER_SCOPE_KEY, RETRY_AFTER_SECONDS, HTTPError, Scope
+from footlight.edge.asgi import CLIENT_SCOPE_KEY, RETRY_AFTER_SECONDS, HTTPError, Scope
 from footlight.edge.clients import Network, client_address, client_key
 
 _CLOSE = ("connection", "close")
@@ -45,8 +45,11 @@ class BodyBudget:
         return BodyLease(self, scope)
 
     def _client_key(self, scope: Scope) -> str:
+        known = scope.get(CLIENT_SCOPE_KEY)
+        if known is not None:  # the peer, and not a trusted proxy
+            return str(known)
         client = scope.get("client")
-        peer = scope.get(PEER_SCOPE_KEY) or (client[0] if client else None)
+        peer = client[0] if client else None
         forwarded = None
         if self.trusted:
             values = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
@@ -93,9 +96,10 @@ class BodyBudget:
         lease.counted += uncounted
         lease.held += size
 
-    def _release(self, lease: BodyLease) -> None:
-        if lease.held == 0 or lease.key is None:
-            return
+    def _release(self, lease: BodyLease) -> int:
+        released = lease.held
+        if released == 0 or lease.key is None:
+            return 0
         self.held -= lease.counted
         lease.counted = 0
         left = self._clients[lease.key] - lease.held
@@ -104,6 +108,7 @@ class BodyBudget:
         else:
             del self._clients[lease.key]
         lease.held = 0
+        return released
 
 
 class BodyLease:
@@ -123,5 +128,6 @@ class BodyLease:
         """Reserve `size` more bytes, or raise the HTTPError (413/429/503) that refuses them."""
         self.budget._take(self, size)
 
-    def release(self) -> None:
-        self.budget._release(self)
+    def release(self) -> int:
+        """Give the reservation back (when the request has been answered); how many bytes."""
+        return self.budget._release(self)

@@ -144,26 +144,21 @@ class GraphQLEndpoint:
         content_type, request_error_status = negotiate(request.header("accept"))
         try:
             parsed, queries_only = await self._parse(request)
-            if isinstance(parsed, bytes):
-                async with self._large_requests:
-                    context = self._context(request)
-                    prepared, operation_name = await offload.run_off_loop(
-                        self._prepare_large, parsed, context
-                    )
-                    outcome = await self._executor.complete(prepared)
-            elif parsed is not None:
+            if parsed is None:  # a bare OPTIONS
+                await respond(send, 200, headers=[*allow_origin, _ALLOW])
+                return
+            if isinstance(parsed, GraphQLRequest):
                 operation_name = parsed.operation_name
                 outcome = await self._executor.run(
                     parsed, self._context(request), queries_only=queries_only
                 )
+            else:
+                outcome, operation_name = await self._run_large(request, parsed)
         except HTTPError as exc:
             headers = [*allow_origin, *exc.headers]
             await respond_json(
                 send, exc.status, error_body(exc.message, exc.code), content_type, headers
             )
-            return
-        if parsed is None:  # a bare OPTIONS
-            await respond(send, 200, headers=[*allow_origin, _ALLOW])
             return
         headers = list(allow_origin)
         if outcome.unavailable:
@@ -187,10 +182,18 @@ class GraphQLEndpoint:
             )
         await respond_json(send, status, outcome.body, content_type, headers)
 
+    async def _run_large(self, request: Request, body: bytes) -> tuple[Outcome, str | None]:
+        """Decode and prepare a large request off the loop, then run its resolvers."""
+        async with self._large_requests:
+            prepared, operation_name = await offload.run_off_loop(
+                self._prepare_large, body, self._context(request)
+            )
+            return await self._executor.complete(prepared), operation_name
+
     def _prepare_large(
         self, body: bytes, context: RequestContext
     ) -> tuple[Prepared | Outcome, str | None]:
-        """Decode and prepare a large request: on an ingest thread."""
+        """Decode and prepare a large request (on an ingest thread)."""
         graphql_request = _request_from_json(body)
         prepared = self._executor.prepare(graphql_request, context)
         return prepared, graphql_request.operation_name

@@ -37,7 +37,7 @@ from uvicorn.server import ServerState
 from footlight.config import Limits
 from footlight.edge import cors
 from footlight.edge.asgi import (
-    PEER_SCOPE_KEY,
+    CLIENT_SCOPE_KEY,
     RETRY_AFTER_SECONDS,
     Receive,
     Request,
@@ -104,6 +104,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_begun = False
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self._client_key: str | None = None
 
     # -- connection events -------------------------------------------------------------------
 
@@ -113,6 +114,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         key = None  # exempt from the per-client cap: a trusted proxy, or no address at all
         if peer is not None and not is_trusted_proxy(peer, self._guard.trusted):
             key = client_key(client_address(peer, None, ()))
+        self._client_key = key
         refusal = self._guard.table.admit(self, key)
         if refusal is not None:
             self.app = _Refuse(refusal)
@@ -130,11 +132,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        if self._awaiting_head and not self._head_begun:
+        first = self._awaiting_head and not self._head_begun
+        if first:
             self._head_begun = True
-            self._arm_head_timer()  # after keep-alive: from the first byte of the request
         super().data_received(data)
         if self._awaiting_head and not self.transport.is_closing():
+            if first:
+                # After keep-alive the clock starts with the request's first bytes; only for
+                # a head that did not come whole (almost every head comes in one read).
+                self._arm_head_timer()
             # All of `data` went into the unfinished head (httptools buffers it itself).
             self._head_bytes += len(data)
             limit = self._guard.limits.max_header_bytes
@@ -147,16 +153,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- parser callbacks ----------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._head_bytes = 0
-        if self.client is not None:
-            self.scope[PEER_SCOPE_KEY] = self.client[0]  # type: ignore[literal-required]
-
     def on_headers_complete(self) -> None:
         self._awaiting_head = False
         self._cancel_head_timer()
         self._guard.table.busy(self)
+        if self._client_key is not None:  # not a trusted proxy: the client is the peer
+            self.scope[CLIENT_SCOPE_KEY] = self._client_key  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
