@@ -7,14 +7,14 @@ threshold is dynamic: once a large block has been freed, blocks up to its size (
 free space that the process keeps. Measured: 100 connections each sending 15.9 MiB left RSS
 at 583 MB after they were gone, and a mix of 0.3-16 MiB bodies at 234 MB (from 49).
 
-`malloc_trim(0)` returns the free pages inside the heaps too. It is cheap but not free (it
-walks the heaps), so it runs only after `TRIM_AFTER_BYTES` of request bodies over 64 KiB
-have come and gone, a second later (when the rest of a burst has likely gone too) and at
-most every `TRIM_INTERVAL_SECONDS`, on a thread (ctypes releases the GIL for the call): the
-mix above then leaves 51 MB. The alternative, a fixed low mmap
-threshold (`mallopt(M_MMAP_THRESHOLD)`), returns memory as well but costs every request
-that inflates a payload of more than the threshold a fresh mapping: 12 % more CPU per
-routine push, measured.
+`malloc_trim(0)` returns the free pages inside the heaps too. It takes a few milliseconds
+when there is something to return and a fraction of one otherwise, so it runs a second
+after a request body of 64 KiB or more has gone (by then the rest of a burst has usually
+gone too), at most once a second, on a thread (ctypes releases the GIL for the call):
+the mix above then leaves 51 MB. Small bodies (every routine push) do not count: the heap
+reuses what they leave at once. The alternative, a fixed low mmap threshold
+(`mallopt(M_MMAP_THRESHOLD)`), returns memory as well but makes every push that inflates
+past the threshold pay for a fresh mapping: 12 % more CPU per routine push, measured.
 """
 
 from __future__ import annotations
@@ -23,11 +23,8 @@ import asyncio
 import ctypes
 import ctypes.util
 import platform
-import time
 from collections.abc import Callable
 
-TRIM_AFTER_BYTES = 64 * 1024 * 1024
-TRIM_INTERVAL_SECONDS = 5.0
 TRIM_DELAY_SECONDS = 1.0
 COUNTED_BODY_BYTES = 64 * 1024
 """Smaller bodies do not count: the blocks they leave are what the next requests reuse."""
@@ -46,31 +43,22 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 class Trimmer:
-    """Counts freed request-body bytes and trims the heap once enough have gone."""
+    """Trims the heap a second after large request bodies have gone."""
 
     def __init__(self) -> None:
         self._trim = _malloc_trim()
-        self._freed = 0
-        self._last = -TRIM_INTERVAL_SECONDS
         self._pending = False
         self.trims = 0
 
     def freed(self, size: int) -> None:
         """A request's body of `size` bytes is gone (its request answered)."""
-        if self._trim is None or size < COUNTED_BODY_BYTES:
+        if self._trim is None or size < COUNTED_BODY_BYTES or self._pending:
             return
-        self._freed += size
-        if self._freed < TRIM_AFTER_BYTES or self._pending:
-            return
-        # A second from now, when the rest of a burst has likely gone too.
-        delay = max(TRIM_DELAY_SECONDS, self._last + TRIM_INTERVAL_SECONDS - time.monotonic())
         self._pending = True
-        asyncio.get_running_loop().call_later(delay, self._run)
+        asyncio.get_running_loop().call_later(TRIM_DELAY_SECONDS, self._run)
 
     def _run(self) -> None:
         assert self._trim is not None
         self._pending = False
-        self._freed = 0
-        self._last = time.monotonic()
         self.trims += 1
         asyncio.get_running_loop().run_in_executor(None, self._trim, 0)
