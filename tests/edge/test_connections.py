@@ -242,6 +242,31 @@ def test_a_trusted_proxy_is_not_held_to_the_per_client_cap(guarded: Server) -> N
             sock.close()
 
 
+def test_with_every_connection_busy_a_newcomer_gets_503(tmp_path: Path) -> None:
+    server = start_server(
+        tmp_path / "data",
+        env={"FOOTLIGHT_MAX_CONNECTIONS": "4", "FOOTLIGHT_BODY_TIMEOUT_SECONDS": "20"},
+    )
+    busy = [_busy(server, f"127.0.2.{i}") for i in range(1, 5)]
+    try:
+        time.sleep(0.2)
+        with _connect(server, "127.0.2.9") as sock:
+            sock.sendall(_get())
+            response = _response(sock)
+            assert _status(response) == 503
+            assert _header(response, b"retry-after") == b"2"
+            assert b"max_connections" in response
+        busy.pop().close()  # a request ends: there is room again
+        time.sleep(0.2)
+        with _connect(server, "127.0.2.9") as sock:
+            sock.sendall(_get())
+            assert _status(_response(sock)) == 200
+    finally:
+        for sock in busy:
+            sock.close()
+        server.stop()
+
+
 # -- the open-file limit ---------------------------------------------------------------------
 
 

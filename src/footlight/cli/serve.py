@@ -74,7 +74,7 @@ def _connections_line(capacity: Capacity) -> list[str]:
     return [
         f"  connections: at most {capacity.max_connections} per process: the open-file limit"
         f" ({capacity.open_file_limit}) is too low for",
-        f"              FOOTLIGHT_MAX_CONNECTIONS={capacity.wanted}; raise it (ulimit -n,"
+        f"               FOOTLIGHT_MAX_CONNECTIONS={capacity.wanted}; raise it (ulimit -n,"
         " systemd LimitNOFILE=) to allow more",
     ]
 
