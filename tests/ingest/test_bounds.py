@@ -291,6 +291,7 @@ def test_backend_errors_too_many_are_refused_their_long_text_cut(
     ]
     _is_cut(stored.event, message, TEXT_BYTES)
     _is_cut(stored.stack_trace, stack, TEXT_BYTES)
+    assert stored.payload is not None
     _is_cut(stored.payload, "p" * 999, TEXT_BYTES)
     _is_cut(stored.url, long_url, VALUE_BYTES)
     assert (stored.type, stored.source, stored.service_name) == ("Backend", "server.py", "api")
