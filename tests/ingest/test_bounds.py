@@ -444,3 +444,25 @@ def test_what_the_sdk_may_send_is_kept_whole_or_cut_never_refused(
     assert fields["ascii"] == ascii_value
     assert fields["plan"] == "pro"
     _is_cut(fields["cjk"], cjk_value, 2048)
+
+
+def test_huge_lists_are_refused_before_graphql_coerces_them(
+    server: Server,
+) -> None:
+    """graphql-core coerces list variables item by item on the event loop (100,000 metrics
+    took 3.5 s); with the default limits they are counted first, and nothing is written."""
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        secure_id = init_session(client)
+        metrics = [_metric(secure_id)] * 100_000
+        response = gql(client, METRICS, {"metrics": metrics})
+        _refused(response, "pushMetrics", "$metrics has 100000 items", "more than 1000")
+        errors = [_backend_error(secure_id, "e")] * 50_000
+        response = gql(client, BACKEND, {"project_id": "1", "errors": errors})
+        _refused(response, "pushBackendPayload", "$errors has 50000 items", "more than 1000")
+    record = _record(server, secure_id)
+    assert record.metrics == []
+    assert db_rows(
+        server.data_dir,
+        "SELECT count(*) FROM backend_errors WHERE session_secure_id = ?",
+        (secure_id,),
+    ) == [(0,)]
