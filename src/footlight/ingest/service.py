@@ -252,8 +252,8 @@ class Ingestor:
     ) -> None:
         b = self.bounds
         feedback = Feedback(
-            # Its own limit would not help: feedback is stored under a unique key that
-            # includes the text, and PostgreSQL indexes at most 2,704 bytes.
+            # A short value, not long text: feedback is stored under a unique key that
+            # includes its text, and PostgreSQL indexes at most 2,704 bytes.
             b.value(verbatim),
             to_epoch_ms(timestamp),
             b.optional_value(user_name),
