@@ -24,6 +24,7 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable
 
+from footlight import nesting, terminal
 from footlight.api.routes import build_api
 from footlight.config import Settings
 from footlight.edge.asgi import (
@@ -133,5 +134,7 @@ def app_from_environment() -> FootlightApp:
     from footlight.config import load_settings
     from footlight.store import open_store
 
+    terminal.install()
     settings = load_settings()
+    nesting.configure(settings.limits.max_json_depth)
     return FootlightApp(settings, open_store(settings))

@@ -18,6 +18,8 @@ from typing import Any
 from footlight.edge.clients import Network, parse_trusted_proxies
 
 MiB = 1024 * 1024
+MAX_JSON_DEPTH = 100_000
+"""The deepest `max_json_depth` may be set (see footlight.nesting for the stack it costs)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,24 @@ class Limits:
     """Most lexical tokens in one GraphQL document."""
     body_timeout_seconds: float = 30.0
     """A client that has not sent its whole body by then gets 408."""
+    max_properties_per_call: int = 256
+    """Most keys in one `user_object` / `properties_object` (or tags of one metric)."""
+    max_property_key_bytes: int = 256
+    """Longest property key (UTF-8 bytes); a longer one refuses the call."""
+    max_property_value_bytes: int = 2048
+    """Longest short value (a property value, identifier, metadata string, feedback text);
+    longer ones are cut and marked. The SDK cuts its values at 2,000 characters."""
+    max_properties_per_session: int = 1_000
+    """Most user, session and track properties one session keeps."""
+    max_text_bytes: int = 64 * 1024
+    """Longest long text (an error's message, stack trace or payload; the client config);
+    longer ones are cut and marked."""
+    max_items_per_call: int = 1_000
+    """Most metrics, backend errors or recording domains in one call."""
+    max_secure_id_chars: int = 64
+    """Longest session secure id (letters, digits, `-` and `_`; the SDK's have 28)."""
+    max_json_depth: int = 10_000
+    """Deepest JSON nesting accepted (Go's encoding/json limit, which Highlight had)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +103,25 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise ValueError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An integer setting below which footlight could not work (or the SDK be served)."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _json_depth(text: str) -> int:
+    value = int(text)
+    if not 100 <= value <= MAX_JSON_DEPTH:
+        raise ValueError(f"must be between 100 and {MAX_JSON_DEPTH}, got {text!r}")
     return value
 
 
@@ -179,6 +218,62 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "body_timeout_seconds",
         _positive_float,
         "Time allowed to send a request body; slower clients get 408.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_PROPERTIES_PER_CALL",
+        "max_properties_per_call",
+        _positive_int,
+        "Most keys in one user or properties object, or tags of one metric.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_PROPERTY_KEY_BYTES",
+        "max_property_key_bytes",
+        _positive_int,
+        "Longest property key (UTF-8 bytes); a longer one refuses the call.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_PROPERTY_VALUE_BYTES",
+        "max_property_value_bytes",
+        _at_least(64),
+        "Longest short value (property, identifier, metadata, feedback); longer is cut.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_PROPERTIES_PER_SESSION",
+        "max_properties_per_session",
+        _positive_int,
+        "Most user, session and track properties one session keeps.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_TEXT_BYTES",
+        "max_text_bytes",
+        _at_least(64),
+        "Longest error message, stack trace, error payload or client config; longer is cut.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_ITEMS_PER_CALL",
+        "max_items_per_call",
+        _positive_int,
+        "Most metrics, backend errors or recording domains in one call.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_SECURE_ID_CHARS",
+        "max_secure_id_chars",
+        _at_least(28),
+        "Longest session secure id (letters, digits, - and _).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_JSON_DEPTH",
+        "max_json_depth",
+        _json_depth,
+        "Deepest JSON nesting accepted in payloads and requests.",
         in_limits=True,
     ),
 )

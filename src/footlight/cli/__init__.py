@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from footlight import __version__, config
+from footlight import __version__, config, nesting, terminal
 from footlight.cli import commands
 from footlight.config import ConfigError, load_settings, parse_port
 from footlight.store import StoreError, StoreUnavailable
@@ -209,6 +209,9 @@ def _run(args: argparse.Namespace) -> int:
             **flags,
         }
     )
+    # Before any thread starts: every command reads stored payloads (export), and serve
+    # reads strangers' JSON, as deep as the setting says.
+    nesting.configure(settings.limits.max_json_depth)
     if args.command == "serve":
         from footlight.cli.serve import serve
 
@@ -245,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(logging, str(getattr(args, "log_level", "info")).upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    terminal.install()
     try:
         return _run(args)
     except (ConfigError, StoreError, StoreUnavailable) as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TextIO
@@ -23,6 +23,7 @@ from footlight.ingest.ids import decode_project, encode_project
 from footlight.ingest.service import now_ms
 from footlight.store import Project, SQLStore, open_store
 from footlight.store.base import ApiToken
+from footlight.terminal import json_for_terminal
 
 
 @asynccontextmanager
@@ -161,6 +162,10 @@ async def export(settings: Settings, secure_id: str, output: Path | None) -> Non
             raise ConfigError(f"no session {secure_id!r}")
         count, _ = await store.payload_totals(secure_id)
         target = sys.stdout.buffer if output is None else output.open("wb")
+        # Recorded text may hold C1 controls (legal in JSON strings) a terminal would obey.
+        shown: Callable[[bytes], bytes] = (
+            json_for_terminal if target.isatty() else (lambda chunk: chunk)
+        )
         progress = Progress(sys.stderr, f"exporting {secure_id}", count)
         written = 0
         started = time.monotonic()
@@ -168,7 +173,7 @@ async def export(settings: Settings, secure_id: str, output: Path | None) -> Non
             target.write(b"[")
             first, done = True, 0
             async for body in store.payload_bodies(secure_id):
-                chunk = events_json(body)
+                chunk = shown(events_json(body))
                 if chunk:
                     target.write(chunk if first else b"," + chunk)
                     written += len(chunk) + (0 if first else 1)

@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from footlight import nesting
 from footlight.config import Limits
 from footlight.edge import cors
 from footlight.edge.asgi import (
@@ -76,7 +77,7 @@ def _request_from_json(body: bytes) -> GraphQLRequest:
     try:
         document = msgspec.json.decode(body)
     except RecursionError:
-        raise HTTPError(400, "the request body is nested too deeply", "BAD_REQUEST") from None
+        raise HTTPError(400, nesting.too_deep("the request body"), "BAD_REQUEST") from None
     except JSON_DECODE_ERRORS as exc:
         raise HTTPError(400, f"the request body is not valid JSON: {exc}", "BAD_REQUEST") from None
     if not isinstance(document, dict):
@@ -152,10 +153,12 @@ class GraphQLEndpoint:
         if errors:
             # Refusals are the operator's first clue when a site records nothing.
             first = errors[0]
+            # Both are a stranger's text: cut short here, their control characters made
+            # visible by the log itself (footlight.terminal).
             log.info(
                 "%s %s -> %d %s: %s",
                 request.method,
-                graphql_request.operation_name or "-",
+                (graphql_request.operation_name or "-")[:80],
                 status,
                 first.get("extensions", {}).get("code"),
                 str(first.get("message"))[:300],

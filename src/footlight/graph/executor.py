@@ -6,7 +6,8 @@ Outcomes, and how the HTTP edge answers them:
   *request error* (`GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED`), no `data`;
   the status follows gqlgen (400 or 422 by response content type, contract §1.4);
 * the operation ran: 200 with `data`, plus `errors` for fields that failed, each with the
-  `extensions.code` of the ingest error behind it;
+  `extensions.code` of the ingest error behind it; a list variable longer than ingest takes
+  (`graph.caps`) is answered the same way, before graphql-core coerces it item by item;
 * the store could not take the write: 503 with `Retry-After`, so the SDK retries and the
   client never believes unstored data was kept.
 """
@@ -19,8 +20,17 @@ from dataclasses import dataclass
 from inspect import isawaitable
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    GraphQLNonNull,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    execute,
+)
 
+from footlight.config import Limits
 from footlight.graph.documents import VALIDATION_FAILED, DocumentCache, RequestError
 from footlight.ingest.errors import IngestError
 from footlight.store import StoreUnavailable
@@ -78,10 +88,27 @@ def request_error_body(error: RequestError) -> dict[str, Any]:
     return {"errors": [format_error(e, error.code) for e in error.errors]}
 
 
+def _refused_before_running(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, error: IngestError
+) -> dict[str, Any]:
+    """The answer a resolver's refusal gets, for an operation refused before it ran."""
+    root = schema.get_root_type(operation.operation)
+    selection = operation.selection_set.selections[0]
+    assert root is not None
+    assert isinstance(selection, FieldNode)
+    key = (selection.alias or selection.name).value
+    nullable = not isinstance(root.fields[selection.name.value].type, GraphQLNonNull)
+    return {
+        "errors": [{"message": error.message, "path": [key], "extensions": {"code": error.code}}],
+        "data": {key: None} if nullable else None,
+    }
+
+
 class Executor:
-    def __init__(self, schema: GraphQLSchema, documents: DocumentCache) -> None:
+    def __init__(self, schema: GraphQLSchema, documents: DocumentCache, limits: Limits) -> None:
         self.schema = schema
         self.documents = documents
+        self.limits = limits
 
     async def run(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
@@ -96,6 +123,11 @@ class Executor:
                 "GET requests only allow query operations", VALIDATION_FAILED, status=406
             )
             return Outcome(request_error_body(error), request_error=True, status=406)
+        try:
+            # Before loosening too, which also walks every item in Python.
+            operation.caps.check(request.variables or {}, self.limits)
+        except IngestError as exc:
+            return Outcome(_refused_before_running(self.schema, operation.node, exc))
         variables = operation.loosen(request.variables or {})
         result = execute(
             self.schema,

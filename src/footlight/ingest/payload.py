@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 
+from footlight import nesting
 from footlight.ingest.errors import BadInput, PayloadTooLarge
 from footlight.processing.rrweb import RrwebEvent
 from footlight.store import PayloadSummary
@@ -138,7 +139,7 @@ class DecodedPayload:
 
 def _json_error(where: str, exc: Exception) -> BadInput:
     if isinstance(exc, RecursionError):
-        return BadInput(f"{where}: JSON is nested too deeply")
+        return BadInput(nesting.too_deep(where))
     if isinstance(exc, UnicodeDecodeError):
         return BadInput(f"{where} is not valid UTF-8 ({exc.reason})")
     text = str(exc)

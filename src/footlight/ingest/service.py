@@ -26,6 +26,7 @@ import msgspec
 
 from footlight.config import Limits
 from footlight.ingest import payload as payloads
+from footlight.ingest.bounds import Bounds
 from footlight.ingest.errors import BadInput, Forbidden, NotFound, shown
 from footlight.ingest.ids import decode_project, parse_int64
 from footlight.ingest.offload import run_sized
@@ -69,12 +70,21 @@ def field_value(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def properties_to_fields(kind: FieldKind, properties: Mapping[str, Any]) -> list[SessionField]:
-    return [
-        SessionField(kind, str(key), text)
-        for key, value in properties.items()
-        if value is not None and (text := field_value(value)) != ""
-    ]
+def bounded_properties(
+    bounds: Bounds, kind: FieldKind, properties: Mapping[str, Any], name: str
+) -> tuple[list[SessionField], dict[str, Any]]:
+    """A properties object as fields (non-empty values as text, cut to size), and as the
+    object to keep whole: each value as sent, or its cut text if it was too long."""
+    bounds.keys(properties, name)
+    fields: list[SessionField] = []
+    kept: dict[str, Any] = {}
+    for key, value in properties.items():
+        text = "" if value is None else field_value(value)
+        bounded = bounds.value(text)
+        kept[key] = value if bounded is text else bounded
+        if bounded:
+            fields.append(SessionField(kind, key, bounded))
+    return fields, kept
 
 
 def to_epoch_ms(moment: datetime) -> int:
@@ -107,6 +117,7 @@ class Ingestor:
     def __init__(self, store: Store, limits: Limits) -> None:
         self.store = store
         self.limits = limits
+        self.bounds = Bounds(limits)
 
     async def resolve_project(self, key: str) -> int:
         """The project a public key names: an extra key, its numeric id, or its hashid."""
@@ -123,7 +134,7 @@ class Ingestor:
     async def session_reference(self, secure_id: str | None, session_id: Any) -> str:
         """The secure id of the session a request names, by secure id or (old SDKs) number."""
         if secure_id:
-            return secure_id
+            return self.bounds.secure_id(secure_id)
         if session_id is None or session_id == "":
             raise BadInput("session_secure_id is required")
         number = parse_int64(session_id, "session_id")
@@ -135,20 +146,34 @@ class Ingestor:
     async def initialize_session(
         self, project_key: str, secure_id: str | None, client: ClientInfo, **details: Any
     ) -> Session:
-        project_id = await self.resolve_project(project_key)
         if secure_id is not None and not secure_id.strip():
             raise BadInput("session_secure_id must not be empty")
+        if secure_id is not None:
+            self.bounds.secure_id(secure_id)
+        project_id = await self.resolve_project(project_key)
+        b = self.bounds
+        domains = details.pop("network_recording_domains", None)
+        if domains is not None:
+            domains = tuple(b.value(d) for d in b.items(domains, "network_recording_domains"))
+        client_config = b.optional_text(details.pop("client_config", None))
+        # The rest are short strings (ids, versions, names) or booleans.
+        short: dict[str, Any] = {
+            k: b.value(v) if isinstance(v, str) else v for k, v in details.items()
+        }
         new = NewSession(
             secure_id=secure_id or new_secure_id(),
             project_id=project_id,
             created_at=now_ms(),
-            user_agent=client.user_agent,
-            accept_language=client.accept_language,
-            **details,
+            user_agent=b.optional_value(client.user_agent),
+            accept_language=b.optional_value(client.accept_language),
+            client_config=client_config,
+            network_recording_domains=domains,
+            **short,
         )
         return await _translate(self.store.initialize_session(new))
 
     async def push_compressed(self, secure_id: str, payload_id: Any, data: str) -> None:
+        self.bounds.secure_id(secure_id)
         number = parse_int64(payload_id, "payload_id")
         decoded = await run_sized(
             len(data), True, payloads.decode_compressed, data, self.limits.max_inflated_bytes
@@ -185,22 +210,37 @@ class Ingestor:
         if user_object is not None and not isinstance(user_object, dict):
             raise BadInput("user_object must be a JSON object")
         user_object = user_object or {}
+        user_fields, kept = bounded_properties(self.bounds, "user", user_object, "user_object")
+        identifier = self.bounds.value(identifier)
         fields: list[SessionField] = []
         if identifier:
             fields.append(SessionField("user", "identifier", identifier))
             if _EMAIL.fullmatch(identifier):
                 fields.append(SessionField("user", "email", identifier))
-        fields.extend(properties_to_fields("user", user_object))
-        encoded = msgspec.json.encode(user_object).decode() if user_object else None
-        await _translate(self.store.identify(secure_id, identifier, encoded, fields, now_ms()))
+        fields.extend(user_fields)
+        encoded = msgspec.json.encode(kept).decode() if kept else None
+        await _translate(
+            self.store.identify(
+                secure_id,
+                identifier,
+                encoded,
+                fields,
+                now_ms(),
+                max_fields=self.limits.max_properties_per_session,
+            )
+        )
 
     async def add_properties(self, secure_id: str, kind: FieldKind, properties: Any) -> None:
         if properties is None:
             properties = {}
         if not isinstance(properties, dict):
             raise BadInput("properties_object must be a JSON object")
-        fields = properties_to_fields(kind, properties)
-        await _translate(self.store.add_fields(secure_id, fields, now_ms()))
+        fields, _ = bounded_properties(self.bounds, kind, properties, "properties_object")
+        await _translate(
+            self.store.add_fields(
+                secure_id, fields, now_ms(), max_fields=self.limits.max_properties_per_session
+            )
+        )
 
     async def add_feedback(
         self,
@@ -210,26 +250,41 @@ class Ingestor:
         user_name: str | None,
         user_email: str | None,
     ) -> None:
-        feedback = Feedback(verbatim, to_epoch_ms(timestamp), user_name, user_email)
+        b = self.bounds
+        feedback = Feedback(
+            # A short value, not long text: feedback is stored under a unique key that
+            # includes its text, and PostgreSQL indexes at most 2,704 bytes.
+            b.value(verbatim),
+            to_epoch_ms(timestamp),
+            b.optional_value(user_name),
+            b.optional_value(user_email),
+        )
         await _translate(self.store.add_feedback(secure_id, feedback, now_ms()))
 
     async def push_metrics(self, metrics: Sequence[Mapping[str, Any]]) -> int:
+        b = self.bounds
         records = []
-        for index, m in enumerate(metrics):
+        for index, m in enumerate(b.items(metrics, "metrics")):
             if m is None:
                 raise BadInput(f"metrics[{index}] must not be null")
+            tags = b.tags(m.get("tags") or (), f"metrics[{index}].tags")
             records.append(
                 Metric(
-                    session_secure_id=m["session_secure_id"],
-                    name=m["name"],
+                    session_secure_id=b.secure_id(
+                        m["session_secure_id"], f"metrics[{index}].session_secure_id"
+                    ),
+                    name=b.value(m["name"]),
                     value=float(m["value"]),
                     timestamp=to_epoch_ms(m["timestamp"]),
-                    group=m.get("group"),
-                    category=m.get("category"),
-                    span_id=m.get("span_id"),
-                    parent_span_id=m.get("parent_span_id"),
-                    trace_id=m.get("trace_id"),
-                    tags=tuple((t["name"], t["value"]) for t in m.get("tags") or ()),
+                    group=b.optional_value(m.get("group")),
+                    category=b.optional_value(m.get("category")),
+                    span_id=b.optional_value(m.get("span_id")),
+                    parent_span_id=b.optional_value(m.get("parent_span_id")),
+                    trace_id=b.optional_value(m.get("trace_id")),
+                    tags=tuple(
+                        (b.key(t["name"], f"metrics[{index}].tags"), b.value(t["value"]))
+                        for t in tags
+                    ),
                 )
             )
         await _translate(self.store.add_metrics(records, now_ms()))
@@ -238,33 +293,38 @@ class Ingestor:
     async def push_backend_errors(
         self, project_key: str | None, errors: Sequence[Mapping[str, Any]]
     ) -> None:
+        b = self.bounds
+        b.items(errors, "errors")
         project_id = await self.resolve_project(project_key) if project_key else None
         records = []
         for index, e in enumerate(errors):
             if e is None:
                 raise BadInput(f"errors[{index}] must not be null")
-            if project_id is None and not e.get("session_secure_id"):
+            session = e.get("session_secure_id") or None
+            if project_id is None and session is None:
                 raise BadInput(
                     f"errors[{index}] has no session_secure_id and the request no project_id"
                 )
             service = e.get("service") or {}
             records.append(
                 BackendError(
-                    event=e["event"],
-                    type=e["type"],
-                    url=e["url"],
-                    source=e["source"],
-                    stack_trace=e["stackTrace"],
+                    event=b.text(e["event"]),
+                    type=b.value(e["type"]),
+                    url=b.value(e["url"]),
+                    source=b.value(e["source"]),
+                    stack_trace=b.text(e["stackTrace"]),
                     timestamp=to_epoch_ms(e["timestamp"]),
-                    session_secure_id=e.get("session_secure_id") or None,
-                    request_id=e.get("request_id"),
-                    trace_id=e.get("trace_id"),
-                    span_id=e.get("span_id"),
-                    log_cursor=e.get("log_cursor"),
-                    payload=e.get("payload"),
-                    service_name=service.get("name"),
-                    service_version=service.get("version"),
-                    environment=e.get("environment"),
+                    session_secure_id=None
+                    if session is None
+                    else b.secure_id(session, f"errors[{index}].session_secure_id"),
+                    request_id=b.optional_value(e.get("request_id")),
+                    trace_id=b.optional_value(e.get("trace_id")),
+                    span_id=b.optional_value(e.get("span_id")),
+                    log_cursor=b.optional_value(e.get("log_cursor")),
+                    payload=b.optional_text(e.get("payload")),
+                    service_name=b.optional_value(service.get("name")),
+                    service_version=b.optional_value(service.get("version")),
+                    environment=b.optional_value(e.get("environment")),
                 )
             )
         await _translate(self.store.add_backend_errors(project_id, records, now_ms()))

@@ -24,6 +24,7 @@ from footlight.store.base import (
     StoredPayload,
     StoreError,
     StoreUnavailable,
+    TooManyFields,
     UnknownProject,
     UnknownSession,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "StoredPayload",
+    "TooManyFields",
     "UnknownProject",
     "UnknownSession",
     "open_store",

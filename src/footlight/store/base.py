@@ -44,6 +44,15 @@ class SessionOfAnotherProject(StoreError):
         self.secure_id = secure_id
 
 
+class TooManyFields(StoreError):
+    def __init__(self, secure_id: str, limit: int) -> None:
+        super().__init__(
+            f"session {secure_id!r} would have more than {limit} user, session and track"
+            " properties (limit: max_properties_per_session)"
+        )
+        self.secure_id = secure_id
+
+
 class UnknownProject(StoreError):
     def __init__(self, project_id: int) -> None:
         super().__init__(f"no project with id {project_id}")
@@ -494,10 +503,24 @@ class Store(Protocol):
         user_object: str | None,
         fields: Sequence[SessionField],
         at: int,
-    ) -> None: ...
+        *,
+        max_fields: int | None = None,
+    ) -> None:
+        """Set the session's user and add user fields (see `add_fields` for `max_fields`)."""
 
-    async def add_fields(self, secure_id: str, fields: Sequence[SessionField], at: int) -> None:
-        """Add session or track properties; a field already present is not added again."""
+    async def add_fields(
+        self,
+        secure_id: str,
+        fields: Sequence[SessionField],
+        at: int,
+        *,
+        max_fields: int | None = None,
+    ) -> None:
+        """Add session or track properties; a field already present is not added again.
+
+        Raises TooManyFields, writing nothing, if the session would then hold more than
+        `max_fields` fields (of all kinds).
+        """
 
     async def add_feedback(self, secure_id: str, feedback: Feedback, at: int) -> None: ...
 

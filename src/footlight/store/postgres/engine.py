@@ -115,9 +115,15 @@ class PostgresBackend:
     begin = "BEGIN"
     errors: tuple[type[Exception], ...] = (psycopg.Error,)
     # DataError: a value the database cannot hold (a NUL in text, an integer beyond bigint),
-    # raised by psycopg before sending or by the server. It is the input's fault, not the
-    # connection's: only that write fails, and processing records it instead of retrying.
-    refusals: tuple[type[Exception], ...] = (pg_errors.IntegrityError, psycopg.DataError)
+    # raised by psycopg before sending or by the server. ProgramLimitExceeded: one it cannot
+    # index (a B-tree entry over 2,704 bytes). Both are the input's fault, not the
+    # connection's: only that write fails (left to fail the batch, one stranger's value was a
+    # 503 for everyone committed with it), and processing records it instead of retrying.
+    refusals: tuple[type[Exception], ...] = (
+        pg_errors.IntegrityError,
+        psycopg.DataError,
+        pg_errors.ProgramLimitExceeded,
+    )
     retryable: tuple[type[Exception], ...] = (
         pg_errors.DeadlockDetected,
         pg_errors.SerializationFailure,

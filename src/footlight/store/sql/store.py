@@ -27,6 +27,7 @@ from footlight.store.base import (
     SessionOfAnotherProject,
     SessionRecord,
     StoreError,
+    TooManyFields,
     UnknownProject,
     UnknownSession,
 )
@@ -50,15 +51,34 @@ def _session(row: Any) -> Session:
 
 
 def _insert_fields(
-    conn: Connection, session_id: int, fields: Sequence[SessionField], at: int
+    conn: Connection,
+    secure_id: str,
+    session_id: int,
+    fields: Sequence[SessionField],
+    at: int,
+    max_fields: int | None,
 ) -> int:
-    """Add the fields not yet present; return how many were new."""
+    """Add the fields not yet present; return how many were new.
+
+    A session's fields are a list a stranger can grow one new value at a time (the key
+    includes the value), so their number is capped: counted after the insert, in the same
+    transaction, so that fields already present do not count twice; over the cap, the
+    caller's savepoint undoes the insert.
+    """
     cur = conn.executemany(
         "INSERT INTO session_fields (session_id, kind, key, value, received_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(session_id, f.kind, f.key, f.value, at) for f in fields],
     )
-    return max(cur.rowcount, 0)
+    added = max(cur.rowcount, 0)
+    if added and max_fields is not None:
+        # The primary key's prefix: counting reads at most max_fields + one call's fields.
+        held = conn.execute(
+            "SELECT count(*) FROM session_fields WHERE session_id = ?", (session_id,)
+        ).fetchone()[0]
+        if held > max_fields:
+            raise TooManyFields(secure_id, max_fields)
+    return added
 
 
 def _bool(value: bool | None) -> int | None:
@@ -271,6 +291,8 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
         user_object: str | None,
         fields: Sequence[SessionField],
         at: int,
+        *,
+        max_fields: int | None = None,
     ) -> None:
         def identify(conn: Connection) -> None:
             session_id = session_id_of(conn, secure_id)
@@ -280,15 +302,22 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
                 " identified_at = ? WHERE id = ?",
                 (identifier, user_object, email, at, session_id),
             )
-            _insert_fields(conn, session_id, fields, at)
+            _insert_fields(conn, secure_id, session_id, fields, at, max_fields)
             self._schedule(conn, "session", session_id, at)
 
         await self._write(identify)
 
-    async def add_fields(self, secure_id: str, fields: Sequence[SessionField], at: int) -> None:
+    async def add_fields(
+        self,
+        secure_id: str,
+        fields: Sequence[SessionField],
+        at: int,
+        *,
+        max_fields: int | None = None,
+    ) -> None:
         def add(conn: Connection) -> None:
             session_id = session_id_of(conn, secure_id)
-            if _insert_fields(conn, session_id, fields, at):
+            if _insert_fields(conn, secure_id, session_id, fields, at, max_fields):
                 self._schedule(conn, "session", session_id, at)
 
         await self._write(add)

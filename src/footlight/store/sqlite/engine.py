@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +37,7 @@ from footlight.store.sql.engine import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("footlight.store")
 
 DB_FILE = "footlight.db"
 
@@ -106,6 +110,44 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
         raise
     return current
+
+
+def _create_private(data_dir: Path, path: Path) -> None:
+    """The data dir (0700) and an empty database file (0600), if missing: every recording is
+    in there, so only the user footlight runs as may read it. SQLite would create the file
+    with the umask's mode (0644 usually); its -wal and -shm files take the database's mode."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+_warned: set[Path] = set()
+
+
+def _warn_if_shared(data_dir: Path, path: Path) -> None:
+    """Warn (once per process) when other users of this machine may read the store."""
+    shared = [
+        f"{candidate} (mode {stat.S_IMODE(mode):04o})"
+        for candidate in (data_dir, path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+        if (mode := _mode(candidate)) is not None and mode & 0o077
+    ]
+    if not shared or data_dir.resolve() in _warned:
+        return
+    _warned.add(data_dir.resolve())
+    log.warning(
+        "other users of this machine may read every recording (group or other permissions"
+        " on %s); to stop that: chmod 700 '%s' && chmod 600 '%s'*",
+        ", ".join(shared),
+        data_dir,
+        path,
+    )
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return path.stat().st_mode
+    except FileNotFoundError:
+        return None
 
 
 class Checkpointer:
@@ -208,7 +250,8 @@ class SQLiteEngine:
         return f"SQLite {self.path.resolve()}"
 
     def _migrate(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _create_private(self.data_dir, self.path)
+        _warn_if_shared(self.data_dir, self.path)
         conn = _connect_raw(self.path)
         try:
             migrate(conn)
