@@ -158,7 +158,7 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
                 )
             ]
 
-        return await self._read(read)
+        return await self._operator_read(read)
 
     async def project_for_key(self, key: str) -> int | None:
         def read(conn: Connection) -> int | None:
@@ -167,7 +167,7 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
             ).fetchone()
             return None if row is None else int(row[0])
 
-        return await self._read(read)
+        return await self._ingest_read(read)
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -233,7 +233,7 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
             ).fetchone()
             return None if row is None else str(row[0])
 
-        return await self._read(read)
+        return await self._ingest_read(read)
 
     async def append_payload(self, secure_id: str, payload: IncomingPayload) -> bool:
         s = payload.summary
