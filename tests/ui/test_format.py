@@ -10,7 +10,9 @@ Proven here:
   good, the far-future group sorting first);
 * the same with such values written straight into the store (errors, console, network,
   websocket, track and feedback rows, a session's start), so this does not depend on what
-  processing makes of the input.
+  processing makes of the input;
+* a session page shows at most `CLIP_CHARS` of one recorded text (a console line, a body),
+  saying how much more there is, so 2,000 rows of a pane cannot make a page of gigabytes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import re
 import httpx
 import pytest
 
-from footlight.ui.format import duration, ms, when
+from footlight.ui.format import CLIP_CHARS, clip, duration, ms, when
 from tests.api.conftest import T0, active_for, new_project, page_error, record, wait_for_processing
 from tests.conftest import Server, db_rows, init_session
 
@@ -56,6 +58,31 @@ def test_times_datetime_holds_are_written_as_times_the_rest_as_numbers() -> None
     assert when(None) == "—"
     assert ms(T0 + 0.75) == str(T0)
     assert ms(math.nan) == ""
+
+
+def test_long_texts_are_clipped_with_what_is_left_counted() -> None:
+    assert clip("short") == "short"
+    assert clip("x" * CLIP_CHARS) == "x" * CLIP_CHARS
+    assert clip("x" * (CLIP_CHARS + 1234)) == "x" * CLIP_CHARS + "… (1,234 more characters)"
+    assert clip(12345, limit=2) == "12… (3 more characters)"
+
+
+def test_a_session_page_clips_a_huge_console_line(ui_server: Server, admin: httpx.Client) -> None:
+    project = new_project(ui_server, "huge line")
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        secure_id = init_session(sdk, project=str(project.id))
+    line = "0123456789" * 50_000
+    db_rows(
+        ui_server.data_dir,
+        "INSERT INTO console_messages (session_secure_id, origin, timestamp, level, message,"
+        " trace, attributes) VALUES (?, 'test:1', ?, 'log', ?, '[]', '{}')",
+        [secure_id, T0, line],
+    )
+    page = admin.get(f"/ui/sessions/{secure_id}")
+    assert page.status_code == 200
+    assert f"… ({len(line) - CLIP_CHARS:,} more characters)" in page.text
+    assert line not in page.text
+    assert len(page.content) < 200_000
 
 
 def group_links(html: str) -> list[str]:

@@ -18,12 +18,7 @@ CONTEXT_ROWS = 200
 Keyed = tuple[TimelineKey, NetworkRequest]
 
 
-def merge_network(requests: list[NetworkRequest]) -> list[NetworkRequest]:
-    """One timeline from the SDK's resource timings and its OTLP spans (see `_merge`)."""
-    return [r for _, r in _merge([((r.start, i), r) for i, r in enumerate(requests)])]
-
-
-def _merge(rows: list[Keyed]) -> list[Keyed]:
+def merge_network(rows: list[Keyed]) -> list[Keyed]:
     """One timeline from the SDK's resource timings and its OTLP spans, in time order.
 
     highlight.run reports most requests twice: as a resource in the replay payload (with
@@ -93,7 +88,7 @@ async def network_page(
     """
     window = await store.network_window(secure_id, after, limit, MERGE_WINDOW_MS, CONTEXT_ROWS)
     shown = {key for key, _ in window.page}
-    merged = _merge([*window.before, *window.page, *window.after])
+    merged = merge_network([*window.before, *window.page, *window.after])
     return Page(
         [r for key, r in merged if key in shown],
         window.page[-1][0] if window.more else None,

@@ -89,6 +89,19 @@ def body(value: Any) -> str:
     return msgspec.json.format(msgspec.json.encode(value)).decode()
 
 
+CLIP_CHARS = 4000
+"""Most characters of one recorded text (a console line, a body) a session page shows; the
+read API has it whole. With `PANE_ROWS` rows a pane, this bounds the page."""
+
+
+def clip(value: Any, limit: int = CLIP_CHARS) -> str:
+    """Text as a pane shows it: its first `limit` characters, the rest counted."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
 def pairs(value: Any) -> list[tuple[str, Any]]:
     """The entries of a recorded mapping (headers, properties), whatever the SDK sent."""
     if isinstance(value, dict):
@@ -105,4 +118,5 @@ FILTERS = {
     "user": user,
     "browser": browser,
     "body": body,
+    "clip": clip,
 }

@@ -100,6 +100,12 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
+async def render_off_the_loop(request: Request, template: str, **context: Any) -> HTMLResponse:
+    """`render` on a worker thread, for a page of thousands of rows: rendering it takes
+    ~100 ms, which on the event loop would hold up every push meanwhile."""
+    return await asyncio.to_thread(render, request, template, **context)
+
+
 def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
@@ -321,7 +327,7 @@ async def session(request: Request, token: ApiToken) -> Response:
         "feedback": await store.feedback_page(secure_id, None, PANE_ROWS),
     }
     context: dict[str, Any] = {name: page.items for name, page in panes.items()}
-    return render(
+    return await render_off_the_loop(
         request,
         "session.html",
         token=token,
