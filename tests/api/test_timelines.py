@@ -5,7 +5,7 @@ Proven here:
 * console, errors, track events, feedback and properties are paged like every other list:
   `limit` rows a page (default 50, at most 200), `next_cursor` until the last page; the pages
   hold every row once, in the order of one unpaged read (time, then id), across rows that
-  share a timestamp at a page boundary;
+  share a timestamp at a page boundary, and past times of any 64-bit size;
 * the network route pages requests and websocket events with one cursor: each list up to
   `limit` a page, an ended list empty afterwards; a span folded into a resource on another
   page shows up once, with that resource, and the pages together are exactly the merged
@@ -104,6 +104,22 @@ def test_console_pages_hold_every_message_once_in_time_order(
     by_default = pages(api, path, "console")
     assert [len(p) for p in by_default] == [50] * 9
     assert [m["message"] for p in by_default for m in p] == expected
+
+
+def test_paging_gets_past_times_of_any_size(
+    api_server: Server, ingest: httpx.Client, api: httpx.Client
+) -> None:
+    secure_id, _ = new_session(api_server, ingest, "odd times")
+    times = [-(2**63), -1, 0, T0, 2**53 + 1, 2**62, 2**63 - 1]
+    for t in times:
+        db_rows(
+            api_server.data_dir,
+            "INSERT INTO console_messages (session_secure_id, origin, timestamp, level, message,"
+            " trace, attributes) VALUES (?, 'test:1', ?, 'log', 'x', '[]', '{}')",
+            [secure_id, t],
+        )
+    found = pages(api, f"/api/v1/sessions/{secure_id}/console", "console", limit=1)
+    assert [m["timestamp"] for page in found for m in page] == times
 
 
 def test_errors_track_feedback_and_properties_are_paged(

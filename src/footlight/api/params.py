@@ -113,7 +113,8 @@ def encode_cursor(*parts: int | float | str) -> str:
 
 
 def decode_cursor(request: Request, *shape: type) -> list[Any] | None:
-    """The parts of the `cursor` parameter, which must be a list of values of `shape`'s types."""
+    """The parts of the `cursor` parameter, which must be a list of values of `shape`'s types
+    (`float` stands for a stored time: any number)."""
     value = param(request, "cursor")
     if value is None:
         return None
@@ -124,16 +125,17 @@ def decode_cursor(request: Request, *shape: type) -> list[Any] | None:
         raise bad from None
     if not isinstance(decoded, list) or len(decoded) != len(shape):
         raise bad
-    parts: list[Any] = []
     for part, kind in zip(decoded, shape, strict=True):
-        # A time in a float column may be a whole number: JSON keeps no difference.
-        typed = float(part) if kind is float and type(part) is int else part
-        if type(typed) is not kind or (
-            isinstance(typed, int | float) and not abs(typed) <= MAX_INT
-        ):
+        if kind is float:
+            # A stored time: whole or fractional as its column holds it, any 64-bit value
+            # (a stranger's timestamps can be anything, and paging must get past them).
+            if not isinstance(part, int | float) or type(part) is bool:
+                raise bad
+            if not -(2**63) <= part < 2**63:
+                raise bad
+        elif type(part) is not kind or (isinstance(part, int) and abs(part) > MAX_INT):
             raise bad
-        parts.append(typed)
-    return parts
+    return decoded
 
 
 def timeline_after(request: Request) -> TimelineKey | None:
