@@ -507,6 +507,7 @@ def test_a_long_session_page_shows_the_first_rows_and_says_where_the_rest_are(
     page = admin.get(f"/ui/sessions/{secure_id}").text
     pane = page[page.index('id="pane-console"') : page.index('id="pane-network"')]
     assert pane.count('<li class="event level-log"') == PANE_ROWS
+    assert f"Console ({PANE_ROWS}+)" in page
     assert f"line {PANE_ROWS - 1}<" in pane
     assert f"line {PANE_ROWS}<" not in pane
     assert f"GET /api/v1/sessions/{secure_id}/console" in pane
