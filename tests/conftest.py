@@ -336,11 +336,13 @@ def with_store(data_dir: Path, use: Callable[[SQLStore], Awaitable[T]]) -> T:
     return asyncio.run(session())
 
 
-def create_token(server: Server, *, project: str | None = None) -> str:
+def create_token(server: Server, *, project: str | None = None, scope: str | None = None) -> str:
     """A read-API token, made the way a user makes one: `footlight token create`."""
     args = ["token", "create", *server.store_args]
     if project is not None:
         args += ["--project", project]
+    if scope is not None:
+        args += ["--scope", scope]
     done = subprocess.run(
         [sys.executable, "-m", "footlight", *args], capture_output=True, text=True, check=True
     )

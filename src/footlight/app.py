@@ -61,7 +61,7 @@ class FootlightApp:
             lease_ms=int(settings.processing_lease_seconds * 1000),
         )
         self.api = build_api(store)
-        self.ui = build_ui(store)
+        self.ui = build_ui(store, settings.limits.body_timeout_seconds)
         graphql = GraphQLEndpoint(build_executor(settings.limits), settings.limits, self._context)
         self.routes: dict[str, Handler] = {
             "/": graphql,

@@ -73,6 +73,9 @@ class Settings:
     """Server processes sharing the port (and the store)."""
     trusted_proxies: tuple[Network, ...] = ()
     """Reverse proxies whose `X-Forwarded-For` names the client (see edge.clients)."""
+    read_timeout_seconds: float = 10.0
+    """Longest one SQL statement of an operator read (read API, UI) may run before it is
+    stopped; the request gets 503. Ingest and processing reads are not limited by it."""
     limits: Limits = Limits()
 
 
@@ -184,6 +187,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "processing_lease_seconds",
         _positive_float,
         "How long a processing job is reserved; a crashed run's jobs are redone after it.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_READ_TIMEOUT_SECONDS",
+        "read_timeout_seconds",
+        _positive_float,
+        "Longest one SQL statement of a read-API or UI request may run; then 503.",
     ),
     SettingSpec(
         "FOOTLIGHT_MAX_BODY_BYTES",

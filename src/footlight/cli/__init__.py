@@ -4,7 +4,7 @@
     footlight project create NAME [--key KEY ...] [--retention-days N]
     footlight project list
     footlight project retention PROJECT DAYS|forever
-    footlight token create [--project PROJECT] [--name NAME]
+    footlight token create [--project PROJECT] [--name NAME] [--scope read|admin]
     footlight token list | footlight token revoke ID
     footlight session delete SECURE_ID
     footlight export SECURE_ID [-o FILE]
@@ -30,6 +30,7 @@ from footlight import __version__, config, nesting, terminal
 from footlight.cli import commands
 from footlight.config import ConfigError, load_settings, parse_port
 from footlight.store import StoreError, StoreUnavailable
+from footlight.store.base import TOKEN_SCOPES
 
 MAX_RETENTION_DAYS = 36_500
 
@@ -169,6 +170,12 @@ def _parser() -> argparse.ArgumentParser:
         "--project", default=None, help="the only project it reads (default: all projects)"
     )
     token_create.add_argument("--name", default="api", help="a label for `token list`")
+    token_create.add_argument(
+        "--scope",
+        choices=TOKEN_SCOPES,
+        default="read",
+        help="read: every GET (default); admin: also deleting sessions (DELETE)",
+    )
     _data_dir(token_.add_parser("list", help="list tokens (never the secrets)"))
     revoke = _data_dir(token_.add_parser("revoke", help="revoke a token"))
     revoke.add_argument("id", type=_row_id)
@@ -225,7 +232,7 @@ def _run(args: argparse.Namespace) -> int:
         case ("project", "retention"):
             job = commands.project_retention(settings, args.project, args.days)
         case ("token", "create"):
-            job = commands.token_create(settings, args.project, args.name)
+            job = commands.token_create(settings, args.project, args.name, args.scope)
         case ("token", "list"):
             job = commands.token_list(settings)
         case ("token", "revoke"):

@@ -22,7 +22,7 @@ from footlight.config import ConfigError, Settings
 from footlight.ingest.ids import decode_project, encode_project
 from footlight.ingest.service import now_ms
 from footlight.store import Project, SQLStore, open_store
-from footlight.store.base import ApiToken
+from footlight.store.base import ApiToken, TokenScope
 from footlight.terminal import json_for_terminal
 
 
@@ -88,19 +88,24 @@ async def project_retention(settings: Settings, project: str, days: int | None) 
     print(f"project {project}: sessions are kept {kept}")
 
 
+def _projects_of(token: ApiToken) -> str:
+    return "all projects" if token.project_id is None else f"project {token.project_id}"
+
+
 def _describe_token(token: ApiToken) -> str:
-    scope = "all projects" if token.project_id is None else f"project {token.project_id}"
-    return f"{token.id:>4}  {token.name:<24}  {scope}"
+    return f"{token.id:>4}  {token.name:<24}  {token.scope:<5}  {_projects_of(token)}"
 
 
-async def token_create(settings: Settings, project: str | None, name: str) -> None:
+async def token_create(
+    settings: Settings, project: str | None, name: str, scope: TokenScope = "read"
+) -> None:
     async with opened(settings) as store:
         project_id = None if project is None else project_id_of(project)
         secret = new_token()
-        token = await store.add_token(hash_token(secret), name, project_id, now_ms())
+        token = await store.add_token(hash_token(secret), name, project_id, now_ms(), scope)
     print(secret)
     print(
-        f"token {token.id} ({_describe_token(token).split(None, 1)[1].strip()}) created;"
+        f"token {token.id} ({token.name}, {token.scope}, {_projects_of(token)}) created;"
         " it is shown only now: store it somewhere safe",
         file=sys.stderr,
     )
@@ -109,7 +114,7 @@ async def token_create(settings: Settings, project: str | None, name: str) -> No
 async def token_list(settings: Settings) -> None:
     async with opened(settings) as store:
         tokens = await store.list_tokens()
-    print(f"{'id':>4}  {'name':<24}  reads")
+    print(f"{'id':>4}  {'name':<24}  scope  reads")
     for token in tokens:
         print(_describe_token(token))
 

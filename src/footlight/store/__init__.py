@@ -16,6 +16,7 @@ from footlight.store.base import (
     PayloadSummary,
     ProcessingTiming,
     Project,
+    ReadTimeout,
     Session,
     SessionField,
     SessionOfAnotherProject,
@@ -44,6 +45,7 @@ __all__ = [
     "PayloadSummary",
     "ProcessingTiming",
     "Project",
+    "ReadTimeout",
     "SQLStore",
     "SQLiteStore",
     "Session",
@@ -70,5 +72,5 @@ def open_store(settings: Settings) -> SQLStore:
     if settings.store is not None:
         from footlight.store.postgres import PostgresStore
 
-        return PostgresStore(settings.store, timing)
-    return SQLiteStore(settings.data_dir, timing)
+        return PostgresStore(settings.store, timing, settings.read_timeout_seconds)
+    return SQLiteStore(settings.data_dir, timing, settings.read_timeout_seconds)

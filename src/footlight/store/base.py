@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from footlight.processing.records import (
     ConsoleMessage,
@@ -26,6 +26,9 @@ from footlight.processing.records import (
 FieldKind = Literal["user", "session", "track"]
 PayloadSource = Literal["compressed", "legacy"]
 JobKind = Literal["session", "otlp", "backend"]
+TokenScope = Literal["read", "admin"]
+TOKEN_SCOPES: tuple[TokenScope, ...] = ("read", "admin")
+T = TypeVar("T")
 
 
 class StoreError(Exception):
@@ -65,6 +68,10 @@ class LeaseLost(Exception):
 
 class StoreUnavailable(Exception):
     """The backend cannot take writes right now (disk full, database down); try again later."""
+
+
+class ReadTimeout(StoreUnavailable):
+    """An operator read (read API, UI) ran past `read_timeout_seconds` and was stopped."""
 
 
 @dataclass(frozen=True)
@@ -380,6 +387,36 @@ class ApiToken:
     project_id: int | None
     """None: the token reads every project."""
     created_at: int
+    scope: TokenScope = "read"
+    """read: every GET; admin: also what changes data (DELETE)."""
+
+
+TimelineKey = tuple[float, int]
+"""Where a page of a session timeline ends: the (time, row id) of its last row."""
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list read in (time, id) order."""
+
+    items: list[T]
+    next_after: TimelineKey | None
+    """The key to read the next page after; None when this page is the last."""
+
+
+@dataclass(frozen=True)
+class NetworkWindow:
+    """A page of a session's network rows, with the rows just around it.
+
+    Resources and OTLP spans are merged when they are read (`footlight.api.network`); a
+    span and its resource may fall on either side of a page boundary, so the rows within
+    `margin` of the page come along for the merge, though only the page's own are shown.
+    """
+
+    before: list[tuple[TimelineKey, NetworkRequest]]
+    page: list[tuple[TimelineKey, NetworkRequest]]
+    after: list[tuple[TimelineKey, NetworkRequest]]
+    more: bool
 
 
 @dataclass(frozen=True)
@@ -398,6 +435,11 @@ class SessionQuery:
     after: tuple[int, int] | None = None
     """Keyset cursor: (created_at, id) of the last session of the previous page."""
     limit: int = 50
+
+
+MAX_VIEW_FIELDS = 1000
+"""Most properties (user, session, track fields) one session view holds; the rest are read
+a page at a time (`Store.fields_page`, GET /api/v1/sessions/{id}/properties)."""
 
 
 @dataclass(frozen=True)
@@ -420,6 +462,8 @@ class SessionView:
     """Input is waiting to be processed (the session is live or was just re-opened)."""
     summary: SessionSummary | None
     fields: tuple[SessionField, ...] = ()
+    fields_complete: bool = True
+    """False when the session has more fields than a view holds (`MAX_VIEW_FIELDS`)."""
 
     def properties(self) -> dict[str, dict[str, list[str]]]:
         """The fields as {kind: {key: [values]}}, for each kind (user, session, track)."""
@@ -570,13 +614,51 @@ class Store(Protocol):
 
     async def list_sessions(self, query: SessionQuery) -> list[SessionView]: ...
 
-    async def session_view(self, secure_id: str) -> SessionView | None: ...
+    async def session_view(self, secure_id: str, *, fields: bool = True) -> SessionView | None:
+        """A session; with `fields`, its first properties too (`SessionView.fields_complete`)."""
+
+    async def fields_page(
+        self, secure_id: str, after: tuple[str, str, str] | None, limit: int
+    ) -> tuple[list[SessionField], bool]:
+        """A session's fields in (kind, key, value) order after `after`; whether more follow."""
 
     def payload_bodies(self, secure_id: str, page: int = 16) -> AsyncIterator[bytes]:
         """A session's payloads (gzip JSON) in replay order, read a few at a time."""
 
     async def payload_totals(self, secure_id: str) -> tuple[int, int]:
         """(payload count, stored bytes) of a session."""
+
+    # A session's timelines, a page at a time in (time, id) order: `limit` items after
+    # `after` (limit None reads them all: for tests and tools, never for a request).
+
+    async def console_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[ConsoleMessage]: ...
+
+    async def network_window(
+        self,
+        secure_id: str,
+        after: TimelineKey | None,
+        limit: int,
+        margin_ms: float,
+        context_rows: int,
+    ) -> NetworkWindow: ...
+
+    async def websocket_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[WebSocketEvent]: ...
+
+    async def track_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[TrackEvent]: ...
+
+    async def feedback_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[Feedback]: ...
+
+    async def session_errors_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[ErrorView]: ...
 
     async def session_console(self, secure_id: str) -> list[ConsoleMessage]: ...
 
@@ -617,7 +699,12 @@ class Store(Protocol):
     async def purge_expired(self, now: int, batch: int = 100) -> PurgeResult: ...
 
     async def add_token(
-        self, token_hash: bytes, name: str, project_id: int | None, at: int
+        self,
+        token_hash: bytes,
+        name: str,
+        project_id: int | None,
+        at: int,
+        scope: TokenScope = "read",
     ) -> ApiToken: ...
 
     async def token_by_hash(self, token_hash: bytes) -> ApiToken | None: ...

@@ -178,7 +178,7 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
                 )
             ]
 
-        return await self._read(read)
+        return await self._operator_read(read)
 
     async def project_for_key(self, key: str) -> int | None:
         def read(conn: Connection) -> int | None:
@@ -187,7 +187,7 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
             ).fetchone()
             return None if row is None else int(row[0])
 
-        return await self._read(read)
+        return await self._ingest_read(read)
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -253,7 +253,7 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
             ).fetchone()
             return None if row is None else str(row[0])
 
-        return await self._read(read)
+        return await self._ingest_read(read)
 
     async def append_payload(self, secure_id: str, payload: IncomingPayload) -> bool:
         s = payload.summary

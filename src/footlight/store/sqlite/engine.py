@@ -5,10 +5,13 @@ is fsync'd; with the group commit of `footlight.store.sql.engine` (an fsync cost
 here and SQLite allows one writer, so a commit per write would cap ingest at ~1.5k writes/s)
 that is what a 2xx stands on: the data survives a crash or a power cut.
 
-Readers use their own connections; WAL lets them run beside the writer. A checkpointer
-thread copies the WAL into the database file in the background, so commits never stall
-behind a checkpoint's fsync. Other processes (the CLI while `serve` runs) share the file
-through SQLite's own locking.
+Readers use their own connections; WAL lets them run beside the writer. An operator read's
+statements are stopped after `read_timeout_seconds` by a progress handler (SQLite's way to
+interrupt a statement from inside; it costs one clock read per 10,000 VM instructions).
+
+A checkpointer thread copies the WAL into the database file in the background, so commits
+never stall behind a checkpoint's fsync. Other processes (the CLI while `serve` runs) share
+the file through SQLite's own locking.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from footlight.store.sql.engine import (
     Connection,
     Cursor,
     Migration,
-    Readers,
+    ReadLane,
+    ReadLanes,
     Writer,
     apply_pending,
     shipped_migrations,
@@ -193,6 +197,9 @@ class Checkpointer:
             conn.close()
 
 
+_PROGRESS_INSTRUCTIONS = 10_000
+
+
 class SQLiteConnection:
     """A sqlite3 connection as the store's functions use it (see sql.engine.Connection)."""
 
@@ -201,11 +208,28 @@ class SQLiteConnection:
 
     def __init__(self, raw: sqlite3.Connection) -> None:
         self.raw = raw
+        self._statement_timeout: float | None = None
+        self._deadline = 0.0
+
+    def limit_statements(self, seconds: float) -> None:
+        """Interrupt any statement that runs longer than `seconds` (counted from execute, so
+        rows still being fetched count too, as they do on PostgreSQL)."""
+        self._statement_timeout = seconds
+        self.raw.set_progress_handler(self._past_deadline, _PROGRESS_INSTRUCTIONS)
+
+    def _past_deadline(self) -> int:
+        return 1 if time.monotonic() > self._deadline else 0
+
+    def _start(self) -> None:
+        if self._statement_timeout is not None:
+            self._deadline = time.monotonic() + self._statement_timeout
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
+        self._start()
         return self.raw.execute(sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
+        self._start()
         return self.raw.executemany(sql, parameters)
 
     def close(self) -> None:
@@ -225,6 +249,16 @@ class SQLiteBackend:
     def connect(self) -> Connection:
         return SQLiteConnection(_connect_raw(self.path))
 
+    def limit_statements(self, conn: Connection, seconds: float) -> None:
+        assert isinstance(conn, SQLiteConnection)
+        conn.limit_statements(seconds)
+
+    def timed_out(self, exc: Exception) -> bool:
+        return (
+            isinstance(exc, sqlite3.OperationalError)
+            and exc.sqlite_errorcode == sqlite3.SQLITE_INTERRUPT
+        )
+
 
 def _no_autocheckpoint(conn: Connection) -> None:
     # Checkpoints (copying the WAL into the database, with an fsync) are the checkpointer
@@ -235,12 +269,13 @@ def _no_autocheckpoint(conn: Connection) -> None:
 class SQLiteEngine:
     """The SQLite file `footlight.db` under `data_dir` (created if missing)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, read_timeout: float | None = None) -> None:
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
         self._backend = SQLiteBackend(self.path)
+        self._read_timeout = read_timeout
         self._writer: Writer | None = None
-        self._readers: Readers | None = None
+        self._readers: ReadLanes | None = None
         self._checkpointer: Checkpointer | None = None
 
     def exists(self) -> bool:
@@ -266,7 +301,7 @@ class SQLiteEngine:
             raise StoreUnavailable(f"cannot open the store at {self.path}: {exc}") from exc
         self._writer = Writer(self._backend, prepare=_no_autocheckpoint)
         self._writer.start()
-        self._readers = Readers(self._backend)
+        self._readers = ReadLanes(self._backend, self._read_timeout)
         self._checkpointer = Checkpointer(self.path)
         self._checkpointer.start()
 
@@ -286,7 +321,7 @@ class SQLiteEngine:
             raise StoreUnavailable("the store is not open")
         return self._writer.submit(fn)
 
-    async def read(self, fn: Callable[[Connection], T]) -> T:
+    async def read(self, fn: Callable[[Connection], T], lane: ReadLane = "internal") -> T:
         if self._readers is None:
             raise StoreUnavailable("the store is not open")
-        return await self._readers.run(fn)
+        return await self._readers.run(lane, fn)
