@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 
 from footlight.api.routes import build_api
 from footlight.config import Settings
+from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
     HTTPError,
     Receive,
@@ -35,6 +36,7 @@ from footlight.edge.asgi import (
     error_body,
     respond_json,
 )
+from footlight.edge.clients import ClientKeys
 from footlight.edge.graphql_http import GraphQLEndpoint
 from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
@@ -61,20 +63,28 @@ class FootlightApp:
         )
         self.api = build_api(store)
         self.ui = build_ui(store)
-        graphql = GraphQLEndpoint(build_executor(settings.limits), settings.limits, self._context)
+        admission = ClientAdmission(self.ingest.limiter, ClientKeys(settings.trusted_proxies))
+        graphql = GraphQLEndpoint(
+            build_executor(settings.limits), settings.limits, self._context, admission
+        )
         self.routes: dict[str, Handler] = {
             "/": graphql,
             "/public": graphql,
             "/public/": graphql,
-            "/v1/traces": OtlpEndpoint(self.ingest, settings.limits, "traces"),
-            "/v1/metrics": OtlpEndpoint(self.ingest, settings.limits, "metrics"),
-            "/v1/logs": OtlpEndpoint(self.ingest, settings.limits, "logs"),
+            "/v1/traces": OtlpEndpoint(self.ingest, settings.limits, "traces", admission),
+            "/v1/metrics": OtlpEndpoint(self.ingest, settings.limits, "metrics", admission),
+            "/v1/logs": OtlpEndpoint(self.ingest, settings.limits, "logs", admission),
             "/healthz": healthz,
             "/readyz": Readyz(store),
         }
 
-    def _context(self, request: Request) -> RequestContext:
-        client = ClientInfo(request.header("user-agent"), request.header("accept-language"))
+    def _context(self, request: Request, client_key: str, request_bytes: int) -> RequestContext:
+        client = ClientInfo(
+            request.header("user-agent"),
+            request.header("accept-language"),
+            client_key,
+            request_bytes,
+        )
         return RequestContext(self.ingest, client)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -97,12 +107,11 @@ class FootlightApp:
         try:
             await handler(request, send)
         except HTTPError as exc:
-            await respond_json(
-                send, exc.status, error_body(exc.message, exc.code), headers=exc.headers
-            )
+            await respond_json(send, exc.status, exc.body(), headers=exc.headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         processing: asyncio.Task[None] | None = None
+        usage: asyncio.Task[None] | None = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -112,6 +121,10 @@ class FootlightApp:
                     log.error("cannot open the store: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                # Quotas need the store's totals from the start; later syncs run every
+                # FOOTLIGHT_QUOTA_SYNC_SECONDS (see ingest.quotas).
+                await self.ingest.limiter.usage.sync()
+                usage = asyncio.create_task(self.ingest.limiter.usage.run(), name="usage")
                 processing = asyncio.create_task(self.processor.run(), name="processing")
                 # Everything alive now (modules, schema, caches) lives as long as the process:
                 # keep it out of the collector's full passes, which otherwise grow with it.
@@ -119,10 +132,11 @@ class FootlightApp:
                 gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if processing is not None:
-                    processing.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await processing
+                for task in (processing, usage):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 await self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

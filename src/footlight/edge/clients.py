@@ -20,10 +20,13 @@ in it, so counting single addresses would let it start afresh at will.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+log = logging.getLogger("footlight.edge")
 
 UNKNOWN = "unknown"
 """The key of a client whose address the server was not told (a Unix socket)."""
@@ -88,3 +91,42 @@ def client_key(address: Address | None) -> str:
 def is_trusted_proxy(peer: str | None, trusted: tuple[Network, ...]) -> bool:
     address = _address(peer) if peer else None
     return address is not None and _trusted(address, trusted)
+
+
+class ClientKeys:
+    """The client key of each request, remembered for the peers (and headers) seen lately.
+
+    Working a key out takes several microseconds of address parsing; the same few clients
+    send most requests, so recent answers are kept (at most `capacity`, then forgotten all
+    at once). Warns once when a peer that is not a trusted proxy sends `X-Forwarded-For`:
+    usually a reverse proxy the operator has not listed, which makes every client behind it
+    one client.
+    """
+
+    def __init__(self, trusted: tuple[Network, ...], capacity: int = 4096) -> None:
+        self._trusted = trusted
+        self._capacity = capacity
+        self._keys: dict[tuple[str | None, str | None], str] = {}
+        self._warned = False
+
+    def key(self, peer: str | None, forwarded_for: str | None) -> str:
+        known = self._keys.get((peer, forwarded_for))
+        if known is not None:
+            return known
+        if forwarded_for and not self._warned and not is_trusted_proxy(peer, self._trusted):
+            self._warned = True
+            log.warning(
+                "requests from %s carry X-Forwarded-For, which footlight ignores because %s"
+                " is not in FOOTLIGHT_TRUSTED_PROXIES: per-client limits count every request"
+                " from it as one client. If it is your reverse proxy, add it to"
+                " FOOTLIGHT_TRUSTED_PROXIES (e.g. FOOTLIGHT_TRUSTED_PROXIES=%s); otherwise a"
+                " client is writing the header itself. (Logged once.)",
+                peer,
+                peer,
+                peer,
+            )
+        key = client_key(client_address(peer, forwarded_for, self._trusted))
+        if len(self._keys) >= self._capacity:
+            self._keys.clear()
+        self._keys[(peer, forwarded_for)] = key
+        return key

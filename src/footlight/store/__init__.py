@@ -18,14 +18,18 @@ from footlight.store.base import (
     Project,
     Session,
     SessionField,
+    SessionFull,
     SessionOfAnotherProject,
     SessionRecord,
+    SessionSize,
     Store,
     StoredPayload,
     StoreError,
     StoreUnavailable,
     UnknownProject,
     UnknownSession,
+    UsageCount,
+    UsageTotals,
 )
 from footlight.store.sql import SQLStore
 from footlight.store.sqlite import SQLiteStore
@@ -47,14 +51,18 @@ __all__ = [
     "SQLiteStore",
     "Session",
     "SessionField",
+    "SessionFull",
     "SessionOfAnotherProject",
     "SessionRecord",
+    "SessionSize",
     "Store",
     "StoreError",
     "StoreUnavailable",
     "StoredPayload",
     "UnknownProject",
     "UnknownSession",
+    "UsageCount",
+    "UsageTotals",
     "open_store",
 ]
 

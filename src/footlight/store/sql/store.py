@@ -9,6 +9,7 @@ enforces them, written once for both backends.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import msgspec
@@ -24,8 +25,10 @@ from footlight.store.base import (
     Project,
     Session,
     SessionField,
+    SessionFull,
     SessionOfAnotherProject,
     SessionRecord,
+    SessionSize,
     StoreError,
     UnknownProject,
     UnknownSession,
@@ -35,6 +38,7 @@ from footlight.store.sql.engine import Connection, now_ms
 from footlight.store.sql.processing import ProcessingQueries
 from footlight.store.sql.queries import ReadQueries
 from footlight.store.sql.rows import backend_error, feedback, session_fields, stored_payloads
+from footlight.store.sql.usage import PROJECT_COLUMNS, UsageQueries, project_of
 
 T = TypeVar("T")
 
@@ -61,11 +65,30 @@ def _insert_fields(
     return max(cur.rowcount, 0)
 
 
+_NO_LIMIT = 2**62
+
+
+def _refuse_append(conn: Connection, secure_id: str, payload: IncomingPayload, limit: int) -> bool:
+    """Why a payload's session could not grow: unknown, or full (unless it is a retry of a
+    payload already stored, which is answered like any retry)."""
+    row = conn.execute(
+        "SELECT id, stored_bytes FROM sessions WHERE secure_id = ?", (secure_id,)
+    ).fetchone()
+    if row is None:
+        raise UnknownSession(secure_id)
+    if conn.execute(
+        "SELECT 1 FROM payloads WHERE session_id = ? AND payload_id = ? AND digest = ?",
+        (row[0], payload.payload_id, payload.digest),
+    ).fetchone():
+        return False
+    raise SessionFull(secure_id, int(row[1]), len(payload.body), limit)
+
+
 def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-class SQLStore(ProcessingQueries, ReadQueries, Access):
+class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
     """`Store` on an engine (see `footlight.store.open_store`)."""
 
     def __init__(self, engine: Engine, timing: ProcessingTiming | None = None) -> None:
@@ -146,16 +169,8 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
             for row in conn.execute("SELECT key, project_id FROM project_keys ORDER BY key"):
                 keys.setdefault(row["project_id"], []).append(row["key"])
             return [
-                Project(
-                    row["id"],
-                    row["name"],
-                    row["created_at"],
-                    tuple(keys.get(row["id"], ())),
-                    row["retention_days"],
-                )
-                for row in conn.execute(
-                    "SELECT id, name, created_at, retention_days FROM projects ORDER BY id"
-                )
+                project_of(row, tuple(keys.get(row["id"], ())))
+                for row in conn.execute(f"SELECT {PROJECT_COLUMNS} FROM projects ORDER BY id")
             ]
 
         return await self._read(read)
@@ -173,6 +188,7 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
 
     async def initialize_session(self, new: NewSession) -> Session:
         def init(conn: Connection) -> Session:
+            created = False
             row = conn.execute(_SELECT_SESSION, (new.secure_id,)).fetchone()
             if row is None:
                 if not conn.execute(
@@ -184,7 +200,7 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
                     if new.network_recording_domains is None
                     else msgspec.json.encode(list(new.network_recording_domains)).decode()
                 )
-                conn.execute(
+                cur = conn.execute(
                     "INSERT INTO sessions (secure_id, project_id, created_at, client_id,"
                     " fingerprint, environment, app_version, service_name, client_version,"
                     " firstload_version, client_config, privacy_setting, enable_strict_privacy,"
@@ -215,6 +231,7 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
                         new.accept_language,
                     ),
                 )
+                created = cur.rowcount == 1
                 row = conn.execute(
                     _SELECT_SESSION,
                     (new.secure_id,),
@@ -222,7 +239,7 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
             session = _session(row)
             if session.project_id != new.project_id:
                 raise SessionOfAnotherProject(new.secure_id, new.project_id)
-            return session
+            return replace(session, created=True) if created else session
 
         return await self._write(init)
 
@@ -235,11 +252,25 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
 
         return await self._read(read)
 
-    async def append_payload(self, secure_id: str, payload: IncomingPayload) -> bool:
+    async def append_payload(
+        self, secure_id: str, payload: IncomingPayload, max_session_bytes: int | None = None
+    ) -> bool:
         s = payload.summary
+        size = len(payload.body)
+        limit = _NO_LIMIT if max_session_bytes is None else max_session_bytes
 
         def append(conn: Connection) -> bool:
-            session_id = session_id_of(conn, secure_id)
+            # Counting the bytes and finding the session in one statement: the session's size
+            # is checked by the very update that grows it, so concurrent pushes (from other
+            # nodes too) cannot pass the cap together, and the push path has no extra step.
+            row = conn.execute(
+                "UPDATE sessions SET stored_bytes = stored_bytes + ?"
+                " WHERE secure_id = ? AND stored_bytes + ? <= ? RETURNING id",
+                (size, secure_id, size, limit),
+            ).fetchone()
+            if row is None:
+                return _refuse_append(conn, secure_id, payload, limit)
+            session_id = int(row[0])
             cur = conn.execute(
                 "INSERT INTO payloads (session_id, payload_id, digest, source,"
                 " received_at, event_count, first_event_at, last_event_at, has_full_snapshot,"
@@ -258,11 +289,25 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
                 ),
             )
             if cur.rowcount != 1:
+                # A retry of a stored payload (rare): it adds nothing.
+                conn.execute(
+                    "UPDATE sessions SET stored_bytes = stored_bytes - ? WHERE id = ?",
+                    (size, session_id),
+                )
                 return False
             self._schedule(conn, "session", session_id, payload.received_at)
             return True
 
         return await self._write(append)
+
+    async def session_size(self, secure_id: str) -> SessionSize | None:
+        def read(conn: Connection) -> SessionSize | None:
+            row = conn.execute(
+                "SELECT project_id, stored_bytes FROM sessions WHERE secure_id = ?", (secure_id,)
+            ).fetchone()
+            return None if row is None else SessionSize(int(row[0]), int(row[1]))
+
+        return await self._read(read)
 
     async def identify(
         self,
