@@ -36,7 +36,7 @@ from footlight.edge.asgi import (
     error_body,
     respond_json,
 )
-from footlight.edge.clients import ClientKeys
+from footlight.edge.clients import ClientKeys, is_trusted_proxy, parse_trusted_proxies
 from footlight.edge.graphql_http import GraphQLEndpoint
 from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
@@ -64,6 +64,7 @@ class FootlightApp:
         self.api = build_api(store)
         self.ui = build_ui(store)
         admission = ClientAdmission(self.ingest.limiter, ClientKeys(settings.trusted_proxies))
+        self._scheme_proxies = (*settings.trusted_proxies, *parse_trusted_proxies("127.0.0.1"))
         graphql = GraphQLEndpoint(
             build_executor(settings.limits), settings.limits, self._context, admission
         )
@@ -98,6 +99,7 @@ class FootlightApp:
             await self.api(scope, receive, send)
             return
         if request.path == "/ui" or request.path.startswith("/ui/"):
+            self._forwarded_scheme(request)
             await self.ui(scope, receive, send)
             return
         handler = self.routes.get(request.path)
@@ -108,6 +110,15 @@ class FootlightApp:
             await handler(request, send)
         except HTTPError as exc:
             await respond_json(send, exc.status, exc.body(), headers=exc.headers)
+
+    def _forwarded_scheme(self, request: Request) -> None:
+        """HTTPS as a reverse proxy saw it: the UI's sign-in cookie is Secure behind a TLS
+        proxy on this machine (or a trusted one), which says so in X-Forwarded-Proto."""
+        proto = request.header("x-forwarded-proto")
+        client = request.scope.get("client")
+        peer = client[0] if client else None
+        if proto in ("http", "https") and is_trusted_proxy(peer, self._scheme_proxies):
+            request.scope["scheme"] = proto
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         processing: asyncio.Task[None] | None = None

@@ -43,9 +43,9 @@ class Limits:
     client_bytes_per_second: int = 4 * MiB
     """Request bytes one client address may send, sustained."""
     client_byte_burst: int = 64 * MiB
-    client_new_sessions_per_second: float = 1.0
-    """Sessions one client address may start, sustained."""
-    client_new_session_burst: float = 60.0
+    client_new_sessions_per_second: float = 2.0
+    """Sessions one client address may start, sustained (each tab is a session)."""
+    client_new_session_burst: float = 120.0
     session_requests_per_second: float = 10.0
     """Requests one session may make, sustained (the SDK pushes every 2 s)."""
     session_request_burst: float = 100.0

@@ -59,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -91,9 +92,13 @@ class Rate:
 
     def describe(self) -> str:
         return (
-            f"{self.per_second:g} {self.unit} per second (bursts of {self.burst:g})"
-            f" (limit: {self.setting})"
+            f"{_number(self.per_second)} {self.unit} per second (bursts of"
+            f" {_number(self.burst)}) (limit: {self.setting})"
         )
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if value == int(value) else f"{value:g}"
 
 
 class Tracked:
@@ -534,7 +539,7 @@ class Limiter:
             rate = scope.rates[index]
             who = self._who(scope, key)
             refusal = RateLimited(
-                f"{who} sends more than {rate.describe()}; try again in {worst:.1f} s",
+                f"{who} sends more than {rate.describe()}; try again in {math.ceil(worst)} s",
                 rate.setting,
                 worst,
             )
