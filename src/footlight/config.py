@@ -60,8 +60,8 @@ class Limits:
     project_request_burst: float = 20_000.0
     project_bytes_per_second: int = 64 * MiB
     project_byte_burst: int = 512 * MiB
-    project_new_sessions_per_second: float = 100.0
-    project_new_session_burst: float = 1_000.0
+    project_new_sessions_per_second: float = 1_000.0
+    project_new_session_burst: float = 10_000.0
     max_tracked_keys: int = 50_000
     """Clients, sessions and projects whose rates one process remembers (each a bounded LRU)."""
     quota_sync_seconds: float = 2.0

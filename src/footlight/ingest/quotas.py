@@ -63,7 +63,6 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
 
 from footlight.config import Limits
 from footlight.ingest.errors import QuotaExceeded, RateLimited, Refused, shown
@@ -81,14 +80,18 @@ SESSION_FULL_RETRY_AFTER = DAY_SECONDS
 REQUESTS, BYTES, SESSIONS = 0, 1, 2
 
 
-@dataclass(frozen=True)
 class Rate:
     """A sustained rate (0: no limit) with a burst above it, named by its setting."""
 
-    setting: str
-    per_second: float
-    burst: float
-    unit: str
+    __slots__ = ("burst", "interval", "per_second", "setting", "unit")
+
+    def __init__(self, setting: str, per_second: float, burst: float, unit: str) -> None:
+        self.setting = setting
+        self.per_second = per_second
+        self.burst = burst
+        self.unit = unit
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        """Seconds one unit takes to refill; 0 when the limit is off."""
 
     def describe(self) -> str:
         return (
@@ -158,12 +161,6 @@ Charge = tuple[Scope, Hashable, Tracked, int, float]
 """(scope, key, its state, which rate, cost): one bucket a request draws from."""
 
 
-def _wait(tat: float, now: float, rate: Rate, cost: float) -> float:
-    """Seconds until `rate`'s bucket (full again at `tat`) holds `cost`; <= 0: it does now."""
-    need = cost if cost < rate.burst else rate.burst
-    return (tat if tat > now else now) - now - (rate.burst - need) / rate.per_second
-
-
 class Ticket:
     """What an admitted request counted towards today's usage; `cancel` takes it back if the
     request then fails (it stored nothing)."""
@@ -212,8 +209,11 @@ class Usage:
         """Today's (bytes, sessions) of projects with a quota, all processes, at the last sync."""
         self._unsynced: dict[int, list[int]] = {}
         """Today's [bytes, sessions] this process accepted since then."""
-        self._pending: dict[tuple[int, int, str], list[int]] = {}
-        """Counters to add to the store: (project, day, kind) -> [count, bytes]."""
+        self._accepted: dict[int, dict[int, list[int]]] = {}
+        """Counts to add to the store: day -> project -> [requests, bytes, sessions]."""
+        self._accepted_today = self._accepted.setdefault(self._day, {})
+        self._refusals: dict[tuple[int, int, str], list[int]] = {}
+        """Refusals to add to the store: (project, day, limit) -> [count, bytes]."""
         self._failing = False
 
     def _today(self) -> int:
@@ -222,28 +222,68 @@ class Usage:
             self._day = day
             self._totals = {}
             self._unsynced = {}
+            self._accepted_today = self._accepted.setdefault(day, {})
         return day
 
-    def _add(self, project: int, day: int, kind: str, count: int, size: int) -> None:
-        counter = self._pending.get((project, day, kind))
-        if counter is None:
-            self._pending[(project, day, kind)] = [count, size]
-        else:
-            counter[0] += count
-            counter[1] += size
-
     def accepted(self, project: int, day: int, requests: int, size: int, sessions: int) -> None:
-        if requests or size:
-            self._add(project, day, "accepted", requests, size)
-        if sessions:
-            self._add(project, day, "sessions", sessions, 0)
+        counts = self._accepted_today if day == self._day else self._accepted.setdefault(day, {})
+        counted = counts.get(project)
+        if counted is None:
+            counts[project] = [requests, size, sessions]
+        else:
+            counted[0] += requests
+            counted[1] += size
+            counted[2] += sessions
         if day == self._day and project in self._quotas:
             unsynced = self._unsynced.setdefault(project, [0, 0])
             unsynced[0] += size
             unsynced[1] += sessions
 
     def refused(self, project: int, limit: str, size: int) -> None:
-        self._add(project, self._today(), f"refused:{limit}", 1, size)
+        key = (project, self._today(), limit)
+        counted = self._refusals.get(key)
+        if counted is None:
+            self._refusals[key] = [1, size]
+        else:
+            counted[0] += 1
+            counted[1] += size
+
+    def _take_counts(self) -> list[UsageCount]:
+        """The counts to add to the store, forgotten here (`_restore` puts them back)."""
+        accepted, self._accepted = self._accepted, {}
+        self._accepted_today = self._accepted.setdefault(self._day, {})
+        refusals, self._refusals = self._refusals, {}
+        counts = []
+        for day, projects in accepted.items():
+            for project, (requests, size, sessions) in projects.items():
+                if requests or size:
+                    counts.append(UsageCount(project, day, "accepted", requests, size))
+                if sessions:
+                    counts.append(UsageCount(project, day, "sessions", sessions, 0))
+        for (project, day, limit), (count, size) in refusals.items():
+            counts.append(UsageCount(project, day, f"refused:{limit}", count, size))
+        return counts
+
+    def _restore(self, counts: list[UsageCount]) -> None:
+        for c in counts:
+            if c.kind == "accepted":
+                self._add_accepted(c.project_id, c.day, c.count, c.bytes, 0)
+            elif c.kind == "sessions":
+                self._add_accepted(c.project_id, c.day, 0, 0, c.count)
+            else:
+                key = (c.project_id, c.day, c.kind.removeprefix("refused:"))
+                counted = self._refusals.setdefault(key, [0, 0])
+                counted[0] += c.count
+                counted[1] += c.bytes
+
+    def _add_accepted(
+        self, project: int, day: int, requests: int, size: int, sessions: int
+    ) -> None:
+        counted = self._accepted.setdefault(day, {}).setdefault(project, [0, 0, 0])
+        counted[0] += requests
+        counted[1] += size
+        counted[2] += sessions
+        self._accepted_today = self._accepted.setdefault(self._day, {})
 
     def admit(self, project: int, size: int, sessions: int) -> Ticket:
         """Count a request of `size` bytes starting `sessions` sessions towards today's usage;
@@ -289,18 +329,12 @@ class Usage:
     async def sync(self) -> None:
         """Add this process's counters to the store and read back the quotas and totals."""
         day = self._today()
-        batch, self._pending = self._pending, {}
         sent = {project: (c[0], c[1]) for project, c in self._unsynced.items()}
-        counts = [
-            UsageCount(project, counter_day, kind, count, size)
-            for (project, counter_day, kind), (count, size) in batch.items()
-            if count or size
-        ]
+        counts = self._take_counts()
         try:
             totals = await self._store.sync_usage(counts, day)
         except (StoreError, StoreUnavailable) as exc:
-            for key, (count, size) in batch.items():
-                self._add(*key, count, size)
+            self._restore(counts)
             if not self._failing:
                 log.warning("usage counters could not be stored, will try again: %s", exc)
             self._failing = True
@@ -522,18 +556,26 @@ class Limiter:
 
     def _charge(self, charges: list[Charge], project: int, size: int) -> None:
         """Admit a request by every bucket in `charges` and draw from each, or refuse it (the
-        longest wait wins) and draw from none."""
+        longest wait wins) and draw from none.
+
+        Per bucket: full again at `tat`, it holds (burst - (tat - now) * rate); a request
+        of cost c is admitted when that is at least min(c, burst), and moves `tat` c / rate
+        later. A full bucket (tat <= now) admits anything, which is the common case.
+        """
         now = time.monotonic()
         worst = 0.0
         refusing: Charge | None = None
         for charge in charges:
-            scope, _key, tracked, index, cost = charge
-            rate = scope.rates[index]
-            if rate.per_second <= 0:
-                continue
-            wait = _wait(tracked.tats[index], now, rate, cost)
-            if wait > worst:
-                worst, refusing = wait, charge
+            index = charge[3]
+            tat = charge[2].tats[index]
+            if tat > now:
+                rate = charge[0].rates[index]
+                if rate.interval:
+                    cost = charge[4]
+                    need = cost if cost < rate.burst else rate.burst
+                    wait = tat - now - (rate.burst - need) * rate.interval
+                    if wait > worst:
+                        worst, refusing = wait, charge
         if refusing is not None:
             scope, key, _tracked, index, _cost = refusing
             rate = scope.rates[index]
@@ -546,10 +588,11 @@ class Limiter:
             self._refused(refusal, project, size, who)
             raise refusal
         for scope, _key, tracked, index, cost in charges:
-            rate = scope.rates[index]
-            if rate.per_second > 0:
-                tat = tracked.tats[index]
-                tracked.tats[index] = (tat if tat > now else now) + cost / rate.per_second
+            interval = scope.rates[index].interval
+            if interval:
+                tats = tracked.tats
+                tat = tats[index]
+                tats[index] = (tat if tat > now else now) + cost * interval
 
     @staticmethod
     def _who(scope: Scope, key: Hashable) -> str:
