@@ -178,11 +178,12 @@ class Ingestor:
         project_id = await self.resolve_project(project_key)
         if secure_id is not None and not secure_id.strip():
             raise BadInput("session_secure_id must not be empty")
+        generated = not secure_id
         secure_id = secure_id or new_secure_id()
         # Reloads send initializeSession again for their session: only a new one counts
         # towards the limits on new sessions.
         existing = self.limiter.sessions.get(secure_id)
-        if existing is None:
+        if existing is None and not generated:
             size = await _translate(self.store.session_size(secure_id))
             if size is not None:
                 existing = self.limiter.sessions.add(secure_id, size.project_id, size.stored_bytes)

@@ -131,8 +131,9 @@ class Session:
     accept_language: str | None
     identifier: str | None
     user_object: str | None
-    created: bool = False
-    """Whether the call that returned it created it (initializeSession of a new secure id)."""
+    created: bool = field(default=False, compare=False)
+    """Whether the call that returned it created it (initializeSession of a new secure id);
+    not part of what the session is, so a reload's answer equals the first one's."""
 
 
 @dataclass(frozen=True)
