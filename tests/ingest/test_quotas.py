@@ -145,10 +145,11 @@ def assert_refused(response: httpx.Response, limit: str, code: str = "RATE_LIMIT
 
 
 def payload_rows(server: Server, secure_id: str) -> tuple[int, int, int]:
-    """(payloads stored, their bytes, the session's stored_bytes) of a session."""
+    """(payloads stored, their bytes, the session's counted stored bytes) of a session."""
     rows = db_rows(
         server.data_dir,
-        "SELECT count(p.seq), coalesce(sum(length(p.body)), 0), max(s.stored_bytes)"
+        "SELECT count(p.seq), coalesce(sum(length(p.body)), 0),"
+        " (SELECT z.stored_bytes FROM session_sizes z WHERE z.session_id = s.id)"
         " FROM sessions s LEFT JOIN payloads p ON p.session_id = s.id WHERE s.secure_id = ?"
         " GROUP BY s.id",
         (secure_id,),

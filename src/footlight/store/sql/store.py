@@ -68,20 +68,45 @@ def _insert_fields(
 _NO_LIMIT = 2**62
 
 
-def _refuse_append(conn: Connection, secure_id: str, payload: IncomingPayload, limit: int) -> bool:
-    """Why a payload's session could not grow: unknown, or full (unless it is a retry of a
-    payload already stored, which is answered like any retry)."""
+def _grow(conn: Connection, secure_id: str, size: int, limit: int) -> int | None:
+    """Add `size` to the session's stored bytes unless that passes `limit`; its id, or None
+    if it is full. Raises UnknownSession.
+
+    The check is the update itself, so pushes committed together (from other nodes too,
+    whose update waits for this row's lock) cannot pass the cap between them.
+    """
     row = conn.execute(
-        "SELECT id, stored_bytes FROM sessions WHERE secure_id = ?", (secure_id,)
+        "UPDATE session_sizes SET stored_bytes = stored_bytes + ?"
+        " WHERE session_id = (SELECT id FROM sessions WHERE secure_id = ?)"
+        " AND stored_bytes + ? <= ? RETURNING session_id",
+        (size, secure_id, size, limit),
     ).fetchone()
-    if row is None:
+    if row is not None:
+        return int(row[0])
+    found = conn.execute(
+        "SELECT s.id, z.stored_bytes FROM sessions s"
+        " LEFT JOIN session_sizes z ON z.session_id = s.id WHERE s.secure_id = ?",
+        (secure_id,),
+    ).fetchone()
+    if found is None:
         raise UnknownSession(secure_id)
-    if conn.execute(
-        "SELECT 1 FROM payloads WHERE session_id = ? AND payload_id = ? AND digest = ?",
-        (row[0], payload.payload_id, payload.digest),
-    ).fetchone():
-        return False
-    raise SessionFull(secure_id, int(row[1]), len(payload.body), limit)
+    if found[1] is not None:
+        return None
+    # A session written without initializeSession (straight into the database): count what
+    # it stores now, then try again.
+    conn.execute(
+        "INSERT INTO session_sizes (session_id, stored_bytes) SELECT ?,"
+        " coalesce(sum(length(body)), 0) FROM payloads WHERE session_id = ?",
+        (found[0], found[0]),
+    )
+    return _grow(conn, secure_id, size, limit)
+
+
+def _stored_bytes(conn: Connection, session_id: int) -> int:
+    row = conn.execute(
+        "SELECT stored_bytes FROM session_sizes WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def _bool(value: bool | None) -> int | None:
@@ -236,6 +261,11 @@ class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
                     _SELECT_SESSION,
                     (new.secure_id,),
                 ).fetchone()
+                if created:
+                    conn.execute(
+                        "INSERT INTO session_sizes (session_id, stored_bytes) VALUES (?, 0)",
+                        (row["id"],),
+                    )
             session = _session(row)
             if session.project_id != new.project_id:
                 raise SessionOfAnotherProject(new.secure_id, new.project_id)
@@ -260,17 +290,19 @@ class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
         limit = _NO_LIMIT if max_session_bytes is None else max_session_bytes
 
         def append(conn: Connection) -> bool:
-            # Counting the bytes and finding the session in one statement: the session's size
-            # is checked by the very update that grows it, so concurrent pushes (from other
-            # nodes too) cannot pass the cap together, and the push path has no extra step.
-            row = conn.execute(
-                "UPDATE sessions SET stored_bytes = stored_bytes + ?"
-                " WHERE secure_id = ? AND stored_bytes + ? <= ? RETURNING id",
-                (size, secure_id, size, limit),
-            ).fetchone()
-            if row is None:
-                return _refuse_append(conn, secure_id, payload, limit)
-            session_id = int(row[0])
+            session_id = _grow(conn, secure_id, size, limit)
+            if session_id is None:
+                found = conn.execute(
+                    "SELECT p.session_id FROM payloads p JOIN sessions s ON s.id = p.session_id"
+                    " WHERE s.secure_id = ? AND p.payload_id = ? AND p.digest = ?",
+                    (secure_id, payload.payload_id, payload.digest),
+                ).fetchone()
+                if found is not None:
+                    return False  # a retry of a payload it stores: answered like any retry
+                full = conn.execute(
+                    "SELECT id FROM sessions WHERE secure_id = ?", (secure_id,)
+                ).fetchone()
+                raise SessionFull(secure_id, _stored_bytes(conn, int(full[0])), size, limit)
             cur = conn.execute(
                 "INSERT INTO payloads (session_id, payload_id, digest, source,"
                 " received_at, event_count, first_event_at, last_event_at, has_full_snapshot,"
@@ -291,7 +323,7 @@ class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
             if cur.rowcount != 1:
                 # A retry of a stored payload (rare): it adds nothing.
                 conn.execute(
-                    "UPDATE sessions SET stored_bytes = stored_bytes - ? WHERE id = ?",
+                    "UPDATE session_sizes SET stored_bytes = stored_bytes - ? WHERE session_id = ?",
                     (size, session_id),
                 )
                 return False
@@ -303,7 +335,9 @@ class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
     async def session_size(self, secure_id: str) -> SessionSize | None:
         def read(conn: Connection) -> SessionSize | None:
             row = conn.execute(
-                "SELECT project_id, stored_bytes FROM sessions WHERE secure_id = ?", (secure_id,)
+                "SELECT s.project_id, coalesce(z.stored_bytes, 0) FROM sessions s"
+                " LEFT JOIN session_sizes z ON z.session_id = s.id WHERE s.secure_id = ?",
+                (secure_id,),
             ).fetchone()
             return None if row is None else SessionSize(int(row[0]), int(row[1]))
 

@@ -2,9 +2,15 @@
 
 -- Payload bytes a session stores, kept by the write that stores them, so that a session's
 -- size is capped exactly (FOOTLIGHT_MAX_SESSION_BYTES) by the transaction that would pass it.
-ALTER TABLE sessions ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
-UPDATE sessions SET stored_bytes =
-    (SELECT coalesce(sum(length(body)), 0) FROM payloads WHERE payloads.session_id = sessions.id);
+-- A table of its own rather than a column of `sessions`: growing a narrow row on every push
+-- costs a fraction of rewriting a session's wide one.
+CREATE TABLE session_sizes (
+    session_id      INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+    stored_bytes    INTEGER NOT NULL
+);
+INSERT INTO session_sizes (session_id, stored_bytes)
+    SELECT s.id, (SELECT coalesce(sum(length(p.body)), 0) FROM payloads p WHERE p.session_id = s.id)
+    FROM sessions s;
 
 -- Optional daily quotas (`footlight project create/update --quota-...`); NULL: none.
 ALTER TABLE projects ADD COLUMN quota_bytes_per_day INTEGER;
