@@ -726,3 +726,20 @@ def test_a_bucket_admits_its_burst_then_its_rate_and_says_how_long_to_wait() -> 
         limiter.admit_client(key, 0)
     assert len(limiter.clients) == 3
     assert limiter.clients.peek("a") is None
+
+
+def test_client_keys_are_remembered_without_growing_with_strangers_headers() -> None:
+    from footlight.edge.clients import ClientKeys, parse_trusted_proxies
+
+    keys = ClientKeys(parse_trusted_proxies("127.0.0.1"), capacity=4)
+    for _ in range(2):  # the second time from the caches, with the same answers
+        assert keys.key("127.0.0.1", "203.0.113.9, 198.51.100.1") == "198.51.100.1"
+        assert keys.key("127.0.0.1", None) == "127.0.0.1"
+        assert keys.key("10.0.0.1", "198.51.100.1") == "10.0.0.1"  # not a trusted proxy
+        assert keys.key("2001:db8::1", None) == "2001:db8::/64"
+    for n in range(100):
+        keys.key("127.0.0.1", f"198.51.100.{n}")
+        keys.key("127.0.0.1", "198.51.100.1, " * 100 + f"203.0.113.{n}")  # never cached
+        keys.key(f"192.0.2.{n}", None)
+    assert len(keys._peers) <= 4
+    assert len(keys._forwarded) <= 4
