@@ -108,6 +108,16 @@ class Server:
         self.process.wait()
 
 
+ONE_CLIENT_FOR_MANY_BROWSERS = {
+    "FOOTLIGHT_CLIENT_REQUESTS_PER_SECOND": "0",
+    "FOOTLIGHT_CLIENT_BYTES_PER_SECOND": "0",
+    "FOOTLIGHT_CLIENT_NEW_SESSIONS_PER_SECOND": "0",
+}
+"""The test process is one client address that does what thousands of browsers would: the
+per-client limits are off for test servers unless a test asks for them (`client_limits`);
+tests/ingest/test_quotas.py tests them, and the real SDK's traffic with the defaults."""
+
+
 def start_server(
     data_dir: Path,
     env: Mapping[str, str] | None = None,
@@ -116,11 +126,12 @@ def start_server(
     backend: str = "sqlite",
     store_url: str | None = None,
     args: Sequence[str] = (),
+    client_limits: bool = False,
 ) -> Server:
     """Start `footlight serve` on `data_dir`'s store: SQLite there, or a PostgreSQL database
     made for it (the same database again when the directory was used before: a restart).
     `store_url` puts the server on a given PostgreSQL database (several nodes on one); `args`
-    are more `footlight serve` options."""
+    are more `footlight serve` options; `client_limits` keeps the per-client limits on."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-server-{time.monotonic_ns()}.log"
     if store_url is not None or backend == "postgresql":
@@ -130,6 +141,7 @@ def start_server(
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "FOOTLIGHT_STORE": store_url or "",
+        **({} if client_limits else ONE_CLIENT_FOR_MANY_BROWSERS),
         **(env or {}),
     }
     with log_path.open("wb") as log:

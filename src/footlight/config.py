@@ -55,6 +55,38 @@ class Limits:
     max_json_depth: int = 10_000
     """Deepest JSON nesting accepted (Go's encoding/json limit, which Highlight had)."""
 
+    # Rates (see footlight.ingest.quotas): each is a sustained rate with a burst on top; a
+    # rate of 0 turns that limit off. Bytes are request bodies as received.
+    client_requests_per_second: float = 200.0
+    """Ingest requests one client address may send, sustained (a NAT of ~200 tabs)."""
+    client_request_burst: float = 1_000.0
+    client_bytes_per_second: int = 4 * MiB
+    """Request bytes one client address may send, sustained."""
+    client_byte_burst: int = 64 * MiB
+    client_new_sessions_per_second: float = 2.0
+    """Sessions one client address may start, sustained (each tab is a session)."""
+    client_new_session_burst: float = 120.0
+    session_requests_per_second: float = 10.0
+    """Requests one session may make, sustained (the SDK pushes every 2 s)."""
+    session_request_burst: float = 100.0
+    session_bytes_per_second: int = 1 * MiB
+    """Request bytes one session may send, sustained."""
+    session_byte_burst: int = 64 * MiB
+    """Enough for a largest-possible push and the SDK's three retries of it."""
+    max_session_bytes: int = 1024 * MiB
+    """A session stores at most this many payload bytes; later pushes are refused."""
+    project_requests_per_second: float = 5_000.0
+    """Requests one project may receive per process, sustained."""
+    project_request_burst: float = 20_000.0
+    project_bytes_per_second: int = 64 * MiB
+    project_byte_burst: int = 512 * MiB
+    project_new_sessions_per_second: float = 1_000.0
+    project_new_session_burst: float = 10_000.0
+    max_tracked_keys: int = 50_000
+    """Clients, sessions and projects whose rates one process remembers (each a bounded LRU)."""
+    quota_sync_seconds: float = 2.0
+    """How often a process adds its usage counters to the store and reads the totals back."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -99,6 +131,22 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"must be a number of at least 0 (0 turns the limit off), got {text!r}")
+    return value
+
+
+def _byte_rate(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(
+            f"must be a whole number of at least 0 (0 turns the limit off), got {text!r}"
+        )
     return value
 
 
@@ -283,6 +331,139 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "max_json_depth",
         _json_depth,
         "Deepest JSON nesting accepted in payloads and requests.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_REQUESTS_PER_SECOND",
+        "client_requests_per_second",
+        _rate,
+        "Ingest requests per second one client address may send, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_REQUEST_BURST",
+        "client_request_burst",
+        _positive_float,
+        "Requests one client address may send at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_BYTES_PER_SECOND",
+        "client_bytes_per_second",
+        _byte_rate,
+        "Request bytes per second one client address may send, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_BYTE_BURST",
+        "client_byte_burst",
+        _positive_int,
+        "Request bytes one client address may send at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_NEW_SESSIONS_PER_SECOND",
+        "client_new_sessions_per_second",
+        _rate,
+        "Sessions per second one client address may start, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_NEW_SESSION_BURST",
+        "client_new_session_burst",
+        _positive_float,
+        "Sessions one client address may start at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_SESSION_REQUESTS_PER_SECOND",
+        "session_requests_per_second",
+        _rate,
+        "Requests per second one session may make, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_SESSION_REQUEST_BURST",
+        "session_request_burst",
+        _positive_float,
+        "Requests one session may make at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_SESSION_BYTES_PER_SECOND",
+        "session_bytes_per_second",
+        _byte_rate,
+        "Request bytes per second one session may send, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_SESSION_BYTE_BURST",
+        "session_byte_burst",
+        _positive_int,
+        "Request bytes one session may send at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_SESSION_BYTES",
+        "max_session_bytes",
+        _positive_int,
+        "Most payload bytes one session stores; later pushes are refused.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_REQUESTS_PER_SECOND",
+        "project_requests_per_second",
+        _rate,
+        "Requests per second one project may receive per process, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_REQUEST_BURST",
+        "project_request_burst",
+        _positive_float,
+        "Requests one project may receive at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_BYTES_PER_SECOND",
+        "project_bytes_per_second",
+        _byte_rate,
+        "Request bytes per second one project may receive per process, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_BYTE_BURST",
+        "project_byte_burst",
+        _positive_int,
+        "Request bytes one project may receive at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_NEW_SESSIONS_PER_SECOND",
+        "project_new_sessions_per_second",
+        _rate,
+        "Sessions per second one project may start per process, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_NEW_SESSION_BURST",
+        "project_new_session_burst",
+        _positive_float,
+        "Sessions one project may start at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_TRACKED_KEYS",
+        "max_tracked_keys",
+        _positive_int,
+        "Client addresses, sessions and projects whose rates a process remembers (each).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_QUOTA_SYNC_SECONDS",
+        "quota_sync_seconds",
+        _positive_float,
+        "How often a process adds its usage to the store and reads the daily totals back.",
         in_limits=True,
     ),
 )

@@ -1,8 +1,10 @@
 """The `footlight` command.
 
     footlight serve [--host H] [--port P]
-    footlight project create NAME [--key KEY ...] [--retention-days N]
+    footlight project create NAME [--key KEY ...] [--retention-days N] [--quota-...]
+    footlight project update PROJECT [--quota-bytes-per-day SIZE] [--quota-sessions-per-day N]
     footlight project list
+    footlight project usage [PROJECT] [--days N]
     footlight project retention PROJECT DAYS|forever
     footlight token create [--project PROJECT] [--name NAME] [--scope read|admin]
     footlight token list | footlight token revoke ID
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -71,6 +74,77 @@ def _retention(text: str) -> int | None:
             f"days must be between 1 and {MAX_RETENTION_DAYS} (or 'forever')"
         )
     return days
+
+
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "TB": 1000**4,
+    "KIB": 1024,
+    "MIB": 1024**2,
+    "GIB": 1024**3,
+    "TIB": 1024**4,
+}
+_OFF = ("off", "none", "unlimited")
+
+
+def _quota_bytes(text: str) -> int | None:
+    """`10GB`, `512MiB`, `1000000` (bytes), or `off`."""
+    if text.strip().lower() in _OFF:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).upper() if match else ""
+    if match is None or unit not in _UNITS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size (like 5000000, 500MB or 2GiB) or 'off'"
+        )
+    value = int(float(match.group(1)) * _UNITS[unit])
+    if not 0 < value < 2**62:
+        raise argparse.ArgumentTypeError(f"{text!r}: a quota must be at least 1 byte")
+    return value
+
+
+def _quota_count(text: str) -> int | None:
+    if text.strip().lower() in _OFF:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or 'off'") from None
+    if not 0 < value < 2**62:
+        raise argparse.ArgumentTypeError(f"{text!r}: a quota must be at least 1")
+    return value
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not 0 < value <= MAX_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(f"days must be between 1 and {MAX_RETENTION_DAYS}")
+    return value
+
+
+def _quota_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--quota-bytes-per-day",
+        type=_quota_bytes,
+        default=default,
+        metavar="SIZE",
+        help="request bytes the project may receive per UTC day (like 5GB or 500MiB; 'off' for"
+        " no quota); beyond it ingest answers 429 until midnight UTC",
+    )
+    parser.add_argument(
+        "--quota-sessions-per-day",
+        type=_quota_count,
+        default=default,
+        metavar="N",
+        help="sessions the project may start per UTC day ('off' for no quota)",
+    )
 
 
 def _row_id(text: str) -> int:
@@ -139,7 +213,9 @@ def _parser() -> argparse.ArgumentParser:
         help="how much to log to stderr (default info)",
     )
 
-    project = commands_.add_parser("project", help="create and list projects, set retention")
+    project = commands_.add_parser(
+        "project", help="create, update and list projects; retention, quotas and usage"
+    )
     project_ = project.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = _data_dir(project_.add_parser("create", help="create a project"))
     create.add_argument("name")
@@ -158,7 +234,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DAYS",
         help="delete sessions older than this (default: keep forever)",
     )
+    _quota_options(create, None)
+    update = _data_dir(project_.add_parser("update", help="change a project's daily quotas"))
+    update.add_argument("project", help="project id or verbose id")
+    _quota_options(update, commands.UNCHANGED)
     _data_dir(project_.add_parser("list", help="list projects"))
+    usage = _data_dir(
+        project_.add_parser(
+            "usage", help="what projects received and what limits refused, per UTC day"
+        )
+    )
+    usage.add_argument(
+        "project", nargs="?", default=None, help="project id or verbose id (default: all)"
+    )
+    usage.add_argument(
+        "--days", type=_days, default=7, help="how many days back, today included (default 7)"
+    )
     retention = _data_dir(project_.add_parser("retention", help="set how long sessions are kept"))
     retention.add_argument("project", help="project id or verbose id")
     retention.add_argument("days", type=_retention, help="days, or 'forever'")
@@ -226,7 +317,28 @@ def _run(args: argparse.Namespace) -> int:
     action = getattr(args, "action", None)
     match (args.command, action):
         case ("project", "create"):
-            job = commands.project_create(settings, args.name, args.key, args.retention_days)
+            job = commands.project_create(
+                settings,
+                args.name,
+                args.key,
+                args.retention_days,
+                {
+                    "bytes_per_day": args.quota_bytes_per_day,
+                    "sessions_per_day": args.quota_sessions_per_day,
+                },
+            )
+        case ("project", "update"):
+            changes = {
+                "bytes_per_day": args.quota_bytes_per_day,
+                "sessions_per_day": args.quota_sessions_per_day,
+            }
+            job = commands.project_update(
+                settings,
+                args.project,
+                {k: v for k, v in changes.items() if v is not commands.UNCHANGED},
+            )
+        case ("project", "usage"):
+            job = commands.project_usage(settings, args.project, args.days)
         case ("project", "list"):
             job = commands.project_list(settings)
         case ("project", "retention"):

@@ -8,7 +8,7 @@ slow request be cut off early (413 before reading, 408 on a stalled client).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -30,13 +30,22 @@ class HTTPError(Exception):
     """Answer the request with this status and a GraphQL-shaped error body."""
 
     def __init__(
-        self, status: int, message: str, code: str, headers: Iterable[tuple[str, str]] = ()
+        self,
+        status: int,
+        message: str,
+        code: str,
+        headers: Iterable[tuple[str, str]] = (),
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.headers = list(headers)
+        self.extensions = dict(extensions or {})
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.code, self.extensions)
 
 
 @dataclass(frozen=True)
@@ -131,5 +140,7 @@ async def respond_json(
     await respond(send, status, _json_encode(payload), content_type, headers)
 
 
-def error_body(message: str, code: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+def error_body(
+    message: str, code: str, extensions: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {**(extensions or {}), "code": code}}]}

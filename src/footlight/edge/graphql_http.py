@@ -9,7 +9,9 @@ The rules are Highlight's (gqlgen's) so that every SDK version sees what it alwa
 * The response content type follows `Accept`: `application/graphql-response+json` for
   `*/*` (what browsers send), else `application/json`. Parse and validation errors are 400
   with the former and 422 with the latter; field errors are 200 with `data`; a store that
-  cannot write is 503 with `Retry-After`.
+  cannot write is 503 with `Retry-After`; a request a limit refuses is 429 with
+  `Retry-After` (per-client limits before the body is parsed, the others once the
+  operation knows its session or project; see `ingest.quotas`).
 * Bare `OPTIONS` is 200 with `Allow`, `HEAD` is 405; CORS preflights are handled before.
 """
 
@@ -24,12 +26,12 @@ import msgspec
 from footlight import nesting
 from footlight.config import Limits
 from footlight.edge import cors
+from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
     RETRY_AFTER_SECONDS,
     HTTPError,
     Request,
     Send,
-    error_body,
     respond,
     respond_json,
 )
@@ -113,13 +115,22 @@ def _decode_variables(text: str) -> Any:
         raise HTTPError(400, "variables could not be decoded", "BAD_REQUEST") from None
 
 
+ContextFactory = Callable[[Request, str, int], RequestContext]
+"""The context of a request, given its client key and body size."""
+
+
 class GraphQLEndpoint:
     def __init__(
-        self, executor: Executor, limits: Limits, context: Callable[[Request], RequestContext]
+        self,
+        executor: Executor,
+        limits: Limits,
+        context: ContextFactory,
+        admission: ClientAdmission,
     ) -> None:
         self._executor = executor
         self._limits = limits
         self._context = context
+        self._admission = admission
 
     async def __call__(self, request: Request, send: Send) -> None:
         if cors.is_preflight(request):
@@ -127,21 +138,26 @@ class GraphQLEndpoint:
             return
         allow_origin = cors.response_headers(request)
         content_type, request_error_status = negotiate(request.header("accept"))
+        client = self._admission.key(request)
         try:
-            graphql_request, queries_only = await self._parse(request)
+            graphql_request, queries_only, size = await self._parse(request, client)
         except HTTPError as exc:
             headers = [*allow_origin, *exc.headers]
-            await respond_json(
-                send, exc.status, error_body(exc.message, exc.code), content_type, headers
-            )
+            await respond_json(send, exc.status, exc.body(), content_type, headers)
             return
         if graphql_request is None:  # a bare OPTIONS
             await respond(send, 200, headers=[*allow_origin, _ALLOW])
             return
         outcome = await self._executor.run(
-            graphql_request, self._context(request), queries_only=queries_only
+            graphql_request, self._context(request, client, size), queries_only=queries_only
         )
         headers = list(allow_origin)
+        if outcome.retry_after is not None:
+            # The limiter has logged it, at most once a minute per limit and client: an
+            # abusive client is not allowed to flood the log.
+            headers.append(("retry-after", str(outcome.retry_after)))
+            await respond_json(send, 429, outcome.body, content_type, headers)
+            return
         if outcome.unavailable:
             status = 503
             headers.append(("retry-after", RETRY_AFTER_SECONDS))
@@ -165,19 +181,27 @@ class GraphQLEndpoint:
             )
         await respond_json(send, status, outcome.body, content_type, headers)
 
-    async def _parse(self, request: Request) -> tuple[GraphQLRequest | None, bool]:
+    async def _parse(
+        self, request: Request, client: str
+    ) -> tuple[GraphQLRequest | None, bool, int]:
+        """The request, whether it may only run queries, and the size of its body."""
         method = request.method
         if method == "OPTIONS":
-            return None, False
+            return None, False, 0
         if method == "GET":
+            self._admission.admit(client, 0)
             params = request.query_params()
-            return _request_from_mapping(
-                {
-                    "query": params.get("query"),
-                    "variables": params.get("variables"),
-                    "operationName": params.get("operationName"),
-                }
-            ), True
+            return (
+                _request_from_mapping(
+                    {
+                        "query": params.get("query"),
+                        "variables": params.get("variables"),
+                        "operationName": params.get("operationName"),
+                    }
+                ),
+                True,
+                0,
+            )
         if method != "POST":
             raise HTTPError(405, f"method {method} is not allowed", "METHOD_NOT_ALLOWED", [_ALLOW])
         media = _media_type(request.header("content-type"))
@@ -195,4 +219,5 @@ class GraphQLEndpoint:
                 "UNSUPPORTED_MEDIA_TYPE",
             )
         body = await request.body(self._limits.max_body_bytes, self._limits.body_timeout_seconds)
-        return _request_from_json(body), False
+        self._admission.admit(client, len(body))
+        return _request_from_json(body), False, len(body)

@@ -9,7 +9,9 @@ Outcomes, and how the HTTP edge answers them:
   `extensions.code` of the ingest error behind it; a list variable longer than ingest takes
   (`graph.caps`) is answered the same way, before graphql-core coerces it item by item;
 * the store could not take the write: 503 with `Retry-After`, so the SDK retries and the
-  client never believes unstored data was kept.
+  client never believes unstored data was kept;
+* a limit refused the operation (`footlight.ingest.quotas`): 429 with `Retry-After`, the
+  error's `extensions` naming the limit.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from graphql import (
 
 from footlight.config import Limits
 from footlight.graph.documents import VALIDATION_FAILED, DocumentCache, RequestError
-from footlight.ingest.errors import IngestError
+from footlight.ingest.errors import IngestError, Refused
 from footlight.store import StoreUnavailable
 
 log = logging.getLogger("footlight.graph")
@@ -56,6 +58,8 @@ class Outcome:
     request_error: bool = False
     unavailable: bool = False
     status: int | None = None
+    retry_after: int | None = None
+    """Set when a limit refused the operation: seconds until it would pass (429)."""
 
 
 def _location_list(error: GraphQLError) -> list[dict[str, int]] | None:
@@ -80,7 +84,8 @@ def format_error(error: GraphQLError, default_code: str) -> dict[str, Any]:
         formatted["locations"] = locations
     if error.path:
         formatted["path"] = list(error.path)
-    formatted["extensions"] = {**(error.extensions or {}), "code": code}
+    extra = original.extensions if isinstance(original, Refused) else {}
+    formatted["extensions"] = {**(error.extensions or {}), **extra, "code": code}
     return formatted
 
 
@@ -151,4 +156,9 @@ class Executor:
             body["errors"] = [format_error(e, INTERNAL) for e in errors]
         body["data"] = result.data
         unavailable = any(isinstance(e.original_error, StoreUnavailable) for e in errors)
-        return Outcome(body, unavailable=unavailable)
+        waits = [
+            e.original_error.retry_after_seconds
+            for e in errors
+            if isinstance(e.original_error, Refused)
+        ]
+        return Outcome(body, unavailable=unavailable, retry_after=max(waits) if waits else None)

@@ -261,6 +261,12 @@ def content_key(trailers: bytes) -> bytes:
     return trailers if len(trailers) == 8 else hashlib.blake2b(trailers, digest_size=16).digest()
 
 
+def stored_size(data: str) -> int:
+    """How many bytes `decode_compressed` keeps of `data` (the gzip it decodes to), without
+    decoding it: what a push will add to its session."""
+    return len(data) * 3 // 4 - data[-2:].count("=")
+
+
 def decode_compressed(data: str, max_inflated_bytes: int) -> DecodedPayload:
     """The `data` argument of pushSessionEvents / pushPayloadCompressed, checked."""
     compressed = decode_base64(data)

@@ -8,6 +8,12 @@ refusal reaches the client as an error that names the problem, with nothing writ
 
 CPU-heavy decoding of large payloads runs on a worker thread, so one big FullSnapshot does
 not stall every other request on the event loop.
+
+Before any of that, the limiter (`footlight.ingest.quotas`) admits the request by its
+session's and project's rates and quotas: a refusal comes before the payload is inflated
+or anything is written. A session's project never changes, so the limiter's map of recent
+sessions doubles as a cache of it: a push reads nothing from the store before its write
+(only the first request of a session this process has not seen does).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from footlight.ingest.bounds import Bounds
 from footlight.ingest.errors import BadInput, Forbidden, NotFound, shown
 from footlight.ingest.ids import decode_project, parse_int64
 from footlight.ingest.offload import run_sized
+from footlight.ingest.quotas import Limiter, Ticket, Tracked
 from footlight.store import (
     BackendError,
     Feedback,
@@ -41,6 +48,7 @@ from footlight.store import (
     PayloadSource,
     Session,
     SessionField,
+    SessionFull,
     SessionOfAnotherProject,
     Store,
     StoreError,
@@ -107,10 +115,27 @@ async def _translate(operation: Awaitable[T]) -> T:
 
 @dataclass(frozen=True)
 class ClientInfo:
-    """What the HTTP request says about the browser, kept with a new session."""
+    """What the HTTP request says about the browser (kept with a new session) and about the
+    request (what limits count)."""
 
     user_agent: str | None = None
     accept_language: str | None = None
+    key: str = "unknown"
+    """The client address per-client limits count against (`edge.clients.client_key`)."""
+    request_bytes: int = 0
+    """The size of the request body."""
+
+
+_NO_CLIENT = ClientInfo()
+
+
+async def _within(ticket: Ticket, work: Awaitable[T]) -> T:
+    """`work`, whose request `ticket` admitted: if it fails, nothing counts as accepted."""
+    try:
+        return await work
+    except BaseException:
+        ticket.cancel()
+        raise
 
 
 class Ingestor:
@@ -118,6 +143,21 @@ class Ingestor:
         self.store = store
         self.limits = limits
         self.bounds = Bounds(limits)
+        self.limiter = Limiter(limits, store)
+
+    async def _session(self, secure_id: str) -> Tracked:
+        """What the limiter tracks about a stored session; NotFound if there is none."""
+        tracked = self.limiter.sessions.get(secure_id)
+        if tracked is not None:
+            return tracked
+        size = await _translate(self.store.session_size(secure_id))
+        if size is None:
+            raise NotFound(str(UnknownSession(secure_id)))
+        return self.limiter.sessions.add(secure_id, size.project_id, size.stored_bytes)
+
+    def _admit(self, secure_id: str, session: Tracked, client: ClientInfo, stored: int) -> Ticket:
+        self.limiter.note_project(client.key, session.project)
+        return self.limiter.admit_session_request(secure_id, session, client.request_bytes, stored)
 
     async def resolve_project(self, key: str) -> int:
         """The project a public key names: an extra key, its numeric id, or its hashid."""
@@ -160,8 +200,20 @@ class Ingestor:
         short: dict[str, Any] = {
             k: b.value(v) if isinstance(v, str) else v for k, v in details.items()
         }
+        generated = not secure_id
+        secure_id = secure_id or new_secure_id()
+        # Reloads send initializeSession again for their session: only a new one counts
+        # towards the limits on new sessions.
+        existing = self.limiter.sessions.get(secure_id)
+        if existing is None and not generated:
+            size = await _translate(self.store.session_size(secure_id))
+            if size is not None:
+                existing = self.limiter.sessions.add(secure_id, size.project_id, size.stored_bytes)
+        ticket = self.limiter.admit_init(
+            client.key, project_id, secure_id, existing, client.request_bytes
+        )
         new = NewSession(
-            secure_id=secure_id or new_secure_id(),
+            secure_id=secure_id,
             project_id=project_id,
             created_at=now_ms(),
             user_agent=b.optional_value(client.user_agent),
@@ -170,28 +222,53 @@ class Ingestor:
             network_recording_domains=domains,
             **short,
         )
-        return await _translate(self.store.initialize_session(new))
+        session = await _within(ticket, _translate(self.store.initialize_session(new)))
+        if existing is None:
+            if not session.created:
+                ticket.not_new()  # another process created it meanwhile
+            self.limiter.sessions.add(secure_id, session.project_id)
+        return session
 
-    async def push_compressed(self, secure_id: str, payload_id: Any, data: str) -> None:
+    async def push_compressed(
+        self, secure_id: str, payload_id: Any, data: str, client: ClientInfo = _NO_CLIENT
+    ) -> None:
         self.bounds.secure_id(secure_id)
         number = parse_int64(payload_id, "payload_id")
+        session = await self._session(secure_id)
+        ticket = self._admit(secure_id, session, client, payloads.stored_size(data))
+        await _within(ticket, self._push_compressed(secure_id, session, number, data))
+
+    async def _push_compressed(
+        self, secure_id: str, session: Tracked, payload_id: int, data: str
+    ) -> None:
         decoded = await run_sized(
             len(data), True, payloads.decode_compressed, data, self.limits.max_inflated_bytes
         )
-        await self._append(secure_id, number, "compressed", decoded)
+        await self._append(secure_id, session, payload_id, "compressed", decoded)
 
-    async def push_legacy(self, secure_id: str, arguments: Mapping[str, Any]) -> int:
+    async def push_legacy(
+        self, secure_id: str, arguments: Mapping[str, Any], client: ClientInfo = _NO_CLIENT
+    ) -> int:
         raw_id = arguments.get("payload_id")
         number = 0 if raw_id is None else parse_int64(raw_id, "payload_id")
+        session = await self._session(secure_id)
+        # What it will store is known only once encoded: the store enforces the size cap.
+        ticket = self._admit(secure_id, session, client, 0)
+        return await _within(ticket, self._push_legacy(secure_id, session, number, arguments))
+
+    async def _push_legacy(
+        self, secure_id: str, session: Tracked, payload_id: int, arguments: Mapping[str, Any]
+    ) -> int:
         # Always off the loop: the events (the bulk) are parsed objects whose size is not
         # known here, and only SDKs from before 2022 use this path.
         decoded = await asyncio.to_thread(payloads.encode_legacy, arguments)
-        await self._append(secure_id, number, "legacy", decoded)
+        await self._append(secure_id, session, payload_id, "legacy", decoded)
         return decoded.summary.event_count
 
     async def _append(
         self,
         secure_id: str,
+        session: Tracked,
         payload_id: int,
         source: PayloadSource,
         decoded: payloads.DecodedPayload,
@@ -204,9 +281,29 @@ class Ingestor:
             summary=decoded.summary,
             body=decoded.body,
         )
-        await _translate(self.store.append_payload(secure_id, incoming))
+        try:
+            stored = await self.store.append_payload(
+                secure_id, incoming, self.limits.max_session_bytes
+            )
+        except SessionFull as exc:
+            # Other processes filled it since this one last looked.
+            session.stored_bytes = exc.stored_bytes
+            raise self.limiter.session_full(secure_id, session, exc.size) from None
+        except UnknownSession as exc:
+            self.limiter.sessions.forget(secure_id)  # deleted meanwhile
+            raise NotFound(str(exc)) from None
+        except StoreError as exc:
+            raise BadInput(str(exc)) from None
+        if stored:
+            session.stored_bytes += len(decoded.body)
 
-    async def identify(self, secure_id: str, identifier: str, user_object: Any) -> None:
+    async def identify(
+        self,
+        secure_id: str,
+        identifier: str,
+        user_object: Any,
+        client: ClientInfo = _NO_CLIENT,
+    ) -> None:
         if user_object is not None and not isinstance(user_object, dict):
             raise BadInput("user_object must be a JSON object")
         user_object = user_object or {}
@@ -219,27 +316,41 @@ class Ingestor:
                 fields.append(SessionField("user", "email", identifier))
         fields.extend(user_fields)
         encoded = msgspec.json.encode(kept).decode() if kept else None
-        await _translate(
-            self.store.identify(
-                secure_id,
-                identifier,
-                encoded,
-                fields,
-                now_ms(),
-                max_fields=self.limits.max_properties_per_session,
-            )
+        ticket = self._admit(secure_id, await self._session(secure_id), client, 0)
+        await _within(
+            ticket,
+            _translate(
+                self.store.identify(
+                    secure_id,
+                    identifier,
+                    encoded,
+                    fields,
+                    now_ms(),
+                    max_fields=self.limits.max_properties_per_session,
+                )
+            ),
         )
 
-    async def add_properties(self, secure_id: str, kind: FieldKind, properties: Any) -> None:
+    async def add_properties(
+        self,
+        secure_id: str,
+        kind: FieldKind,
+        properties: Any,
+        client: ClientInfo = _NO_CLIENT,
+    ) -> None:
         if properties is None:
             properties = {}
         if not isinstance(properties, dict):
             raise BadInput("properties_object must be a JSON object")
         fields, _ = bounded_properties(self.bounds, kind, properties, "properties_object")
-        await _translate(
-            self.store.add_fields(
-                secure_id, fields, now_ms(), max_fields=self.limits.max_properties_per_session
-            )
+        ticket = self._admit(secure_id, await self._session(secure_id), client, 0)
+        await _within(
+            ticket,
+            _translate(
+                self.store.add_fields(
+                    secure_id, fields, now_ms(), max_fields=self.limits.max_properties_per_session
+                )
+            ),
         )
 
     async def add_feedback(
@@ -249,6 +360,7 @@ class Ingestor:
         timestamp: datetime,
         user_name: str | None,
         user_email: str | None,
+        client: ClientInfo = _NO_CLIENT,
     ) -> None:
         b = self.bounds
         feedback = Feedback(
@@ -259,7 +371,8 @@ class Ingestor:
             b.optional_value(user_name),
             b.optional_value(user_email),
         )
-        await _translate(self.store.add_feedback(secure_id, feedback, now_ms()))
+        ticket = self._admit(secure_id, await self._session(secure_id), client, 0)
+        await _within(ticket, _translate(self.store.add_feedback(secure_id, feedback, now_ms())))
 
     async def push_metrics(self, metrics: Sequence[Mapping[str, Any]]) -> int:
         b = self.bounds

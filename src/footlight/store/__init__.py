@@ -19,8 +19,10 @@ from footlight.store.base import (
     ReadTimeout,
     Session,
     SessionField,
+    SessionFull,
     SessionOfAnotherProject,
     SessionRecord,
+    SessionSize,
     Store,
     StoredPayload,
     StoreError,
@@ -28,6 +30,8 @@ from footlight.store.base import (
     TooManyFields,
     UnknownProject,
     UnknownSession,
+    UsageCount,
+    UsageTotals,
 )
 from footlight.store.sql import SQLStore
 from footlight.store.sqlite import SQLiteStore
@@ -50,8 +54,10 @@ __all__ = [
     "SQLiteStore",
     "Session",
     "SessionField",
+    "SessionFull",
     "SessionOfAnotherProject",
     "SessionRecord",
+    "SessionSize",
     "Store",
     "StoreError",
     "StoreUnavailable",
@@ -59,6 +65,8 @@ __all__ = [
     "TooManyFields",
     "UnknownProject",
     "UnknownSession",
+    "UsageCount",
+    "UsageTotals",
     "open_store",
 ]
 

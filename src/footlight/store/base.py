@@ -11,7 +11,7 @@ same request stores nothing twice (see each method).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -62,6 +62,20 @@ class UnknownProject(StoreError):
         self.project_id = project_id
 
 
+class SessionFull(StoreError):
+    """A payload would take its session past the size cap; nothing was written."""
+
+    def __init__(self, secure_id: str, stored_bytes: int, size: int, limit: int) -> None:
+        super().__init__(
+            f"session {secure_id!r} stores {stored_bytes} bytes; {size} more would pass"
+            f" {limit} (limit: max_session_bytes)"
+        )
+        self.secure_id = secure_id
+        self.stored_bytes = stored_bytes
+        self.size = size
+        self.limit = limit
+
+
 class LeaseLost(Exception):
     """Another processing run took a job over (ours outlived its lease); ours is dropped."""
 
@@ -82,6 +96,14 @@ class Project:
     keys: tuple[str, ...] = ()
     retention_days: int | None = None
     """Sessions older than this are deleted; None keeps them."""
+    quota_bytes_per_day: int | None = None
+    """Request bytes the project may receive per UTC day; None: no quota."""
+    quota_sessions_per_day: int | None = None
+    """Sessions the project may start per UTC day; None: no quota."""
+
+
+QUOTAS = ("bytes_per_day", "sessions_per_day")
+"""The daily quotas a project may have (`Project.quota_<name>`)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +147,41 @@ class Session:
     accept_language: str | None
     identifier: str | None
     user_object: str | None
+    created: bool = field(default=False, compare=False)
+    """Whether the call that returned it created it (initializeSession of a new secure id);
+    not part of what the session is, so a reload's answer equals the first one's."""
+
+
+@dataclass(frozen=True)
+class SessionSize:
+    """What limits need to know about a stored session."""
+
+    project_id: int
+    stored_bytes: int
+    """Payload bytes stored (see `Store.append_payload`)."""
+
+
+@dataclass(frozen=True)
+class UsageCount:
+    """A per-project daily counter (see the quotas migration), or an amount to add to one."""
+
+    project_id: int
+    day: int
+    """UTC days since 1970-01-01."""
+    kind: str
+    """'accepted' (requests, request bytes), 'sessions' (new sessions), 'refused:<setting>'."""
+    count: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """What every process needs to enforce daily quotas: the quotas, and today's usage of the
+    projects that have one, summed over every process that has synced."""
+
+    quotas: dict[int, Project]
+    today: dict[int, tuple[int, int]]
+    """project id -> (request bytes accepted, sessions started) today."""
 
 
 @dataclass(frozen=True)
@@ -537,8 +594,17 @@ class Store(Protocol):
     async def secure_id_for(self, session_id: int) -> str | None:
         """The secure id of the session with this numeric id (SDKs before 2022-08 send it)."""
 
-    async def append_payload(self, secure_id: str, payload: IncomingPayload) -> bool:
-        """Store a push; False if identical content with that payload id is already stored."""
+    async def append_payload(
+        self, secure_id: str, payload: IncomingPayload, max_session_bytes: int | None = None
+    ) -> bool:
+        """Store a push; False if identical content with that payload id is already stored.
+
+        Raises SessionFull if the session's stored payload bytes would pass
+        `max_session_bytes` (a retry of a stored payload is still answered False).
+        """
+
+    async def session_size(self, secure_id: str) -> SessionSize | None:
+        """The session's project and stored bytes; None if there is no such session."""
 
     async def identify(
         self,
@@ -695,6 +761,17 @@ class Store(Protocol):
         """Remove a session, its input and everything derived from it; False if unknown."""
 
     async def set_retention(self, project_id: int, days: int | None) -> None: ...
+
+    # -- quotas and usage (see footlight.ingest.quotas) -----------------------------------------
+
+    async def set_quotas(self, project_id: int, quotas: Mapping[str, int | None]) -> Project:
+        """Set some of a project's daily quotas (names in QUOTAS; None removes one)."""
+
+    async def sync_usage(self, counts: Sequence[UsageCount], day: int) -> UsageTotals:
+        """Add to the usage counters, all or nothing; return the quotas and `day`'s totals."""
+
+    async def usage(self, project_ids: Sequence[int] | None, since_day: int) -> list[UsageCount]:
+        """The counters of these projects (None: all, and project 0) from `since_day` on."""
 
     async def purge_expired(self, now: int, batch: int = 100) -> PurgeResult: ...
 
