@@ -109,6 +109,16 @@ class Server:
         self.process.wait()
 
 
+ONE_CLIENT_FOR_MANY_BROWSERS = {
+    "FOOTLIGHT_CLIENT_REQUESTS_PER_SECOND": "0",
+    "FOOTLIGHT_CLIENT_BYTES_PER_SECOND": "0",
+    "FOOTLIGHT_CLIENT_NEW_SESSIONS_PER_SECOND": "0",
+}
+"""The test process is one client address that does what thousands of browsers would: the
+per-client limits are off for test servers unless a test asks for them (`client_limits`);
+tests/ingest/test_quotas.py tests them, and the real SDK's traffic with the defaults."""
+
+
 def start_server(
     data_dir: Path,
     env: Mapping[str, str] | None = None,
@@ -117,13 +127,15 @@ def start_server(
     backend: str = "sqlite",
     store_url: str | None = None,
     args: Sequence[str] = (),
+    client_limits: bool = False,
     open_files: int | tuple[int, int] | None = None,
 ) -> Server:
     """Start `footlight serve` on `data_dir`'s store: SQLite there, or a PostgreSQL database
     made for it (the same database again when the directory was used before: a restart).
     `store_url` puts the server on a given PostgreSQL database (several nodes on one); `args`
-    are more `footlight serve` options; `open_files` is the process's open-file limit (soft
-    and hard, or both at once), as `ulimit -n` would set it."""
+    are more `footlight serve` options; `client_limits` keeps the per-client limits on;
+    `open_files` is the process's open-file limit (soft and hard, or both at once), as
+    `ulimit -n` would set it."""
     limit = (open_files, open_files) if isinstance(open_files, int) else open_files
 
     def set_limits() -> None:
@@ -139,6 +151,7 @@ def start_server(
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "FOOTLIGHT_STORE": store_url or "",
+        **({} if client_limits else ONE_CLIENT_FOR_MANY_BROWSERS),
         **(env or {}),
     }
     with log_path.open("wb") as log:
@@ -346,11 +359,13 @@ def with_store(data_dir: Path, use: Callable[[SQLStore], Awaitable[T]]) -> T:
     return asyncio.run(session())
 
 
-def create_token(server: Server, *, project: str | None = None) -> str:
+def create_token(server: Server, *, project: str | None = None, scope: str | None = None) -> str:
     """A read-API token, made the way a user makes one: `footlight token create`."""
     args = ["token", "create", *server.store_args]
     if project is not None:
         args += ["--project", project]
+    if scope is not None:
+        args += ["--scope", scope]
     done = subprocess.run(
         [sys.executable, "-m", "footlight", *args], capture_output=True, text=True, check=True
     )

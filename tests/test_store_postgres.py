@@ -1,4 +1,5 @@
-"""A server on PostgreSQL given text PostgreSQL cannot hold (a NUL character), over real HTTP.
+"""A server on PostgreSQL given text PostgreSQL cannot hold (a NUL character) or index (an
+entry over 2,704 bytes), over real HTTP.
 
 SQLite keeps a NUL like any other character; PostgreSQL refuses it. That refusal is the
 request's fault: it is answered as bad input and writes nothing, while the writes of other
@@ -59,13 +60,19 @@ def test_a_nul_is_bad_input_and_good_writes_beside_it_are_stored(server: Server)
     with httpx.Client(base_url=server.url, timeout=30) as client:
         identified = init_session(client)
     good = [new_secure_id() for _ in range(40)]
-    bad_inits = [f"{new_secure_id()}\x00" for _ in range(10)]
+    bad_inits = [new_secure_id() for _ in range(10)]
 
     # Interleaved and at once, so that bad and good writes share group commits.
     with ThreadPoolExecutor(16) as pool:
         requests = [
             *(
-                pool.submit(send, server, INIT_DOC, init_variables(s), "initializeSession")
+                pool.submit(
+                    send,
+                    server,
+                    INIT_DOC,
+                    init_variables(s, environment="prod\x00uction"),
+                    "initializeSession",
+                )
                 for s in bad_inits
             ),
             pool.submit(
@@ -133,3 +140,52 @@ def test_a_read_naming_a_nul_is_bad_input(server: Server) -> None:
     assert error_codes(graph) in (["BAD_USER_INPUT"], ["NOT_FOUND"]), graph.text
     assert rest.status_code == 400, rest.text
     assert page.status_code == 400, page.text
+
+
+def test_a_value_postgresql_cannot_index_is_bad_input_and_writes_beside_it_are_stored(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The default limits keep every indexed text under PostgreSQL's 2,704-byte B-tree entry;
+    an operator who raises them gets refusals of that call alone, not a 503 for every write
+    committed with it (which was the answer when any stranger sent 1,000 CJK characters)."""
+    raised = start_server(
+        tmp_path_factory.mktemp("index-limit") / "data",
+        env={"FOOTLIGHT_MAX_PROPERTY_VALUE_BYTES": "100000"},
+        backend="postgresql",
+    )
+    try:
+        with httpx.Client(base_url=raised.url, timeout=30) as client:
+            sessions = [init_session(client) for _ in range(10)]
+        unindexable = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(2000))
+        with ThreadPoolExecutor(16) as pool:
+            bad = [
+                pool.submit(
+                    send,
+                    raised,
+                    IDENTIFY,
+                    {
+                        "session_secure_id": s,
+                        "user_identifier": "u",
+                        "user_object": {"bio": unindexable},
+                    },
+                    "identifySession",
+                )
+                for s in sessions
+            ]
+            good = [
+                pool.submit(
+                    send, raised, INIT_DOC, init_variables(new_secure_id()), "initializeSession"
+                )
+                for _ in range(30)
+            ]
+            refused = [r.result() for r in bad]
+            accepted = [r.result() for r in good]
+    finally:
+        raised.stop()
+    for response in refused:
+        assert response.status_code == 200, response.text
+        assert error_codes(response) == ["BAD_USER_INPUT"], response.text
+        assert "index row" in response.json()["errors"][0]["message"]
+    for response in accepted:
+        assert response.status_code == 200, response.text
+        assert "errors" not in response.json(), response.text

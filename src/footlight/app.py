@@ -24,8 +24,10 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable
 
+from footlight import nesting, terminal
 from footlight.api.routes import build_api
 from footlight.config import Settings
+from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
     HTTPError,
     Receive,
@@ -36,6 +38,7 @@ from footlight.edge.asgi import (
     respond_json,
 )
 from footlight.edge.bodies import BodyBudget
+from footlight.edge.clients import ClientKeys, is_trusted_proxy, parse_trusted_proxies
 from footlight.edge.graphql_http import GraphQLEndpoint
 from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
@@ -63,29 +66,37 @@ class FootlightApp:
             max_inflated_bytes=settings.limits.max_inflated_bytes,
             lease_ms=int(settings.processing_lease_seconds * 1000),
         )
+        self.api = build_api(store)
+        self.ui = build_ui(store, settings.limits.body_timeout_seconds)
+        keys = ClientKeys(settings.trusted_proxies)
         limits = settings.limits
         self.bodies = BodyBudget(
-            limits.max_buffered_body_bytes,
-            limits.max_buffered_body_bytes_per_client,
-            settings.trusted_proxies,
+            limits.max_buffered_body_bytes, limits.max_buffered_body_bytes_per_client, keys
         )
         self.trimmer = Trimmer()
-        self.api = build_api(store)
-        self.ui = build_ui(store)
-        graphql = GraphQLEndpoint(build_executor(settings.limits), settings.limits, self._context)
+        admission = ClientAdmission(self.ingest.limiter, keys)
+        self._scheme_proxies = (*settings.trusted_proxies, *parse_trusted_proxies("127.0.0.1"))
+        graphql = GraphQLEndpoint(
+            build_executor(settings.limits), settings.limits, self._context, admission
+        )
         self.routes: dict[str, Handler] = {
             "/": graphql,
             "/public": graphql,
             "/public/": graphql,
-            "/v1/traces": OtlpEndpoint(self.ingest, settings.limits, "traces"),
-            "/v1/metrics": OtlpEndpoint(self.ingest, settings.limits, "metrics"),
-            "/v1/logs": OtlpEndpoint(self.ingest, settings.limits, "logs"),
+            "/v1/traces": OtlpEndpoint(self.ingest, settings.limits, "traces", admission),
+            "/v1/metrics": OtlpEndpoint(self.ingest, settings.limits, "metrics", admission),
+            "/v1/logs": OtlpEndpoint(self.ingest, settings.limits, "logs", admission),
             "/healthz": healthz,
             "/readyz": Readyz(store),
         }
 
-    def _context(self, request: Request) -> RequestContext:
-        client = ClientInfo(request.header("user-agent"), request.header("accept-language"))
+    def _context(self, request: Request, client_key: str, request_bytes: int) -> RequestContext:
+        client = ClientInfo(
+            request.header("user-agent"),
+            request.header("accept-language"),
+            client_key,
+            request_bytes,
+        )
         return RequestContext(self.ingest, client)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -99,6 +110,7 @@ class FootlightApp:
             await self.api(scope, receive, send)
             return
         if path == "/ui" or path.startswith("/ui/"):
+            self._forwarded_scheme(Request(scope, receive))
             await self.ui(scope, receive, send)
             return
         handler = self.routes.get(path)
@@ -109,15 +121,23 @@ class FootlightApp:
         try:
             await handler(request, send)
         except HTTPError as exc:
-            await respond_json(
-                send, exc.status, error_body(exc.message, exc.code), headers=exc.headers
-            )
+            await respond_json(send, exc.status, exc.body(), headers=exc.headers)
         finally:
             if request.lease is not None:
                 self.trimmer.freed(request.lease.release())
 
+    def _forwarded_scheme(self, request: Request) -> None:
+        """HTTPS as a reverse proxy saw it: the UI's sign-in cookie is Secure behind a TLS
+        proxy on this machine (or a trusted one), which says so in X-Forwarded-Proto."""
+        proto = request.header("x-forwarded-proto")
+        client = request.scope.get("client")
+        peer = client[0] if client else None
+        if proto in ("http", "https") and is_trusted_proxy(peer, self._scheme_proxies):
+            request.scope["scheme"] = proto
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         processing: asyncio.Task[None] | None = None
+        usage: asyncio.Task[None] | None = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -128,6 +148,10 @@ class FootlightApp:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 offload.start()
+                # Quotas need the store's totals from the start; later syncs run every
+                # FOOTLIGHT_QUOTA_SYNC_SECONDS (see ingest.quotas).
+                await self.ingest.limiter.usage.sync()
+                usage = asyncio.create_task(self.ingest.limiter.usage.run(), name="usage")
                 processing = asyncio.create_task(self.processor.run(), name="processing")
                 # Everything alive now (modules, schema, caches) lives as long as the process:
                 # keep it out of the collector's full passes, which otherwise grow with it.
@@ -135,10 +159,11 @@ class FootlightApp:
                 gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if processing is not None:
-                    processing.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await processing
+                for task in (processing, usage):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 await self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -149,5 +174,7 @@ def app_from_environment() -> FootlightApp:
     from footlight.config import load_settings
     from footlight.store import open_store
 
+    terminal.install()
     settings = load_settings()
+    nesting.configure(settings.limits.max_json_depth)
     return FootlightApp(settings, open_store(settings))

@@ -18,6 +18,8 @@ from typing import Any
 from footlight.edge.clients import Network, parse_trusted_proxies
 
 MiB = 1024 * 1024
+MAX_JSON_DEPTH = 100_000
+"""The deepest `max_json_depth` may be set (see footlight.nesting for the stack it costs)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,56 @@ class Limits:
     """Most lexical tokens in one GraphQL document."""
     body_timeout_seconds: float = 30.0
     """A client that has not sent its whole body by then gets 408."""
+    max_properties_per_call: int = 256
+    """Most keys in one `user_object` / `properties_object` (or tags of one metric)."""
+    max_property_key_bytes: int = 256
+    """Longest property key (UTF-8 bytes); a longer one refuses the call."""
+    max_property_value_bytes: int = 2048
+    """Longest short value (a property value, identifier, metadata string, feedback text);
+    longer ones are cut and marked. The SDK cuts its values at 2,000 characters."""
+    max_properties_per_session: int = 1_000
+    """Most user, session and track properties one session keeps."""
+    max_text_bytes: int = 64 * 1024
+    """Longest long text (an error's message, stack trace or payload; the client config);
+    longer ones are cut and marked."""
+    max_items_per_call: int = 1_000
+    """Most metrics, backend errors or recording domains in one call."""
+    max_secure_id_chars: int = 64
+    """Longest session secure id (letters, digits, `-` and `_`; the SDK's have 28)."""
+    max_json_depth: int = 10_000
+    """Deepest JSON nesting accepted (Go's encoding/json limit, which Highlight had)."""
+
+    # Rates (see footlight.ingest.quotas): each is a sustained rate with a burst on top; a
+    # rate of 0 turns that limit off. Bytes are request bodies as received.
+    client_requests_per_second: float = 200.0
+    """Ingest requests one client address may send, sustained (a NAT of ~200 tabs)."""
+    client_request_burst: float = 1_000.0
+    client_bytes_per_second: int = 4 * MiB
+    """Request bytes one client address may send, sustained."""
+    client_byte_burst: int = 64 * MiB
+    client_new_sessions_per_second: float = 2.0
+    """Sessions one client address may start, sustained (each tab is a session)."""
+    client_new_session_burst: float = 120.0
+    session_requests_per_second: float = 10.0
+    """Requests one session may make, sustained (the SDK pushes every 2 s)."""
+    session_request_burst: float = 100.0
+    session_bytes_per_second: int = 1 * MiB
+    """Request bytes one session may send, sustained."""
+    session_byte_burst: int = 64 * MiB
+    """Enough for a largest-possible push and the SDK's three retries of it."""
+    max_session_bytes: int = 1024 * MiB
+    """A session stores at most this many payload bytes; later pushes are refused."""
+    project_requests_per_second: float = 5_000.0
+    """Requests one project may receive per process, sustained."""
+    project_request_burst: float = 20_000.0
+    project_bytes_per_second: int = 64 * MiB
+    project_byte_burst: int = 512 * MiB
+    project_new_sessions_per_second: float = 1_000.0
+    project_new_session_burst: float = 10_000.0
+    max_tracked_keys: int = 50_000
+    """Clients, sessions and projects whose rates one process remembers (each a bounded LRU)."""
+    quota_sync_seconds: float = 2.0
+    """How often a process adds its usage counters to the store and reads the totals back."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +126,9 @@ class Settings:
     """Reverse proxies whose `X-Forwarded-For` names the client (see edge.clients)."""
     ingest_threads: int = 2
     """Worker threads that decode large request bodies and payloads, off the event loop."""
+    read_timeout_seconds: float = 10.0
+    """Longest one SQL statement of an operator read (read API, UI) may run before it is
+    stopped; the request gets 503. Ingest and processing reads are not limited by it."""
     limits: Limits = Limits()
 
 
@@ -100,10 +155,45 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"must be a number of at least 0 (0 turns the limit off), got {text!r}")
+    return value
+
+
+def _byte_rate(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(
+            f"must be a whole number of at least 0 (0 turns the limit off), got {text!r}"
+        )
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise ValueError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An integer setting below which footlight could not work (or the SDK be served)."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _json_depth(text: str) -> int:
+    value = int(text)
+    if not 100 <= value <= MAX_JSON_DEPTH:
+        raise ValueError(f"must be between 100 and {MAX_JSON_DEPTH}, got {text!r}")
     return value
 
 
@@ -172,6 +262,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "processing_lease_seconds",
         _positive_float,
         "How long a processing job is reserved; a crashed run's jobs are redone after it.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_READ_TIMEOUT_SECONDS",
+        "read_timeout_seconds",
+        _positive_float,
+        "Longest one SQL statement of a read-API or UI request may run; then 503.",
     ),
     SettingSpec(
         "FOOTLIGHT_MAX_CONNECTIONS",
@@ -256,6 +352,195 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "body_timeout_seconds",
         _positive_float,
         "Time allowed to send a request body; slower clients get 408.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_PROPERTIES_PER_CALL",
+        "max_properties_per_call",
+        _positive_int,
+        "Most keys in one user or properties object, or tags of one metric.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_PROPERTY_KEY_BYTES",
+        "max_property_key_bytes",
+        _positive_int,
+        "Longest property key (UTF-8 bytes); a longer one refuses the call.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_PROPERTY_VALUE_BYTES",
+        "max_property_value_bytes",
+        _at_least(64),
+        "Longest short value (property, identifier, metadata, feedback); longer is cut.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_PROPERTIES_PER_SESSION",
+        "max_properties_per_session",
+        _positive_int,
+        "Most user, session and track properties one session keeps.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_TEXT_BYTES",
+        "max_text_bytes",
+        _at_least(64),
+        "Longest error message, stack trace, error payload or client config; longer is cut.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_ITEMS_PER_CALL",
+        "max_items_per_call",
+        _positive_int,
+        "Most metrics, backend errors or recording domains in one call.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_SECURE_ID_CHARS",
+        "max_secure_id_chars",
+        _at_least(28),
+        "Longest session secure id (letters, digits, - and _).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_JSON_DEPTH",
+        "max_json_depth",
+        _json_depth,
+        "Deepest JSON nesting accepted in payloads and requests.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_REQUESTS_PER_SECOND",
+        "client_requests_per_second",
+        _rate,
+        "Ingest requests per second one client address may send, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_REQUEST_BURST",
+        "client_request_burst",
+        _positive_float,
+        "Requests one client address may send at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_BYTES_PER_SECOND",
+        "client_bytes_per_second",
+        _byte_rate,
+        "Request bytes per second one client address may send, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_BYTE_BURST",
+        "client_byte_burst",
+        _positive_int,
+        "Request bytes one client address may send at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_NEW_SESSIONS_PER_SECOND",
+        "client_new_sessions_per_second",
+        _rate,
+        "Sessions per second one client address may start, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_CLIENT_NEW_SESSION_BURST",
+        "client_new_session_burst",
+        _positive_float,
+        "Sessions one client address may start at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_SESSION_REQUESTS_PER_SECOND",
+        "session_requests_per_second",
+        _rate,
+        "Requests per second one session may make, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_SESSION_REQUEST_BURST",
+        "session_request_burst",
+        _positive_float,
+        "Requests one session may make at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_SESSION_BYTES_PER_SECOND",
+        "session_bytes_per_second",
+        _byte_rate,
+        "Request bytes per second one session may send, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_SESSION_BYTE_BURST",
+        "session_byte_burst",
+        _positive_int,
+        "Request bytes one session may send at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_SESSION_BYTES",
+        "max_session_bytes",
+        _positive_int,
+        "Most payload bytes one session stores; later pushes are refused.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_REQUESTS_PER_SECOND",
+        "project_requests_per_second",
+        _rate,
+        "Requests per second one project may receive per process, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_REQUEST_BURST",
+        "project_request_burst",
+        _positive_float,
+        "Requests one project may receive at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_BYTES_PER_SECOND",
+        "project_bytes_per_second",
+        _byte_rate,
+        "Request bytes per second one project may receive per process, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_BYTE_BURST",
+        "project_byte_burst",
+        _positive_int,
+        "Request bytes one project may receive at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_NEW_SESSIONS_PER_SECOND",
+        "project_new_sessions_per_second",
+        _rate,
+        "Sessions per second one project may start per process, sustained (0: no limit).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROJECT_NEW_SESSION_BURST",
+        "project_new_session_burst",
+        _positive_float,
+        "Sessions one project may start at once above its rate.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_TRACKED_KEYS",
+        "max_tracked_keys",
+        _positive_int,
+        "Client addresses, sessions and projects whose rates a process remembers (each).",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_QUOTA_SYNC_SECONDS",
+        "quota_sync_seconds",
+        _positive_float,
+        "How often a process adds its usage to the store and reads the daily totals back.",
         in_limits=True,
     ),
 )

@@ -63,8 +63,11 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterat
 
 @pytest.fixture(scope="session")
 def admin_token(api_server: Server) -> str:
-    """A token that reads every project (`footlight token create` without --project)."""
-    return footlight_ok(api_server, "token", "create", "--name", "admin").stdout.strip()
+    """A token of every project (`footlight token create` without --project) that may also
+    delete (`--scope admin`)."""
+    return footlight_ok(
+        api_server, "token", "create", "--name", "admin", "--scope", "admin"
+    ).stdout.strip()
 
 
 @pytest.fixture

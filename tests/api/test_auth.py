@@ -12,6 +12,9 @@ Proven here:
   (and its DELETE deletes nothing) and for `?project=B` on every list, and its unfiltered
   lists hold project A's sessions, errors, error groups and project only;
 * a token of all projects sees both projects;
+* a token's scope: `read` (the default) reads everything it may read but gets 403 naming the
+  admin scope on DELETE, which then deletes nothing; an `admin` token deletes; a scope other
+  than these is refused by the CLI; the OpenAPI document says which operations need admin;
 * the database never holds a token in clear text, only its SHA-256.
 """
 
@@ -57,7 +60,7 @@ class TwoProjects:
     fingerprint_a: str
     fingerprint_b: str
     token_a: str
-    """Reads project A only (created with `--project A`)."""
+    """Reads (and may delete in) project A only (`--project A --scope admin`)."""
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,8 @@ def two(api_server: Server, admin_token: str) -> TwoProjects:
             str(get_json(api, f"/api/v1/sessions/{sid}/errors")["errors"][0]["fingerprint"])
             for sid in (session_a, session_b)
         )
-    token_a = create_token(api_server, project=str(a.id))
+    # Admin, so that its DELETE of another project's session is refused for the project.
+    token_a = create_token(api_server, project=str(a.id), scope="admin")
     return TwoProjects(a, b, session_a, session_b, fingerprint_a, fingerprint_b, token_a)
 
 
@@ -165,7 +169,9 @@ def test_a_revoked_token_is_refused_everywhere(
         assert client.get("/api/v1/projects").status_code == 200
 
         listed = footlight_ok(api_server, "token", "list").stdout
-        assert re.search(rf"^\s*{token_id[1]}\s+short-lived\s+all projects$", listed, re.M), listed
+        assert re.search(
+            rf"^\s*{token_id[1]}\s+short-lived\s+read\s+all projects$", listed, re.M
+        ), listed
         assert secret not in listed
         assert secret.removeprefix("flt_") not in listed
 
@@ -188,8 +194,8 @@ def test_token_list_shows_ids_and_scopes_never_secrets(
     api_server: Server, admin_token: str, two: TwoProjects
 ) -> None:
     listed = footlight_ok(api_server, "token", "list").stdout
-    assert re.search(r"^\s*\d+\s+admin\s+all projects$", listed, re.M), listed
-    assert re.search(rf"^\s*\d+\s+api\s+project {two.a.id}$", listed, re.M), listed
+    assert re.search(r"^\s*\d+\s+admin\s+admin\s+all projects$", listed, re.M), listed
+    assert re.search(rf"^\s*\d+\s+api\s+admin\s+project {two.a.id}$", listed, re.M), listed
     for secret in (admin_token, two.token_a):
         assert secret not in listed
         assert secret.removeprefix("flt_") not in listed
@@ -285,6 +291,56 @@ def test_a_token_can_be_scoped_by_verbose_project_id(api_server: Server, two: Tw
         assert [p["id"] for p in get_json(client, "/api/v1/projects")["projects"]] == [two.b.id]
         assert client.get(f"/api/v1/sessions/{two.session_b}").status_code == 200
         assert_error_response(client.get(f"/api/v1/sessions/{two.session_a}"), 403)
+
+
+# -- scopes ----------------------------------------------------------------------------------
+
+
+def test_a_read_token_reads_but_cannot_delete(
+    api_server: Server, api: httpx.Client, two: TwoProjects
+) -> None:
+    reader = create_token(api_server)  # read is the default
+    with bearer_client(api_server, reader) as client:
+        for suffix in SESSION_READS:
+            assert client.get(f"/api/v1/sessions/{two.session_b}{suffix}").status_code == 200
+        for path in LISTS:
+            assert client.get(path).status_code == 200
+        refused = client.delete(f"/api/v1/sessions/{two.session_b}")
+        assert_error_response(refused, 403, mentions="needs a token with the admin scope")
+        assert "--scope admin" in refused.json()["error"]["message"]
+        # Refused before the session is looked up: an unknown one is no different.
+        assert_error_response(client.delete("/api/v1/sessions/no-such-session"), 403)
+    assert get_json(api, f"/api/v1/sessions/{two.session_b}")["secure_id"] == two.session_b
+    assert get_json(api, f"/api/v1/sessions/{two.session_b}/errors")["errors"] != []
+
+
+def test_an_admin_token_deletes(api_server: Server, api: httpx.Client) -> None:
+    project = new_project(api_server, "deletable")
+    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+        doomed = record(sdk, project, active_for(1))
+    with bearer_client(api_server, create_token(api_server, scope="admin")) as admin:
+        assert admin.delete(f"/api/v1/sessions/{doomed}").status_code == 204
+    assert_error_response(api.get(f"/api/v1/sessions/{doomed}"), 404)
+
+
+def test_the_cli_refuses_an_unknown_scope(api_server: Server) -> None:
+    done = footlight(api_server, "token", "create", "--scope", "root")
+    assert done.returncode == 2
+    assert "invalid choice: 'root'" in done.stderr
+    assert "root" not in footlight_ok(api_server, "token", "list").stdout
+
+
+def test_the_openapi_document_says_which_operations_need_admin(api: httpx.Client) -> None:
+    document = get_json(api, "/api/v1/openapi.json")
+    assert document["security"] == [{"bearer": []}]
+    needs_admin = {
+        (method, path)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if operation.get("security") == [{"bearer": ["admin"]}]
+    }
+    assert needs_admin == {("delete", "/api/v1/sessions/{secure_id}")}
+    assert "admin" in document["paths"]["/api/v1/sessions/{secure_id}"]["delete"]["summary"]
 
 
 # -- storage ---------------------------------------------------------------------------------

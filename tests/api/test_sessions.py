@@ -261,6 +261,28 @@ def test_a_malformed_parameter_is_400_naming_it(api: httpx.Client, name: str, va
     assert response.json()["error"]["code"] == "BAD_REQUEST"
 
 
+LIST_PARAMETERS = [
+    ("/api/v1/sessions", name)
+    for name in (
+        "project", "from", "to", "user", "has_errors", "url", "environment",
+        "min_active_seconds", "limit", "cursor",
+    )
+] + [
+    ("/api/v1/errors", name) for name in ("project", "fingerprint", "limit", "cursor")
+] + [("/api/v1/error-groups", name) for name in ("project", "limit", "cursor")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "name"), LIST_PARAMETERS)
+@pytest.mark.parametrize("value", ["\x00", "ada\x00", "\x00%"])
+def test_a_nul_in_any_filter_is_400_naming_it(
+    api: httpx.Client, catalog: Catalog, path: str, name: str, value: str
+) -> None:
+    # SQLite's LIKE stopped at the NUL: `user=%00` matched every session. PostgreSQL cannot
+    # hold a NUL at all. Both now answer the same 400, naming the parameter.
+    response = api.get(path, params={name: value})
+    assert_error_response(response, 400, mentions=f"{name} must not contain a NUL character")
+
+
 def _b64(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
@@ -601,7 +623,8 @@ def test_timelines_return_what_was_pushed(
              "trace": [{"file_name": f"{APP}/app.js", "function_name": "g", "line_number": 3,
                         "column_number": 1, "source": None}],
              "attributes": {"sku": "A1"}, "source": "payload"},
-        ]
+        ],
+        "next_cursor": None,
     }  # fmt: skip
     assert get_json(api, f"{base}/network") == {
         "network": [
@@ -617,6 +640,7 @@ def test_timelines_return_what_was_pushed(
             {"timestamp": T0 + 400, "socket_id": "s1", "type": "received",
              "name": "wss://app.example/live", "size": 5, "message": "hello"},
         ],
+        "next_cursor": None,
     }  # fmt: skip
     errors = get_json(api, f"{base}/errors")["errors"]
     assert len(errors) == 1
@@ -637,12 +661,15 @@ def test_timelines_return_what_was_pushed(
     assert get_json(api, f"{base}/track") == {
         "events": [{"timestamp": T0 + 500, "name": "checkout", "properties": {"total": 3}}],
         "properties": {"cart": ["full"]},
+        "properties_complete": True,
+        "next_cursor": None,
     }
     assert get_json(api, f"{base}/feedback") == {
         "feedback": [
             {"verbatim": "checkout was slow", "timestamp": 1_795_664_482_973, "user_name": "Ada",
              "user_email": "ada@example.com"}
-        ]
+        ],
+        "next_cursor": None,
     }  # fmt: skip
 
 

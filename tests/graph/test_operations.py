@@ -417,8 +417,8 @@ def test_payload_ids_arrive_as_strings_or_numbers(
         (
             compress(
                 b'{"events": {"events": [{"type": 2, "timestamp": 1, "data": {"a": '
-                + b"[" * 5000
-                + b"]" * 5000
+                + b"[" * 20_000
+                + b"]" * 20_000
                 + b"}}]}}"
             ),
             "data: JSON is nested too deeply",

@@ -10,6 +10,11 @@ Proven here:
 * user and URL search fold case the same way on both sides of LIKE, so a search written as
   stored always finds it (SQLite folds ASCII only, PostgreSQL more: that difference stays);
 * on SQLite, the lookups of session deletion, OTLP retention and the error list use indexes;
+* reads run on three lanes: ingest's lookups are answered while every operator connection
+  (and the internal one) is busy; a statement of an operator read that runs past the read
+  timeout is stopped (ReadTimeout) and the lane goes on serving, while the same statement on
+  the internal lane (processing) runs to its end;
+* a store of schema version 4 upgrades its API tokens to the read scope;
 * several nodes on one PostgreSQL database: input stored while another node completes its
   job is processed again; one session initialized on two nodes at once is one session, both
   answered; nodes starting together add one default project.
@@ -34,10 +39,12 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from footlight.api.auth import hash_token
 from footlight.store import (
     IncomingPayload,
     NewSession,
     PayloadSummary,
+    ReadTimeout,
     SessionField,
     SQLiteStore,
     SQLStore,
@@ -64,6 +71,15 @@ def new_store(backend: str, tmp_path: Path) -> Callable[[], SQLStore]:
         return lambda: SQLiteStore(tmp_path)
     url = fresh_database()
     return lambda: PostgresStore(url)
+
+
+@pytest.fixture
+def store_with_read_timeout(backend: str, tmp_path: Path) -> Callable[[float], SQLStore]:
+    """Makes a store whose operator reads are stopped after the given seconds."""
+    if backend == "sqlite":
+        return lambda seconds: SQLiteStore(tmp_path, read_timeout=seconds)
+    url = fresh_database()
+    return lambda seconds: PostgresStore(url, read_timeout=seconds)
 
 
 def run(store: SQLStore, scenario: Callable[[SQLStore], Awaitable[T]]) -> T:
@@ -440,3 +456,109 @@ def test_nodes_starting_together_add_one_default_project() -> None:
         assert created[1] is None
 
     two_nodes(scenario)
+
+
+# -- read lanes ------------------------------------------------------------------------------------
+
+
+def test_ingest_lookups_are_answered_while_every_other_reader_is_busy(
+    new_store: Callable[[], SQLStore],
+) -> None:
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        await store.initialize_session(new_session("busy-readers"))
+        release = threading.Event()
+        entered = threading.Semaphore(0)
+
+        def hold(_conn: Connection) -> None:
+            entered.release()
+            release.wait(30)
+
+        # Two more operator reads than it has connections, and the internal lane.
+        held = [store.engine.read(hold, "operator") for _ in range(4)]
+        held.append(store.engine.read(hold, "internal"))
+        tasks = [asyncio.ensure_future(h) for h in held]
+        for _ in range(3):  # both operator connections and the internal one are taken
+            assert await asyncio.to_thread(entered.acquire, True, 30)
+        try:
+            # Were these queued behind the held reads, they would wait until `release`.
+            assert await asyncio.wait_for(store.project_for_key("no-such-key"), 20) is None
+            session = await store.initialize_session(new_session("busy-readers"))
+            found = await asyncio.wait_for(store.secure_id_for(session.id), 20)
+            assert found == "busy-readers"
+        finally:
+            release.set()
+            await asyncio.gather(*tasks)
+
+    run(new_store(), scenario)
+
+
+_SLOW_COUNT = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000)"
+    " SELECT count(*) FROM n"
+)
+
+
+def test_an_operator_statement_past_the_read_timeout_is_stopped_and_the_lane_goes_on(
+    store_with_read_timeout: Callable[[float], SQLStore],
+) -> None:
+    def slow(conn: Connection) -> int:
+        return int(conn.execute(_SLOW_COUNT).fetchone()[0])
+
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        for _ in range(3):  # on either connection of the lane, again and again
+            with pytest.raises(ReadTimeout, match="read_timeout_seconds"):
+                await store.engine.read(slow, "operator")
+            assert [p.name for p in await store.list_projects()] == ["default"]
+        # Processing's reads are not limited: the same statement runs to its end there.
+        assert await store.engine.read(slow, "internal") == 3_000_000
+
+    run(store_with_read_timeout(0.2), scenario)
+
+
+def test_tokens_of_a_store_made_before_scopes_become_read_tokens(
+    new_store: Callable[[], SQLStore],
+) -> None:
+    store = new_store()
+    if isinstance(store, SQLiteStore):
+        from footlight.store.sqlite.engine import _connect_raw, _run_script
+        from footlight.store.sqlite.engine import migrations as sqlite_migrations
+
+        raw = _connect_raw(store.path)
+        for version, name, sql in sqlite_migrations()[:4]:
+            _run_script(raw, sql)
+            if version == 1:
+                raw.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                    " name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+                )
+            raw.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (version, name))
+        raw.execute(
+            "INSERT INTO api_tokens (token_hash, name, created_at) VALUES (?, 'old', 0)",
+            (hash_token("flt_old"),),
+        )
+        raw.close()
+    else:
+        from footlight.store.postgres.engine import migrations as postgres_migrations
+
+        assert isinstance(store, PostgresStore)
+        with psycopg.connect(store.url, autocommit=True) as pg:
+            pg.execute(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+            )
+            for version, name, sql in postgres_migrations()[:4]:
+                pg.execute(sql.encode())
+                pg.execute("INSERT INTO schema_migrations VALUES (%s, %s, 0)", (version, name))
+            pg.execute(
+                "INSERT INTO api_tokens (token_hash, name, created_at) VALUES (%s, 'old', 0)",
+                (hash_token("flt_old"),),
+            )
+
+    async def scenario(opened: SQLStore) -> None:
+        found = await opened.token_by_hash(hash_token("flt_old"))
+        assert found is not None
+        assert (found.name, found.scope) == ("old", "read")
+
+    run(store, scenario)

@@ -1,12 +1,15 @@
-"""The UI over plain HTTP: what needs a sign-in, what the login form accepts, the cookie and
-what the store keeps of it, the headers of every page, filters and pagination of the session
-list, and what a token scoped to another project is shown."""
+"""The UI over plain HTTP: what needs a sign-in, what the login form accepts (and refuses:
+cross-site posts, bodies sent too slowly), the cookie and what the store keeps of it, the
+headers of every page, filters (a NUL in any of them is a 400) and pagination of the session
+list, the scope a sign-in carries, and what a token scoped to another project is shown."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import socket
 import urllib.parse
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,7 +25,7 @@ from tests.api.conftest import (
     record,
     wait_for_processing,
 )
-from tests.conftest import Server, db_rows, init_session, with_store
+from tests.conftest import Server, db_rows, init_session, start_server, with_store
 from tests.ui.conftest import new_token, sign_in, signed_in_client
 
 PAGES = ["/ui/sessions", "/ui/sessions/AbCdEf", "/ui/errors", "/ui/errors/0123abcd"]
@@ -99,6 +102,141 @@ def test_the_login_form_refuses_what_is_not_a_small_urlencoded_form(ui_server: S
     for refused in (wrong_type, too_big, empty, not_utf8, unknown):
         assert "set-cookie" not in refused.headers
     assert db_rows(ui_server.data_dir, "SELECT count(*) FROM ui_sessions") == before
+
+
+def ui_sessions_count(server: Server) -> int:
+    return int(db_rows(server.data_dir, "SELECT count(*) FROM ui_sessions")[0][0])
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+        {"origin": "http://127.0.0.1:1"},  # the same host on another port is another origin
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+        # The browser's verdict wins over an Origin that a proxy's Host rewrite could match.
+        {"sec-fetch-site": "cross-site", "origin": "{own}"},
+    ],
+)
+def test_a_sign_in_posted_from_another_site_is_refused(
+    ui_server: Server, admin_token: str, headers: dict[str, str]
+) -> None:
+    own = ui_server.url
+    before = ui_sessions_count(ui_server)
+    response = sign_in(ui_server, admin_token, {k: v.format(own=own) for k, v in headers.items()})
+    assert response.status_code == 403
+    assert "sent from another site" in response.text
+    assert "set-cookie" not in response.headers
+    assert ui_sessions_count(ui_server) == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # no browser: curl, a script
+        {"origin": "{own}"},
+        {"sec-fetch-site": "same-origin", "origin": "{own}"},
+        {"sec-fetch-site": "none"},  # typed by the user
+    ],
+)
+def test_a_sign_in_from_the_ui_itself_is_accepted(
+    ui_server: Server, admin_token: str, headers: dict[str, str]
+) -> None:
+    own = ui_server.url
+    response = sign_in(ui_server, admin_token, {k: v.format(own=own) for k, v in headers.items()})
+    assert login_location(response) == "/ui/sessions"
+    assert "footlight_ui" in response.cookies
+
+
+def test_a_sign_out_posted_from_another_site_is_refused(
+    ui_server: Server, admin_token: str
+) -> None:
+    with signed_in_client(ui_server, admin_token) as client:
+        for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
+            refused = client.post("/ui/logout", headers=headers)
+            assert refused.status_code == 403
+            assert "sent from another site" in refused.text
+            assert client.get("/ui/sessions").status_code == 200  # still signed in
+        signed_out = client.post("/ui/logout", headers={"sec-fetch-site": "same-origin"})
+        assert login_location(signed_out) == "/ui/login"
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
+    """A server that waits 1 s for a request body."""
+    server = start_server(
+        tmp_path_factory.mktemp(f"ui-impatient-{backend}") / "data",
+        env={"FOOTLIGHT_BODY_TIMEOUT_SECONDS": "1"},
+        backend=backend,
+    )
+    yield server
+    server.stop()
+
+
+def test_a_login_form_sent_too_slowly_is_408(impatient: Server) -> None:
+    token = new_token(impatient)
+    body = urllib.parse.urlencode({"token": token, "next": "/ui/sessions"}).encode()
+    parts = urllib.parse.urlsplit(impatient.url)
+    head = (
+        f"POST /ui/login HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    answer = b""
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head)
+        # One byte every 0.3 s (the whole form would take 30 s; 1 s is allowed), until the
+        # server answers; then what it says.
+        sock.settimeout(0.3)
+        for byte in body[:30]:
+            try:
+                sock.sendall(bytes([byte]))
+                answer += sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break  # the server answered and closed
+            break
+        sock.settimeout(10)
+        try:
+            while b"</html>" not in answer and (chunk := sock.recv(65536)):
+                answer += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"body_timeout_seconds" in answer
+    assert b"set-cookie" not in answer.lower()
+    assert ui_sessions_count(impatient) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/ui/sessions", name)
+        for name in ("project", "from", "to", "user", "has_errors", "url", "environment")
+    ]
+    + [("/ui/sessions", "min_active_seconds"), ("/ui/sessions", "cursor")]
+    + [("/ui/errors", "project"), ("/ui/errors", "cursor")],
+)
+def test_a_nul_in_any_filter_is_400_naming_it(
+    ui_server: Server, admin: httpx.Client, path: str, name: str
+) -> None:
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        init_session(sdk)  # a session that `user=%00` would have matched on SQLite
+    response = admin.get(path, params={name: "\x00"})
+    assert response.status_code == 400
+    assert f"{name} must not contain a NUL character" in response.text
+
+
+def test_a_sign_in_carries_its_tokens_scope(ui_server: Server) -> None:
+    for scope in ("read", "admin"):
+        token = new_token(ui_server, "--scope", scope)
+        with signed_in_client(ui_server, token) as client:
+            page = client.get("/ui/sessions")
+            assert page.status_code == 200
+            assert f"token “ui-test” ({scope})" in page.text
 
 
 @pytest.mark.parametrize(
@@ -369,6 +507,7 @@ def test_a_long_session_page_shows_the_first_rows_and_says_where_the_rest_are(
     page = admin.get(f"/ui/sessions/{secure_id}").text
     pane = page[page.index('id="pane-console"') : page.index('id="pane-network"')]
     assert pane.count('<li class="event level-log"') == PANE_ROWS
+    assert f"Console ({PANE_ROWS}+)" in page
     assert f"line {PANE_ROWS - 1}<" in pane
     assert f"line {PANE_ROWS}<" not in pane
     assert f"GET /api/v1/sessions/{secure_id}/console" in pane

@@ -3,6 +3,10 @@
 A token is 32 random bytes (so a fast hash is enough: there is nothing to brute-force), is
 shown once when created, and only its SHA-256 is stored. A token belongs to one project, or
 to none, in which case it reads every project.
+
+A token has a scope, chosen when it is made: `read` (the default) for everything that only
+reads, `admin` for what also changes data (DELETE). A leaked dashboard or CI token then
+cannot delete recordings.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import hashlib
 import secrets
 
 from footlight.store import Store
-from footlight.store.base import ApiToken
+from footlight.store.base import ApiToken, TokenScope
 
 TOKEN_PREFIX = "flt_"  # noqa: S105 - a prefix that makes leaked tokens recognisable
 
@@ -47,6 +51,16 @@ async def authenticate(store: Store, authorization: str | None) -> ApiToken:
 def check_project(token: ApiToken, project_id: int) -> None:
     if token.project_id is not None and token.project_id != project_id:
         raise AuthError(403, "FORBIDDEN", "this token does not grant access to that project")
+
+
+def check_scope(token: ApiToken, needed: TokenScope) -> None:
+    if needed == "admin" and token.scope != "admin":
+        raise AuthError(
+            403,
+            "FORBIDDEN",
+            f"this needs a token with the admin scope; this token's scope is {token.scope}"
+            " (make one with `footlight token create --scope admin`)",
+        )
 
 
 def readable_projects(token: ApiToken) -> tuple[int, ...] | None:

@@ -40,6 +40,12 @@ _PAGING = [
     ),
     _query("cursor", "The `next_cursor` of the previous page."),
 ]
+_NEXT_CURSOR = {
+    "type": ["string", "null"],
+    "description": "Pass as `cursor` for the next page; null on the last page.",
+}
+_ADMIN = [{"bearer": ["admin"]}]
+"""The security of a route that changes data: a token with the admin scope."""
 _ERRORS = {
     "400": {
         "description": "A parameter is malformed.",
@@ -50,7 +56,8 @@ _ERRORS = {
         "content": {"application/json": {"schema": _ref("Error")}},
     },
     "403": {
-        "description": "The token does not read that project.",
+        "description": "The token does not read that project, or the route needs the admin"
+        " scope and the token's is read.",
         "content": {"application/json": {"schema": _ref("Error")}},
     },
     "404": {
@@ -70,7 +77,7 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 def _list_of(key: str, item: dict[str, Any], paged: bool = False) -> dict[str, Any]:
     properties: dict[str, Any] = {key: {"type": "array", "items": item}}
     if paged:
-        properties["next_cursor"] = {"type": ["string", "null"]}
+        properties["next_cursor"] = _NEXT_CURSOR
     return {"type": "object", "required": list(properties), "properties": properties}
 
 
@@ -186,7 +193,12 @@ _SCHEMAS: dict[str, Any] = {
             "summary": _ref("Summary"),
             "properties": {
                 "type": "object",
-                "description": "user / session / track properties (single-session view only).",
+                "description": "user / session / track properties, the first 1,000 by arrival"
+                " (single-session view only; all of them: /properties).",
+            },
+            "properties_complete": {
+                "type": "boolean",
+                "description": "false when `properties` holds only the first 1,000.",
             },
         },
     },
@@ -234,6 +246,27 @@ _SCHEMAS: dict[str, Any] = {
             "trace_id": _NULLABLE_STRING,
             "span_id": _NULLABLE_STRING,
             "source": {"enum": ["payload", "otlp"]},
+        },
+    },
+    "WebSocketEvent": {
+        "type": "object",
+        "required": ["timestamp", "socket_id", "type", "name"],
+        "properties": {
+            "timestamp": {"type": "number", "description": "Epoch milliseconds."},
+            "socket_id": {"type": "string"},
+            "type": {"type": "string", "description": "open, close, sent, received, error"},
+            "name": {"type": "string"},
+            "size": {"type": ["integer", "null"]},
+            "message": _NULLABLE_STRING,
+        },
+    },
+    "Property": {
+        "type": "object",
+        "required": ["kind", "key", "value"],
+        "properties": {
+            "kind": {"enum": ["user", "session", "track"]},
+            "key": {"type": "string"},
+            "value": {"type": "string"},
         },
     },
     "ErrorOccurrence": {
@@ -317,8 +350,10 @@ def openapi_document() -> dict[str, Any]:
             ),
             "delete": {
                 "operationId": "deleteSession",
-                "summary": "Delete the session and everything derived from it.",
+                "summary": "Delete the session and everything derived from it."
+                " Needs a token with the admin scope.",
                 "parameters": [_SECURE_ID],
+                "security": _ADMIN,
                 "responses": {"204": {"description": "Deleted."}, **_ERRORS},
             },
         },
@@ -331,51 +366,70 @@ def openapi_document() -> dict[str, Any]:
         ),
         "/api/v1/sessions/{secure_id}/console": _get(
             "getSessionConsole",
-            "Console messages, in time order.",
-            _ok("Console", _list_of("console", _ref("ConsoleMessage"))),
-            parameters=[_SECURE_ID],
+            "Console messages, in time order, a page at a time.",
+            _ok("Console", _list_of("console", _ref("ConsoleMessage"), paged=True)),
+            parameters=[_SECURE_ID, *_PAGING],
         ),
         "/api/v1/sessions/{secure_id}/network": _get(
             "getSessionNetwork",
-            "Network requests (resources and OTLP spans, merged) and websocket events.",
+            "Network requests (resources and OTLP spans, merged) and websocket events, in"
+            " time order. One cursor pages both lists, up to `limit` of each per page; a list"
+            " that has ended is empty on the pages that follow. A request reported both ways"
+            " is shown once, on the page of its resource, so a page may hold fewer than"
+            " `limit` requests.",
             _ok(
                 "Network",
                 {
                     "type": "object",
+                    "required": ["network", "websocket", "next_cursor"],
                     "properties": {
                         "network": {"type": "array", "items": _ref("NetworkRequest")},
-                        "websocket": {"type": "array", "items": _OBJECT},
+                        "websocket": {"type": "array", "items": _ref("WebSocketEvent")},
+                        "next_cursor": _NEXT_CURSOR,
                     },
                 },
             ),
-            parameters=[_SECURE_ID],
+            parameters=[_SECURE_ID, *_PAGING],
         ),
         "/api/v1/sessions/{secure_id}/errors": _get(
             "getSessionErrors",
-            "Errors of the session, in time order.",
-            _ok("Errors", _list_of("errors", _ref("ErrorOccurrence"))),
-            parameters=[_SECURE_ID],
+            "Errors of the session, in time order, a page at a time.",
+            _ok("Errors", _list_of("errors", _ref("ErrorOccurrence"), paged=True)),
+            parameters=[_SECURE_ID, *_PAGING],
         ),
         "/api/v1/sessions/{secure_id}/track": _get(
             "getSessionTrack",
-            "Track events (H.track) and track properties.",
+            "Track events (H.track), a page at a time, and track properties.",
             _ok(
                 "Track",
                 {
                     "type": "object",
+                    "required": ["events", "properties", "next_cursor"],
                     "properties": {
                         "events": {"type": "array", "items": _OBJECT},
-                        "properties": _OBJECT,
+                        "properties": {
+                            **_OBJECT,
+                            "description": "Track properties (among the session's first"
+                            " 1,000 properties); the same on every page.",
+                        },
+                        "properties_complete": {"type": "boolean"},
+                        "next_cursor": _NEXT_CURSOR,
                     },
                 },
             ),
-            parameters=[_SECURE_ID],
+            parameters=[_SECURE_ID, *_PAGING],
         ),
         "/api/v1/sessions/{secure_id}/feedback": _get(
             "getSessionFeedback",
-            "User feedback left in the session.",
-            _ok("Feedback", _list_of("feedback", _OBJECT)),
-            parameters=[_SECURE_ID],
+            "User feedback left in the session, a page at a time.",
+            _ok("Feedback", _list_of("feedback", _OBJECT, paged=True)),
+            parameters=[_SECURE_ID, *_PAGING],
+        ),
+        "/api/v1/sessions/{secure_id}/properties": _get(
+            "getSessionProperties",
+            "Every user, session and track property of the session, by kind, key and value.",
+            _ok("Properties", _list_of("properties", _ref("Property"), paged=True)),
+            parameters=[_SECURE_ID, *_PAGING],
         ),
         "/api/v1/errors": _get(
             "listErrors",
@@ -430,7 +484,10 @@ def openapi_document() -> dict[str, Any]:
             "version": __version__,
             "description": "Sessions, replays, timelines and errors recorded by footlight. "
             "Every route needs `Authorization: Bearer <token>` (create one with "
-            "`footlight token create`). Times are epoch milliseconds.",
+            "`footlight token create`). A token's scope is `read` (every GET) or `admin` "
+            "(also DELETE, `footlight token create --scope admin`); an operation that needs "
+            "admin says so in its `security`. Times are epoch milliseconds. Every list is "
+            "paged: `limit` (1-200) and the previous page's `next_cursor` as `cursor`.",
         },
         "components": {
             "schemas": _SCHEMAS,

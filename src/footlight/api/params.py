@@ -1,7 +1,13 @@
 """Query parameters shared by the read API and the UI: parsing, bounds, keyset cursors.
 
 Every function raises `ParamError` with a message that names the parameter, which the API
-turns into a 400 and the UI shows above the list it could not filter.
+turns into a 400 and the UI shows above the list it could not filter. A NUL character is
+refused in every parameter: SQLite's LIKE stops at it (`user=%00` matched every session)
+and PostgreSQL cannot hold it, so both engines answer the same 400.
+
+Lists page with keyset cursors: the opaque `cursor` is the key of the previous page's last
+row, so a page costs the same however deep it is, and rows stored meanwhile neither repeat
+nor go missing.
 """
 
 from __future__ import annotations
@@ -17,7 +23,14 @@ from starlette.requests import Request
 
 from footlight.api.auth import check_project, readable_projects
 from footlight.ingest.ids import decode_project
-from footlight.store.base import ApiToken, ErrorGroupView, SessionQuery, SessionView
+from footlight.store.base import (
+    ApiToken,
+    ErrorGroupView,
+    SessionField,
+    SessionQuery,
+    SessionView,
+    TimelineKey,
+)
 
 MAX_LIMIT = 200
 # Every integer a client may send (times, ids, counts) fits in a JSON-safe integer; larger
@@ -34,6 +47,8 @@ class ParamError(Exception):
 
 def param(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
+    if value is not None and "\x00" in value:
+        raise ParamError(f"{name} must not contain a NUL character")
     return value if value not in (None, "") else None
 
 
@@ -93,12 +108,13 @@ def limit_param(request: Request, default: int = 50) -> int:
     return limit
 
 
-def encode_cursor(*parts: int | str) -> str:
+def encode_cursor(*parts: int | float | str) -> str:
     return base64.urlsafe_b64encode(_encode(list(parts))).decode().rstrip("=")
 
 
 def decode_cursor(request: Request, *shape: type) -> list[Any] | None:
-    """The parts of the `cursor` parameter, which must be a list of values of `shape`'s types."""
+    """The parts of the `cursor` parameter, which must be a list of values of `shape`'s types
+    (`float` stands for a stored time: any number)."""
     value = param(request, "cursor")
     if value is None:
         return None
@@ -110,9 +126,66 @@ def decode_cursor(request: Request, *shape: type) -> list[Any] | None:
     if not isinstance(decoded, list) or len(decoded) != len(shape):
         raise bad
     for part, kind in zip(decoded, shape, strict=True):
-        if type(part) is not kind or (isinstance(part, int) and abs(part) > MAX_INT):
+        if kind is float:
+            # A stored time: whole or fractional as its column holds it, any 64-bit value
+            # (a stranger's timestamps can be anything, and paging must get past them).
+            if not isinstance(part, int | float) or type(part) is bool:
+                raise bad
+            if not -(2**63) <= part < 2**63:
+                raise bad
+        elif type(part) is not kind or (isinstance(part, int) and abs(part) > MAX_INT):
             raise bad
     return decoded
+
+
+def timeline_after(request: Request) -> TimelineKey | None:
+    """A session timeline's keyset cursor: (time, id) of the previous page's last row."""
+    cursor = decode_cursor(request, float, int)
+    return (cursor[0], cursor[1]) if cursor else None
+
+
+def timeline_cursor(after: TimelineKey | None) -> str | None:
+    return None if after is None else encode_cursor(after[0], after[1])
+
+
+def network_after(request: Request) -> tuple[TimelineKey | None, TimelineKey | None, bool, bool]:
+    """The network route's cursor: where its two lists (requests, websocket events) go on,
+    and whether each is done. A list that is done stays empty on the pages that follow."""
+    cursor = decode_cursor(request, int, float, int, int, float, int)
+    if cursor is None:
+        return None, None, False, False
+    requests_done, websocket_done = cursor[0] == 1, cursor[3] == 1
+    return (
+        None if requests_done else (cursor[1], cursor[2]),
+        None if websocket_done else (cursor[4], cursor[5]),
+        requests_done,
+        websocket_done,
+    )
+
+
+def network_cursor(
+    requests_after: TimelineKey | None, websocket_after: TimelineKey | None
+) -> str | None:
+    """The cursor of the next network page; None once both lists are done."""
+    if requests_after is None and websocket_after is None:
+        return None
+    parts: list[int | float] = []
+    for after in (requests_after, websocket_after):
+        parts += [1, 0.0, 0] if after is None else [0, after[0], after[1]]
+    return encode_cursor(*parts)
+
+
+def fields_after(request: Request) -> tuple[str, str, str] | None:
+    """The property list's cursor: (kind, key, value) of the previous page's last field."""
+    cursor = decode_cursor(request, str, str, str)
+    return (cursor[0], cursor[1], cursor[2]) if cursor else None
+
+
+def fields_cursor(fields: Sequence[SessionField], more: bool) -> str | None:
+    if not more or not fields:
+        return None
+    last = fields[-1]
+    return encode_cursor(last.kind, last.key, last.value)
 
 
 def projects_param(request: Request, token: ApiToken) -> tuple[int, ...] | None:

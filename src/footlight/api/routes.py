@@ -1,9 +1,11 @@
 """The read API under /api/v1: projects, sessions, their events and timelines, errors.
 
 Every route needs a bearer token (`auth.py`); a token scoped to a project gets 403 for
-another project's data. Times are epoch milliseconds. Lists are paginated with an opaque
-`cursor` taken from the previous page's `next_cursor`. The OpenAPI document describing all
-of this is `openapi.py`; a test keeps the two in step.
+another project's data, and a route that changes data (DELETE) needs a token with the admin
+scope. Times are epoch milliseconds. Every list, a session's timelines too, is paginated:
+`limit` (at most 200) and an opaque `cursor` taken from the previous page's `next_cursor`,
+so no request reads more than a page of rows, however large the session. The OpenAPI
+document describing all of this is `openapi.py`; a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from footlight.api.auth import AuthError, authenticate, check_project
+from footlight.api.auth import AuthError, authenticate, check_project, check_scope
 from footlight.api.events import stream_events
-from footlight.api.network import merge_network
+from footlight.api.network import network_page
 from footlight.api.openapi import openapi_document
 from footlight.api.params import (
     ParamError,
@@ -28,16 +30,30 @@ from footlight.api.params import (
     encode_cursor,
     error_group_after,
     error_group_cursor,
+    fields_after,
+    fields_cursor,
     limit_param,
+    network_after,
+    network_cursor,
     param,
     projects_param,
     session_cursor,
     session_query,
+    timeline_after,
+    timeline_cursor,
 )
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
 from footlight.ingest.ids import encode_project
-from footlight.store import Store, StoreError, StoreUnavailable
-from footlight.store.base import ApiToken, ErrorGroupView, ErrorView, SessionView
+from footlight.store import ReadTimeout, Store, StoreError, StoreUnavailable
+from footlight.store.base import (
+    ApiToken,
+    ErrorGroupView,
+    ErrorView,
+    Page,
+    SessionView,
+    TimelineKey,
+    TokenScope,
+)
 
 _encode = msgspec.json.Encoder().encode
 
@@ -89,6 +105,7 @@ def _session_json(view: SessionView, *, full: bool = False) -> dict[str, Any]:
         body["summary"] = summary
     if full:
         body["properties"] = view.properties()
+        body["properties_complete"] = view.fields_complete
     return body
 
 
@@ -126,10 +143,15 @@ def _store(request: Request) -> Store:
     return store
 
 
-def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def authenticated(
+    handler: Handler, scope: TokenScope = "read"
+) -> Callable[[Request], Awaitable[Response]]:
+    """`handler` behind a bearer token of at least `scope`, its errors as JSON answers."""
+
     async def endpoint(request: Request) -> Response:
         try:
             token = await authenticate(_store(request), request.headers.get("authorization"))
+            check_scope(token, scope)
             return await handler(request, token)
         except (AuthError, ApiError) as exc:
             return _error(exc.status, exc.code, exc.message)
@@ -138,16 +160,17 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         except StoreError as exc:  # a value the store cannot hold, e.g. a NUL on PostgreSQL
             return _error(400, "BAD_REQUEST", str(exc))
         except StoreUnavailable as exc:
-            response = _error(503, "SERVICE_UNAVAILABLE", f"storage is unavailable: {exc}")
+            message = str(exc) if isinstance(exc, ReadTimeout) else f"storage is unavailable: {exc}"
+            response = _error(503, "SERVICE_UNAVAILABLE", message)
             response.headers["retry-after"] = RETRY_AFTER_SECONDS
             return response
 
     return endpoint
 
 
-async def _session_for(request: Request, token: ApiToken) -> SessionView:
+async def _session_for(request: Request, token: ApiToken, *, fields: bool = False) -> SessionView:
     secure_id = request.path_params["secure_id"]
-    view = await _store(request).session_view(secure_id)
+    view = await _store(request).session_view(secure_id, fields=fields)
     if view is None:
         raise ApiError(404, "NOT_FOUND", f"no session {secure_id!r}")
     check_project(token, view.project_id)
@@ -182,7 +205,7 @@ async def sessions(request: Request, token: ApiToken) -> Response:
 
 
 async def session(request: Request, token: ApiToken) -> Response:
-    return json_response(_session_json(await _session_for(request, token), full=True))
+    return json_response(_session_json(await _session_for(request, token, fields=True), full=True))
 
 
 async def delete_session(request: Request, token: ApiToken) -> Response:
@@ -198,40 +221,79 @@ async def events(request: Request, token: ApiToken) -> Response:
     )
 
 
+def _paged(key: str, page: Page[Any], shape: Callable[[Any], Any] = asdict) -> Response:
+    return json_response(
+        {key: [shape(item) for item in page.items], "next_cursor": timeline_cursor(page.next_after)}
+    )
+
+
 async def console(request: Request, token: ApiToken) -> Response:
     view = await _session_for(request, token)
-    messages = await _store(request).session_console(view.secure_id)
-    return json_response({"console": [asdict(m) for m in messages]})
+    after, limit = timeline_after(request), limit_param(request)
+    return _paged("console", await _store(request).console_page(view.secure_id, after, limit))
 
 
 async def network(request: Request, token: ApiToken) -> Response:
+    """Requests and websocket events: two lists paged together by one cursor, each up to
+    `limit` a page; a list that has ended stays empty on the pages that follow."""
     view = await _session_for(request, token)
     store = _store(request)
-    requests = merge_network(await store.session_network(view.secure_id))
-    sockets = await store.session_websocket(view.secure_id)
+    limit = limit_param(request)
+    requests_after, sockets_after, requests_done, sockets_done = network_after(request)
+    requests_next: TimelineKey | None = None
+    sockets_next: TimelineKey | None = None
+    requests: list[Any] = []
+    sockets: list[Any] = []
+    if not requests_done:
+        requests_page = await network_page(store, view.secure_id, requests_after, limit)
+        requests, requests_next = requests_page.items, requests_page.next_after
+    if not sockets_done:
+        sockets_page = await store.websocket_page(view.secure_id, sockets_after, limit)
+        sockets, sockets_next = sockets_page.items, sockets_page.next_after
     return json_response(
-        {"network": [asdict(r) for r in requests], "websocket": [asdict(w) for w in sockets]}
+        {
+            "network": [asdict(r) for r in requests],
+            "websocket": [asdict(w) for w in sockets],
+            "next_cursor": network_cursor(requests_next, sockets_next),
+        }
     )
 
 
 async def session_errors(request: Request, token: ApiToken) -> Response:
     view = await _session_for(request, token)
-    found = await _store(request).errors(None, session_secure_id=view.secure_id, limit=10_000)
-    return json_response({"errors": [_error_json(e) for e in found]})
+    after, limit = timeline_after(request), limit_param(request)
+    found = await _store(request).session_errors_page(view.secure_id, after, limit)
+    return _paged("errors", found, _error_json)
 
 
 async def track(request: Request, token: ApiToken) -> Response:
-    view = await _session_for(request, token)
-    tracked = await _store(request).session_tracks(view.secure_id)
+    """Track events, paged; the track properties (of the session view) on every page."""
+    view = await _session_for(request, token, fields=True)
+    after, limit = timeline_after(request), limit_param(request)
+    tracked = await _store(request).track_page(view.secure_id, after, limit)
     return json_response(
-        {"events": [asdict(t) for t in tracked], "properties": view.properties()["track"]}
+        {
+            "events": [asdict(t) for t in tracked.items],
+            "properties": view.properties()["track"],
+            "properties_complete": view.fields_complete,
+            "next_cursor": timeline_cursor(tracked.next_after),
+        }
     )
 
 
 async def feedback(request: Request, token: ApiToken) -> Response:
     view = await _session_for(request, token)
-    found = await _store(request).session_feedback(view.secure_id)
-    return json_response({"feedback": [asdict(f) for f in found]})
+    after, limit = timeline_after(request), limit_param(request)
+    return _paged("feedback", await _store(request).feedback_page(view.secure_id, after, limit))
+
+
+async def properties(request: Request, token: ApiToken) -> Response:
+    view = await _session_for(request, token)
+    limit = limit_param(request)
+    found, more = await _store(request).fields_page(view.secure_id, fields_after(request), limit)
+    return json_response(
+        {"properties": [asdict(f) for f in found], "next_cursor": fields_cursor(found, more)}
+    )
 
 
 async def errors(request: Request, token: ApiToken) -> Response:
@@ -286,13 +348,18 @@ ROUTES = [
     Route("/api/v1/projects", authenticated(projects)),
     Route("/api/v1/sessions", authenticated(sessions)),
     Route("/api/v1/sessions/{secure_id}", authenticated(session), methods=["GET"]),
-    Route("/api/v1/sessions/{secure_id}", authenticated(delete_session), methods=["DELETE"]),
+    Route(
+        "/api/v1/sessions/{secure_id}",
+        authenticated(delete_session, scope="admin"),
+        methods=["DELETE"],
+    ),
     Route("/api/v1/sessions/{secure_id}/events", authenticated(events)),
     Route("/api/v1/sessions/{secure_id}/console", authenticated(console)),
     Route("/api/v1/sessions/{secure_id}/network", authenticated(network)),
     Route("/api/v1/sessions/{secure_id}/errors", authenticated(session_errors)),
     Route("/api/v1/sessions/{secure_id}/track", authenticated(track)),
     Route("/api/v1/sessions/{secure_id}/feedback", authenticated(feedback)),
+    Route("/api/v1/sessions/{secure_id}/properties", authenticated(properties)),
     Route("/api/v1/errors", authenticated(errors)),
     Route("/api/v1/error-groups", authenticated(error_groups)),
     Route("/api/v1/error-groups/{fingerprint}", authenticated(error_group)),

@@ -1,10 +1,12 @@
 """The `footlight` command.
 
     footlight serve [--host H] [--port P]
-    footlight project create NAME [--key KEY ...] [--retention-days N]
+    footlight project create NAME [--key KEY ...] [--retention-days N] [--quota-...]
+    footlight project update PROJECT [--quota-bytes-per-day SIZE] [--quota-sessions-per-day N]
     footlight project list
+    footlight project usage [PROJECT] [--days N]
     footlight project retention PROJECT DAYS|forever
-    footlight token create [--project PROJECT] [--name NAME]
+    footlight token create [--project PROJECT] [--name NAME] [--scope read|admin]
     footlight token list | footlight token revoke ID
     footlight session delete SECURE_ID
     footlight export SECURE_ID [-o FILE]
@@ -21,15 +23,17 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from footlight import __version__, config
+from footlight import __version__, config, nesting, terminal
 from footlight.cli import commands
 from footlight.config import ConfigError, load_settings, parse_port
 from footlight.store import StoreError, StoreUnavailable
+from footlight.store.base import TOKEN_SCOPES
 
 MAX_RETENTION_DAYS = 36_500
 
@@ -70,6 +74,77 @@ def _retention(text: str) -> int | None:
             f"days must be between 1 and {MAX_RETENTION_DAYS} (or 'forever')"
         )
     return days
+
+
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "TB": 1000**4,
+    "KIB": 1024,
+    "MIB": 1024**2,
+    "GIB": 1024**3,
+    "TIB": 1024**4,
+}
+_OFF = ("off", "none", "unlimited")
+
+
+def _quota_bytes(text: str) -> int | None:
+    """`10GB`, `512MiB`, `1000000` (bytes), or `off`."""
+    if text.strip().lower() in _OFF:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).upper() if match else ""
+    if match is None or unit not in _UNITS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size (like 5000000, 500MB or 2GiB) or 'off'"
+        )
+    value = int(float(match.group(1)) * _UNITS[unit])
+    if not 0 < value < 2**62:
+        raise argparse.ArgumentTypeError(f"{text!r}: a quota must be at least 1 byte")
+    return value
+
+
+def _quota_count(text: str) -> int | None:
+    if text.strip().lower() in _OFF:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or 'off'") from None
+    if not 0 < value < 2**62:
+        raise argparse.ArgumentTypeError(f"{text!r}: a quota must be at least 1")
+    return value
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not 0 < value <= MAX_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(f"days must be between 1 and {MAX_RETENTION_DAYS}")
+    return value
+
+
+def _quota_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--quota-bytes-per-day",
+        type=_quota_bytes,
+        default=default,
+        metavar="SIZE",
+        help="request bytes the project may receive per UTC day (like 5GB or 500MiB; 'off' for"
+        " no quota); beyond it ingest answers 429 until midnight UTC",
+    )
+    parser.add_argument(
+        "--quota-sessions-per-day",
+        type=_quota_count,
+        default=default,
+        metavar="N",
+        help="sessions the project may start per UTC day ('off' for no quota)",
+    )
 
 
 def _row_id(text: str) -> int:
@@ -138,7 +213,9 @@ def _parser() -> argparse.ArgumentParser:
         help="how much to log to stderr (default info)",
     )
 
-    project = commands_.add_parser("project", help="create and list projects, set retention")
+    project = commands_.add_parser(
+        "project", help="create, update and list projects; retention, quotas and usage"
+    )
     project_ = project.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = _data_dir(project_.add_parser("create", help="create a project"))
     create.add_argument("name")
@@ -157,7 +234,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DAYS",
         help="delete sessions older than this (default: keep forever)",
     )
+    _quota_options(create, None)
+    update = _data_dir(project_.add_parser("update", help="change a project's daily quotas"))
+    update.add_argument("project", help="project id or verbose id")
+    _quota_options(update, commands.UNCHANGED)
     _data_dir(project_.add_parser("list", help="list projects"))
+    usage = _data_dir(
+        project_.add_parser(
+            "usage", help="what projects received and what limits refused, per UTC day"
+        )
+    )
+    usage.add_argument(
+        "project", nargs="?", default=None, help="project id or verbose id (default: all)"
+    )
+    usage.add_argument(
+        "--days", type=_days, default=7, help="how many days back, today included (default 7)"
+    )
     retention = _data_dir(project_.add_parser("retention", help="set how long sessions are kept"))
     retention.add_argument("project", help="project id or verbose id")
     retention.add_argument("days", type=_retention, help="days, or 'forever'")
@@ -169,6 +261,12 @@ def _parser() -> argparse.ArgumentParser:
         "--project", default=None, help="the only project it reads (default: all projects)"
     )
     token_create.add_argument("--name", default="api", help="a label for `token list`")
+    token_create.add_argument(
+        "--scope",
+        choices=TOKEN_SCOPES,
+        default="read",
+        help="read: every GET (default); admin: also deleting sessions (DELETE)",
+    )
     _data_dir(token_.add_parser("list", help="list tokens (never the secrets)"))
     revoke = _data_dir(token_.add_parser("revoke", help="revoke a token"))
     revoke.add_argument("id", type=_row_id)
@@ -209,6 +307,9 @@ def _run(args: argparse.Namespace) -> int:
             **flags,
         }
     )
+    # Before any thread starts: every command reads stored payloads (export), and serve
+    # reads strangers' JSON, as deep as the setting says.
+    nesting.configure(settings.limits.max_json_depth)
     if args.command == "serve":
         from footlight.cli.serve import serve
 
@@ -216,13 +317,34 @@ def _run(args: argparse.Namespace) -> int:
     action = getattr(args, "action", None)
     match (args.command, action):
         case ("project", "create"):
-            job = commands.project_create(settings, args.name, args.key, args.retention_days)
+            job = commands.project_create(
+                settings,
+                args.name,
+                args.key,
+                args.retention_days,
+                {
+                    "bytes_per_day": args.quota_bytes_per_day,
+                    "sessions_per_day": args.quota_sessions_per_day,
+                },
+            )
+        case ("project", "update"):
+            changes = {
+                "bytes_per_day": args.quota_bytes_per_day,
+                "sessions_per_day": args.quota_sessions_per_day,
+            }
+            job = commands.project_update(
+                settings,
+                args.project,
+                {k: v for k, v in changes.items() if v is not commands.UNCHANGED},
+            )
+        case ("project", "usage"):
+            job = commands.project_usage(settings, args.project, args.days)
         case ("project", "list"):
             job = commands.project_list(settings)
         case ("project", "retention"):
             job = commands.project_retention(settings, args.project, args.days)
         case ("token", "create"):
-            job = commands.token_create(settings, args.project, args.name)
+            job = commands.token_create(settings, args.project, args.name, args.scope)
         case ("token", "list"):
             job = commands.token_list(settings)
         case ("token", "revoke"):
@@ -245,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(logging, str(getattr(args, "log_level", "info")).upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    terminal.install()
     try:
         return _run(args)
     except (ConfigError, StoreError, StoreUnavailable) as exc:

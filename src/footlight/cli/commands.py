@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -20,9 +21,11 @@ from footlight.api.auth import hash_token, new_token
 from footlight.api.events import events_json
 from footlight.config import ConfigError, Settings
 from footlight.ingest.ids import decode_project, encode_project
+from footlight.ingest.quotas import DAY_SECONDS, utc_day
 from footlight.ingest.service import now_ms
 from footlight.store import Project, SQLStore, open_store
-from footlight.store.base import ApiToken
+from footlight.store.base import ApiToken, TokenScope
+from footlight.terminal import json_for_terminal
 
 
 @asynccontextmanager
@@ -44,12 +47,38 @@ async def opened(settings: Settings, *, create: bool = False) -> AsyncIterator[S
         await store.close()
 
 
+UNCHANGED = object()
+"""An option `project update` was not given: that quota stays as it is."""
+
+
+def size_text(size: int) -> str:
+    """A byte count for people: 1.5 GiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def describe_quotas(project: Project) -> str:
+    quotas = []
+    if project.quota_bytes_per_day is not None:
+        quotas.append(f"{size_text(project.quota_bytes_per_day)}/day")
+    if project.quota_sessions_per_day is not None:
+        quotas.append(f"{project.quota_sessions_per_day} sessions/day")
+    return ", ".join(quotas)
+
+
 def describe_project(project: Project) -> str:
     extras = []
     if project.keys:
         extras.append(f"keys: {', '.join(project.keys)}")
     if project.retention_days is not None:
         extras.append(f"retention: {project.retention_days} days")
+    quotas = describe_quotas(project)
+    if quotas:
+        extras.append(f"quota: {quotas}")
     tail = "".join(f"  {e}" for e in extras)
     return f"{project.id:>6}  {encode_project(project.id):<10}  {project.name}{tail}"
 
@@ -62,14 +91,81 @@ def project_id_of(text: str) -> int:
 
 
 async def project_create(
-    settings: Settings, name: str, keys: Sequence[str], retention_days: int | None
+    settings: Settings,
+    name: str,
+    keys: Sequence[str],
+    retention_days: int | None,
+    quotas: Mapping[str, int | None],
 ) -> None:
     async with opened(settings, create=True) as store:
         project = await store.create_project(name, keys)
         if retention_days is not None:
             await store.set_retention(project.id, retention_days)
             project = next(p for p in await store.list_projects() if p.id == project.id)
+        if any(v is not None for v in quotas.values()):
+            project = await store.set_quotas(project.id, quotas)
     print(describe_project(project))
+
+
+async def project_update(
+    settings: Settings, project: str, quotas: Mapping[str, int | None]
+) -> None:
+    if not quotas:
+        raise ConfigError(
+            "nothing to change: give --quota-bytes-per-day or --quota-sessions-per-day"
+        )
+    async with opened(settings) as store:
+        updated = await store.set_quotas(project_id_of(project), quotas)
+    print(describe_project(updated))
+    print(
+        "running servers apply it within FOOTLIGHT_QUOTA_SYNC_SECONDS (2 s by default)",
+        file=sys.stderr,
+    )
+
+
+def _day_text(day: int) -> str:
+    return datetime.fromtimestamp(day * DAY_SECONDS, UTC).strftime("%Y-%m-%d")
+
+
+async def project_usage(settings: Settings, project: str | None, days: int) -> None:
+    """Per UTC day and project: accepted requests and bytes, new sessions, refusals by limit."""
+    today = utc_day()
+    async with opened(settings) as store:
+        project_ids = None if project is None else [project_id_of(project)]
+        counts = await store.usage(project_ids, today - days + 1)
+    rows: dict[tuple[int, int], dict[str, tuple[int, int]]] = {}
+    for count in counts:
+        rows.setdefault((count.day, count.project_id), {})[count.kind] = (count.count, count.bytes)
+    print(
+        f"{'day':<10}  {'project':>7}  {'requests':>9}  {'received':>10}  {'sessions':>8}  refused"
+    )
+    for (day, project_id), kinds in sorted(rows.items()):
+        requests, received = kinds.get("accepted", (0, 0))
+        sessions = kinds.get("sessions", (0, 0))[0]
+        refused = sorted(
+            (kind.removeprefix("refused:"), count)
+            for kind, (count, _) in kinds.items()
+            if kind.startswith("refused:")
+        )
+        refused_text = (
+            f"{sum(c for _, c in refused)} ({', '.join(f'{k} {c}' for k, c in refused)})"
+            if refused
+            else "0"
+        )
+        shown_project = str(project_id) if project_id else "-"
+        print(
+            f"{_day_text(day):<10}  {shown_project:>7}  {requests:>9}  {size_text(received):>10}"
+            f"  {sessions:>8}  {refused_text}"
+        )
+    if any(project_id == 0 for _, project_id in rows):
+        print(
+            "project '-': refused before any project was known (per-client limits, OTLP)",
+            file=sys.stderr,
+        )
+    print(
+        "(servers add their counts every FOOTLIGHT_QUOTA_SYNC_SECONDS, 2 s by default)",
+        file=sys.stderr,
+    )
 
 
 async def project_list(settings: Settings) -> None:
@@ -87,19 +183,24 @@ async def project_retention(settings: Settings, project: str, days: int | None) 
     print(f"project {project}: sessions are kept {kept}")
 
 
+def _projects_of(token: ApiToken) -> str:
+    return "all projects" if token.project_id is None else f"project {token.project_id}"
+
+
 def _describe_token(token: ApiToken) -> str:
-    scope = "all projects" if token.project_id is None else f"project {token.project_id}"
-    return f"{token.id:>4}  {token.name:<24}  {scope}"
+    return f"{token.id:>4}  {token.name:<24}  {token.scope:<5}  {_projects_of(token)}"
 
 
-async def token_create(settings: Settings, project: str | None, name: str) -> None:
+async def token_create(
+    settings: Settings, project: str | None, name: str, scope: TokenScope = "read"
+) -> None:
     async with opened(settings) as store:
         project_id = None if project is None else project_id_of(project)
         secret = new_token()
-        token = await store.add_token(hash_token(secret), name, project_id, now_ms())
+        token = await store.add_token(hash_token(secret), name, project_id, now_ms(), scope)
     print(secret)
     print(
-        f"token {token.id} ({_describe_token(token).split(None, 1)[1].strip()}) created;"
+        f"token {token.id} ({token.name}, {token.scope}, {_projects_of(token)}) created;"
         " it is shown only now: store it somewhere safe",
         file=sys.stderr,
     )
@@ -108,7 +209,7 @@ async def token_create(settings: Settings, project: str | None, name: str) -> No
 async def token_list(settings: Settings) -> None:
     async with opened(settings) as store:
         tokens = await store.list_tokens()
-    print(f"{'id':>4}  {'name':<24}  reads")
+    print(f"{'id':>4}  {'name':<24}  scope  reads")
     for token in tokens:
         print(_describe_token(token))
 
@@ -161,6 +262,10 @@ async def export(settings: Settings, secure_id: str, output: Path | None) -> Non
             raise ConfigError(f"no session {secure_id!r}")
         count, _ = await store.payload_totals(secure_id)
         target = sys.stdout.buffer if output is None else output.open("wb")
+        # Recorded text may hold C1 controls (legal in JSON strings) a terminal would obey.
+        shown: Callable[[bytes], bytes] = (
+            json_for_terminal if target.isatty() else (lambda chunk: chunk)
+        )
         progress = Progress(sys.stderr, f"exporting {secure_id}", count)
         written = 0
         started = time.monotonic()
@@ -168,7 +273,7 @@ async def export(settings: Settings, secure_id: str, output: Path | None) -> Non
             target.write(b"[")
             first, done = True, 0
             async for body in store.payload_bodies(secure_id):
-                chunk = events_json(body)
+                chunk = shown(events_json(body))
                 if chunk:
                     target.write(chunk if first else b"," + chunk)
                     written += len(chunk) + (0 if first else 1)

@@ -142,6 +142,10 @@ def serve(settings: Settings, log_level: str) -> int:
         "access_log": False,
         "log_level": log_level if log_level != "info" else "warning",
         "timeout_keep_alive": settings.limits.keep_alive_seconds,
+        # Which proxies' X-Forwarded-* headers count is footlight's to decide
+        # (FOOTLIGHT_TRUSTED_PROXIES, see edge.clients), not uvicorn's: by default uvicorn
+        # would take the client address from X-Forwarded-For of any local process.
+        "proxy_headers": False,
     }
     if settings.workers == 1:
         server = uvicorn.Server(

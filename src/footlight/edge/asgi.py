@@ -8,7 +8,7 @@ slow request be cut off early (413 before reading, 408 on a stalled client).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -27,25 +27,28 @@ Headers = list[tuple[bytes, bytes]]
 _json_encode = msgspec.json.Encoder().encode
 RETRY_AFTER_SECONDS = "2"
 """What every 503 (the store is unreachable) tells clients to wait before trying again."""
-CLIENT_SCOPE_KEY = "footlight.client"
-"""Where footlight's HTTP protocol puts the client key (`edge.clients.client_key`) of the TCP
-peer into the ASGI scope, unless the peer is a trusted proxy. The key is worked out once per
-connection, and from the real peer: uvicorn replaces `scope["client"]` with what
-`X-Forwarded-For` says when the peer is on loopback (its FORWARDED_ALLOW_IPS), while
-footlight trusts that header only from FOOTLIGHT_TRUSTED_PROXIES."""
 
 
 class HTTPError(Exception):
     """Answer the request with this status and a GraphQL-shaped error body."""
 
     def __init__(
-        self, status: int, message: str, code: str, headers: Iterable[tuple[str, str]] = ()
+        self,
+        status: int,
+        message: str,
+        code: str,
+        headers: Iterable[tuple[str, str]] = (),
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.headers = list(headers)
+        self.extensions = dict(extensions or {})
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.code, self.extensions)
 
 
 @dataclass(frozen=True)
@@ -185,5 +188,7 @@ async def respond_json(
     await respond(send, status, _json_encode(payload), content_type, headers)
 
 
-def error_body(message: str, code: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+def error_body(
+    message: str, code: str, extensions: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {**(extensions or {}), "code": code}}]}

@@ -25,18 +25,18 @@ connection cap instead (`max_connections` times 16 KiB: 64 MiB by default).
 
 from __future__ import annotations
 
-from footlight.edge.asgi import CLIENT_SCOPE_KEY, RETRY_AFTER_SECONDS, HTTPError, Scope
-from footlight.edge.clients import Network, client_address, client_key
+from footlight.edge.asgi import RETRY_AFTER_SECONDS, HTTPError, Scope
+from footlight.edge.clients import ClientKeys
 
 _CLOSE = ("connection", "close")
 SMALL_BODY_BYTES = 16 * 1024
 
 
 class BodyBudget:
-    def __init__(self, total: int, per_client: int, trusted: tuple[Network, ...]) -> None:
+    def __init__(self, total: int, per_client: int, keys: ClientKeys) -> None:
         self.total = total
         self.per_client = per_client
-        self.trusted = trusted
+        self.keys = keys
         self.held = 0
         self._clients: dict[str, int] = {}
 
@@ -45,16 +45,11 @@ class BodyBudget:
         return BodyLease(self, scope)
 
     def _client_key(self, scope: Scope) -> str:
-        known = scope.get(CLIENT_SCOPE_KEY)
-        if known is not None:  # the peer, and not a trusted proxy
-            return str(known)
+        """The key per-client limits count against (the same as `edge.admission`'s)."""
         client = scope.get("client")
         peer = client[0] if client else None
-        forwarded = None
-        if self.trusted:
-            values = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
-            forwarded = ", ".join(values) or None
-        return client_key(client_address(peer, forwarded, self.trusted))
+        forwarded = [v for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        return self.keys.key(peer, b", ".join(forwarded).decode("latin-1") if forwarded else None)
 
     def _take(self, lease: BodyLease, size: int) -> None:
         if lease.key is None:

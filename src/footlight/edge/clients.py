@@ -20,10 +20,13 @@ in it, so counting single addresses would let it start afresh at will.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+log = logging.getLogger("footlight.edge")
 
 UNKNOWN = "unknown"
 """The key of a client whose address the server was not told (a Unix socket)."""
@@ -88,3 +91,65 @@ def client_key(address: Address | None) -> str:
 def is_trusted_proxy(peer: str | None, trusted: tuple[Network, ...]) -> bool:
     address = _address(peer) if peer else None
     return address is not None and _trusted(address, trusted)
+
+
+class ClientKeys:
+    """The client key of each request, remembered for the peers (and headers) seen lately.
+
+    Working a key out takes several microseconds of address parsing; the same few clients
+    send most requests, so recent answers are kept: per peer (whether it is a trusted proxy,
+    and its own key), and, behind a trusted proxy, per `X-Forwarded-For` value of at most
+    `_CACHED_HEADER` characters (a stranger controls that header; longer ones are worked out
+    each time). Each map holds at most `capacity` entries, then is forgotten at once.
+
+    Warns once when a peer that is not a trusted proxy sends `X-Forwarded-For`: usually a
+    reverse proxy the operator has not listed, which makes every client behind it one client.
+    """
+
+    _CACHED_HEADER = 256
+
+    def __init__(self, trusted: tuple[Network, ...], capacity: int = 4096) -> None:
+        self._trusted = trusted
+        self._capacity = capacity
+        self._peers: dict[str | None, tuple[bool, str]] = {}
+        self._forwarded: dict[tuple[str | None, str], str] = {}
+        self._warned = False
+
+    def key(self, peer: str | None, forwarded_for: str | None) -> str:
+        known = self._peers.get(peer)
+        if known is None:
+            address = _address(peer) if peer else None
+            trusted = address is not None and _trusted(address, self._trusted)
+            known = (trusted, client_key(address))
+            if len(self._peers) >= self._capacity:
+                self._peers.clear()
+            self._peers[peer] = known
+        trusted, own_key = known
+        if not forwarded_for:
+            return own_key
+        if not trusted:
+            if not self._warned:
+                self._warn(peer)
+            return own_key
+        cache = len(forwarded_for) <= self._CACHED_HEADER
+        forwarded_key = self._forwarded.get((peer, forwarded_for)) if cache else None
+        if forwarded_key is None:
+            forwarded_key = client_key(client_address(peer, forwarded_for, self._trusted))
+            if cache:
+                if len(self._forwarded) >= self._capacity:
+                    self._forwarded.clear()
+                self._forwarded[(peer, forwarded_for)] = forwarded_key
+        return forwarded_key
+
+    def _warn(self, peer: str | None) -> None:
+        self._warned = True
+        log.warning(
+            "requests from %s carry X-Forwarded-For, which footlight ignores because %s is"
+            " not in FOOTLIGHT_TRUSTED_PROXIES: per-client limits count every request from it"
+            " as one client. If it is your reverse proxy, add it to FOOTLIGHT_TRUSTED_PROXIES"
+            " (e.g. FOOTLIGHT_TRUSTED_PROXIES=%s); otherwise a client is writing the header"
+            " itself. (Logged once.)",
+            peer,
+            peer,
+            peer,
+        )

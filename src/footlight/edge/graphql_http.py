@@ -9,7 +9,9 @@ The rules are Highlight's (gqlgen's) so that every SDK version sees what it alwa
 * The response content type follows `Accept`: `application/graphql-response+json` for
   `*/*` (what browsers send), else `application/json`. Parse and validation errors are 400
   with the former and 422 with the latter; field errors are 200 with `data`; a store that
-  cannot write is 503 with `Retry-After`.
+  cannot write is 503 with `Retry-After`; a request a limit refuses is 429 with
+  `Retry-After` (per-client limits before the body is parsed, the others once the
+  operation knows its session or project; see `ingest.quotas`).
 * Bare `OPTIONS` is 200 with `Allow`, `HEAD` is 405; CORS preflights are handled before.
 
 A large body (over 256 KiB: never an SDK push but a page's first, and the legacy
@@ -30,14 +32,15 @@ from typing import Any
 
 import msgspec
 
+from footlight import nesting
 from footlight.config import Limits
 from footlight.edge import cors
+from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
     RETRY_AFTER_SECONDS,
     HTTPError,
     Request,
     Send,
-    error_body,
     respond,
     respond_json,
 )
@@ -87,7 +90,7 @@ def _request_from_json(body: bytes) -> GraphQLRequest:
     try:
         document = msgspec.json.decode(body)
     except RecursionError:
-        raise HTTPError(400, "the request body is nested too deeply", "BAD_REQUEST") from None
+        raise HTTPError(400, nesting.too_deep("the request body"), "BAD_REQUEST") from None
     except JSON_DECODE_ERRORS as exc:
         raise HTTPError(400, f"the request body is not valid JSON: {exc}", "BAD_REQUEST") from None
     if not isinstance(document, dict):
@@ -126,14 +129,22 @@ def _decode_variables(text: str) -> Any:
 LARGE_BODY_BYTES = offload.PLAIN_INLINE_BYTES
 """Bodies larger than this are decoded and prepared on an ingest thread."""
 
+ContextFactory = Callable[[Request, str, int], RequestContext]
+"""The context of a request, given its client key and body size."""
+
 
 class GraphQLEndpoint:
     def __init__(
-        self, executor: Executor, limits: Limits, context: Callable[[Request], RequestContext]
+        self,
+        executor: Executor,
+        limits: Limits,
+        context: ContextFactory,
+        admission: ClientAdmission,
     ) -> None:
         self._executor = executor
         self._limits = limits
         self._context = context
+        self._admission = admission
         self._large_requests = asyncio.Semaphore(offload.threads())
 
     async def __call__(self, request: Request, send: Send) -> None:
@@ -142,25 +153,29 @@ class GraphQLEndpoint:
             return
         allow_origin = cors.response_headers(request)
         content_type, request_error_status = negotiate(request.header("accept"))
+        client = self._admission.key(request)
         try:
-            parsed, queries_only = await self._parse(request)
+            parsed, queries_only, size = await self._parse(request, client)
             if parsed is None:  # a bare OPTIONS
                 await respond(send, 200, headers=[*allow_origin, _ALLOW])
                 return
+            context = self._context(request, client, size)
             if isinstance(parsed, GraphQLRequest):
                 operation_name = parsed.operation_name
-                outcome = await self._executor.run(
-                    parsed, self._context(request), queries_only=queries_only
-                )
+                outcome = await self._executor.run(parsed, context, queries_only=queries_only)
             else:
-                outcome, operation_name = await self._run_large(request, parsed)
+                outcome, operation_name = await self._run_large(parsed, context)
         except HTTPError as exc:
             headers = [*allow_origin, *exc.headers]
-            await respond_json(
-                send, exc.status, error_body(exc.message, exc.code), content_type, headers
-            )
+            await respond_json(send, exc.status, exc.body(), content_type, headers)
             return
         headers = list(allow_origin)
+        if outcome.retry_after is not None:
+            # The limiter has logged it, at most once a minute per limit and client: an
+            # abusive client is not allowed to flood the log.
+            headers.append(("retry-after", str(outcome.retry_after)))
+            await respond_json(send, 429, outcome.body, content_type, headers)
+            return
         if outcome.unavailable:
             status = 503
             headers.append(("retry-after", RETRY_AFTER_SECONDS))
@@ -172,21 +187,23 @@ class GraphQLEndpoint:
         if errors:
             # Refusals are the operator's first clue when a site records nothing.
             first = errors[0]
+            # Both are a stranger's text: cut short here, their control characters made
+            # visible by the log itself (footlight.terminal).
             log.info(
                 "%s %s -> %d %s: %s",
                 request.method,
-                operation_name or "-",
+                (operation_name or "-")[:80],
                 status,
                 first.get("extensions", {}).get("code"),
                 str(first.get("message"))[:300],
             )
         await respond_json(send, status, outcome.body, content_type, headers)
 
-    async def _run_large(self, request: Request, body: bytes) -> tuple[Outcome, str | None]:
+    async def _run_large(self, body: bytes, context: RequestContext) -> tuple[Outcome, str | None]:
         """Decode and prepare a large request off the loop, then run its resolvers."""
         async with self._large_requests:
             prepared, operation_name = await offload.run_off_loop(
-                self._prepare_large, body, self._context(request)
+                self._prepare_large, body, context
             )
             return await self._executor.complete(prepared), operation_name
 
@@ -198,20 +215,28 @@ class GraphQLEndpoint:
         prepared = self._executor.prepare(graphql_request, context)
         return prepared, graphql_request.operation_name
 
-    async def _parse(self, request: Request) -> tuple[GraphQLRequest | bytes | None, bool]:
-        """The request; or, for a large body, the body still to be decoded (off the loop)."""
+    async def _parse(
+        self, request: Request, client: str
+    ) -> tuple[GraphQLRequest | bytes | None, bool, int]:
+        """The request (or, for a large body, the body still to be decoded, off the loop),
+        whether it may only run queries, and the size of its body."""
         method = request.method
         if method == "OPTIONS":
-            return None, False
+            return None, False, 0
         if method == "GET":
+            self._admission.admit(client, 0)
             params = request.query_params()
-            return _request_from_mapping(
-                {
-                    "query": params.get("query"),
-                    "variables": params.get("variables"),
-                    "operationName": params.get("operationName"),
-                }
-            ), True
+            return (
+                _request_from_mapping(
+                    {
+                        "query": params.get("query"),
+                        "variables": params.get("variables"),
+                        "operationName": params.get("operationName"),
+                    }
+                ),
+                True,
+                0,
+            )
         if method != "POST":
             raise HTTPError(405, f"method {method} is not allowed", "METHOD_NOT_ALLOWED", [_ALLOW])
         media = _media_type(request.header("content-type"))
@@ -229,6 +254,7 @@ class GraphQLEndpoint:
                 "UNSUPPORTED_MEDIA_TYPE",
             )
         body = await request.body(self._limits.max_body_bytes, self._limits.body_timeout_seconds)
+        self._admission.admit(client, len(body))
         if len(body) > LARGE_BODY_BYTES:
-            return body, False
-        return _request_from_json(body), False
+            return body, False, len(body)
+        return _request_from_json(body), False, len(body)

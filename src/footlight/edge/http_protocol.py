@@ -37,7 +37,6 @@ from uvicorn.server import ServerState
 from footlight.config import Limits
 from footlight.edge import cors
 from footlight.edge.asgi import (
-    CLIENT_SCOPE_KEY,
     RETRY_AFTER_SECONDS,
     Receive,
     Request,
@@ -104,7 +103,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_begun = False
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
-        self._client_key: str | None = None
 
     # -- connection events -------------------------------------------------------------------
 
@@ -114,7 +112,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         key = None  # exempt from the per-client cap: a trusted proxy, or no address at all
         if peer is not None and not is_trusted_proxy(peer, self._guard.trusted):
             key = client_key(client_address(peer, None, ()))
-        self._client_key = key
         refusal = self._guard.table.admit(self, key)
         if refusal is not None:
             self.app = _Refuse(refusal)
@@ -157,8 +154,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_head = False
         self._cancel_head_timer()
         self._guard.table.busy(self)
-        if self._client_key is not None:  # not a trusted proxy: the client is the peer
-            self.scope[CLIENT_SCOPE_KEY] = self._client_key  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:

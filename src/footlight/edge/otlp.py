@@ -13,12 +13,12 @@ import functools
 
 from footlight.config import Limits
 from footlight.edge import cors
+from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
     RETRY_AFTER_SECONDS,
     HTTPError,
     Request,
     Send,
-    error_body,
     respond,
     respond_json,
 )
@@ -30,10 +30,13 @@ from footlight.store import OtlpBatch, StoreUnavailable
 
 
 class OtlpEndpoint:
-    def __init__(self, ingest: Ingestor, limits: Limits, signal: Signal) -> None:
+    def __init__(
+        self, ingest: Ingestor, limits: Limits, signal: Signal, admission: ClientAdmission
+    ) -> None:
         self._ingest = ingest
         self._limits = limits
         self._signal = signal
+        self._admission = admission
 
     async def __call__(self, request: Request, send: Send) -> None:
         if cors.is_preflight(request):
@@ -46,7 +49,7 @@ class OtlpEndpoint:
             await respond_json(
                 send,
                 exc.status,
-                error_body(exc.message, exc.code),
+                exc.body(),
                 headers=[*headers, *exc.headers],
             )
             return
@@ -73,6 +76,9 @@ class OtlpEndpoint:
                 415, f"Content-Encoding {encoding} is not supported", "UNSUPPORTED_MEDIA_TYPE"
             )
         body = await request.body(self._limits.max_body_bytes, self._limits.body_timeout_seconds)
+        # Exports carry no project the edge could see without decoding them: they are
+        # limited per client (429 with Retry-After, which OTLP exporters honour).
+        self._admission.admit(self._admission.key(request), len(body))
         # Decoded once here only to refuse what processing could never read; stored as sent.
         decode = functools.partial(
             otlp.decode_batch, self._signal, media, encoding, body, self._limits.max_inflated_bytes

@@ -17,4 +17,4 @@ def build_executor(limits: Limits) -> Executor:
     documents = DocumentCache(
         schema, max_bytes=limits.max_query_bytes, max_tokens=limits.max_query_tokens
     )
-    return Executor(schema, documents)
+    return Executor(schema, documents, limits)

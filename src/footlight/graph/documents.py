@@ -31,6 +31,7 @@ from graphql import (
     validate,
 )
 
+from footlight.graph.caps import ListCaps
 from footlight.graph.lenient import VariableLoosener
 
 CACHEABLE_CHARS = 16 * 1024
@@ -61,6 +62,7 @@ class PreparedOperation:
     name: str | None
     node: OperationDefinitionNode
     loosen: VariableLoosener
+    caps: ListCaps
 
     @property
     def is_query(self) -> bool:
@@ -147,7 +149,10 @@ class DocumentCache:
                     return PreparedDocument(None, RequestError(refusal, VALIDATION_FAILED))
                 name = definition.name.value if definition.name else ""
                 operations[name] = PreparedOperation(
-                    name or None, definition, VariableLoosener(self._schema, definition)
+                    name or None,
+                    definition,
+                    VariableLoosener(self._schema, definition),
+                    ListCaps(self._schema, definition),
                 )
         return PreparedDocument(document, None, operations)
 

@@ -6,9 +6,12 @@ Outcomes, and how the HTTP edge answers them:
   *request error* (`GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED`), no `data`;
   the status follows gqlgen (400 or 422 by response content type, contract §1.4);
 * the operation ran: 200 with `data`, plus `errors` for fields that failed, each with the
-  `extensions.code` of the ingest error behind it;
+  `extensions.code` of the ingest error behind it; a list variable longer than ingest takes
+  (`graph.caps`) is answered the same way, before graphql-core coerces it item by item;
 * the store could not take the write: 503 with `Retry-After`, so the SDK retries and the
-  client never believes unstored data was kept.
+  client never believes unstored data was kept;
+* a limit refused the operation (`footlight.ingest.quotas`): 429 with `Retry-After`, the
+  error's `extensions` naming the limit.
 
 A request runs in two steps. `prepare` is synchronous CPU work: look the document up, loosen
 and coerce the variables (graphql-core walks every value of them: seconds for the 15 MB of
@@ -27,15 +30,23 @@ from dataclasses import dataclass
 from inspect import isawaitable
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, GraphQLSchema
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    GraphQLNonNull,
+    GraphQLSchema,
+    OperationDefinitionNode,
+)
 from graphql import Executor as OperationExecutor
 
 # What `graphql.execute()` builds for an operation; importing it lets the two steps that
 # `execute()` takes (build, then execute the operation) run on different threads.
 from graphql.execution.incremental.incremental_executor import IncrementalExecutor
 
+from footlight.config import Limits
 from footlight.graph.documents import VALIDATION_FAILED, DocumentCache, RequestError
-from footlight.ingest.errors import IngestError
+from footlight.ingest.errors import IngestError, Refused
 from footlight.store import StoreUnavailable
 
 log = logging.getLogger("footlight.graph")
@@ -59,6 +70,8 @@ class Outcome:
     request_error: bool = False
     unavailable: bool = False
     status: int | None = None
+    retry_after: int | None = None
+    """Set when a limit refused the operation: seconds until it would pass (429)."""
 
 
 def _location_list(error: GraphQLError) -> list[dict[str, int]] | None:
@@ -83,12 +96,29 @@ def format_error(error: GraphQLError, default_code: str) -> dict[str, Any]:
         formatted["locations"] = locations
     if error.path:
         formatted["path"] = list(error.path)
-    formatted["extensions"] = {**(error.extensions or {}), "code": code}
+    extra = original.extensions if isinstance(original, Refused) else {}
+    formatted["extensions"] = {**(error.extensions or {}), **extra, "code": code}
     return formatted
 
 
 def request_error_body(error: RequestError) -> dict[str, Any]:
     return {"errors": [format_error(e, error.code) for e in error.errors]}
+
+
+def _refused_before_running(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, error: IngestError
+) -> dict[str, Any]:
+    """The answer a resolver's refusal gets, for an operation refused before it ran."""
+    root = schema.get_root_type(operation.operation)
+    selection = operation.selection_set.selections[0]
+    assert root is not None
+    assert isinstance(selection, FieldNode)
+    key = (selection.alias or selection.name).value
+    nullable = not isinstance(root.fields[selection.name.value].type, GraphQLNonNull)
+    return {
+        "errors": [{"message": error.message, "path": [key], "extensions": {"code": error.code}}],
+        "data": {key: None} if nullable else None,
+    }
 
 
 @dataclass(frozen=True)
@@ -99,9 +129,10 @@ class Prepared:
 
 
 class Executor:
-    def __init__(self, schema: GraphQLSchema, documents: DocumentCache) -> None:
+    def __init__(self, schema: GraphQLSchema, documents: DocumentCache, limits: Limits) -> None:
         self.schema = schema
         self.documents = documents
+        self.limits = limits
 
     async def run(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
@@ -122,6 +153,11 @@ class Executor:
                 "GET requests only allow query operations", VALIDATION_FAILED, status=406
             )
             return Outcome(request_error_body(error), request_error=True, status=406)
+        try:
+            # Before loosening too, which also walks every item in Python.
+            operation.caps.check(request.variables or {}, self.limits)
+        except IngestError as exc:
+            return Outcome(_refused_before_running(self.schema, operation.node, exc))
         built = IncrementalExecutor.build(
             self.schema,
             prepared.document,  # type: ignore[arg-type]  # set whenever `operation` is
@@ -157,4 +193,9 @@ def _outcome(result: ExecutionResult) -> Outcome:
         body["errors"] = [format_error(e, INTERNAL) for e in errors]
     body["data"] = result.data
     unavailable = any(isinstance(e.original_error, StoreUnavailable) for e in errors)
-    return Outcome(body, unavailable=unavailable)
+    waits = [
+        e.original_error.retry_after_seconds
+        for e in errors
+        if isinstance(e.original_error, Refused)
+    ]
+    return Outcome(body, unavailable=unavailable, retry_after=max(waits) if waits else None)

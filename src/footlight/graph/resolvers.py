@@ -60,31 +60,38 @@ async def _session(info: Info, args: dict[str, Any]) -> str:
 
 async def identify_session(_root: Any, info: Info, **args: Any) -> str:
     secure_id = await _session(info, args)
-    await _ctx(info).ingest.identify(secure_id, args["user_identifier"], args.get("user_object"))
+    ctx = _ctx(info)
+    await ctx.ingest.identify(
+        secure_id, args["user_identifier"], args.get("user_object"), ctx.client
+    )
     return str(args["user_identifier"])
 
 
 async def add_session_properties(_root: Any, info: Info, **args: Any) -> str:
     secure_id = await _session(info, args)
-    await _ctx(info).ingest.add_properties(secure_id, "session", args.get("properties_object"))
+    ctx = _ctx(info)
+    await ctx.ingest.add_properties(secure_id, "session", args.get("properties_object"), ctx.client)
     return secure_id
 
 
 async def add_track_properties(_root: Any, info: Info, **args: Any) -> str:
     secure_id = await _session(info, args)
-    await _ctx(info).ingest.add_properties(secure_id, "track", args.get("properties_object"))
+    ctx = _ctx(info)
+    await ctx.ingest.add_properties(secure_id, "track", args.get("properties_object"), ctx.client)
     return secure_id
 
 
 async def push_payload(_root: Any, info: Info, **args: Any) -> int:
     secure_id = await _session(info, args)
-    return await _ctx(info).ingest.push_legacy(secure_id, args)
+    ctx = _ctx(info)
+    return await ctx.ingest.push_legacy(secure_id, args, ctx.client)
 
 
 async def push_compressed(
     _root: Any, info: Info, session_secure_id: str, payload_id: Any, data: str
 ) -> None:
-    await _ctx(info).ingest.push_compressed(session_secure_id, payload_id, data)
+    ctx = _ctx(info)
+    await ctx.ingest.push_compressed(session_secure_id, payload_id, data, ctx.client)
 
 
 async def push_backend_payload(
@@ -103,12 +110,14 @@ async def mark_backend_setup(_root: Any, _info: Info, **_args: Any) -> None:
 
 async def add_session_feedback(_root: Any, info: Info, **args: Any) -> str:
     secure_id = await _session(info, args)
-    await _ctx(info).ingest.add_feedback(
+    ctx = _ctx(info)
+    await ctx.ingest.add_feedback(
         secure_id,
         args["verbatim"],
         args["timestamp"],
         args.get("user_name"),
         args.get("user_email"),
+        ctx.client,
     )
     return secure_id
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from graphql import GraphQLError, value_from_ast_untyped
@@ -21,7 +21,14 @@ _RFC3339 = re.compile(
 
 
 def parse_timestamp(value: Any) -> datetime:
-    """An RFC 3339 string (Go's RFC3339Nano) as an aware datetime; nanoseconds truncated."""
+    """An RFC 3339 string (Go's RFC3339Nano) as an aware datetime; nanoseconds truncated.
+
+    The moment must lie within the years 0001-9999 *in UTC*, the range every later step can
+    represent (epoch milliseconds, Python's datetime, the UI's dates). RFC 3339 lets an offset
+    push a written year-0001 or year-9999 time outside it: `9999-12-31T23:59:59-14:00` is in
+    the year 10000 in UTC, and once stored it made every page that shows it fail. Such values
+    are refused, not clamped: no SDK sends them, and a clamped time would be a made-up one.
+    """
     match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise GraphQLError(
@@ -33,7 +40,7 @@ def parse_timestamp(value: Any) -> datetime:
     if not zulu:
         offset = timedelta(hours=int(off_h), minutes=int(off_m)) * (1 if sign == "+" else -1)
     try:
-        return datetime(
+        moment = datetime(
             int(year),
             int(month),
             int(day),
@@ -45,6 +52,13 @@ def parse_timestamp(value: Any) -> datetime:
         )
     except ValueError as exc:
         raise GraphQLError(f"Timestamp {shown(value)} is not a valid date-time: {exc}") from None
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise GraphQLError(
+            f"Timestamp {shown(value)} is outside the years 0001-9999 in UTC"
+        ) from None
+    return moment
 
 
 def _serialize_timestamp(value: Any) -> str | None:

@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 
+from footlight import nesting
 from footlight.ingest.errors import BadInput, PayloadTooLarge
 from footlight.processing.rrweb import RrwebEvent
 from footlight.store import PayloadSummary
@@ -138,7 +139,7 @@ class DecodedPayload:
 
 def _json_error(where: str, exc: Exception) -> BadInput:
     if isinstance(exc, RecursionError):
-        return BadInput(f"{where}: JSON is nested too deeply")
+        return BadInput(nesting.too_deep(where))
     if isinstance(exc, UnicodeDecodeError):
         return BadInput(f"{where} is not valid UTF-8 ({exc.reason})")
     text = str(exc)
@@ -258,6 +259,12 @@ def content_key(trailers: bytes) -> bytes:
     session, the same payload id and the same CRC-32 and length for different content.
     """
     return trailers if len(trailers) == 8 else hashlib.blake2b(trailers, digest_size=16).digest()
+
+
+def stored_size(data: str) -> int:
+    """How many bytes `decode_compressed` keeps of `data` (the gzip it decodes to), without
+    decoding it: what a push will add to its session."""
+    return len(data) * 3 // 4 - data[-2:].count("=")
 
 
 def decode_compressed(data: str, max_inflated_bytes: int) -> DecodedPayload:

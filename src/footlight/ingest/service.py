@@ -8,6 +8,12 @@ refusal reaches the client as an error that names the problem, with nothing writ
 
 CPU-heavy decoding of large payloads runs on an ingest thread (`ingest.offload`), so one big
 FullSnapshot does not stall every other request on the event loop.
+
+Before any of that, the limiter (`footlight.ingest.quotas`) admits the request by its
+session's and project's rates and quotas: a refusal comes before the payload is inflated
+or anything is written. A session's project never changes, so the limiter's map of recent
+sessions doubles as a cache of it: a push reads nothing from the store before its write
+(only the first request of a session this process has not seen does).
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ import msgspec
 
 from footlight.config import Limits
 from footlight.ingest import payload as payloads
+from footlight.ingest.bounds import Bounds
 from footlight.ingest.errors import BadInput, Forbidden, NotFound, shown
 from footlight.ingest.ids import decode_project, parse_int64
 from footlight.ingest.offload import run_off_loop, run_sized
+from footlight.ingest.quotas import Limiter, Ticket, Tracked
 from footlight.store import (
     BackendError,
     Feedback,
@@ -39,6 +47,7 @@ from footlight.store import (
     PayloadSource,
     Session,
     SessionField,
+    SessionFull,
     SessionOfAnotherProject,
     Store,
     StoreError,
@@ -68,12 +77,21 @@ def field_value(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def properties_to_fields(kind: FieldKind, properties: Mapping[str, Any]) -> list[SessionField]:
-    return [
-        SessionField(kind, str(key), text)
-        for key, value in properties.items()
-        if value is not None and (text := field_value(value)) != ""
-    ]
+def bounded_properties(
+    bounds: Bounds, kind: FieldKind, properties: Mapping[str, Any], name: str
+) -> tuple[list[SessionField], dict[str, Any]]:
+    """A properties object as fields (non-empty values as text, cut to size), and as the
+    object to keep whole: each value as sent, or its cut text if it was too long."""
+    bounds.keys(properties, name)
+    fields: list[SessionField] = []
+    kept: dict[str, Any] = {}
+    for key, value in properties.items():
+        text = "" if value is None else field_value(value)
+        bounded = bounds.value(text)
+        kept[key] = value if bounded is text else bounded
+        if bounded:
+            fields.append(SessionField(kind, key, bounded))
+    return fields, kept
 
 
 def to_epoch_ms(moment: datetime) -> int:
@@ -96,16 +114,49 @@ async def _translate(operation: Awaitable[T]) -> T:
 
 @dataclass(frozen=True)
 class ClientInfo:
-    """What the HTTP request says about the browser, kept with a new session."""
+    """What the HTTP request says about the browser (kept with a new session) and about the
+    request (what limits count)."""
 
     user_agent: str | None = None
     accept_language: str | None = None
+    key: str = "unknown"
+    """The client address per-client limits count against (`edge.clients.client_key`)."""
+    request_bytes: int = 0
+    """The size of the request body."""
+
+
+_NO_CLIENT = ClientInfo()
+
+
+async def _within(ticket: Ticket, work: Awaitable[T]) -> T:
+    """`work`, whose request `ticket` admitted: if it fails, nothing counts as accepted."""
+    try:
+        return await work
+    except BaseException:
+        ticket.cancel()
+        raise
 
 
 class Ingestor:
     def __init__(self, store: Store, limits: Limits) -> None:
         self.store = store
         self.limits = limits
+        self.bounds = Bounds(limits)
+        self.limiter = Limiter(limits, store)
+
+    async def _session(self, secure_id: str) -> Tracked:
+        """What the limiter tracks about a stored session; NotFound if there is none."""
+        tracked = self.limiter.sessions.get(secure_id)
+        if tracked is not None:
+            return tracked
+        size = await _translate(self.store.session_size(secure_id))
+        if size is None:
+            raise NotFound(str(UnknownSession(secure_id)))
+        return self.limiter.sessions.add(secure_id, size.project_id, size.stored_bytes)
+
+    def _admit(self, secure_id: str, session: Tracked, client: ClientInfo, stored: int) -> Ticket:
+        self.limiter.note_project(client.key, session.project)
+        return self.limiter.admit_session_request(secure_id, session, client.request_bytes, stored)
 
     async def resolve_project(self, key: str) -> int:
         """The project a public key names: an extra key, its numeric id, or its hashid."""
@@ -122,7 +173,7 @@ class Ingestor:
     async def session_reference(self, secure_id: str | None, session_id: Any) -> str:
         """The secure id of the session a request names, by secure id or (old SDKs) number."""
         if secure_id:
-            return secure_id
+            return self.bounds.secure_id(secure_id)
         if session_id is None or session_id == "":
             raise BadInput("session_secure_id is required")
         number = parse_int64(session_id, "session_id")
@@ -134,38 +185,89 @@ class Ingestor:
     async def initialize_session(
         self, project_key: str, secure_id: str | None, client: ClientInfo, **details: Any
     ) -> Session:
-        project_id = await self.resolve_project(project_key)
         if secure_id is not None and not secure_id.strip():
             raise BadInput("session_secure_id must not be empty")
+        if secure_id is not None:
+            self.bounds.secure_id(secure_id)
+        project_id = await self.resolve_project(project_key)
+        b = self.bounds
+        domains = details.pop("network_recording_domains", None)
+        if domains is not None:
+            domains = tuple(b.value(d) for d in b.items(domains, "network_recording_domains"))
+        client_config = b.optional_text(details.pop("client_config", None))
+        # The rest are short strings (ids, versions, names) or booleans.
+        short: dict[str, Any] = {
+            k: b.value(v) if isinstance(v, str) else v for k, v in details.items()
+        }
+        generated = not secure_id
+        secure_id = secure_id or new_secure_id()
+        # Reloads send initializeSession again for their session: only a new one counts
+        # towards the limits on new sessions.
+        existing = self.limiter.sessions.get(secure_id)
+        if existing is None and not generated:
+            size = await _translate(self.store.session_size(secure_id))
+            if size is not None:
+                existing = self.limiter.sessions.add(secure_id, size.project_id, size.stored_bytes)
+        ticket = self.limiter.admit_init(
+            client.key, project_id, secure_id, existing, client.request_bytes
+        )
         new = NewSession(
-            secure_id=secure_id or new_secure_id(),
+            secure_id=secure_id,
             project_id=project_id,
             created_at=now_ms(),
-            user_agent=client.user_agent,
-            accept_language=client.accept_language,
-            **details,
+            user_agent=b.optional_value(client.user_agent),
+            accept_language=b.optional_value(client.accept_language),
+            client_config=client_config,
+            network_recording_domains=domains,
+            **short,
         )
-        return await _translate(self.store.initialize_session(new))
+        session = await _within(ticket, _translate(self.store.initialize_session(new)))
+        if existing is None:
+            if not session.created:
+                ticket.not_new()  # another process created it meanwhile
+            self.limiter.sessions.add(secure_id, session.project_id)
+        return session
 
-    async def push_compressed(self, secure_id: str, payload_id: Any, data: str) -> None:
+    async def push_compressed(
+        self, secure_id: str, payload_id: Any, data: str, client: ClientInfo = _NO_CLIENT
+    ) -> None:
+        self.bounds.secure_id(secure_id)
         number = parse_int64(payload_id, "payload_id")
+        session = await self._session(secure_id)
+        ticket = self._admit(secure_id, session, client, payloads.stored_size(data))
+        await _within(ticket, self._push_compressed(secure_id, session, number, data))
+
+    async def _push_compressed(
+        self, secure_id: str, session: Tracked, payload_id: int, data: str
+    ) -> None:
         decoded = await run_sized(
             len(data), True, payloads.decode_compressed, data, self.limits.max_inflated_bytes
         )
-        await self._append(secure_id, number, "compressed", decoded)
+        await self._append(secure_id, session, payload_id, "compressed", decoded)
 
-    async def push_legacy(self, secure_id: str, arguments: Mapping[str, Any]) -> int:
+    async def push_legacy(
+        self, secure_id: str, arguments: Mapping[str, Any], client: ClientInfo = _NO_CLIENT
+    ) -> int:
         raw_id = arguments.get("payload_id")
         number = 0 if raw_id is None else parse_int64(raw_id, "payload_id")
+        session = await self._session(secure_id)
+        # What it will store is known only once encoded: the store enforces the size cap.
+        ticket = self._admit(secure_id, session, client, 0)
+        return await _within(ticket, self._push_legacy(secure_id, session, number, arguments))
+
+    async def _push_legacy(
+        self, secure_id: str, session: Tracked, payload_id: int, arguments: Mapping[str, Any]
+    ) -> int:
         # Always off the loop: the events (the bulk) are parsed objects whose size is not
         # known here, and only SDKs from before 2022 use this path.
         decoded = await run_off_loop(payloads.encode_legacy, arguments)
-        await self._append(secure_id, number, "legacy", decoded)
+        await self._append(secure_id, session, payload_id, "legacy", decoded)
         return decoded.summary.event_count
 
     async def _append(
         self,
         secure_id: str,
+        session: Tracked,
         payload_id: int,
         source: PayloadSource,
         decoded: payloads.DecodedPayload,
@@ -178,28 +280,77 @@ class Ingestor:
             summary=decoded.summary,
             body=decoded.body,
         )
-        await _translate(self.store.append_payload(secure_id, incoming))
+        try:
+            stored = await self.store.append_payload(
+                secure_id, incoming, self.limits.max_session_bytes
+            )
+        except SessionFull as exc:
+            # Other processes filled it since this one last looked.
+            session.stored_bytes = exc.stored_bytes
+            raise self.limiter.session_full(secure_id, session, exc.size) from None
+        except UnknownSession as exc:
+            self.limiter.sessions.forget(secure_id)  # deleted meanwhile
+            raise NotFound(str(exc)) from None
+        except StoreError as exc:
+            raise BadInput(str(exc)) from None
+        if stored:
+            session.stored_bytes += len(decoded.body)
 
-    async def identify(self, secure_id: str, identifier: str, user_object: Any) -> None:
+    async def identify(
+        self,
+        secure_id: str,
+        identifier: str,
+        user_object: Any,
+        client: ClientInfo = _NO_CLIENT,
+    ) -> None:
         if user_object is not None and not isinstance(user_object, dict):
             raise BadInput("user_object must be a JSON object")
         user_object = user_object or {}
+        user_fields, kept = bounded_properties(self.bounds, "user", user_object, "user_object")
+        identifier = self.bounds.value(identifier)
         fields: list[SessionField] = []
         if identifier:
             fields.append(SessionField("user", "identifier", identifier))
             if _EMAIL.fullmatch(identifier):
                 fields.append(SessionField("user", "email", identifier))
-        fields.extend(properties_to_fields("user", user_object))
-        encoded = msgspec.json.encode(user_object).decode() if user_object else None
-        await _translate(self.store.identify(secure_id, identifier, encoded, fields, now_ms()))
+        fields.extend(user_fields)
+        encoded = msgspec.json.encode(kept).decode() if kept else None
+        ticket = self._admit(secure_id, await self._session(secure_id), client, 0)
+        await _within(
+            ticket,
+            _translate(
+                self.store.identify(
+                    secure_id,
+                    identifier,
+                    encoded,
+                    fields,
+                    now_ms(),
+                    max_fields=self.limits.max_properties_per_session,
+                )
+            ),
+        )
 
-    async def add_properties(self, secure_id: str, kind: FieldKind, properties: Any) -> None:
+    async def add_properties(
+        self,
+        secure_id: str,
+        kind: FieldKind,
+        properties: Any,
+        client: ClientInfo = _NO_CLIENT,
+    ) -> None:
         if properties is None:
             properties = {}
         if not isinstance(properties, dict):
             raise BadInput("properties_object must be a JSON object")
-        fields = properties_to_fields(kind, properties)
-        await _translate(self.store.add_fields(secure_id, fields, now_ms()))
+        fields, _ = bounded_properties(self.bounds, kind, properties, "properties_object")
+        ticket = self._admit(secure_id, await self._session(secure_id), client, 0)
+        await _within(
+            ticket,
+            _translate(
+                self.store.add_fields(
+                    secure_id, fields, now_ms(), max_fields=self.limits.max_properties_per_session
+                )
+            ),
+        )
 
     async def add_feedback(
         self,
@@ -208,27 +359,44 @@ class Ingestor:
         timestamp: datetime,
         user_name: str | None,
         user_email: str | None,
+        client: ClientInfo = _NO_CLIENT,
     ) -> None:
-        feedback = Feedback(verbatim, to_epoch_ms(timestamp), user_name, user_email)
-        await _translate(self.store.add_feedback(secure_id, feedback, now_ms()))
+        b = self.bounds
+        feedback = Feedback(
+            # A short value, not long text: feedback is stored under a unique key that
+            # includes its text, and PostgreSQL indexes at most 2,704 bytes.
+            b.value(verbatim),
+            to_epoch_ms(timestamp),
+            b.optional_value(user_name),
+            b.optional_value(user_email),
+        )
+        ticket = self._admit(secure_id, await self._session(secure_id), client, 0)
+        await _within(ticket, _translate(self.store.add_feedback(secure_id, feedback, now_ms())))
 
     async def push_metrics(self, metrics: Sequence[Mapping[str, Any]]) -> int:
+        b = self.bounds
         records = []
-        for index, m in enumerate(metrics):
+        for index, m in enumerate(b.items(metrics, "metrics")):
             if m is None:
                 raise BadInput(f"metrics[{index}] must not be null")
+            tags = b.tags(m.get("tags") or (), f"metrics[{index}].tags")
             records.append(
                 Metric(
-                    session_secure_id=m["session_secure_id"],
-                    name=m["name"],
+                    session_secure_id=b.secure_id(
+                        m["session_secure_id"], f"metrics[{index}].session_secure_id"
+                    ),
+                    name=b.value(m["name"]),
                     value=float(m["value"]),
                     timestamp=to_epoch_ms(m["timestamp"]),
-                    group=m.get("group"),
-                    category=m.get("category"),
-                    span_id=m.get("span_id"),
-                    parent_span_id=m.get("parent_span_id"),
-                    trace_id=m.get("trace_id"),
-                    tags=tuple((t["name"], t["value"]) for t in m.get("tags") or ()),
+                    group=b.optional_value(m.get("group")),
+                    category=b.optional_value(m.get("category")),
+                    span_id=b.optional_value(m.get("span_id")),
+                    parent_span_id=b.optional_value(m.get("parent_span_id")),
+                    trace_id=b.optional_value(m.get("trace_id")),
+                    tags=tuple(
+                        (b.key(t["name"], f"metrics[{index}].tags"), b.value(t["value"]))
+                        for t in tags
+                    ),
                 )
             )
         await _translate(self.store.add_metrics(records, now_ms()))
@@ -237,33 +405,38 @@ class Ingestor:
     async def push_backend_errors(
         self, project_key: str | None, errors: Sequence[Mapping[str, Any]]
     ) -> None:
+        b = self.bounds
+        b.items(errors, "errors")
         project_id = await self.resolve_project(project_key) if project_key else None
         records = []
         for index, e in enumerate(errors):
             if e is None:
                 raise BadInput(f"errors[{index}] must not be null")
-            if project_id is None and not e.get("session_secure_id"):
+            session = e.get("session_secure_id") or None
+            if project_id is None and session is None:
                 raise BadInput(
                     f"errors[{index}] has no session_secure_id and the request no project_id"
                 )
             service = e.get("service") or {}
             records.append(
                 BackendError(
-                    event=e["event"],
-                    type=e["type"],
-                    url=e["url"],
-                    source=e["source"],
-                    stack_trace=e["stackTrace"],
+                    event=b.text(e["event"]),
+                    type=b.value(e["type"]),
+                    url=b.value(e["url"]),
+                    source=b.value(e["source"]),
+                    stack_trace=b.text(e["stackTrace"]),
                     timestamp=to_epoch_ms(e["timestamp"]),
-                    session_secure_id=e.get("session_secure_id") or None,
-                    request_id=e.get("request_id"),
-                    trace_id=e.get("trace_id"),
-                    span_id=e.get("span_id"),
-                    log_cursor=e.get("log_cursor"),
-                    payload=e.get("payload"),
-                    service_name=service.get("name"),
-                    service_version=service.get("version"),
-                    environment=e.get("environment"),
+                    session_secure_id=None
+                    if session is None
+                    else b.secure_id(session, f"errors[{index}].session_secure_id"),
+                    request_id=b.optional_value(e.get("request_id")),
+                    trace_id=b.optional_value(e.get("trace_id")),
+                    span_id=b.optional_value(e.get("span_id")),
+                    log_cursor=b.optional_value(e.get("log_cursor")),
+                    payload=b.optional_text(e.get("payload")),
+                    service_name=b.optional_value(service.get("name")),
+                    service_version=b.optional_value(service.get("version")),
+                    environment=b.optional_value(e.get("environment")),
                 )
             )
         await _translate(self.store.add_backend_errors(project_id, records, now_ms()))

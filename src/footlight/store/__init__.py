@@ -16,16 +16,22 @@ from footlight.store.base import (
     PayloadSummary,
     ProcessingTiming,
     Project,
+    ReadTimeout,
     Session,
     SessionField,
+    SessionFull,
     SessionOfAnotherProject,
     SessionRecord,
+    SessionSize,
     Store,
     StoredPayload,
     StoreError,
     StoreUnavailable,
+    TooManyFields,
     UnknownProject,
     UnknownSession,
+    UsageCount,
+    UsageTotals,
 )
 from footlight.store.sql import SQLStore
 from footlight.store.sqlite import SQLiteStore
@@ -43,18 +49,24 @@ __all__ = [
     "PayloadSummary",
     "ProcessingTiming",
     "Project",
+    "ReadTimeout",
     "SQLStore",
     "SQLiteStore",
     "Session",
     "SessionField",
+    "SessionFull",
     "SessionOfAnotherProject",
     "SessionRecord",
+    "SessionSize",
     "Store",
     "StoreError",
     "StoreUnavailable",
     "StoredPayload",
+    "TooManyFields",
     "UnknownProject",
     "UnknownSession",
+    "UsageCount",
+    "UsageTotals",
     "open_store",
 ]
 
@@ -68,5 +80,5 @@ def open_store(settings: Settings) -> SQLStore:
     if settings.store is not None:
         from footlight.store.postgres import PostgresStore
 
-        return PostgresStore(settings.store, timing)
-    return SQLiteStore(settings.data_dir, timing)
+        return PostgresStore(settings.store, timing, settings.read_timeout_seconds)
+    return SQLiteStore(settings.data_dir, timing, settings.read_timeout_seconds)

@@ -11,9 +11,9 @@ same request stores nothing twice (see each method).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from footlight.processing.records import (
     ConsoleMessage,
@@ -26,6 +26,9 @@ from footlight.processing.records import (
 FieldKind = Literal["user", "session", "track"]
 PayloadSource = Literal["compressed", "legacy"]
 JobKind = Literal["session", "otlp", "backend"]
+TokenScope = Literal["read", "admin"]
+TOKEN_SCOPES: tuple[TokenScope, ...] = ("read", "admin")
+T = TypeVar("T")
 
 
 class StoreError(Exception):
@@ -44,10 +47,33 @@ class SessionOfAnotherProject(StoreError):
         self.secure_id = secure_id
 
 
+class TooManyFields(StoreError):
+    def __init__(self, secure_id: str, limit: int) -> None:
+        super().__init__(
+            f"session {secure_id!r} would have more than {limit} user, session and track"
+            " properties (limit: max_properties_per_session)"
+        )
+        self.secure_id = secure_id
+
+
 class UnknownProject(StoreError):
     def __init__(self, project_id: int) -> None:
         super().__init__(f"no project with id {project_id}")
         self.project_id = project_id
+
+
+class SessionFull(StoreError):
+    """A payload would take its session past the size cap; nothing was written."""
+
+    def __init__(self, secure_id: str, stored_bytes: int, size: int, limit: int) -> None:
+        super().__init__(
+            f"session {secure_id!r} stores {stored_bytes} bytes; {size} more would pass"
+            f" {limit} (limit: max_session_bytes)"
+        )
+        self.secure_id = secure_id
+        self.stored_bytes = stored_bytes
+        self.size = size
+        self.limit = limit
 
 
 class LeaseLost(Exception):
@@ -58,6 +84,10 @@ class StoreUnavailable(Exception):
     """The backend cannot take writes right now (disk full, database down); try again later."""
 
 
+class ReadTimeout(StoreUnavailable):
+    """An operator read (read API, UI) ran past `read_timeout_seconds` and was stopped."""
+
+
 @dataclass(frozen=True)
 class Project:
     id: int
@@ -66,6 +96,14 @@ class Project:
     keys: tuple[str, ...] = ()
     retention_days: int | None = None
     """Sessions older than this are deleted; None keeps them."""
+    quota_bytes_per_day: int | None = None
+    """Request bytes the project may receive per UTC day; None: no quota."""
+    quota_sessions_per_day: int | None = None
+    """Sessions the project may start per UTC day; None: no quota."""
+
+
+QUOTAS = ("bytes_per_day", "sessions_per_day")
+"""The daily quotas a project may have (`Project.quota_<name>`)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +147,41 @@ class Session:
     accept_language: str | None
     identifier: str | None
     user_object: str | None
+    created: bool = field(default=False, compare=False)
+    """Whether the call that returned it created it (initializeSession of a new secure id);
+    not part of what the session is, so a reload's answer equals the first one's."""
+
+
+@dataclass(frozen=True)
+class SessionSize:
+    """What limits need to know about a stored session."""
+
+    project_id: int
+    stored_bytes: int
+    """Payload bytes stored (see `Store.append_payload`)."""
+
+
+@dataclass(frozen=True)
+class UsageCount:
+    """A per-project daily counter (see the quotas migration), or an amount to add to one."""
+
+    project_id: int
+    day: int
+    """UTC days since 1970-01-01."""
+    kind: str
+    """'accepted' (requests, request bytes), 'sessions' (new sessions), 'refused:<setting>'."""
+    count: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """What every process needs to enforce daily quotas: the quotas, and today's usage of the
+    projects that have one, summed over every process that has synced."""
+
+    quotas: dict[int, Project]
+    today: dict[int, tuple[int, int]]
+    """project id -> (request bytes accepted, sessions started) today."""
 
 
 @dataclass(frozen=True)
@@ -371,6 +444,36 @@ class ApiToken:
     project_id: int | None
     """None: the token reads every project."""
     created_at: int
+    scope: TokenScope = "read"
+    """read: every GET; admin: also what changes data (DELETE)."""
+
+
+TimelineKey = tuple[float, int]
+"""Where a page of a session timeline ends: the (time, row id) of its last row."""
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list read in (time, id) order."""
+
+    items: list[T]
+    next_after: TimelineKey | None
+    """The key to read the next page after; None when this page is the last."""
+
+
+@dataclass(frozen=True)
+class NetworkWindow:
+    """A page of a session's network rows, with the rows just around it.
+
+    Resources and OTLP spans are merged when they are read (`footlight.api.network`); a
+    span and its resource may fall on either side of a page boundary, so the rows within
+    `margin` of the page come along for the merge, though only the page's own are shown.
+    """
+
+    before: list[tuple[TimelineKey, NetworkRequest]]
+    page: list[tuple[TimelineKey, NetworkRequest]]
+    after: list[tuple[TimelineKey, NetworkRequest]]
+    more: bool
 
 
 @dataclass(frozen=True)
@@ -389,6 +492,11 @@ class SessionQuery:
     after: tuple[int, int] | None = None
     """Keyset cursor: (created_at, id) of the last session of the previous page."""
     limit: int = 50
+
+
+MAX_VIEW_FIELDS = 1000
+"""Most properties (user, session, track fields) one session view holds; the rest are read
+a page at a time (`Store.fields_page`, GET /api/v1/sessions/{id}/properties)."""
 
 
 @dataclass(frozen=True)
@@ -411,6 +519,8 @@ class SessionView:
     """Input is waiting to be processed (the session is live or was just re-opened)."""
     summary: SessionSummary | None
     fields: tuple[SessionField, ...] = ()
+    fields_complete: bool = True
+    """False when the session has more fields than a view holds (`MAX_VIEW_FIELDS`)."""
 
     def properties(self) -> dict[str, dict[str, list[str]]]:
         """The fields as {kind: {key: [values]}}, for each kind (user, session, track)."""
@@ -484,8 +594,17 @@ class Store(Protocol):
     async def secure_id_for(self, session_id: int) -> str | None:
         """The secure id of the session with this numeric id (SDKs before 2022-08 send it)."""
 
-    async def append_payload(self, secure_id: str, payload: IncomingPayload) -> bool:
-        """Store a push; False if identical content with that payload id is already stored."""
+    async def append_payload(
+        self, secure_id: str, payload: IncomingPayload, max_session_bytes: int | None = None
+    ) -> bool:
+        """Store a push; False if identical content with that payload id is already stored.
+
+        Raises SessionFull if the session's stored payload bytes would pass
+        `max_session_bytes` (a retry of a stored payload is still answered False).
+        """
+
+    async def session_size(self, secure_id: str) -> SessionSize | None:
+        """The session's project and stored bytes; None if there is no such session."""
 
     async def identify(
         self,
@@ -494,10 +613,24 @@ class Store(Protocol):
         user_object: str | None,
         fields: Sequence[SessionField],
         at: int,
-    ) -> None: ...
+        *,
+        max_fields: int | None = None,
+    ) -> None:
+        """Set the session's user and add user fields (see `add_fields` for `max_fields`)."""
 
-    async def add_fields(self, secure_id: str, fields: Sequence[SessionField], at: int) -> None:
-        """Add session or track properties; a field already present is not added again."""
+    async def add_fields(
+        self,
+        secure_id: str,
+        fields: Sequence[SessionField],
+        at: int,
+        *,
+        max_fields: int | None = None,
+    ) -> None:
+        """Add session or track properties; a field already present is not added again.
+
+        Raises TooManyFields, writing nothing, if the session would then hold more than
+        `max_fields` fields (of all kinds).
+        """
 
     async def add_feedback(self, secure_id: str, feedback: Feedback, at: int) -> None: ...
 
@@ -547,13 +680,51 @@ class Store(Protocol):
 
     async def list_sessions(self, query: SessionQuery) -> list[SessionView]: ...
 
-    async def session_view(self, secure_id: str) -> SessionView | None: ...
+    async def session_view(self, secure_id: str, *, fields: bool = True) -> SessionView | None:
+        """A session; with `fields`, its first properties too (`SessionView.fields_complete`)."""
+
+    async def fields_page(
+        self, secure_id: str, after: tuple[str, str, str] | None, limit: int
+    ) -> tuple[list[SessionField], bool]:
+        """A session's fields in (kind, key, value) order after `after`; whether more follow."""
 
     def payload_bodies(self, secure_id: str, page: int = 16) -> AsyncIterator[bytes]:
         """A session's payloads (gzip JSON) in replay order, read a few at a time."""
 
     async def payload_totals(self, secure_id: str) -> tuple[int, int]:
         """(payload count, stored bytes) of a session."""
+
+    # A session's timelines, a page at a time in (time, id) order: `limit` items after
+    # `after` (limit None reads them all: for tests and tools, never for a request).
+
+    async def console_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[ConsoleMessage]: ...
+
+    async def network_window(
+        self,
+        secure_id: str,
+        after: TimelineKey | None,
+        limit: int,
+        margin_ms: float,
+        context_rows: int,
+    ) -> NetworkWindow: ...
+
+    async def websocket_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[WebSocketEvent]: ...
+
+    async def track_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[TrackEvent]: ...
+
+    async def feedback_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[Feedback]: ...
+
+    async def session_errors_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[ErrorView]: ...
 
     async def session_console(self, secure_id: str) -> list[ConsoleMessage]: ...
 
@@ -591,10 +762,26 @@ class Store(Protocol):
 
     async def set_retention(self, project_id: int, days: int | None) -> None: ...
 
+    # -- quotas and usage (see footlight.ingest.quotas) -----------------------------------------
+
+    async def set_quotas(self, project_id: int, quotas: Mapping[str, int | None]) -> Project:
+        """Set some of a project's daily quotas (names in QUOTAS; None removes one)."""
+
+    async def sync_usage(self, counts: Sequence[UsageCount], day: int) -> UsageTotals:
+        """Add to the usage counters, all or nothing; return the quotas and `day`'s totals."""
+
+    async def usage(self, project_ids: Sequence[int] | None, since_day: int) -> list[UsageCount]:
+        """The counters of these projects (None: all, and project 0) from `since_day` on."""
+
     async def purge_expired(self, now: int, batch: int = 100) -> PurgeResult: ...
 
     async def add_token(
-        self, token_hash: bytes, name: str, project_id: int | None, at: int
+        self,
+        token_hash: bytes,
+        name: str,
+        project_id: int | None,
+        at: int,
+        scope: TokenScope = "read",
     ) -> ApiToken: ...
 
     async def token_by_hash(self, token_hash: bytes) -> ApiToken | None: ...

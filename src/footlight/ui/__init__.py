@@ -36,7 +36,8 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(f"{request.method} is not allowed here", status_code=405)
 
 
-def build_ui(store: Store) -> Starlette:
+def build_ui(store: Store, body_timeout_seconds: float = 30.0) -> Starlette:
+    """The UI on `store`; a form body not received within `body_timeout_seconds` is 408."""
     app = Starlette(
         routes=ROUTES,
         exception_handlers={
@@ -47,4 +48,5 @@ def build_ui(store: Store) -> Starlette:
         },
     )
     app.state.store = store
+    app.state.body_timeout_seconds = body_timeout_seconds
     return app

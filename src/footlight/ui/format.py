@@ -1,7 +1,14 @@
-"""How the UI writes times, durations, sizes and users (Jinja2 filters)."""
+"""How the UI writes times, durations, sizes and users (Jinja2 filters).
+
+Every filter is total: stored values come from strangers (an error stamped
+`9999-12-31T23:59:59-14:00` is a time past year 9999, which `datetime` cannot hold), and one
+such value must not turn a page into a 500 for good. A number a filter cannot show as what
+it should be is shown as the number itself, marked.
+"""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,15 +18,35 @@ from footlight.store.base import SessionView
 
 
 def when(epoch_ms: float | None) -> str:
-    """An absolute time, in UTC like the filters that take one."""
+    """An absolute time, in UTC like the filters that take one; beyond the years 1 to 9999,
+    the number of milliseconds it stands for."""
     if epoch_ms is None:
         return "—"
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return f"invalid time ({epoch_ms} ms)"
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f" {moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} UTC"
+    )
+
+
+def ms(value: float | None) -> str:
+    """Epoch milliseconds as a whole number (for the page script's `data-ts`), or "" for
+    what is not a finite number."""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value))
+    return ""
 
 
 def duration(ms: float | None) -> str:
     if ms is None:
         return "—"
+    if not isinstance(ms, int | float) or not math.isfinite(ms):
+        return f"invalid duration ({ms})"
     seconds = int(ms // 1000)
     if seconds < 60:
         return f"{seconds}s" if seconds or ms == 0 else f"{int(ms)}ms"
@@ -62,6 +89,19 @@ def body(value: Any) -> str:
     return msgspec.json.format(msgspec.json.encode(value)).decode()
 
 
+CLIP_CHARS = 4000
+"""Most characters of one recorded text (a console line, a body) a session page shows; the
+read API has it whole. With `PANE_ROWS` rows a pane, this bounds the page."""
+
+
+def clip(value: Any, limit: int = CLIP_CHARS) -> str:
+    """Text as a pane shows it: its first `limit` characters, the rest counted."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
 def pairs(value: Any) -> list[tuple[str, Any]]:
     """The entries of a recorded mapping (headers, properties), whatever the SDK sent."""
     if isinstance(value, dict):
@@ -72,9 +112,11 @@ def pairs(value: Any) -> list[tuple[str, Any]]:
 FILTERS = {
     "pairs": pairs,
     "when": when,
+    "ms": ms,
     "duration": duration,
     "size": size,
     "user": user,
     "browser": browser,
     "body": body,
+    "clip": clip,
 }

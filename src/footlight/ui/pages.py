@@ -7,6 +7,14 @@ needs a sign-in (`auth.py`): without one, a page redirects to the login form and
 URL answers 401. A session or error group of a project the token may not read is a 404,
 like one that does not exist, so a token learns nothing about other projects.
 
+A session page reads at most what it shows: `PANE_ROWS` rows per pane (one more, to know
+that there are more), with the same paged store reads as the API, never a whole timeline.
+
+The two POST forms (sign in, sign out) are refused with 403 when the browser says the form
+was sent from another site (`Sec-Fetch-Site`, or `Origin` where that is missing): a sign-in
+made on another site's behalf would sign the browser in to the attacker's token (login CSRF).
+The form's body must arrive within `body_timeout_seconds`, like an ingest body, or 408.
+
 The Content-Security-Policy lets scripts come from this server only. Styles, images and
 fonts may come from anywhere, because the replay renders the recorded site's own
 stylesheets and images inside the player's iframe (which inherits this policy); rrweb
@@ -15,8 +23,9 @@ rewrites the recorded page's scripts into inert elements, and the policy is a se
 
 from __future__ import annotations
 
+import asyncio
 import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,7 +42,7 @@ from starlette.responses import (
 
 from footlight.api.auth import AuthError
 from footlight.api.events import stream_events
-from footlight.api.network import merge_network
+from footlight.api.network import network_page
 from footlight.api.params import (
     ParamError,
     error_group_after,
@@ -45,14 +54,15 @@ from footlight.api.params import (
 )
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
 from footlight.ingest.ids import encode_project
-from footlight.store import Store
-from footlight.store.base import ApiToken, ErrorGroupView, SessionView
+from footlight.store import ReadTimeout, Store
+from footlight.store.base import MAX_VIEW_FIELDS, ApiToken, ErrorGroupView, SessionView
+from footlight.store.base import Page as RowPage
 from footlight.ui import auth
 from footlight.ui.format import FILTERS
 
 PAGE_SIZE = 50
 PANE_ROWS = 2000
-"""Rows a session page shows per pane; the read API has them all."""
+"""Rows a session page shows per pane (and reads); the read API pages through them all."""
 MAX_FORM_BYTES = 8 * 1024
 HERE = Path(__file__).parent
 PLAYER_BUNDLE = HERE / "static" / "vendor" / "rrweb-player.js"
@@ -88,6 +98,12 @@ class PageError(Exception):
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = _templates.get_template(template).render(request=request, **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+async def render_off_the_loop(request: Request, template: str, **context: Any) -> HTMLResponse:
+    """`render` on a worker thread, for a page of thousands of rows: rendering it takes
+    ~100 ms, which on the event loop would hold up every push meanwhile."""
+    return await asyncio.to_thread(render, request, template, **context)
 
 
 def _store(request: Request) -> Store:
@@ -128,21 +144,57 @@ def _safe_next(target: str | None) -> str:
     return "/ui/sessions"
 
 
+def _cross_site(request: Request) -> bool:
+    """Whether the browser says this request comes from a page of another site.
+
+    `Sec-Fetch-Site` is the browser's own verdict and survives proxies that rewrite `Host`;
+    where it is missing (older browsers), `Origin` must name the host the request was sent
+    to. A request with neither is no browser's form post (curl, scripts): let through.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site.strip().lower() not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    host = request.headers.get("host", "").strip().lower()
+    sent_from = urllib.parse.urlsplit(origin.strip())
+    return origin.strip() == "null" or not host or sent_from.netloc.lower() != host
+
+
+def _body_timeout(request: Request) -> float:
+    seconds: float = request.app.state.body_timeout_seconds
+    return seconds
+
+
 async def _form(request: Request) -> dict[str, str]:
     if request.headers.get("content-type", "").split(";")[0].strip() != (
         "application/x-www-form-urlencoded"
     ):
         raise PageError(415, "send the form as application/x-www-form-urlencoded")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise PageError(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
+    timeout = _body_timeout(request)
+    try:
+        async with asyncio.timeout(timeout):
+            body = await _form_body(request)
+    except TimeoutError:
+        raise PageError(
+            408,
+            f"the form was not received within {timeout:g} s (limit: body_timeout_seconds)",
+        ) from None
     try:
         pairs = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
     except UnicodeDecodeError:
         raise PageError(400, "the form is not UTF-8") from None
     return dict(pairs)
+
+
+async def _form_body(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise PageError(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
+    return body
 
 
 async def login_form(request: Request) -> Response:
@@ -164,7 +216,12 @@ def _login_page(request: Request, next_page: str, status: int = 200, error: str 
     )
 
 
+CROSS_SITE = "refused: this form was sent from another site"
+
+
 async def login(request: Request) -> Response:
+    if _cross_site(request):
+        return _login_page(request, "/ui/sessions", 403, f"Sign-in {CROSS_SITE}.")
     try:
         form = await _form(request)
     except PageError as exc:
@@ -180,6 +237,8 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    if _cross_site(request):
+        return render(request, "problem.html", 403, token=None, message=f"Sign-out {CROSS_SITE}.")
     response = RedirectResponse("/ui/login", status_code=303)
     await auth.sign_out(_store(request), request, response)
     return response
@@ -187,7 +246,8 @@ async def logout(request: Request) -> Response:
 
 async def store_unavailable(request: Request, exc: Exception) -> Response:
     """Any page or data URL while the store cannot be reached: 503, try again shortly."""
-    response = _problem(request, 503, f"storage is unavailable: {exc}")
+    message = str(exc) if isinstance(exc, ReadTimeout) else f"storage is unavailable: {exc}"
+    response = _problem(request, 503, message)
     response.headers["retry-after"] = RETRY_AFTER_SECONDS
     return response
 
@@ -258,17 +318,16 @@ async def session(request: Request, token: ApiToken) -> Response:
     store = _store(request)
     secure_id = view.secure_id
     payloads, _ = await store.payload_totals(secure_id)
-    errors = await store.errors(None, session_secure_id=secure_id, limit=PANE_ROWS + 1)
-    panes: dict[str, Sequence[Any]] = {
-        "console": await store.session_console(secure_id),
-        "network": merge_network(await store.session_network(secure_id)),
-        "websocket": await store.session_websocket(secure_id),
-        "errors": sorted(errors, key=lambda e: (e.error.timestamp, e.id)),
-        "tracks": await store.session_tracks(secure_id),
-        "feedback": await store.session_feedback(secure_id),
+    panes: dict[str, RowPage[Any]] = {
+        "console": await store.console_page(secure_id, None, PANE_ROWS),
+        "network": await network_page(store, secure_id, None, PANE_ROWS),
+        "websocket": await store.websocket_page(secure_id, None, PANE_ROWS),
+        "errors": await store.session_errors_page(secure_id, None, PANE_ROWS),
+        "tracks": await store.track_page(secure_id, None, PANE_ROWS),
+        "feedback": await store.feedback_page(secure_id, None, PANE_ROWS),
     }
-    context: dict[str, Any] = {name: rows[:PANE_ROWS] for name, rows in panes.items()}
-    return render(
+    context: dict[str, Any] = {name: page.items for name, page in panes.items()}
+    return await render_off_the_loop(
         request,
         "session.html",
         token=token,
@@ -276,8 +335,9 @@ async def session(request: Request, token: ApiToken) -> Response:
         fields=view.properties(),
         has_recording=payloads > 0,
         player_installed=PLAYER_BUNDLE.is_file(),
-        cut={name: len(rows) > PANE_ROWS for name, rows in panes.items()},
+        cut={name: page.next_after is not None for name, page in panes.items()},
         pane_rows=PANE_ROWS,
+        max_fields=MAX_VIEW_FIELDS,
         **context,
     )
 
@@ -336,7 +396,7 @@ async def error_group(request: Request, token: ApiToken) -> Response:
     for occurrence in recent:
         secure_id = occurrence.session_secure_id
         if secure_id and secure_id not in starts:
-            starts[secure_id] = _replay_start(await store.session_view(secure_id))
+            starts[secure_id] = _replay_start(await store.session_view(secure_id, fields=False))
     occurrences = [
         {
             **asdict(e.error),

@@ -12,6 +12,8 @@ __all__ = ["PostgresEngine", "PostgresStore", "migrations", "redacted"]
 class PostgresStore(SQLStore):
     """The store in the PostgreSQL database at `url` (postgresql://...)."""
 
-    def __init__(self, url: str, timing: ProcessingTiming | None = None) -> None:
-        super().__init__(PostgresEngine(url), timing)
+    def __init__(
+        self, url: str, timing: ProcessingTiming | None = None, read_timeout: float | None = None
+    ) -> None:
+        super().__init__(PostgresEngine(url, read_timeout), timing)
         self.url = url

@@ -12,6 +12,9 @@ Durability is PostgreSQL's: a COMMIT returns once the WAL is flushed (the server
 StoreUnavailable (the edge answers 503 with Retry-After); connections are re-opened as soon
 as it is back.
 
+Operator reads (read API, UI) run on connections with `statement_timeout` set to
+`read_timeout_seconds`, so PostgreSQL itself stops a statement that runs longer.
+
 Migrations run in one transaction under an advisory lock, so any number of processes may
 start (or run `footlight migrate`) at once: one applies them, the others find them applied.
 """
@@ -32,7 +35,8 @@ from footlight.store.sql.engine import (
     Connection,
     Cursor,
     Migration,
-    Readers,
+    ReadLane,
+    ReadLanes,
     Writer,
     apply_pending,
     shipped_migrations,
@@ -115,9 +119,15 @@ class PostgresBackend:
     begin = "BEGIN"
     errors: tuple[type[Exception], ...] = (psycopg.Error,)
     # DataError: a value the database cannot hold (a NUL in text, an integer beyond bigint),
-    # raised by psycopg before sending or by the server. It is the input's fault, not the
-    # connection's: only that write fails, and processing records it instead of retrying.
-    refusals: tuple[type[Exception], ...] = (pg_errors.IntegrityError, psycopg.DataError)
+    # raised by psycopg before sending or by the server. ProgramLimitExceeded: one it cannot
+    # index (a B-tree entry over 2,704 bytes). Both are the input's fault, not the
+    # connection's: only that write fails (left to fail the batch, one stranger's value was a
+    # 503 for everyone committed with it), and processing records it instead of retrying.
+    refusals: tuple[type[Exception], ...] = (
+        pg_errors.IntegrityError,
+        psycopg.DataError,
+        pg_errors.ProgramLimitExceeded,
+    )
     retryable: tuple[type[Exception], ...] = (
         pg_errors.DeadlockDetected,
         pg_errors.SerializationFailure,
@@ -128,6 +138,14 @@ class PostgresBackend:
 
     def connect(self) -> Connection:
         return PostgresConnection(self._raw())
+
+    def limit_statements(self, conn: Connection, seconds: float) -> None:
+        # Whole milliseconds, at least one: 0 would turn the limit off.
+        milliseconds = max(1, round(seconds * 1000))
+        conn.execute("SELECT set_config('statement_timeout', ?, false)", (f"{milliseconds}",))
+
+    def timed_out(self, exc: Exception) -> bool:
+        return isinstance(exc, pg_errors.QueryCanceled)
 
     def _raw(self) -> psycopg.Connection[Row]:
         return psycopg.connect(
@@ -157,11 +175,12 @@ def migrate(conn: PostgresConnection) -> int:
 
 
 class PostgresEngine:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_timeout: float | None = None) -> None:
         self.url = url
         self._backend = PostgresBackend(url)
+        self._read_timeout = read_timeout
         self._writer: Writer | None = None
-        self._readers: Readers | None = None
+        self._readers: ReadLanes | None = None
 
     def describe(self) -> str:
         return f"PostgreSQL {redacted(self.url)}"
@@ -190,7 +209,7 @@ class PostgresEngine:
         await asyncio.to_thread(self.migrate)
         self._writer = Writer(self._backend)
         self._writer.start()
-        self._readers = Readers(self._backend, threads=4)
+        self._readers = ReadLanes(self._backend, self._read_timeout)
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -205,7 +224,7 @@ class PostgresEngine:
             raise StoreUnavailable("the store is not open")
         return self._writer.submit(fn)
 
-    async def read(self, fn: Callable[[Connection], T]) -> T:
+    async def read(self, fn: Callable[[Connection], T], lane: ReadLane = "internal") -> T:
         if self._readers is None:
             raise StoreUnavailable("the store is not open")
-        return await self._readers.run(fn)
+        return await self._readers.run(lane, fn)

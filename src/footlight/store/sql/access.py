@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from footlight.store.base import JobKind, ProcessingTiming, UnknownSession
-from footlight.store.sql.engine import Connection
+from footlight.store.sql.engine import Connection, ReadLane
 
 T = TypeVar("T")
 
@@ -58,7 +58,7 @@ class Engine(Protocol):
 
     def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]: ...
 
-    async def read(self, fn: Callable[[Connection], T]) -> T: ...
+    async def read(self, fn: Callable[[Connection], T], lane: ReadLane = "internal") -> T: ...
 
 
 class Access:
@@ -71,7 +71,17 @@ class Access:
         return self.engine.write(fn)
 
     async def _read(self, fn: Callable[[Connection], T]) -> T:
+        """A read of processing, retention or the CLI (the internal lane)."""
         return await self.engine.read(fn)
+
+    async def _ingest_read(self, fn: Callable[[Connection], T]) -> T:
+        """A lookup an SDK request waits on: its own lane, never behind an operator's read."""
+        return await self.engine.read(fn, "ingest")
+
+    async def _operator_read(self, fn: Callable[[Connection], T]) -> T:
+        """A read of the read API or the UI: its statements are stopped after
+        `read_timeout_seconds` (ReadTimeout); callers bound its rows."""
+        return await self.engine.read(fn, "operator")
 
     def _schedule(self, conn: Connection, kind: JobKind, key: int, now: int) -> None:
         """Queue `key` for processing, in the transaction that stored its new input.

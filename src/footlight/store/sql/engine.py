@@ -17,8 +17,19 @@ A batch the database aborted to break a deadlock, or for serialization, is run a
 times) before giving up. Writes still queued when the store closes fail with
 `StoreUnavailable`.
 
-Reads run on a small thread pool, one connection per thread, reconnecting the same way; a
-read the database refuses (a value it cannot hold) is a `StoreError`.
+Reads run on thread pools, one connection per thread, reconnecting the same way; a read the
+database refuses (a value it cannot hold) is a `StoreError`. There are three pools, "lanes",
+so that one kind of read never waits behind another (`ReadLanes`):
+
+* ingest: the lookups an SDK's request waits on (a project key, an old numeric session id);
+  they are index lookups, and nothing else runs there;
+* operator: the read API and the UI. Their reads are bounded in rows by the callers, and
+  each statement in time by `read_timeout_seconds` (`Backend.limit_statements`): a statement
+  that runs longer is stopped and the read fails with `ReadTimeout`;
+* internal: processing, retention and the CLI, which read whole sessions and may take long.
+
+Before the lanes, two operator reads of a session with a million console messages held both
+reader threads for 16 s and every initializeSession behind them waited.
 """
 
 from __future__ import annotations
@@ -34,9 +45,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
-from footlight.store.base import StoreError, StoreUnavailable
+from footlight.store.base import ReadTimeout, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger("footlight.store")
@@ -87,6 +98,15 @@ class Backend(Protocol):
     """Aborts that succeed when simply run again (deadlock victims, serialization)."""
 
     def connect(self) -> Connection: ...
+
+    def limit_statements(self, conn: Connection, seconds: float) -> None:
+        """Make the database stop any statement of `conn` that runs longer than `seconds`."""
+
+    def timed_out(self, exc: Exception) -> bool:
+        """Whether `exc` is a statement stopped by `limit_statements`."""
+
+
+ReadLane = Literal["ingest", "operator", "internal"]
 
 
 def now_ms() -> int:
@@ -289,11 +309,19 @@ class Writer:
 class Readers:
     """Read connections, one per pool thread."""
 
-    def __init__(self, backend: Backend, threads: int = 2) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        threads: int = 2,
+        *,
+        lane: ReadLane = "internal",
+        statement_timeout: float | None = None,
+    ) -> None:
         self._backend = backend
+        self._statement_timeout = statement_timeout
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix=f"footlight-{backend.name.lower()}-read"
+            max_workers=threads, thread_name_prefix=f"footlight-{backend.name.lower()}-{lane}"
         )
         self._conns: list[Connection] = []
         self._lock = threading.Lock()
@@ -302,6 +330,13 @@ class Readers:
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._backend.connect()
+            if self._statement_timeout is not None:
+                try:
+                    self._backend.limit_statements(conn, self._statement_timeout)
+                except BaseException:
+                    with contextlib.suppress(*self._backend.errors, OSError):
+                        conn.close()
+                    raise
             self._local.conn = conn
             with self._lock:
                 self._conns.append(conn)
@@ -328,6 +363,13 @@ class Readers:
                 # The query's values (a NUL on PostgreSQL), not the database: bad input.
                 raise StoreError(f"refused by the store: {exc}") from exc
             except failures as exc:
+                if self._statement_timeout is not None and self._backend.timed_out(exc):
+                    # The connection is fine: only the statement was stopped.
+                    raise ReadTimeout(
+                        f"the read ran longer than {self._statement_timeout:g} s and was stopped"
+                        " (limit: read_timeout_seconds); ask for less (filters, a smaller"
+                        " limit) or raise FOOTLIGHT_READ_TIMEOUT_SECONDS"
+                    ) from exc
                 self._drop()
                 raise StoreUnavailable(f"{self._backend.name} read failed: {exc}") from exc
 
@@ -340,3 +382,21 @@ class Readers:
                 with contextlib.suppress(*self._backend.errors, OSError):
                     conn.close()
             self._conns.clear()
+
+
+class ReadLanes:
+    """The three reader pools of an engine (see the module docstring)."""
+
+    def __init__(self, backend: Backend, operator_timeout: float | None) -> None:
+        self._lanes: dict[ReadLane, Readers] = {
+            "ingest": Readers(backend, 2, lane="ingest"),
+            "operator": Readers(backend, 2, lane="operator", statement_timeout=operator_timeout),
+            "internal": Readers(backend, 1, lane="internal"),
+        }
+
+    async def run(self, lane: ReadLane, fn: Callable[[Connection], T]) -> T:
+        return await self._lanes[lane].run(fn)
+
+    def close(self) -> None:
+        for readers in self._lanes.values():
+            readers.close()

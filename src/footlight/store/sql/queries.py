@@ -1,10 +1,18 @@
 """The reading side of the SQL store (sessions, timelines, errors), plus deletion, retention,
-API tokens and the UI's signed-in sessions."""
+API tokens and the UI's signed-in sessions.
+
+What the read API and the UI read runs on the engine's operator lane (`_operator_read`):
+never in the way of ingest, each statement stopped after `read_timeout_seconds`. Every read
+there is bounded in rows too: a session's timelines are read a page at a time, in (time, id)
+order from the index on (session, time), and a session view holds at most
+`MAX_VIEW_FIELDS` of its properties.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from footlight.processing.records import (
     ConsoleMessage,
@@ -15,23 +23,30 @@ from footlight.processing.records import (
     WebSocketEvent,
 )
 from footlight.store.base import (
+    MAX_VIEW_FIELDS,
     ApiToken,
     ErrorGroupView,
     ErrorView,
     Feedback,
+    NetworkWindow,
+    Page,
     PurgeResult,
     SessionField,
     SessionQuery,
     SessionSummary,
     SessionView,
+    TimelineKey,
+    TokenScope,
     UnknownProject,
 )
 from footlight.store.sql.access import Access, from_json
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.processing import DERIVED_BY_ORIGIN
-from footlight.store.sql.rows import feedback, session_fields
+from footlight.store.sql.rows import feedback
 
+T = TypeVar("T")
 DAY_MS = 86_400_000
+
 _SUMMARY_COLUMNS = (
     "started_at", "ended_at", "length_ms", "active_ms", "pages_visited", "click_count",
     "rage_click_count", "event_count", "payload_count", "error_count", "console_count",
@@ -86,8 +101,11 @@ def _session_view(row: Any, fields: Sequence[SessionField] = ()) -> SessionView:
     )
 
 
+_TOKEN_COLUMNS = "t.id, t.name, t.project_id, t.created_at, t.scope"  # noqa: S105 - columns
+
+
 def _token(row: Any) -> ApiToken:
-    return ApiToken(row["id"], row["name"], row["project_id"], row["created_at"])
+    return ApiToken(row["id"], row["name"], row["project_id"], row["created_at"], row["scope"])
 
 
 def _frames(text: str) -> tuple[StackFrame, ...]:
@@ -114,6 +132,115 @@ def _error_view(row: Any) -> ErrorView:
         fingerprint=row["fingerprint"],
         error=_occurrence(row),
     )
+
+
+def _console(r: Any) -> ConsoleMessage:
+    return ConsoleMessage(
+        timestamp=r["timestamp"],
+        level=r["level"],
+        message=r["message"],
+        trace=_frames(r["trace"]),
+        attributes=from_json(r["attributes"]) or {},
+        source="otlp" if r["origin"].startswith("otlp:") else "payload",
+    )
+
+
+def _network(r: Any) -> NetworkRequest:
+    return NetworkRequest(
+        start=r["started_at"],
+        end=r["ended_at"],
+        method=r["method"],
+        url=r["url"],
+        status=r["status"],
+        initiator=r["initiator"],
+        request=from_json(r["request"]),
+        response=from_json(r["response"]),
+        transfer_size=r["transfer_size"],
+        trace_id=r["trace_id"],
+        span_id=r["span_id"],
+        source="otlp" if r["origin"].startswith("otlp:") else "payload",
+    )
+
+
+def _websocket(r: Any) -> WebSocketEvent:
+    return WebSocketEvent(
+        r["timestamp"], r["socket_id"], r["type"], r["name"], r["size"], r["message"]
+    )
+
+
+def _track(r: Any) -> TrackEvent:
+    return TrackEvent(r["timestamp"], r["name"], from_json(r["properties"]) or {})
+
+
+class _Timeline:
+    """A session's rows in one table, read in (time, id) order, a page at a time.
+
+    `select` picks the rows of one session (its one parameter, the secure id); `time` and
+    `id` name the columns of the order. The keyset condition repeats `time >= ?` so that
+    both engines bound the scan of the (session, time) index with it.
+    """
+
+    def __init__(self, select: str, time: str, id_: str = "id") -> None:
+        self.select = select
+        self.time = time
+        self.id = id_
+
+    def after(self, key: TimelineKey | None) -> tuple[str, list[Any]]:
+        if key is None:
+            return "", []
+        t, i = self.time, self.id
+        return f" AND {t} >= ? AND ({t} > ? OR {i} > ?)", [key[0], key[0], key[1]]
+
+    def rows(
+        self, conn: Connection, secure_id: str, after: TimelineKey | None, limit: int | None
+    ) -> list[Any]:
+        condition, args = self.after(after)
+        sql = f"{self.select}{condition} ORDER BY {self.time}, {self.id}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return conn.execute(sql, [secure_id, *args]).fetchall()
+
+    def key(self, row: Any) -> TimelineKey:
+        return (row[self.time.rsplit(".", 1)[-1]], row[self.id.rsplit(".", 1)[-1]])
+
+    def page(
+        self,
+        conn: Connection,
+        secure_id: str,
+        after: TimelineKey | None,
+        limit: int | None,
+        build: Callable[[Any], T],
+    ) -> Page[T]:
+        """Up to `limit` rows after `after` (all of them for None); one more is read to know
+        whether another page follows."""
+        rows = self.rows(conn, secure_id, after, None if limit is None else limit + 1)
+        more = limit is not None and len(rows) > limit
+        rows = rows[:limit] if more else rows
+        return Page([build(r) for r in rows], self.key(rows[-1]) if more else None)
+
+
+_CONSOLE = _Timeline("SELECT * FROM console_messages WHERE session_secure_id = ?", "timestamp")
+_NETWORK = _Timeline("SELECT * FROM network_requests WHERE session_secure_id = ?", "started_at")
+_WEBSOCKET = _Timeline("SELECT * FROM websocket_events WHERE session_secure_id = ?", "timestamp")
+_TRACK = _Timeline("SELECT * FROM track_events WHERE session_secure_id = ?", "timestamp")
+_ERRORS = _Timeline("SELECT * FROM errors WHERE session_secure_id = ?", "timestamp")
+_FEEDBACK = _Timeline(
+    "SELECT f.* FROM feedback f JOIN sessions s ON s.id = f.session_id WHERE s.secure_id = ?",
+    "f.timestamp",
+    "f.id",
+)
+
+
+def _view_fields(conn: Connection, session_id: int) -> tuple[list[SessionField], bool]:
+    """The first `MAX_VIEW_FIELDS` fields of a session in arrival order; whether that is all."""
+    rows = conn.execute(
+        "SELECT kind, key, value FROM session_fields WHERE session_id = ?"
+        " ORDER BY received_at, kind, key, value LIMIT ?",
+        (session_id, MAX_VIEW_FIELDS + 1),
+    ).fetchall()
+    fields = [SessionField(f["kind"], f["key"], f["value"]) for f in rows[:MAX_VIEW_FIELDS]]
+    return fields, len(rows) <= MAX_VIEW_FIELDS
 
 
 def _payload_page(
@@ -208,14 +335,45 @@ class ReadQueries(Access):
         def read(conn: Connection) -> list[SessionView]:
             return [_session_view(r) for r in conn.execute(sql, args)]
 
-        return await self._read(read)
+        return await self._operator_read(read)
 
-    async def session_view(self, secure_id: str) -> SessionView | None:
+    async def session_view(self, secure_id: str, *, fields: bool = True) -> SessionView | None:
+        """One session with its summary and (unless `fields` is False, for a cheaper look-up)
+        its first `MAX_VIEW_FIELDS` properties."""
+
         def read(conn: Connection) -> SessionView | None:
             row = conn.execute(f"{_SESSION_SELECT} WHERE s.secure_id = ?", (secure_id,)).fetchone()
-            return None if row is None else _session_view(row, session_fields(conn, row["id"]))
+            if row is None:
+                return None
+            if not fields:
+                return _session_view(row)
+            found, complete = _view_fields(conn, row["id"])
+            view = _session_view(row, found)
+            return view if complete else replace(view, fields_complete=False)
 
-        return await self._read(read)
+        return await self._operator_read(read)
+
+    async def fields_page(
+        self, secure_id: str, after: tuple[str, str, str] | None, limit: int
+    ) -> tuple[list[SessionField], bool]:
+        """A session's fields in (kind, key, value) order (its primary key's), `limit` at a
+        time after `after`; whether more follow."""
+        sql = (
+            "SELECT f.kind, f.key, f.value FROM session_fields f"
+            " JOIN sessions s ON s.id = f.session_id WHERE s.secure_id = ?"
+        )
+        args: list[Any] = [secure_id]
+        if after is not None:
+            sql += " AND (f.kind, f.key, f.value) > (?, ?, ?)"
+            args.extend(after)
+        sql += " ORDER BY f.kind, f.key, f.value LIMIT ?"
+
+        def read(conn: Connection) -> tuple[list[SessionField], bool]:
+            rows = conn.execute(sql, [*args, limit + 1]).fetchall()
+            found = [SessionField(r["kind"], r["key"], r["value"]) for r in rows[:limit]]
+            return found, len(rows) > limit
+
+        return await self._operator_read(read)
 
     async def payload_bodies(self, secure_id: str, page: int = 16) -> AsyncIterator[bytes]:
         """A session's payloads (gzip JSON) in replay order, a few at a time."""
@@ -225,7 +383,7 @@ class ReadQueries(Access):
             def read(conn: Connection, after: tuple[int, int] | None = cursor) -> list[Any]:
                 return _payload_page(conn, secure_id, after, page)
 
-            rows = await self._read(read)
+            rows = await self._operator_read(read)
             for row in rows:
                 yield bytes(row["body"])
             if len(rows) < page:
@@ -243,93 +401,107 @@ class ReadQueries(Access):
             ).fetchone()
             return int(row[0]), int(row[1])
 
-        return await self._read(read)
+        return await self._operator_read(read)
+
+    async def console_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[ConsoleMessage]:
+        """Console messages in time order, `limit` after `after` (None: all, for tools)."""
+        return await self._operator_read(
+            lambda conn: _CONSOLE.page(conn, secure_id, after, limit, _console)
+        )
+
+    async def network_window(
+        self,
+        secure_id: str,
+        after: TimelineKey | None,
+        limit: int,
+        margin_ms: float,
+        context_rows: int,
+    ) -> NetworkWindow:
+        """A page of network rows (resources and spans, unmerged) and, for the merge, up to
+        `context_rows` rows on each side that start within `margin_ms` of the page."""
+
+        def read(conn: Connection) -> NetworkWindow:
+            rows = _NETWORK.rows(conn, secure_id, after, limit + 1)
+            more = len(rows) > limit
+            page = [(_NETWORK.key(r), _network(r)) for r in rows[:limit]]
+            if not page:
+                return NetworkWindow([], [], [], False)
+            (first_start, first_id), (last_start, last_id) = page[0][0], page[-1][0]
+            before = conn.execute(
+                f"{_NETWORK.select} AND started_at >= ? AND started_at <= ?"
+                " AND (started_at < ? OR id < ?) ORDER BY started_at DESC, id DESC LIMIT ?",
+                (
+                    secure_id,
+                    first_start - margin_ms,
+                    first_start,
+                    first_start,
+                    first_id,
+                    context_rows,
+                ),
+            ).fetchall()
+            following = conn.execute(
+                f"{_NETWORK.select} AND started_at <= ?{_NETWORK.after((last_start, last_id))[0]}"
+                " ORDER BY started_at, id LIMIT ?",
+                (secure_id, last_start + margin_ms, last_start, last_start, last_id, context_rows),
+            ).fetchall()
+            return NetworkWindow(
+                before=[(_NETWORK.key(r), _network(r)) for r in reversed(before)],
+                page=page,
+                after=[(_NETWORK.key(r), _network(r)) for r in following],
+                more=more,
+            )
+
+        return await self._operator_read(read)
+
+    async def websocket_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[WebSocketEvent]:
+        return await self._operator_read(
+            lambda conn: _WEBSOCKET.page(conn, secure_id, after, limit, _websocket)
+        )
+
+    async def track_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[TrackEvent]:
+        return await self._operator_read(
+            lambda conn: _TRACK.page(conn, secure_id, after, limit, _track)
+        )
+
+    async def feedback_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[Feedback]:
+        return await self._operator_read(
+            lambda conn: _FEEDBACK.page(conn, secure_id, after, limit, feedback)
+        )
+
+    async def session_errors_page(
+        self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
+    ) -> Page[ErrorView]:
+        return await self._operator_read(
+            lambda conn: _ERRORS.page(conn, secure_id, after, limit, _error_view)
+        )
+
+    # Whole timelines, for tests and tools; the read API and the UI read pages.
 
     async def session_console(self, secure_id: str) -> list[ConsoleMessage]:
-        def read(conn: Connection) -> list[ConsoleMessage]:
-            return [
-                ConsoleMessage(
-                    timestamp=r["timestamp"],
-                    level=r["level"],
-                    message=r["message"],
-                    trace=_frames(r["trace"]),
-                    attributes=from_json(r["attributes"]) or {},
-                    source="otlp" if r["origin"].startswith("otlp:") else "payload",
-                )
-                for r in conn.execute(
-                    "SELECT * FROM console_messages WHERE session_secure_id = ?"
-                    " ORDER BY timestamp, id",
-                    (secure_id,),
-                )
-            ]
-
-        return await self._read(read)
+        return (await self.console_page(secure_id)).items
 
     async def session_network(self, secure_id: str) -> list[NetworkRequest]:
-        def read(conn: Connection) -> list[NetworkRequest]:
-            return [
-                NetworkRequest(
-                    start=r["started_at"],
-                    end=r["ended_at"],
-                    method=r["method"],
-                    url=r["url"],
-                    status=r["status"],
-                    initiator=r["initiator"],
-                    request=from_json(r["request"]),
-                    response=from_json(r["response"]),
-                    transfer_size=r["transfer_size"],
-                    trace_id=r["trace_id"],
-                    span_id=r["span_id"],
-                    source="otlp" if r["origin"].startswith("otlp:") else "payload",
-                )
-                for r in conn.execute(
-                    "SELECT * FROM network_requests WHERE session_secure_id = ?"
-                    " ORDER BY started_at, id",
-                    (secure_id,),
-                )
-            ]
-
-        return await self._read(read)
+        page = await self._operator_read(
+            lambda conn: _NETWORK.page(conn, secure_id, None, None, _network)
+        )
+        return page.items
 
     async def session_websocket(self, secure_id: str) -> list[WebSocketEvent]:
-        def read(conn: Connection) -> list[WebSocketEvent]:
-            return [
-                WebSocketEvent(
-                    r["timestamp"], r["socket_id"], r["type"], r["name"], r["size"], r["message"]
-                )
-                for r in conn.execute(
-                    "SELECT * FROM websocket_events WHERE session_secure_id = ?"
-                    " ORDER BY timestamp, id",
-                    (secure_id,),
-                )
-            ]
-
-        return await self._read(read)
+        return (await self.websocket_page(secure_id)).items
 
     async def session_tracks(self, secure_id: str) -> list[TrackEvent]:
-        def read(conn: Connection) -> list[TrackEvent]:
-            return [
-                TrackEvent(r["timestamp"], r["name"], from_json(r["properties"]) or {})
-                for r in conn.execute(
-                    "SELECT * FROM track_events WHERE session_secure_id = ? ORDER BY timestamp, id",
-                    (secure_id,),
-                )
-            ]
-
-        return await self._read(read)
+        return (await self.track_page(secure_id)).items
 
     async def session_feedback(self, secure_id: str) -> list[Feedback]:
-        def read(conn: Connection) -> list[Feedback]:
-            return [
-                feedback(r)
-                for r in conn.execute(
-                    "SELECT f.* FROM feedback f JOIN sessions s ON s.id = f.session_id"
-                    " WHERE s.secure_id = ? ORDER BY f.timestamp, f.id",
-                    (secure_id,),
-                )
-            ]
-
-        return await self._read(read)
+        return (await self.feedback_page(secure_id)).items
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -359,7 +531,7 @@ class ReadQueries(Access):
         def read(conn: Connection) -> list[ErrorView]:
             return [_error_view(r) for r in conn.execute(sql, [*args, limit])]
 
-        return await self._read(read)
+        return await self._operator_read(read)
 
     async def error_groups(
         self,
@@ -421,7 +593,7 @@ class ReadQueries(Access):
                 )
             return groups
 
-        return await self._read(read)
+        return await self._operator_read(read)
 
     # -- deletion and retention -------------------------------------------------------------
 
@@ -510,7 +682,12 @@ class ReadQueries(Access):
     # -- API tokens -------------------------------------------------------------------------
 
     async def add_token(
-        self, token_hash: bytes, name: str, project_id: int | None, at: int
+        self,
+        token_hash: bytes,
+        name: str,
+        project_id: int | None,
+        at: int,
+        scope: TokenScope = "read",
     ) -> ApiToken:
         def add(conn: Connection) -> ApiToken:
             if (
@@ -521,31 +698,29 @@ class ReadQueries(Access):
             ):
                 raise UnknownProject(project_id)
             token_id = conn.execute(
-                "INSERT INTO api_tokens (token_hash, project_id, name, created_at)"
-                " VALUES (?, ?, ?, ?) RETURNING id",
-                (token_hash, project_id, name, at),
+                "INSERT INTO api_tokens (token_hash, project_id, name, created_at, scope)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (token_hash, project_id, name, at, scope),
             ).fetchone()[0]
-            return ApiToken(int(token_id), name, project_id, at)
+            return ApiToken(int(token_id), name, project_id, at, scope)
 
         return await self._write(add)
 
     async def token_by_hash(self, token_hash: bytes) -> ApiToken | None:
         def read(conn: Connection) -> ApiToken | None:
             r = conn.execute(
-                "SELECT id, name, project_id, created_at FROM api_tokens WHERE token_hash = ?",
+                f"SELECT {_TOKEN_COLUMNS} FROM api_tokens t WHERE t.token_hash = ?",
                 (token_hash,),
             ).fetchone()
             return None if r is None else _token(r)
 
-        return await self._read(read)
+        return await self._operator_read(read)
 
     async def list_tokens(self) -> list[ApiToken]:
         def read(conn: Connection) -> list[ApiToken]:
             return [
                 _token(r)
-                for r in conn.execute(
-                    "SELECT id, name, project_id, created_at FROM api_tokens ORDER BY id"
-                )
+                for r in conn.execute(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens t ORDER BY t.id")
             ]
 
         return await self._read(read)
@@ -573,13 +748,13 @@ class ReadQueries(Access):
     async def ui_session_token(self, id_hash: bytes, now: int) -> ApiToken | None:
         def read(conn: Connection) -> ApiToken | None:
             r = conn.execute(
-                "SELECT t.id, t.name, t.project_id, t.created_at FROM ui_sessions u"
+                f"SELECT {_TOKEN_COLUMNS} FROM ui_sessions u"
                 " JOIN api_tokens t ON t.id = u.token_id WHERE u.id_hash = ? AND u.expires_at > ?",
                 (id_hash, now),
             ).fetchone()
             return None if r is None else _token(r)
 
-        return await self._read(read)
+        return await self._operator_read(read)
 
     async def delete_ui_session(self, id_hash: bytes) -> None:
         def delete(conn: Connection) -> None:

@@ -9,6 +9,7 @@ enforces them, written once for both backends.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import msgspec
@@ -24,9 +25,12 @@ from footlight.store.base import (
     Project,
     Session,
     SessionField,
+    SessionFull,
     SessionOfAnotherProject,
     SessionRecord,
+    SessionSize,
     StoreError,
+    TooManyFields,
     UnknownProject,
     UnknownSession,
 )
@@ -35,6 +39,7 @@ from footlight.store.sql.engine import Connection, now_ms
 from footlight.store.sql.processing import ProcessingQueries
 from footlight.store.sql.queries import ReadQueries
 from footlight.store.sql.rows import backend_error, feedback, session_fields, stored_payloads
+from footlight.store.sql.usage import PROJECT_COLUMNS, UsageQueries, project_of
 
 T = TypeVar("T")
 
@@ -50,22 +55,85 @@ def _session(row: Any) -> Session:
 
 
 def _insert_fields(
-    conn: Connection, session_id: int, fields: Sequence[SessionField], at: int
+    conn: Connection,
+    secure_id: str,
+    session_id: int,
+    fields: Sequence[SessionField],
+    at: int,
+    max_fields: int | None,
 ) -> int:
-    """Add the fields not yet present; return how many were new."""
+    """Add the fields not yet present; return how many were new.
+
+    A session's fields are a list a stranger can grow one new value at a time (the key
+    includes the value), so their number is capped: counted after the insert, in the same
+    transaction, so that fields already present do not count twice; over the cap, the
+    caller's savepoint undoes the insert.
+    """
     cur = conn.executemany(
         "INSERT INTO session_fields (session_id, kind, key, value, received_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(session_id, f.kind, f.key, f.value, at) for f in fields],
     )
-    return max(cur.rowcount, 0)
+    added = max(cur.rowcount, 0)
+    if added and max_fields is not None:
+        # The primary key's prefix: counting reads at most max_fields + one call's fields.
+        held = conn.execute(
+            "SELECT count(*) FROM session_fields WHERE session_id = ?", (session_id,)
+        ).fetchone()[0]
+        if held > max_fields:
+            raise TooManyFields(secure_id, max_fields)
+    return added
+
+
+_NO_LIMIT = 2**62
+
+
+def _grow(conn: Connection, secure_id: str, size: int, limit: int) -> int | None:
+    """Add `size` to the session's stored bytes unless that passes `limit`; its id, or None
+    if it is full. Raises UnknownSession.
+
+    The check is the update itself, so pushes committed together (from other nodes too,
+    whose update waits for this row's lock) cannot pass the cap between them.
+    """
+    row = conn.execute(
+        "UPDATE session_sizes SET stored_bytes = stored_bytes + ?"
+        " WHERE session_id = (SELECT id FROM sessions WHERE secure_id = ?)"
+        " AND stored_bytes + ? <= ? RETURNING session_id",
+        (size, secure_id, size, limit),
+    ).fetchone()
+    if row is not None:
+        return int(row[0])
+    found = conn.execute(
+        "SELECT s.id, z.stored_bytes FROM sessions s"
+        " LEFT JOIN session_sizes z ON z.session_id = s.id WHERE s.secure_id = ?",
+        (secure_id,),
+    ).fetchone()
+    if found is None:
+        raise UnknownSession(secure_id)
+    if found[1] is not None:
+        return None
+    # A session written without initializeSession (straight into the database): count what
+    # it stores now, then try again.
+    conn.execute(
+        "INSERT INTO session_sizes (session_id, stored_bytes) SELECT ?,"
+        " coalesce(sum(length(body)), 0) FROM payloads WHERE session_id = ?",
+        (found[0], found[0]),
+    )
+    return _grow(conn, secure_id, size, limit)
+
+
+def _stored_bytes(conn: Connection, session_id: int) -> int:
+    row = conn.execute(
+        "SELECT stored_bytes FROM session_sizes WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-class SQLStore(ProcessingQueries, ReadQueries, Access):
+class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
     """`Store` on an engine (see `footlight.store.open_store`)."""
 
     def __init__(self, engine: Engine, timing: ProcessingTiming | None = None) -> None:
@@ -146,19 +214,11 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
             for row in conn.execute("SELECT key, project_id FROM project_keys ORDER BY key"):
                 keys.setdefault(row["project_id"], []).append(row["key"])
             return [
-                Project(
-                    row["id"],
-                    row["name"],
-                    row["created_at"],
-                    tuple(keys.get(row["id"], ())),
-                    row["retention_days"],
-                )
-                for row in conn.execute(
-                    "SELECT id, name, created_at, retention_days FROM projects ORDER BY id"
-                )
+                project_of(row, tuple(keys.get(row["id"], ())))
+                for row in conn.execute(f"SELECT {PROJECT_COLUMNS} FROM projects ORDER BY id")
             ]
 
-        return await self._read(read)
+        return await self._operator_read(read)
 
     async def project_for_key(self, key: str) -> int | None:
         def read(conn: Connection) -> int | None:
@@ -167,12 +227,13 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
             ).fetchone()
             return None if row is None else int(row[0])
 
-        return await self._read(read)
+        return await self._ingest_read(read)
 
     # -- sessions -----------------------------------------------------------------------
 
     async def initialize_session(self, new: NewSession) -> Session:
         def init(conn: Connection) -> Session:
+            created = False
             row = conn.execute(_SELECT_SESSION, (new.secure_id,)).fetchone()
             if row is None:
                 if not conn.execute(
@@ -184,7 +245,7 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
                     if new.network_recording_domains is None
                     else msgspec.json.encode(list(new.network_recording_domains)).decode()
                 )
-                conn.execute(
+                cur = conn.execute(
                     "INSERT INTO sessions (secure_id, project_id, created_at, client_id,"
                     " fingerprint, environment, app_version, service_name, client_version,"
                     " firstload_version, client_config, privacy_setting, enable_strict_privacy,"
@@ -215,14 +276,20 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
                         new.accept_language,
                     ),
                 )
+                created = cur.rowcount == 1
                 row = conn.execute(
                     _SELECT_SESSION,
                     (new.secure_id,),
                 ).fetchone()
+                if created:
+                    conn.execute(
+                        "INSERT INTO session_sizes (session_id, stored_bytes) VALUES (?, 0)",
+                        (row["id"],),
+                    )
             session = _session(row)
             if session.project_id != new.project_id:
                 raise SessionOfAnotherProject(new.secure_id, new.project_id)
-            return session
+            return replace(session, created=True) if created else session
 
         return await self._write(init)
 
@@ -233,13 +300,29 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
             ).fetchone()
             return None if row is None else str(row[0])
 
-        return await self._read(read)
+        return await self._ingest_read(read)
 
-    async def append_payload(self, secure_id: str, payload: IncomingPayload) -> bool:
+    async def append_payload(
+        self, secure_id: str, payload: IncomingPayload, max_session_bytes: int | None = None
+    ) -> bool:
         s = payload.summary
+        size = len(payload.body)
+        limit = _NO_LIMIT if max_session_bytes is None else max_session_bytes
 
         def append(conn: Connection) -> bool:
-            session_id = session_id_of(conn, secure_id)
+            session_id = _grow(conn, secure_id, size, limit)
+            if session_id is None:
+                found = conn.execute(
+                    "SELECT p.session_id FROM payloads p JOIN sessions s ON s.id = p.session_id"
+                    " WHERE s.secure_id = ? AND p.payload_id = ? AND p.digest = ?",
+                    (secure_id, payload.payload_id, payload.digest),
+                ).fetchone()
+                if found is not None:
+                    return False  # a retry of a payload it stores: answered like any retry
+                full = conn.execute(
+                    "SELECT id FROM sessions WHERE secure_id = ?", (secure_id,)
+                ).fetchone()
+                raise SessionFull(secure_id, _stored_bytes(conn, int(full[0])), size, limit)
             cur = conn.execute(
                 "INSERT INTO payloads (session_id, payload_id, digest, source,"
                 " received_at, event_count, first_event_at, last_event_at, has_full_snapshot,"
@@ -258,11 +341,27 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
                 ),
             )
             if cur.rowcount != 1:
+                # A retry of a stored payload (rare): it adds nothing.
+                conn.execute(
+                    "UPDATE session_sizes SET stored_bytes = stored_bytes - ? WHERE session_id = ?",
+                    (size, session_id),
+                )
                 return False
             self._schedule(conn, "session", session_id, payload.received_at)
             return True
 
         return await self._write(append)
+
+    async def session_size(self, secure_id: str) -> SessionSize | None:
+        def read(conn: Connection) -> SessionSize | None:
+            row = conn.execute(
+                "SELECT s.project_id, coalesce(z.stored_bytes, 0) FROM sessions s"
+                " LEFT JOIN session_sizes z ON z.session_id = s.id WHERE s.secure_id = ?",
+                (secure_id,),
+            ).fetchone()
+            return None if row is None else SessionSize(int(row[0]), int(row[1]))
+
+        return await self._ingest_read(read)
 
     async def identify(
         self,
@@ -271,6 +370,8 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
         user_object: str | None,
         fields: Sequence[SessionField],
         at: int,
+        *,
+        max_fields: int | None = None,
     ) -> None:
         def identify(conn: Connection) -> None:
             session_id = session_id_of(conn, secure_id)
@@ -280,15 +381,22 @@ class SQLStore(ProcessingQueries, ReadQueries, Access):
                 " identified_at = ? WHERE id = ?",
                 (identifier, user_object, email, at, session_id),
             )
-            _insert_fields(conn, session_id, fields, at)
+            _insert_fields(conn, secure_id, session_id, fields, at, max_fields)
             self._schedule(conn, "session", session_id, at)
 
         await self._write(identify)
 
-    async def add_fields(self, secure_id: str, fields: Sequence[SessionField], at: int) -> None:
+    async def add_fields(
+        self,
+        secure_id: str,
+        fields: Sequence[SessionField],
+        at: int,
+        *,
+        max_fields: int | None = None,
+    ) -> None:
         def add(conn: Connection) -> None:
             session_id = session_id_of(conn, secure_id)
-            if _insert_fields(conn, session_id, fields, at):
+            if _insert_fields(conn, secure_id, session_id, fields, at, max_fields):
                 self._schedule(conn, "session", session_id, at)
 
         await self._write(add)

@@ -14,8 +14,13 @@ __all__ = ["DB_FILE", "SQLiteEngine", "SQLiteStore", "migrations"]
 class SQLiteStore(SQLStore):
     """The store in `footlight.db` under `data_dir`."""
 
-    def __init__(self, data_dir: Path, timing: ProcessingTiming | None = None) -> None:
-        engine = SQLiteEngine(data_dir)
+    def __init__(
+        self,
+        data_dir: Path,
+        timing: ProcessingTiming | None = None,
+        read_timeout: float | None = None,
+    ) -> None:
+        engine = SQLiteEngine(data_dir, read_timeout)
         super().__init__(engine, timing)
         self.data_dir = data_dir
         self.path = engine.path

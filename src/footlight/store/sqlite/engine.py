@@ -5,17 +5,23 @@ is fsync'd; with the group commit of `footlight.store.sql.engine` (an fsync cost
 here and SQLite allows one writer, so a commit per write would cap ingest at ~1.5k writes/s)
 that is what a 2xx stands on: the data survives a crash or a power cut.
 
-Readers use their own connections; WAL lets them run beside the writer. A checkpointer
-thread copies the WAL into the database file in the background, so commits never stall
-behind a checkpoint's fsync. Other processes (the CLI while `serve` runs) share the file
-through SQLite's own locking.
+Readers use their own connections; WAL lets them run beside the writer. An operator read's
+statements are stopped after `read_timeout_seconds` by a progress handler (SQLite's way to
+interrupt a statement from inside; it costs one clock read per 10,000 VM instructions).
+
+A checkpointer thread copies the WAL into the database file in the background, so commits
+never stall behind a checkpoint's fsync. Other processes (the CLI while `serve` runs) share
+the file through SQLite's own locking.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,13 +33,15 @@ from footlight.store.sql.engine import (
     Connection,
     Cursor,
     Migration,
-    Readers,
+    ReadLane,
+    ReadLanes,
     Writer,
     apply_pending,
     shipped_migrations,
 )
 
 T = TypeVar("T")
+log = logging.getLogger("footlight.store")
 
 DB_FILE = "footlight.db"
 
@@ -108,6 +116,44 @@ def migrate(conn: sqlite3.Connection) -> int:
     return current
 
 
+def _create_private(data_dir: Path, path: Path) -> None:
+    """The data dir (0700) and an empty database file (0600), if missing: every recording is
+    in there, so only the user footlight runs as may read it. SQLite would create the file
+    with the umask's mode (0644 usually); its -wal and -shm files take the database's mode."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+_warned: set[Path] = set()
+
+
+def _warn_if_shared(data_dir: Path, path: Path) -> None:
+    """Warn (once per process) when other users of this machine may read the store."""
+    shared = [
+        f"{candidate} (mode {stat.S_IMODE(mode):04o})"
+        for candidate in (data_dir, path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+        if (mode := _mode(candidate)) is not None and mode & 0o077
+    ]
+    if not shared or data_dir.resolve() in _warned:
+        return
+    _warned.add(data_dir.resolve())
+    log.warning(
+        "other users of this machine may read every recording (group or other permissions"
+        " on %s); to stop that: chmod 700 '%s' && chmod 600 '%s'*",
+        ", ".join(shared),
+        data_dir,
+        path,
+    )
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return path.stat().st_mode
+    except FileNotFoundError:
+        return None
+
+
 class Checkpointer:
     """Moves committed WAL frames into the database file, beside the writer, never in its way.
 
@@ -151,6 +197,9 @@ class Checkpointer:
             conn.close()
 
 
+_PROGRESS_INSTRUCTIONS = 10_000
+
+
 class SQLiteConnection:
     """A sqlite3 connection as the store's functions use it (see sql.engine.Connection)."""
 
@@ -159,11 +208,28 @@ class SQLiteConnection:
 
     def __init__(self, raw: sqlite3.Connection) -> None:
         self.raw = raw
+        self._statement_timeout: float | None = None
+        self._deadline = 0.0
+
+    def limit_statements(self, seconds: float) -> None:
+        """Interrupt any statement that runs longer than `seconds` (counted from execute, so
+        rows still being fetched count too, as they do on PostgreSQL)."""
+        self._statement_timeout = seconds
+        self.raw.set_progress_handler(self._past_deadline, _PROGRESS_INSTRUCTIONS)
+
+    def _past_deadline(self) -> int:
+        return 1 if time.monotonic() > self._deadline else 0
+
+    def _start(self) -> None:
+        if self._statement_timeout is not None:
+            self._deadline = time.monotonic() + self._statement_timeout
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
+        self._start()
         return self.raw.execute(sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
+        self._start()
         return self.raw.executemany(sql, parameters)
 
     def close(self) -> None:
@@ -183,6 +249,16 @@ class SQLiteBackend:
     def connect(self) -> Connection:
         return SQLiteConnection(_connect_raw(self.path))
 
+    def limit_statements(self, conn: Connection, seconds: float) -> None:
+        assert isinstance(conn, SQLiteConnection)
+        conn.limit_statements(seconds)
+
+    def timed_out(self, exc: Exception) -> bool:
+        return (
+            isinstance(exc, sqlite3.OperationalError)
+            and exc.sqlite_errorcode == sqlite3.SQLITE_INTERRUPT
+        )
+
 
 def _no_autocheckpoint(conn: Connection) -> None:
     # Checkpoints (copying the WAL into the database, with an fsync) are the checkpointer
@@ -193,12 +269,13 @@ def _no_autocheckpoint(conn: Connection) -> None:
 class SQLiteEngine:
     """The SQLite file `footlight.db` under `data_dir` (created if missing)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, read_timeout: float | None = None) -> None:
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
         self._backend = SQLiteBackend(self.path)
+        self._read_timeout = read_timeout
         self._writer: Writer | None = None
-        self._readers: Readers | None = None
+        self._readers: ReadLanes | None = None
         self._checkpointer: Checkpointer | None = None
 
     def exists(self) -> bool:
@@ -208,7 +285,8 @@ class SQLiteEngine:
         return f"SQLite {self.path.resolve()}"
 
     def _migrate(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _create_private(self.data_dir, self.path)
+        _warn_if_shared(self.data_dir, self.path)
         conn = _connect_raw(self.path)
         try:
             migrate(conn)
@@ -223,7 +301,7 @@ class SQLiteEngine:
             raise StoreUnavailable(f"cannot open the store at {self.path}: {exc}") from exc
         self._writer = Writer(self._backend, prepare=_no_autocheckpoint)
         self._writer.start()
-        self._readers = Readers(self._backend)
+        self._readers = ReadLanes(self._backend, self._read_timeout)
         self._checkpointer = Checkpointer(self.path)
         self._checkpointer.start()
 
@@ -243,7 +321,7 @@ class SQLiteEngine:
             raise StoreUnavailable("the store is not open")
         return self._writer.submit(fn)
 
-    async def read(self, fn: Callable[[Connection], T]) -> T:
+    async def read(self, fn: Callable[[Connection], T], lane: ReadLane = "internal") -> T:
         if self._readers is None:
             raise StoreUnavailable("the store is not open")
-        return await self._readers.run(fn)
+        return await self._readers.run(lane, fn)
