@@ -151,7 +151,12 @@ class Ingestor:
     async def push_compressed(self, secure_id: str, payload_id: Any, data: str) -> None:
         number = parse_int64(payload_id, "payload_id")
         decoded = await run_sized(
-            len(data), True, payloads.decode_compressed, data, self.limits.max_inflated_bytes
+            len(data),
+            True,
+            payloads.decode_compressed,
+            data,
+            self.limits.max_inflated_bytes,
+            self.limits.max_events_per_payload,
         )
         await self._append(secure_id, number, "compressed", decoded)
 
@@ -160,7 +165,9 @@ class Ingestor:
         number = 0 if raw_id is None else parse_int64(raw_id, "payload_id")
         # Always off the loop: the events (the bulk) are parsed objects whose size is not
         # known here, and only SDKs from before 2022 use this path.
-        decoded = await asyncio.to_thread(payloads.encode_legacy, arguments)
+        decoded = await asyncio.to_thread(
+            payloads.encode_legacy, arguments, self.limits.max_events_per_payload
+        )
         await self._append(secure_id, number, "legacy", decoded)
         return decoded.summary.event_count
 

@@ -15,14 +15,17 @@ from footlight.store.base import (
     BackendErrorInput,
     Derived,
     Job,
+    JobKind,
     LeaseLost,
     OtlpBatch,
+    QueuedJob,
     Session,
     SessionInput,
+    StoredPayload,
 )
 from footlight.store.sql.access import Access, to_json
 from footlight.store.sql.engine import Connection, Cursor, now_ms
-from footlight.store.sql.rows import backend_error, session_fields, stored_payloads
+from footlight.store.sql.rows import backend_error, payload_page
 
 DERIVED_BY_ORIGIN = (
     "console_messages",
@@ -200,21 +203,67 @@ def _store_derived(raw: Connection, derived: Derived) -> None:
         )
 
 
+_MAX_RETRY_DELAY_MS = 3_600_000
+
+
+def crash_retry_delay(lease_ms: int, attempts: int) -> int:
+    """How long after claiming it a job whose run never ended may be claimed again: the lease,
+    doubled for every earlier attempt, at most an hour (and never less than the lease)."""
+    doubled = lease_ms << min(max(attempts - 1, 0), 20)
+    return max(lease_ms, min(_MAX_RETRY_DELAY_MS, doubled))
+
+
 class ProcessingQueries(Access):
     async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
-        """Lease up to `limit` due jobs that nobody holds (or whose holder's lease ran out)."""
+        """Lease up to `limit` due jobs that nobody holds (or whose holder's lease ran out).
+
+        Claiming counts an attempt and pushes the job's due time back (see `crash_retry_delay`):
+        if this run kills the process, the next one waits longer each time, and the worker
+        quarantines the job once its attempts are used up. A run that ends, well or badly,
+        resets both (`complete_job`, `fail_job`).
+        """
 
         def claim(conn: Connection) -> list[Job]:
             rows = conn.execute(
-                "UPDATE processing_queue SET lease_owner = ?, lease_until = ?"
+                "UPDATE processing_queue SET lease_owner = ?, lease_until = ?,"
+                " attempts = attempts + 1"
                 " WHERE (kind, key) IN (SELECT kind, key FROM processing_queue WHERE due_at <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?"
-                f" {conn.skip_locked}) RETURNING kind, key, version, attempts",
+                " AND (lease_until IS NULL OR lease_until < ?) AND quarantined_at IS NULL"
+                f" ORDER BY due_at LIMIT ? {conn.skip_locked})"
+                " RETURNING kind, key, version, attempts",
                 (owner, now + lease_ms, now, now, limit),
             ).fetchall()
-            return [Job(r["kind"], r["key"], r["version"], r["attempts"]) for r in rows]
+            jobs = [Job(r["kind"], r["key"], r["version"], r["attempts"]) for r in rows]
+            for job in jobs:
+                conn.execute(
+                    "UPDATE processing_queue SET due_at = ? WHERE kind = ? AND key = ?",
+                    (now + crash_retry_delay(lease_ms, job.attempts), job.kind, job.key),
+                )
+            return jobs
 
         return await self._write(claim)
+
+    async def renew_lease(self, job: Job, owner: str, until: int) -> bool:
+        def renew(conn: Connection) -> bool:
+            row = conn.execute(
+                "UPDATE processing_queue SET lease_until = ?"
+                " WHERE kind = ? AND key = ? AND lease_owner = ? RETURNING key",
+                (until, job.kind, job.key, owner),
+            ).fetchone()
+            return row is not None
+
+        return await self._write(renew)
+
+    async def release_job(self, job: Job, owner: str, now: int) -> None:
+        def release(conn: Connection) -> None:
+            conn.execute(
+                "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
+                " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, due_at = ?"
+                " WHERE kind = ? AND key = ? AND lease_owner = ?",
+                (now, job.kind, job.key, owner),
+            )
+
+        await self._write(release)
 
     async def complete_job(self, job: Job, owner: str, derived: Derived) -> bool:
         """Store a job's results and finish it; False if new input arrived meanwhile.
@@ -260,22 +309,70 @@ class ProcessingQueries(Access):
 
         await self._write(drop)
 
-    async def fail_job(self, job: Job, owner: str, error: str, retry_at: int) -> None:
+    async def fail_job(
+        self, job: Job, owner: str, error: str, retry_at: int, *, quarantine: bool = False
+    ) -> None:
         def fail(conn: Connection) -> None:
             conn.execute(
                 "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
-                " attempts = attempts + 1, last_error = ?, due_at = ?"
+                " last_error = ?, due_at = ?, quarantined_at = ?"
                 " WHERE kind = ? AND key = ? AND lease_owner = ?",
-                (error[:2000], retry_at, job.kind, job.key, owner),
+                (
+                    error[:2000],
+                    retry_at,
+                    now_ms() if quarantine else None,
+                    job.kind,
+                    job.key,
+                    owner,
+                ),
             )
 
         await self._write(fail)
 
     async def queued_jobs(self) -> int:
         def count(conn: Connection) -> int:
-            return int(conn.execute("SELECT count(*) FROM processing_queue").fetchone()[0])
+            row = conn.execute(
+                "SELECT count(*) FROM processing_queue WHERE quarantined_at IS NULL"
+            ).fetchone()
+            return int(row[0])
 
         return await self._read(count)
+
+    async def quarantined_jobs(self) -> list[QueuedJob]:
+        def read(conn: Connection) -> list[QueuedJob]:
+            return [
+                QueuedJob(
+                    r["kind"],
+                    r["key"],
+                    r["attempts"],
+                    r["due_at"],
+                    r["last_error"],
+                    r["quarantined_at"],
+                )
+                for r in conn.execute(
+                    "SELECT kind, key, attempts, due_at, last_error, quarantined_at"
+                    " FROM processing_queue WHERE quarantined_at IS NOT NULL"
+                    " ORDER BY quarantined_at, kind, key"
+                )
+            ]
+
+        return await self._read(read)
+
+    async def retry_quarantined(
+        self, now: int, kind: JobKind | None = None, key: int | None = None
+    ) -> int:
+        def retry(conn: Connection) -> int:
+            sql = (
+                "UPDATE processing_queue SET quarantined_at = NULL, attempts = 0, due_at = ?,"
+                " lease_owner = NULL, lease_until = NULL WHERE quarantined_at IS NOT NULL"
+            )
+            args: list[Any] = [now]
+            if kind is not None and key is not None:
+                sql += " AND kind = ? AND key = ?"
+                args += [kind, key]
+            return len(conn.execute(sql + " RETURNING key", args).fetchall())
+
+        return await self._write(retry)
 
     async def session_input(self, session_id: int) -> SessionInput | None:
         def read(conn: Connection) -> SessionInput | None:
@@ -286,12 +383,24 @@ class ProcessingQueries(Access):
             if row is None:
                 return None
             session = Session(**dict(zip(row.keys(), row, strict=True)))
+            email = conn.execute(
+                "SELECT value FROM session_fields WHERE session_id = ? AND kind = 'user'"
+                " AND key = 'email' ORDER BY received_at LIMIT 1",
+                (session_id,),
+            ).fetchone()
             return SessionInput(
                 session=session,
-                payloads=stored_payloads(conn, session_id),
-                fields=session_fields(conn, session_id),
                 client_id=session.client_id,
+                email=None if email is None else email[0],
             )
+
+        return await self._read(read)
+
+    async def session_payloads(
+        self, session_id: int, after: tuple[int, int] | None, max_bytes: int
+    ) -> list[StoredPayload]:
+        def read(conn: Connection) -> list[StoredPayload]:
+            return payload_page(conn, session_id, after, max_bytes)
 
         return await self._read(read)
 
@@ -315,6 +424,8 @@ class ProcessingQueries(Access):
             r = conn.execute("SELECT * FROM backend_errors WHERE id = ?", (error_id,)).fetchone()
             if r is None:
                 return None
-            return BackendErrorInput(int(r["id"]), int(r["project_id"]), backend_error(r))
+            return BackendErrorInput(
+                int(r["id"]), int(r["project_id"]), backend_error(r), int(r["received_at"])
+            )
 
         return await self._read(read)
