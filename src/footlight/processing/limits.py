@@ -21,6 +21,7 @@ For a normal session none of these bite, and what it derives is unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -81,9 +82,18 @@ def cut_marker(what: str, count: int) -> str:
     return f"… [cut: {count:,} more {what}]"
 
 
+_MARKED = re.compile(r"… \[cut: [\d,]+ more [a-zA-Z ]+\]\Z")
+
+
 def clip_text(text: str, limit: int) -> str:
-    """`text`, or its first `limit` characters and a marker saying how many more there were."""
+    """`text`, or its first `limit` characters and a marker saying how many more there were.
+
+    Text cut already (within `limit`, then its marker) is left as it is, so that cutting
+    twice, at two steps of processing, still says how much the first cut dropped.
+    """
     if len(text) <= limit:
+        return text
+    if len(text) <= limit + 64 and (marked := _MARKED.search(text)) and marked.start() <= limit:
         return text
     return text[:limit] + cut_marker("characters", len(text) - limit)
 
@@ -228,15 +238,17 @@ def plausible_time(t: int, received_at: int) -> int:
 
 
 def bounded_backend_error(error: BackendError, limits: DerivationLimits) -> BackendError:
-    """A backend error's text cut to what derivation reads (`max_decoded_bytes`), so that
-    parsing its stack and fingerprinting its message cost a bounded time."""
-    limit = limits.max_decoded_bytes
+    """A backend error's text cut before it is derived, so that parsing its stack and
+    fingerprinting its message cost a bounded time. A stack trace small enough is kept whole
+    (it is JSON to parse); a larger one can only be kept as (cut) text."""
+    limit = limits.max_text_chars
+    trace = error.stack_trace
     return replace(
         error,
         event=clip_text(error.event, limit),
         type=clip_text(error.type, limit),
         url=clip_text(error.url, limit),
-        stack_trace=clip_text(error.stack_trace, limit),
+        stack_trace=trace if len(trace) <= limits.max_decoded_bytes else clip_text(trace, limit),
         payload=clip_optional(error.payload, limit),
     )
 

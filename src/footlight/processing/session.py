@@ -432,7 +432,7 @@ def bounded_error_message(event: str, limits: DerivationLimits) -> str:
     """`error_message`, for an `event` small enough to decode; larger ones are plain text."""
     if len(event) > limits.max_decoded_bytes:
         return clip_text(event, limits.max_text_chars)
-    return clip_text(error_message(event), limits.max_text_chars)
+    return error_message(event)
 
 
 def error_occurrences(
