@@ -38,14 +38,14 @@ class Limits:
     """Most rrweb events (and, separately, console messages, resources, websocket events and
     errors) in one payload; the SDK's pushes carry tens to a few thousand."""
     # What processing derives from one session (see footlight.processing.limits).
-    max_derived_rows_per_session: int = 10_000
+    max_derived_rows_per_session: int = 5_000
     """Console messages, network requests, websocket events, errors, track events and pages
     kept per session, each; the rest are counted, not kept."""
     max_derived_text_chars: int = 16_384
     """Longest text kept from a stranger in a derived row (a message, a URL, a body)."""
     max_stack_frames: int = 100
     """Most stack frames kept per error or console trace."""
-    max_derived_bytes_per_session: int = 32 * MiB
+    max_derived_bytes_per_session: int = 16 * MiB
     """Most JSON bytes a session's derived rows keep in all; later rows are counted only."""
     max_activity_events_per_session: int = 500_000
     """User interactions, clicks and custom events per session whose times feed active time,

@@ -47,10 +47,10 @@ MAX_JSON_DEPTH = 32
 class DerivationLimits:
     max_inflated_bytes: int = 64 * MiB
     max_events_per_payload: int = 100_000
-    max_rows_per_kind: int = 10_000
+    max_rows_per_kind: int = 5_000
     max_text_chars: int = 16_384
     max_stack_frames: int = 100
-    max_bytes_per_session: int = 32 * MiB
+    max_bytes_per_session: int = 16 * MiB
     max_activity_events: int = 500_000
 
     @classmethod
