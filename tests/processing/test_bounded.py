@@ -36,6 +36,7 @@ from tests.conftest import (
     Server,
     db_rows,
     error_codes,
+    gql,
     init_session,
     make_payload,
     meta_event,
@@ -214,11 +215,34 @@ def test_a_too_eventful_push_is_refused_whole(
         secure_id = init_session(client)
         response = push(client, secure_id, 1, payload)
         assert error_codes(response) == ["PAYLOAD_TOO_LARGE"]
-        assert message in response.json()["errors"][0]["message"]
+        assert response.json()["errors"][0]["message"].startswith(message)
         assert stored_payloads(small, secure_id) == 0
         allowed = make_payload(events=[meta_event(ts=T0 + i) for i in range(100)])
         assert "errors" not in push(client, secure_id, 2, allowed).json()
         assert stored_payloads(small, secure_id) == 1
+
+
+LEGACY_PUSH = """mutation PushPayload($session_secure_id: String!, $payload_id: ID!,
+  $events: ReplayEventsInput!, $messages: String!, $resources: String!,
+  $web_socket_events: String!, $errors: [ErrorObjectInput]!) {
+  pushPayload(session_secure_id: $session_secure_id, payload_id: $payload_id, events: $events,
+    messages: $messages, resources: $resources, web_socket_events: $web_socket_events,
+    errors: $errors)
+}"""
+
+
+def test_a_too_eventful_legacy_push_is_refused_whole(small: Server) -> None:
+    with httpx.Client(base_url=small.url, timeout=30) as client:
+        secure_id = init_session(client)
+        payload = make_payload(events=[meta_event(ts=T0 + i) for i in range(101)])
+        del payload["is_beacon"], payload["has_session_unloaded"]
+        variables = {"session_secure_id": secure_id, "payload_id": "1", **payload}
+        response = gql(client, LEGACY_PUSH, variables, "PushPayload")
+        assert error_codes(response) == ["PAYLOAD_TOO_LARGE"]
+        assert response.json()["errors"][0]["message"].startswith(
+            "events holds more than 100 rrweb events (limit: max_events_per_payload)"
+        )
+        assert stored_payloads(small, secure_id) == 0
 
 
 # -- caps on derived rows, cut text ------------------------------------------------------------

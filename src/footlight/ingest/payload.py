@@ -171,7 +171,8 @@ def _json_error(where: str, exc: Exception, max_items: int | None = None) -> Ing
     if max_items is not None and "Expected `array` of length <=" in text:
         path = text.rsplit("`$", 1)[-1].strip("`. ")
         what = _LISTS.get(path, "entries")
-        field = where if path == "events.events" else f"{where}.{path}" if path else where
+        # The events are `data`'s bulk, and a nested list is its own argument's only list.
+        field = f"{where}.{path}" if path == "errors" else where
         return PayloadTooLarge(
             f"{field} holds more than {max_items} {what} (limit: max_events_per_payload);"
             " the SDK sends far fewer in one push"
