@@ -330,6 +330,54 @@ def test_derived_rows_are_capped_per_kind_and_text_is_cut_with_a_marker(
         server.stop()
 
 
+def test_parts_too_large_to_decode_are_read_field_by_field_and_cut(
+    tmp_path: Path, backend: str
+) -> None:
+    """With a 40-character text limit, a console message, resource or error of more than
+    4 * 40 + 4096 bytes of JSON is not decoded whole: its small fields are read as usual and
+    its large ones kept as cut text."""
+    server = start_server(tmp_path / "data", env=CAPPED, backend=backend)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            secure_id = init_session(client)
+            pairs = {
+                "request": {"verb": "POST", "headers": {"a": "b"}, "body": "q" * 10_000},
+                "response": {"status": 201, "headers": {}, "body": "r" * 10_000},
+            }
+            payload = make_payload(
+                messages=[{"type": "warn", "value": ["w" * 10_000], "time": T0}],
+                resources=[
+                    {
+                        "name": "https://api.example/pay",
+                        "startTimeAbs": T0,
+                        "requestResponsePairs": pairs,
+                    }
+                ],
+                errors=[page_error("boom " + "z" * 10_000, 1, "2026-11-26T03:41:20Z")],
+            )
+            assert "errors" not in push(client, secure_id, 1, payload).json()
+        wait_drained(server)
+        [console] = with_store(server.data_dir, lambda s: s.session_console(secure_id))
+        assert console.level == "warn"
+        assert console.message == '["' + "w" * 38 + "… [cut: 9,964 more bytes of JSON]"
+        [request] = with_store(server.data_dir, lambda s: s.session_network(secure_id))
+        assert (request.method, request.status, request.url) == (
+            "POST",
+            201,
+            "https://api.example/pay",
+        )
+        assert request.request is not None
+        assert request.request["headers"] == {"a": "b"}
+        assert request.request["body"].endswith("… [cut: 9,990 more characters]")
+        [error] = with_store(server.data_dir, lambda s: s.errors(None, session_secure_id=secure_id))
+        assert error.error.timestamp == T0 + 1000
+        assert error.error.message.startswith('["boom zzz')
+        assert error.error.message.endswith("more characters]")
+        assert [f.function_name for f in error.error.frames] == ["fn0"]
+    finally:
+        server.stop()
+
+
 def test_a_sessions_derived_rows_stop_at_its_byte_budget(tmp_path: Path, backend: str) -> None:
     env = {**QUICK, "FOOTLIGHT_MAX_DERIVED_BYTES_PER_SESSION": "20000"}
     server = start_server(tmp_path / "data", env=env, backend=backend)

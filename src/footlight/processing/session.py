@@ -226,9 +226,11 @@ class _Reader:
         return out
 
     def trace(self, raw: msgspec.Raw) -> Any:
-        """A trace too large to decode: one frame whose source is the cut JSON text."""
+        """A trace; one too large to decode is one frame whose source is its cut JSON text."""
         value = self.value(raw)
-        return [{"source": value}] if isinstance(value, str) else value
+        if len(memoryview(raw)) > self.limits.max_decoded_bytes and isinstance(value, str):
+            return [{"source": value}]
+        return value
 
     def pairs(self, raw: msgspec.Raw) -> Any:
         if len(memoryview(raw)) <= self.limits.max_decoded_bytes:

@@ -159,15 +159,24 @@ class Processor:
             batch = await self.store.otlp_input(job.key)
             if batch is None:
                 return None
-            derived = await asyncio.to_thread(derive_otlp, batch, job.origin, self._max_inflated)
-            return bounded_derived(derived, limits, batch.received_at)
+
+            def otlp() -> Derived:
+                derived = derive_otlp(batch, job.origin, self._max_inflated)
+                return bounded_derived(derived, limits, batch.received_at)
+
+            return await asyncio.to_thread(otlp)
         item = await self.store.backend_error_input(job.key)
         if item is None:
             return None
-        item = replace(item, error=bounded_backend_error(item.error, limits))
+
+        def backend() -> Derived:
+            bounded = replace(item, error=bounded_backend_error(item.error, limits))
+            return bounded_derived(
+                derive_backend_error(bounded, job.origin), limits, bounded.received_at
+            )
+
         # Off the event loop too: a stack trace is a stranger's text, parsed and matched.
-        derived = await asyncio.to_thread(derive_backend_error, item, job.origin)
-        return bounded_derived(derived, limits, item.received_at)
+        return await asyncio.to_thread(backend)
 
     async def _keep_leased(self, run: _Run) -> None:
         """Renew the run's lease every third of it until cancelled, or until it is lost."""
