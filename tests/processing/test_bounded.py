@@ -528,8 +528,10 @@ def test_a_job_that_kills_the_server_is_backed_off_then_quarantined(
         db_rows(data, make_due, (key,))  # as if its back-off had passed
         started = now_ms()
         server = start_server(data, env=env, backend=backend)
-        wait_leased(server, key)
-        server.kill()
+        try:
+            wait_leased(server, key)
+        finally:
+            server.kill()
         row = queue_row(data, key)
         assert row is not None
         _, _, attempts, due_at, quarantined_at, _ = row
@@ -574,8 +576,10 @@ def test_a_job_given_back_at_shutdown_does_not_use_up_an_attempt(
     key = session_key(data, secure_id)
     db_rows(data, "UPDATE processing_queue SET due_at = 0")
     server = start_server(data, env=LATER, backend=backend)
-    wait_leased(server, key)
-    server.stop()  # SIGTERM: a graceful shutdown
+    try:
+        wait_leased(server, key)
+    finally:
+        server.stop()  # SIGTERM: a graceful shutdown
     row = queue_row(data, key)
     assert row is not None
     lease_owner, _, attempts, due_at, _, _ = row
