@@ -43,6 +43,7 @@ from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
 from footlight.graph import RequestContext, build_executor
 from footlight.ingest.service import ClientInfo, Ingestor
+from footlight.processing.limits import DerivationLimits
 from footlight.processing.worker import Processor
 from footlight.store import Store
 from footlight.ui import build_ui
@@ -61,6 +62,8 @@ class FootlightApp:
             store,
             max_inflated_bytes=settings.limits.max_inflated_bytes,
             lease_ms=int(settings.processing_lease_seconds * 1000),
+            limits=DerivationLimits.from_limits(settings.limits),
+            max_attempts=settings.processing_max_attempts,
         )
         self.api = build_api(store)
         self.ui = build_ui(store, settings.limits.body_timeout_seconds)
