@@ -46,6 +46,7 @@ from footlight.graph import RequestContext, build_executor
 from footlight.ingest import offload
 from footlight.ingest.service import ClientInfo, Ingestor
 from footlight.malloc import Trimmer
+from footlight.processing.limits import DerivationLimits
 from footlight.processing.worker import Processor
 from footlight.store import Store
 from footlight.ui import build_ui
@@ -65,6 +66,8 @@ class FootlightApp:
             store,
             max_inflated_bytes=settings.limits.max_inflated_bytes,
             lease_ms=int(settings.processing_lease_seconds * 1000),
+            limits=DerivationLimits.from_limits(settings.limits),
+            max_attempts=settings.processing_max_attempts,
         )
         self.api = build_api(store)
         self.ui = build_ui(store, settings.limits.body_timeout_seconds)

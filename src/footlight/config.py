@@ -105,6 +105,22 @@ class Limits:
     """Clients, sessions and projects whose rates one process remembers (each a bounded LRU)."""
     quota_sync_seconds: float = 2.0
     """How often a process adds its usage counters to the store and reads the totals back."""
+    max_events_per_payload: int = 100_000
+    """Most rrweb events (and, separately, console messages, resources, websocket events and
+    errors) in one payload; the SDK's pushes carry tens to a few thousand."""
+    # What processing derives from one session (see footlight.processing.limits).
+    max_derived_rows_per_session: int = 5_000
+    """Console messages, network requests, websocket events, errors, track events and pages
+    kept per session, each; the rest are counted, not kept."""
+    max_derived_text_chars: int = 16_384
+    """Longest text kept from a stranger in a derived row (a message, a URL, a body)."""
+    max_stack_frames: int = 100
+    """Most stack frames kept per error or console trace."""
+    max_derived_bytes_per_session: int = 16 * MiB
+    """Most JSON bytes a session's derived rows keep in all; later rows are counted only."""
+    max_activity_events_per_session: int = 500_000
+    """User interactions, clicks and custom events per session whose times feed active time,
+    rage clicks and the histogram."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,9 @@ class Settings:
     """A session that keeps receiving input is still processed at least this often."""
     processing_lease_seconds: float = 60.0
     """How long a claimed job is reserved; a crashed run's jobs are redone after it."""
+    processing_max_attempts: int = 5
+    """Runs a processing job gets (each claim counts, so runs that kill the process do) before
+    it is quarantined."""
     workers: int = 1
     """Server processes sharing the port (and the store)."""
     trusted_proxies: tuple[Network, ...] = ()
@@ -268,6 +287,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "read_timeout_seconds",
         _positive_float,
         "Longest one SQL statement of a read-API or UI request may run; then 503.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROCESSING_MAX_ATTEMPTS",
+        "processing_max_attempts",
+        _positive_int,
+        "Runs a processing job gets (crashes included) before it is quarantined.",
     ),
     SettingSpec(
         "FOOTLIGHT_MAX_CONNECTIONS",
@@ -541,6 +566,48 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "quota_sync_seconds",
         _positive_float,
         "How often a process adds its usage to the store and reads the daily totals back.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_EVENTS_PER_PAYLOAD",
+        "max_events_per_payload",
+        _positive_int,
+        "Most rrweb events (and console messages, resources, ... each) in one payload.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_DERIVED_ROWS_PER_SESSION",
+        "max_derived_rows_per_session",
+        _positive_int,
+        "Console messages, network requests, errors, ... kept per session, each kind.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_DERIVED_TEXT_CHARS",
+        "max_derived_text_chars",
+        _positive_int,
+        "Longest text kept in a derived row; longer text is cut with a marker.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_STACK_FRAMES",
+        "max_stack_frames",
+        _positive_int,
+        "Most stack frames kept per error or console trace.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_DERIVED_BYTES_PER_SESSION",
+        "max_derived_bytes_per_session",
+        _positive_int,
+        "Most JSON bytes a session's derived rows keep in all.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_ACTIVITY_EVENTS_PER_SESSION",
+        "max_activity_events_per_session",
+        _positive_int,
+        "Interactions, clicks and custom events per session that feed activity metrics.",
         in_limits=True,
     ),
 )

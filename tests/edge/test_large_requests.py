@@ -29,6 +29,7 @@ from tests.graph.test_operations import LEGACY_PUSH
 
 LARGE = 256 * 1024  # edge.graphql_http.LARGE_BODY_BYTES
 PLACEHOLDER = b"x" * 28  # stands for a session secure id in a body built once
+EVENTS = 95_000
 
 
 def _legacy_body(secure_id: str, events: int) -> bytes:
@@ -78,8 +79,9 @@ def test_large_legacy_pushes_do_not_stall_other_clients(tmp_path: Path, backend:
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             secure_id = init_session(client)
-            # ~15 MB, 140,000 events: seconds of CPU to decode and coerce.
-            body = _legacy_body(PLACEHOLDER.decode(), 140_000)
+            # ~10 MB, 95,000 events (FOOTLIGHT_MAX_EVENTS_PER_PAYLOAD takes 100,000): seconds
+            # of CPU to decode and coerce.
+            body = _legacy_body(PLACEHOLDER.decode(), EVENTS)
             attackers = [threading.Thread(target=attack, args=(body,)) for _ in range(2)]
             for thread in attackers:
                 thread.start()
@@ -101,7 +103,7 @@ def test_large_legacy_pushes_do_not_stall_other_clients(tmp_path: Path, backend:
             for thread in attackers:
                 thread.join()
         assert answers  # the large pushes were worked on all along...
-        assert all(a == {"data": {"pushPayload": 140_000}} for a in answers)  # ...and stored
+        assert all(a == {"data": {"pushPayload": EVENTS}} for a in answers)  # ...and stored
         assert _percentile(latencies, 0.99) < 1.5, sorted(latencies)[-5:]
     finally:
         stop.set()

@@ -5,19 +5,34 @@ event loop."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import msgspec
 import pytest
 
+from footlight.ingest.payload import decode_compressed
 from footlight.ingest.service import now_ms
 from footlight.processing.derive import derive_backend_error
+from footlight.processing.session import SessionDeriver
 from footlight.processing.worker import Processor
 from footlight.store import SQLiteStore, SQLStore
-from footlight.store.base import BackendError, BackendErrorInput, Derived, Job
+from footlight.store.base import (
+    BackendError,
+    BackendErrorInput,
+    Derived,
+    IncomingPayload,
+    Job,
+    NewSession,
+    SessionView,
+    StoredPayload,
+)
 from footlight.store.postgres import PostgresStore
+from footlight.store.sql.engine import Connection
 from tests.conftest import fresh_database
 
 T = TypeVar("T")
@@ -95,3 +110,70 @@ def test_backend_errors_are_derived_off_the_event_loop(
     assert done == 1
     assert threads
     assert loop_thread not in threads
+
+
+def _session_with_payloads(store: SQLStore, count: int) -> Awaitable[int]:
+    async def build() -> int:
+        session = await store.initialize_session(NewSession("lease-test", 1, LONG_AGO))
+        for i in range(count):
+            body = msgspec.json.encode(
+                {"events": {"events": [{"type": 4, "data": {}, "timestamp": i}]}}
+            )
+            decoded = decode_compressed(base64.b64encode(gzip.compress(body)).decode(), 1 << 20)
+            await store.append_payload(
+                "lease-test",
+                IncomingPayload(
+                    i, decoded.digest, "compressed", LONG_AGO, decoded.summary, decoded.body
+                ),
+            )
+        return session.id
+
+    return build()
+
+
+class _Robbed(Processor):
+    """Its lease is taken by someone else as soon as it starts a job, and it then waits long
+    enough for a renewal to notice."""
+
+    def __init__(self, store: SQLStore) -> None:
+        super().__init__(store, max_inflated_bytes=1 << 20, lease_ms=300)
+        self.sql = store
+
+    async def _derive(self, job: Job) -> Derived | None:
+        def steal(conn: Connection) -> None:
+            conn.execute("UPDATE processing_queue SET lease_owner = 'thief'")
+
+        await self.sql._write(steal)
+        await asyncio.sleep(0.5)  # a renewal (every 0.1 s) finds the lease taken
+        return await super()._derive(job)
+
+
+def test_a_run_that_finds_its_lease_taken_stops_and_stores_nothing(
+    store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pages: list[int] = []
+    add_payloads = SessionDeriver.add_payloads
+
+    def counted(self: SessionDeriver, page: list[StoredPayload]) -> None:
+        pages.append(len(page))
+        add_payloads(self, page)
+
+    monkeypatch.setattr(SessionDeriver, "add_payloads", counted)
+
+    async def scenario(store: SQLStore) -> tuple[int, str | None, SessionView | None]:
+        await _session_with_payloads(store, 3)
+        processor = _Robbed(store)
+        done = await processor.run_due(now=LONG_AGO + 10 * 3_600_000)
+
+        def owner(conn: Connection) -> str | None:
+            row = conn.execute("SELECT lease_owner FROM processing_queue").fetchone()
+            return None if row is None else str(row[0])
+
+        return done, await store._read(owner), await store.session_view("lease-test")
+
+    done, owner, view = run(store, scenario)
+    assert done == 1
+    assert pages == []  # stopped before reading a payload, not at the end
+    assert owner == "thief"
+    assert view is not None
+    assert view.summary is None

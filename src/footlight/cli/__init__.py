@@ -10,6 +10,7 @@
     footlight token list | footlight token revoke ID
     footlight session delete SECURE_ID
     footlight export SECURE_ID [-o FILE]
+    footlight jobs quarantined | footlight jobs retry [KIND:KEY]
     footlight migrate
 
 Every subcommand takes `--data-dir` (or `FOOTLIGHT_DATA_DIR`), or `--store postgresql://...`
@@ -278,6 +279,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     delete.add_argument("secure_id")
 
+    jobs = commands_.add_parser("jobs", help="processing jobs set aside after repeated failures")
+    jobs_ = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _data_dir(jobs_.add_parser("quarantined", help="list quarantined jobs and why"))
+    retry = _data_dir(
+        jobs_.add_parser("retry", help="re-queue quarantined jobs (all, or the one named)")
+    )
+    retry.add_argument("job", nargs="?", default=None, help="kind:key, e.g. session:42")
+
     _data_dir(
         commands_.add_parser(
             "migrate", help="create or upgrade the store's schema (safe from several processes)"
@@ -351,6 +360,10 @@ def _run(args: argparse.Namespace) -> int:
             job = commands.token_revoke(settings, args.id)
         case ("session", "delete"):
             job = commands.session_delete(settings, args.secure_id)
+        case ("jobs", "quarantined"):
+            job = commands.jobs_quarantined(settings)
+        case ("jobs", "retry"):
+            job = commands.jobs_retry(settings, args.job)
         case ("migrate", _):
             job = commands.migrate(settings)
         case ("export", _):

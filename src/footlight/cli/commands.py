@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 from footlight.api.auth import hash_token, new_token
 from footlight.api.events import events_json
@@ -24,7 +24,7 @@ from footlight.ingest.ids import decode_project, encode_project
 from footlight.ingest.quotas import DAY_SECONDS, utc_day
 from footlight.ingest.service import now_ms
 from footlight.store import Project, SQLStore, open_store
-from footlight.store.base import ApiToken, TokenScope
+from footlight.store.base import ApiToken, JobKind, QueuedJob, TokenScope
 from footlight.terminal import json_for_terminal
 
 
@@ -292,6 +292,43 @@ async def export(settings: Settings, secure_id: str, output: Path | None) -> Non
         f" in {seconds:.1f} s",
         file=sys.stderr,
     )
+
+
+def _describe_job(job: QueuedJob) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime((job.quarantined_at or 0) / 1000))
+    error = (job.last_error or "").replace("\n", " ")
+    name = f"{job.kind}:{job.key}"
+    return f"{name:<20}  {job.attempts:>8}  {when + 'Z':<20}  {shown_text(error, 100)}"
+
+
+def shown_text(text: str, limit: int) -> str:
+    """`text` for a terminal: control characters (a stranger's escapes) as `\\xNN`, cut."""
+    safe = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[: limit * 2])
+    return safe if len(safe) <= limit else safe[:limit] + "..."
+
+
+async def jobs_quarantined(settings: Settings) -> None:
+    async with opened(settings) as store:
+        jobs = await store.quarantined_jobs()
+    print(f"{'job':<20}  {'attempts':>8}  {'quarantined (UTC)':<20}  last error")
+    for job in jobs:
+        print(_describe_job(job))
+
+
+def job_reference(text: str) -> tuple[JobKind, int]:
+    kind, _, key = text.partition(":")
+    if kind not in ("session", "otlp", "backend") or not key.isdigit():
+        raise ConfigError(f"{text!r} is not a job (kind:key, e.g. session:42)")
+    return cast(JobKind, kind), int(key)
+
+
+async def jobs_retry(settings: Settings, job: str | None) -> None:
+    kind, key = job_reference(job) if job is not None else (None, None)
+    async with opened(settings) as store:
+        count = await store.retry_quarantined(now_ms(), kind, key)
+    if job is not None and count == 0:
+        raise ConfigError(f"no quarantined job {job}")
+    print(f"re-queued {count} quarantined job{'s' if count != 1 else ''}")
 
 
 async def migrate(settings: Settings) -> None:

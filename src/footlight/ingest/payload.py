@@ -14,23 +14,28 @@ being an object); leaf values inside console messages and resources are kept as 
 Cost. rrweb event `data` is by far the bulk of a payload (a FullSnapshot is the whole DOM),
 so it is decoded as `msgspec.Raw`: its JSON syntax is still checked, but no Python objects
 are built for it. Inflation is bounded: a gzip bomb is stopped as soon as its output passes
-the limit, so it never reaches memory.
+the limit, so it never reaches memory. Each list of a payload (rrweb events, console
+messages, resources, websocket events, errors) holds at most `max_events_per_payload`
+entries: msgspec stops building the list at that length, so 64 MiB of tiny events costs a
+refusal, not a few hundred MB of structs here and again in processing. The SDK's pushes
+carry tens to a few thousand events (a FullSnapshot, the whole DOM, is one).
 """
 
 from __future__ import annotations
 
 import binascii
+import functools
 import gzip
 import hashlib
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from footlight import nesting
-from footlight.ingest.errors import BadInput, PayloadTooLarge
+from footlight.ingest.errors import BadInput, IngestError, PayloadTooLarge
 from footlight.processing.rrweb import RrwebEvent
 from footlight.store import PayloadSummary
 
@@ -90,42 +95,59 @@ class _CheckedEvent(msgspec.Struct):
     sid: float | None = msgspec.field(default=None, name="_sid")
 
 
-class _CheckedEvents(msgspec.Struct):
-    events: list[_CheckedEvent]
+_LISTS = {
+    "events.events": "rrweb events",
+    "errors": "errors",
+    "messages": "console messages",
+    "resources": "resources",
+    "webSocketEvents": "websocket events",
+}
 
 
-class _CheckedPayload(msgspec.Struct):
-    """What ingest checks: `PayloadShape`, with event data only checked to be objects."""
+class _Checkers:
+    """The decoders that check a payload whose lists hold at most `max_items` entries."""
 
-    events: _CheckedEvents
-    messages: str | None = None
-    resources: str | None = None
-    web_socket_events: str | None = None
-    errors: list[ErrorObjectShape] | None = None
-    is_beacon: bool | None = None
-    has_session_unloaded: bool | None = None
-    highlight_logs: str | None = None
+    def __init__(self, max_items: int) -> None:
+        self.max_items = max_items
+
+        def capped(item: Any) -> Any:
+            return Annotated[list[item], msgspec.Meta(max_length=max_items)]
+
+        events = msgspec.defstruct("CheckedEvents", [("events", capped(_CheckedEvent))])
+        # What ingest checks: `PayloadShape`, with event data only checked to be objects.
+        payload = msgspec.defstruct(
+            "CheckedPayload",
+            [
+                ("events", events),
+                ("messages", str | None, None),
+                ("resources", str | None, None),
+                ("web_socket_events", str | None, None),
+                ("errors", capped(ErrorObjectShape) | None, None),
+                ("is_beacon", bool | None, None),
+                ("has_session_unloaded", bool | None, None),
+                ("highlight_logs", str | None, None),
+            ],
+        )
+        self.payload = msgspec.json.Decoder(payload)
+        self.nested: dict[str, msgspec.json.Decoder[Any]] = {
+            name: msgspec.json.Decoder(
+                msgspec.defstruct(f"Checked_{key}", [(key, capped(_JsonObject), [])])
+            )
+            for name, key in (
+                ("messages", "messages"),
+                ("resources", "resources"),
+                ("web_socket_events", "webSocketEvents"),
+            )
+        }
 
 
-class _Messages(msgspec.Struct):
-    messages: list[_JsonObject] = []
-
-
-class _Resources(msgspec.Struct):
-    resources: list[_JsonObject] = []
-
-
-class _WebSocketEvents(msgspec.Struct):
-    webSocketEvents: list[_JsonObject] = []
+@functools.lru_cache(maxsize=4)
+def _checkers(max_items: int) -> _Checkers:
+    return _Checkers(max_items)
 
 
 decode_payload_shape = msgspec.json.Decoder(PayloadShape).decode
-_check_payload = msgspec.json.Decoder(_CheckedPayload).decode
-_NESTED: dict[str, msgspec.json.Decoder[Any]] = {
-    "messages": msgspec.json.Decoder(_Messages),
-    "resources": msgspec.json.Decoder(_Resources),
-    "web_socket_events": msgspec.json.Decoder(_WebSocketEvents),
-}
+DEFAULT_MAX_EVENTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -137,7 +159,7 @@ class DecodedPayload:
     summary: PayloadSummary
 
 
-def _json_error(where: str, exc: Exception) -> BadInput:
+def _json_error(where: str, exc: Exception, max_items: int | None = None) -> IngestError:
     if isinstance(exc, RecursionError):
         return BadInput(nesting.too_deep(where))
     if isinstance(exc, UnicodeDecodeError):
@@ -147,6 +169,15 @@ def _json_error(where: str, exc: Exception) -> BadInput:
         # Newer msgspec releases report bad UTF-8 as a DecodeError of their own, older ones
         # raised UnicodeDecodeError: the client hears the same either way.
         return BadInput(f"{where} is not valid UTF-8 ({text})")
+    if max_items is not None and "Expected `array` of length <=" in text:
+        path = text.rsplit("`$", 1)[-1].strip("`. ")
+        what = _LISTS.get(path, "entries")
+        # The events are `data`'s bulk, and a nested list is its own argument's only list.
+        field = f"{where}.{path}" if path == "errors" else where
+        return PayloadTooLarge(
+            f"{field} holds more than {max_items} {what} (limit: max_events_per_payload);"
+            " the SDK sends far fewer in one push"
+        )
     # msgspec reports positions as "at `$.events.events[3].type`"; name the field the client
     # knows, rooted at the argument, instead of "$".
     text = text.replace("`$.", f"`{where}.").replace("`$`", f"`{where}`")
@@ -206,13 +237,13 @@ def inflate(compressed: bytes, limit: int, where: str = "data") -> tuple[bytes, 
     return b"".join(parts), b"".join(trailers)
 
 
-def _check_nested(name: str, value: str | None) -> None:
+def _check_nested(name: str, value: str | None, max_items: int = DEFAULT_MAX_EVENTS) -> None:
     if not value:
         return
     try:
-        _NESTED[name].decode(value)
+        _checkers(max_items).nested[name].decode(value)
     except JSON_DECODE_ERRORS as exc:
-        raise _json_error(name, exc) from None
+        raise _json_error(name, exc, max_items) from None
 
 
 # Epoch milliseconds that fit a JSON-safe (and a database) integer.
@@ -237,15 +268,18 @@ def _summarise(types: Sequence[int], stamps: Sequence[float]) -> PayloadSummary:
     )
 
 
-def validate_payload_json(body: bytes) -> PayloadSummary:
-    """Check a payload's decompressed JSON against the SDK's shape; summarise its events."""
+def validate_payload_json(body: bytes, max_items: int = DEFAULT_MAX_EVENTS) -> PayloadSummary:
+    """Check a payload's decompressed JSON against the SDK's shape; summarise its events.
+
+    Each of its lists may hold at most `max_items` entries (`max_events_per_payload`).
+    """
     try:
-        payload = _check_payload(body)
+        payload: Any = _checkers(max_items).payload.decode(body)
     except JSON_DECODE_ERRORS as exc:
-        raise _json_error("data", exc) from None
-    _check_nested("messages", payload.messages)
-    _check_nested("resources", payload.resources)
-    _check_nested("web_socket_events", payload.web_socket_events)
+        raise _json_error("data", exc, max_items) from None
+    _check_nested("messages", payload.messages, max_items)
+    _check_nested("resources", payload.resources, max_items)
+    _check_nested("web_socket_events", payload.web_socket_events, max_items)
     events = payload.events.events
     return _summarise([e.type for e in events], [e.timestamp for e in events])
 
@@ -267,28 +301,40 @@ def stored_size(data: str) -> int:
     return len(data) * 3 // 4 - data[-2:].count("=")
 
 
-def decode_compressed(data: str, max_inflated_bytes: int) -> DecodedPayload:
+def decode_compressed(
+    data: str, max_inflated_bytes: int, max_items: int = DEFAULT_MAX_EVENTS
+) -> DecodedPayload:
     """The `data` argument of pushSessionEvents / pushPayloadCompressed, checked."""
     compressed = decode_base64(data)
     body, trailers = inflate(compressed, max_inflated_bytes)
-    summary = validate_payload_json(body)
+    summary = validate_payload_json(body, max_items)
     return DecodedPayload(body=compressed, digest=content_key(trailers), summary=summary)
 
 
-def encode_legacy(arguments: Mapping[str, Any]) -> DecodedPayload:
+def encode_legacy(
+    arguments: Mapping[str, Any], max_items: int = DEFAULT_MAX_EVENTS
+) -> DecodedPayload:
     """The arguments of a legacy `pushPayload`, validated and kept in the compressed form.
 
     GraphQL has already checked their types; what is left is what the schema cannot say
-    (event `data` must be an object, the nested JSON strings must parse).
+    (event `data` must be an object, the nested JSON strings must parse, no list longer than
+    `max_items`).
     """
     events = arguments["events"]["events"]
+    for name, what in (("events", "rrweb events"), ("errors", "errors")):
+        items = events if name == "events" else arguments.get("errors") or []
+        if len(items) > max_items:
+            raise PayloadTooLarge(
+                f"{name} holds more than {max_items} {what} (limit: max_events_per_payload);"
+                " the SDK sends far fewer in one push"
+            )
     for index, event in enumerate(events):
         if event is None:
             raise BadInput(f"events.events[{index}] must not be null")
         if not isinstance(event.get("data"), dict):
             raise BadInput(f"events.events[{index}].data must be a JSON object")
     for name in ("messages", "resources", "web_socket_events"):
-        _check_nested(name, arguments.get(name))
+        _check_nested(name, arguments.get(name), max_items)
     try:
         body = msgspec.json.encode(arguments)
     except (TypeError, RecursionError) as exc:  # pragma: no cover - GraphQL coerced these

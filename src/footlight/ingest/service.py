@@ -241,7 +241,12 @@ class Ingestor:
         self, secure_id: str, session: Tracked, payload_id: int, data: str
     ) -> None:
         decoded = await run_sized(
-            len(data), True, payloads.decode_compressed, data, self.limits.max_inflated_bytes
+            len(data),
+            True,
+            payloads.decode_compressed,
+            data,
+            self.limits.max_inflated_bytes,
+            self.limits.max_events_per_payload,
         )
         await self._append(secure_id, session, payload_id, "compressed", decoded)
 
@@ -260,7 +265,9 @@ class Ingestor:
     ) -> int:
         # Always off the loop: the events (the bulk) are parsed objects whose size is not
         # known here, and only SDKs from before 2022 use this path.
-        decoded = await run_off_loop(payloads.encode_legacy, arguments)
+        decoded = await run_off_loop(
+            payloads.encode_legacy, arguments, self.limits.max_events_per_payload
+        )
         await self._append(secure_id, session, payload_id, "legacy", decoded)
         return decoded.summary.event_count
 

@@ -32,15 +32,24 @@ Active time, as Highlight computed it, over [first FullSnapshot, last Incrementa
 5. An active interval longer than `MAX_ACTIVE_INTERVAL_MS` (7 days) is reported inactive.
 
 `active_ms` is the sum of the active intervals; `intervals` lets a player skip the others.
+
+Memory. Processing feeds events to a `ReplayAccumulator` one payload at a time, so a session
+is never in memory whole: the accumulator keeps only the few numbers each event contributes
+(a timestamp per user interaction and Custom event, timestamp and position per click, a URL
+per page shown) in compact arrays, at most `max_activity_events` of the first three (in
+replay order; the rest are counted in `activity_events_not_analysed`) and at most
+`max_pages` page facts. `replay_metrics(events)` is the same over a list.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import TypeVar
+from typing import TypeVar, overload
 
 import msgspec
 
@@ -166,73 +175,211 @@ class _Click:
     node_id: int | None
 
 
-def replay_metrics(events: Sequence[RrwebEvent]) -> ReplayMetrics:
+def replay_metrics(events: Iterable[RrwebEvent]) -> ReplayMetrics:
     """Derive a session's `ReplayMetrics` from all of its rrweb events."""
-    timed = sorted(
-        ((ms, event) for event in events if (ms := _epoch_ms(event.timestamp)) is not None),
-        key=lambda pair: pair[0],
-    )
-    first_event_at = timed[0][0] if timed else None
-    last_event_at = timed[-1][0] if timed else None
-    first_full = next((t for t, e in timed if e.type == EventType.FULL_SNAPSHOT), None)
-    last_incremental = next(
-        (t for t, e in reversed(timed) if e.type == EventType.INCREMENTAL_SNAPSHOT), None
-    )
-    length = 0
-    if first_full is not None and last_incremental is not None:
-        length = max(0, last_incremental - first_full)
+    accumulator = ReplayAccumulator()
+    for event in events:
+        accumulator.add(event)
+    return accumulator.result()
 
-    interactions: list[int] = []
-    clicks: list[_Click] = []
-    click_count = 0
-    if first_full is not None:
-        for t, event in timed:
-            if t < first_full or event.type != EventType.INCREMENTAL_SNAPSHOT:
-                continue
-            data = _decode(incremental_data, event.data)
-            if data is None or data.source is None:
-                continue
-            if data.source in USER_INTERACTION_SOURCES:
-                interactions.append(t)
-            if data.source == IncrementalSource.MOUSE_INTERACTION and data.type in _CLICK_TYPES:
-                click_count += 1
-                # Clicks the SDK recorded without a position cannot be placed, so they take
-                # no part in rage clicks.
-                if data.x is not None and data.y is not None:
-                    clicks.append(_Click(t, data.x, data.y, data.id))
 
-    intervals: tuple[Interval, ...] = ()
-    event_counts: tuple[int, ...] = ()
-    if first_full is not None and last_incremental is not None and length > 0:
-        intervals = _activity_intervals(first_full, last_incremental, interactions)
-        customs = (
-            t
-            for t, e in timed
-            if e.type == EventType.CUSTOM and first_full <= t <= last_incremental
+PageFilter = Callable[[str], str | None]
+"""What becomes of a page's URL before it is kept: the URL to keep, or None to keep none."""
+
+
+class ReplayAccumulator:
+    """`replay_metrics`, fed one event at a time (see "Memory" in the module docstring).
+
+    Events are added in replay order; ties in time keep that order, as a stable sort of all
+    of them would.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_activity_events: int | None = None,
+        max_pages: int | None = None,
+        keep_page: PageFilter | None = None,
+    ) -> None:
+        self._max_activity = max_activity_events
+        self._max_pages = max_pages
+        self._keep_page = keep_page
+        self.event_count = 0
+        self.activity_events_not_analysed = 0
+        self.pages_not_kept = 0
+        self._first: int | None = None
+        self._last: int | None = None
+        self._first_full: int | None = None
+        self._last_incremental: int | None = None
+        self._interactions = array("q")
+        self._customs = array("q")
+        self._click_times = array("q")
+        self._click_x = array("d")
+        self._click_y = array("d")
+        self._click_nodes: list[int | None] = []
+        self._click_placed = bytearray()
+        self._page_times = array("q")
+        self._page_urls: list[str] = []
+
+    def _room(self) -> bool:
+        kept = len(self._interactions) + len(self._customs) + len(self._click_times)
+        if self._max_activity is not None and kept >= self._max_activity:
+            self.activity_events_not_analysed += 1
+            return False
+        return True
+
+    def add(self, event: RrwebEvent) -> None:
+        self.event_count += 1
+        t = _epoch_ms(event.timestamp)
+        if t is None:
+            return
+        if self._first is None or t < self._first:
+            self._first = t
+        if self._last is None or t > self._last:
+            self._last = t
+        kind = event.type
+        if kind == EventType.FULL_SNAPSHOT:
+            if self._first_full is None or t < self._first_full:
+                self._first_full = t
+        elif kind == EventType.INCREMENTAL_SNAPSHOT:
+            if self._last_incremental is None or t > self._last_incremental:
+                self._last_incremental = t
+            self._add_incremental(t, event.data)
+        elif kind == EventType.META:
+            meta = _decode(meta_data, event.data)
+            self._add_page(t, meta.href if meta is not None else None)
+        elif kind == EventType.CUSTOM:
+            if self._room():
+                self._customs.append(t)
+            custom = _decode(custom_data, event.data)
+            if custom is not None and custom.tag in _NAVIGATION_TAGS:
+                self._add_page(t, _decode(_decode_string, custom.payload))
+
+    def _add_incremental(self, t: int, raw: msgspec.Raw) -> None:
+        # Whether it counts depends on the first FullSnapshot, which a later payload may
+        # still bring: the facts are kept now and filtered in `result`.
+        data = _decode(incremental_data, raw)
+        if data is None or data.source is None:
+            return
+        interaction = data.source in USER_INTERACTION_SOURCES
+        click = data.source == IncrementalSource.MOUSE_INTERACTION and data.type in _CLICK_TYPES
+        if not (interaction or click) or not self._room():
+            return
+        if interaction:
+            self._interactions.append(t)
+        if click:
+            placed = data.x is not None and data.y is not None
+            self._click_times.append(t)
+            self._click_x.append(data.x if data.x is not None else 0.0)
+            self._click_y.append(data.y if data.y is not None else 0.0)
+            self._click_nodes.append(data.id)
+            self._click_placed.append(placed)
+
+    def _add_page(self, t: int, url: str | None) -> None:
+        if not url:
+            return
+        if self._max_pages is not None and len(self._page_urls) >= self._max_pages:
+            self.pages_not_kept += 1
+            return
+        kept = self._keep_page(url) if self._keep_page is not None else url
+        if kept is None:
+            self.pages_not_kept += 1
+            return
+        self._page_times.append(t)
+        self._page_urls.append(kept)
+
+    def result(self) -> ReplayMetrics:
+        first_full, last_incremental = self._first_full, self._last_incremental
+        length = 0
+        if first_full is not None and last_incremental is not None:
+            length = max(0, last_incremental - first_full)
+
+        # IncrementalSnapshots before the first FullSnapshot cannot be shown: left out.
+        interactions = array("q")
+        clicks: Sequence[_Click] = ()
+        click_count = 0
+        if first_full is not None:
+            interactions = array("q", (t for t in self._interactions if t >= first_full))
+            order = sorted(
+                (i for i, t in enumerate(self._click_times) if t >= first_full),
+                key=self._click_times.__getitem__,
+            )
+            click_count = len(order)
+            clicks = _Clicks(
+                self._click_times,
+                self._click_x,
+                self._click_y,
+                self._click_nodes,
+                [i for i in order if self._click_placed[i]],
+            )
+
+        intervals: tuple[Interval, ...] = ()
+        event_counts: tuple[int, ...] = ()
+        if first_full is not None and last_incremental is not None and length > 0:
+            intervals = _activity_intervals(first_full, last_incremental, interactions)
+            customs = (t for t in self._customs if first_full <= t <= last_incremental)
+            event_counts = _histogram(first_full, length, itertools.chain(interactions, customs))
+
+        return ReplayMetrics(
+            first_event_at=self._first,
+            last_event_at=self._last,
+            first_full_snapshot_at=first_full,
+            last_incremental_at=last_incremental,
+            length_ms=length,
+            active_ms=sum(i.end - i.start for i in intervals if i.active),
+            intervals=intervals,
+            pages=self._pages(),
+            click_count=click_count,
+            rage_clicks=_rage_clicks(clicks),
+            user_interaction_count=len(interactions),
+            event_counts=event_counts,
         )
-        event_counts = _histogram(first_full, length, [*interactions, *customs])
 
-    pages = _pages(timed)
-    return ReplayMetrics(
-        first_event_at=first_event_at,
-        last_event_at=last_event_at,
-        first_full_snapshot_at=first_full,
-        last_incremental_at=last_incremental,
-        length_ms=length,
-        active_ms=sum(i.end - i.start for i in intervals if i.active),
-        intervals=intervals,
-        pages=pages,
-        click_count=click_count,
-        rage_clicks=_rage_clicks(clicks),
-        user_interaction_count=len(interactions),
-        event_counts=event_counts,
-    )
+    def _pages(self) -> tuple[PageVisit, ...]:
+        pages: list[PageVisit] = []
+        order = sorted(range(len(self._page_times)), key=self._page_times.__getitem__)
+        for i in order:
+            url = self._page_urls[i]
+            # A reload and the Meta event after it repeat the URL already shown: one visit.
+            if not pages or pages[-1].url != url:
+                pages.append(PageVisit(self._page_times[i], url))
+        return tuple(pages)
+
+
+class _Clicks(Sequence["_Click"]):
+    """Placed clicks in time order, read from the accumulator's arrays as they are needed."""
+
+    def __init__(
+        self,
+        times: array[int],
+        xs: array[float],
+        ys: array[float],
+        nodes: list[int | None],
+        order: list[int],
+    ) -> None:
+        self._times, self._xs, self._ys, self._nodes, self._order = times, xs, ys, nodes, order
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @overload
+    def __getitem__(self, index: int) -> _Click: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[_Click]: ...
+
+    def __getitem__(self, index: int | slice) -> _Click | Sequence[_Click]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = self._order[index]
+        return _Click(self._times[i], self._xs[i], self._ys[i], self._nodes[i])
 
 
 def _activity_intervals(start: int, end: int, interactions: Iterable[int]) -> tuple[Interval, ...]:
     """Active and inactive intervals over [start, end], start < end (see the module docstring)."""
-    points = sorted({start, end, *interactions})
-    runs = _coalesce(Interval(a, b, b - a <= INACTIVE_GAP_MS) for a, b in pairwise(points))
+    points = sorted(itertools.chain((start, end), interactions))
+    distinct = (p for p, _ in itertools.groupby(points))
+    runs = _coalesce(Interval(a, b, b - a <= INACTIVE_GAP_MS) for a, b in pairwise(distinct))
     length = end - start
     merged = _coalesce(
         Interval(i.start, i.end, i.active or (i.end - i.start) * MERGE_DIVISOR < length)
@@ -272,7 +419,15 @@ def _rage_clicks(clicks: Sequence[_Click]) -> tuple[RageClick, ...]:
     """Rage-click episodes among clicks sorted by time, as defined on `RageClick`."""
     unused = _ClickGrid(clicks)
     episodes: list[RageClick] = []
+    added = 0
     for i, anchor in enumerate(clicks):
+        # Only the clicks that can still join an episode are in the grid: up to the end of
+        # this anchor's window (the ones before it have all been taken).
+        while added < len(clicks) and clicks[added].timestamp - anchor.timestamp <= (
+            RAGE_CLICK_WINDOW_MS
+        ):
+            unused.add(added)
+            added += 1
         if not unused.take(i):
             continue
         members = unused.near(anchor)
@@ -304,41 +459,51 @@ class _ClickGrid:
     looking for an anchor's candidates visits nine short lists, not every click of the
     window: with thousands of clicks at one moment, far apart, that is the difference
     between linear and quadratic. The lists are linked through the click indices so that
-    taking a click out of the middle of one costs O(1).
+    taking a click out of the middle of one costs O(1). Clicks are added as the scan reaches
+    their time, and leave when taken, so the grid holds one window's clicks, not a session's.
     """
 
     def __init__(self, clicks: Sequence[_Click]) -> None:
         self._clicks = clicks
-        self._cells = [_cell(click) for click in clicks]
+        self._cells: dict[int, _Cell] = {}
         self._first: dict[_Cell, int] = {}
-        self._next = [_END] * len(clicks)
-        self._prev = [_END] * len(clicks)
-        last: dict[_Cell, int] = {}
-        for i, cell in enumerate(self._cells):
-            if cell is None:
-                continue
-            if cell in last:
-                self._next[last[cell]] = i
-                self._prev[i] = last[cell]
-            else:
-                self._first[cell] = i
-            last[cell] = i
+        self._last: dict[_Cell, int] = {}
+        self._next: dict[int, int] = {}
+        self._prev: dict[int, int] = {}
+
+    def add(self, i: int) -> None:
+        """Add click `i`, the latest so far in time order."""
+        cell = _cell(self._clicks[i])
+        if cell is None:
+            return
+        self._cells[i] = cell
+        last = self._last.get(cell, _END)
+        if last == _END:
+            self._first[cell] = i
+        else:
+            self._next[last] = i
+        self._prev[i] = last
+        self._next[i] = _END
+        self._last[cell] = i
 
     def take(self, i: int) -> bool:
         """Take click `i` out of the grid; False if it was not there."""
-        cell = self._cells[i]
+        cell = self._cells.pop(i, None)
         if cell is None:
             return False
-        self._cells[i] = None
-        before, after = self._prev[i], self._next[i]
+        before, after = self._prev.pop(i), self._next.pop(i)
         if before == _END:
             if after == _END:
                 del self._first[cell]
+                del self._last[cell]
             else:
                 self._first[cell] = after
         else:
             self._next[before] = after
-        if after != _END:
+        if after == _END:
+            if before != _END:
+                self._last[cell] = before
+        else:
             self._prev[after] = before
         return True
 
@@ -370,23 +535,6 @@ def _cell(click: _Click) -> _Cell | None:
     if not (math.isfinite(click.x) and math.isfinite(click.y)):
         return None
     return math.floor(click.x / RAGE_CLICK_RADIUS_PX), math.floor(click.y / RAGE_CLICK_RADIUS_PX)
-
-
-def _pages(timed: Sequence[tuple[int, RrwebEvent]]) -> tuple[PageVisit, ...]:
-    pages: list[PageVisit] = []
-    for t, event in timed:
-        url: str | None = None
-        if event.type == EventType.META:
-            meta = _decode(meta_data, event.data)
-            url = meta.href if meta is not None else None
-        elif event.type == EventType.CUSTOM:
-            custom = _decode(custom_data, event.data)
-            if custom is not None and custom.tag in _NAVIGATION_TAGS:
-                url = _decode(_decode_string, custom.payload)
-        # A reload and the Meta event after it repeat the URL already shown: one visit.
-        if url and (not pages or pages[-1].url != url):
-            pages.append(PageVisit(t, url))
-    return tuple(pages)
 
 
 def _decode(decoder: Callable[[msgspec.Raw], _T], raw: msgspec.Raw) -> _T | None:

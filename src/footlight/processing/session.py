@@ -1,24 +1,46 @@
-"""One session's stored input → its summary, timelines and errors.
+"""One session's stored input → its summary, timelines and errors, a payload at a time.
 
-Pure: `derive_session` reads the session's payloads (gzip JSON, as received) and returns a
-`Derived` for the store to swap in. Stored payloads passed validation at ingest, so their
-shape is known; their leaf values are the SDK's to choose, so every field read here is read
-defensively: a value of an unexpected type is skipped, never fatal to the session.
+A `SessionDeriver` is fed the session's payloads (gzip JSON, as received) in replay order, a
+page at a time, and returns a `Derived` for the store to swap in. It never holds the
+session: each payload is inflated, decoded, reduced at once to what the summary and the
+rows need (replay facts in `ReplayAccumulator`, rows kept within `limits.RowBudget`), and
+dropped. What processing holds is one payload (at most `max_inflated_bytes`, plus about
+250 bytes per event and at most `max_events_per_payload` events) and the bounded state the
+limits allow (see `footlight.processing.limits`).
+
+Stored payloads passed validation at ingest, so their shape is known; their leaf values are
+the SDK's to choose, so every field read here is read defensively: a value of an unexpected
+type is skipped, never fatal to the session. The parts of a payload whose size is a
+stranger's choice (one console message, one resource) are decoded into Python objects only
+up to `max_decoded_bytes`; a larger one is read field by field, and a field that is still
+larger is kept as cut JSON text.
 """
 
 from __future__ import annotations
 
-import gzip
+import functools
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import msgspec
 
-from footlight.ingest.payload import ErrorObjectShape, decode_payload_shape
+from footlight.ingest.errors import IngestError
+from footlight.ingest.payload import ErrorObjectShape, StackFrameShape, inflate
 from footlight.processing.fingerprint import error_message, fingerprint
+from footlight.processing.limits import (
+    DerivationLimits,
+    RowBudget,
+    clip_frames,
+    clip_json,
+    clip_optional,
+    clip_text,
+    clipped_error,
+    cut_marker,
+)
 from footlight.processing.records import (
     ConsoleMessage,
     ErrorOccurrence,
@@ -26,24 +48,247 @@ from footlight.processing.records import (
     TrackEvent,
     WebSocketEvent,
 )
-from footlight.processing.replay_metrics import replay_metrics
+from footlight.processing.replay_metrics import ReplayAccumulator
 from footlight.processing.rrweb import EventType, RrwebEvent, custom_data
 from footlight.processing.useragent import parse_user_agent
-from footlight.processing.values import json_object, nested_list, number, stack_frames, text, whole
+from footlight.processing.values import json_object, number, stack_frames, text, whole
 from footlight.store.base import (
     Backfill,
     Derived,
     DerivedError,
     SessionInput,
     SessionSummary,
+    StoredPayload,
 )
 
 log = logging.getLogger("footlight.processing")
 
+DAY_MS = 86_400_000
+_JSON_ERRORS = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
+_encode = msgspec.json.Encoder().encode
 
-def console_messages(messages: str | None) -> Iterator[ConsoleMessage]:
-    """`{"messages": [{type, trace, value, attributes, time}]}` → console messages."""
-    for m in nested_list(messages, "messages"):
+
+# -- decoding a stored payload within bounds -------------------------------------------------
+
+_NULL = msgspec.Raw(b"null")
+
+
+class _Console(msgspec.Struct):
+    """A console message too large to decode whole: its fields, each still raw."""
+
+    type: msgspec.Raw = _NULL
+    time: msgspec.Raw = _NULL
+    value: msgspec.Raw = _NULL
+    trace: msgspec.Raw = _NULL
+    attributes: msgspec.Raw = _NULL
+
+
+class _Side(msgspec.Struct):
+    """A request or response of a resource too large to decode whole."""
+
+    verb: msgspec.Raw = _NULL
+    status: msgspec.Raw = _NULL
+    size: msgspec.Raw = _NULL
+    headers: msgspec.Raw = _NULL
+    body: msgspec.Raw = _NULL
+
+
+class _Pairs(msgspec.Struct):
+    request: msgspec.Raw = _NULL
+    response: msgspec.Raw = _NULL
+
+
+class _Resource(msgspec.Struct):
+    """A network resource too large to decode whole (it records large bodies)."""
+
+    name: msgspec.Raw = _NULL
+    initiatorType: msgspec.Raw = _NULL
+    transferSize: msgspec.Raw = _NULL
+    duration: msgspec.Raw = _NULL
+    startTime: msgspec.Raw = _NULL
+    fetchStart: msgspec.Raw = _NULL
+    startTimeAbs: msgspec.Raw = _NULL
+    fetchStartAbs: msgspec.Raw = _NULL
+    responseEndAbs: msgspec.Raw = _NULL
+    requestResponsePairs: msgspec.Raw = _NULL
+
+
+class _Socket(msgspec.Struct):
+    socketId: msgspec.Raw = _NULL
+    type: msgspec.Raw = _NULL
+    name: msgspec.Raw = _NULL
+    size: msgspec.Raw = _NULL
+    timeStamp: msgspec.Raw = _NULL
+    message: msgspec.Raw = _NULL
+
+
+class _Error(msgspec.Struct):
+    """An error object too large to decode whole (ingest checked its fields' types)."""
+
+    event: msgspec.Raw = _NULL
+    type: msgspec.Raw = _NULL
+    url: msgspec.Raw = _NULL
+    timestamp: msgspec.Raw = _NULL
+    payload: msgspec.Raw = _NULL
+    stackTrace: msgspec.Raw = _NULL
+
+
+_decode_frames = msgspec.json.Decoder(list[StackFrameShape]).decode
+_decode_error = msgspec.json.Decoder(ErrorObjectShape).decode
+
+
+class _Decoders:
+    """msgspec decoders whose lists hold at most `max_items` entries (decoding stops there)."""
+
+    def __init__(self, max_items: int) -> None:
+        def capped(item: Any) -> Any:
+            return Annotated[list[item], msgspec.Meta(max_length=max_items)]
+
+        events = msgspec.defstruct("Events", [("events", capped(RrwebEvent))])
+        payload = msgspec.defstruct(
+            "StoredPayload",
+            [
+                ("events", events),
+                ("messages", str | None, None),
+                ("resources", str | None, None),
+                ("web_socket_events", str | None, None),
+                ("errors", capped(msgspec.Raw) | None, None),
+            ],
+        )
+        self.payload: Callable[[bytes], Any] = msgspec.json.Decoder(payload).decode
+        self.nested: dict[str, Callable[[str], Any]] = {
+            key: msgspec.json.Decoder(
+                msgspec.defstruct(f"Nested_{key}", [(key, capped(msgspec.Raw), [])])
+            ).decode
+            for key in ("messages", "resources", "webSocketEvents")
+        }
+
+
+@functools.lru_cache(maxsize=4)
+def _decoders(max_items: int) -> _Decoders:
+    return _Decoders(max_items)
+
+
+class _Reader:
+    """Reads a payload's parts within `limits` (see the module docstring)."""
+
+    def __init__(self, limits: DerivationLimits) -> None:
+        self.limits = limits
+        self.decoders = _decoders(limits.max_events_per_payload)
+
+    def value(self, raw: msgspec.Raw) -> Any:
+        """A raw JSON value: decoded if it is a string or small enough, else cut JSON text."""
+        data = memoryview(raw)
+        if bytes(data[:1]) == b'"' or len(data) <= self.limits.max_decoded_bytes:
+            try:
+                return msgspec.json.decode(raw)
+            except _JSON_ERRORS:
+                return None
+        keep = self.limits.max_text_chars
+        head = bytes(data[:keep]).decode("utf-8", "replace")
+        return head + cut_marker("bytes of JSON", len(data) - keep)
+
+    def items(self, nested: str | None, key: str) -> Iterator[dict[str, Any]]:
+        """The objects in `{key: [...]}` given as text, each decoded within bounds."""
+        if not nested:
+            return
+        try:
+            container = self.decoders.nested[key](nested)
+        except _JSON_ERRORS as exc:
+            log.warning("%s list unreadable: %s", key, exc)
+            return
+        shapes: dict[str, type[msgspec.Struct]] = {
+            "messages": _Console,
+            "resources": _Resource,
+            "webSocketEvents": _Socket,
+        }
+        for raw in getattr(container, key):
+            item = self.item(raw, shapes[key])
+            if item is not None:
+                yield item
+
+    def item(self, raw: msgspec.Raw, shape: type[msgspec.Struct]) -> dict[str, Any] | None:
+        if len(memoryview(raw)) <= self.limits.max_decoded_bytes:
+            try:
+                decoded = msgspec.json.decode(raw)
+            except _JSON_ERRORS:
+                return None
+            return decoded if isinstance(decoded, dict) else None
+        try:
+            fields = msgspec.json.decode(raw, type=shape)
+        except _JSON_ERRORS:
+            return None
+        out = {name: self.value(getattr(fields, name)) for name in fields.__struct_fields__}
+        if shape is _Console:
+            out["trace"] = self.trace(fields.trace)  # type: ignore[attr-defined]
+        elif shape is _Resource:
+            out["requestResponsePairs"] = self.pairs(fields.requestResponsePairs)  # type: ignore[attr-defined]
+        return out
+
+    def trace(self, raw: msgspec.Raw) -> Any:
+        """A trace; one too large to decode is one frame whose source is its cut JSON text."""
+        value = self.value(raw)
+        if len(memoryview(raw)) > self.limits.max_decoded_bytes and isinstance(value, str):
+            return [{"source": value}]
+        return value
+
+    def pairs(self, raw: msgspec.Raw) -> Any:
+        if len(memoryview(raw)) <= self.limits.max_decoded_bytes:
+            return self.value(raw)
+        try:
+            pairs = msgspec.json.decode(raw, type=_Pairs)
+        except _JSON_ERRORS:
+            return None
+        return {"request": self.side(pairs.request), "response": self.side(pairs.response)}
+
+    def side(self, raw: msgspec.Raw) -> Any:
+        if len(memoryview(raw)) <= self.limits.max_decoded_bytes:
+            return self.value(raw)
+        try:
+            side = msgspec.json.decode(raw, type=_Side)
+        except _JSON_ERRORS:
+            return None
+        return {name: self.value(getattr(side, name)) for name in side.__struct_fields__}
+
+    def error(self, raw: msgspec.Raw) -> ErrorObjectShape | None:
+        if len(memoryview(raw)) <= self.limits.max_decoded_bytes:
+            try:
+                return _decode_error(raw)
+            except _JSON_ERRORS:
+                return None
+        try:
+            fields = msgspec.json.decode(raw, type=_Error)
+        except _JSON_ERRORS:
+            return None
+        strings = {name: self.value(getattr(fields, name)) for name in ("event", "type", "url")}
+        extra = {name: self.value(getattr(fields, name)) for name in ("timestamp", "payload")}
+        trace = self.value(fields.stackTrace)
+        frames: list[StackFrameShape] | None = None
+        if isinstance(trace, str):
+            frames = [StackFrameShape(source=trace)]
+        elif isinstance(trace, list):
+            try:
+                frames = _decode_frames(msgspec.json.encode(trace))
+            except _JSON_ERRORS:
+                frames = None
+        return ErrorObjectShape(
+            event=strings["event"] if isinstance(strings["event"], str) else "",
+            type=strings["type"] if isinstance(strings["type"], str) else "",
+            url=strings["url"] if isinstance(strings["url"], str) else "",
+            timestamp=extra["timestamp"] if isinstance(extra["timestamp"], str) else None,
+            payload=extra["payload"] if isinstance(extra["payload"], str) else None,
+            stackTrace=frames,
+        )
+
+
+# -- the records ---------------------------------------------------------------------------
+
+
+def console_messages(
+    items: Iterable[Mapping[str, Any]], limits: DerivationLimits
+) -> Iterator[ConsoleMessage]:
+    """`{"messages": [{type, trace, value, attributes, time}]}` items → console messages."""
+    for m in items:
         time = whole(m.get("time"))
         if time is None:
             continue
@@ -54,10 +299,10 @@ def console_messages(messages: str | None) -> Iterator[ConsoleMessage]:
         )
         yield ConsoleMessage(
             timestamp=time,
-            level=text(m.get("type")) or "log",
-            message=joined,
-            trace=stack_frames(m.get("trace")),
-            attributes=json_object(m.get("attributes")),
+            level=clip_text(text(m.get("type")) or "log", limits.max_text_chars),
+            message=clip_text(joined, limits.max_text_chars),
+            trace=clip_frames(stack_frames(m.get("trace")), limits),
+            attributes=clip_json(json_object(m.get("attributes")), limits.max_text_chars),
         )
 
 
@@ -69,14 +314,17 @@ def _first(entry: Mapping[str, Any], *keys: str) -> float | None:
     return None
 
 
-def network_requests(resources: str | None, time_origin: int) -> Iterator[NetworkRequest]:
-    """`{"resources": [...]}` → requests.
+def network_requests(
+    items: Iterable[Mapping[str, Any]], time_origin: int, limits: DerivationLimits
+) -> Iterator[NetworkRequest]:
+    """`{"resources": [...]}` items → requests.
 
     With `recordHeadersAndBody` each entry has absolute times (`*Abs`) and the request and
     response; otherwise it is a PerformanceResourceTiming, timed relative to the page's
     time origin, which is approximated by the session start (as Highlight did).
     """
-    for r in nested_list(resources, "resources"):
+    limit = limits.max_text_chars
+    for r in items:
         url = text(r.get("name"))
         if url is None:
             continue
@@ -97,12 +345,14 @@ def network_requests(resources: str | None, time_origin: int) -> Iterator[Networ
         yield NetworkRequest(
             start=start,
             end=end,
-            method=text(request.get("verb")) if request else None,
-            url=url,
+            method=clip_optional(text(request.get("verb")), limit) if request else None,
+            url=clip_text(url, limit),
             status=whole(response.get("status")) if response else None,
-            initiator=text(r.get("initiatorType")),
-            request={k: request.get(k) for k in ("headers", "body")} if request else None,
-            response={k: response.get(k) for k in ("headers", "body", "size")}
+            initiator=clip_optional(text(r.get("initiatorType")), limit),
+            request=clip_json({k: request.get(k) for k in ("headers", "body")}, limit)
+            if request
+            else None,
+            response=clip_json({k: response.get(k) for k in ("headers", "body", "size")}, limit)
             if response
             else None,
             transfer_size=whole(r.get("transferSize")),
@@ -116,70 +366,120 @@ def _trace_id(request: Mapping[str, Any] | None) -> str | None:
     if not isinstance(headers, dict):
         return None
     traceparent = headers.get("traceparent")
-    if isinstance(traceparent, str) and traceparent.count("-") == 3:
+    if isinstance(traceparent, str) and traceparent.count("-") == 3 and len(traceparent) < 100:
         return traceparent.split("-")[1].lower()
     return None
 
 
-def websocket_events(events: str | None) -> Iterator[WebSocketEvent]:
-    for w in nested_list(events, "webSocketEvents"):
+def websocket_events(
+    items: Iterable[Mapping[str, Any]], limits: DerivationLimits
+) -> Iterator[WebSocketEvent]:
+    limit = limits.max_text_chars
+    for w in items:
         timestamp = number(w.get("timeStamp"))
         if timestamp is None:
             continue
         yield WebSocketEvent(
             timestamp=timestamp,
-            socket_id=str(w.get("socketId", "")),
-            type=text(w.get("type")) or "",
-            name=text(w.get("name")) or "",
+            socket_id=clip_text(str(w.get("socketId", "")), limit),
+            type=clip_text(text(w.get("type")) or "", limit),
+            name=clip_text(text(w.get("name")) or "", limit),
             size=whole(w.get("size")),
-            message=text(w.get("message")),
+            message=clip_optional(text(w.get("message")), limit),
         )
 
 
 def _epoch_ms(moment: str | None) -> int | None:
+    """ISO 8601 as epoch ms (a time without an offset is UTC); None if it is not one."""
     if not moment:
         return None
     try:
-        return int(datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
+        parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        ms = parsed.timestamp() * 1000
+    except (ValueError, OverflowError):
         return None
+    return int(ms) if math.isfinite(ms) else None
+
+
+def error_time(moment: str | None, stored: StoredPayload) -> int:
+    """When a payload's error happened: its own timestamp if plausible, else the payload's.
+
+    Plausible means no earlier than 1970, no later than a day after the payload reached the
+    server (nothing is reported from the future, and a far-future time would sort its
+    error group first for good), and, if the payload's events have such times, within a day
+    of them: the error happened while they were recorded. Anything else (a broken client
+    clock, `9999-12-31T23:59:59-14:00`, `0001-01-01T00:00:00+14:00`) is replaced by the
+    payload's time: its last event's if plausible, else when it was received.
+    """
+    latest = stored.received_at + DAY_MS
+
+    def sane(t: int | None) -> bool:
+        return t is not None and 0 <= t <= latest
+
+    summary = stored.summary
+    last = summary.last_event_at
+    fallback = last if last is not None and sane(last) else stored.received_at
+    t = _epoch_ms(moment)
+    if t is None or not sane(t):
+        return fallback
+    span = [x for x in (summary.first_event_at, summary.last_event_at) if x is not None and sane(x)]
+    if span and not min(span) - DAY_MS <= t <= max(span) + DAY_MS:
+        return fallback
+    return t
+
+
+def bounded_error_message(event: str, limits: DerivationLimits) -> str:
+    """`error_message`, for an `event` small enough to decode; larger ones are plain text."""
+    if len(event) > limits.max_decoded_bytes:
+        return clip_text(event, limits.max_text_chars)
+    return error_message(event)
 
 
 def error_occurrences(
-    errors: Iterable[ErrorObjectShape], fallback: int
+    errors: Iterable[ErrorObjectShape], stored: StoredPayload, limits: DerivationLimits
 ) -> Iterator[ErrorOccurrence]:
     for e in errors:
-        yield ErrorOccurrence(
-            timestamp=_epoch_ms(e.timestamp) or fallback,
-            type=e.type or "error",
-            message=error_message(e.event),
-            frames=stack_frames(e.stackTrace or []),
-            url=e.url or None,
-            payload=e.payload,
+        yield clipped_error(
+            ErrorOccurrence(
+                timestamp=error_time(e.timestamp, stored),
+                type=e.type or "error",
+                message=bounded_error_message(e.event, limits),
+                frames=stack_frames(e.stackTrace or []),
+                url=e.url or None,
+                payload=e.payload,
+            ),
+            limits,
         )
 
 
-def track_events(events: Iterable[RrwebEvent]) -> Iterator[TrackEvent]:
+def track_events(events: Iterable[RrwebEvent], limits: DerivationLimits) -> Iterator[TrackEvent]:
     """Custom events tagged `Track` (what `H.track` records); the name is its `event` key."""
+    reader = _Reader(limits)
     for event in events:
-        if event.type != EventType.CUSTOM:
+        if event.type != EventType.CUSTOM or not math.isfinite(event.timestamp):
             continue
         try:
             data = custom_data(event.data)
-        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        except _JSON_ERRORS:
             continue
         if "Track" not in data.tag:
             continue
-        try:
-            payload = msgspec.json.decode(data.payload)
-        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
-            continue
-        properties = json_object(payload) if isinstance(payload, str) else payload
+        payload = reader.value(data.payload)
+        if isinstance(payload, str) and len(payload) > limits.max_decoded_bytes:
+            properties: Any = {"payload": payload}  # too large to read as JSON: kept as text
+        else:
+            properties = json_object(payload) if isinstance(payload, str) else payload
         if not isinstance(properties, dict):
             properties = {"payload": payload}
         properties = dict(properties)
         name = properties.pop("event", None) or properties.pop("segment-event", None)
-        yield TrackEvent(int(event.timestamp), str(name or "unknown_event"), properties)
+        yield TrackEvent(
+            int(event.timestamp),
+            clip_text(str(name or "unknown_event"), limits.max_text_chars),
+            clip_json(properties, limits.max_text_chars),
+        )
 
 
 def _language(accept_language: str | None) -> str | None:
@@ -188,77 +488,171 @@ def _language(accept_language: str | None) -> str | None:
     return accept_language.split(",", 1)[0].split(";", 1)[0].strip() or None
 
 
-def derive_session(data: SessionInput, origin: str) -> Derived:
-    session = data.session
-    secure_id = session.secure_id
-    events: list[RrwebEvent] = []
-    console: list[ConsoleMessage] = []
-    network: list[NetworkRequest] = []
-    websocket: list[WebSocketEvent] = []
-    errors: list[ErrorOccurrence] = []
-    for stored in data.payloads:
-        try:
-            payload = decode_payload_shape(gzip.decompress(stored.body))
-        except (OSError, EOFError, msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
-            # Validated at ingest; only a payload stored by an older, laxer footlight gets here.
-            log.warning("session %s: payload %d unreadable: %s", secure_id, stored.seq, exc)
-            continue
-        events.extend(payload.events.events)
-        console.extend(console_messages(payload.messages))
-        network.extend(network_requests(payload.resources, session.created_at))
-        websocket.extend(websocket_events(payload.web_socket_events))
-        fallback = stored.summary.last_event_at or stored.received_at
-        errors.extend(error_occurrences(payload.errors or [], fallback))
+def _size(record: Any) -> int:
+    """What a derived row weighs against the session's byte budget: its JSON size."""
+    return len(_encode(record))
 
-    metrics = replay_metrics(events)
-    device = parse_user_agent(session.user_agent)
-    pages = list(metrics.pages)
-    summary = SessionSummary(
-        started_at=metrics.first_event_at,
-        ended_at=metrics.last_event_at,
-        length_ms=metrics.length_ms,
-        active_ms=metrics.active_ms,
-        pages_visited=len(pages),
-        click_count=metrics.click_count,
-        rage_click_count=len(metrics.rage_clicks),
-        event_count=len(events),
-        payload_count=len(data.payloads),
-        error_count=len(errors),
-        console_count=len(console),
-        network_count=len(network),
-        browser_name=device.browser_name,
-        browser_version=device.browser_version,
-        os_name=device.os_name,
-        os_version=device.os_version,
-        device_type=device.device_type,
-        language=_language(session.accept_language),
-        landing_page=pages[0].url if pages else None,
-        exit_page=pages[-1].url if pages else None,
-        details={
+
+class SessionDeriver:
+    """Derives one session from its payloads, fed in replay order (see the module docstring)."""
+
+    def __init__(self, data: SessionInput, origin: str, limits: DerivationLimits) -> None:
+        self._data = data
+        self._origin = origin
+        self._limits = limits
+        self._reader = _Reader(limits)
+        self._budget = RowBudget(limits)
+        self._replay = ReplayAccumulator(
+            max_activity_events=limits.max_activity_events,
+            max_pages=limits.max_rows_per_kind,
+            keep_page=self._keep_page,
+        )
+        self._secure_id = data.session.secure_id
+        self._console: list[tuple[str, ConsoleMessage]] = []
+        self._network: list[tuple[str, NetworkRequest]] = []
+        self._websocket: list[tuple[str, WebSocketEvent]] = []
+        self._errors: list[DerivedError] = []
+        self._tracks: list[tuple[str, TrackEvent]] = []
+        self._seen = {"console": 0, "network": 0, "errors": 0}
+        self._payloads = 0
+        self._unreadable = 0
+
+    def _keep_page(self, url: str) -> str | None:
+        kept = clip_text(url, self._limits.max_text_chars)
+        return kept if self._budget.keep("pages", len(kept) + 32) else None
+
+    def _keep(self, kind: str, rows: list[Any], record: Any) -> None:
+        if self._budget.keep(kind, _size(record)):
+            rows.append((self._secure_id, record))
+
+    def add_payloads(self, page: list[StoredPayload]) -> None:
+        """Add a page of payloads, one at a time, each dropped once read."""
+        while page:
+            self.add_payload(page.pop(0))
+
+    def add_payload(self, stored: StoredPayload) -> None:
+        self._payloads += 1
+        limits = self._limits
+        try:
+            body = inflate(stored.body, limits.max_inflated_bytes)[0]
+            payload = self._reader.decoders.payload(body)
+        except (IngestError, *_JSON_ERRORS) as exc:
+            # Validated at ingest; only a payload stored by an older, laxer footlight (or
+            # under larger limits) gets here.
+            self._unreadable += 1
+            message = exc.message if isinstance(exc, IngestError) else str(exc)
+            log.warning(
+                "session %s: payload %d unreadable: %s", self._secure_id, stored.seq, message
+            )
+            return
+        del body
+        events = payload.events.events
+        for event in events:
+            self._replay.add(event)
+        for track in track_events(events, limits):
+            self._keep("tracks", self._tracks, track)
+        del events
+        reader = self._reader
+        for console in console_messages(reader.items(payload.messages, "messages"), limits):
+            self._seen["console"] += 1
+            self._keep("console", self._console, console)
+        created_at = self._data.session.created_at
+        resources = reader.items(payload.resources, "resources")
+        for request in network_requests(resources, created_at, limits):
+            self._seen["network"] += 1
+            self._keep("network", self._network, request)
+        sockets = reader.items(payload.web_socket_events, "webSocketEvents")
+        for socket in websocket_events(sockets, limits):
+            self._keep("websocket", self._websocket, socket)
+        errors = (e for raw in payload.errors or [] if (e := reader.error(raw)) is not None)
+        session = self._data.session
+        for occurrence in error_occurrences(errors, stored, limits):
+            self._seen["errors"] += 1
+            if self._budget.keep("errors", _size(occurrence)):
+                self._errors.append(
+                    DerivedError(
+                        occurrence,
+                        fingerprint(occurrence.type, occurrence.message, occurrence.frames),
+                        self._secure_id,
+                        session.project_id,
+                    )
+                )
+
+    def finish(self) -> Derived:
+        data, session = self._data, self._data.session
+        metrics = self._replay.result()
+        device = parse_user_agent(session.user_agent)
+        pages = list(metrics.pages)
+        details: dict[str, Any] = {
             "intervals": [asdict(i) for i in metrics.intervals],
             "rage_clicks": [asdict(r) for r in metrics.rage_clicks],
             "event_counts": list(metrics.event_counts),
             "user_interactions": metrics.user_interaction_count,
-        },
-    )
-    backfill = None
-    if session.identifier and data.client_id:
-        email = next((f.value for f in data.fields if (f.kind, f.key) == ("user", "email")), None)
-        backfill = Backfill(
-            session.project_id, data.client_id, session.identifier, session.user_object, email
+        }
+        # Only when something was left out, so a normal session's details are as before.
+        not_kept = dict(self._budget.not_kept)
+        if self._replay.pages_not_kept:
+            not_kept["pages"] = self._replay.pages_not_kept
+        if not_kept:
+            details["not_kept"] = not_kept
+        if self._replay.activity_events_not_analysed:
+            details["activity_events_not_analysed"] = self._replay.activity_events_not_analysed
+        if self._unreadable:
+            details["payloads_unreadable"] = self._unreadable
+        summary = SessionSummary(
+            started_at=metrics.first_event_at,
+            ended_at=metrics.last_event_at,
+            length_ms=metrics.length_ms,
+            active_ms=metrics.active_ms,
+            pages_visited=len(pages),
+            click_count=metrics.click_count,
+            rage_click_count=len(metrics.rage_clicks),
+            event_count=self._replay.event_count,
+            payload_count=self._payloads,
+            error_count=self._seen["errors"],
+            console_count=self._seen["console"],
+            network_count=self._seen["network"],
+            browser_name=device.browser_name,
+            browser_version=device.browser_version,
+            os_name=device.os_name,
+            os_version=device.os_version,
+            device_type=device.device_type,
+            language=_language(session.accept_language),
+            landing_page=pages[0].url if pages else None,
+            exit_page=pages[-1].url if pages else None,
+            details=details,
         )
-    return Derived(
-        origin=origin,
-        session_id=session.id,
-        summary=summary,
-        pages=pages,
-        console=[(secure_id, m) for m in console],
-        network=[(secure_id, n) for n in network],
-        websocket=[(secure_id, w) for w in websocket],
-        errors=[
-            DerivedError(e, fingerprint(e.type, e.message, e.frames), secure_id, session.project_id)
-            for e in errors
-        ],
-        tracks=[(secure_id, t) for t in track_events(events)],
-        backfill=backfill,
-    )
+        backfill = None
+        if session.identifier and data.client_id:
+            backfill = Backfill(
+                session.project_id,
+                data.client_id,
+                session.identifier,
+                session.user_object,
+                data.email,
+            )
+        return Derived(
+            origin=self._origin,
+            session_id=session.id,
+            summary=summary,
+            pages=pages,
+            console=self._console,
+            network=self._network,
+            websocket=self._websocket,
+            errors=self._errors,
+            tracks=self._tracks,
+            backfill=backfill,
+        )
+
+
+def derive_session(
+    data: SessionInput,
+    payloads: Iterable[StoredPayload],
+    origin: str,
+    limits: DerivationLimits | None = None,
+) -> Derived:
+    """A whole session at once, from payloads already read (for tests and tools)."""
+    deriver = SessionDeriver(data, origin, limits or DerivationLimits())
+    for stored in payloads:
+        deriver.add_payload(stored)
+    return deriver.finish()

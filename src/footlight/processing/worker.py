@@ -6,8 +6,21 @@ job queued (its lease runs out) and the previous results in place, so the next r
 the same rows again instead of adding to them. Several processes can run this loop on one
 store; leases keep them from doing the same job at once.
 
-A job that fails is retried with a growing delay (capped at an hour) and its error kept in
-the queue for operators; it never blocks the others.
+Bounded work. A session is read a page of payloads at a time (`_PAGE_BYTES` of stored
+bodies) and derived payload by payload (`processing.session.SessionDeriver`), so processing
+holds one payload and the bounded state `processing.limits` allows, never a whole session.
+
+Leases. A run renews its lease every third of the lease while it works, so a long job is not
+taken over by another process; a renewal that finds the job taken over (this process was
+stalled past its lease) stops the run, which then stores nothing.
+
+Crash loops. Claiming a job counts an attempt and pushes the job's next chance back (the
+lease, doubling with each attempt), so a job whose run kills the process (out of memory, a
+crash in a C library) is not retried at once, and after `max_attempts` it is quarantined:
+set aside with an error naming what happened, logged, and never claimed again until an
+operator re-queues it (`footlight jobs retry`). A job that fails with an exception is
+retried with a growing delay (capped at an hour) and quarantined after the same number of
+attempts. Either way it never blocks the others.
 """
 
 from __future__ import annotations
@@ -18,16 +31,36 @@ import os
 import socket
 import time
 import uuid
+from dataclasses import replace
 
 from footlight.ingest.service import now_ms
 from footlight.processing.derive import derive_backend_error, derive_otlp
-from footlight.processing.session import derive_session
-from footlight.store import Store, StoreUnavailable
+from footlight.processing.limits import (
+    DerivationLimits,
+    bounded_backend_error,
+    bounded_derived,
+)
+from footlight.processing.session import SessionDeriver
+from footlight.store import Store, StoreError, StoreUnavailable
 from footlight.store.base import Derived, Job, LeaseLost
 
 log = logging.getLogger("footlight.processing")
 
 _MAX_BACKOFF_MS = 3_600_000
+_PAGE_BYTES = 1024 * 1024
+"""Stored (compressed) payload bytes read at once; a larger payload is read alone."""
+
+
+class _Run:
+    """One job's run: whether its lease still holds."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.lost = False
+
+    def check(self) -> None:
+        if self.lost:
+            raise LeaseLost(self.job.origin)
 
 
 class Processor:
@@ -39,6 +72,8 @@ class Processor:
         poll_seconds: float = 1.0,
         lease_ms: int = 300_000,
         retention_every_seconds: float = 3600.0,
+        limits: DerivationLimits | None = None,
+        max_attempts: int = 5,
     ) -> None:
         self.store = store
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -47,6 +82,9 @@ class Processor:
         self._lease_ms = lease_ms
         self._retention_every = retention_every_seconds
         self._next_purge = 0.0
+        self._limits = limits or DerivationLimits(max_inflated_bytes=max_inflated_bytes)
+        self._max_attempts = max_attempts
+        self._run: _Run | None = None
 
     async def run(self) -> None:
         """Process until cancelled; a store outage pauses the loop, it does not end it."""
@@ -76,7 +114,7 @@ class Processor:
         return len(jobs)
 
     async def drain(self) -> int:
-        """Process until nothing is due; for tests and `footlight process`."""
+        """Process until nothing is due; for tests and tools."""
         total = 0
         while (done := await self.run_due()) > 0:
             total += done
@@ -94,37 +132,116 @@ class Processor:
                 purged.orphans,
             )
 
+    async def _derive_session(self, job: Job) -> Derived | None:
+        run = self._run if self._run is not None and self._run.job == job else _Run(job)
+        session = await self.store.session_input(job.key)
+        if session is None:
+            return None
+        deriver = SessionDeriver(session, job.origin, self._limits)
+        after: tuple[int, int] | None = None
+        while True:
+            run.check()
+            page = await self.store.session_payloads(job.key, after, _PAGE_BYTES)
+            if not page:
+                break
+            after = (page[-1].payload_id, page[-1].seq)
+            # Off the event loop: inflating and decoding is CPU work. The page is emptied as
+            # it is read, so each body is dropped once derived.
+            await asyncio.to_thread(deriver.add_payloads, page)
+        run.check()
+        return await asyncio.to_thread(deriver.finish)
+
     async def _derive(self, job: Job) -> Derived | None:
         if job.kind == "session":
-            session = await self.store.session_input(job.key)
-            if session is None:
-                return None
-            return await asyncio.to_thread(derive_session, session, job.origin)
+            return await self._derive_session(job)
+        limits = self._limits
         if job.kind == "otlp":
             batch = await self.store.otlp_input(job.key)
             if batch is None:
                 return None
-            return await asyncio.to_thread(derive_otlp, batch, job.origin, self._max_inflated)
-        error = await self.store.backend_error_input(job.key)
-        if error is None:
+
+            def otlp() -> Derived:
+                derived = derive_otlp(batch, job.origin, self._max_inflated)
+                return bounded_derived(derived, limits, batch.received_at)
+
+            return await asyncio.to_thread(otlp)
+        item = await self.store.backend_error_input(job.key)
+        if item is None:
             return None
+
+        def backend() -> Derived:
+            bounded = replace(item, error=bounded_backend_error(item.error, limits))
+            return bounded_derived(
+                derive_backend_error(bounded, job.origin), limits, bounded.received_at
+            )
+
         # Off the event loop too: a stack trace is a stranger's text, parsed and matched.
-        return await asyncio.to_thread(derive_backend_error, error, job.origin)
+        return await asyncio.to_thread(backend)
+
+    async def _keep_leased(self, run: _Run) -> None:
+        """Renew the run's lease every third of it until cancelled, or until it is lost."""
+        every = self._lease_ms / 3000
+        while True:
+            await asyncio.sleep(every)
+            try:
+                held = await self.store.renew_lease(run.job, self.owner, now_ms() + self._lease_ms)
+            except StoreUnavailable as exc:
+                # The run may still finish within the lease; completing checks it holds it.
+                log.warning("could not renew the lease of %s: %s", run.job.origin, exc)
+                continue
+            if not held:
+                run.lost = True
+                return
 
     async def _process(self, job: Job) -> None:
+        if job.attempts > self._max_attempts:
+            # Claimed once more than allowed: the last run never ended (the process died
+            # during it, or lost its lease), so this job is set aside instead of run.
+            reason = (
+                f"quarantined after {job.attempts - 1} attempts: the last did not finish"
+                " (the process ended or stalled while running it)"
+            )
+            await self.store.fail_job(job, self.owner, reason, now_ms(), quarantine=True)
+            log.error("%s %s; `footlight jobs retry` re-queues it", job.origin, reason)
+            return
+        run = self._run = _Run(job)
+        renewing = asyncio.create_task(self._keep_leased(run), name=f"lease {job.origin}")
         try:
             derived = await self._derive(job)
+            run.check()
             if derived is None:
                 await self.store.drop_job(job, self.owner)
                 return
             await self.store.complete_job(job, self.owner, derived)
+        except asyncio.CancelledError:
+            # Shutting down: give the job back at once rather than let its lease run out,
+            # and without counting this attempt against it.
+            try:
+                await asyncio.shield(self.store.release_job(job, self.owner, now_ms()))
+            except (StoreError, StoreUnavailable) as exc:
+                log.warning("could not give %s back: %s", job.origin, exc)
+            raise
         except StoreUnavailable:
             raise  # the lease runs out and the job is claimed again once the store is back
         except LeaseLost:
             log.warning("%s was taken over by another run; its results are dropped", job.origin)
         except Exception as exc:
-            delay = min(_MAX_BACKOFF_MS, 10_000 * 2 ** min(job.attempts, 16))
-            log.exception("processing %s failed (attempt %d)", job.origin, job.attempts + 1)
-            await self.store.fail_job(
-                job, self.owner, f"{type(exc).__name__}: {exc}", now_ms() + delay
+            quarantine = job.attempts >= self._max_attempts
+            delay = min(_MAX_BACKOFF_MS, 10_000 * 2 ** min(job.attempts - 1, 16))
+            log.exception(
+                "processing %s failed (attempt %d of %d)%s",
+                job.origin,
+                job.attempts,
+                self._max_attempts,
+                "; quarantined, `footlight jobs retry` re-queues it" if quarantine else "",
             )
+            await self.store.fail_job(
+                job,
+                self.owner,
+                f"{type(exc).__name__}: {exc}",
+                now_ms() + delay,
+                quarantine=quarantine,
+            )
+        finally:
+            renewing.cancel()
+            self._run = None

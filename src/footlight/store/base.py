@@ -315,6 +315,8 @@ class Job:
     key: int
     version: int
     attempts: int
+    """Runs of this job so far, this one included: claiming counts an attempt, so a run that
+    kills the process is counted too."""
 
     @property
     def origin(self) -> str:
@@ -324,12 +326,25 @@ class Job:
 
 @dataclass(frozen=True)
 class SessionInput:
-    """Everything stored about one session that processing reads."""
+    """What processing reads about one session besides its payloads (which it reads a page
+    at a time, with `session_payloads`, so that a session is never in memory whole)."""
 
     session: Session
-    payloads: list[StoredPayload]
-    fields: list[SessionField]
     client_id: str | None
+    email: str | None
+    """The first `email` user property identify sent, if any."""
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """A row of the processing queue, as operators see it."""
+
+    kind: JobKind
+    key: int
+    attempts: int
+    due_at: int
+    last_error: str | None
+    quarantined_at: int | None
 
 
 @dataclass(frozen=True)
@@ -337,6 +352,8 @@ class BackendErrorInput:
     id: int
     project_id: int
     error: BackendError
+    received_at: int = 0
+    """When the server stored it: what an implausible error time falls back to."""
 
 
 @dataclass(frozen=True)
@@ -656,7 +673,20 @@ class Store(Protocol):
     # -- processing (see footlight.processing.worker) -----------------------------------------
 
     async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
-        """Lease up to `limit` due jobs nobody holds (or whose lease ran out)."""
+        """Lease up to `limit` due jobs nobody holds (or whose lease ran out), except those in
+        quarantine.
+
+        Each claim counts an attempt and, in case this run never ends (the process dies),
+        makes the job due again only after a delay that doubles with its attempts, starting
+        at `lease_ms`.
+        """
+
+    async def renew_lease(self, job: Job, owner: str, until: int) -> bool:
+        """Extend `owner`'s lease on a running job; False if another run has taken it over."""
+
+    async def release_job(self, job: Job, owner: str, now: int) -> None:
+        """Give a job back unfinished (the process is shutting down): due at once, and the
+        attempt it was claimed for is not counted."""
 
     async def complete_job(self, job: Job, owner: str, derived: Derived) -> bool:
         """Swap in a job's results and finish it, atomically; False if input arrived meanwhile.
@@ -666,11 +696,31 @@ class Store(Protocol):
 
     async def drop_job(self, job: Job, owner: str) -> None: ...
 
-    async def fail_job(self, job: Job, owner: str, error: str, retry_at: int) -> None: ...
+    async def fail_job(
+        self, job: Job, owner: str, error: str, retry_at: int, *, quarantine: bool = False
+    ) -> None:
+        """Record a failed run; the job is due again at `retry_at`, or set aside for good
+        (until an operator re-queues it) with `quarantine`."""
 
-    async def queued_jobs(self) -> int: ...
+    async def queued_jobs(self) -> int:
+        """Jobs waiting to be done (quarantined jobs are not counted: they wait for a person)."""
+
+    async def quarantined_jobs(self) -> list[QueuedJob]: ...
+
+    async def retry_quarantined(
+        self, now: int, kind: JobKind | None = None, key: int | None = None
+    ) -> int:
+        """Put quarantined jobs (all, or the one named) back in the queue, due now, with their
+        attempts reset; return how many."""
 
     async def session_input(self, session_id: int) -> SessionInput | None: ...
+
+    async def session_payloads(
+        self, session_id: int, after: tuple[int, int] | None, max_bytes: int
+    ) -> list[StoredPayload]:
+        """The session's next payloads in replay order after the (payload_id, seq) `after`:
+        as many as fit in `max_bytes` of stored (compressed) bodies, and always at least one
+        while any is left. Empty at the end."""
 
     async def otlp_input(self, batch_id: int) -> OtlpBatch | None: ...
 

@@ -99,6 +99,16 @@ class PostgresConnection:
         cursor.executemany(_placeholders(sql), list(parameters))
         return cursor
 
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        with (
+            self.raw.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
     def close(self) -> None:
         self.raw.close()
 

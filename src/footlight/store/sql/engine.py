@@ -82,6 +82,13 @@ class Connection(Protocol):
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor: ...
 
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert many rows of plain values (no SQL expressions) as fast as the engine can:
+        PostgreSQL's COPY, several times faster than single INSERTs for the thousands of
+        rows one session's processing may write."""
+
     def close(self) -> None: ...
 
 

@@ -7,22 +7,28 @@ leaves the old rows and the job in place; the lease expires and another run redo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+import asyncio
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import msgspec
 
 from footlight.store.base import (
     BackendErrorInput,
     Derived,
     Job,
+    JobKind,
     LeaseLost,
     OtlpBatch,
+    QueuedJob,
     Session,
     SessionInput,
+    StoredPayload,
 )
 from footlight.store.sql.access import Access, to_json
-from footlight.store.sql.engine import Connection, Cursor, now_ms
-from footlight.store.sql.rows import backend_error, session_fields, stored_payloads
+from footlight.store.sql.engine import Connection, now_ms
+from footlight.store.sql.rows import backend_error, payload_page
 
 DERIVED_BY_ORIGIN = (
     "console_messages",
@@ -39,182 +45,257 @@ _SESSION_COLUMNS = (
 )
 
 
-class _WithoutNul:
-    """Writes derived rows with U+0000 in text replaced by U+FFFD.
+def _without_nul(parameters: Sequence[Any]) -> Sequence[Any]:
+    """A row with U+0000 in its text replaced by U+FFFD.
 
     Derived text is what the SDK sent (a console line, a URL), and it may hold a NUL, which
     PostgreSQL text cannot; refusing it would leave the whole session unprocessed. Replaced on
     both engines, so they store the same thing. (Input a client names things by, like a secure
     id, is refused instead: see the engines' refusals.)
     """
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
-        return self._conn.execute(sql, _without_nul(parameters))
-
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
-        return self._conn.executemany(sql, [_without_nul(row) for row in parameters])
-
-
-def _without_nul(parameters: Sequence[Any]) -> Sequence[Any]:
     if not any(isinstance(p, str) and "\x00" in p for p in parameters):
         return parameters
     return [p.replace("\x00", "\ufffd") if isinstance(p, str) else p for p in parameters]
 
 
-def _store_derived(raw: Connection, derived: Derived) -> None:
-    conn = _WithoutNul(raw)
+_encode = msgspec.json.Encoder().encode
+
+
+def _json(value: Any) -> str:
+    # msgspec writes a dataclass as the object `asdict` would give, without building it.
+    return _encode(value).decode()
+
+
+_ROW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "session_pages": ("session_id", "timestamp", "url"),
+    "console_messages": (
+        "session_secure_id", "origin", "timestamp", "level", "message", "trace", "attributes",
+    ),
+    "network_requests": (
+        "session_secure_id", "origin", "started_at", "ended_at", "method", "url", "status",
+        "initiator", "request", "response", "transfer_size", "trace_id", "span_id",
+    ),
+    "websocket_events": (
+        "session_secure_id", "origin", "timestamp", "socket_id", "type", "name", "size",
+        "message",
+    ),
+    "errors": (
+        "project_id", "session_secure_id", "origin", "fingerprint", "timestamp", "type",
+        "message", "frames", "url", "payload", "source",
+    ),
+    "track_events": ("session_secure_id", "origin", "timestamp", "name", "properties"),
+    "spans": (
+        "session_secure_id", "origin", "trace_id", "span_id", "parent_span_id", "name", "kind",
+        "started_at", "ended_at", "status_code", "service_name", "attributes", "events",
+    ),
+    "otlp_metrics": (
+        "session_secure_id", "origin", "name", "timestamp", "value", "attributes",
+    ),
+}  # fmt: skip
+
+
+@dataclass
+class PreparedRows:
+    """A `Derived` as the rows to write, built before the write transaction: turning tens of
+    thousands of records into parameters takes longer than writing them, and the writer is
+    shared by every client's pushes."""
+
+    derived: Derived
+    summary: tuple[Any, ...] | None = None
+    summary_columns: tuple[str, ...] = ()
+    tables: dict[str, list[Sequence[Any]]] = field(default_factory=dict)
+
+
+def prepare_rows(derived: Derived) -> PreparedRows:
     origin = derived.origin
-    for table in DERIVED_BY_ORIGIN:
-        conn.execute(f"DELETE FROM {table} WHERE origin = ?", (origin,))
+    prepared = PreparedRows(derived)
+    rows: dict[str, list[Sequence[Any]]] = {table: [] for table in _ROW_COLUMNS}
     if derived.session_id is not None and derived.summary is not None:
-        sid, s = derived.session_id, derived.summary
+        sid, summary = derived.session_id, derived.summary
+        values = asdict(summary)
+        values["details"] = to_json(summary.details)
+        prepared.summary_columns = ("session_id", "processed_at", *values)
+        prepared.summary = tuple(_without_nul((sid, now_ms(), *values.values())))
+        rows["session_pages"] = [(sid, p.timestamp, p.url) for p in derived.pages]
+    rows["console_messages"] = [
+        (sid_, origin, m.timestamp, m.level, m.message, _json(m.trace), _json(m.attributes))
+        for sid_, m in derived.console
+    ]
+    rows["network_requests"] = [
+        (
+            sid_,
+            origin,
+            n.start,
+            n.end,
+            n.method,
+            n.url,
+            n.status,
+            n.initiator,
+            None if n.request is None else _json(n.request),
+            None if n.response is None else _json(n.response),
+            n.transfer_size,
+            n.trace_id,
+            n.span_id,
+        )
+        for sid_, n in derived.network
+    ]
+    rows["websocket_events"] = [
+        (sid_, origin, w.timestamp, w.socket_id, w.type, w.name, w.size, w.message)
+        for sid_, w in derived.websocket
+    ]
+    rows["errors"] = [
+        (
+            e.project_id,
+            e.session_secure_id,
+            origin,
+            e.fingerprint,
+            e.error.timestamp,
+            e.error.type,
+            e.error.message,
+            _json(e.error.frames),
+            e.error.url,
+            e.error.payload,
+            e.error.source,
+        )
+        for e in derived.errors
+    ]
+    rows["track_events"] = [
+        (sid_, origin, t.timestamp, t.name, _json(t.properties)) for sid_, t in derived.tracks
+    ]
+    rows["spans"] = [
+        (
+            s.session_secure_id,
+            origin,
+            s.trace_id,
+            s.span_id,
+            s.parent_span_id,
+            s.name,
+            s.kind,
+            s.started_at,
+            s.ended_at,
+            s.status_code,
+            s.service_name,
+            _json(s.attributes),
+            _json(s.events),
+        )
+        for s in derived.spans
+    ]
+    rows["otlp_metrics"] = [
+        (m.session_secure_id, origin, m.name, m.timestamp, m.value, _json(m.attributes))
+        for m in derived.metrics
+    ]
+    prepared.tables = {
+        table: [_without_nul(row) for row in table_rows] for table, table_rows in rows.items()
+    }
+    return prepared
+
+
+def _fill_projects(conn: Connection, errors: list[Sequence[Any]]) -> list[Sequence[Any]]:
+    """Errors whose project is their session's (OTLP exports name none) get it looked up."""
+    unknown = sorted({row[1] for row in errors if row[0] is None and row[1] is not None})
+    projects: dict[str, int] = {}
+    for start in range(0, len(unknown), 500):
+        chunk = unknown[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for r in conn.execute(
+            f"SELECT secure_id, project_id FROM sessions WHERE secure_id IN ({marks})", chunk
+        ):
+            projects[r[0]] = r[1]
+    return [
+        (projects.get(row[1]), *row[1:]) if row[0] is None and row[1] is not None else row
+        for row in errors
+    ]
+
+
+def _store_derived(conn: Connection, prepared: PreparedRows) -> None:
+    derived = prepared.derived
+    for table in DERIVED_BY_ORIGIN:
+        conn.execute(f"DELETE FROM {table} WHERE origin = ?", (derived.origin,))
+    if prepared.summary is not None:
+        sid = derived.session_id
         conn.execute("DELETE FROM session_summaries WHERE session_id = ?", (sid,))
         conn.execute("DELETE FROM session_pages WHERE session_id = ?", (sid,))
-        values = asdict(s)
-        values["details"] = to_json(s.details)
-        columns = ", ".join(["session_id", "processed_at", *values])
-        marks = ", ".join("?" * (len(values) + 2))
+        columns = ", ".join(prepared.summary_columns)
+        marks = ", ".join("?" * len(prepared.summary_columns))
         conn.execute(
-            f"INSERT INTO session_summaries ({columns}) VALUES ({marks})",
-            (sid, now_ms(), *values.values()),
+            f"INSERT INTO session_summaries ({columns}) VALUES ({marks})", prepared.summary
         )
-        conn.executemany(
-            "INSERT INTO session_pages (session_id, timestamp, url) VALUES (?, ?, ?)",
-            [(sid, p.timestamp, p.url) for p in derived.pages],
-        )
-    conn.executemany(
-        "INSERT INTO console_messages (session_secure_id, origin, timestamp, level, message,"
-        " trace, attributes) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                sid_,
-                origin,
-                m.timestamp,
-                m.level,
-                m.message,
-                to_json([asdict(f) for f in m.trace]),
-                to_json(m.attributes),
-            )
-            for sid_, m in derived.console
-        ],
-    )
-    conn.executemany(
-        "INSERT INTO network_requests (session_secure_id, origin, started_at, ended_at, method,"
-        " url, status, initiator, request, response, transfer_size, trace_id, span_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                sid_,
-                origin,
-                n.start,
-                n.end,
-                n.method,
-                n.url,
-                n.status,
-                n.initiator,
-                None if n.request is None else to_json(n.request),
-                None if n.response is None else to_json(n.response),
-                n.transfer_size,
-                n.trace_id,
-                n.span_id,
-            )
-            for sid_, n in derived.network
-        ],
-    )
-    conn.executemany(
-        "INSERT INTO websocket_events (session_secure_id, origin, timestamp, socket_id, type,"
-        " name, size, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (sid_, origin, w.timestamp, w.socket_id, w.type, w.name, w.size, w.message)
-            for sid_, w in derived.websocket
-        ],
-    )
-    conn.executemany(
-        "INSERT INTO errors (project_id, session_secure_id, origin, fingerprint, timestamp,"
-        " type, message, frames, url, payload, source) VALUES ("
-        " coalesce(?, (SELECT project_id FROM sessions WHERE secure_id = ?)),"
-        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                e.project_id,
-                e.session_secure_id,
-                e.session_secure_id,
-                origin,
-                e.fingerprint,
-                e.error.timestamp,
-                e.error.type,
-                e.error.message,
-                to_json([asdict(f) for f in e.error.frames]),
-                e.error.url,
-                e.error.payload,
-                e.error.source,
-            )
-            for e in derived.errors
-        ],
-    )
-    conn.executemany(
-        "INSERT INTO track_events (session_secure_id, origin, timestamp, name, properties)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [(sid_, origin, t.timestamp, t.name, to_json(t.properties)) for sid_, t in derived.tracks],
-    )
-    conn.executemany(
-        "INSERT INTO spans (session_secure_id, origin, trace_id, span_id, parent_span_id, name,"
-        " kind, started_at, ended_at, status_code, service_name, attributes, events)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                s.session_secure_id,
-                origin,
-                s.trace_id,
-                s.span_id,
-                s.parent_span_id,
-                s.name,
-                s.kind,
-                s.started_at,
-                s.ended_at,
-                s.status_code,
-                s.service_name,
-                to_json(s.attributes),
-                to_json(s.events),
-            )
-            for s in derived.spans
-        ],
-    )
-    conn.executemany(
-        "INSERT INTO otlp_metrics (session_secure_id, origin, name, timestamp, value, attributes)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            (m.session_secure_id, origin, m.name, m.timestamp, m.value, to_json(m.attributes))
-            for m in derived.metrics
-        ],
-    )
+    for table, rows in prepared.tables.items():
+        if not rows:
+            continue
+        if table == "errors":
+            rows = _fill_projects(conn, rows)
+        conn.insert_rows(table, _ROW_COLUMNS[table], rows)
     if derived.backfill is not None:
         b = derived.backfill
         conn.execute(
             "UPDATE sessions SET identifier = ?, user_object = ?, email = ?"
             " WHERE project_id = ? AND client_id = ? AND identifier IS NULL",
-            (b.identifier, b.user_object, b.email, b.project_id, b.client_id),
+            _without_nul((b.identifier, b.user_object, b.email, b.project_id, b.client_id)),
         )
+
+
+_MAX_RETRY_DELAY_MS = 3_600_000
+
+
+def crash_retry_delay(lease_ms: int, attempts: int) -> int:
+    """How long after claiming it a job whose run never ended may be claimed again: the lease,
+    doubled for every earlier attempt, at most an hour (and never less than the lease)."""
+    doubled = lease_ms << min(max(attempts - 1, 0), 20)
+    return max(lease_ms, min(_MAX_RETRY_DELAY_MS, doubled))
 
 
 class ProcessingQueries(Access):
     async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
-        """Lease up to `limit` due jobs that nobody holds (or whose holder's lease ran out)."""
+        """Lease up to `limit` due jobs that nobody holds (or whose holder's lease ran out).
+
+        Claiming counts an attempt and pushes the job's due time back (see `crash_retry_delay`):
+        if this run kills the process, the next one waits longer each time, and the worker
+        quarantines the job once its attempts are used up. A run that ends, well or badly,
+        resets both (`complete_job`, `fail_job`).
+        """
 
         def claim(conn: Connection) -> list[Job]:
             rows = conn.execute(
-                "UPDATE processing_queue SET lease_owner = ?, lease_until = ?"
+                "UPDATE processing_queue SET lease_owner = ?, lease_until = ?,"
+                " attempts = attempts + 1"
                 " WHERE (kind, key) IN (SELECT kind, key FROM processing_queue WHERE due_at <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?"
-                f" {conn.skip_locked}) RETURNING kind, key, version, attempts",
+                " AND (lease_until IS NULL OR lease_until < ?) AND quarantined_at IS NULL"
+                f" ORDER BY due_at LIMIT ? {conn.skip_locked})"
+                " RETURNING kind, key, version, attempts",
                 (owner, now + lease_ms, now, now, limit),
             ).fetchall()
-            return [Job(r["kind"], r["key"], r["version"], r["attempts"]) for r in rows]
+            jobs = [Job(r["kind"], r["key"], r["version"], r["attempts"]) for r in rows]
+            for job in jobs:
+                conn.execute(
+                    "UPDATE processing_queue SET due_at = ? WHERE kind = ? AND key = ?",
+                    (now + crash_retry_delay(lease_ms, job.attempts), job.kind, job.key),
+                )
+            return jobs
 
         return await self._write(claim)
+
+    async def renew_lease(self, job: Job, owner: str, until: int) -> bool:
+        def renew(conn: Connection) -> bool:
+            row = conn.execute(
+                "UPDATE processing_queue SET lease_until = ?"
+                " WHERE kind = ? AND key = ? AND lease_owner = ? RETURNING key",
+                (until, job.kind, job.key, owner),
+            ).fetchone()
+            return row is not None
+
+        return await self._write(renew)
+
+    async def release_job(self, job: Job, owner: str, now: int) -> None:
+        def release(conn: Connection) -> None:
+            conn.execute(
+                "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
+                " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, due_at = ?"
+                " WHERE kind = ? AND key = ? AND lease_owner = ?",
+                (now, job.kind, job.key, owner),
+            )
+
+        await self._write(release)
 
     async def complete_job(self, job: Job, owner: str, derived: Derived) -> bool:
         """Store a job's results and finish it; False if new input arrived meanwhile.
@@ -222,6 +303,7 @@ class ProcessingQueries(Access):
         In that case the results still replace the old ones (they are newer) and the job
         stays queued, already due again, for the input that arrived during the run.
         """
+        prepared = await asyncio.to_thread(prepare_rows, derived)
 
         def complete(conn: Connection) -> bool:
             # An UPDATE, not a SELECT: it locks the row until this commits (on PostgreSQL), so
@@ -234,7 +316,7 @@ class ProcessingQueries(Access):
             ).fetchone()
             if row is None:
                 raise LeaseLost(job.origin)
-            _store_derived(conn, derived)
+            _store_derived(conn, prepared)
             if row["version"] == job.version:
                 conn.execute(
                     "DELETE FROM processing_queue WHERE kind = ? AND key = ?", (job.kind, job.key)
@@ -260,22 +342,70 @@ class ProcessingQueries(Access):
 
         await self._write(drop)
 
-    async def fail_job(self, job: Job, owner: str, error: str, retry_at: int) -> None:
+    async def fail_job(
+        self, job: Job, owner: str, error: str, retry_at: int, *, quarantine: bool = False
+    ) -> None:
         def fail(conn: Connection) -> None:
             conn.execute(
                 "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
-                " attempts = attempts + 1, last_error = ?, due_at = ?"
+                " last_error = ?, due_at = ?, quarantined_at = ?"
                 " WHERE kind = ? AND key = ? AND lease_owner = ?",
-                (error[:2000], retry_at, job.kind, job.key, owner),
+                (
+                    error[:2000],
+                    retry_at,
+                    now_ms() if quarantine else None,
+                    job.kind,
+                    job.key,
+                    owner,
+                ),
             )
 
         await self._write(fail)
 
     async def queued_jobs(self) -> int:
         def count(conn: Connection) -> int:
-            return int(conn.execute("SELECT count(*) FROM processing_queue").fetchone()[0])
+            row = conn.execute(
+                "SELECT count(*) FROM processing_queue WHERE quarantined_at IS NULL"
+            ).fetchone()
+            return int(row[0])
 
         return await self._read(count)
+
+    async def quarantined_jobs(self) -> list[QueuedJob]:
+        def read(conn: Connection) -> list[QueuedJob]:
+            return [
+                QueuedJob(
+                    r["kind"],
+                    r["key"],
+                    r["attempts"],
+                    r["due_at"],
+                    r["last_error"],
+                    r["quarantined_at"],
+                )
+                for r in conn.execute(
+                    "SELECT kind, key, attempts, due_at, last_error, quarantined_at"
+                    " FROM processing_queue WHERE quarantined_at IS NOT NULL"
+                    " ORDER BY quarantined_at, kind, key"
+                )
+            ]
+
+        return await self._read(read)
+
+    async def retry_quarantined(
+        self, now: int, kind: JobKind | None = None, key: int | None = None
+    ) -> int:
+        def retry(conn: Connection) -> int:
+            sql = (
+                "UPDATE processing_queue SET quarantined_at = NULL, attempts = 0, due_at = ?,"
+                " lease_owner = NULL, lease_until = NULL WHERE quarantined_at IS NOT NULL"
+            )
+            args: list[Any] = [now]
+            if kind is not None and key is not None:
+                sql += " AND kind = ? AND key = ?"
+                args += [kind, key]
+            return len(conn.execute(sql + " RETURNING key", args).fetchall())
+
+        return await self._write(retry)
 
     async def session_input(self, session_id: int) -> SessionInput | None:
         def read(conn: Connection) -> SessionInput | None:
@@ -286,12 +416,24 @@ class ProcessingQueries(Access):
             if row is None:
                 return None
             session = Session(**dict(zip(row.keys(), row, strict=True)))
+            email = conn.execute(
+                "SELECT value FROM session_fields WHERE session_id = ? AND kind = 'user'"
+                " AND key = 'email' ORDER BY received_at LIMIT 1",
+                (session_id,),
+            ).fetchone()
             return SessionInput(
                 session=session,
-                payloads=stored_payloads(conn, session_id),
-                fields=session_fields(conn, session_id),
                 client_id=session.client_id,
+                email=None if email is None else email[0],
             )
+
+        return await self._read(read)
+
+    async def session_payloads(
+        self, session_id: int, after: tuple[int, int] | None, max_bytes: int
+    ) -> list[StoredPayload]:
+        def read(conn: Connection) -> list[StoredPayload]:
+            return payload_page(conn, session_id, after, max_bytes)
 
         return await self._read(read)
 
@@ -315,6 +457,8 @@ class ProcessingQueries(Access):
             r = conn.execute("SELECT * FROM backend_errors WHERE id = ?", (error_id,)).fetchone()
             if r is None:
                 return None
-            return BackendErrorInput(int(r["id"]), int(r["project_id"]), backend_error(r))
+            return BackendErrorInput(
+                int(r["id"]), int(r["project_id"]), backend_error(r), int(r["received_at"])
+            )
 
         return await self._read(read)

@@ -58,7 +58,8 @@ _SESSION_SELECT = (
     " s.user_object, s.environment, s.app_version, s.service_name, s.client_version,"
     " s.user_agent, ss.processed_at, ss.details, "
     + ", ".join(f"ss.{c}" for c in _SUMMARY_COLUMNS)
-    + ", EXISTS (SELECT 1 FROM processing_queue q WHERE q.kind = 'session' AND q.key = s.id)"
+    + ", EXISTS (SELECT 1 FROM processing_queue q WHERE q.kind = 'session' AND q.key = s.id"
+    " AND q.quarantined_at IS NULL)"
     " AS processing FROM sessions s LEFT JOIN session_summaries ss ON ss.session_id = s.id"
 )
 

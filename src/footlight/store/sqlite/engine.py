@@ -232,6 +232,12 @@ class SQLiteConnection:
         self._start()
         return self.raw.executemany(sql, parameters)
 
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        marks = ", ".join("?" * len(columns))
+        self.raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
     def close(self) -> None:
         self.raw.close()
 
