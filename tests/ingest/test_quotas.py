@@ -258,10 +258,11 @@ def test_the_defaults_stop_the_reported_attack(tmp_path: Path, backend: str) -> 
         # Cut soon after it starts: the session's 64 MiB burst holds five such pushes.
         first_refusal = statuses.index(429)
         assert first_refusal <= defaults.session_byte_burst // request_bytes + 4, statuses
-        # By the session's limit, and once the client has sent its own burst (refused
-        # requests cost the client too: it sent them), by the client's.
+        # By the session's limit or the client's: both hold the same 64 MiB burst, and the
+        # client pays for every request it sends (refused ones too), so which one runs dry
+        # first depends on how fast the pushes arrive.
         limits = {first_error(r)["extensions"]["limit"] for r in responses if r.status_code == 429}
-        assert "session_bytes_per_second" in limits
+        assert limits
         assert limits <= {"session_bytes_per_second", "client_bytes_per_second"}
         accepted = statuses.count(200)
         assert (
