@@ -15,6 +15,7 @@ import base64
 import gzip
 import os
 import re
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -127,11 +128,20 @@ def start_server(
     store_url: str | None = None,
     args: Sequence[str] = (),
     client_limits: bool = False,
+    open_files: int | tuple[int, int] | None = None,
 ) -> Server:
     """Start `footlight serve` on `data_dir`'s store: SQLite there, or a PostgreSQL database
     made for it (the same database again when the directory was used before: a restart).
     `store_url` puts the server on a given PostgreSQL database (several nodes on one); `args`
-    are more `footlight serve` options; `client_limits` keeps the per-client limits on."""
+    are more `footlight serve` options; `client_limits` keeps the per-client limits on;
+    `open_files` is the process's open-file limit (soft and hard, or both at once), as
+    `ulimit -n` would set it."""
+    limit = (open_files, open_files) if isinstance(open_files, int) else open_files
+
+    def set_limits() -> None:
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limit)
+
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-server-{time.monotonic_ns()}.log"
     if store_url is not None or backend == "postgresql":
@@ -161,6 +171,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             env=full_env,
             cwd=data_dir.parent,
+            preexec_fn=set_limits if limit is not None else None,
         )
     deadline = time.monotonic() + timeout
     url = None

@@ -37,12 +37,15 @@ from footlight.edge.asgi import (
     error_body,
     respond_json,
 )
+from footlight.edge.bodies import BodyBudget
 from footlight.edge.clients import ClientKeys, is_trusted_proxy, parse_trusted_proxies
 from footlight.edge.graphql_http import GraphQLEndpoint
 from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
 from footlight.graph import RequestContext, build_executor
+from footlight.ingest import offload
 from footlight.ingest.service import ClientInfo, Ingestor
+from footlight.malloc import Trimmer
 from footlight.processing.limits import DerivationLimits
 from footlight.processing.worker import Processor
 from footlight.store import Store
@@ -57,6 +60,7 @@ class FootlightApp:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        offload.configure(settings.ingest_threads)
         self.ingest = Ingestor(store, settings.limits)
         self.processor = Processor(
             store,
@@ -67,7 +71,13 @@ class FootlightApp:
         )
         self.api = build_api(store)
         self.ui = build_ui(store, settings.limits.body_timeout_seconds)
-        admission = ClientAdmission(self.ingest.limiter, ClientKeys(settings.trusted_proxies))
+        keys = ClientKeys(settings.trusted_proxies)
+        limits = settings.limits
+        self.bodies = BodyBudget(
+            limits.max_buffered_body_bytes, limits.max_buffered_body_bytes_per_client, keys
+        )
+        self.trimmer = Trimmer()
+        admission = ClientAdmission(self.ingest.limiter, keys)
         self._scheme_proxies = (*settings.trusted_proxies, *parse_trusted_proxies("127.0.0.1"))
         graphql = GraphQLEndpoint(
             build_executor(settings.limits), settings.limits, self._context, admission
@@ -98,22 +108,26 @@ class FootlightApp:
             return
         if scope["type"] != "http":
             return
-        request = Request(scope, receive)
-        if request.path.startswith("/api/"):
+        path = str(scope["path"])
+        if path.startswith("/api/"):
             await self.api(scope, receive, send)
             return
-        if request.path == "/ui" or request.path.startswith("/ui/"):
-            self._forwarded_scheme(request)
+        if path == "/ui" or path.startswith("/ui/"):
+            self._forwarded_scheme(Request(scope, receive))
             await self.ui(scope, receive, send)
             return
-        handler = self.routes.get(request.path)
+        handler = self.routes.get(path)
         if handler is None:
-            await respond_json(send, 404, error_body(f"no route {request.path}", "NOT_FOUND"))
+            await respond_json(send, 404, error_body(f"no route {path}", "NOT_FOUND"))
             return
+        request = Request(scope, receive, self.bodies.lease(scope))
         try:
             await handler(request, send)
         except HTTPError as exc:
             await respond_json(send, exc.status, exc.body(), headers=exc.headers)
+        finally:
+            if request.lease is not None:
+                self.trimmer.freed(request.lease.release())
 
     def _forwarded_scheme(self, request: Request) -> None:
         """HTTPS as a reverse proxy saw it: the UI's sign-in cookie is Secure behind a TLS
@@ -136,6 +150,7 @@ class FootlightApp:
                     log.error("cannot open the store: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                offload.start()
                 # Quotas need the store's totals from the start; later syncs run every
                 # FOOTLIGHT_QUOTA_SYNC_SECONDS (see ingest.quotas).
                 await self.ingest.limiter.usage.sync()

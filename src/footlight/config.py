@@ -26,8 +26,27 @@ MAX_JSON_DEPTH = 100_000
 class Limits:
     """Bounds on everything a stranger can send to the public ingest endpoint."""
 
+    max_connections: int = 4096
+    """Open connections per process (also kept below the open-file limit); at the cap the
+    longest-idle connection is closed to make room, and only if none is idle is a newcomer
+    refused (503)."""
+    max_connections_per_client: int = 256
+    """Open connections per client address (trusted proxies exempt); at the cap the client's
+    own longest-idle connection makes room, and if none is idle the newcomer gets 429."""
+    header_timeout_seconds: float = 10.0
+    """A connection must deliver a complete request head this soon after connecting, or after
+    the first byte of a request that follows a kept-alive one (408, or a silent close if it
+    sent nothing)."""
+    max_header_bytes: int = 32 * 1024
+    """Longest request head (request line and headers); longer ones get 431."""
+    keep_alive_seconds: float = 30.0
+    """A kept-alive connection with no new request for this long is closed."""
     max_body_bytes: int = 16 * MiB
     """A request body larger than this is answered 413 without being read."""
+    max_buffered_body_bytes: int = 256 * MiB
+    """Request-body bytes held in memory at once, all clients together; more get 503."""
+    max_buffered_body_bytes_per_client: int = 64 * MiB
+    """Request-body bytes held in memory at once for one client address; more get 429."""
     max_inflated_bytes: int = 64 * MiB
     """A compressed payload is stopped while inflating once it exceeds this."""
     max_query_bytes: int = 100_000
@@ -124,6 +143,8 @@ class Settings:
     """Server processes sharing the port (and the store)."""
     trusted_proxies: tuple[Network, ...] = ()
     """Reverse proxies whose `X-Forwarded-For` names the client (see edge.clients)."""
+    ingest_threads: int = 2
+    """Worker threads that decode large request bodies and payloads, off the event loop."""
     read_timeout_seconds: float = 10.0
     """Longest one SQL statement of an operator read (read API, UI) may run before it is
     stopped; the request gets 503. Ingest and processing reads are not limited by it."""
@@ -238,6 +259,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         show=_show_networks,
     ),
     SettingSpec(
+        "FOOTLIGHT_INGEST_THREADS",
+        "ingest_threads",
+        _positive_int,
+        "Worker threads that decode large request bodies and payloads off the event loop.",
+    ),
+    SettingSpec(
         "FOOTLIGHT_SESSION_INACTIVITY_SECONDS",
         "session_inactivity_seconds",
         _positive_float,
@@ -268,10 +295,60 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Runs a processing job gets (crashes included) before it is quarantined.",
     ),
     SettingSpec(
+        "FOOTLIGHT_MAX_CONNECTIONS",
+        "max_connections",
+        _positive_int,
+        "Open connections per process (also kept below the open-file limit); the longest-idle"
+        " one is closed to make room.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_CONNECTIONS_PER_CLIENT",
+        "max_connections_per_client",
+        _positive_int,
+        "Open connections per client address; its longest-idle one makes room, else 429.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_HEADER_TIMEOUT_SECONDS",
+        "header_timeout_seconds",
+        _positive_float,
+        "Time allowed to send a complete request head; slower clients get 408.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_HEADER_BYTES",
+        "max_header_bytes",
+        _positive_int,
+        "Longest request head (request line and headers); longer ones get 431.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_KEEP_ALIVE_SECONDS",
+        "keep_alive_seconds",
+        _positive_float,
+        "A kept-alive connection idle for this long is closed.",
+        in_limits=True,
+    ),
+    SettingSpec(
         "FOOTLIGHT_MAX_BODY_BYTES",
         "max_body_bytes",
         _positive_int,
         "Largest request body; larger ones get 413.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_BUFFERED_BODY_BYTES",
+        "max_buffered_body_bytes",
+        _positive_int,
+        "Request-body bytes held in memory at once, all clients together; more get 503.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_BUFFERED_BODY_BYTES_PER_CLIENT",
+        "max_buffered_body_bytes_per_client",
+        _positive_int,
+        "Request-body bytes held in memory at once for one client address; more get 429.",
         in_limits=True,
     ),
     SettingSpec(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import os
 import socket
 from typing import Any
@@ -11,6 +13,8 @@ from uvicorn.supervisors import Multiprocess
 
 from footlight import __version__
 from footlight.config import ConfigError, Settings, settings_environment
+from footlight.edge.connections import Capacity, connection_capacity, raise_open_file_limit
+from footlight.edge.http_protocol import EdgeGuard, GuardedHttpToolsProtocol
 from footlight.ingest.ids import encode_project
 from footlight.store import Project, open_store
 from footlight.ui.pages import PLAYER_BUNDLE
@@ -27,13 +31,17 @@ async def _prepare_store(settings: Settings) -> tuple[str, list[Project], Projec
         await store.close()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, defer_seconds: float) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Inherited by accepted connections: an answer's headers and body (two writes) must not
     # wait for the client's delayed ACK of the first (Nagle), which costs up to 40 ms.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if hasattr(socket, "TCP_DEFER_ACCEPT"):  # Linux
+        # The kernel hands over a new connection only once its first bytes arrive (or after
+        # about this long): sockets that never send cost no descriptor meanwhile.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, math.ceil(defer_seconds))
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -60,8 +68,24 @@ def _store_option(settings: Settings) -> str:
     return ""
 
 
+def _connections_line(capacity: Capacity) -> list[str]:
+    if not capacity.limited_by_open_files:
+        return []
+    return [
+        f"  connections: at most {capacity.max_connections} per process: the open-file limit"
+        f" ({capacity.open_file_limit}) is too low for",
+        f"               FOOTLIGHT_MAX_CONNECTIONS={capacity.wanted}; raise it (ulimit -n,"
+        " systemd LimitNOFILE=) to allow more",
+    ]
+
+
 def _banner(
-    settings: Settings, where: str, port: int, projects: list[Project], created: Project | None
+    settings: Settings,
+    where: str,
+    port: int,
+    projects: list[Project],
+    created: Project | None,
+    capacity: Capacity,
 ) -> str:
     listening = _url(settings.host, port)
     browser_url = listening
@@ -79,6 +103,7 @@ def _banner(
         data,
         f"  listening:  {listening}  (GraphQL at / and /public, OTLP at /v1/*)",
         f"  projects:   {len(projects)}" + (" (created project 1)" if created else ""),
+        *_connections_line(capacity),
         "",
         f"Record sessions of project {project.id} ({project.name!r}) with:",
         f"  H.init('{encode_project(project.id)}', {snippet})",
@@ -101,17 +126,22 @@ def serve(settings: Settings, log_level: str) -> int:
 
     from footlight.app import FootlightApp
 
+    # Every connection is a descriptor: take all the process may have (workers inherit it).
+    capacity = connection_capacity(settings.limits.max_connections, raise_open_file_limit())
     where, projects, created = asyncio.run(_prepare_store(settings))
-    sock = _bind(settings.host, settings.port)
+    sock = _bind(settings.host, settings.port, settings.limits.header_timeout_seconds)
     port = sock.getsockname()[1]
-    print(_banner(settings, where, port, projects, created), flush=True)
+    print(_banner(settings, where, port, projects, created, capacity), flush=True)
+    guard = EdgeGuard(settings.limits, settings.trusted_proxies, capacity)
     options: dict[str, Any] = {
         "loop": "uvloop",
-        "http": "httptools",
+        # uvicorn's httptools protocol with head timeout, head size cap and connection caps.
+        "http": functools.partial(GuardedHttpToolsProtocol, guard=guard),
+        "ws": "none",  # footlight has no WebSocket routes
         "lifespan": "on",
         "access_log": False,
         "log_level": log_level if log_level != "info" else "warning",
-        "timeout_keep_alive": 30,
+        "timeout_keep_alive": settings.limits.keep_alive_seconds,
         # Which proxies' X-Forwarded-* headers count is footlight's to decide
         # (FOOTLIGHT_TRUSTED_PROXIES, see edge.clients), not uvicorn's: by default uvicorn
         # would take the client address from X-Forwarded-For of any local process.

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import msgspec
+
+if TYPE_CHECKING:
+    from footlight.edge.bodies import BodyLease
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -52,6 +55,8 @@ class HTTPError(Exception):
 class Request:
     scope: Scope
     receive: Receive
+    lease: BodyLease | None = None
+    """Where this request's body is reserved against the process's budgets (`edge.bodies`)."""
 
     @property
     def method(self) -> str:
@@ -72,8 +77,12 @@ class Request:
         return {key: values[-1] for key, values in parsed.items()}
 
     async def body(self, limit: int, timeout_seconds: float) -> bytes:
-        """The whole body; more than `limit` bytes is 413, not done in `timeout_seconds` 408."""
+        """The whole body; more than `limit` bytes is 413, not done in `timeout_seconds` 408.
+
+        The body is reserved against the budgets of `lease` before it is read (by its
+        declared length, or chunk by chunk), which may refuse it (413/429/503)."""
         declared = self.header("content-length")
+        length = None
         if declared is not None:
             try:
                 length = int(declared)
@@ -81,30 +90,68 @@ class Request:
                 raise HTTPError(400, "Content-Length is not a number", "BAD_REQUEST") from None
             if length > limit:
                 raise _too_large(limit)
+            if self.lease is not None:
+                self.lease.take(length)
         try:
             async with asyncio.timeout(timeout_seconds):
-                return await self._read(limit)
+                return await self._read(limit, length)
         except TimeoutError:
             raise HTTPError(
                 408,
-                f"the request body was not received within {timeout_seconds:g} s",
+                f"the request body was not received within {timeout_seconds:g} s"
+                " (limit: body_timeout_seconds)",
                 "REQUEST_TIMEOUT",
+                [_CLOSE],
             ) from None
 
-    async def _read(self, limit: int) -> bytes:
-        chunks: list[bytes] = []
+    async def _read(self, limit: int, length: int | None) -> bytes:
+        message = await self._next_message()
+        chunk = message.get("body", b"")
+        if not message.get("more_body", False):  # all of it at once: most requests
+            return self._counted(chunk, limit, length)
+        # Read into one buffer, of the declared length when there is one: many small chunks
+        # held until the end fragment the heap, which then never shrinks back.
+        buffer = bytearray(length) if length is not None else bytearray()
         size = 0
         while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise HTTPError(400, "the client disconnected", "CLIENT_CLOSED")
-            chunk = message.get("body", b"")
+            if length is not None:
+                if size + len(chunk) > length:
+                    raise HTTPError(
+                        400, "the body is longer than its Content-Length", "BAD_REQUEST"
+                    )
+                buffer[size : size + len(chunk)] = chunk
+            else:
+                if size + len(chunk) > limit:
+                    raise _too_large(limit)
+                if self.lease is not None:
+                    self.lease.take(len(chunk))
+                buffer += chunk
             size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
             if not message.get("more_body", False):
-                return b"".join(chunks)
+                break
+            message = await self._next_message()
+            chunk = message.get("body", b"")
+        if length is not None and size != length:
+            raise HTTPError(400, "the body is shorter than its Content-Length", "BAD_REQUEST")
+        return bytes(buffer)
+
+    def _counted(self, chunk: bytes, limit: int, length: int | None) -> bytes:
+        if length is None:
+            if len(chunk) > limit:
+                raise _too_large(limit)
+            if self.lease is not None:
+                self.lease.take(len(chunk))
+        return chunk
+
+    async def _next_message(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "http.disconnect":
+            raise HTTPError(400, "the client disconnected", "CLIENT_CLOSED")
+        return message
+
+
+_CLOSE = ("connection", "close")
+"""Sent with an answer given before the body was read to its end: the rest is not read."""
 
 
 def _too_large(limit: int) -> HTTPError:
@@ -112,6 +159,7 @@ def _too_large(limit: int) -> HTTPError:
         413,
         f"the request body is larger than {limit} bytes (limit: max_body_bytes)",
         "PAYLOAD_TOO_LARGE",
+        [_CLOSE],
     )
 
 

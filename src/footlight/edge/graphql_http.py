@@ -13,10 +13,19 @@ The rules are Highlight's (gqlgen's) so that every SDK version sees what it alwa
   `Retry-After` (per-client limits before the body is parsed, the others once the
   operation knows its session or project; see `ingest.quotas`).
 * Bare `OPTIONS` is 200 with `Allow`, `HEAD` is 405; CORS preflights are handled before.
+
+A large body (over 256 KiB: never an SDK push but a page's first, and the legacy
+`pushPayload` of old SDKs, whose events arrive as JSON to decode and coerce) is decoded and
+prepared (`Executor.prepare`) on an ingest thread, so seconds of CPU on one stranger's 15 MB
+do not stall every other client; only its resolvers run on the event loop. At most
+`FOOTLIGHT_INGEST_THREADS` large requests are decoded and executed at once, others wait
+their turn: a decoded legacy payload takes ~9 times its size in Python objects, and this is
+what bounds that memory. Small requests take the inline path, as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -35,8 +44,10 @@ from footlight.edge.asgi import (
     respond,
     respond_json,
 )
-from footlight.graph import Executor, GraphQLRequest
+from footlight.graph import Executor, GraphQLRequest, Outcome
 from footlight.graph.context import RequestContext
+from footlight.graph.executor import Prepared
+from footlight.ingest import offload
 from footlight.ingest.payload import JSON_DECODE_ERRORS
 
 log = logging.getLogger("footlight.edge")
@@ -115,6 +126,9 @@ def _decode_variables(text: str) -> Any:
         raise HTTPError(400, "variables could not be decoded", "BAD_REQUEST") from None
 
 
+LARGE_BODY_BYTES = offload.PLAIN_INLINE_BYTES
+"""Bodies larger than this are decoded and prepared on an ingest thread."""
+
 ContextFactory = Callable[[Request, str, int], RequestContext]
 """The context of a request, given its client key and body size."""
 
@@ -131,6 +145,7 @@ class GraphQLEndpoint:
         self._limits = limits
         self._context = context
         self._admission = admission
+        self._large_requests = asyncio.Semaphore(offload.threads())
 
     async def __call__(self, request: Request, send: Send) -> None:
         if cors.is_preflight(request):
@@ -140,17 +155,20 @@ class GraphQLEndpoint:
         content_type, request_error_status = negotiate(request.header("accept"))
         client = self._admission.key(request)
         try:
-            graphql_request, queries_only, size = await self._parse(request, client)
+            parsed, queries_only, size = await self._parse(request, client)
+            if parsed is None:  # a bare OPTIONS
+                await respond(send, 200, headers=[*allow_origin, _ALLOW])
+                return
+            context = self._context(request, client, size)
+            if isinstance(parsed, GraphQLRequest):
+                operation_name = parsed.operation_name
+                outcome = await self._executor.run(parsed, context, queries_only=queries_only)
+            else:
+                outcome, operation_name = await self._run_large(parsed, context)
         except HTTPError as exc:
             headers = [*allow_origin, *exc.headers]
             await respond_json(send, exc.status, exc.body(), content_type, headers)
             return
-        if graphql_request is None:  # a bare OPTIONS
-            await respond(send, 200, headers=[*allow_origin, _ALLOW])
-            return
-        outcome = await self._executor.run(
-            graphql_request, self._context(request, client, size), queries_only=queries_only
-        )
         headers = list(allow_origin)
         if outcome.retry_after is not None:
             # The limiter has logged it, at most once a minute per limit and client: an
@@ -174,17 +192,34 @@ class GraphQLEndpoint:
             log.info(
                 "%s %s -> %d %s: %s",
                 request.method,
-                (graphql_request.operation_name or "-")[:80],
+                (operation_name or "-")[:80],
                 status,
                 first.get("extensions", {}).get("code"),
                 str(first.get("message"))[:300],
             )
         await respond_json(send, status, outcome.body, content_type, headers)
 
+    async def _run_large(self, body: bytes, context: RequestContext) -> tuple[Outcome, str | None]:
+        """Decode and prepare a large request off the loop, then run its resolvers."""
+        async with self._large_requests:
+            prepared, operation_name = await offload.run_off_loop(
+                self._prepare_large, body, context
+            )
+            return await self._executor.complete(prepared), operation_name
+
+    def _prepare_large(
+        self, body: bytes, context: RequestContext
+    ) -> tuple[Prepared | Outcome, str | None]:
+        """Decode and prepare a large request (on an ingest thread)."""
+        graphql_request = _request_from_json(body)
+        prepared = self._executor.prepare(graphql_request, context)
+        return prepared, graphql_request.operation_name
+
     async def _parse(
         self, request: Request, client: str
-    ) -> tuple[GraphQLRequest | None, bool, int]:
-        """The request, whether it may only run queries, and the size of its body."""
+    ) -> tuple[GraphQLRequest | bytes | None, bool, int]:
+        """The request (or, for a large body, the body still to be decoded, off the loop),
+        whether it may only run queries, and the size of its body."""
         method = request.method
         if method == "OPTIONS":
             return None, False, 0
@@ -220,4 +255,6 @@ class GraphQLEndpoint:
             )
         body = await request.body(self._limits.max_body_bytes, self._limits.body_timeout_seconds)
         self._admission.admit(client, len(body))
+        if len(body) > LARGE_BODY_BYTES:
+            return body, False, len(body)
         return _request_from_json(body), False, len(body)

@@ -12,6 +12,14 @@ Outcomes, and how the HTTP edge answers them:
   client never believes unstored data was kept;
 * a limit refused the operation (`footlight.ingest.quotas`): 429 with `Retry-After`, the
   error's `extensions` naming the limit.
+
+A request runs in two steps. `prepare` is synchronous CPU work: look the document up, loosen
+and coerce the variables (graphql-core walks every value of them: seconds for the 15 MB of
+events of a legacy `pushPayload`). `complete` runs the resolvers on the event loop. `run`
+does both inline, which is right for the SDK's small requests; the HTTP edge runs `prepare`
+of a large request on a worker thread instead, so it does not stall every other client. Both
+paths are graphql-core's own `execute()` taken apart (build the executor, then execute the
+operation), so their answers are the same to the byte.
 """
 
 from __future__ import annotations
@@ -29,8 +37,12 @@ from graphql import (
     GraphQLNonNull,
     GraphQLSchema,
     OperationDefinitionNode,
-    execute,
 )
+from graphql import Executor as OperationExecutor
+
+# What `graphql.execute()` builds for an operation; importing it lets the two steps that
+# `execute()` takes (build, then execute the operation) run on different threads.
+from graphql.execution.incremental.incremental_executor import IncrementalExecutor
 
 from footlight.config import Limits
 from footlight.graph.documents import VALIDATION_FAILED, DocumentCache, RequestError
@@ -109,6 +121,13 @@ def _refused_before_running(
     }
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A request whose variables are coerced: its resolvers are ready to run."""
+
+    executor: OperationExecutor[Any]
+
+
 class Executor:
     def __init__(self, schema: GraphQLSchema, documents: DocumentCache, limits: Limits) -> None:
         self.schema = schema
@@ -118,6 +137,12 @@ class Executor:
     async def run(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
     ) -> Outcome:
+        return await self.complete(self.prepare(request, context, queries_only=queries_only))
+
+    def prepare(
+        self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
+    ) -> Prepared | Outcome:
+        """The synchronous part of a request (thread-safe); an Outcome if it cannot run."""
         try:
             prepared = self.documents.prepare(request.query)
             operation = prepared.operation(request.operation_name)
@@ -133,32 +158,44 @@ class Executor:
             operation.caps.check(request.variables or {}, self.limits)
         except IngestError as exc:
             return Outcome(_refused_before_running(self.schema, operation.node, exc))
-        variables = operation.loosen(request.variables or {})
-        result = execute(
+        built = IncrementalExecutor.build(
             self.schema,
             prepared.document,  # type: ignore[arg-type]  # set whenever `operation` is
-            variable_values=variables,
-            operation_name=operation.name,
             context_value=context,
+            raw_variable_values=operation.loosen(request.variables or {}),
+            operation_name=operation.name,
         )
+        if isinstance(built, list):
+            return _outcome(ExecutionResult(None, errors=built))
+        return Prepared(built)
+
+    async def complete(self, prepared: Prepared | Outcome) -> Outcome:
+        """Run the resolvers of a prepared request, on the event loop."""
+        if isinstance(prepared, Outcome):
+            return prepared
+        result = prepared.executor.execute_operation()
         if isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)
-        errors = result.errors or []
-        if result.data is None and errors and all(e.path is None for e in errors):
-            # Variable coercion failed before anything ran.
-            return Outcome(
-                {"errors": [format_error(e, VALIDATION_FAILED) for e in errors]},
-                request_error=True,
-            )
-        body: dict[str, Any] = {}
-        if errors:
-            body["errors"] = [format_error(e, INTERNAL) for e in errors]
-        body["data"] = result.data
-        unavailable = any(isinstance(e.original_error, StoreUnavailable) for e in errors)
-        waits = [
-            e.original_error.retry_after_seconds
-            for e in errors
-            if isinstance(e.original_error, Refused)
-        ]
-        return Outcome(body, unavailable=unavailable, retry_after=max(waits) if waits else None)
+        return _outcome(result)
+
+
+def _outcome(result: ExecutionResult) -> Outcome:
+    errors = result.errors or []
+    if result.data is None and errors and all(e.path is None for e in errors):
+        # Variable coercion failed before anything ran.
+        return Outcome(
+            {"errors": [format_error(e, VALIDATION_FAILED) for e in errors]},
+            request_error=True,
+        )
+    body: dict[str, Any] = {}
+    if errors:
+        body["errors"] = [format_error(e, INTERNAL) for e in errors]
+    body["data"] = result.data
+    unavailable = any(isinstance(e.original_error, StoreUnavailable) for e in errors)
+    waits = [
+        e.original_error.retry_after_seconds
+        for e in errors
+        if isinstance(e.original_error, Refused)
+    ]
+    return Outcome(body, unavailable=unavailable, retry_after=max(waits) if waits else None)

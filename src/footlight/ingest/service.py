@@ -6,8 +6,8 @@ kept happens before the answer: the project is resolved, the session looked up, 
 inflated and validated, and the write committed. A success therefore means stored, and a
 refusal reaches the client as an error that names the problem, with nothing written.
 
-CPU-heavy decoding of large payloads runs on a worker thread, so one big FullSnapshot does
-not stall every other request on the event loop.
+CPU-heavy decoding of large payloads runs on an ingest thread (`ingest.offload`), so one big
+FullSnapshot does not stall every other request on the event loop.
 
 Before any of that, the limiter (`footlight.ingest.quotas`) admits the request by its
 session's and project's rates and quotas: a refusal comes before the payload is inflated
@@ -18,7 +18,6 @@ sessions doubles as a cache of it: a push reads nothing from the store before it
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 import string
@@ -35,7 +34,7 @@ from footlight.ingest import payload as payloads
 from footlight.ingest.bounds import Bounds
 from footlight.ingest.errors import BadInput, Forbidden, NotFound, shown
 from footlight.ingest.ids import decode_project, parse_int64
-from footlight.ingest.offload import run_sized
+from footlight.ingest.offload import run_off_loop, run_sized
 from footlight.ingest.quotas import Limiter, Ticket, Tracked
 from footlight.store import (
     BackendError,
@@ -266,7 +265,7 @@ class Ingestor:
     ) -> int:
         # Always off the loop: the events (the bulk) are parsed objects whose size is not
         # known here, and only SDKs from before 2022 use this path.
-        decoded = await asyncio.to_thread(
+        decoded = await run_off_loop(
             payloads.encode_legacy, arguments, self.limits.max_events_per_payload
         )
         await self._append(secure_id, session, payload_id, "legacy", decoded)
