@@ -42,6 +42,8 @@ from tests.conftest import (
     with_store,
 )
 
+pytestmark = pytest.mark.serial
+
 NODE_ENV = {
     "FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "0.5",
     "FOOTLIGHT_PROCESSING_LEASE_SECONDS": "2",

@@ -15,8 +15,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import msgspec
+import pytest
 
 from tests.conftest import Server, init_session, make_payload, meta_event, push, start_server
+
+pytestmark = pytest.mark.serial
 
 MiB = 1024 * 1024
 MAX_BODY = 4 * MiB
