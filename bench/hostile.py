@@ -24,9 +24,12 @@ of 127/8 is loopback on Linux, so each attacker is a different client to footlig
 It reports, per phase, the normal client's latency (p50/p99/max) and failures, what each
 attacker was answered, and the server's peak RSS; then checks through the store that every
 push the normal client saw acknowledged is stored exactly once, and that the UI's errors page
-still renders. The exit status is 1 when the normal client failed, its p99 reached the SDK's
-retry window (1.5 s), the server died or grew past `--rss-limit-mb`, or an acknowledged push
-is missing. `--light` is the form CI runs (well under a minute); the default is the full soak.
+still renders. The exit status is 1 when a request of the normal client failed, its p99
+under any one attack reached the SDK's retry interval (1.5 s) or, with all of them at once,
+the time after which the SDK gives a call up (6.5 s: the attackers then run ten processes on
+the server's own cores), the server died or grew past `--rss-limit-mb`, or an acknowledged
+push is missing. `--light` is the form CI runs (2 s an attack, about 40 s in all); the
+default is the full soak (15 s an attack, a minute together).
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 DOCUMENTS = FIXTURES / "documents"
 SDK_RETRY_WINDOW_S = 1.5
+"""The SDK retries a failed call 1.5 s later: a normal client's p99 under each attack."""
+SDK_GIVES_UP_S = 6.5
+"""...and gives it up after ~6.5 s of retries: the bound with every attack at once, when the
+attackers, run on this machine, take most of its CPU from the server."""
 FD_LIMIT = 1024
 
 
@@ -420,27 +427,31 @@ def attack_properties(url: str, source: str, seconds: float, answers: Counter[st
 def attack_legacy(url: str, source: str, seconds: float, answers: Counter[str]) -> None:
     secure_id = _new_session(url, source, "legacy")
     query = (
-        "mutation PushPayload($session_secure_id: String!, $payload_id: ID, $events: "
-        "ReplayEventsInput!, $messages: String!, $resources: String!, $web_socket_events: "
-        "String, $errors: [ErrorObjectInput]!, $is_beacon: Boolean, $has_session_unloaded: "
-        "Boolean, $highlight_logs: String) { pushPayload(session_secure_id: $session_secure_id,"
-        " payload_id: $payload_id, events: $events, messages: $messages, resources: $resources,"
-        " web_socket_events: $web_socket_events, errors: $errors, is_beacon: $is_beacon,"
-        " has_session_unloaded: $has_session_unloaded, highlight_logs: $highlight_logs) }"
+        "mutation PushPayload($session_secure_id: String!, $payload_id: ID!, $events:"
+        " ReplayEventsInput!, $messages: String!, $resources: String!, $web_socket_events:"
+        " String!, $errors: [ErrorObjectInput]!, $is_beacon: Boolean, $has_session_unloaded:"
+        " Boolean, $highlight_logs: String) { pushPayload(session_secure_id:"
+        " $session_secure_id, payload_id: $payload_id, events: $events, messages: $messages,"
+        " resources: $resources, web_socket_events: $web_socket_events, errors: $errors,"
+        " is_beacon: $is_beacon, has_session_unloaded: $has_session_unloaded, highlight_logs:"
+        " $highlight_logs) }"
     )
+    # ~10 MB of events, under the 100,000 one push may hold: seconds of decoding and coercion.
     events = [
         {
             "type": 3,
             "timestamp": NOW_MS + i,
             "data": {"source": 2, "type": 2, "id": i, "x": 1, "y": 2},
+            "_sid": i + 1,
         }
-        for i in range(150_000)
+        for i in range(95_000)
     ]
     variables = {
         "session_secure_id": secure_id,
         "events": {"events": events},
         "messages": '{"messages":[]}',
         "resources": '{"resources":[]}',
+        "web_socket_events": '{"webSocketEvents":[]}',
         "errors": [],
     }
     template = json.dumps({"query": query, "variables": {**variables, "payload_id": "@PID@"}})
@@ -805,6 +816,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-limit-mb", type=float, default=1536.0)
     parser.add_argument("--only", action="append", default=[], help="run only these attacks")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="FOOTLIGHT_X=VALUE",
+        help="a setting for the server under attack (repeatable); the defaults otherwise",
+    )
     parser.add_argument("--attack", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
@@ -813,11 +831,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.attack:
         return run_attack(args.attack, args.url, args.source, args.seconds)
 
-    phase_seconds = args.phase_seconds or (3.0 if args.light else 15.0)
-    together_seconds = args.together_seconds or (8.0 if args.light else 60.0)
+    phase_seconds = args.phase_seconds or (2.0 if args.light else 15.0)
+    together_seconds = args.together_seconds or (6.0 if args.light else 60.0)
     names = args.only or list(ATTACKS)
     directory = Path(tempfile.mkdtemp(prefix="footlight-hostile-"))
-    server = start_footlight(directory, args.store, {})
+    server = start_footlight(directory, args.store, dict(e.split("=", 1) for e in args.env))
     status = 1
     try:
         status = _run(server, names, phase_seconds, together_seconds, args)
@@ -927,7 +945,8 @@ def _run(
         )
         if failed:
             failures.append(f"{phase.name}: {failed} of the normal client's requests failed")
-        if p99 >= SDK_RETRY_WINDOW_S:
+        bound = SDK_GIVES_UP_S if phase.name == "together" else SDK_RETRY_WINDOW_S
+        if p99 >= bound:
             failures.append(f"{phase.name}: normal client p99 {p99 * 1000:.0f} ms")
         if not samples:
             failures.append(f"{phase.name}: the normal client got no answer at all")
