@@ -9,9 +9,10 @@ import http.server
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
@@ -43,6 +44,26 @@ def launch_chromium(playwright: Playwright) -> Browser:
         args=CHROMIUM_ARGS,
         ignore_default_args=["--enable-automation"],
     )
+
+
+_T = TypeVar("_T")
+
+
+def with_own_chromium(work: Callable[[Browser], _T]) -> _T:
+    """Runs `work` with a Chromium of its own, on a thread of its own: a sync Playwright
+    holds its thread's event loop, and the module's `browser` may already hold this one's
+    (a recording for the second backend starts after the first backend's tests opened it)."""
+
+    def run() -> _T:
+        with sync_playwright() as playwright:
+            chromium = launch_chromium(playwright)
+            try:
+                return work(chromium)
+            finally:
+                chromium.close()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="playwright") as pool:
+        return pool.submit(run).result()
 
 
 def _build_app() -> Path:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.conftest import (
     ROOT,
@@ -26,7 +26,7 @@ from tests.conftest import (
     start_server,
     with_store,
 )
-from tests.e2e.conftest import launch_chromium
+from tests.e2e.conftest import with_own_chromium
 from tests.e2e.replay import ReplayedState, replay
 from tests.e2e.sdk import REFERRER, BackendTraffic, drive
 
@@ -41,8 +41,8 @@ def recorded(
     server = start_server(tmp_path_factory.mktemp(f"e2e-{backend}") / "data", backend=backend)
     traffic = BackendTraffic(server.url)
     try:
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
+
+        def record(browser: Browser) -> None:
             context = browser.new_context()
             traffic.watch(context)
             page = context.new_page()
@@ -52,7 +52,8 @@ def recorded(
             )
             drive(page, traffic, f"{app_origin}/index.html?project=1jdkoe52&backend={server.url}")
             context.close()
-            browser.close()
+
+        with_own_chromium(record)
         yield server, traffic
     finally:
         server.stop()

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.api.conftest import footlight_ok, wait_for_processing
 from tests.conftest import ROOT, Server, start_server
-from tests.e2e.conftest import launch_chromium
+from tests.e2e.conftest import with_own_chromium
 from tests.e2e.sdk import BackendTraffic, drive
 
 pytestmark = pytest.mark.e2e
@@ -46,9 +46,9 @@ def recorded(
     )
     try:
         traffic = BackendTraffic(server.url)
-        with sync_playwright() as playwright:
-            chromium = launch_chromium(playwright)
-            context = chromium.new_context()
+
+        def record(browser: Browser) -> None:
+            context = browser.new_context()
             traffic.watch(context)
             drive(
                 context.new_page(),
@@ -56,7 +56,8 @@ def recorded(
                 f"{app_origin}/index.html?project=1jdkoe52&backend={server.url}",
             )
             context.close()
-            chromium.close()
+
+        with_own_chromium(record)
         assert traffic.failures == []
         (secure_id,) = {
             str(call.variables()["session_secure_id"])
