@@ -250,6 +250,9 @@ def start_footlight(
             str(data_dir),
             "--log-level",
             "warning",
+            # The gRPC receiver is on, as by default, on a free port (beside other runs).
+            "--otlp-grpc-port",
+            "0",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

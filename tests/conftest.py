@@ -24,12 +24,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import grpc
 import httpx
 import msgspec
 import psycopg
 import pytest
+from google.rpc import error_details_pb2
 
 from footlight.store import SessionRecord, SQLiteStore, SQLStore
 from footlight.store.postgres import PostgresStore
@@ -94,6 +96,13 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def grpc_target(self) -> str:
+        """host:port of its OTLP/gRPC receiver, as its banner says."""
+        match = re.search(r"otlp grpc:\s+(\S+:\d+)", self.log())
+        assert match, "the server runs no OTLP/gRPC receiver"
+        return match.group(1)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -151,6 +160,8 @@ def start_server(
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "FOOTLIGHT_STORE": store_url or "",
+        # Tests run side by side: each server's gRPC receiver on a port of its own.
+        "FOOTLIGHT_OTLP_GRPC_PORT": "0",
         **({} if client_limits else ONE_CLIENT_FOR_MANY_BROWSERS),
         **(env or {}),
     }
@@ -378,3 +389,52 @@ def read_session(data_dir: Path, secure_id: str) -> SessionRecord | None:
 
 def decoded_payloads(record: SessionRecord) -> list[dict[str, Any]]:
     return [msgspec.json.decode(gzip.decompress(p.body)) for p in record.payloads]
+
+
+@dataclass(frozen=True)
+class GrpcAnswer:
+    """How an OTLP/gRPC Export call ended."""
+
+    code: grpc.StatusCode
+    details: str
+    trailers: dict[str, str | bytes]
+
+    def retry_seconds(self) -> int | None:
+        """The wait the server asked for, as the Python exporter reads it."""
+        raw = self.trailers.get("google.rpc.retryinfo-bin")
+        if not isinstance(raw, bytes):
+            return None
+        return int(error_details_pb2.RetryInfo.FromString(raw).retry_delay.seconds)
+
+
+OTLP_GRPC_SERVICES = {
+    "traces": "opentelemetry.proto.collector.trace.v1.TraceService",
+    "metrics": "opentelemetry.proto.collector.metrics.v1.MetricsService",
+    "logs": "opentelemetry.proto.collector.logs.v1.LogsService",
+}
+
+
+def otlp_grpc_export(
+    target: str,
+    signal: str,
+    message: bytes,
+    *,
+    compression: grpc.Compression = grpc.Compression.NoCompression,
+) -> GrpcAnswer:
+    """One OTLP/gRPC Export call with `message` as the request's bytes (whatever they are),
+    on a channel (a connection) of its own."""
+    with grpc.insecure_channel(target) as channel:
+        export: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+            f"/{OTLP_GRPC_SERVICES[signal]}/Export",
+            request_serializer=None,
+            response_deserializer=None,
+        )
+        try:
+            response = export(message, timeout=15, compression=compression)
+        except grpc.RpcError as error:
+            call = cast(grpc.Call, error)
+            return GrpcAnswer(
+                call.code(), call.details() or "", dict(call.trailing_metadata() or ())
+            )
+    assert response == b"", "an Export*ServiceResponse without partial_success"
+    return GrpcAnswer(grpc.StatusCode.OK, "", {})

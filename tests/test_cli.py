@@ -44,10 +44,16 @@ from tests.conftest import (
 def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without FOOTLIGHT_* variables, plus `extra`.
 
-    A FOOTLIGHT_* variable set where the tests run must not choose for the command under test.
+    A FOOTLIGHT_* variable set where the tests run must not choose for the command under test,
+    except that a server's OTLP/gRPC receiver takes a free port (tests run side by side).
     """
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("FOOTLIGHT_")}
-    return {**inherited, "PYTHONUNBUFFERED": "1", **(extra or {})}
+    return {
+        **inherited,
+        "PYTHONUNBUFFERED": "1",
+        "FOOTLIGHT_OTLP_GRPC_PORT": "0",
+        **(extra or {}),
+    }
 
 
 def footlight(
@@ -391,3 +397,38 @@ def test_bad_arguments_are_one_line_errors_not_tracebacks(
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_busy_otlp_grpc_port_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = footlight(
+            "serve",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--port",
+            "0",
+            "--otlp-grpc-port",
+            str(port),
+            cwd=tmp_path,
+        )
+    assert served.returncode == 2
+    assert f"cannot listen for OTLP/gRPC on 127.0.0.1:{port}: Address already in use" in (
+        served.stderr
+    )
+    assert "Traceback" not in served.stderr
+    assert "listening" not in served.stdout
+
+
+def test_the_banner_names_the_otlp_grpc_port_it_picked(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", args=["--otlp-grpc-port", "0"])
+    try:
+        host, port = server.grpc_target.rsplit(":", 1)
+        assert host == "127.0.0.1"
+        assert int(port) > 0
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass  # something listens there
+    finally:
+        server.stop()

@@ -22,9 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import httpx
 import psycopg
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
 from footlight.store.base import SessionQuery
 from footlight.store.postgres import migrations as shipped_migrations
@@ -37,6 +40,7 @@ from tests.conftest import (
     init_session,
     make_payload,
     meta_event,
+    otlp_grpc_export,
     push,
     start_server,
     with_store,
@@ -200,6 +204,17 @@ def _assert_ui_unavailable(node: Server, token: str, cookie: str) -> None:
         assert "storage is unavailable" in response.text
 
 
+def _assert_grpc_unavailable(node: Server) -> None:
+    """An OTLP/gRPC export is UNAVAILABLE with the wait as RetryInfo: exporters retry it."""
+    message = ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=[LogRecord(body=None)])])]
+    ).SerializeToString()
+    refused = otlp_grpc_export(node.grpc_target, "logs", message)
+    assert refused.code == grpc.StatusCode.UNAVAILABLE
+    assert "storage is unavailable" in refused.details
+    assert (refused.retry_seconds() or 0) >= 1
+
+
 def test_nodes_answer_503_while_postgres_is_down_and_recover(
     three_nodes: list[Server],
 ) -> None:
@@ -220,6 +235,7 @@ def test_nodes_answer_503_while_postgres_is_down_and_recover(
         assert readiness.status_code == 503
         assert readiness.headers["retry-after"]
         _assert_ui_unavailable(three_nodes[0], token, cookie)
+        _assert_grpc_unavailable(three_nodes[0])
     finally:
         _postgres("start")
     deadline = time.monotonic() + 30

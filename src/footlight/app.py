@@ -6,6 +6,7 @@ Request path (see each module's docstring for its part):
         /, /public          edge.graphql_http  ─► graph.Executor ─► graph.resolvers
                                                   ─► ingest.Ingestor ─► store (commit)
         /v1/{traces,...}    edge.otlp          ─► ingest.Ingestor ─► store (commit)
+    grpcio (own port) ─► edge.otlp_grpc ─► (as edge.otlp)
         /healthz, /readyz   edge.health
         /api/v1/...         api.routes (Starlette; bearer tokens) ─► store reads
         /ui/...             ui.pages (Starlette; sign-in cookie) ─► store reads
@@ -42,6 +43,7 @@ from footlight.edge.clients import ClientKeys, is_trusted_proxy, parse_trusted_p
 from footlight.edge.graphql_http import GraphQLEndpoint
 from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
+from footlight.edge.otlp_grpc import GrpcBindError, OtlpGrpcServer
 from footlight.graph import RequestContext, build_executor
 from footlight.ingest import offload
 from footlight.ingest.service import ClientInfo, Ingestor
@@ -81,6 +83,18 @@ class FootlightApp:
         self._scheme_proxies = (*settings.trusted_proxies, *parse_trusted_proxies("127.0.0.1"))
         graphql = GraphQLEndpoint(
             build_executor(settings.limits), settings.limits, self._context, admission
+        )
+        self.otlp_grpc = (
+            None
+            if settings.otlp_grpc_port is None
+            else OtlpGrpcServer(
+                self.ingest,
+                limits,
+                admission,
+                host=settings.host,
+                port=settings.otlp_grpc_port,
+                shared_port=settings.workers > 1,
+            )
         )
         self.routes: dict[str, Handler] = {
             "/": graphql,
@@ -150,6 +164,14 @@ class FootlightApp:
                     log.error("cannot open the store: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                if self.otlp_grpc is not None:
+                    try:
+                        await self.otlp_grpc.start()
+                    except GrpcBindError as exc:
+                        log.error("%s", exc)
+                        await self.store.close()
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
                 offload.start()
                 # Quotas need the store's totals from the start; later syncs run every
                 # FOOTLIGHT_QUOTA_SYNC_SECONDS (see ingest.quotas).
@@ -162,6 +184,8 @@ class FootlightApp:
                 gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.otlp_grpc is not None:
+                    await self.otlp_grpc.stop()
                 for task in (processing, usage):
                     if task is not None:
                         task.cancel()

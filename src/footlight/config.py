@@ -49,6 +49,9 @@ class Limits:
     """Request-body bytes held in memory at once for one client address; more get 429."""
     max_inflated_bytes: int = 64 * MiB
     """A compressed payload is stopped while inflating once it exceeds this."""
+    max_grpc_exports: int = 8
+    """OTLP/gRPC exports worked on at once (each holds up to `max_body_bytes`, decompressed);
+    more get RESOURCE_EXHAUSTED, which exporters retry."""
     max_query_bytes: int = 100_000
     """Longest GraphQL document accepted (the SDK's largest is about 2 KB)."""
     max_query_tokens: int = 5_000
@@ -141,6 +144,8 @@ class Settings:
     it is quarantined."""
     workers: int = 1
     """Server processes sharing the port (and the store)."""
+    otlp_grpc_port: int | None = 4317
+    """Port of the OTLP/gRPC receiver on `host` (0 picks a free one); None turns it off."""
     trusted_proxies: tuple[Network, ...] = ()
     """Reverse proxies whose `X-Forwarded-For` names the client (see edge.clients)."""
     ingest_threads: int = 2
@@ -235,6 +240,16 @@ def parse_port(text: str) -> int:
     return value
 
 
+def parse_optional_port(text: str) -> int | None:
+    """A port, or `off` (or nothing) for a listener that is not wanted."""
+    if text.strip().lower() in ("", "off"):
+        return None
+    try:
+        return parse_port(text)
+    except ValueError:
+        raise ValueError(f"must be a TCP port (0-65535) or off, got {text!r}") from None
+
+
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("FOOTLIGHT_HOST", "host", str, "Interface to listen on."),
     SettingSpec(
@@ -249,6 +264,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "FOOTLIGHT_WORKERS", "workers", _positive_int, "Server processes sharing the port."
+    ),
+    SettingSpec(
+        "FOOTLIGHT_OTLP_GRPC_PORT",
+        "otlp_grpc_port",
+        parse_optional_port,
+        "Port of the OTLP/gRPC receiver on the same host (0 picks a free one; off: none).",
     ),
     SettingSpec(
         "FOOTLIGHT_TRUSTED_PROXIES",
@@ -356,6 +377,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "max_inflated_bytes",
         _positive_int,
         "Largest decompressed payload; inflation stops beyond it.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_GRPC_EXPORTS",
+        "max_grpc_exports",
+        _positive_int,
+        "OTLP/gRPC exports worked on at once; more get RESOURCE_EXHAUSTED (retried).",
         in_limits=True,
     ),
     SettingSpec(
@@ -618,15 +646,20 @@ class ConfigError(ValueError):
 
 
 def load_settings(
-    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    given: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Defaults, overlaid by environment variables, overlaid by explicit (command-line) values.
 
     `overrides` maps attribute names to already-typed values; `None` values are ignored so
-    that an unset command-line flag falls through to the environment.
+    that an unset command-line flag falls through to the environment. `given` values are
+    taken as they are, None included (a flag's `off`).
     """
     environ = os.environ if environ is None else environ
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    overrides.update(given or {})
     top: dict[str, Any] = {}
     limits: dict[str, Any] = {}
     for spec in SETTINGS:

@@ -568,6 +568,8 @@ def test_logs_decode_from_otlp_json_with_hex_ids() -> None:
     [
         ("WARN", 13, "warn"),
         ("Info", 0, "info"),
+        ("WARNING", 13, "warn"),  # Python's logging
+        ("CRITICAL", 21, "fatal"),
         ("", 1, "trace"),
         ("", 4, "trace"),
         ("", 5, "debug"),
@@ -910,6 +912,28 @@ def test_firefox_stacks_parse() -> None:
     assert [(f.function_name, f.file_name, f.line_number, f.column_number) for f in frames] == [
         ("renderCart", "https://shop.example/app.js", 10, 5),
         (None, "https://shop.example/app.js", 2, 1),
+    ]
+
+
+def test_python_tracebacks_parse_innermost_first_and_the_last_of_a_chain() -> None:
+    frames = parse_stacktrace(
+        "Traceback (most recent call last):\n"
+        '  File "/app/jobs.py", line 3, in <module>\n'
+        "    run()\n"
+        "KeyError: 'lock'\n"
+        "\n"
+        "During handling of the above exception, another exception occurred:\n"
+        "\n"
+        "Traceback (most recent call last):\n"
+        '  File "/app/views.py", line 40, in checkout\n'
+        "    charge(order)\n"
+        '  File "/app/payments.py", line 12, in charge\n'
+        '    raise ValueError("card declined")\n'
+        "ValueError: card declined\n"
+    )
+    assert [(f.function_name, f.file_name, f.line_number) for f in frames] == [
+        ("charge", "/app/payments.py", 12),
+        ("checkout", "/app/views.py", 40),
     ]
 
 

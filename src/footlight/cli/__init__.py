@@ -182,7 +182,8 @@ def _setting_flags(parser: argparse.ArgumentParser) -> None:
             spec.flag,
             dest=f"setting_{spec.attr}",
             type=_setting_type(spec),
-            default=None,
+            # Absent unless given: a given value may be None (`--otlp-grpc-port off`).
+            default=argparse.SUPPRESS,
             metavar="VALUE",
             help=f"{spec.help.rstrip('.')} (env {spec.env})",
         )
@@ -313,8 +314,8 @@ def _run(args: argparse.Namespace) -> int:
             "store": args.store,
             "host": getattr(args, "host", None),
             "port": getattr(args, "port", None),
-            **flags,
-        }
+        },
+        given=flags,
     )
     # Before any thread starts: every command reads stored payloads (export), and serve
     # reads strangers' JSON, as deep as the setting says.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import math
 import os
@@ -15,6 +16,7 @@ from footlight import __version__
 from footlight.config import ConfigError, Settings, settings_environment
 from footlight.edge.connections import Capacity, connection_capacity, raise_open_file_limit
 from footlight.edge.http_protocol import EdgeGuard, GuardedHttpToolsProtocol
+from footlight.edge.otlp_grpc import grpc_address
 from footlight.ingest.ids import encode_project
 from footlight.store import Project, open_store
 from footlight.ui.pages import PLAYER_BUNDLE
@@ -50,6 +52,25 @@ def _bind(host: str, port: int, defer_seconds: float) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _free_grpc_port(host: str, port: int) -> int:
+    """The OTLP/gRPC port, checked free now (0: one picked now), so that a busy port is a
+    one-line error before anything starts; grpcio binds it in each server process."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As grpcio binds (SO_REUSEADDR): connections of an earlier run in TIME_WAIT do not
+        # count, a listener does, SO_REUSEPORT or not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen for OTLP/gRPC on {grpc_address(host, port)}: {exc.strerror}"
+                " (choose another port with --otlp-grpc-port, or turn it off with"
+                " --otlp-grpc-port off)"
+            ) from None
+        return int(probe.getsockname()[1])
 
 
 _ALL_INTERFACES = ("0.0.0.0", "::", "")  # noqa: S104 - names, not a bind
@@ -98,10 +119,17 @@ def _banner(
         if settings.store is None
         else f"  store:      {where}"
     )
+    grpc_port = settings.otlp_grpc_port
+    grpc_line = (
+        "  otlp grpc:  off"
+        if grpc_port is None
+        else f"  otlp grpc:  {grpc_address(settings.host, grpc_port)}  (OTLP/gRPC, backend SDKs)"
+    )
     lines = [
         f"footlight {__version__}",
         data,
         f"  listening:  {listening}  (GraphQL at / and /public, OTLP at /v1/*)",
+        grpc_line,
         f"  projects:   {len(projects)}" + (" (created project 1)" if created else ""),
         *_connections_line(capacity),
         "",
@@ -131,6 +159,13 @@ def serve(settings: Settings, log_level: str) -> int:
     where, projects, created = asyncio.run(_prepare_store(settings))
     sock = _bind(settings.host, settings.port, settings.limits.header_timeout_seconds)
     port = sock.getsockname()[1]
+    if settings.otlp_grpc_port is not None:
+        try:
+            grpc_port = _free_grpc_port(settings.host, settings.otlp_grpc_port)
+        except ConfigError:
+            sock.close()
+            raise
+        settings = dataclasses.replace(settings, otlp_grpc_port=grpc_port)
     print(_banner(settings, where, port, projects, created, capacity), flush=True)
     guard = EdgeGuard(settings.limits, settings.trusted_proxies, capacity)
     options: dict[str, Any] = {

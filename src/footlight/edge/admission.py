@@ -35,6 +35,10 @@ class ClientAdmission:
         peer = client[0] if client else None
         return self._keys.key(peer, request.header("x-forwarded-for"))
 
+    def key_of(self, peer: str | None, forwarded_for: str | None) -> str:
+        """The client key of a peer address (and its `X-Forwarded-For`), for other protocols."""
+        return self._keys.key(peer, forwarded_for)
+
     def admit(self, key: str, size: int) -> None:
         """Count a request of `size` bytes against its client, or raise HTTPError(429)."""
         try:

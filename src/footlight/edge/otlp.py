@@ -79,24 +79,37 @@ class OtlpEndpoint:
         # Exports carry no project the edge could see without decoding them: they are
         # limited per client (429 with Retry-After, which OTLP exporters honour).
         self._admission.admit(self._admission.key(request), len(body))
-        # Decoded once here only to refuse what processing could never read; stored as sent.
-        decode = functools.partial(
-            otlp.decode_batch, self._signal, media, encoding, body, self._limits.max_inflated_bytes
-        )
-        try:
-            await run_sized(len(body), encoding == "gzip", decode)
-        except otlp.OtlpPayloadTooLarge as exc:
-            raise HTTPError(413, exc.message, "PAYLOAD_TOO_LARGE") from None
-        except otlp.OtlpDecodeError as exc:
-            raise HTTPError(400, exc.message, "BAD_REQUEST") from None
-        batch = OtlpBatch(self._signal, media, encoding, now_ms(), body)
-        try:
-            await self._ingest.store_otlp(batch)
-        except StoreUnavailable as exc:
-            raise HTTPError(
-                503,
-                f"storage is unavailable, try again later: {exc}",
-                "SERVICE_UNAVAILABLE",
-                [("retry-after", RETRY_AFTER_SECONDS)],
-            ) from None
+        await accept_export(self._ingest, self._limits, self._signal, media, encoding, body)
         return media
+
+
+async def accept_export(
+    ingest: Ingestor,
+    limits: Limits,
+    signal: Signal,
+    media: str,
+    encoding: str | None,
+    body: bytes,
+) -> None:
+    """Store one admitted export as it came, once it is known to be readable; raises
+    HTTPError (400, 413, 503) otherwise. Shared by OTLP/HTTP and OTLP/gRPC."""
+    # Decoded once here only to refuse what processing could never read; stored as sent.
+    decode = functools.partial(
+        otlp.decode_batch, signal, media, encoding, body, limits.max_inflated_bytes
+    )
+    try:
+        await run_sized(len(body), encoding == "gzip", decode)
+    except otlp.OtlpPayloadTooLarge as exc:
+        raise HTTPError(413, exc.message, "PAYLOAD_TOO_LARGE") from None
+    except otlp.OtlpDecodeError as exc:
+        raise HTTPError(400, exc.message, "BAD_REQUEST") from None
+    batch = OtlpBatch(signal, media, encoding, now_ms(), body)
+    try:
+        await ingest.store_otlp(batch)
+    except StoreUnavailable as exc:
+        raise HTTPError(
+            503,
+            f"storage is unavailable, try again later: {exc}",
+            "SERVICE_UNAVAILABLE",
+            [("retry-after", RETRY_AFTER_SECONDS)],
+        ) from None

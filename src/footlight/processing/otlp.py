@@ -765,11 +765,16 @@ def _header_value(value: object) -> str:
 _LEVELS_BY_SEVERITY = ((4, "trace"), (8, "debug"), (12, "info"), (16, "warn"), (20, "error"))
 
 
+# Backend loggers' names for the browser console's levels (Python's WARNING, CRITICAL).
+_LEVEL_ALIASES = {"warning": "warn", "critical": "fatal"}
+
+
 def console_level(severity_text: str, severity_number: int) -> str:
-    """The console level of an OTLP severity: its text, lower-cased, else its number's range."""
+    """The console level of an OTLP severity: its text, lower-cased (as the console names
+    it), else its number's range."""
     text = severity_text.strip().lower()
     if text:
-        return text
+        return _LEVEL_ALIASES.get(text, text)
     if severity_number <= 0:
         return "log"  # SEVERITY_NUMBER_UNSPECIFIED: console.log has no severity either
     for upper, level in _LEVELS_BY_SEVERITY:
@@ -868,8 +873,13 @@ _AT_FRAME = re.compile(r"^(?P<fn>[^@]*)@(?P<loc>.+)$")
 _LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
 
 
+# Python: '  File "/app/views.py", line 12, in checkout', then the line of code.
+_PYTHON_TRACEBACK = "Traceback (most recent call last):"
+_PYTHON_FRAME = re.compile(r'^File "(?P<file>[^"]*)", line (?P<line>\d+)(?:, in (?P<fn>.+))?$')
+
+
 def parse_stacktrace(text: str) -> tuple[StackFrame, ...]:
-    """Stack frames from a JavaScript stack trace.
+    """Stack frames from a JavaScript (or Python) stack trace, innermost first.
 
     Understands V8's "    at fn (https://x/app.js:10:5)" lines, Firefox/Safari's
     "fn@https://x/app.js:10:5" lines, and the JSON array of frame strings
@@ -878,6 +888,8 @@ def parse_stacktrace(text: str) -> tuple[StackFrame, ...]:
     multi-line message) are skipped; a frame line whose location cannot be read is kept
     with only its `source`, the line as written.
     """
+    if _PYTHON_TRACEBACK in text:
+        return _python_frames(text)
     listed = _json_frames(text)
     lines = listed if listed is not None else text.splitlines()
     frames = []
@@ -889,6 +901,27 @@ def parse_stacktrace(text: str) -> tuple[StackFrame, ...]:
             frames.append(_located(at["fn"], at["loc"], line))
         elif listed is not None and line:
             frames.append(_paren_frame(line, line))
+    return tuple(frames)
+
+
+def _python_frames(text: str) -> tuple[StackFrame, ...]:
+    """The frames of a Python traceback (`traceback.format_exception`, what backend SDKs
+    put in `exception.stacktrace`), innermost first as in JavaScript's. Of chained
+    exceptions ("During handling of the above exception ...") the last is the one raised."""
+    last = text[text.rindex(_PYTHON_TRACEBACK) + len(_PYTHON_TRACEBACK) :]
+    frames = []
+    for raw in last.splitlines():
+        match = _PYTHON_FRAME.match(raw.strip())
+        if match is not None:
+            frames.append(
+                StackFrame(
+                    file_name=match["file"],
+                    function_name=match["fn"],
+                    line_number=int(match["line"]),
+                    source=raw.strip(),
+                )
+            )
+    frames.reverse()
     return tuple(frames)
 
 

@@ -1,0 +1,100 @@
+"""The real Python backend SDK (`highlight-io` 0.10.2 from PyPI, pinned by
+tests/backend_sdks/python/requirements.txt, in its own virtualenv `.venv-python-sdk` that
+scripts/test builds) exports over OTLP/gRPC to a real footlight: what it reports inside a
+browser session reaches that session, through the read API."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, Server, create_token, init_session, start_server
+
+SDK_PYTHON = ROOT / ".venv-python-sdk" / "bin" / "python"
+REPORT = Path(__file__).resolve().parent / "python" / "report.py"
+
+
+@pytest.fixture(scope="module")
+def reported(
+    tmp_path_factory: pytest.TempPathFactory, backend: str
+) -> Iterator[tuple[Server, str, str]]:
+    assert SDK_PYTHON.is_file(), (
+        f"{SDK_PYTHON} is missing: scripts/test builds it (python3 -m venv .venv-python-sdk"
+        " && .venv-python-sdk/bin/pip install -r tests/backend_sdks/python/requirements.txt)"
+    )
+    server = start_server(
+        tmp_path_factory.mktemp(f"python-sdk-{backend}") / "data",
+        env={"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "1"},
+        backend=backend,
+        client_limits=True,
+    )
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            secure_id = init_session(client)
+        marker = uuid.uuid4().hex[:12]
+        run = subprocess.run(
+            [
+                str(SDK_PYTHON),
+                str(REPORT),
+                f"http://{server.grpc_target}",
+                "1jdkoe52",
+                secure_id,
+                marker,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "flushed" in run.stdout
+        # The SDK logs every failed export; a refused one would show here.
+        assert "Failed to export" not in run.stderr, run.stderr[-3000:]
+        yield server, secure_id, marker
+    finally:
+        server.stop()
+
+
+def _read(server: Server, path: str) -> Any:
+    token = create_token(server)
+    deadline = time.monotonic() + 30
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"authorization": f"Bearer {token}"}
+    ) as api:
+        while True:
+            response = api.get(path)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            items = next(v for v in body.values() if isinstance(v, list))
+            if items or time.monotonic() > deadline:
+                return items
+            time.sleep(0.2)
+
+
+def test_an_error_reported_in_a_session_is_on_that_session(
+    reported: tuple[Server, str, str],
+) -> None:
+    server, secure_id, marker = reported
+    errors = _read(server, f"/api/v1/sessions/{secure_id}/errors")
+    assert [(e["type"], e["message"]) for e in errors] == [
+        ("ValueError", f"card declined for {marker}")
+    ]
+    # The SDK's Python traceback, innermost frame first.
+    frames = errors[0]["frames"]
+    assert (frames[0]["file_name"], frames[0]["function_name"]) == (str(REPORT), "<module>")
+
+
+def test_a_warning_logged_in_a_session_is_in_its_console(
+    reported: tuple[Server, str, str],
+) -> None:
+    server, secure_id, marker = reported
+    console = _read(server, f"/api/v1/sessions/{secure_id}/console")
+    assert [(m["level"], m["message"]) for m in console if marker in m["message"]] == [
+        ("warn", f"inventory low for {marker}")
+    ]
