@@ -430,5 +430,9 @@ def test_the_banner_names_the_otlp_grpc_port_it_picked(tmp_path: Path) -> None:
         assert int(port) > 0
         with socket.create_connection((host, int(port)), timeout=5):
             pass  # something listens there
+        # The line to paste into a Python backend.
+        assert f"  H('1jdkoe52', otlp_endpoint='http://{server.grpc_target}')" in (
+            server.log().splitlines()
+        )
     finally:
         server.stop()

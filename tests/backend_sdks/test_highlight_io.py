@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,11 @@ def reported(
         server.stop()
 
 
-def _read(server: Server, path: str) -> Any:
+def _read(
+    server: Server, path: str, wanted: Callable[[dict[str, Any]], bool] = lambda _: True
+) -> list[dict[str, Any]]:
+    """The rows of a read-API list, once one of them is `wanted` (processing runs a moment
+    after the exports arrive), or as they are after 30 s."""
     token = create_token(server)
     deadline = time.monotonic() + 30
     with httpx.Client(
@@ -71,9 +75,9 @@ def _read(server: Server, path: str) -> Any:
             response = api.get(path)
             assert response.status_code == 200, response.text
             body = response.json()
-            items = next(v for v in body.values() if isinstance(v, list))
-            if items or time.monotonic() > deadline:
-                return items
+            rows: list[dict[str, Any]] = next(v for v in body.values() if isinstance(v, list))
+            if any(wanted(row) for row in rows) or time.monotonic() > deadline:
+                return rows
             time.sleep(0.2)
 
 
@@ -97,4 +101,15 @@ def test_a_warning_logged_in_a_session_is_in_its_console(
     console = _read(server, f"/api/v1/sessions/{secure_id}/console")
     assert [(m["level"], m["message"]) for m in console if marker in m["message"]] == [
         ("warn", f"inventory low for {marker}")
+    ]
+
+
+def test_an_error_reported_outside_any_session_is_kept_for_its_project(
+    reported: tuple[Server, str, str],
+) -> None:
+    server, _, marker = reported
+    errors = _read(server, "/api/v1/errors?limit=200", lambda e: "nightly" in e["message"])
+    outside = [e for e in errors if marker in e["message"] and "nightly" in e["message"]]
+    assert [(e["type"], e["session_secure_id"], e["project_id"]) for e in outside] == [
+        ("KeyError", None, 1)
     ]

@@ -65,6 +65,7 @@ from footlight.processing.otlp import (
     exceptions,
     network_request,
     parse_stacktrace,
+    project_key,
 )
 from footlight.processing.records import StackFrame
 from footlight.store import OtlpBatch
@@ -913,6 +914,32 @@ def test_firefox_stacks_parse() -> None:
         ("renderCart", "https://shop.example/app.js", 10, 5),
         (None, "https://shop.example/app.js", 2, 1),
     ]
+
+
+@pytest.mark.parametrize(
+    "name", ["highlight.session_id", "highlight_session_id", "launchdarkly.session_id"]
+)
+def test_every_sdk_s_session_attribute_names_the_session(name: str) -> None:
+    span = _one_span(
+        ProtoSpan(trace_id=b"t" * 16, span_id=b"s" * 8, attributes=[_kv(name, _s("abc"))])
+    )
+    assert span.session_secure_id == "abc"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "highlight.project_id",
+        "highlight_project_id",
+        "launchdarkly.project_id",
+        "x-highlight-project",
+    ],
+)
+def test_every_sdk_s_project_attribute_names_the_project(name: str) -> None:
+    assert project_key({}, {name: "1jdkoe52"}) == "1jdkoe52"
+    # The item's own attribute wins over its resource's; empty ones name nothing.
+    assert project_key({name: "2"}, {name: "1"}) == "2"
+    assert project_key({name: ""}, {}) is None
 
 
 def test_python_tracebacks_parse_innermost_first_and_the_last_of_a_chain() -> None:

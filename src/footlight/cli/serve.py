@@ -100,6 +100,20 @@ def _connections_line(capacity: Capacity) -> list[str]:
     ]
 
 
+def _backend_lines(settings: Settings, project: Project) -> list[str]:
+    if settings.otlp_grpc_port is None:
+        return []
+    host = settings.host
+    if host in _ALL_INTERFACES:
+        host = "<address your servers reach>"
+    endpoint = _url(host, settings.otlp_grpc_port)
+    return [
+        "Report its backend's errors and logs (Python, highlight-io) with:",
+        f"  H('{encode_project(project.id)}', otlp_endpoint='{endpoint}')",
+        "",
+    ]
+
+
 def _banner(
     settings: Settings,
     where: str,
@@ -136,6 +150,7 @@ def _banner(
         f"Record sessions of project {project.id} ({project.name!r}) with:",
         f"  H.init('{encode_project(project.id)}', {snippet})",
         "",
+        *_backend_lines(settings, project),
         f"Watch them at {browser_url}/ui, signed in with a token from:",
         f"  footlight token create --name me {_store_option(settings)}".rstrip(),
         "",

@@ -58,6 +58,19 @@ def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Deriv
             )
         )
         if span.session_secure_id is None:
+            # A backend error outside any browser session (a cron job, an API client):
+            # kept for the project the exporter names, on the errors page without a session.
+            key = otlp.project_key(span.attributes, span.resource_attributes)
+            if key is not None:
+                for error in otlp.exceptions(span):
+                    derived.errors.append(
+                        DerivedError(
+                            error,
+                            fingerprint(error.type, error.message, error.frames),
+                            None,
+                            project_key=key,
+                        )
+                    )
             continue
         request = otlp.network_request(span)
         if request is not None:

@@ -80,6 +80,15 @@ Attributes: TypeAlias = dict[str, Any]
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 SESSION_ATTRIBUTE = "highlight.session_id"
+SESSION_ATTRIBUTES = (SESSION_ATTRIBUTE, "highlight_session_id", "launchdarkly.session_id")
+"""Where SDKs name the browser session an item belongs to (span, log record or resource)."""
+PROJECT_ATTRIBUTES = (
+    "highlight.project_id",
+    "highlight_project_id",
+    "launchdarkly.project_id",
+    "x-highlight-project",
+)
+"""Where SDKs name the project (a project id, verbose id or key; LaunchDarkly's SDK key)."""
 # The span the SDK's `recordError` opens around `recordException`.
 EXCEPTION_SPAN_NAME = "highlight.exception"
 MAX_EXPORT_BYTES = 8 * 1024 * 1024
@@ -501,8 +510,25 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _first_named(
+    names: Sequence[str], attributes: Mapping[str, Any], resource: Mapping[str, Any]
+) -> str | None:
+    """The first non-empty text under one of `names`, the item's own attributes first."""
+    for attrs in (attributes, resource):
+        for name in names:
+            text = _text(attrs.get(name))
+            if text:
+                return text
+    return None
+
+
 def _session(attributes: Mapping[str, Any], resource: Mapping[str, Any]) -> str | None:
-    return _text(attributes.get(SESSION_ATTRIBUTE)) or _text(resource.get(SESSION_ATTRIBUTE))
+    return _first_named(SESSION_ATTRIBUTES, attributes, resource)
+
+
+def project_key(attributes: Mapping[str, Any], resource: Mapping[str, Any]) -> str | None:
+    """The project an item names, as written (resolved like initializeSession's key)."""
+    return _first_named(PROJECT_ATTRIBUTES, attributes, resource)
 
 
 def _id(raw: bytes, size: int, where: str) -> str | None:

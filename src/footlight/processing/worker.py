@@ -33,6 +33,8 @@ import time
 import uuid
 from dataclasses import replace
 
+from footlight.ingest.errors import shown
+from footlight.ingest.ids import decode_project
 from footlight.ingest.service import now_ms
 from footlight.processing.derive import derive_backend_error, derive_otlp
 from footlight.processing.limits import (
@@ -178,6 +180,36 @@ class Processor:
         # Off the event loop too: a stack trace is a stranger's text, parsed and matched.
         return await asyncio.to_thread(backend)
 
+    async def _attribute(self, derived: Derived) -> Derived:
+        """Errors of no session get the project their exporter named (a project id, verbose
+        id or key, resolved like initializeSession's); those naming no project this store
+        has are left out, and logged."""
+        keys = {e.project_key for e in derived.errors if e.project_key and e.project_id is None}
+        if not keys:
+            return derived
+        known = {project.id for project in await self.store.list_projects()}
+        resolved: dict[str, int] = {}
+        for key in keys:
+            project = await self.store.project_for_key(key)
+            if project is None:
+                project = decode_project(key)
+            if project in known:
+                resolved[key] = project
+        errors = []
+        for error in derived.errors:
+            if error.project_key is None or error.project_id is not None:
+                errors.append(error)
+            elif error.project_key in resolved:
+                errors.append(replace(error, project_id=resolved[error.project_key]))
+        if len(errors) < len(derived.errors):
+            log.warning(
+                "%s: %d errors of no session name no known project (%s); not kept",
+                derived.origin,
+                len(derived.errors) - len(errors),
+                ", ".join(sorted(shown(k) for k in keys - resolved.keys())),
+            )
+        return replace(derived, errors=errors)
+
     async def _keep_leased(self, run: _Run) -> None:
         """Renew the run's lease every third of it until cancelled, or until it is lost."""
         every = self._lease_ms / 3000
@@ -212,7 +244,7 @@ class Processor:
             if derived is None:
                 await self.store.drop_job(job, self.owner)
                 return
-            await self.store.complete_job(job, self.owner, derived)
+            await self.store.complete_job(job, self.owner, await self._attribute(derived))
         except asyncio.CancelledError:
             # Shutting down: give the job back at once rather than let its lease run out,
             # and without counting this attempt against it.

@@ -395,6 +395,9 @@ class DerivedError:
     session_secure_id: str | None
     project_id: int | None = None
     """None: the project of the session (`session_secure_id`), looked up when stored."""
+    project_key: str | None = None
+    """For an error of no session: the project key its exporter named, which processing
+    resolves to `project_id` before storing (unresolvable ones are not stored)."""
 
 
 @dataclass(frozen=True)
