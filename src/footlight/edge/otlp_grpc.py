@@ -15,7 +15,8 @@ trusted proxies), decoded once to refuse what processing could never read, store
 shared) and answered OK only after the commit. Refusals take the statuses the OTLP
 specification gives them:
 
-* not OTLP, or not this signal: `INVALID_ARGUMENT` (exporters drop the batch);
+* not an OTLP export of that service's signal (it does not decode): `INVALID_ARGUMENT`
+  (exporters drop the batch); more items than an export may hold: `RESOURCE_EXHAUSTED`;
 * a limit refused it: `RESOURCE_EXHAUSTED` with the wait as `RetryInfo`, which exporters
   honour (the HTTP edge's 429 with `Retry-After`);
 * the store cannot write: `UNAVAILABLE` with `RetryInfo` (the HTTP edge's 503).
