@@ -164,7 +164,7 @@ def test_an_operator_read_past_the_read_timeout_is_stopped_with_503(
     tmp_path: Path, backend: str
 ) -> None:
     server = start_server(
-        tmp_path / "data", backend=backend, env={"FOOTLIGHT_READ_TIMEOUT_SECONDS": "0.5"}
+        tmp_path / "data", backend=backend, env={"FOOTLIGHT_READ_TIMEOUT_SECONDS": "0.25"}
     )
     try:
         with httpx.Client(base_url=server.url, timeout=30) as sdk:
