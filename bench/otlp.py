@@ -182,7 +182,8 @@ async def _grpc(target: str, pid: int, exports: list[bytes], args: argparse.Name
         async def send(body: bytes) -> bool:
             try:
                 await export(body, timeout=30)
-            except grpc.aio.AioRpcError:
+            except grpc.aio.AioRpcError as error:
+                print(f"gRPC {error.code().name}: {error.details()}", file=sys.stderr)
                 return False
             return True
 
@@ -214,7 +215,12 @@ def _grpc_target(log: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
-    parser.add_argument("--concurrency", type=int, default=16, help="concurrent callers")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="concurrent callers (more than FOOTLIGHT_MAX_GRPC_EXPORTS, 8, are refused over gRPC)",
+    )
     parser.add_argument("--exports", type=int, default=2000, help="distinct exports to cycle")
     parser.add_argument("--smoke", action="store_true", help="a second each, for CI")
     parser.add_argument("--json", type=Path, help="also write the results here")
