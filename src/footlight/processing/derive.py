@@ -69,6 +69,7 @@ def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Deriv
                             fingerprint(error.type, error.message, error.frames),
                             None,
                             project_key=key,
+                            trace_id=span.trace_id,
                         )
                     )
             continue
@@ -83,6 +84,7 @@ def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Deriv
                     error,
                     fingerprint(error.type, error.message, error.frames),
                     span.session_secure_id,
+                    trace_id=span.trace_id,
                 )
             )
     for record in decoded.logs:

@@ -398,6 +398,9 @@ class DerivedError:
     project_key: str | None = None
     """For an error of no session: the project key its exporter named, which processing
     resolves to `project_id` before storing (unresolvable ones are not stored)."""
+    trace_id: str | None = None
+    """The trace of the span that recorded it (OTLP): an error of no session takes the
+    session of a browser span of the same trace, whichever is stored first."""
 
 
 @dataclass(frozen=True)

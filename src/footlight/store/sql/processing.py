@@ -8,7 +8,7 @@ leaves the old rows and the job in place; the lease expires and another run redo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -81,7 +81,7 @@ _ROW_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "errors": (
         "project_id", "session_secure_id", "origin", "fingerprint", "timestamp", "type",
-        "message", "frames", "url", "payload", "source",
+        "message", "frames", "url", "payload", "source", "trace_id",
     ),
     "track_events": ("session_secure_id", "origin", "timestamp", "name", "properties"),
     "spans": (
@@ -156,6 +156,7 @@ def prepare_rows(derived: Derived) -> PreparedRows:
             e.error.url,
             e.error.payload,
             e.error.source,
+            e.trace_id,
         )
         for e in derived.errors
     ]
@@ -207,6 +208,83 @@ def _fill_projects(conn: Connection, errors: list[Sequence[Any]]) -> list[Sequen
     ]
 
 
+_ERROR_SESSION = _ROW_COLUMNS["errors"].index("session_secure_id")
+_ERROR_TRACE = _ROW_COLUMNS["errors"].index("trace_id")
+_SPAN_SESSION = _ROW_COLUMNS["spans"].index("session_secure_id")
+_SPAN_TRACE = _ROW_COLUMNS["spans"].index("trace_id")
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _linked_by_trace(
+    conn: Connection, tables: dict[str, list[Sequence[Any]]]
+) -> dict[str, list[Sequence[Any]]]:
+    """Link errors and spans of no session to the session of a browser span of their trace.
+
+    Both ways, so that the order in which the exports arrive does not matter: rows of no
+    session being written take the session of a stored (or same-export) span of their
+    trace; and the spans with a session being written give it to stored errors and spans of
+    no session of their traces.
+    """
+    errors = tables.get("errors", [])
+    spans = tables.get("spans", [])
+    session_of: dict[str, str] = {
+        row[_SPAN_TRACE]: row[_SPAN_SESSION] for row in spans if row[_SPAN_SESSION] is not None
+    }
+    # Stored rows of no session, on the traces this export's session spans name.
+    by_session: dict[str, list[str]] = {}
+    for trace, session in session_of.items():
+        by_session.setdefault(session, []).append(trace)
+    for session, traces in by_session.items():
+        for chunk in _chunks(sorted(traces)):
+            marks = ", ".join("?" * len(chunk))
+            conn.execute(
+                "UPDATE errors SET session_secure_id = ?, project_id = coalesce(project_id,"
+                " (SELECT project_id FROM sessions WHERE secure_id = ?))"
+                f" WHERE session_secure_id IS NULL AND trace_id IN ({marks})",
+                (session, session, *chunk),
+            )
+            conn.execute(
+                "UPDATE spans SET session_secure_id = ?"
+                f" WHERE session_secure_id IS NULL AND trace_id IN ({marks})",
+                (session, *chunk),
+            )
+    # This export's rows of no session, on traces a stored span gives a session.
+    unlinked = sorted(
+        {row[_ERROR_TRACE] for row in errors if row[_ERROR_SESSION] is None and row[_ERROR_TRACE]}
+        | {row[_SPAN_TRACE] for row in spans if row[_SPAN_SESSION] is None}
+    )
+    unlinked = [trace for trace in unlinked if trace not in session_of]
+    for chunk in _chunks(unlinked):
+        marks = ", ".join("?" * len(chunk))
+        for row in conn.execute(
+            "SELECT trace_id, session_secure_id FROM spans"
+            f" WHERE trace_id IN ({marks}) AND session_secure_id IS NOT NULL",
+            chunk,
+        ):
+            session_of.setdefault(row[0], row[1])
+    if not session_of:
+        return tables
+
+    def link(rows: list[Sequence[Any]], session_at: int, trace_at: int) -> list[Sequence[Any]]:
+        linked = []
+        for row in rows:
+            session = session_of.get(row[trace_at]) if row[session_at] is None else None
+            if session is not None:
+                row = (*row[:session_at], session, *row[session_at + 1 :])
+            linked.append(row)
+        return linked
+
+    return {
+        **tables,
+        "errors": link(errors, _ERROR_SESSION, _ERROR_TRACE),
+        "spans": link(spans, _SPAN_SESSION, _SPAN_TRACE),
+    }
+
+
 def _store_derived(conn: Connection, prepared: PreparedRows) -> None:
     derived = prepared.derived
     for table in DERIVED_BY_ORIGIN:
@@ -220,7 +298,8 @@ def _store_derived(conn: Connection, prepared: PreparedRows) -> None:
         conn.execute(
             f"INSERT INTO session_summaries ({columns}) VALUES ({marks})", prepared.summary
         )
-    for table, rows in prepared.tables.items():
+    tables = _linked_by_trace(conn, prepared.tables)
+    for table, rows in tables.items():
         if not rows:
             continue
         if table == "errors":
