@@ -617,8 +617,9 @@ def test_a_job_longer_than_its_lease_is_renewed_and_done_once(tmp_path: Path, ba
                 owners.add(row[0])
                 leases.append(row[1])
             time.sleep(0.05)
-        # The run outlived its lease several times over, renewing it, and nobody took it.
-        assert leases[-1] - leases[0] > 2000, "the job ended too soon to need a renewal"
+        # The run outlived its first lease (its deadline moved on by more than a lease),
+        # renewing it, and nobody took it. (How far past depends on the machine's speed.)
+        assert leases[-1] - leases[0] > 1000, "the job ended too soon to need a renewal"
         assert len(owners) == 1, owners
         summary = view(server, secure_id).summary
         assert summary is not None
