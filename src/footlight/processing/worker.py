@@ -65,6 +65,9 @@ class _Run:
             raise LeaseLost(self.job.origin)
 
 
+_MAX_REMEMBERED_KEYS = 1024
+
+
 class Processor:
     def __init__(
         self,
@@ -87,6 +90,8 @@ class Processor:
         self._limits = limits or DerivationLimits(max_inflated_bytes=max_inflated_bytes)
         self._max_attempts = max_attempts
         self._run: _Run | None = None
+        self._project_keys: dict[str, int] = {}
+        """Project keys of exporters resolved so far (at most _MAX_REMEMBERED_KEYS)."""
 
     async def run(self) -> None:
         """Process until cancelled; a store outage pauses the loop, it does not end it."""
@@ -183,18 +188,17 @@ class Processor:
     async def _attribute(self, derived: Derived) -> Derived:
         """Errors of no session get the project their exporter named (a project id, verbose
         id or key, resolved like initializeSession's); those naming no project this store
-        has are left out, and logged."""
+        has are left out, and logged. Resolved keys are remembered: an exporter names the
+        same project in every export."""
         keys = {e.project_key for e in derived.errors if e.project_key and e.project_id is None}
         if not keys:
             return derived
-        known = {project.id for project in await self.store.list_projects()}
-        resolved: dict[str, int] = {}
-        for key in keys:
-            project = await self.store.project_for_key(key)
-            if project is None:
-                project = decode_project(key)
-            if project in known:
-                resolved[key] = project
+        unknown = {key: decode_project(key) for key in keys if key not in self._project_keys}
+        if unknown:
+            if len(self._project_keys) + len(unknown) > _MAX_REMEMBERED_KEYS:
+                self._project_keys.clear()
+            self._project_keys.update(await self.store.projects_for_keys(unknown))
+        resolved = {key: self._project_keys[key] for key in keys if key in self._project_keys}
         errors = []
         for error in derived.errors:
             if error.project_key is None or error.project_id is not None:

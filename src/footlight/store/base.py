@@ -608,6 +608,11 @@ class Store(Protocol):
     async def project_for_key(self, key: str) -> int | None:
         """The project that owns an extra public key, if any."""
 
+    async def projects_for_keys(self, keys: Mapping[str, int | None]) -> dict[str, int]:
+        """The projects public keys name, for processing: each key's own project if it is an
+        extra key, else the id it decodes to (given) if that project exists. Keys that name
+        no project are left out."""
+
     async def initialize_session(self, new: NewSession) -> Session:
         """Insert the session, or return the existing one with that secure id unchanged.
 

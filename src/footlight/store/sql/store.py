@@ -8,7 +8,7 @@ enforces them, written once for both backends.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -228,6 +228,23 @@ class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
             return None if row is None else int(row[0])
 
         return await self._ingest_read(read)
+
+    async def projects_for_keys(self, keys: Mapping[str, int | None]) -> dict[str, int]:
+        def read(conn: Connection) -> dict[str, int]:
+            found: dict[str, int] = {}
+            for key, decoded in keys.items():
+                row = conn.execute(
+                    "SELECT project_id FROM project_keys WHERE key = ?", (key,)
+                ).fetchone()
+                if row is None and decoded is not None:
+                    row = conn.execute(
+                        "SELECT id FROM projects WHERE id = ?", (decoded,)
+                    ).fetchone()
+                if row is not None:
+                    found[key] = int(row[0])
+            return found
+
+        return await self._read(read)
 
     # -- sessions -----------------------------------------------------------------------
 
