@@ -33,6 +33,7 @@ import psycopg
 import pytest
 from google.rpc import error_details_pb2
 
+from footlight.edge.otlp_grpc import SERVICES
 from footlight.store import SessionRecord, SQLiteStore, SQLStore
 from footlight.store.postgres import PostgresStore
 
@@ -407,13 +408,6 @@ class GrpcAnswer:
         return int(error_details_pb2.RetryInfo.FromString(raw).retry_delay.seconds)
 
 
-OTLP_GRPC_SERVICES = {
-    "traces": "opentelemetry.proto.collector.trace.v1.TraceService",
-    "metrics": "opentelemetry.proto.collector.metrics.v1.MetricsService",
-    "logs": "opentelemetry.proto.collector.logs.v1.LogsService",
-}
-
-
 def otlp_grpc_export(
     target: str,
     signal: str,
@@ -425,7 +419,7 @@ def otlp_grpc_export(
     on a channel (a connection) of its own."""
     with grpc.insecure_channel(target) as channel:
         export: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
-            f"/{OTLP_GRPC_SERVICES[signal]}/Export",
+            f"/{SERVICES[signal]}/Export",  # type: ignore[index]
             request_serializer=None,
             response_deserializer=None,
         )

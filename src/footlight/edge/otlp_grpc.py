@@ -42,6 +42,9 @@ from collections.abc import Awaitable, Callable, Sequence
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from footlight.config import Limits
 from footlight.edge.admission import ClientAdmission
@@ -53,10 +56,11 @@ from footlight.processing.otlp import PROTOBUF, Signal
 log = logging.getLogger("footlight.edge")
 
 SERVICES: dict[Signal, str] = {
-    "traces": "opentelemetry.proto.collector.trace.v1.TraceService",
-    "metrics": "opentelemetry.proto.collector.metrics.v1.MetricsService",
-    "logs": "opentelemetry.proto.collector.logs.v1.LogsService",
+    "traces": trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name,
+    "metrics": metrics_service_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name,
+    "logs": logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name,
 }
+"""The gRPC service of each signal, as the OTLP service definitions name it."""
 _OK = b""
 """An Export*ServiceResponse with no partial_success: every item was accepted."""
 
