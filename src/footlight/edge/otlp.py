@@ -22,6 +22,7 @@ from footlight.edge.asgi import (
     respond,
     respond_json,
 )
+from footlight.ingest.errors import IngestError
 from footlight.ingest.offload import run_sized
 from footlight.ingest.service import Ingestor, now_ms
 from footlight.processing import otlp
@@ -106,6 +107,8 @@ async def accept_export(
     batch = OtlpBatch(signal, media, encoding, now_ms(), body)
     try:
         await ingest.store_otlp(batch)
+    except IngestError as exc:  # the store refused it (never a 500, nor gRPC's UNKNOWN)
+        raise HTTPError(400, exc.message, exc.code) from None
     except StoreUnavailable as exc:
         raise HTTPError(
             503,
