@@ -44,10 +44,10 @@ from tests.conftest import (
     start_server,
     with_store,
 )
+from tests.processing.conftest import QUICK
 
 T0 = 1_795_664_479_000
 LATER = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600"}
-QUICK = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "0.2"}
 
 
 def moves(t: int, count: int, *, snapshot: bool = False) -> str:

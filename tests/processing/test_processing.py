@@ -30,8 +30,8 @@ from tests.conftest import (
     start_server,
     with_store,
 )
+from tests.processing.conftest import QUICK
 
-QUICK = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "0.2"}
 IDENTIFY = (FIXTURES / "documents" / "identifySession.graphql").read_text()
 
 
@@ -58,15 +58,6 @@ def view(server: Server, secure_id: str) -> SessionView:
     found = with_store(server.data_dir, lambda store: store.session_view(secure_id))
     assert found is not None
     return found
-
-
-@pytest.fixture(scope="module")
-def quick(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
-    server = start_server(
-        tmp_path_factory.mktemp(f"processing-{backend}") / "data", env=QUICK, backend=backend
-    )
-    yield server
-    server.stop()
 
 
 @pytest.fixture
