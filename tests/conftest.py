@@ -399,6 +399,8 @@ class GrpcAnswer:
     code: grpc.StatusCode
     details: str
     trailers: dict[str, str | bytes]
+    response: bytes = b""
+    """The Export*ServiceResponse: empty unless some items were rejected."""
 
     def retry_seconds(self) -> int | None:
         """The wait the server asked for, as the Python exporter reads it."""
@@ -414,6 +416,7 @@ def otlp_grpc_export(
     message: bytes,
     *,
     compression: grpc.Compression = grpc.Compression.NoCompression,
+    metadata: Sequence[tuple[str, str]] = (),
 ) -> GrpcAnswer:
     """One OTLP/gRPC Export call with `message` as the request's bytes (whatever they are),
     on a channel (a connection) of its own."""
@@ -424,11 +427,12 @@ def otlp_grpc_export(
             response_deserializer=None,
         )
         try:
-            response = export(message, timeout=15, compression=compression)
+            response = export(
+                message, timeout=15, compression=compression, metadata=tuple(metadata)
+            )
         except grpc.RpcError as error:
             call = cast(grpc.Call, error)
             return GrpcAnswer(
                 call.code(), call.details() or "", dict(call.trailing_metadata() or ())
             )
-    assert response == b"", "an Export*ServiceResponse without partial_success"
-    return GrpcAnswer(grpc.StatusCode.OK, "", {})
+    return GrpcAnswer(grpc.StatusCode.OK, "", {}, response)

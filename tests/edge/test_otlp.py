@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import time
+from typing import Any
 
 import httpx
 import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from footlight.processing.otlp import MAX_ITEMS
+from footlight.processing.otlp import (
+    MAX_ITEMS,
+    MAX_PROJECTS,
+    PROJECT_ATTRIBUTES,
+    SESSION_ATTRIBUTES,
+    Span,
+    decode_stored,
+)
 from footlight.store import OtlpBatch
 from tests.conftest import FIXTURES, Server, error_codes, with_store
 
@@ -29,6 +39,12 @@ EXPORTS = {
                                 "timeUnixNano": "1795664482000000000",
                                 "severityText": "INFO",
                                 "body": {"stringValue": "hello"},
+                                "attributes": [
+                                    {
+                                        "key": "highlight.session_id",
+                                        "value": {"stringValue": "otlpLogSession"},
+                                    }
+                                ],
                             }
                         ]
                     }
@@ -76,6 +92,12 @@ def test_gzip_protobuf_exports_are_stored_once(client: httpx.Client, server: Ser
                                     "spanId": "7uGbfsPBsXQ=",
                                     "name": server.url,
                                     "startTimeUnixNano": "1795664480000000000",
+                                    "attributes": [
+                                        {
+                                            "key": "highlight.session_id",
+                                            "value": {"stringValue": "gzipTestSession"},
+                                        }
+                                    ],
                                 }
                             ]
                         }
@@ -167,6 +189,104 @@ def test_an_export_of_too_many_items_is_refused_and_not_stored(
     assert error_codes(response) == ["BAD_REQUEST"]
     assert f"more than {MAX_ITEMS} items" in response.json()["errors"][0]["message"]
     assert len(_batches(server)) == before
+
+
+def _span(name: str, *attributes: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "traceId": os.urandom(16).hex(),
+        "spanId": os.urandom(8).hex(),
+        "name": name,
+        "startTimeUnixNano": str(time.time_ns()),
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes],
+    }
+
+
+def _spans(*spans: dict[str, Any], resource: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    attributes = [{"key": k, "value": {"stringValue": v}} for k, v in resource]
+    return {
+        "resourceSpans": [
+            {"resource": {"attributes": attributes}, "scopeSpans": [{"spans": list(spans)}]}
+        ]
+    }
+
+
+def _stored_spans(server: Server, name: str) -> list[Span]:
+    return [
+        span
+        for batch in _batches(server)
+        for span in decode_stored(batch, 1 << 20).spans
+        if span.name.startswith(name)
+    ]
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        pytest.param((), id="naming-nothing"),
+        pytest.param((("highlight.project_id", "no-such-project"),), id="unknown-project"),
+    ],
+)
+def test_an_export_naming_no_session_and_no_known_project_is_refused(
+    client: httpx.Client, server: Server, attributes: tuple[tuple[str, str], ...]
+) -> None:
+    name = f"orphan {os.urandom(4).hex()}"
+    response = client.post("/v1/traces", json=_spans(_span(name), resource=attributes))
+    assert response.status_code == 400
+    assert error_codes(response) == ["UNATTRIBUTED"]
+    message = response.json()["errors"][0]["message"]
+    assert message.startswith("1 span named no browser session and no known project")
+    # It names every attribute looked for, so a user can see which one to set.
+    for attribute in (*SESSION_ATTRIBUTES, *PROJECT_ATTRIBUTES, "x-highlight-project header"):
+        assert attribute in message
+    assert ("'no-such-project'" in message) == bool(attributes)
+    assert _stored_spans(server, name) == []
+
+
+def test_of_a_mixed_export_only_what_belongs_somewhere_is_kept_and_the_rest_reported(
+    client: httpx.Client, server: Server
+) -> None:
+    name = f"mixed {os.urandom(4).hex()}"
+    export = _spans(
+        _span(f"{name} in a session", ("highlight.session_id", "mixedSession")),
+        _span(f"{name} of project 1", ("launchdarkly.project_id", "1")),
+        _span(f"{name} of no project", ("highlight_project_id", "no-such-project")),
+        _span(f"{name} of nobody"),
+    )
+    response = client.post("/v1/traces", json=export)
+    assert response.status_code == 200
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "2"  # int64 in OTLP/JSON
+    assert partial["errorMessage"].startswith("2 spans named no browser session")
+    assert "'no-such-project'" in partial["errorMessage"]
+    kept = sorted(span.name for span in _stored_spans(server, name))
+    assert kept == [f"{name} in a session", f"{name} of project 1"]
+
+
+def test_the_project_header_names_the_project_of_items_that_name_none(
+    client: httpx.Client, server: Server
+) -> None:
+    name = f"header {os.urandom(4).hex()}"
+    export = _spans(_span(f"{name} a"), _span(f"{name} b", ("highlight.project_id", "1")))
+    response = client.post("/v1/traces", json=export, headers={"x-highlight-project": "1jdkoe52"})
+    assert response.status_code == 200
+    assert response.json() == {}  # everything kept: no partial success
+    spans = sorted(_stored_spans(server, name), key=lambda span: span.name)
+    # Written into the stored export, where processing finds it.
+    assert [span.attributes["highlight.project_id"] for span in spans] == ["1jdkoe52", "1"]
+
+
+def test_an_export_naming_too_many_projects_is_refused(
+    client: httpx.Client, server: Server
+) -> None:
+    spans = [_span("many", ("highlight.project_id", str(1000 + i))) for i in range(MAX_PROJECTS)]
+    response = client.post("/v1/traces", json=_spans(*spans))
+    assert response.status_code == 400  # 16 unknown projects: looked up, none is known
+    assert error_codes(response) == ["UNATTRIBUTED"]
+    spans.append(_span("many", ("highlight.project_id", "1")))
+    response = client.post("/v1/traces", json=_spans(*spans))
+    assert response.status_code == 400
+    assert error_codes(response) == ["BAD_REQUEST"]
+    assert f"at most {MAX_PROJECTS} may be named" in response.json()["errors"][0]["message"]
 
 
 def test_only_post(client: httpx.Client) -> None:

@@ -17,13 +17,19 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 from footlight.edge.otlp_grpc import peer_address
+from footlight.processing.otlp import decode_stored
 from footlight.store import OtlpBatch
 from tests.conftest import Server, otlp_grpc_export, start_server, with_store
 
 PROTOBUF = "application/x-protobuf"
+# Every item must name its session or project; these name a session that never starts.
+SESSION = {"key": "highlight.session_id", "value": {"stringValue": "grpcTestSession"}}
 
 
 def _traces(marker: str) -> ExportTraceServiceRequest:
@@ -34,6 +40,7 @@ def _traces(marker: str) -> ExportTraceServiceRequest:
                     "resource": {
                         "attributes": [
                             {"key": "service.name", "value": {"stringValue": "api"}},
+                            SESSION,
                         ]
                     },
                     "scopeSpans": [
@@ -61,6 +68,7 @@ def _logs(marker: str) -> ExportLogsServiceRequest:
         {
             "resourceLogs": [
                 {
+                    "resource": {"attributes": [SESSION]},
                     "scopeLogs": [
                         {
                             "logRecords": [
@@ -71,7 +79,7 @@ def _logs(marker: str) -> ExportLogsServiceRequest:
                                 }
                             ]
                         }
-                    ]
+                    ],
                 }
             ]
         },
@@ -84,6 +92,7 @@ def _metrics(marker: str) -> ExportMetricsServiceRequest:
         {
             "resourceMetrics": [
                 {
+                    "resource": {"attributes": [SESSION]},
                     "scopeMetrics": [
                         {
                             "metrics": [
@@ -100,7 +109,7 @@ def _metrics(marker: str) -> ExportMetricsServiceRequest:
                                 }
                             ]
                         }
-                    ]
+                    ],
                 }
             ]
         },
@@ -123,6 +132,7 @@ def test_exports_are_stored_as_their_protobuf_message(
     message = REQUESTS[signal](f"{signal}-{compression.name}-{server.url}").SerializeToString()
     answer = otlp_grpc_export(server.grpc_target, signal, message, compression=compression)
     assert answer.code == grpc.StatusCode.OK, answer
+    assert answer.response == b""  # no partial success: every item was kept
     stored = [b for b in _batches(server) if b.body == message]
     # Inflated by gRPC, stored as an OTLP/HTTP protobuf body is: processing reads both alike.
     assert [(b.signal, b.content_type, b.content_encoding) for b in stored] == [
@@ -235,3 +245,44 @@ def test_worker_processes_share_the_grpc_port(tmp_path: Path) -> None:
         assert {b.body for b in _batches(server)} == set(messages)
     finally:
         server.stop()
+
+
+def test_an_export_naming_no_known_project_is_invalid_and_a_mixed_one_partly_kept(
+    server: Server,
+) -> None:
+    orphan = _traces(f"orphan {server.url}")
+    del orphan.resource_spans[0].resource.attributes[1]  # the session
+    orphan.resource_spans[0].resource.attributes.add(
+        key="highlight.project_id"
+    ).value.string_value = "nope"
+    answer = otlp_grpc_export(server.grpc_target, "traces", orphan.SerializeToString())
+    assert answer.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert answer.details.startswith("1 span named no browser session and no known project")
+    assert "(unknown projects: 'nope')" in answer.details
+
+    # The same span beside one of a session: that one is kept, the other reported.
+    mixed = _traces(f"mixed {server.url}")
+    mixed.resource_spans.append(orphan.resource_spans[0])
+    answer = otlp_grpc_export(server.grpc_target, "traces", mixed.SerializeToString())
+    assert answer.code == grpc.StatusCode.OK
+    partial = ExportTraceServiceResponse.FromString(answer.response).partial_success
+    assert partial.rejected_spans == 1
+    assert partial.error_message.startswith("1 span named no browser session")
+    names = [
+        span.name
+        for batch in _batches(server)
+        for span in decode_stored(batch, 1 << 20).spans
+        if server.url in span.name
+    ]
+    assert f"mixed {server.url}" in names
+    assert f"orphan {server.url}" not in names
+
+    # Metadata names the project of items that name none (as the HTTP header does).
+    del orphan.resource_spans[0].resource.attributes[-1]
+    answer = otlp_grpc_export(
+        server.grpc_target,
+        "traces",
+        orphan.SerializeToString(),
+        metadata=[("x-highlight-project", "1")],
+    )
+    assert (answer.code, answer.response) == (grpc.StatusCode.OK, b"")

@@ -120,14 +120,3 @@ def test_a_backend_error_of_a_trace_no_browser_started_keeps_no_session(quick: S
     _send(quick, _browser_fetch(os.urandom(16).hex(), secure_id))  # another trace
     (error,) = _errors(quick, message)
     assert (error.session_secure_id, error.project_id) == (None, 1)
-
-
-def test_a_backend_error_naming_no_known_project_nor_session_is_not_kept(quick: Server) -> None:
-    trace_id = os.urandom(16).hex()
-    message = f"orphan {trace_id[:8]}"
-    export = _backend_failure(trace_id, message)
-    resource = export["resourceSpans"][0]["resource"]["attributes"]
-    resource[1] = _attr("launchdarkly.project_id", "no-such-project-key")
-    _send(quick, export)
-    assert _errors(quick, message) == []
-    assert "name no known project ('no-such-project-key')" in quick.log()

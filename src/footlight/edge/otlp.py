@@ -3,13 +3,18 @@
 The SDK exports document-load, fetch/XHR and click spans and web-vital metrics there when
 `otlpEndpoint` points at footlight. An export is decoded once to refuse what processing could
 never read (an unknown content type, gzip past the inflate limit, anything that is not an
-OTLP message of that signal), then stored durably as it came (a retry of the same body is
-stored once); processing later derives spans, logs and metrics from it.
+OTLP message of that signal), and to refuse items that belong nowhere (every span, log record
+and metric point must name a browser session or a known project; see `accept_export`), then
+stored durably as it came (a retry of the same body is stored once); processing later
+derives spans, logs and metrics from it.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from google.protobuf import json_format
 
 from footlight.config import Limits
 from footlight.edge import cors
@@ -22,12 +27,16 @@ from footlight.edge.asgi import (
     respond,
     respond_json,
 )
-from footlight.ingest.errors import IngestError
+from footlight.ingest.errors import IngestError, shown
 from footlight.ingest.offload import run_sized
 from footlight.ingest.service import Ingestor, now_ms
 from footlight.processing import otlp
 from footlight.processing.otlp import JSON, PROTOBUF, Signal
 from footlight.store import OtlpBatch, StoreUnavailable
+
+PROJECT_HEADER = "x-highlight-project"
+"""The header (gRPC: metadata) with which an exporter names the project of items that name
+none themselves."""
 
 
 class OtlpEndpoint:
@@ -45,7 +54,7 @@ class OtlpEndpoint:
             return
         headers = cors.response_headers(request)
         try:
-            media = await self._accept(request)
+            media, accepted = await self._accept(request)
         except HTTPError as exc:
             await respond_json(
                 send,
@@ -54,12 +63,13 @@ class OtlpEndpoint:
                 headers=[*headers, *exc.headers],
             )
             return
+        answer = otlp.export_response(self._signal, accepted.rejected, accepted.message)
         if media == JSON:
-            await respond_json(send, 200, {}, headers=headers)
+            await respond_json(send, 200, json_format.MessageToDict(answer), headers=headers)
         else:
-            await respond(send, 200, b"", PROTOBUF, headers)
+            await respond(send, 200, answer.SerializeToString(), PROTOBUF, headers)
 
-    async def _accept(self, request: Request) -> str:
+    async def _accept(self, request: Request) -> tuple[str, Accepted]:
         if request.method != "POST":
             raise HTTPError(
                 405, "OTLP/HTTP takes POST only", "METHOD_NOT_ALLOWED", [("allow", "POST")]
@@ -80,8 +90,18 @@ class OtlpEndpoint:
         # Exports carry no project the edge could see without decoding them: they are
         # limited per client (429 with Retry-After, which OTLP exporters honour).
         self._admission.admit(self._admission.key(request), len(body))
-        await accept_export(self._ingest, self._limits, self._signal, media, encoding, body)
-        return media
+        project = (request.header(PROJECT_HEADER) or "").strip() or None
+        return media, await accept_export(
+            self._ingest, self._limits, self._signal, media, encoding, body, project
+        )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """An export stored, but for `rejected` items `message` explains (OTLP's partial success)."""
+
+    rejected: int = 0
+    message: str = ""
 
 
 async def accept_export(
@@ -91,28 +111,82 @@ async def accept_export(
     media: str,
     encoding: str | None,
     body: bytes,
-) -> None:
-    """Store one admitted export as it came, once it is known to be readable; raises
-    HTTPError (400, 413, 503) otherwise. Shared by OTLP/HTTP and OTLP/gRPC."""
-    # Decoded once here only to refuse what processing could never read; stored as sent.
-    decode = functools.partial(
-        otlp.decode_batch, signal, media, encoding, body, limits.max_inflated_bytes
-    )
+    project_header: str | None = None,
+) -> Accepted:
+    """Store one admitted export once it is known to be readable and to belong somewhere;
+    raises HTTPError (400, 413, 503) otherwise. Shared by OTLP/HTTP and OTLP/gRPC.
+
+    Every item must name a browser session (which may start a moment later) or a project
+    this footlight has, itself, on its resource or through the exporter's
+    `x-highlight-project` header (`project_header`). An export none of whose items does is
+    refused; of a mixed export the others are dropped and counted in the answer. An export
+    whose items all name their session or project (the browser SDK's always do) is stored
+    as it came; one with items dropped or given the header's project is stored as the
+    protobuf of what is kept.
+    """
+
+    def read() -> tuple[otlp.Export, otlp.Claims]:
+        request = otlp.parse_export(signal, media, encoding, body, limits.max_inflated_bytes)
+        otlp.decode_export(request)  # refuses what processing could not read
+        return request, otlp.claims(request)
+
     try:
-        await run_sized(len(body), encoding == "gzip", decode)
+        request, claims = await run_sized(len(body), encoding == "gzip", read)
     except otlp.OtlpPayloadTooLarge as exc:
         raise HTTPError(413, exc.message, "PAYLOAD_TOO_LARGE") from None
     except otlp.OtlpDecodeError as exc:
         raise HTTPError(400, exc.message, "BAD_REQUEST") from None
+    if claims.items == 0:
+        return Accepted()  # nothing to keep (exporters do send empty exports)
+    accepted = Accepted()
+    if claims.keys or claims.bare:
+        named = claims.keys | ({project_header} if project_header else set())
+        if len(named) > otlp.MAX_PROJECTS:
+            raise HTTPError(
+                400,
+                f"the {signal} export names {len(named)} projects; at most"
+                f" {otlp.MAX_PROJECTS} may be named in one export",
+                "BAD_REQUEST",
+            )
+        try:
+            known = await ingest.projects.resolve(named)
+        except StoreUnavailable as exc:
+            raise _unavailable(exc) from None
+        fallback = project_header if project_header in known else None
+        if claims.bare or claims.keys - known.keys():
+            removed = await run_sized(
+                len(body), encoding == "gzip", otlp.keep_attributed, request, known, fallback
+            )
+            if removed == claims.items:
+                raise HTTPError(400, _unattributed(signal, removed, claims, known), "UNATTRIBUTED")
+            if removed:
+                accepted = Accepted(removed, _unattributed(signal, removed, claims, known))
+            body, media, encoding = request.SerializeToString(), otlp.PROTOBUF, None
     batch = OtlpBatch(signal, media, encoding, now_ms(), body)
     try:
         await ingest.store_otlp(batch)
     except IngestError as exc:  # the store refused it (never a 500, nor gRPC's UNKNOWN)
         raise HTTPError(400, exc.message, exc.code) from None
     except StoreUnavailable as exc:
-        raise HTTPError(
-            503,
-            f"storage is unavailable, try again later: {exc}",
-            "SERVICE_UNAVAILABLE",
-            [("retry-after", RETRY_AFTER_SECONDS)],
-        ) from None
+        raise _unavailable(exc) from None
+    return accepted
+
+
+def _unattributed(signal: Signal, count: int, claims: otlp.Claims, known: Mapping[str, int]) -> str:
+    unknown = sorted(shown(key) for key in claims.keys - known.keys())
+    return (
+        f"{otlp.item_name(signal, count)} named no browser session and no known project, and"
+        f" were not kept{'' if not unknown else ' (unknown projects: ' + ', '.join(unknown) + ')'}."
+        f" Name the session in one of {', '.join(otlp.SESSION_ATTRIBUTES)}, or the project"
+        f" (its id, verbose id or key) in one of {', '.join(otlp.PROJECT_ATTRIBUTES)}, on the"
+        " item or its resource, or send the x-highlight-project header"
+    )
+
+
+def _unavailable(exc: StoreUnavailable) -> HTTPError:
+    return HTTPError(
+        503,
+        f"storage is unavailable, try again later: {exc}",
+        "SERVICE_UNAVAILABLE",
+        [("retry-after", RETRY_AFTER_SECONDS)],
+    )

@@ -15,8 +15,10 @@ trusted proxies), decoded once to refuse what processing could never read, store
 shared) and answered OK only after the commit. Refusals take the statuses the OTLP
 specification gives them:
 
-* not an OTLP export of that service's signal (it does not decode): `INVALID_ARGUMENT`
-  (exporters drop the batch); more items than an export may hold: `RESOURCE_EXHAUSTED`;
+* not an OTLP export of that service's signal (it does not decode), or none of its items
+  names a session or a known project: `INVALID_ARGUMENT` (exporters drop the batch); of a
+  mixed export the items that belong nowhere are dropped and counted in the answer's
+  `partial_success`; more items than an export may hold: `RESOURCE_EXHAUSTED`;
 * a limit refused it: `RESOURCE_EXHAUSTED` with the wait as `RetryInfo`, which exporters
   honour (the HTTP edge's 429 with `Retry-After`);
 * the store cannot write: `UNAVAILABLE` with `RetryInfo` (the HTTP edge's 503).
@@ -49,9 +51,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from footlight.config import Limits
 from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import RETRY_AFTER_SECONDS, HTTPError
-from footlight.edge.otlp import accept_export
+from footlight.edge.otlp import PROJECT_HEADER, accept_export
 from footlight.ingest.service import Ingestor
-from footlight.processing.otlp import PROTOBUF, Signal
+from footlight.processing.otlp import PROTOBUF, Signal, export_response
 
 log = logging.getLogger("footlight.edge")
 
@@ -177,10 +179,21 @@ class OtlpGrpcServer:
                     forwarded if isinstance(forwarded, str) else None,
                 )
                 self._admission.admit(client, len(body))
-                await accept_export(self._ingest, self._limits, signal, PROTOBUF, None, body)
+                project = metadata.get(PROJECT_HEADER)
+                accepted = await accept_export(
+                    self._ingest,
+                    self._limits,
+                    signal,
+                    PROTOBUF,
+                    None,
+                    body,
+                    project.strip() or None if isinstance(project, str) else None,
+                )
             except HTTPError as exc:
                 await self._abort(context, exc)
-            return _OK
+            if not accepted.rejected:
+                return _OK
+            return export_response(signal, accepted.rejected, accepted.message).SerializeToString()
 
         return export
 

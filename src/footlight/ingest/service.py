@@ -35,6 +35,7 @@ from footlight.ingest.bounds import Bounds
 from footlight.ingest.errors import BadInput, Forbidden, NotFound, shown
 from footlight.ingest.ids import decode_project, parse_int64
 from footlight.ingest.offload import run_off_loop, run_sized
+from footlight.ingest.projects import ProjectKeys
 from footlight.ingest.quotas import Limiter, Ticket, Tracked
 from footlight.store import (
     BackendError,
@@ -143,6 +144,7 @@ class Ingestor:
         self.limits = limits
         self.bounds = Bounds(limits)
         self.limiter = Limiter(limits, store)
+        self.projects = ProjectKeys(store)
 
     async def _session(self, secure_id: str) -> Tracked:
         """What the limiter tracks about a stored session; NotFound if there is none."""

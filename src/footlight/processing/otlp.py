@@ -49,18 +49,25 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 import msgspec
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
 )
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from footlight.ingest.errors import IngestError, PayloadTooLarge
@@ -213,7 +220,7 @@ class DecodedBatch:
 
 # -- decoding ------------------------------------------------------------------------------
 
-_Request: TypeAlias = (
+Export: TypeAlias = (
     ExportTraceServiceRequest | ExportMetricsServiceRequest | ExportLogsServiceRequest
 )
 _TOP_KEYS: dict[Signal, tuple[str, str]] = {
@@ -231,6 +238,19 @@ def decode_batch(
     max_inflated_bytes: int,
 ) -> DecodedBatch:
     """Decode one OTLP/HTTP export body of `signal` into spans, log records or metrics."""
+    return decode_export(
+        parse_export(signal, content_type, content_encoding, body, max_inflated_bytes)
+    )
+
+
+def parse_export(
+    signal: str,
+    content_type: str,
+    content_encoding: str | None,
+    body: bytes,
+    max_inflated_bytes: int,
+) -> Export:
+    """The export message of one OTLP/HTTP body of `signal`."""
     if signal not in _TOP_KEYS:
         raise OtlpDecodeError(f"unknown OTLP signal {signal!r} (traces, metrics or logs)")
     sig: Signal = signal  # narrowed to the literal by the membership test above
@@ -242,7 +262,12 @@ def decode_batch(
     if len(body) > MAX_EXPORT_BYTES:
         raise OtlpPayloadTooLarge(f"the OTLP export is larger than {MAX_EXPORT_BYTES} bytes")
     plain = _inflate(body, content_encoding, min(max_inflated_bytes, MAX_EXPORT_BYTES))
-    request = _parse_json(sig, plain) if media == JSON else _parse_protobuf(sig, plain)
+    return _parse_json(sig, plain) if media == JSON else _parse_protobuf(sig, plain)
+
+
+def decode_export(request: Export) -> DecodedBatch:
+    """The spans, log records or metric points of a parsed export."""
+    sig = _signal_of(request)
     try:
         if isinstance(request, ExportTraceServiceRequest):
             return DecodedBatch(spans=list(_spans(request)))
@@ -279,7 +304,15 @@ def _inflate(body: bytes, content_encoding: str | None, limit: int) -> bytes:
         raise OtlpDecodeError(exc.message) from None
 
 
-def _new_request(signal: Signal) -> _Request:
+def _signal_of(request: Export) -> Signal:
+    if isinstance(request, ExportTraceServiceRequest):
+        return "traces"
+    if isinstance(request, ExportLogsServiceRequest):
+        return "logs"
+    return "metrics"
+
+
+def _new_request(signal: Signal) -> Export:
     if signal == "traces":
         return ExportTraceServiceRequest()
     if signal == "metrics":
@@ -287,7 +320,7 @@ def _new_request(signal: Signal) -> _Request:
     return ExportLogsServiceRequest()
 
 
-def _parse_protobuf(signal: Signal, body: bytes) -> _Request:
+def _parse_protobuf(signal: Signal, body: bytes) -> Export:
     request = _new_request(signal)
     try:
         request.ParseFromString(body)
@@ -297,7 +330,7 @@ def _parse_protobuf(signal: Signal, body: bytes) -> _Request:
     return request
 
 
-def _parse_json(signal: Signal, body: bytes) -> _Request:
+def _parse_json(signal: Signal, body: bytes) -> Export:
     try:
         document = msgspec.json.decode(body)
     except JSON_DECODE_ERRORS as exc:
@@ -666,6 +699,136 @@ def _metrics(request: ExportMetricsServiceRequest) -> Iterator[MetricPoint]:
                         if point.start_time_unix_nano
                         else None,
                     )
+
+
+# -- who an item belongs to ----------------------------------------------------------------
+
+MAX_PROJECTS = 16
+"""The most distinct projects the items of no session in one export may name. An exporter
+names its one project; more than a few is a stranger making every export a lookup each."""
+_SESSION_NAMES = frozenset(SESSION_ATTRIBUTES)
+_PROJECT_NAMES = frozenset(PROJECT_ATTRIBUTES)
+_ITEM_NAMES: dict[Signal, tuple[str, str]] = {
+    "traces": ("span", "spans"),
+    "logs": ("log record", "log records"),
+    "metrics": ("metric point", "metric points"),
+}
+
+
+def item_name(signal: Signal, count: int) -> str:
+    """ "1 span", "3 log records": how many items of a signal."""
+    one, many = _ITEM_NAMES[signal]
+    return f"{count} {one if count == 1 else many}"
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What the items of an export say about whom they belong to."""
+
+    items: int
+    """Spans, log records or metric points in the export."""
+    keys: frozenset[str]
+    """The projects named by items of no session."""
+    bare: int
+    """Items that name neither a session nor a project."""
+
+
+def _named(pairs: Iterable[KeyValue], names: Sequence[str], among: frozenset[str]) -> str | None:
+    # As `_first_named` reads one attribute set: later duplicates win, non-strings are not names.
+    found = {pair.key: pair.value.string_value for pair in pairs if pair.key in among}
+    return next((found[name] for name in names if found.get(name)), None)
+
+
+def _owned(request: Export) -> Iterator[tuple[Any, Any]]:
+    """(resource, repeated items) for every run of items of an export."""
+    if isinstance(request, ExportTraceServiceRequest):
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                yield resource_spans.resource, scope_spans.spans
+    elif isinstance(request, ExportLogsServiceRequest):
+        for resource_logs in request.resource_logs:
+            for scope_logs in resource_logs.scope_logs:
+                yield resource_logs.resource, scope_logs.log_records
+    else:
+        for resource_metrics in request.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    kind = metric.WhichOneof("data")
+                    if kind is not None:
+                        yield resource_metrics.resource, getattr(metric, kind).data_points
+
+
+def _owners(request: Export) -> Iterator[tuple[Any, Any, bool, str | None]]:
+    """(items, item, names a session, project named) for every item, the item's own
+    attributes before its resource's (as `decode_export` reads them)."""
+    for resource, items in _owned(request):
+        resource_session = _named(resource.attributes, SESSION_ATTRIBUTES, _SESSION_NAMES)
+        resource_project = _named(resource.attributes, PROJECT_ATTRIBUTES, _PROJECT_NAMES)
+        for item in items:
+            if resource_session or _named(item.attributes, SESSION_ATTRIBUTES, _SESSION_NAMES):
+                yield items, item, True, None
+            else:
+                own = _named(item.attributes, PROJECT_ATTRIBUTES, _PROJECT_NAMES)
+                yield items, item, False, own or resource_project
+
+
+def claims(request: Export) -> Claims:
+    items = bare = 0
+    keys: set[str] = set()
+    for _, _, session, project in _owners(request):
+        items += 1
+        if project is not None:
+            keys.add(project)
+        elif not session:
+            bare += 1
+    return Claims(items, frozenset(keys), bare)
+
+
+def keep_attributed(request: Export, known: Collection[str], fallback: str | None) -> int:
+    """Remove the items of `request` that name no session and no project in `known`; an
+    item that names no project at all takes `fallback` (a known project, from the
+    exporter's `x-highlight-project` header), written as its `highlight.project_id` so that
+    processing reads it from the stored export. Returns how many items were removed."""
+    dropped: dict[int, tuple[Any, list[Any]]] = {}
+    for items, item, session, project in _owners(request):
+        group = dropped.setdefault(id(items), (items, []))
+        if session or (project is not None and project in known):
+            group[1].append(item)
+        elif project is None and fallback is not None:
+            item.attributes.add(key=PROJECT_ATTRIBUTES[0]).value.string_value = fallback
+            group[1].append(item)
+    removed = 0
+    for items, kept in dropped.values():
+        if len(kept) == len(items):
+            continue
+        removed += len(items) - len(kept)
+        copies = [type(item)() for item in kept]
+        for copy, item in zip(copies, kept, strict=True):
+            copy.CopyFrom(item)
+        del items[:]
+        items.extend(copies)
+    return removed
+
+
+def export_response(signal: Signal, rejected: int, message: str) -> Message:
+    """The Export*ServiceResponse: empty when every item was kept, else its partial success."""
+    if signal == "traces":
+        traces = ExportTraceServiceResponse()
+        if rejected:
+            traces.partial_success.rejected_spans = rejected
+            traces.partial_success.error_message = message
+        return traces
+    if signal == "logs":
+        logs = ExportLogsServiceResponse()
+        if rejected:
+            logs.partial_success.rejected_log_records = rejected
+            logs.partial_success.error_message = message
+        return logs
+    metrics = ExportMetricsServiceResponse()
+    if rejected:
+        metrics.partial_success.rejected_data_points = rejected
+        metrics.partial_success.error_message = message
+    return metrics
 
 
 # -- mapping to the shared records ---------------------------------------------------------

@@ -34,7 +34,7 @@ import uuid
 from dataclasses import replace
 
 from footlight.ingest.errors import shown
-from footlight.ingest.ids import decode_project
+from footlight.ingest.projects import ProjectKeys
 from footlight.ingest.service import now_ms
 from footlight.processing.derive import derive_backend_error, derive_otlp
 from footlight.processing.limits import (
@@ -65,9 +65,6 @@ class _Run:
             raise LeaseLost(self.job.origin)
 
 
-_MAX_REMEMBERED_KEYS = 1024
-
-
 class Processor:
     def __init__(
         self,
@@ -90,8 +87,7 @@ class Processor:
         self._limits = limits or DerivationLimits(max_inflated_bytes=max_inflated_bytes)
         self._max_attempts = max_attempts
         self._run: _Run | None = None
-        self._project_keys: dict[str, int] = {}
-        """Project keys of exporters resolved so far (at most _MAX_REMEMBERED_KEYS)."""
+        self._project_keys = ProjectKeys(store)
 
     async def run(self) -> None:
         """Process until cancelled; a store outage pauses the loop, it does not end it."""
@@ -193,12 +189,7 @@ class Processor:
         keys = {e.project_key for e in derived.errors if e.project_key and e.project_id is None}
         if not keys:
             return derived
-        unknown = {key: decode_project(key) for key in keys if key not in self._project_keys}
-        if unknown:
-            if len(self._project_keys) + len(unknown) > _MAX_REMEMBERED_KEYS:
-                self._project_keys.clear()
-            self._project_keys.update(await self.store.projects_for_keys(unknown))
-        resolved = {key: self._project_keys[key] for key in keys if key in self._project_keys}
+        resolved = await self._project_keys.resolve(keys)
         errors = []
         for error in derived.errors:
             if error.project_key is None or error.project_id is not None:
