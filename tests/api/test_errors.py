@@ -132,6 +132,10 @@ def test_a_group_shows_its_most_recent_occurrence(api: httpx.Client, grouped: Gr
         "url": f"{APP}/",
         "payload": None,
         "source": "payload",
+        # A browser's error: no backend service reported it.
+        "service_name": None,
+        "service_version": None,
+        "environment": None,
     }  # fmt: skip
 
 

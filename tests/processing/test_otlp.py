@@ -12,6 +12,7 @@ import gzip
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -63,6 +64,8 @@ from footlight.processing.otlp import (
     decode_batch,
     decode_stored,
     exceptions,
+    log_entry,
+    log_error,
     network_request,
     parse_stacktrace,
     project_key,
@@ -595,13 +598,72 @@ def test_console_message_from_a_log_record() -> None:
     assert (message.timestamp, message.level, message.source) == (
         round((T0 + 500_000) / 1_000_000),
         "warn",
-        "otlp",
+        "backend",  # a backend's log line (its resource is not a browser's), marked so
     )
     assert message.message == first.body
     assert message.attributes == first.attributes
     assert console_message(second).level == "error"
     timeless = LogRecord(None, "", 9, "x", {}, {}, None, None, None, None)
     assert console_message(timeless, received_at=1234).timestamp == 1234
+    browser = LogRecord(1.0, "", 9, "x", {}, {"telemetry.sdk.language": "webjs"}, *[None] * 4)
+    assert console_message(browser).source == "otlp"
+
+
+def _log(
+    severity: int, text: str = "", resource: dict[str, Any] | None = None, **attrs: Any
+) -> LogRecord:
+    return LogRecord(
+        1_700_000_000_000.0,
+        text,
+        severity,
+        "payment failed",
+        attrs,
+        resource or {},
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def test_a_log_entry_keeps_the_service_and_the_trace() -> None:
+    body = _logs_request().SerializeToString()
+    first, _ = decode_batch("logs", PROTOBUF, None, body, LIMIT).logs
+    resource = {
+        "service.name": "checkout-api",
+        "service.version": "1.2.3",
+        "deployment.environment.name": "production",
+    }
+    entry = log_entry(replace(first, resource_attributes=resource))
+    assert (entry.level, entry.message) == ("warn", first.body)
+    assert (entry.service_name, entry.service_version, entry.environment) == (
+        "checkout-api",
+        "1.2.3",
+        "production",
+    )
+    assert (entry.trace_id, entry.span_id) == (first.trace_id, first.span_id)
+    assert entry.attributes == first.attributes
+
+
+@pytest.mark.parametrize(
+    ("record", "reported"),
+    [
+        # A backend's ERROR line (Python's logging.error), by number or by text alone.
+        (_log(17), ("log", "payment failed")),
+        (_log(0, "CRITICAL", logger="checkout"), ("checkout", "payment failed")),
+        # An exception logged at any level, as the OpenTelemetry conventions record it.
+        (
+            _log(9, **{"exception.type": "KeyError", "exception.message": "'sku'"}),
+            ("KeyError", "'sku'"),
+        ),
+        # Below ERROR, or a browser's console.error (the browser SDK reports those itself).
+        (_log(13, "WARNING"), None),
+        (_log(17, resource={"telemetry.sdk.language": "webjs"}), None),
+    ],
+)
+def test_error_log_records_are_errors(record: LogRecord, reported: tuple[str, str] | None) -> None:
+    error = log_error(record)
+    assert (None if error is None else (error.type, error.message)) == reported
 
 
 def test_console_messages_from_the_sdk_log_spans() -> None:

@@ -312,7 +312,14 @@ def test_otlp_feeds_network_errors_and_console_of_its_session(
     ]
     assert errors[0].error.frames[0].function_name == "pay"
     messages = with_store(quick.data_dir, lambda s: s.session_console(secure_id))
-    assert [(m.level, m.message, m.source) for m in messages] == [("warn", "low stock", "otlp")]
+    # No browser resource: a backend's log line, in the console marked so, and in the logs.
+    assert [(m.level, m.message, m.source) for m in messages] == [("warn", "low stock", "backend")]
+    logged = db_rows(
+        quick.data_dir,
+        "SELECT level, message, project_id FROM logs WHERE session_secure_id = ?",
+        (secure_id,),
+    )
+    assert logged == [("warn", "low stock", 1)]
     spans = db_rows(
         quick.data_dir, "SELECT count(*) FROM spans WHERE session_secure_id = ?", (secure_id,)
     )

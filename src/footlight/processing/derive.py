@@ -3,8 +3,10 @@
 An OTLP export can carry data of several sessions; each row it yields names its session by
 the `highlight.session_id` attribute. Spans are kept as spans and, for HTTP client spans,
 also as network requests; span `exception` events become errors; logs become console
-messages, as do the `log` events of spans (the LaunchDarkly successor SDK sends console
-output on `launchdarkly.js.log` spans, and console, errors and network only over OTLP).
+messages of their session and rows of the logs (of their session, or of the project their
+exporter names), and those that report an error errors too; the `log` events of spans become
+console messages (the LaunchDarkly successor SDK sends console output on
+`launchdarkly.js.log` spans, and console, errors and network only over OTLP).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from footlight.store.base import (
     BackendErrorInput,
     Derived,
     DerivedError,
+    DerivedLog,
     MetricRecord,
     OtlpBatch,
     SpanRecord,
@@ -88,9 +91,25 @@ def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Deriv
                 )
             )
     for record in decoded.logs:
-        if record.session_secure_id is not None:
-            message = otlp.console_message(record, batch.received_at)
-            derived.console.append((record.session_secure_id, message))
+        session = record.session_secure_id
+        key = None if session else otlp.project_key(record.attributes, record.resource_attributes)
+        if session is None and key is None:
+            continue  # refused at ingest; only an export stored before that gets here
+        entry = otlp.log_entry(record, batch.received_at)
+        derived.logs.append(DerivedLog(entry, session, project_key=key))
+        if session is not None:
+            derived.console.append((session, otlp.console_message(record, batch.received_at)))
+        reported = otlp.log_error(record, batch.received_at)
+        if reported is not None:
+            derived.errors.append(
+                DerivedError(
+                    reported,
+                    fingerprint(reported.type, reported.message, reported.frames),
+                    session,
+                    project_key=key,
+                    trace_id=record.trace_id,
+                )
+            )
     for point in decoded.metrics:
         # The store keeps a number: NaN would be NULL there, failing the whole export.
         if point.value is not None and math.isfinite(point.value):
@@ -124,6 +143,9 @@ def derive_backend_error(item: BackendErrorInput, origin: str) -> Derived:
         url=e.url or None,
         payload=e.payload,
         source="backend",
+        service_name=e.service_name,
+        service_version=e.service_version,
+        environment=e.environment,
     )
     return Derived(
         origin=origin,

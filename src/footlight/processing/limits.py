@@ -270,6 +270,18 @@ def bounded_derived(derived: Derived, limits: DerivationLimits, received_at: int
     ]
     derived.console = [(sid, _clipped_console(m, limits)) for sid, m in derived.console]
     derived.network = [(sid, _clipped_request(n, limit)) for sid, n in derived.network]
+    derived.logs = [
+        replace(
+            g,
+            entry=replace(
+                g.entry,
+                level=clip_text(g.entry.level, limit),
+                message=clip_text(g.entry.message, limit),
+                attributes=clip_json(g.entry.attributes, limit),
+            ),
+        )
+        for g in derived.logs
+    ]
     return derived
 
 

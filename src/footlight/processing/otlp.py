@@ -75,6 +75,7 @@ from footlight.ingest.payload import JSON_DECODE_ERRORS, gunzip
 from footlight.processing.records import (
     ConsoleMessage,
     ErrorOccurrence,
+    LogEntry,
     NetworkRequest,
     StackFrame,
 )
@@ -985,7 +986,7 @@ def console_message(log: LogRecord, received_at: int | None = None) -> ConsoleMe
         message=log.body,
         trace=_stack_of(log.attributes),
         attributes=dict(log.attributes),
-        source="otlp",
+        source="otlp" if is_browser(log.resource_attributes) else "backend",
     )
 
 
@@ -1035,6 +1036,7 @@ def exceptions(span: Span) -> list[ErrorOccurrence]:
     """
     attrs = span.attributes
     own = span.name == EXCEPTION_SPAN_NAME
+    name, version, environment = service_of(span.resource_attributes)
     errors = []
     for event in span.events:
         if event.name != "exception":
@@ -1052,9 +1054,80 @@ def exceptions(span: Span) -> list[ErrorOccurrence]:
                 url=_text(attrs.get("url")) if own else None,
                 payload=_text(attrs.get("payload")) if own else None,
                 source="otlp",
+                service_name=name,
+                service_version=version,
+                environment=environment,
             )
         )
     return errors
+
+
+def is_browser(resource: Mapping[str, Any]) -> bool:
+    """Whether a resource is a browser SDK's (OpenTelemetry JS in a page says `webjs`)."""
+    return resource.get("telemetry.sdk.language") == "webjs"
+
+
+def service_of(resource: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(service name, version, environment) a resource names, each None when absent."""
+    return (
+        _text(resource.get("service.name")),
+        _text(resource.get("service.version")),
+        _text(_first(resource, "deployment.environment.name", "deployment.environment")),
+    )
+
+
+_ERROR_SEVERITY = 17  # SEVERITY_NUMBER_ERROR
+_ERROR_LEVELS = frozenset({"error", "fatal"})
+
+
+def log_entry(log: LogRecord, received_at: int | None = None) -> LogEntry:
+    """An OTLP log record as a row of the logs (times as `console_message` reads them)."""
+    name, version, environment = service_of(log.resource_attributes)
+    time = log.time if log.time is not None else float(received_at or 0)
+    return LogEntry(
+        timestamp=round(time),
+        level=console_level(log.severity_text, log.severity_number),
+        message=log.body,
+        service_name=name,
+        service_version=version,
+        environment=environment,
+        trace_id=log.trace_id,
+        span_id=log.span_id,
+        attributes=dict(log.attributes),
+    )
+
+
+def log_error(log: LogRecord, received_at: int | None = None) -> ErrorOccurrence | None:
+    """The error a log record reports, or None.
+
+    A record reports one when it carries OpenTelemetry's exception attributes
+    (`exception.type` / `exception.message`, as loggers do for a caught exception), or when
+    a backend logs at ERROR or above. A browser's error-level console messages are left
+    alone: the browser SDK reports its errors itself, and they would be counted twice.
+    """
+    attrs = log.attributes
+    kind = _text(attrs.get("exception.type"))
+    message = _text(attrs.get("exception.message"))
+    if kind is None and message is None:
+        severe = (
+            log.severity_number >= _ERROR_SEVERITY
+            or console_level(log.severity_text, 0) in _ERROR_LEVELS
+        )
+        if not severe or is_browser(log.resource_attributes):
+            return None
+    name, version, environment = service_of(log.resource_attributes)
+    time = log.time if log.time is not None else float(received_at or 0)
+    stack = _text(attrs.get("exception.stacktrace"))
+    return ErrorOccurrence(
+        timestamp=round(time),
+        type=kind or _text(attrs.get("logger")) or "log",
+        message=message or log.body,
+        frames=parse_stacktrace(stack) if stack else (),
+        source="otlp",
+        service_name=name,
+        service_version=version,
+        environment=environment,
+    )
 
 
 # "fn@file:line:col" (Firefox, Safari); fn may be empty.

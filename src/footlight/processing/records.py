@@ -73,6 +73,27 @@ class ErrorOccurrence:
     url: str | None = None
     payload: str | None = None
     source: Source = "payload"
+    service_name: str | None = None
+    """The backend service that reported it (backend SDKs); None for the browser's."""
+    service_version: str | None = None
+    environment: str | None = None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """An OTLP log record: a backend's log line, or a browser console message sent as one."""
+
+    timestamp: int
+    """Epoch milliseconds."""
+    level: str
+    """trace, debug, info, warn, error or fatal (an unusual severity text as it was sent)."""
+    message: str
+    service_name: str | None = None
+    service_version: str | None = None
+    environment: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

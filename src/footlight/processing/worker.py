@@ -31,7 +31,9 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import TypeVar
 
 from footlight.ingest.errors import shown
 from footlight.ingest.projects import ProjectKeys
@@ -44,13 +46,24 @@ from footlight.processing.limits import (
 )
 from footlight.processing.session import SessionDeriver
 from footlight.store import Store, StoreError, StoreUnavailable
-from footlight.store.base import Derived, Job, LeaseLost
+from footlight.store.base import Derived, DerivedError, DerivedLog, Job, LeaseLost
 
 log = logging.getLogger("footlight.processing")
 
 _MAX_BACKOFF_MS = 3_600_000
 _PAGE_BYTES = 1024 * 1024
 """Stored (compressed) payload bytes read at once; a larger payload is read alone."""
+
+
+_Attributed = TypeVar("_Attributed", DerivedError, DerivedLog)
+
+
+def _attributed(item: _Attributed, projects: Mapping[str, int]) -> _Attributed | None:
+    """`item` with the project its key names; None if it names one `projects` lacks."""
+    if item.project_key is None or item.project_id is not None:
+        return item
+    project = projects.get(item.project_key)
+    return None if project is None else replace(item, project_id=project)
 
 
 class _Run:
@@ -182,28 +195,30 @@ class Processor:
         return await asyncio.to_thread(backend)
 
     async def _attribute(self, derived: Derived) -> Derived:
-        """Errors of no session get the project their exporter named (a project id, verbose
-        id or key, resolved like initializeSession's); those naming no project this store
-        has are left out, and logged. Resolved keys are remembered: an exporter names the
-        same project in every export."""
-        keys = {e.project_key for e in derived.errors if e.project_key and e.project_id is None}
+        """Errors and logs of no session get the project their exporter named (a project
+        id, verbose id or key, resolved like initializeSession's); those naming no project
+        this store has (deleted since the export was taken) are left out, and logged."""
+        named: list[DerivedError | DerivedLog] = [*derived.errors, *derived.logs]
+        keys = {i.project_key for i in named if i.project_key and i.project_id is None}
         if not keys:
             return derived
         resolved = await self._project_keys.resolve(keys)
-        errors = []
-        for error in derived.errors:
-            if error.project_key is None or error.project_id is not None:
-                errors.append(error)
-            elif error.project_key in resolved:
-                errors.append(replace(error, project_id=resolved[error.project_key]))
-        if len(errors) < len(derived.errors):
+        errors = [_attributed(e, resolved) for e in derived.errors]
+        logs = [_attributed(g, resolved) for g in derived.logs]
+        kept = replace(
+            derived,
+            errors=[e for e in errors if e is not None],
+            logs=[g for g in logs if g is not None],
+        )
+        lost = len(derived.errors) + len(derived.logs) - len(kept.errors) - len(kept.logs)
+        if lost:
             log.warning(
-                "%s: %d errors of no session name no known project (%s); not kept",
+                "%s: %d errors and logs of no session name no known project (%s); not kept",
                 derived.origin,
-                len(derived.errors) - len(errors),
+                lost,
                 ", ".join(sorted(shown(k) for k in keys - resolved.keys())),
             )
-        return replace(derived, errors=errors)
+        return kept
 
     async def _keep_leased(self, run: _Run) -> None:
         """Renew the run's lease every third of it until cancelled, or until it is lost."""

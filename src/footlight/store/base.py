@@ -18,6 +18,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 from footlight.processing.records import (
     ConsoleMessage,
     ErrorOccurrence,
+    LogEntry,
     NetworkRequest,
     TrackEvent,
     WebSocketEvent,
@@ -404,6 +405,16 @@ class DerivedError:
 
 
 @dataclass(frozen=True)
+class DerivedLog:
+    entry: LogEntry
+    session_secure_id: str | None
+    project_id: int | None = None
+    """None: the project of the session, looked up when stored."""
+    project_key: str | None = None
+    """For a record of no session: the project key its exporter named (as DerivedError's)."""
+
+
+@dataclass(frozen=True)
 class SpanRecord:
     session_secure_id: str | None
     trace_id: str
@@ -454,6 +465,7 @@ class Derived:
     tracks: list[tuple[str, TrackEvent]] = field(default_factory=list)
     spans: list[SpanRecord] = field(default_factory=list)
     metrics: list[MetricRecord] = field(default_factory=list)
+    logs: list[DerivedLog] = field(default_factory=list)
     backfill: Backfill | None = None
 
 

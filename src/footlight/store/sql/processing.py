@@ -38,6 +38,7 @@ DERIVED_BY_ORIGIN = (
     "track_events",
     "spans",
     "otlp_metrics",
+    "logs",
 )
 _SESSION_COLUMNS = (
     "id, secure_id, project_id, created_at, client_id, environment, app_version, service_name,"
@@ -70,6 +71,7 @@ _ROW_COLUMNS: dict[str, tuple[str, ...]] = {
     "session_pages": ("session_id", "timestamp", "url"),
     "console_messages": (
         "session_secure_id", "origin", "timestamp", "level", "message", "trace", "attributes",
+        "source",
     ),
     "network_requests": (
         "session_secure_id", "origin", "started_at", "ended_at", "method", "url", "status",
@@ -81,7 +83,12 @@ _ROW_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "errors": (
         "project_id", "session_secure_id", "origin", "fingerprint", "timestamp", "type",
-        "message", "frames", "url", "payload", "source", "trace_id",
+        "message", "frames", "url", "payload", "source", "trace_id", "service_name",
+        "service_version", "environment",
+    ),
+    "logs": (
+        "project_id", "session_secure_id", "origin", "timestamp", "level", "message",
+        "service_name", "service_version", "environment", "trace_id", "span_id", "attributes",
     ),
     "track_events": ("session_secure_id", "origin", "timestamp", "name", "properties"),
     "spans": (
@@ -118,7 +125,17 @@ def prepare_rows(derived: Derived) -> PreparedRows:
         prepared.summary = tuple(_without_nul((sid, now_ms(), *values.values())))
         rows["session_pages"] = [(sid, p.timestamp, p.url) for p in derived.pages]
     rows["console_messages"] = [
-        (sid_, origin, m.timestamp, m.level, m.message, _json(m.trace), _json(m.attributes))
+        (
+            sid_,
+            origin,
+            m.timestamp,
+            m.level,
+            m.message,
+            _json(m.trace),
+            _json(m.attributes),
+            # Only a backend's is marked: the others' source is their origin's.
+            "backend" if m.source == "backend" else None,
+        )
         for sid_, m in derived.console
     ]
     rows["network_requests"] = [
@@ -157,8 +174,28 @@ def prepare_rows(derived: Derived) -> PreparedRows:
             e.error.payload,
             e.error.source,
             e.trace_id,
+            e.error.service_name,
+            e.error.service_version,
+            e.error.environment,
         )
         for e in derived.errors
+    ]
+    rows["logs"] = [
+        (
+            g.project_id,
+            g.session_secure_id,
+            origin,
+            g.entry.timestamp,
+            g.entry.level,
+            g.entry.message,
+            g.entry.service_name,
+            g.entry.service_version,
+            g.entry.environment,
+            g.entry.trace_id,
+            g.entry.span_id,
+            _json(g.entry.attributes),
+        )
+        for g in derived.logs
     ]
     rows["track_events"] = [
         (sid_, origin, t.timestamp, t.name, _json(t.properties)) for sid_, t in derived.tracks
@@ -192,7 +229,8 @@ def prepare_rows(derived: Derived) -> PreparedRows:
 
 
 def _fill_projects(conn: Connection, errors: list[Sequence[Any]]) -> list[Sequence[Any]]:
-    """Errors whose project is their session's (OTLP exports name none) get it looked up."""
+    """Errors (or logs) whose project is their session's (OTLP exports name none) get it
+    looked up; both tables start (project_id, session_secure_id, ...)."""
     unknown = sorted({row[1] for row in errors if row[0] is None and row[1] is not None})
     projects: dict[str, int] = {}
     for start in range(0, len(unknown), 500):
@@ -302,7 +340,7 @@ def _store_derived(conn: Connection, prepared: PreparedRows) -> None:
     for table, rows in tables.items():
         if not rows:
             continue
-        if table == "errors":
+        if table in ("errors", "logs"):
             rows = _fill_projects(conn, rows)
         conn.insert_rows(table, _ROW_COLUMNS[table], rows)
     if derived.backfill is not None:

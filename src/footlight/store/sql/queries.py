@@ -122,6 +122,9 @@ def _occurrence(row: Any) -> ErrorOccurrence:
         url=row["url"],
         payload=row["payload"],
         source=row["source"],
+        service_name=row["service_name"],
+        service_version=row["service_version"],
+        environment=row["environment"],
     )
 
 
@@ -142,7 +145,7 @@ def _console(r: Any) -> ConsoleMessage:
         message=r["message"],
         trace=_frames(r["trace"]),
         attributes=from_json(r["attributes"]) or {},
-        source="otlp" if r["origin"].startswith("otlp:") else "payload",
+        source=r["source"] or ("otlp" if r["origin"].startswith("otlp:") else "payload"),
     )
 
 
