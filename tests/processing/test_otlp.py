@@ -610,14 +610,17 @@ def test_console_message_from_a_log_record() -> None:
 
 
 def _log(
-    severity: int, text: str = "", resource: dict[str, Any] | None = None, **attrs: Any
+    severity: int,
+    text: str = "",
+    resource: dict[str, Any] | None = None,
+    attrs: dict[str, Any] | None = None,
 ) -> LogRecord:
     return LogRecord(
         1_700_000_000_000.0,
         text,
         severity,
         "payment failed",
-        attrs,
+        attrs or {},
         resource or {},
         None,
         None,
@@ -650,10 +653,10 @@ def test_a_log_entry_keeps_the_service_and_the_trace() -> None:
     [
         # A backend's ERROR line (Python's logging.error), by number or by text alone.
         (_log(17), ("log", "payment failed")),
-        (_log(0, "CRITICAL", logger="checkout"), ("checkout", "payment failed")),
+        (_log(0, "CRITICAL", attrs={"logger": "checkout"}), ("checkout", "payment failed")),
         # An exception logged at any level, as the OpenTelemetry conventions record it.
         (
-            _log(9, **{"exception.type": "KeyError", "exception.message": "'sku'"}),
+            _log(9, attrs={"exception.type": "KeyError", "exception.message": "'sku'"}),
             ("KeyError", "'sku'"),
         ),
         # Below ERROR, or a browser's console.error (the browser SDK reports those itself).

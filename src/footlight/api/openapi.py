@@ -221,7 +221,31 @@ _SCHEMAS: dict[str, Any] = {
             "message": {"type": "string"},
             "trace": {"type": "array", "items": _ref("StackFrame")},
             "attributes": _OBJECT,
-            "source": {"enum": ["payload", "otlp"]},
+            "source": {
+                "enum": ["payload", "otlp", "backend"],
+                "description": "backend: a backend SDK's log line of this session.",
+            },
+        },
+    },
+    "LogRecord": {
+        "type": "object",
+        "required": ["id", "timestamp", "level", "message", "attributes"],
+        "properties": {
+            "id": {"type": "integer"},
+            "project_id": {"type": ["integer", "null"]},
+            "session_secure_id": _NULLABLE_STRING,
+            "timestamp": _TIME,
+            "level": {
+                "type": "string",
+                "description": "trace, debug, info, warn, error or fatal (or log: no severity).",
+            },
+            "message": {"type": "string"},
+            "service_name": _NULLABLE_STRING,
+            "service_version": _NULLABLE_STRING,
+            "environment": _NULLABLE_STRING,
+            "trace_id": _NULLABLE_STRING,
+            "span_id": _NULLABLE_STRING,
+            "attributes": _OBJECT,
         },
     },
     "NetworkRequest": {
@@ -284,6 +308,12 @@ _SCHEMAS: dict[str, Any] = {
             "url": _NULLABLE_STRING,
             "payload": _NULLABLE_STRING,
             "source": {"enum": ["payload", "otlp", "backend"]},
+            "service_name": {
+                **_NULLABLE_STRING,
+                "description": "The backend service that reported it; null for the browser's.",
+            },
+            "service_version": _NULLABLE_STRING,
+            "environment": _NULLABLE_STRING,
         },
     },
     "ErrorGroup": {
@@ -476,13 +506,28 @@ def openapi_document() -> dict[str, Any]:
                 _PROJECT,
             ],
         ),
+        "/api/v1/logs": _get(
+            "listLogs",
+            "Log records (OTLP, from backend SDKs and the browser's), newest first, filtered.",
+            _ok("A page of logs", _list_of("logs", _ref("LogRecord"), paged=True)),
+            parameters=[
+                _PROJECT,
+                _query("session", "Only this session's (secure id)."),
+                _query("service", "Exact service name (the exporter's service.name)."),
+                _query("level", "trace, debug, info, warn, error, fatal or log."),
+                _query("q", "Part of the message, case-insensitive."),
+                _query("from", "At or after (epoch ms or ISO 8601 with zone)."),
+                _query("to", "Before (epoch ms or ISO 8601 with zone)."),
+                *_PAGING,
+            ],
+        ),
     }
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "footlight read API",
             "version": __version__,
-            "description": "Sessions, replays, timelines and errors recorded by footlight. "
+            "description": "Sessions, replays, timelines, errors and logs recorded by footlight. "
             "Every route needs `Authorization: Bearer <token>` (create one with "
             "`footlight token create`). A token's scope is `read` (every GET) or `admin` "
             "(also DELETE, `footlight token create --scope admin`); an operation that needs "

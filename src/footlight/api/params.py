@@ -26,6 +26,8 @@ from footlight.ingest.ids import decode_project
 from footlight.store.base import (
     ApiToken,
     ErrorGroupView,
+    LogQuery,
+    LogView,
     SessionField,
     SessionQuery,
     SessionView,
@@ -219,6 +221,37 @@ def session_query(
         after=(cursor[0], cursor[1]) if cursor else None,
         limit=limit,
     )
+
+
+LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "fatal", "log")
+
+
+def log_query(
+    request: Request, token: ApiToken, limit: int, *, naive_is_utc: bool = False
+) -> LogQuery:
+    """The log-list filters: project, session, service, level, q (text), from, to, cursor."""
+    cursor = decode_cursor(request, int, int)
+    level = param(request, "level")
+    if level is not None and level.lower() not in LOG_LEVELS:
+        raise ParamError(f"level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return LogQuery(
+        project_ids=projects_param(request, token),
+        session_secure_id=param(request, "session"),
+        service_name=param(request, "service"),
+        level=None if level is None else level.lower(),
+        text=param(request, "q"),
+        after=time_param(request, "from", naive_is_utc=naive_is_utc),
+        before=time_param(request, "to", naive_is_utc=naive_is_utc),
+        cursor=(cursor[0], cursor[1]) if cursor else None,
+        limit=limit,
+    )
+
+
+def log_cursor(logs: Sequence[LogView], limit: int) -> str | None:
+    """The cursor of the page after `logs`, if it was a full page."""
+    if len(logs) < limit:
+        return None
+    return encode_cursor(logs[-1].entry.timestamp, logs[-1].id)
 
 
 def session_cursor(sessions: Sequence[SessionView], limit: int) -> str | None:

@@ -1,4 +1,4 @@
-"""The read API under /api/v1: projects, sessions, their events and timelines, errors.
+"""The read API under /api/v1: projects, sessions, their events and timelines, errors, logs.
 
 Every route needs a bearer token (`auth.py`); a token scoped to a project gets 403 for
 another project's data, and a route that changes data (DELETE) needs a token with the admin
@@ -33,6 +33,8 @@ from footlight.api.params import (
     fields_after,
     fields_cursor,
     limit_param,
+    log_cursor,
+    log_query,
     network_after,
     network_cursor,
     param,
@@ -49,6 +51,7 @@ from footlight.store.base import (
     ApiToken,
     ErrorGroupView,
     ErrorView,
+    LogView,
     Page,
     SessionView,
     TimelineKey,
@@ -339,6 +342,23 @@ async def error_group(request: Request, token: ApiToken) -> Response:
     )
 
 
+def _log_json(view: LogView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "project_id": view.project_id,
+        "session_secure_id": view.session_secure_id,
+        **asdict(view.entry),
+    }
+
+
+async def logs(request: Request, token: ApiToken) -> Response:
+    limit = limit_param(request)
+    found = await _store(request).logs(log_query(request, token, limit))
+    return json_response(
+        {"logs": [_log_json(g) for g in found], "next_cursor": log_cursor(found, limit)}
+    )
+
+
 async def openapi(request: Request, token: ApiToken) -> Response:
     return json_response(openapi_document())
 
@@ -363,6 +383,7 @@ ROUTES = [
     Route("/api/v1/errors", authenticated(errors)),
     Route("/api/v1/error-groups", authenticated(error_groups)),
     Route("/api/v1/error-groups/{fingerprint}", authenticated(error_group)),
+    Route("/api/v1/logs", authenticated(logs)),
 ]
 
 

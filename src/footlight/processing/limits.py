@@ -219,14 +219,16 @@ class RowBudget:
 def clipped_error(occurrence: ErrorOccurrence, limits: DerivationLimits) -> ErrorOccurrence:
     """An error with its stranger-chosen text cut to `limits`."""
     limit = limits.max_text_chars
-    return ErrorOccurrence(
-        timestamp=occurrence.timestamp,
+    return replace(
+        occurrence,
         type=clip_text(occurrence.type, limit),
         message=clip_text(occurrence.message, limit),
         frames=clip_frames(occurrence.frames, limits),
         url=clip_optional(occurrence.url, limit),
         payload=clip_optional(occurrence.payload, limit),
-        source=occurrence.source,
+        service_name=clip_optional(occurrence.service_name, limit),
+        service_version=clip_optional(occurrence.service_version, limit),
+        environment=clip_optional(occurrence.environment, limit),
     )
 
 
@@ -277,6 +279,9 @@ def bounded_derived(derived: Derived, limits: DerivationLimits, received_at: int
                 g.entry,
                 level=clip_text(g.entry.level, limit),
                 message=clip_text(g.entry.message, limit),
+                service_name=clip_optional(g.entry.service_name, limit),
+                service_version=clip_optional(g.entry.service_version, limit),
+                environment=clip_optional(g.entry.environment, limit),
                 attributes=clip_json(g.entry.attributes, limit),
             ),
         )

@@ -529,6 +529,33 @@ class SessionQuery:
     limit: int = 50
 
 
+@dataclass(frozen=True)
+class LogQuery:
+    """Filters of the log list, newest first; every given filter must hold."""
+
+    project_ids: tuple[int, ...] | None = None
+    session_secure_id: str | None = None
+    service_name: str | None = None
+    level: str | None = None
+    text: str | None = None
+    """Part of the message, case-insensitive."""
+    after: int | None = None
+    """Only records at or after this time (epoch ms)."""
+    before: int | None = None
+    """Only records before this time (epoch ms)."""
+    cursor: tuple[int, int] | None = None
+    """Keyset: (timestamp, id) of the last record of the previous page."""
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class LogView:
+    id: int
+    project_id: int | None
+    session_secure_id: str | None
+    entry: LogEntry
+
+
 MAX_VIEW_FIELDS = 1000
 """Most properties (user, session, track fields) one session view holds; the rest are read
 a page at a time (`Store.fields_page`, GET /api/v1/sessions/{id}/properties)."""
@@ -827,6 +854,9 @@ class Store(Protocol):
         after: tuple[int, int, str] | None = None,
         limit: int = 50,
     ) -> list[ErrorGroupView]: ...
+
+    async def logs(self, query: LogQuery) -> list[LogView]:
+        """Log records matching `query`, newest first, at most `query.limit`."""
 
     # -- deletion, retention, tokens ---------------------------------------------------------
 

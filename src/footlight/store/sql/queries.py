@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from footlight.processing.records import (
     ConsoleMessage,
     ErrorOccurrence,
+    LogEntry,
     NetworkRequest,
     StackFrame,
     TrackEvent,
@@ -28,6 +29,8 @@ from footlight.store.base import (
     ErrorGroupView,
     ErrorView,
     Feedback,
+    LogQuery,
+    LogView,
     NetworkWindow,
     Page,
     PurgeResult,
@@ -135,6 +138,25 @@ def _error_view(row: Any) -> ErrorView:
         session_secure_id=row["session_secure_id"],
         fingerprint=row["fingerprint"],
         error=_occurrence(row),
+    )
+
+
+def _log_view(r: Any) -> LogView:
+    return LogView(
+        id=r["id"],
+        project_id=r["project_id"],
+        session_secure_id=r["session_secure_id"],
+        entry=LogEntry(
+            timestamp=r["timestamp"],
+            level=r["level"],
+            message=r["message"],
+            service_name=r["service_name"],
+            service_version=r["service_version"],
+            environment=r["environment"],
+            trace_id=r["trace_id"],
+            span_id=r["span_id"],
+            attributes=from_json(r["attributes"]) or {},
+        ),
     )
 
 
@@ -596,6 +618,39 @@ class ReadQueries(Access):
                     )
                 )
             return groups
+
+        return await self._operator_read(read)
+
+    async def logs(self, query: LogQuery) -> list[LogView]:
+        clause, args = _in_projects("project_id", query.project_ids)
+        where = [clause]
+        for column, value in (
+            ("session_secure_id", query.session_secure_id),
+            ("service_name", query.service_name),
+            ("level", query.level),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if query.text is not None:
+            where.append("lower(message) LIKE lower(?) ESCAPE '\\'")
+            args.append(_like(query.text))
+        if query.after is not None:
+            where.append("timestamp >= ?")
+            args.append(query.after)
+        if query.before is not None:
+            where.append("timestamp < ?")
+            args.append(query.before)
+        if query.cursor is not None:
+            where.append("(timestamp < ? OR (timestamp = ? AND id < ?))")
+            args += [query.cursor[0], query.cursor[0], query.cursor[1]]
+        sql = (
+            f"SELECT * FROM logs WHERE {' AND '.join(where)}"
+            " ORDER BY timestamp DESC, id DESC LIMIT ?"
+        )
+
+        def read(conn: Connection) -> list[LogView]:
+            return [_log_view(r) for r in conn.execute(sql, [*args, query.limit])]
 
         return await self._operator_read(read)
 
