@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
+import time
 import urllib.parse
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +30,7 @@ from tests.api.conftest import (
 from tests.conftest import Server, db_rows, init_session, start_server, with_store
 from tests.ui.conftest import new_token, sign_in, signed_in_client
 
-PAGES = ["/ui/sessions", "/ui/sessions/AbCdEf", "/ui/errors", "/ui/errors/0123abcd"]
+PAGES = ["/ui/sessions", "/ui/sessions/AbCdEf", "/ui/errors", "/ui/errors/0123abcd", "/ui/logs"]
 
 
 def login_location(response: httpx.Response) -> str:
@@ -218,7 +220,8 @@ def test_a_login_form_sent_too_slowly_is_408(impatient: Server) -> None:
         for name in ("project", "from", "to", "user", "has_errors", "url", "environment")
     ]
     + [("/ui/sessions", "min_active_seconds"), ("/ui/sessions", "cursor")]
-    + [("/ui/errors", "project"), ("/ui/errors", "cursor")],
+    + [("/ui/errors", "project"), ("/ui/errors", "cursor")]
+    + [("/ui/logs", name) for name in ("project", "q", "service", "session", "from", "cursor")],
 )
 def test_a_nul_in_any_filter_is_400_naming_it(
     ui_server: Server, admin: httpx.Client, path: str, name: str
@@ -569,3 +572,55 @@ def test_a_token_scoped_to_another_project_is_told_nothing(ui_server: Server) ->
         assert client.get(f"/ui/errors/{fingerprint}").status_code == 404
         forbidden = client.get("/ui/sessions", params={"project": theirs.id})
         assert forbidden.status_code == 403
+
+
+def test_the_logs_page_lists_and_filters_a_backends_lines(
+    ui_server: Server, admin: httpx.Client
+) -> None:
+    project = new_project(ui_server, "logs page")
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        secure_id = init_session(sdk, project=str(project.id))
+        now = time.time_ns()
+
+        def line(offset: int, level: str, text: str, *session: str) -> dict[str, Any]:
+            attributes = [
+                {"key": "highlight.session_id", "value": {"stringValue": s}} for s in session
+            ]
+            return {
+                "timeUnixNano": str(now + offset),
+                "severityText": level,
+                "body": {"stringValue": text},
+                "attributes": attributes,
+            }
+
+        resource = [
+            {"key": "service.name", "value": {"stringValue": "checkout-api"}},
+            {"key": "highlight.project_id", "value": {"stringValue": str(project.id)}},
+        ]
+        records = [
+            line(0, "INFO", "nightly <b>report</b> done"),
+            line(1_000_000, "ERROR", "payment provider timed out"),
+            line(2_000_000, "WARN", "inventory low", secure_id),
+        ]
+        export = {
+            "resourceLogs": [
+                {"resource": {"attributes": resource}, "scopeLogs": [{"logRecords": records}]}
+            ]
+        }
+        assert sdk.post("/v1/logs", json=export).status_code == 200
+    wait_for_processing(ui_server)
+    page = admin.get("/ui/logs", params={"project": project.id})
+    assert page.status_code == 200
+    rows = re.findall(r'<td class="text">([^<]*(?:<[^/][^<]*)*)</td>', page.text)
+    assert rows == [
+        "inventory low",
+        "payment provider timed out",
+        "nightly &lt;b&gt;report&lt;/b&gt; done",
+    ]
+    assert "checkout-api" in page.text
+    assert f'href="/ui/sessions/{secure_id}"' in page.text
+    assert page.text.count("no session") == 2
+    errors_only = admin.get("/ui/logs", params={"project": project.id, "level": "error"}).text
+    assert re.findall(r'<td class="text">([^<]*)</td>', errors_only) == [
+        "payment provider timed out"
+    ]

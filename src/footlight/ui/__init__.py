@@ -24,6 +24,7 @@ ROUTES = [
     Route("/ui/sessions/{secure_id}/events", pages.session_events),
     Route("/ui/errors", pages.signed_in_page(pages.error_groups)),
     Route("/ui/errors/{fingerprint}", pages.signed_in_page(pages.error_group)),
+    Route("/ui/logs", pages.signed_in_page(pages.logs)),
     Mount("/ui/static", StaticFiles(directory=pages.HERE / "static"), name="static"),
 ]
 

@@ -47,6 +47,8 @@ from footlight.api.params import (
     ParamError,
     error_group_after,
     error_group_cursor,
+    log_cursor,
+    log_query,
     param,
     projects_param,
     session_cursor,
@@ -377,6 +379,23 @@ async def error_groups(request: Request, token: ApiToken) -> Response:
         project=param(request, "project") or "",
         next_page=_with_query(request, cursor=next_cursor) if next_cursor else None,
         first_page=_with_query(request, cursor=None) if after else None,
+    )
+
+
+async def logs(request: Request, token: ApiToken) -> Response:
+    query = log_query(request, token, PAGE_SIZE, naive_is_utc=True)
+    found = await _store(request).logs(query)
+    cursor = log_cursor(found, PAGE_SIZE)
+    filters = {k: v for k, v in request.query_params.items() if k != "cursor" and v}
+    return render(
+        request,
+        "logs.html",
+        token=token,
+        logs=found,
+        projects=await _projects(request, token),
+        filters=filters,
+        next_page=_with_query(request, cursor=cursor) if cursor else None,
+        first_page=_with_query(request, cursor=None) if query.cursor else None,
     )
 
 
