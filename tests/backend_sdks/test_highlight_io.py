@@ -99,8 +99,12 @@ def test_a_warning_logged_in_a_session_is_in_its_console(
 ) -> None:
     server, secure_id, marker = reported
     console = _read(server, f"/api/v1/sessions/{secure_id}/console")
-    assert [(m["level"], m["message"]) for m in console if marker in m["message"]] == [
-        ("warn", f"inventory low for {marker}")
+    assert [(m["level"], m["message"], m["source"]) for m in console if marker in m["message"]] == [
+        ("warn", f"inventory low for {marker}", "backend")
+    ]
+    logs = _read(server, f"/api/v1/logs?session={secure_id}")
+    assert [(g["message"], g["service_name"]) for g in logs] == [
+        (f"inventory low for {marker}", "checkout-api")
     ]
 
 
@@ -110,6 +114,22 @@ def test_an_error_reported_outside_any_session_is_kept_for_its_project(
     server, _, marker = reported
     errors = _read(server, "/api/v1/errors?limit=200", lambda e: "nightly" in e["message"])
     outside = [e for e in errors if marker in e["message"] and "nightly" in e["message"]]
-    assert [(e["type"], e["session_secure_id"], e["project_id"]) for e in outside] == [
-        ("KeyError", None, 1)
+    assert sorted((e["type"], e["session_secure_id"], e["project_id"]) for e in outside) == [
+        ("KeyError", None, 1),
+        # logging.error outside a session: a log line, and an error of its logger.
+        ("nightly", None, 1),
+    ]
+    # The service that reported them, as H(...) named it.
+    assert {(e["service_name"], e["service_version"], e["environment"]) for e in outside} == {
+        ("checkout-api", "1.2.3", "test")
+    }
+
+
+def test_a_line_logged_outside_any_session_is_in_the_projects_logs(
+    reported: tuple[Server, str, str],
+) -> None:
+    server, _, marker = reported
+    logs = _read(server, "/api/v1/logs?project=1&level=error", lambda g: marker in g["message"])
+    assert [(g["message"], g["session_secure_id"]) for g in logs if marker in g["message"]] == [
+        (f"nightly report failed for {marker}", None)
     ]

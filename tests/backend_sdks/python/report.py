@@ -1,8 +1,9 @@
 """A backend reporting to footlight with the real `highlight-io` SDK (run by
 tests/backend_sdks/test_highlight_io.py in its own virtualenv, which has the SDK's pinned
 OpenTelemetry): inside a browser session, a warning log and a handled error, as a Flask
-view would after reading `X-Highlight-Request`; then an error outside any session, as a
-cron job would. Exports go over OTLP/gRPC, gzip, as the SDK always sends them.
+view would after reading `X-Highlight-Request`; then, outside any session, as a cron job
+would, an error and an error-level log line. Exports go over OTLP/gRPC, gzip, as the SDK
+always sends them.
 
     python report.py <otlp endpoint> <project id> <session secure id> <marker>
 """
@@ -34,6 +35,7 @@ with H.trace():
         raise KeyError(f"nightly job lost its lock {marker}")
     except KeyError as error:
         H.record_exception(error)
+    logging.getLogger("nightly").error("nightly report failed for %s", marker)
 
 H.flush()
 print("flushed", flush=True)
