@@ -111,6 +111,9 @@ class Limits:
     max_events_per_payload: int = 100_000
     """Most rrweb events (and, separately, console messages, resources, websocket events and
     errors) in one payload; the SDK's pushes carry tens to a few thousand."""
+    max_backend_services: int = 100
+    """Backend services listed per project (first and last seen); further services' exports
+    are kept as usual, only not listed."""
     # What processing derives from one session (see footlight.processing.limits).
     max_derived_rows_per_session: int = 5_000
     """Console messages, network requests, websocket events, errors, track events and pages
@@ -601,6 +604,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "max_events_per_payload",
         _positive_int,
         "Most rrweb events (and console messages, resources, ... each) in one payload.",
+        in_limits=True,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_BACKEND_SERVICES",
+        "max_backend_services",
+        _positive_int,
+        "Backend services listed per project (first and last seen).",
         in_limits=True,
     ),
     SettingSpec(

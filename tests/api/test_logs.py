@@ -1,7 +1,8 @@
 """GET /api/v1/logs: a project's OTLP log records, with and without a session, searchable by
 session, service, level, text and time, newest first, a keyset page at a time; a backend's
 error-level lines are errors too (with their service), and its lines of a session are in
-that session's console, marked backend."""
+that session's console, marked backend. The backends that reported (OTLP exports,
+markBackendSetup) are listed with their project, a bounded number of them."""
 
 from __future__ import annotations
 
@@ -19,7 +20,12 @@ from tests.api.conftest import (
     new_project,
     wait_for_processing,
 )
-from tests.conftest import Server, create_token, init_session
+from tests.conftest import Server, create_token, error_codes, gql, init_session
+
+MARK_BACKEND = """mutation markBackendSetup($project_id: String, $session_secure_id: String,
+  $type: String) {
+  markBackendSetup(project_id: $project_id, session_secure_id: $session_secure_id, type: $type)
+}"""
 
 
 def _attr(key: str, value: str) -> dict[str, Any]:
@@ -194,3 +200,46 @@ def test_a_backend_error_line_is_an_error_and_its_session_lines_are_in_its_conso
     assert [(m["level"], m["message"], m["source"]) for m in console] == [
         ("warn", "inventory low", "backend")
     ]
+
+
+def _backends(api: httpx.Client, project: int) -> list[dict[str, Any]]:
+    listed = get_json(api, "/api/v1/projects")["projects"]
+    found: list[dict[str, Any]] = next(p for p in listed if p["id"] == project)["backend_services"]
+    return found
+
+
+def test_the_backends_that_reported_are_listed_with_their_project(
+    api: httpx.Client, logged: Logged
+) -> None:
+    backends = _backends(api, logged.project)
+    assert [b["name"] for b in backends] == ["checkout-api", "mailer"]
+    assert all(b["first_seen"] <= b["last_seen"] for b in backends)
+
+
+def test_mark_backend_setup_lists_a_backend_and_refuses_what_names_no_project(
+    api_server: Server, api: httpx.Client
+) -> None:
+    project = new_project(api_server, "marked").id
+    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+        marked = gql(sdk, MARK_BACKEND, {"project_id": str(project), "type": "errors"})
+        assert marked.json() == {"data": {"markBackendSetup": None}}
+        session = init_session(sdk, project=str(project))
+        by_session = gql(sdk, MARK_BACKEND, {"session_secure_id": session, "type": "logs"})
+        assert by_session.json() == {"data": {"markBackendSetup": None}}
+        assert error_codes(gql(sdk, MARK_BACKEND, {"project_id": "no-such-project"})) == [
+            "NOT_FOUND"
+        ]
+        assert error_codes(gql(sdk, MARK_BACKEND, {})) == ["BAD_USER_INPUT"]
+    assert [b["name"] for b in _backends(api, project)] == ["errors", "logs"]
+
+
+def test_a_project_lists_at_most_the_configured_number_of_backends(
+    api_server: Server, api: httpx.Client
+) -> None:
+    project = new_project(api_server, "many backends").id
+    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+        for i in range(101):  # FOOTLIGHT_MAX_BACKEND_SERVICES is 100 by default
+            answer = gql(sdk, MARK_BACKEND, {"project_id": str(project), "type": f"svc-{i:03}"})
+            assert answer.json() == {"data": {"markBackendSetup": None}}
+    names = [b["name"] for b in _backends(api, project)]
+    assert names == [f"svc-{i:03}" for i in range(100)]

@@ -157,10 +157,12 @@ def test_errors_reported_outside_any_session_are_kept_for_the_project(
     assert sorted((e["type"], e["session_secure_id"], e["project_id"]) for e in outside) == [
         (kind, None, 1) for kind in sorted(reported.sdk.outside_errors)
     ]
-    # The service that reported them, as the SDK was told.
+    # The service that reported them, as the SDK was told; the project lists it.
     assert {(e["service_name"], e["service_version"], e["environment"]) for e in outside} == {
         ("checkout-api", "1.2.3", "test")
     }
+    (project,) = [p for p in _read(reported.server, "/api/v1/projects") if p["id"] == 1]
+    assert [b["name"] for b in project["backend_services"]] == ["checkout-api"]
 
 
 def test_a_line_logged_outside_any_session_is_in_the_projects_logs(reported: Reported) -> None:

@@ -618,6 +618,10 @@ def test_the_logs_page_lists_and_filters_a_backends_lines(
         "nightly &lt;b&gt;report&lt;/b&gt; done",
     ]
     assert "checkout-api" in page.text
+    backends = re.search(r'<p class="facts" id="backends">(.*?)</p>', page.text, re.S)
+    assert backends is not None
+    assert "Backends reporting:" in backends.group(1)
+    assert "<strong>checkout-api</strong>" in backends.group(1)
     assert f'href="/ui/sessions/{secure_id}"' in page.text
     assert page.text.count("no session") == 2
     errors_only = admin.get("/ui/logs", params={"project": project.id, "level": "error"}).text

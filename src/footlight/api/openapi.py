@@ -116,7 +116,15 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Project": {
         "type": "object",
-        "required": ["id", "verbose_id", "name", "keys", "retention_days", "created_at"],
+        "required": [
+            "id",
+            "verbose_id",
+            "name",
+            "keys",
+            "retention_days",
+            "created_at",
+            "backend_services",
+        ],
         "properties": {
             "id": {"type": "integer"},
             "verbose_id": {"type": "string", "description": "Highlight's hashid of the id."},
@@ -124,6 +132,20 @@ _SCHEMAS: dict[str, Any] = {
             "keys": {"type": "array", "items": {"type": "string"}},
             "retention_days": {"type": ["integer", "null"]},
             "created_at": _TIME,
+            "backend_services": {
+                "type": "array",
+                "description": "The backends that have reported (OTLP exports of a backend"
+                " SDK, markBackendSetup), by service name ('' when none was named).",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "first_seen", "last_seen"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "first_seen": _TIME,
+                        "last_seen": _TIME,
+                    },
+                },
+            },
         },
     },
     "Summary": {

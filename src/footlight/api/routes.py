@@ -20,7 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from footlight.api.auth import AuthError, authenticate, check_project, check_scope
+from footlight.api.auth import (
+    AuthError,
+    authenticate,
+    check_project,
+    check_scope,
+    readable_projects,
+)
 from footlight.api.events import stream_events
 from footlight.api.network import network_page
 from footlight.api.openapi import openapi_document
@@ -181,6 +187,12 @@ async def _session_for(request: Request, token: ApiToken, *, fields: bool = Fals
 
 
 async def projects(request: Request, token: ApiToken) -> Response:
+    store = _store(request)
+    services: dict[int, list[dict[str, Any]]] = {}
+    for service in await store.backend_services(readable_projects(token)):
+        services.setdefault(service.project_id, []).append(
+            {"name": service.name, "first_seen": service.first_seen, "last_seen": service.last_seen}
+        )
     listed = [
         {
             "id": p.id,
@@ -189,8 +201,9 @@ async def projects(request: Request, token: ApiToken) -> Response:
             "keys": list(p.keys),
             "retention_days": p.retention_days,
             "created_at": p.created_at,
+            "backend_services": services.get(p.id, []),
         }
-        for p in await _store(request).list_projects()
+        for p in await store.list_projects()
         if token.project_id in (None, p.id)
     ]
     return json_response({"projects": listed})

@@ -104,7 +104,10 @@ async def push_metrics(_root: Any, info: Info, metrics: list[Any]) -> int:
     return await _ctx(info).ingest.push_metrics(metrics)
 
 
-async def mark_backend_setup(_root: Any, _info: Info, **_args: Any) -> None:
+async def mark_backend_setup(_root: Any, info: Info, **args: Any) -> None:
+    await _ctx(info).ingest.mark_backend_setup(
+        args.get("project_id"), args.get("session_secure_id"), args.get("type")
+    )
     return None
 
 

@@ -450,5 +450,21 @@ class Ingestor:
             )
         await _translate(self.store.add_backend_errors(project_id, records, now_ms()))
 
+    async def mark_backend_setup(
+        self, project_key: str | None, secure_id: str | None, kind: str | None
+    ) -> None:
+        """Record that a backend of the project (named, or the session's) is reporting; the
+        `type` an old SDK sends ("errors", "logs") stands for its service name."""
+        if project_key:
+            project_id = await self.resolve_project(project_key)
+        elif secure_id:
+            project_id = (await self._session(self.bounds.secure_id(secure_id))).project
+        else:
+            raise BadInput("markBackendSetup needs a project_id or a session_secure_id")
+        name = self.bounds.value(kind) if kind else ""
+        await _translate(
+            self.store.note_backend(project_id, name, now_ms(), self.limits.max_backend_services)
+        )
+
     async def store_otlp(self, batch: OtlpBatch) -> None:
         await _translate(self.store.add_otlp_batch(batch))

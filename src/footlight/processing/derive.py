@@ -25,10 +25,37 @@ from footlight.store.base import (
     DerivedLog,
     MetricRecord,
     OtlpBatch,
+    ServiceSeen,
     SpanRecord,
 )
 
 log = logging.getLogger("footlight.processing")
+
+
+_MAX_SERVICES_SEEN = 1_000
+"""Distinct (service, session or project) pairs one export may report as seen; an export
+names one or a few, and the store lists at most max_backend_services a project anyway."""
+
+
+def _services_seen(decoded: otlp.DecodedBatch, at: int) -> list[ServiceSeen]:
+    """The backend services an export came from, each with the project its items name (or,
+    naming none, their session): what tells a user their backend SDK is wired."""
+    seen: dict[tuple[str, str | None, str | None], None] = {}
+    items: list[otlp.Span | otlp.LogRecord | otlp.MetricPoint] = [
+        *decoded.spans,
+        *decoded.logs,
+        *decoded.metrics,
+    ]
+    for item in items:
+        if otlp.is_browser(item.resource_attributes):
+            continue
+        key = otlp.project_key(item.attributes, item.resource_attributes)
+        session = None if key else item.session_secure_id
+        if key or session:
+            seen[(item.service_name or "", session, key)] = None
+            if len(seen) >= _MAX_SERVICES_SEEN:
+                break
+    return [ServiceSeen(name, at, session, project_key=key) for name, session, key in seen]
 
 
 def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Derived:
@@ -40,6 +67,7 @@ def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Deriv
         # cannot help, so it yields nothing rather than failing forever.
         log.warning("%s cannot be decoded: %s", origin, exc.message)
         return derived
+    derived.services = _services_seen(decoded, batch.received_at)
     for span in decoded.spans:
         derived.spans.append(
             SpanRecord(

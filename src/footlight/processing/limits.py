@@ -52,6 +52,7 @@ class DerivationLimits:
     max_stack_frames: int = 100
     max_bytes_per_session: int = 16 * MiB
     max_activity_events: int = 500_000
+    max_backend_services: int = 100
 
     @classmethod
     def from_limits(cls, limits: Limits) -> DerivationLimits:
@@ -63,6 +64,7 @@ class DerivationLimits:
             max_stack_frames=limits.max_stack_frames,
             max_bytes_per_session=limits.max_derived_bytes_per_session,
             max_activity_events=limits.max_activity_events_per_session,
+            max_backend_services=limits.max_backend_services,
         )
 
     @property

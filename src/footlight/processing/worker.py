@@ -46,7 +46,14 @@ from footlight.processing.limits import (
 )
 from footlight.processing.session import SessionDeriver
 from footlight.store import Store, StoreError, StoreUnavailable
-from footlight.store.base import Derived, DerivedError, DerivedLog, Job, LeaseLost
+from footlight.store.base import (
+    Derived,
+    DerivedError,
+    DerivedLog,
+    Job,
+    LeaseLost,
+    ServiceSeen,
+)
 
 log = logging.getLogger("footlight.processing")
 
@@ -55,7 +62,7 @@ _PAGE_BYTES = 1024 * 1024
 """Stored (compressed) payload bytes read at once; a larger payload is read alone."""
 
 
-_Attributed = TypeVar("_Attributed", DerivedError, DerivedLog)
+_Attributed = TypeVar("_Attributed", DerivedError, DerivedLog, ServiceSeen)
 
 
 def _attributed(item: _Attributed, projects: Mapping[str, int]) -> _Attributed | None:
@@ -178,6 +185,7 @@ class Processor:
 
             def otlp() -> Derived:
                 derived = derive_otlp(batch, job.origin, self._max_inflated)
+                derived.max_services = limits.max_backend_services
                 return bounded_derived(derived, limits, batch.received_at)
 
             return await asyncio.to_thread(otlp)
@@ -198,17 +206,23 @@ class Processor:
         """Errors and logs of no session get the project their exporter named (a project
         id, verbose id or key, resolved like initializeSession's); those naming no project
         this store has (deleted since the export was taken) are left out, and logged."""
-        named: list[DerivedError | DerivedLog] = [*derived.errors, *derived.logs]
+        named: list[DerivedError | DerivedLog | ServiceSeen] = [
+            *derived.errors,
+            *derived.logs,
+            *derived.services,
+        ]
         keys = {i.project_key for i in named if i.project_key and i.project_id is None}
         if not keys:
             return derived
         resolved = await self._project_keys.resolve(keys)
         errors = [_attributed(e, resolved) for e in derived.errors]
         logs = [_attributed(g, resolved) for g in derived.logs]
+        services = [_attributed(s, resolved) for s in derived.services]
         kept = replace(
             derived,
             errors=[e for e in errors if e is not None],
             logs=[g for g in logs if g is not None],
+            services=[s for s in services if s is not None],
         )
         lost = len(derived.errors) + len(derived.logs) - len(kept.errors) - len(kept.logs)
         if lost:

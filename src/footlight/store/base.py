@@ -415,6 +415,21 @@ class DerivedLog:
 
 
 @dataclass(frozen=True)
+class ServiceSeen:
+    """A backend service that reported (an OTLP export of a backend's resource)."""
+
+    name: str
+    """Its service.name; "" when it named none."""
+    at: int
+    """When (epoch ms): the export's arrival."""
+    session_secure_id: str | None = None
+    """The session its items named, whose project it reports to, when they named no project."""
+    project_id: int | None = None
+    project_key: str | None = None
+    """The project its exporter named, which processing resolves to `project_id`."""
+
+
+@dataclass(frozen=True)
 class SpanRecord:
     session_secure_id: str | None
     trace_id: str
@@ -466,6 +481,9 @@ class Derived:
     spans: list[SpanRecord] = field(default_factory=list)
     metrics: list[MetricRecord] = field(default_factory=list)
     logs: list[DerivedLog] = field(default_factory=list)
+    services: list[ServiceSeen] = field(default_factory=list)
+    max_services: int = 100
+    """Services listed per project: one past it is not added (Limits.max_backend_services)."""
     backfill: Backfill | None = None
 
 
@@ -546,6 +564,14 @@ class LogQuery:
     cursor: tuple[int, int] | None = None
     """Keyset: (timestamp, id) of the last record of the previous page."""
     limit: int = 50
+
+
+@dataclass(frozen=True)
+class BackendService:
+    project_id: int
+    name: str
+    first_seen: int
+    last_seen: int
 
 
 @dataclass(frozen=True)
@@ -857,6 +883,13 @@ class Store(Protocol):
 
     async def logs(self, query: LogQuery) -> list[LogView]:
         """Log records matching `query`, newest first, at most `query.limit`."""
+
+    async def backend_services(self, project_ids: Sequence[int] | None) -> list[BackendService]:
+        """The backend services that reported to those projects (all: None), by project and
+        name; at most Limits.max_backend_services a project."""
+
+    async def note_backend(self, project_id: int, name: str, at: int, limit: int) -> None:
+        """Record that a backend service reported to a project (markBackendSetup)."""
 
     # -- deletion, retention, tokens ---------------------------------------------------------
 

@@ -384,7 +384,8 @@ async def error_groups(request: Request, token: ApiToken) -> Response:
 
 async def logs(request: Request, token: ApiToken) -> Response:
     query = log_query(request, token, PAGE_SIZE, naive_is_utc=True)
-    found = await _store(request).logs(query)
+    store = _store(request)
+    found = await store.logs(query)
     cursor = log_cursor(found, PAGE_SIZE)
     filters = {k: v for k, v in request.query_params.items() if k != "cursor" and v}
     return render(
@@ -392,6 +393,7 @@ async def logs(request: Request, token: ApiToken) -> Response:
         "logs.html",
         token=token,
         logs=found,
+        services=await store.backend_services(query.project_ids),
         projects=await _projects(request, token),
         filters=filters,
         next_page=_with_query(request, cursor=cursor) if cursor else None,

@@ -343,6 +343,7 @@ def _store_derived(conn: Connection, prepared: PreparedRows) -> None:
         if table in ("errors", "logs"):
             rows = _fill_projects(conn, rows)
         conn.insert_rows(table, _ROW_COLUMNS[table], rows)
+    _note_services(conn, derived)
     if derived.backfill is not None:
         b = derived.backfill
         conn.execute(
@@ -350,6 +351,42 @@ def _store_derived(conn: Connection, prepared: PreparedRows) -> None:
             " WHERE project_id = ? AND client_id = ? AND identifier IS NULL",
             _without_nul((b.identifier, b.user_object, b.email, b.project_id, b.client_id)),
         )
+
+
+def _note_services(conn: Connection, derived: Derived) -> None:
+    sessions = sorted({s.session_secure_id for s in derived.services if s.session_secure_id})
+    projects: dict[str, int] = {}
+    for chunk in _chunks(sessions):
+        marks = ", ".join("?" * len(chunk))
+        for r in conn.execute(
+            f"SELECT secure_id, project_id FROM sessions WHERE secure_id IN ({marks})", chunk
+        ):
+            projects[r[0]] = r[1]
+    for seen in derived.services:
+        project = seen.project_id or projects.get(seen.session_secure_id or "")
+        if project is not None:
+            note_backend_service(conn, project, seen.name, seen.at, derived.max_services)
+
+
+def note_backend_service(conn: Connection, project_id: int, name: str, at: int, limit: int) -> None:
+    """Record that `name` reported to the project at `at`; a service the project does not list
+    yet is added only while it lists fewer than `limit`."""
+    updated = conn.execute(
+        "UPDATE backend_services SET last_seen = ? WHERE project_id = ? AND name = ?"
+        " AND last_seen < ?",
+        (at, project_id, name, at),
+    )
+    if updated.rowcount:
+        return
+    conn.execute(
+        "INSERT INTO backend_services (project_id, name, first_seen, last_seen)"
+        " SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM backend_services"
+        " WHERE project_id = ? AND name = ?)"
+        " AND (SELECT count(*) FROM backend_services WHERE project_id = ?) < ?"
+        # Another process may add it between the check and the insert.
+        " ON CONFLICT (project_id, name) DO NOTHING",
+        (project_id, name, at, at, project_id, name, project_id, limit),
+    )
 
 
 _MAX_RETRY_DELAY_MS = 3_600_000

@@ -26,6 +26,7 @@ from footlight.processing.records import (
 from footlight.store.base import (
     MAX_VIEW_FIELDS,
     ApiToken,
+    BackendService,
     ErrorGroupView,
     ErrorView,
     Feedback,
@@ -618,6 +619,20 @@ class ReadQueries(Access):
                     )
                 )
             return groups
+
+        return await self._operator_read(read)
+
+    async def backend_services(self, project_ids: Sequence[int] | None) -> list[BackendService]:
+        clause, args = _in_projects("project_id", project_ids)
+
+        def read(conn: Connection) -> list[BackendService]:
+            return [
+                BackendService(r["project_id"], r["name"], r["first_seen"], r["last_seen"])
+                for r in conn.execute(
+                    f"SELECT * FROM backend_services WHERE {clause} ORDER BY project_id, name",
+                    args,
+                )
+            ]
 
         return await self._operator_read(read)
 

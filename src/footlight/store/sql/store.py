@@ -36,7 +36,7 @@ from footlight.store.base import (
 )
 from footlight.store.sql.access import Access, Engine, digest, session_id_of
 from footlight.store.sql.engine import Connection, now_ms
-from footlight.store.sql.processing import ProcessingQueries
+from footlight.store.sql.processing import ProcessingQueries, note_backend_service
 from footlight.store.sql.queries import ReadQueries
 from footlight.store.sql.rows import backend_error, feedback, session_fields, stored_payloads
 from footlight.store.sql.usage import PROJECT_COLUMNS, UsageQueries, project_of
@@ -228,6 +228,12 @@ class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
             return None if row is None else int(row[0])
 
         return await self._ingest_read(read)
+
+    async def note_backend(self, project_id: int, name: str, at: int, limit: int) -> None:
+        def note(conn: Connection) -> None:
+            note_backend_service(conn, project_id, name, at, limit)
+
+        await self._write(note)
 
     async def projects_for_keys(self, keys: Mapping[str, int | None]) -> dict[str, int]:
         def read(conn: Connection) -> dict[str, int]:

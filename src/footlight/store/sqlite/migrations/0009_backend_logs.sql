@@ -1,4 +1,5 @@
--- footlight embedded store, version 9: backend logs, and the service an error came from.
+-- footlight embedded store, version 9: backend logs, the service an error came from, and
+-- the backends that report.
 --
 -- OTLP log records were kept only as console messages of the session they named; records
 -- of no session (most of a backend's) were stored in their batch and shown nowhere. Each
@@ -30,6 +31,16 @@ CREATE TABLE logs (
 CREATE INDEX logs_by_project_time ON logs(project_id, timestamp, id);
 CREATE INDEX logs_by_session ON logs(session_secure_id, timestamp);
 CREATE INDEX logs_by_origin ON logs(origin);
+
+-- The backends that have reported, per project and service: a user wiring a backend SDK
+-- sees that it reports (any OTLP export of a backend's resource, or markBackendSetup).
+CREATE TABLE backend_services (
+    project_id  INTEGER NOT NULL,
+    name        TEXT NOT NULL,  -- service.name; '' when the backend named none
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    PRIMARY KEY (project_id, name)
+);
 
 -- Log exports stored before this version are derived again, to fill `logs`.
 INSERT OR IGNORE INTO processing_queue (kind, key, first_enqueued_at, due_at)
