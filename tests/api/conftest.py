@@ -9,6 +9,7 @@ and reads them back with `?project=`, so what other tests store never changes it
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -291,3 +292,66 @@ def next_millisecond() -> int:
     while (later := int(time.time() * 1000)) <= now:
         time.sleep(0.001)
     return later
+
+
+def attr(key: str, value: str) -> dict[str, Any]:
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def traced_request(secure_id: str, project_id: int, trace_id: str) -> dict[str, Any]:
+    """OTLP exports by signal: the browser's fetch span of the session, the backend's span
+    (cart-api) of the same trace with an exception, and a backend log line of the session."""
+    start = (T0 + 200) * 1_000_000
+    fetch = {
+        "traceId": trace_id,
+        "spanId": os.urandom(8).hex(),
+        "name": "HTTP GET",
+        "kind": 3,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 50_000_000),
+        "attributes": [
+            attr("highlight.session_id", secure_id),
+            attr("http.method", "GET"),
+            attr("http.url", "https://app.example/api/cart"),
+        ],
+    }
+    backend = {
+        "traceId": trace_id,
+        "spanId": os.urandom(8).hex(),
+        "parentSpanId": fetch["spanId"],
+        "name": "GET /api/cart",
+        "kind": 2,
+        "startTimeUnixNano": str(start + 5_000_000),
+        "endTimeUnixNano": str(start + 45_000_000),
+        "events": [
+            {
+                "name": "exception",
+                "timeUnixNano": str(start + 40_000_000),
+                "attributes": [
+                    attr("exception.type", "KeyError"),
+                    attr("exception.message", "x"),
+                ],
+            }
+        ],
+    }
+    service = [attr("service.name", "cart-api"), attr("highlight.project_id", str(project_id))]
+    line = {
+        "timeUnixNano": str(start + 10_000_000),
+        "severityText": "INFO",
+        "body": {"stringValue": "cart read"},
+        "attributes": [attr("highlight.session_id", secure_id)],
+    }
+    return {
+        "traces": {
+            "resourceSpans": [
+                {"resource": {"attributes": [attr("telemetry.sdk.language", "webjs")]},
+                 "scopeSpans": [{"spans": [fetch]}]},
+                {"resource": {"attributes": service}, "scopeSpans": [{"spans": [backend]}]},
+            ]
+        },
+        "logs": {
+            "resourceLogs": [
+                {"resource": {"attributes": service}, "scopeLogs": [{"logRecords": [line]}]}
+            ]
+        },
+    }  # fmt: skip

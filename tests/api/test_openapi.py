@@ -18,6 +18,7 @@ Proven here:
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from tests.api.conftest import (
     new_project,
     page_error,
     record,
+    traced_request,
     track_event,
     wait_for_processing,
 )
@@ -212,6 +214,8 @@ class Recorded:
     """A session of the same project, for DELETE."""
     fingerprint: str
     """The error group of the session's error; in no other project."""
+    trace_id: str
+    """A trace the session's fetch started and a backend continued (with an error)."""
 
 
 @pytest.fixture(scope="module")
@@ -259,12 +263,15 @@ def recorded(api_server: Server, admin_token: str) -> Recorded:
             answer = gql(sdk, document, {"session_secure_id": secure_id, **variables})
             assert "errors" not in answer.json(), answer.text
         disposable = record(sdk, project, active_for(1))
+        trace_id = os.urandom(16).hex()
+        for signal, export in traced_request(secure_id, project.id, trace_id).items():
+            assert sdk.post(f"/v1/{signal}", json=export).status_code == 200
     wait_for_processing(api_server)
     with bearer_client(api_server, admin_token) as api:
         fingerprint = get_json(api, f"/api/v1/sessions/{secure_id}/errors")["errors"][0][
             "fingerprint"
         ]
-    return Recorded(project, secure_id, disposable, fingerprint)
+    return Recorded(project, secure_id, disposable, fingerprint, trace_id)
 
 
 def filled(path: str, values: dict[str, str]) -> str:
@@ -274,7 +281,11 @@ def filled(path: str, values: dict[str, str]) -> str:
 def test_every_described_operation_answers_and_matches_its_schema(
     document: dict[str, Any], api: httpx.Client, recorded: Recorded
 ) -> None:
-    values = {"secure_id": recorded.secure_id, "fingerprint": recorded.fingerprint}
+    values = {
+        "secure_id": recorded.secure_id,
+        "fingerprint": recorded.fingerprint,
+        "trace_id": recorded.trace_id,
+    }
     answered = []
     for path, method, operation in operations_of(document):
         if method == "delete":
@@ -301,6 +312,9 @@ def test_every_described_operation_answers_and_matches_its_schema(
         ("error_groups", "/api/v1/error-groups"),
         ("recent", "/api/v1/error-groups/{fingerprint}"),
         ("projects", "/api/v1/projects"),
+        ("logs", "/api/v1/logs"),
+        ("spans", "/api/v1/traces/{trace_id}"),
+        ("errors", "/api/v1/traces/{trace_id}"),
     ]:
         assert bodies[path][key], f"{path} has no {key}"
     assert bodies[session]["summary"]["details"]["intervals"]
@@ -331,7 +345,10 @@ def test_error_answers_match_their_schemas(
         bearer_client(api_server, outsider) as other,
     ):
         for path, method, operation in operations_of(document):
-            real = filled(path, {"secure_id": recorded.secure_id, "fingerprint": "0" * 16})
+            real = filled(
+                path,
+                {"secure_id": recorded.secure_id, "fingerprint": "0" * 16, "trace_id": "0" * 32},
+            )
             unauthenticated = anonymous.request(method, real)
             assert unauthenticated.status_code == 401
             assert_matches_schema(document, path, method, unauthenticated)
@@ -343,7 +360,7 @@ def test_error_answers_match_their_schemas(
                 unknown = api.request(method, filled(path, {"secure_id": "no-such-session"}))
                 assert unknown.status_code == 404
                 assert_matches_schema(document, path, method, unknown)
-            if "{fingerprint}" in path:
+            if "{fingerprint}" in path or "{trace_id}" in path:
                 unknown = api.request(method, real)
                 assert unknown.status_code == 404
                 assert_matches_schema(document, path, method, unknown)

@@ -270,6 +270,29 @@ _SCHEMAS: dict[str, Any] = {
             "attributes": _OBJECT,
         },
     },
+    "Span": {
+        "type": "object",
+        "required": ["id", "trace_id", "span_id", "name", "started_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "project_id": {
+                "type": ["integer", "null"],
+                "description": "Its session's project; null for a span of no session.",
+            },
+            "session_secure_id": _NULLABLE_STRING,
+            "trace_id": {"type": "string"},
+            "span_id": {"type": "string"},
+            "parent_span_id": _NULLABLE_STRING,
+            "name": {"type": "string"},
+            "kind": _NULLABLE_STRING,
+            "started_at": {"type": "number", "description": "Epoch ms (fractional)."},
+            "ended_at": {"type": ["number", "null"]},
+            "status_code": _NULLABLE_STRING,
+            "service_name": _NULLABLE_STRING,
+            "attributes": _OBJECT,
+            "events": {"type": "array", "items": _OBJECT},
+        },
+    },
     "NetworkRequest": {
         "type": "object",
         "required": ["start", "url"],
@@ -526,6 +549,35 @@ def openapi_document() -> dict[str, Any]:
                     "schema": {"type": "string"},
                 },
                 _PROJECT,
+            ],
+        ),
+        "/api/v1/traces/{trace_id}": _get(
+            "getTrace",
+            "A trace's spans (the browser's and its backends'), in start order, a page at a"
+            " time, and its latest 50 errors. A token of one project reads only the spans of"
+            " its sessions (a backend's span joins the session of the browser span of its"
+            " trace).",
+            _ok(
+                "The trace",
+                {
+                    "type": "object",
+                    "required": ["trace_id", "spans", "errors", "next_cursor"],
+                    "properties": {
+                        "trace_id": {"type": "string"},
+                        "spans": {"type": "array", "items": _ref("Span")},
+                        "errors": {"type": "array", "items": _ref("ErrorOccurrence")},
+                        "next_cursor": _NEXT_CURSOR,
+                    },
+                },
+            ),
+            parameters=[
+                {
+                    "name": "trace_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
+                },
+                *_PAGING,
             ],
         ),
         "/api/v1/logs": _get(

@@ -1,4 +1,5 @@
-"""The read API under /api/v1: projects, sessions, their events and timelines, errors, logs.
+"""The read API under /api/v1: projects, sessions, their events and timelines, errors, logs,
+traces.
 
 Every route needs a bearer token (`auth.py`); a token scoped to a project gets 403 for
 another project's data, and a route that changes data (DELETE) needs a token with the admin
@@ -10,6 +11,7 @@ document describing all of this is `openapi.py`; a test keeps the two in step.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
@@ -60,6 +62,7 @@ from footlight.store.base import (
     LogView,
     Page,
     SessionView,
+    SpanView,
     TimelineKey,
     TokenScope,
 )
@@ -372,6 +375,41 @@ async def logs(request: Request, token: ApiToken) -> Response:
     )
 
 
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+TRACE_ERRORS = 50
+"""Errors a trace's answer lists (its latest)."""
+
+
+def _span_json(view: SpanView) -> dict[str, Any]:
+    return {"id": view.id, "project_id": view.project_id, **asdict(view.span)}
+
+
+async def trace(request: Request, token: ApiToken) -> Response:
+    """A trace's spans (browser and backends), in start order, a page at a time, and its
+    errors. A token of one project reads the spans of its sessions only."""
+    trace_id = request.path_params["trace_id"].lower()
+    if not _TRACE_ID.fullmatch(trace_id):
+        raise ApiError(400, "BAD_REQUEST", "a trace id is 32 hex digits")
+    cursor = decode_cursor(request, float, int)
+    limit = limit_param(request)
+    store = _store(request)
+    projects = readable_projects(token)
+    after = (cursor[0], cursor[1]) if cursor else None
+    spans = await store.trace_spans((trace_id,), projects, after, limit)
+    errors = await store.errors(projects, trace_id=trace_id, limit=TRACE_ERRORS)
+    if not spans and not errors and after is None:
+        raise ApiError(404, "NOT_FOUND", f"no trace {trace_id!r}")
+    last = spans[-1] if len(spans) == limit else None
+    return json_response(
+        {
+            "trace_id": trace_id,
+            "spans": [_span_json(s) for s in spans],
+            "errors": [_error_json(e) for e in errors],
+            "next_cursor": None if last is None else encode_cursor(last.span.started_at, last.id),
+        }
+    )
+
+
 async def openapi(request: Request, token: ApiToken) -> Response:
     return json_response(openapi_document())
 
@@ -397,6 +435,7 @@ ROUTES = [
     Route("/api/v1/error-groups", authenticated(error_groups)),
     Route("/api/v1/error-groups/{fingerprint}", authenticated(error_group)),
     Route("/api/v1/logs", authenticated(logs)),
+    Route("/api/v1/traces/{trace_id}", authenticated(trace)),
 ]
 
 

@@ -567,6 +567,14 @@ class LogQuery:
 
 
 @dataclass(frozen=True)
+class SpanView:
+    id: int
+    project_id: int | None
+    """Its session's project; None for a span of no session."""
+    span: SpanRecord
+
+
+@dataclass(frozen=True)
 class BackendService:
     project_id: int
     name: str
@@ -868,9 +876,20 @@ class Store(Protocol):
         *,
         session_secure_id: str | None = None,
         fingerprint: str | None = None,
+        trace_id: str | None = None,
         before_id: int | None = None,
         limit: int = 50,
     ) -> list[ErrorView]: ...
+
+    async def trace_spans(
+        self,
+        trace_ids: Sequence[str],
+        project_ids: Sequence[int] | None,
+        after: tuple[float, int] | None = None,
+        limit: int = 200,
+    ) -> list[SpanView]:
+        """The spans of those traces in start order, after the keyset `after` (started_at,
+        id), at most `limit`. With `project_ids`, only spans of those projects' sessions."""
 
     async def error_groups(
         self,

@@ -39,6 +39,8 @@ from footlight.store.base import (
     SessionQuery,
     SessionSummary,
     SessionView,
+    SpanRecord,
+    SpanView,
     TimelineKey,
     TokenScope,
     UnknownProject,
@@ -139,6 +141,27 @@ def _error_view(row: Any) -> ErrorView:
         session_secure_id=row["session_secure_id"],
         fingerprint=row["fingerprint"],
         error=_occurrence(row),
+    )
+
+
+def _span_view(r: Any) -> SpanView:
+    return SpanView(
+        id=r["id"],
+        project_id=r["project_id"],
+        span=SpanRecord(
+            session_secure_id=r["session_secure_id"],
+            trace_id=r["trace_id"],
+            span_id=r["span_id"],
+            parent_span_id=r["parent_span_id"],
+            name=r["name"],
+            kind=r["kind"],
+            started_at=r["started_at"],
+            ended_at=r["ended_at"],
+            status_code=r["status_code"],
+            service_name=r["service_name"],
+            attributes=from_json(r["attributes"]) or {},
+            events=from_json(r["events"]) or [],
+        ),
     )
 
 
@@ -538,6 +561,7 @@ class ReadQueries(Access):
         *,
         session_secure_id: str | None = None,
         fingerprint: str | None = None,
+        trace_id: str | None = None,
         before_id: int | None = None,
         limit: int = 50,
     ) -> list[ErrorView]:
@@ -549,6 +573,9 @@ class ReadQueries(Access):
         if fingerprint is not None:
             where.append("fingerprint = ?")
             args.append(fingerprint)
+        if trace_id is not None:
+            where.append("trace_id = ?")
+            args.append(trace_id)
         if before_id is not None:
             where.append("id < ?")
             args.append(before_id)
@@ -619,6 +646,32 @@ class ReadQueries(Access):
                     )
                 )
             return groups
+
+        return await self._operator_read(read)
+
+    async def trace_spans(
+        self,
+        trace_ids: Sequence[str],
+        project_ids: Sequence[int] | None,
+        after: tuple[float, int] | None = None,
+        limit: int = 200,
+    ) -> list[SpanView]:
+        if not trace_ids:
+            return []
+        clause, args = _in_projects("s.project_id", project_ids)
+        where = [f"sp.trace_id IN ({', '.join('?' * len(trace_ids))})", clause]
+        args = [*trace_ids, *args]
+        if after is not None:
+            where.append("(sp.started_at > ? OR (sp.started_at = ? AND sp.id > ?))")
+            args += [after[0], after[0], after[1]]
+        sql = (
+            "SELECT sp.*, s.project_id FROM spans sp"
+            " LEFT JOIN sessions s ON s.secure_id = sp.session_secure_id"
+            f" WHERE {' AND '.join(where)} ORDER BY sp.started_at, sp.id LIMIT ?"
+        )
+
+        def read(conn: Connection) -> list[SpanView]:
+            return [_span_view(r) for r in conn.execute(sql, [*args, limit])]
 
         return await self._operator_read(read)
 

@@ -10,6 +10,8 @@
 ALTER TABLE errors ADD COLUMN service_name TEXT;
 ALTER TABLE errors ADD COLUMN service_version TEXT;
 ALTER TABLE errors ADD COLUMN environment TEXT;
+-- A trace's errors, for its spans (GET /api/v1/traces/{id}, the network pane's waterfall).
+CREATE INDEX errors_by_trace ON errors(trace_id) WHERE trace_id IS NOT NULL;
 -- 'backend' for a backend's log line in its session's console; NULL: as the origin says.
 ALTER TABLE console_messages ADD COLUMN source TEXT;
 
