@@ -6,6 +6,7 @@ list, the scope a sign-in carries, and what a token scoped to another project is
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import socket
 import time
@@ -25,6 +26,7 @@ from tests.api.conftest import (
     new_project,
     page_error,
     record,
+    traced_request,
     wait_for_processing,
 )
 from tests.conftest import Server, db_rows, init_session, start_server, with_store
@@ -494,6 +496,32 @@ def test_the_network_pane_shows_recorded_headers_and_bodies(
         assert shown in pane, shown
     assert "{&#34;sku&#34;: &#34;tea-42&#34;}" in pane  # the request body, escaped
     assert "upstream timed out" in pane
+
+
+def test_a_request_whose_trace_a_backend_continued_shows_its_spans_and_errors(
+    ui_server: Server, admin: httpx.Client
+) -> None:
+    project = new_project(ui_server, "traced request")
+    trace_id = os.urandom(16).hex()
+    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+        secure_id = record(sdk, project, active_for(2))
+        for signal, export in traced_request(secure_id, project.id, trace_id).items():
+            assert sdk.post(f"/v1/{signal}", json=export).status_code == 200
+    wait_for_processing(ui_server)
+    page = admin.get(f"/ui/sessions/{secure_id}").text
+    pane = page[page.index('id="pane-network"') : page.index('id="pane-errors"')]
+    trace = pane[pane.index(f'data-trace="{trace_id}"') :]
+    # The backend's server span: 40 ms of the request's 50, starting 5 ms in (10 %).
+    assert "server 40ms" in trace
+    assert 'style="left: 10.0%; width: 80.0%"' in trace
+    assert "cart-api · GET /api/cart" in trace
+    assert '<li class="bad">' in trace  # it recorded an exception
+    group = re.search(r'<a class="backend-error" href="/ui/errors/(\w+)\?project=(\d+)">', trace)
+    assert group is not None
+    assert group.group(2) == str(project.id)
+    assert (
+        admin.get(f"/ui/errors/{group.group(1)}", params={"project": project.id}).status_code == 200
+    )
 
 
 def test_a_long_session_page_shows_the_first_rows_and_says_where_the_rest_are(

@@ -346,6 +346,10 @@ _SCHEMAS: dict[str, Any] = {
             "project_id": {"type": ["integer", "null"]},
             "session_secure_id": _NULLABLE_STRING,
             "fingerprint": {"type": "string", "description": "The error group."},
+            "trace_id": {
+                **_NULLABLE_STRING,
+                "description": "The trace of the span that recorded it (OTLP), if any.",
+            },
             "timestamp": _TIME,
             "type": {"type": "string"},
             "message": {"type": "string"},

@@ -127,6 +127,7 @@ def _error_json(view: ErrorView) -> dict[str, Any]:
         "project_id": view.project_id,
         "session_secure_id": view.session_secure_id,
         "fingerprint": view.fingerprint,
+        "trace_id": view.trace_id,
         **asdict(view.error),
     }
 

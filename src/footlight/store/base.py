@@ -633,6 +633,8 @@ class ErrorView:
     session_secure_id: str | None
     fingerprint: str
     error: ErrorOccurrence
+    trace_id: str | None = None
+    """The trace of the span that recorded it (OTLP), if any."""
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,16 @@ from footlight.api.params import (
 )
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
 from footlight.ingest.ids import encode_project
+from footlight.processing.records import NetworkRequest
 from footlight.store import ReadTimeout, Store
-from footlight.store.base import MAX_VIEW_FIELDS, ApiToken, ErrorGroupView, SessionView
+from footlight.store.base import (
+    MAX_VIEW_FIELDS,
+    ApiToken,
+    ErrorGroupView,
+    ErrorView,
+    SessionView,
+    SpanRecord,
+)
 from footlight.store.base import Page as RowPage
 from footlight.ui import auth
 from footlight.ui.format import FILTERS
@@ -329,6 +337,9 @@ async def session(request: Request, token: ApiToken) -> Response:
         "feedback": await store.feedback_page(secure_id, None, PANE_ROWS),
     }
     context: dict[str, Any] = {name: page.items for name, page in panes.items()}
+    context["traces"] = await _backend_traces(
+        store, view, panes["network"].items, panes["errors"].items
+    )
     return await render_off_the_loop(
         request,
         "session.html",
@@ -342,6 +353,86 @@ async def session(request: Request, token: ApiToken) -> Response:
         max_fields=MAX_VIEW_FIELDS,
         **context,
     )
+
+
+MAX_TRACES = 500
+"""Traces of a session page's requests whose backend spans it reads (its first ones)."""
+
+
+@dataclass(frozen=True)
+class TraceBar:
+    """One backend span of a request's trace, placed on the request's time line."""
+
+    label: str
+    duration_ms: float | None
+    left: float
+    """Where it starts, in percent of the waterfall's width."""
+    width: float
+    failed: bool
+
+
+@dataclass(frozen=True)
+class BackendTrace:
+    """What the backends did for one browser request: their spans as a waterfall, the time
+    the outermost one took (the server's duration), and the errors recorded on the trace."""
+
+    server_ms: float | None
+    bars: list[TraceBar]
+    errors: list[ErrorView]
+
+
+async def _backend_traces(
+    store: Store,
+    view: SessionView,
+    requests: Sequence[NetworkRequest],
+    errors: Sequence[ErrorView],
+) -> dict[str, BackendTrace]:
+    """The backend side of the traces the session's requests started, by trace id."""
+    own = {r.trace_id: r for r in requests if r.trace_id}
+    if not own:
+        return {}
+    wanted = sorted(own)[:MAX_TRACES]
+    spans = await store.trace_spans(wanted, (view.project_id,), None, PANE_ROWS)
+    by_trace: dict[str, list[SpanRecord]] = {}
+    for found in spans:
+        request = own[found.span.trace_id]
+        if found.span.span_id != request.span_id:
+            by_trace.setdefault(found.span.trace_id, []).append(found.span)
+    failed: dict[str, list[ErrorView]] = {}
+    for error in errors:
+        if error.trace_id in by_trace:
+            failed.setdefault(error.trace_id, []).append(error)
+    return {
+        trace: _waterfall(own[trace], backend, failed.get(trace, []))
+        for trace, backend in by_trace.items()
+    }
+
+
+def _waterfall(
+    request: NetworkRequest, spans: list[SpanRecord], errors: list[ErrorView]
+) -> BackendTrace:
+    ends = [s.ended_at for s in spans if s.ended_at is not None]
+    start = min([request.start, *(s.started_at for s in spans)])
+    end = max([request.end or request.start, *ends, start])
+    width = max(end - start, 1.0)
+    ids = {s.span_id for s in spans}
+    roots = [s for s in spans if s.parent_span_id not in ids]
+    outer = max(roots, key=lambda s: (s.ended_at or s.started_at) - s.started_at, default=None)
+    bars = []
+    for s in spans:
+        took = None if s.ended_at is None else s.ended_at - s.started_at
+        bars.append(
+            TraceBar(
+                label=" · ".join(part for part in (s.service_name, s.name) if part),
+                duration_ms=took,
+                left=round((s.started_at - start) / width * 100, 2),
+                width=round(max((took or 0) / width * 100, 0.5), 2),
+                failed=s.status_code == "error"
+                or any(e.get("name") == "exception" for e in s.events),
+            )
+        )
+    server = None if outer is None or outer.ended_at is None else outer.ended_at - outer.started_at
+    return BackendTrace(server, bars, errors)
 
 
 async def session_events(request: Request) -> Response:

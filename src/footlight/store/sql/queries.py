@@ -141,6 +141,7 @@ def _error_view(row: Any) -> ErrorView:
         session_secure_id=row["session_secure_id"],
         fingerprint=row["fingerprint"],
         error=_occurrence(row),
+        trace_id=row["trace_id"],
     )
 
 
