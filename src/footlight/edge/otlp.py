@@ -127,8 +127,8 @@ async def accept_export(
 
     def read() -> tuple[otlp.Export, otlp.Claims]:
         request = otlp.parse_export(signal, media, encoding, body, limits.max_inflated_bytes)
-        otlp.decode_export(request)  # refuses what processing could not read
-        return request, otlp.claims(request)
+        # Decoding refuses what processing could not read, and reads every item's names.
+        return request, otlp.claims(otlp.decode_export(request))
 
     try:
         request, claims = await run_sized(len(body), encoding == "gzip", read)
@@ -157,7 +157,7 @@ async def accept_export(
             removed = await run_sized(
                 len(body), encoding == "gzip", otlp.keep_attributed, request, known, fallback
             )
-            if removed == claims.items:
+            if otlp.count_items(request) == 0:
                 raise HTTPError(400, _unattributed(signal, removed, claims, known), "UNATTRIBUTED")
             if removed:
                 accepted = Accepted(removed, _unattributed(signal, removed, claims, known))

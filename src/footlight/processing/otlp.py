@@ -727,7 +727,8 @@ class Claims:
     """What the items of an export say about whom they belong to."""
 
     items: int
-    """Spans, log records or metric points in the export."""
+    """Spans, log records or metric points decoded (metric points without a value are not
+    counted: they carry nothing to keep)."""
     keys: frozenset[str]
     """The projects named by items of no session."""
     bare: int
@@ -773,16 +774,30 @@ def _owners(request: Export) -> Iterator[tuple[Any, Any, bool, str | None]]:
                 yield items, item, False, own or resource_project
 
 
-def claims(request: Export) -> Claims:
-    items = bare = 0
+def claims(decoded: DecodedBatch) -> Claims:
+    """What the decoded items of an export name (their attributes are decoded already, so
+    this costs little beside decoding)."""
+    items: list[Span | LogRecord | MetricPoint] = [
+        *decoded.spans,
+        *decoded.logs,
+        *decoded.metrics,
+    ]
+    bare = 0
     keys: set[str] = set()
-    for _, _, session, project in _owners(request):
-        items += 1
-        if project is not None:
-            keys.add(project)
-        elif not session:
+    for item in items:
+        if item.session_secure_id is not None:
+            continue
+        key = project_key(item.attributes, item.resource_attributes)
+        if key is None:
             bare += 1
-    return Claims(items, frozenset(keys), bare)
+        else:
+            keys.add(key)
+    return Claims(len(items), frozenset(keys), bare)
+
+
+def count_items(request: Export) -> int:
+    """The spans, log records or metric points of a parsed export."""
+    return sum(len(items) for _, items in _owned(request))
 
 
 def keep_attributed(request: Export, known: Collection[str], fallback: str | None) -> int:
