@@ -47,6 +47,8 @@ class BackendTraffic:
     in_flight: set[Request] = field(default_factory=set)
     page_load: int = 0
     final_state: dict[str, Any] = field(default_factory=dict)
+    traceparent: str | None = None
+    """The W3C trace context the SDK sent with the call to the app's backend (?api=)."""
 
     def watch(self, context: BrowserContext) -> None:
         context.on("request", self._on_request)
@@ -115,6 +117,13 @@ def drive(page: Page, traffic: BackendTraffic, url: str) -> None:
         page.click(f"#{button}")
     page.click("#fetch")
     page.wait_for_selector("text=fetched hello from the e2e app")
+    if "api=" in url:
+        with page.expect_request(
+            lambda r: r.url.endswith("/api/checkout") and r.method == "POST"
+        ) as sent:
+            page.click("#checkout")
+        page.wait_for_selector("text=checkout answered 500")
+        traffic.traceparent = sent.value.headers.get("traceparent")
     pushes_before = traffic.answered("PushSessionEvents")
     wait_until(
         page,

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -32,6 +36,7 @@ from tests.e2e.sdk import REFERRER, BackendTraffic, drive
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / "test-artifacts"
+NODE_SERVER = ROOT / "tests" / "backend_sdks" / "node" / "server.cjs"
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +45,7 @@ def recorded(
 ) -> Iterator[tuple[Server, BackendTraffic]]:
     server = start_server(tmp_path_factory.mktemp(f"e2e-{backend}") / "data", backend=backend)
     traffic = BackendTraffic(server.url)
+    api = start_app_backend(server)
     try:
 
         def record(browser: Browser) -> None:
@@ -50,13 +56,49 @@ def recorded(
                 "console",
                 lambda m: traffic.console_errors.append(m.text) if m.type == "error" else None,
             )
-            drive(page, traffic, f"{app_origin}/index.html?project=1jdkoe52&backend={server.url}")
+            drive(
+                page,
+                traffic,
+                f"{app_origin}/index.html?project=1jdkoe52&backend={server.url}&api={api.url}",
+            )
             context.close()
 
         with_own_chromium(record)
         yield server, traffic
     finally:
+        api.stop()
         server.stop()
+
+
+@dataclass
+class AppBackend:
+    """The app's own backend (tests/backend_sdks/node/server.cjs), reporting to footlight
+    with the real `@highlight-run/node` SDK."""
+
+    process: subprocess.Popen[str]
+    url: str
+    marker: str
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def start_app_backend(server: Server) -> AppBackend:
+    assert NODE_SERVER.with_name("node_modules").is_dir(), (
+        "tests/backend_sdks/node has no node_modules: scripts/test installs @highlight-run/node"
+    )
+    marker = uuid.uuid4().hex[:12]
+    process = subprocess.Popen(
+        ["node", str(NODE_SERVER), server.url, "1jdkoe52", marker],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("listening "), f"the app backend did not start: {line!r}"
+    # localhost, not 127.0.0.1: the SDK's `tracingOrigins: true` traces localhost URLs.
+    return AppBackend(process, f"http://localhost:{line.split()[1]}", marker)
 
 
 def _secure_id(traffic: BackendTraffic) -> str:
@@ -211,3 +253,37 @@ def test_the_session_replays_faithfully_from_the_api(
     assert replayed.text == live.text
     assert replayed.inputs == live.inputs
     assert replayed.warnings == ()
+
+
+def test_a_backend_error_joins_the_session_through_the_browsers_trace(
+    recorded: tuple[Server, BackendTraffic],
+) -> None:
+    """The browser SDK sends `traceparent` to the app's backend (`tracingOrigins`); the Node
+    SDK's error there names no session, and reaches the session by the trace id alone."""
+    server, traffic = recorded
+    assert traffic.traceparent is not None, "the SDK sent no traceparent to the app's backend"
+    trace_id = traffic.traceparent.split("-")[1]
+    secure_id = _secure_id(traffic)
+    token = create_token(server)
+    deadline = time.monotonic() + 30
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"authorization": f"Bearer {token}"}
+    ) as api:
+        while True:
+            answer = api.get(f"/api/v1/traces/{trace_id}")
+            body = answer.json() if answer.status_code == 200 else {"spans": [], "errors": []}
+            services = {span["service_name"] for span in body["spans"]}
+            if (body["errors"] and "checkout-api" in services) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert "checkout-api" in services, body
+    browser = [s for s in body["spans"] if s["service_name"] != "checkout-api"]
+    urls = [str(s["attributes"].get("http.url")) for s in browser if s["kind"] == "client"]
+    assert len(urls) == 1
+    assert urls[0].startswith("http://localhost:")
+    assert urls[0].endswith("/api/checkout")
+    assert {s["session_secure_id"] for s in body["spans"]} == {secure_id}
+    assert [(e["type"], e["session_secure_id"], e["service_name"]) for e in body["errors"]] == [
+        ("Error", secure_id, "checkout-api")
+    ]
+    assert body["errors"][0]["message"].startswith("payment declined ")

@@ -63,6 +63,18 @@ on('feedback', () => {
     userEmail: 'ada@example.com',
   })
 })
+// A backend of the app's own (?api=<origin>, a localhost URL, so that `tracingOrigins: true`
+// sends it the browser's trace): its failure is traced into the session. Page 1 only.
+if (document.getElementById('checkout')) {
+  on('checkout', async () => {
+    const response = await fetch(params.get('api') + '/api/checkout', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sku: 'tea-42' }),
+    })
+    status.textContent = 'checkout answered ' + response.status
+  })
+}
 on('fetch', async () => {
   const response = await fetch('data.json?from=' + page, { headers: { 'x-e2e': 'yes' } })
   status.textContent = 'fetched ' + (await response.json()).greeting
