@@ -430,9 +430,18 @@ def test_the_banner_names_the_otlp_grpc_port_it_picked(tmp_path: Path) -> None:
         assert int(port) > 0
         with socket.create_connection((host, int(port)), timeout=5):
             pass  # something listens there
-        # The line to paste into a Python backend.
-        assert f"  H('1jdkoe52', otlp_endpoint='http://{server.grpc_target}')" in (
-            server.log().splitlines()
+        # The lines to paste into a backend: Python's over gRPC, the others' over HTTP.
+        lines = server.log().splitlines()
+        assert (
+            f"  Python        H('1jdkoe52', otlp_endpoint='http://{server.grpc_target}')" in lines
+        )
+        assert (
+            f"  Node          H.init({{ projectID: '1jdkoe52', otlpEndpoint: '{server.url}' }})"
+            in lines
+        )
+        assert (
+            f'  Go            highlight.SetProjectID("1jdkoe52");'
+            f' highlight.SetOTLPEndpoint("{server.url}")' in lines
         )
     finally:
         server.stop()

@@ -5,10 +5,14 @@ reaches the project's errors and logs, through the read API.
 * Python: `highlight-io` 0.10.2 (pinned by tests/backend_sdks/python/requirements.txt, in
   the virtualenv `.venv-python-sdk` that scripts/test builds) over OTLP/gRPC, gzip;
 * Node: `@highlight-run/node` 3.12.22 (pinned by tests/backend_sdks/node/package-lock.json,
-  installed there by scripts/test) over OTLP/HTTP JSON.
+  installed there by scripts/test) over OTLP/HTTP JSON;
+* LaunchDarkly's Node plugin, `@launchdarkly/observability-node` 1.3.0 on
+  `@launchdarkly/node-server-sdk` (offline), over OTLP/HTTP JSON, naming its project by an
+  SDK key that the project lists (`footlight project create --key`).
 
-Each reporter (`python/report.py`, `node/report.cjs`) does the same: inside a session, a
-warning log line and an error; outside any session, an error and an error-level log line.
+Each reporter (`python/report.py`, `node/report.cjs`, `node/report-launchdarkly.cjs`) does
+the same: inside a session, a warning log line and an error; outside any session, an error
+and an error-level log line.
 """
 
 from __future__ import annotations
@@ -24,11 +28,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, create_token, init_session, start_server
+from tests.conftest import ROOT, Server, create_token, init_session, start_server, with_store
 
 HERE = Path(__file__).resolve().parent
 PYTHON = ROOT / ".venv-python-sdk" / "bin" / "python"
-NODE_MODULES = HERE / "node" / "node_modules" / "@highlight-run" / "node"
+NODE_MODULES = HERE / "node" / "node_modules"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class Sdk:
     """The types of the error outside any session and of the error-level log line."""
     innermost_frame: tuple[str, str]
     """(file, function) of the session error's innermost frame."""
+    sdk_key: str | None = None
+    """The key the SDK names its project by, added to a project of its own; None: the
+    project's verbose id (1jdkoe52, project 1)."""
 
 
 SDKS = {
@@ -58,11 +65,20 @@ SDKS = {
     ),
     "node": Sdk(
         "@highlight-run/node",
-        NODE_MODULES,
+        NODE_MODULES / "@highlight-run" / "node",
         lambda server: ["node", str(HERE / "node" / "report.cjs"), server.url],
         "Error",
         ["TypeError", "log"],  # H.log(..., 'error'): no logger to type it
         (str(HERE / "node" / "report.cjs"), "Object.<anonymous>"),
+    ),
+    "launchdarkly-node": Sdk(
+        "@launchdarkly/observability-node",
+        NODE_MODULES / "@launchdarkly" / "observability-node",
+        lambda server: ["node", str(HERE / "node" / "report-launchdarkly.cjs"), server.url],
+        "Error",
+        ["TypeError", "log"],
+        (str(HERE / "node" / "report-launchdarkly.cjs"), "report"),
+        sdk_key="sdk-0c5f2a1e-footlight-test",
     ),
 }  # fmt: skip
 
@@ -71,6 +87,7 @@ SDKS = {
 class Reported:
     sdk: Sdk
     server: Server
+    project: int
     secure_id: str
     marker: str
 
@@ -88,11 +105,17 @@ def reported(
         client_limits=True,
     )
     try:
+        project, key = 1, "1jdkoe52"
+        if sdk.sdk_key is not None:
+            key = sdk.sdk_key
+            project = with_store(
+                server.data_dir, lambda store: store.create_project("LaunchDarkly", (key,))
+            ).id
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            secure_id = init_session(client)
+            secure_id = init_session(client, project=key)
         marker = uuid.uuid4().hex[:12]
         run = subprocess.run(
-            [*sdk.command(server), "1jdkoe52", secure_id, marker],
+            [*sdk.command(server), key, secure_id, marker],
             capture_output=True,
             text=True,
             timeout=120,
@@ -101,7 +124,7 @@ def reported(
         assert "flushed" in run.stdout
         # The SDKs log every failed export; a refused one would show here.
         assert "Failed to export" not in run.stderr, run.stderr[-3000:]
-        yield Reported(sdk, server, secure_id, marker)
+        yield Reported(sdk, server, project, secure_id, marker)
     finally:
         server.stop()
 
@@ -155,20 +178,23 @@ def test_errors_reported_outside_any_session_are_kept_for_the_project(
     errors = _read(reported.server, "/api/v1/errors?limit=200", lambda e: "nightly" in e["message"])
     outside = [e for e in errors if marker in e["message"] and "nightly" in e["message"]]
     assert sorted((e["type"], e["session_secure_id"], e["project_id"]) for e in outside) == [
-        (kind, None, 1) for kind in sorted(reported.sdk.outside_errors)
+        (kind, None, reported.project) for kind in sorted(reported.sdk.outside_errors)
     ]
     # The service that reported them, as the SDK was told; the project lists it.
     assert {(e["service_name"], e["service_version"], e["environment"]) for e in outside} == {
         ("checkout-api", "1.2.3", "test")
     }
-    (project,) = [p for p in _read(reported.server, "/api/v1/projects") if p["id"] == 1]
+    projects = _read(reported.server, "/api/v1/projects")
+    (project,) = [p for p in projects if p["id"] == reported.project]
     assert [b["name"] for b in project["backend_services"]] == ["checkout-api"]
 
 
 def test_a_line_logged_outside_any_session_is_in_the_projects_logs(reported: Reported) -> None:
     marker = reported.marker
     logs = _read(
-        reported.server, "/api/v1/logs?project=1&level=error", lambda g: marker in g["message"]
+        reported.server,
+        f"/api/v1/logs?project={reported.project}&level=error",
+        lambda g: marker in g["message"],
     )
     assert [(g["message"], g["session_secure_id"]) for g in logs if marker in g["message"]] == [
         (f"nightly report failed for {marker}", None)

@@ -236,7 +236,7 @@ def test_an_export_naming_no_session_and_no_known_project_is_refused(
     message = response.json()["errors"][0]["message"]
     assert message.startswith("1 span named no browser session and no known project")
     # It names every attribute looked for, so a user can see which one to set.
-    for attribute in (*SESSION_ATTRIBUTES, *PROJECT_ATTRIBUTES, "x-highlight-project header"):
+    for attribute in (*SESSION_ATTRIBUTES, *PROJECT_ATTRIBUTES, "x-launchdarkly-project"):
         assert attribute in message
     assert ("'no-such-project'" in message) == bool(attributes)
     assert _stored_spans(server, name) == []
@@ -270,9 +270,13 @@ def test_the_project_header_names_the_project_of_items_that_name_none(
     response = client.post("/v1/traces", json=export, headers={"x-highlight-project": "1jdkoe52"})
     assert response.status_code == 200
     assert response.json() == {}  # everything kept: no partial success
+    # LaunchDarkly's exporters name it in a header of their own.
+    other = _spans(_span(f"{name} c"))
+    answer = client.post("/v1/traces", json=other, headers={"x-launchdarkly-project": "1"})
+    assert answer.status_code == 200
     spans = sorted(_stored_spans(server, name), key=lambda span: span.name)
     # Written into the stored export, where processing finds it.
-    assert [span.attributes["highlight.project_id"] for span in spans] == ["1jdkoe52", "1"]
+    assert [span.attributes["highlight.project_id"] for span in spans] == ["1jdkoe52", "1", "1"]
 
 
 def test_an_export_naming_too_many_projects_is_refused(

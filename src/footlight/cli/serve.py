@@ -100,16 +100,27 @@ def _connections_line(capacity: Capacity) -> list[str]:
     ]
 
 
-def _backend_lines(settings: Settings, project: Project) -> list[str]:
-    if settings.otlp_grpc_port is None:
-        return []
+def _backend_lines(settings: Settings, project: Project, http_port: int) -> list[str]:
+    """How each backend SDK reports to this footlight: Python over OTLP/gRPC, the others
+    over OTLP/HTTP on the main port."""
     host = settings.host
     if host in _ALL_INTERFACES:
         host = "<address your servers reach>"
-    endpoint = _url(host, settings.otlp_grpc_port)
+    http = _url(host, http_port)
+    verbose = encode_project(project.id)
+    python = (
+        [f"  Python        H('{verbose}', otlp_endpoint='{_url(host, settings.otlp_grpc_port)}')"]
+        if settings.otlp_grpc_port is not None
+        else ["  Python        needs the OTLP/gRPC receiver, which is off"]
+    )
     return [
-        "Report its backend's errors and logs (Python, highlight-io) with:",
-        f"  H('{encode_project(project.id)}', otlp_endpoint='{endpoint}')",
+        "Report its backend's errors, logs and traces with:",
+        *python,
+        f"  Node          H.init({{ projectID: '{verbose}', otlpEndpoint: '{http}' }})",
+        f'  Go            highlight.SetProjectID("{verbose}"); highlight.SetOTLPEndpoint("{http}")',
+        f"  LaunchDarkly  new Observability({{ otlpEndpoint: '{http}', backendUrl: '{http}' }}),",
+        "                for a project that lists its SDK key: footlight project create <name>"
+        " --key <SDK key>",
         "",
     ]
 
@@ -150,7 +161,7 @@ def _banner(
         f"Record sessions of project {project.id} ({project.name!r}) with:",
         f"  H.init('{encode_project(project.id)}', {snippet})",
         "",
-        *_backend_lines(settings, project),
+        *_backend_lines(settings, project, port),
         f"Watch them at {browser_url}/ui, signed in with a token from:",
         f"  footlight token create --name me {_store_option(settings)}".rstrip(),
         "",

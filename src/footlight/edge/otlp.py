@@ -11,7 +11,7 @@ derives spans, logs and metrics from it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from google.protobuf import json_format
@@ -34,9 +34,18 @@ from footlight.processing import otlp
 from footlight.processing.otlp import JSON, PROTOBUF, Signal
 from footlight.store import OtlpBatch, StoreUnavailable
 
-PROJECT_HEADER = "x-highlight-project"
-"""The header (gRPC: metadata) with which an exporter names the project of items that name
-none themselves."""
+PROJECT_HEADERS = ("x-highlight-project", "x-launchdarkly-project")
+"""The headers (gRPC: metadata) with which an exporter names the project of items that name
+none themselves (Highlight's, LaunchDarkly's)."""
+
+
+def project_header(header: Callable[[str], str | None]) -> str | None:
+    """The project an exporter's headers name, if any."""
+    for name in PROJECT_HEADERS:
+        value = (header(name) or "").strip()
+        if value:
+            return value
+    return None
 
 
 class OtlpEndpoint:
@@ -90,9 +99,14 @@ class OtlpEndpoint:
         # Exports carry no project the edge could see without decoding them: they are
         # limited per client (429 with Retry-After, which OTLP exporters honour).
         self._admission.admit(self._admission.key(request), len(body))
-        project = (request.header(PROJECT_HEADER) or "").strip() or None
         return media, await accept_export(
-            self._ingest, self._limits, self._signal, media, encoding, body, project
+            self._ingest,
+            self._limits,
+            self._signal,
+            media,
+            encoding,
+            body,
+            project_header(request.header),
         )
 
 
@@ -179,7 +193,8 @@ def _unattributed(signal: Signal, count: int, claims: otlp.Claims, known: Mappin
         f" were not kept{'' if not unknown else ' (unknown projects: ' + ', '.join(unknown) + ')'}."
         f" Name the session in one of {', '.join(otlp.SESSION_ATTRIBUTES)}, or the project"
         f" (its id, verbose id or key) in one of {', '.join(otlp.PROJECT_ATTRIBUTES)}, on the"
-        " item or its resource, or send the x-highlight-project header"
+        " item or its resource, or send the x-highlight-project (or x-launchdarkly-project)"
+        " header"
     )
 
 

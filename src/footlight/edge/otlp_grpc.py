@@ -51,7 +51,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from footlight.config import Limits
 from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import RETRY_AFTER_SECONDS, HTTPError
-from footlight.edge.otlp import PROJECT_HEADER, accept_export
+from footlight.edge.otlp import accept_export, project_header
 from footlight.ingest.service import Ingestor
 from footlight.processing.otlp import PROTOBUF, Signal, export_response
 
@@ -102,6 +102,10 @@ def _retry_metadata(
         ("grpc-status-details-bin", status.SerializeToString()),
         ("google.rpc.retryinfo-bin", retry.SerializeToString()),
     )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _retry_after(exc: HTTPError) -> int | None:
@@ -179,7 +183,6 @@ class OtlpGrpcServer:
                     forwarded if isinstance(forwarded, str) else None,
                 )
                 self._admission.admit(client, len(body))
-                project = metadata.get(PROJECT_HEADER)
                 accepted = await accept_export(
                     self._ingest,
                     self._limits,
@@ -187,7 +190,7 @@ class OtlpGrpcServer:
                     PROTOBUF,
                     None,
                     body,
-                    project.strip() or None if isinstance(project, str) else None,
+                    project_header(lambda name: _text(metadata.get(name))),
                 )
             except HTTPError as exc:
                 await self._abort(context, exc)
