@@ -27,6 +27,7 @@ import httpx
 import psycopg
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
 from footlight.store.base import SessionQuery
@@ -206,8 +207,12 @@ def _assert_ui_unavailable(node: Server, token: str, cookie: str) -> None:
 
 def _assert_grpc_unavailable(node: Server) -> None:
     """An OTLP/gRPC export is UNAVAILABLE with the wait as RetryInfo: exporters retry it."""
+    # A record of a session: nothing to look up before the write that fails.
+    record = LogRecord(
+        attributes=[KeyValue(key="highlight.session_id", value=AnyValue(string_value="s1"))]
+    )
     message = ExportLogsServiceRequest(
-        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=[LogRecord(body=None)])])]
+        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=[record])])]
     ).SerializeToString()
     refused = otlp_grpc_export(node.grpc_target, "logs", message)
     assert refused.code == grpc.StatusCode.UNAVAILABLE

@@ -81,7 +81,7 @@ class AppBackend:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(timeout=10)
+        self.process.communicate(timeout=10)  # waits, and closes its output pipe
 
 
 def start_app_backend(server: Server) -> AppBackend:

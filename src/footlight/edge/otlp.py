@@ -132,8 +132,9 @@ async def accept_export(
 
     Every item must name a browser session (which may start a moment later) or a project
     this footlight has, itself, on its resource or through the exporter's
-    `x-highlight-project` header (`project_header`). An export none of whose items does is
-    refused; of a mixed export the others are dropped and counted in the answer. An export
+    `x-highlight-project` / `x-launchdarkly-project` header (`project_header`). An export
+    none of whose items does is refused; of a mixed export the others are dropped and
+    counted in the answer. An export
     whose items all name their session or project (the browser SDK's always do) is stored
     as it came; one with items dropped or given the header's project is stored as the
     protobuf of what is kept.
@@ -154,7 +155,7 @@ async def accept_export(
         return Accepted()  # nothing to keep (exporters do send empty exports)
     accepted = Accepted()
     if claims.keys or claims.bare:
-        named = claims.keys | ({project_header} if project_header else set())
+        named = set(claims.keys) | ({project_header} if project_header else set())
         if len(named) > otlp.MAX_PROJECTS:
             raise HTTPError(
                 400,
@@ -172,9 +173,9 @@ async def accept_export(
                 len(body), encoding == "gzip", otlp.keep_attributed, request, known, fallback
             )
             if otlp.count_items(request) == 0:
-                raise HTTPError(400, _unattributed(signal, removed, claims, known), "UNATTRIBUTED")
+                raise HTTPError(400, _unattributed(signal, removed, named, known), "UNATTRIBUTED")
             if removed:
-                accepted = Accepted(removed, _unattributed(signal, removed, claims, known))
+                accepted = Accepted(removed, _unattributed(signal, removed, named, known))
             body, media, encoding = request.SerializeToString(), otlp.PROTOBUF, None
     batch = OtlpBatch(signal, media, encoding, now_ms(), body)
     try:
@@ -186,11 +187,12 @@ async def accept_export(
     return accepted
 
 
-def _unattributed(signal: Signal, count: int, claims: otlp.Claims, known: Mapping[str, int]) -> str:
-    unknown = sorted(shown(key) for key in claims.keys - known.keys())
+def _unattributed(signal: Signal, count: int, named: set[str], known: Mapping[str, int]) -> str:
+    unknown = sorted(shown(key) for key in named - known.keys())
     return (
         f"{otlp.item_name(signal, count)} named no browser session and no known project, and"
-        f" were not kept{'' if not unknown else ' (unknown projects: ' + ', '.join(unknown) + ')'}."
+        f" {'was' if count == 1 else 'were'} not kept"
+        f"{' (unknown projects: ' + ', '.join(unknown) + ')' if unknown else ''}."
         f" Name the session in one of {', '.join(otlp.SESSION_ATTRIBUTES)}, or the project"
         f" (its id, verbose id or key) in one of {', '.join(otlp.PROJECT_ATTRIBUTES)}, on the"
         " item or its resource, or send the x-highlight-project (or x-launchdarkly-project)"
