@@ -656,3 +656,11 @@ def test_the_logs_page_lists_and_filters_a_backends_lines(
     assert re.findall(r'<td class="text">([^<]*)</td>', errors_only) == [
         "payment provider timed out"
     ]
+    # The ERROR line is an error too: on the errors page, with its service and no session.
+    groups = admin.get("/ui/errors", params={"project": project.id}).text
+    link = re.search(r'href="(/ui/errors/\w+\?project=\d+)"', groups)
+    assert link is not None
+    group = admin.get(link.group(1).replace("&amp;", "&")).text
+    occurrence = group[group.index('id="occurrences"') :]
+    assert "checkout-api" in occurrence
+    assert "backend, no session" in occurrence
