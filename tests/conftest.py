@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -368,7 +369,14 @@ def with_store(data_dir: Path, use: Callable[[SQLStore], Awaitable[T]]) -> T:
         finally:
             await store.close()
 
-    return asyncio.run(session())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(session())
+    # A loop already runs in this thread (a sync Playwright of a module whose teardown
+    # pytest-xdist has not reached yet): the store gets a thread and loop of its own.
+    with ThreadPoolExecutor(1, thread_name_prefix="with-store") as pool:
+        return pool.submit(asyncio.run, session()).result()
 
 
 def create_token(server: Server, *, project: str | None = None, scope: str | None = None) -> str:
