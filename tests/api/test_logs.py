@@ -243,3 +243,29 @@ def test_a_project_lists_at_most_the_configured_number_of_backends(
             assert answer.json() == {"data": {"markBackendSetup": None}}
     names = [b["name"] for b in _backends(api, project)]
     assert names == [f"svc-{i:03}" for i in range(100)]
+
+
+def test_a_service_name_with_a_nul_is_listed_with_it_replaced(
+    api_server: Server, api: httpx.Client
+) -> None:
+    project = new_project(api_server, "nul service").id
+    export = {
+        "resourceLogs": [
+            {
+                "resource": {
+                    "attributes": [
+                        _attr("service.name", "cart\x00api"),
+                        _attr("highlight.project_id", str(project)),
+                    ]
+                },
+                "scopeLogs": [{"logRecords": [_record(int(time.time() * 1000), "INFO", 9, "x")]}],
+            }
+        ]
+    }
+    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+        assert sdk.post("/v1/logs", json=export).status_code == 200
+    wait_for_processing(api_server)  # not failed and retried: processed
+    assert [b["name"] for b in _backends(api, project)] == ["cart\ufffdapi"]
+    assert [
+        g["service_name"] for g in get_json(api, "/api/v1/logs", project=str(project))["logs"]
+    ] == ["cart\ufffdapi"]

@@ -279,6 +279,16 @@ def test_the_project_header_names_the_project_of_items_that_name_none(
     assert [span.attributes["highlight.project_id"] for span in spans] == ["1jdkoe52", "1", "1"]
 
 
+def test_a_project_key_with_a_nul_names_no_project_and_is_refused_cleanly(
+    client: httpx.Client, server: Server
+) -> None:
+    # PostgreSQL cannot compare such a key at all: it must not reach the lookup (a 500).
+    export = _spans(_span(f"nul {os.urandom(4).hex()}", ("highlight.project_id", "1\x00x")))
+    response = client.post("/v1/traces", json=export)
+    assert response.status_code == 400
+    assert error_codes(response) == ["UNATTRIBUTED"]
+
+
 def test_an_export_naming_too_many_projects_is_refused(
     client: httpx.Client, server: Server
 ) -> None:

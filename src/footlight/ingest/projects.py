@@ -28,11 +28,12 @@ class ProjectKeys:
         """The projects of those `keys` that name one; the others are left out."""
         wanted = set(keys)
         resolved = {key: self._found[key] for key in wanted if key in self._found}
-        # No key this long names a project (ids and keys are short); not worth a lookup.
+        # No key this long names a project (ids and keys are short), nor one with a NUL
+        # (which PostgreSQL cannot even compare): not worth a lookup.
         unknown = {
             key: decode_project(key)
             for key in wanted
-            if key not in resolved and len(key) <= MAX_KEY_CHARS
+            if key not in resolved and len(key) <= MAX_KEY_CHARS and "\x00" not in key
         }
         if unknown:
             found = await self._store.projects_for_keys(unknown)

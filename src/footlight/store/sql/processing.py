@@ -365,7 +365,9 @@ def _note_services(conn: Connection, derived: Derived) -> None:
     for seen in derived.services:
         project = seen.project_id or projects.get(seen.session_secure_id or "")
         if project is not None:
-            note_backend_service(conn, project, seen.name, seen.at, derived.max_services)
+            # A stranger's service name, kept as the other derived text is (NUL replaced).
+            (name,) = _without_nul((seen.name,))
+            note_backend_service(conn, project, name, seen.at, derived.max_services)
 
 
 def note_backend_service(conn: Connection, project_id: int, name: str, at: int, limit: int) -> None:
