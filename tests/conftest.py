@@ -392,6 +392,38 @@ def create_token(server: Server, *, project: str | None = None, scope: str | Non
     return done.stdout.strip()
 
 
+def read_api_until(
+    server: Server, path: str, ready: Callable[[Any], bool], timeout: float = 30.0
+) -> Any:
+    """The JSON answer of a read-API GET (with a new token) once `ready` holds for it, or
+    the last one after `timeout` s: for what processing stores a moment after it arrives.
+    Answers other than 200 (a 404 before the thing exists) are waited out, not returned."""
+    token = create_token(server)
+    deadline = time.monotonic() + timeout
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"authorization": f"Bearer {token}"}
+    ) as api:
+        while True:
+            response = api.get(path)
+            done = time.monotonic() > deadline
+            if response.status_code == 200 and (ready(response.json()) or done):
+                return response.json()
+            assert not done, f"GET {path}: {response.status_code} {response.text[:500]}"
+            time.sleep(0.2)
+
+
+def read_rows_until(
+    server: Server, path: str, ready: Callable[[list[dict[str, Any]]], bool] = bool
+) -> list[dict[str, Any]]:
+    """The rows of a read-API list (its one list) once `ready` holds for them (by default:
+    once there are some), or as they are after 30 s."""
+
+    def rows(body: dict[str, Any]) -> list[dict[str, Any]]:
+        return next(v for v in body.values() if isinstance(v, list))
+
+    return rows(read_api_until(server, path, lambda body: ready(rows(body))))
+
+
 def read_session(data_dir: Path, secure_id: str) -> SessionRecord | None:
     return with_store(data_dir, lambda store: store.session_record(secure_id))
 

@@ -18,7 +18,6 @@ and an error-level log line.
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, create_token, init_session, start_server, with_store
+from tests.conftest import ROOT, Server, init_session, read_rows_until, start_server, with_store
 
 HERE = Path(__file__).resolve().parent
 PYTHON = ROOT / ".venv-python-sdk" / "bin" / "python"
@@ -132,21 +131,9 @@ def reported(
 def _read(
     server: Server, path: str, wanted: Callable[[dict[str, Any]], bool] = lambda _: True
 ) -> list[dict[str, Any]]:
-    """The rows of a read-API list, once one of them is `wanted` (processing runs a moment
-    after the exports arrive), or as they are after 30 s."""
-    token = create_token(server)
-    deadline = time.monotonic() + 30
-    with httpx.Client(
-        base_url=server.url, timeout=30, headers={"authorization": f"Bearer {token}"}
-    ) as api:
-        while True:
-            response = api.get(path)
-            assert response.status_code == 200, response.text
-            body = response.json()
-            rows: list[dict[str, Any]] = next(v for v in body.values() if isinstance(v, list))
-            if any(wanted(row) for row in rows) or time.monotonic() > deadline:
-                return rows
-            time.sleep(0.2)
+    """The rows of a read-API list once one of them is `wanted` (processing runs a moment
+    after the exports arrive)."""
+    return read_rows_until(server, path, lambda rows: any(wanted(row) for row in rows))
 
 
 def test_an_error_reported_in_a_session_is_on_that_session(reported: Reported) -> None:

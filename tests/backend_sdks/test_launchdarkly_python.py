@@ -11,7 +11,7 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, create_token, init_session, start_server, with_store
+from tests.conftest import ROOT, Server, init_session, read_rows_until, start_server, with_store
 
 PYTHON = ROOT / ".venv-launchdarkly-sdk" / "bin" / "python"
 REPORT = Path(__file__).resolve().parent / "launchdarkly_python" / "report.py"
@@ -102,28 +102,8 @@ def reported(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator
         server.stop()
 
 
-def _read(
-    server: Server, path: str, wanted: Callable[[list[dict[str, Any]]], bool]
-) -> list[dict[str, Any]]:
-    """The rows of a read-API list once they are `wanted`, or as they are after 30 s."""
-    token = create_token(server)
-    deadline = time.monotonic() + 30
-    with httpx.Client(
-        base_url=server.url, timeout=30, headers={"authorization": f"Bearer {token}"}
-    ) as api:
-        while True:
-            response = api.get(path)
-            assert response.status_code == 200, response.text
-            rows: list[dict[str, Any]] = next(
-                v for v in response.json().values() if isinstance(v, list)
-            )
-            if wanted(rows) or time.monotonic() > deadline:
-                return rows
-            time.sleep(0.2)
-
-
 def test_an_error_in_the_browsers_trace_is_on_its_session(reported: Reported) -> None:
-    errors = _read(reported.server, f"/api/v1/sessions/{reported.secure_id}/errors", bool)
+    errors = read_rows_until(reported.server, f"/api/v1/sessions/{reported.secure_id}/errors", bool)
     assert [(e["type"], e["message"], e["service_name"]) for e in errors] == [
         ("ValueError", f"card declined for {reported.marker}", "checkout-api")
     ]
@@ -134,7 +114,7 @@ def test_an_error_in_the_browsers_trace_is_on_its_session(reported: Reported) ->
 def test_what_is_reported_outside_a_request_is_kept_for_the_sdk_keys_project(
     reported: Reported,
 ) -> None:
-    errors = _read(
+    errors = read_rows_until(
         reported.server,
         f"/api/v1/errors?project={reported.project}",
         lambda rows: len(rows) >= 3,
@@ -144,7 +124,7 @@ def test_what_is_reported_outside_a_request_is_kept_for_the_sdk_keys_project(
     )
     assert outside == [("KeyError", None), ("log", None)]
     # (The plugin also sends what the process logs, its HTTP client's lines among them.)
-    logs = _read(
+    logs = read_rows_until(
         reported.server,
         f"/api/v1/logs?project={reported.project}&level=error",
         lambda rows: any(reported.marker in g["message"] for g in rows),
@@ -152,6 +132,6 @@ def test_what_is_reported_outside_a_request_is_kept_for_the_sdk_keys_project(
     assert [(g["message"], g["session_secure_id"]) for g in logs if "nightly" in g["message"]] == [
         (f"nightly report failed for {reported.marker}", None)
     ]
-    projects = _read(reported.server, "/api/v1/projects", bool)
+    projects = read_rows_until(reported.server, "/api/v1/projects", bool)
     (project,) = [p for p in projects if p["id"] == reported.project]
     assert [b["name"] for b in project["backend_services"]] == ["checkout-api"]

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +21,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.conftest import Server, create_token, init_session, start_server
+from tests.conftest import Server, init_session, read_rows_until, start_server
 
 SDK_KEY = "sdk-6f0c1e2d-test-key"
 PROTOBUF = {"content-type": "application/x-protobuf", "content-encoding": "gzip"}
@@ -57,20 +56,6 @@ def _resource() -> Resource:
             _kv("launchdarkly.project_id", SDK_KEY),
         ]
     )
-
-
-def _read(server: Server, path: str, **params: Any) -> list[dict[str, Any]]:
-    token = create_token(server)
-    deadline = time.monotonic() + 30
-    with httpx.Client(
-        base_url=server.url, timeout=30, headers={"authorization": f"Bearer {token}"}
-    ) as api:
-        while True:
-            body = api.get(path, params=params).json()
-            rows: list[dict[str, Any]] = next(v for v in body.values() if isinstance(v, list))
-            if rows or time.monotonic() > deadline:
-                return rows
-            time.sleep(0.2)
 
 
 def test_a_protobuf_export_of_errors_and_logs_lands_in_the_keys_project(
@@ -124,16 +109,16 @@ def test_a_protobuf_export_of_errors_and_logs_lands_in_the_keys_project(
             assert answer.headers["content-type"] == "application/x-protobuf"
             assert answer.content == b""  # no partial success: everything was kept
 
-    projects = _read(go_backend, "/api/v1/projects")
+    projects = read_rows_until(go_backend, "/api/v1/projects")
     (shop,) = [p for p in projects if SDK_KEY in p["keys"]]
-    errors = _read(go_backend, "/api/v1/errors", project=str(shop["id"]))
+    errors = read_rows_until(go_backend, f"/api/v1/errors?project={shop['id']}")
     assert [
         (e["type"], e["message"], e["session_secure_id"], e["service_name"]) for e in errors
     ] == [("*errors.errorString", "stock service unreachable", None, "orders-go")]
-    logs_read = _read(go_backend, "/api/v1/logs", project=str(shop["id"]))
+    logs_read = read_rows_until(go_backend, f"/api/v1/logs?project={shop['id']}")
     assert [(g["message"], g["level"], g["session_secure_id"]) for g in logs_read] == [
         ("order queue is slow", "warn", secure_id)
     ]
-    services = _read(go_backend, "/api/v1/projects")
+    services = read_rows_until(go_backend, "/api/v1/projects")
     (shop,) = [p for p in services if SDK_KEY in p["keys"]]
     assert [b["name"] for b in shop["backend_services"]] == ["orders-go"]

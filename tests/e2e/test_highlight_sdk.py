@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from tests.conftest import (
     Server,
     create_token,
     decoded_payloads,
+    read_api_until,
     read_session,
     start_server,
     with_store,
@@ -264,18 +264,15 @@ def test_a_backend_error_joins_the_session_through_the_browsers_trace(
     assert traffic.traceparent is not None, "the SDK sent no traceparent to the app's backend"
     trace_id = traffic.traceparent.split("-")[1]
     secure_id = _secure_id(traffic)
-    token = create_token(server)
-    deadline = time.monotonic() + 30
-    with httpx.Client(
-        base_url=server.url, timeout=30, headers={"authorization": f"Bearer {token}"}
-    ) as api:
-        while True:
-            answer = api.get(f"/api/v1/traces/{trace_id}")
-            body = answer.json() if answer.status_code == 200 else {"spans": [], "errors": []}
-            services = {span["service_name"] for span in body["spans"]}
-            if (body["errors"] and "checkout-api" in services) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+    body = read_api_until(
+        server,
+        f"/api/v1/traces/{trace_id}",
+        lambda trace: (
+            bool(trace["errors"])
+            and "checkout-api" in {span["service_name"] for span in trace["spans"]}
+        ),
+    )
+    services = {span["service_name"] for span in body["spans"]}
     assert "checkout-api" in services, body
     browser = [s for s in body["spans"] if s["service_name"] != "checkout-api"]
     urls = [str(s["attributes"].get("http.url")) for s in browser if s["kind"] == "client"]
