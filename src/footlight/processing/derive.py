@@ -58,6 +58,18 @@ def _services_seen(decoded: otlp.DecodedBatch, at: int) -> list[ServiceSeen]:
     return [ServiceSeen(name, at, session, project_key=key) for name, session, key in seen]
 
 
+def _derived_error(
+    error: ErrorOccurrence, session: str | None, project_key: str | None, trace_id: str | None
+) -> DerivedError:
+    return DerivedError(
+        error,
+        fingerprint(error.type, error.message, error.frames),
+        session,
+        project_key=project_key,
+        trace_id=trace_id,
+    )
+
+
 def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Derived:
     derived = Derived(origin=origin)
     try:
@@ -88,36 +100,21 @@ def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Deriv
                 ],
             )
         )
-        if span.session_secure_id is None:
-            # A backend error outside any browser session (a cron job, an API client):
-            # kept for the project the exporter names, on the errors page without a session.
-            key = otlp.project_key(span.attributes, span.resource_attributes)
-            if key is not None:
-                for error in otlp.exceptions(span):
-                    derived.errors.append(
-                        DerivedError(
-                            error,
-                            fingerprint(error.type, error.message, error.frames),
-                            None,
-                            project_key=key,
-                            trace_id=span.trace_id,
-                        )
-                    )
+        session = span.session_secure_id
+        # A backend error outside any browser session (a cron job, an API client) is kept
+        # for the project the exporter names, on the errors page without a session.
+        key = None if session else otlp.project_key(span.attributes, span.resource_attributes)
+        if session is None and key is None:
+            continue  # refused at ingest; only an export stored before that gets here
+        for error in otlp.exceptions(span):
+            derived.errors.append(_derived_error(error, session, key, span.trace_id))
+        if session is None:
             continue
         request = otlp.network_request(span)
         if request is not None:
-            derived.network.append((span.session_secure_id, request))
+            derived.network.append((session, request))
         for message in otlp.console_messages(span):
-            derived.console.append((span.session_secure_id, message))
-        for error in otlp.exceptions(span):
-            derived.errors.append(
-                DerivedError(
-                    error,
-                    fingerprint(error.type, error.message, error.frames),
-                    span.session_secure_id,
-                    trace_id=span.trace_id,
-                )
-            )
+            derived.console.append((session, message))
     for record in decoded.logs:
         session = record.session_secure_id
         key = None if session else otlp.project_key(record.attributes, record.resource_attributes)
@@ -129,15 +126,7 @@ def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Deriv
             derived.console.append((session, otlp.console_message(record, batch.received_at)))
         reported = otlp.log_error(record, batch.received_at)
         if reported is not None:
-            derived.errors.append(
-                DerivedError(
-                    reported,
-                    fingerprint(reported.type, reported.message, reported.frames),
-                    session,
-                    project_key=key,
-                    trace_id=record.trace_id,
-                )
-            )
+            derived.errors.append(_derived_error(reported, session, key, record.trace_id))
     for point in decoded.metrics:
         # The store keeps a number: NaN would be NULL there, failing the whole export.
         if point.value is not None and math.isfinite(point.value):

@@ -988,13 +988,19 @@ def console_level(severity_text: str, severity_number: int) -> str:
     return "fatal"
 
 
+def _log_time(log: LogRecord, received_at: int | None) -> float:
+    """A record's time; `received_at` (epoch ms, its stored batch's) for one that carries
+    neither a time nor an observed time."""
+    return log.time if log.time is not None else float(received_at or 0)
+
+
 def console_message(log: LogRecord, received_at: int | None = None) -> ConsoleMessage:
     """An OTLP log record as a console message.
 
     `received_at` (epoch ms, the stored batch's) stands in for the time of a record that
     carries neither a time nor an observed time.
     """
-    time = log.time if log.time is not None else float(received_at or 0)
+    time = _log_time(log, received_at)
     return ConsoleMessage(
         timestamp=round(time),
         level=console_level(log.severity_text, log.severity_number),
@@ -1098,7 +1104,7 @@ _ERROR_LEVELS = frozenset({"error", "fatal"})
 def log_entry(log: LogRecord, received_at: int | None = None) -> LogEntry:
     """An OTLP log record as a row of the logs (times as `console_message` reads them)."""
     name, version, environment = service_of(log.resource_attributes)
-    time = log.time if log.time is not None else float(received_at or 0)
+    time = _log_time(log, received_at)
     return LogEntry(
         timestamp=round(time),
         level=console_level(log.severity_text, log.severity_number),
@@ -1131,7 +1137,7 @@ def log_error(log: LogRecord, received_at: int | None = None) -> ErrorOccurrence
         if not severe or is_browser(log.resource_attributes):
             return None
     name, version, environment = service_of(log.resource_attributes)
-    time = log.time if log.time is not None else float(received_at or 0)
+    time = _log_time(log, received_at)
     stack = _text(attrs.get("exception.stacktrace"))
     return ErrorOccurrence(
         timestamp=round(time),
