@@ -72,7 +72,13 @@ class OtlpEndpoint:
                 headers=[*headers, *exc.headers],
             )
             return
-        answer = otlp.export_response(self._signal, accepted.rejected, accepted.message)
+        if not accepted.rejected:  # every item kept: the empty Export*ServiceResponse
+            if media == JSON:
+                await respond_json(send, 200, {}, headers=headers)
+            else:
+                await respond(send, 200, b"", PROTOBUF, headers)
+            return
+        answer = otlp.partial_success(self._signal, accepted.rejected, accepted.message)
         if media == JSON:
             await respond_json(send, 200, json_format.MessageToDict(answer), headers=headers)
         else:

@@ -53,7 +53,7 @@ from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import RETRY_AFTER_SECONDS, HTTPError
 from footlight.edge.otlp import accept_export, project_header
 from footlight.ingest.service import Ingestor
-from footlight.processing.otlp import PROTOBUF, Signal, export_response
+from footlight.processing.otlp import PROTOBUF, Signal, partial_success
 
 log = logging.getLogger("footlight.edge")
 
@@ -196,7 +196,7 @@ class OtlpGrpcServer:
                 await self._abort(context, exc)
             if not accepted.rejected:
                 return _OK
-            return export_response(signal, accepted.rejected, accepted.message).SerializeToString()
+            return partial_success(signal, accepted.rejected, accepted.message).SerializeToString()
 
         return export
 

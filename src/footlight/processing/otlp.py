@@ -826,25 +826,21 @@ def keep_attributed(request: Export, known: Collection[str], fallback: str | Non
     return removed
 
 
-def export_response(signal: Signal, rejected: int, message: str) -> Message:
-    """The Export*ServiceResponse: empty when every item was kept, else its partial success."""
+def partial_success(signal: Signal, rejected: int, message: str) -> Message:
+    """The Export*ServiceResponse of an export of which `rejected` items were not kept (of
+    one whose items were all kept, it is empty)."""
+    response: ExportTraceServiceResponse | ExportLogsServiceResponse | ExportMetricsServiceResponse
     if signal == "traces":
-        traces = ExportTraceServiceResponse()
-        if rejected:
-            traces.partial_success.rejected_spans = rejected
-            traces.partial_success.error_message = message
-        return traces
-    if signal == "logs":
-        logs = ExportLogsServiceResponse()
-        if rejected:
-            logs.partial_success.rejected_log_records = rejected
-            logs.partial_success.error_message = message
-        return logs
-    metrics = ExportMetricsServiceResponse()
-    if rejected:
-        metrics.partial_success.rejected_data_points = rejected
-        metrics.partial_success.error_message = message
-    return metrics
+        response = ExportTraceServiceResponse()
+        response.partial_success.rejected_spans = rejected
+    elif signal == "logs":
+        response = ExportLogsServiceResponse()
+        response.partial_success.rejected_log_records = rejected
+    else:
+        response = ExportMetricsServiceResponse()
+        response.partial_success.rejected_data_points = rejected
+    response.partial_success.error_message = message
+    return response
 
 
 # -- mapping to the shared records ---------------------------------------------------------
