@@ -28,7 +28,7 @@ from typing import NamedTuple
 import httpx
 import pytest
 
-from footlight.ingest.ids import decode_project, encode_project
+from footlight.core.ids import decode_project, encode_project
 from tests.conftest import (
     INIT_DOC,
     Server,

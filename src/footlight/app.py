@@ -25,9 +25,11 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable
 
-from footlight import nesting, terminal
+from footlight import terminal
 from footlight.api.routes import build_api
 from footlight.config import Settings
+from footlight.core import nesting
+from footlight.core.networks import parse_trusted_proxies
 from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
     HTTPError,
@@ -39,7 +41,7 @@ from footlight.edge.asgi import (
     respond_json,
 )
 from footlight.edge.bodies import BodyBudget
-from footlight.edge.clients import ClientKeys, is_trusted_proxy, parse_trusted_proxies
+from footlight.edge.clients import ClientKeys, is_trusted_proxy
 from footlight.edge.graphql_http import GraphQLEndpoint
 from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint

@@ -15,11 +15,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from footlight.edge.clients import Network, parse_trusted_proxies
+from footlight.core.networks import Network, parse_trusted_proxies
 
 MiB = 1024 * 1024
 MAX_JSON_DEPTH = 100_000
-"""The deepest `max_json_depth` may be set (see footlight.nesting for the stack it costs)."""
+"""The deepest `max_json_depth` may be set (see footlight.core.nesting for the stack it costs)."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ its own key; the result is in time order.
 from __future__ import annotations
 
 from footlight.api.network import merge_network
-from footlight.processing.records import NetworkRequest
+from footlight.core.records import NetworkRequest
 
 
 def resource(start: float, url: str, trace: str | None = None) -> NetworkRequest:

@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import pytest
 
-from footlight.ingest.ids import encode_project
+from footlight.core.ids import encode_project
 from footlight.store import Project
 from tests.api.conftest import (
     APP,

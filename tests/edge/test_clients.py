@@ -7,12 +7,12 @@ import re
 
 import pytest
 
+from footlight.core.networks import parse_trusted_proxies
 from footlight.edge.clients import (
     UNKNOWN,
     client_address,
     client_key,
     is_trusted_proxy,
-    parse_trusted_proxies,
 )
 
 PROXIES = parse_trusted_proxies("127.0.0.1, 10.0.0.0/8, ::1")

@@ -14,14 +14,14 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from footlight.processing.otlp import (
+from footlight.core.otlp import (
     MAX_ITEMS,
     MAX_PROJECTS,
     PROJECT_ATTRIBUTES,
     SESSION_ATTRIBUTES,
     Span,
-    decode_stored,
 )
+from footlight.processing.otlp import decode_stored
 from footlight.store import OtlpBatch
 from tests.conftest import FIXTURES, Server, error_codes, with_store
 

@@ -730,7 +730,8 @@ def test_a_bucket_admits_its_burst_then_its_rate_and_says_how_long_to_wait() -> 
 
 
 def test_client_keys_are_remembered_without_growing_with_strangers_headers() -> None:
-    from footlight.edge.clients import ClientKeys, parse_trusted_proxies
+    from footlight.core.networks import parse_trusted_proxies
+    from footlight.edge.clients import ClientKeys
 
     keys = ClientKeys(parse_trusted_proxies("127.0.0.1"), capacity=4)
     for _ in range(2):  # the second time from the caches, with the same answers

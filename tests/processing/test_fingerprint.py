@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from footlight.core.records import StackFrame
 from footlight.processing.fingerprint import error_message, fingerprint, normalize_message
-from footlight.processing.records import StackFrame
 
 
 def frame(file_name: str | None, function_name: str | None = None, line: int = 1) -> StackFrame:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from footlight.core.payload import PayloadSummary
+from footlight.core.records import StackFrame
 from footlight.processing.limits import (
     DerivationLimits,
     RowBudget,
@@ -12,9 +14,8 @@ from footlight.processing.limits import (
     clip_text,
     plausible_time,
 )
-from footlight.processing.records import StackFrame
 from footlight.processing.session import DAY_MS, error_time
-from footlight.store.base import PayloadSummary, StoredPayload
+from footlight.store.base import StoredPayload
 
 T0 = 1_795_664_479_000
 

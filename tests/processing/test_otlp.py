@@ -50,7 +50,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
-from footlight.processing.otlp import (
+from footlight.core.records import StackFrame
+from footlight.core.otlp import (
     MAX_EXPORT_BYTES,
     MAX_ITEMS,
     DecodedBatch,
@@ -58,19 +59,20 @@ from footlight.processing.otlp import (
     OtlpDecodeError,
     OtlpPayloadTooLarge,
     Span,
+    decode_batch,
+    project_key,
+)
+from footlight.processing.otlp import (
     console_level,
     console_message,
     console_messages,
-    decode_batch,
     decode_stored,
     exceptions,
     log_entry,
     log_error,
     network_request,
-    parse_stacktrace,
-    project_key,
 )
-from footlight.processing.records import StackFrame
+from footlight.processing.stacks import parse_stacktrace
 from footlight.store import OtlpBatch
 from tests.conftest import FIXTURES
 

@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from footlight.core.rrweb import RrwebEvent
 from footlight.processing.replay_metrics import (
     RAGE_CLICK_COUNT,
     RAGE_CLICK_RADIUS_PX,
@@ -33,7 +34,6 @@ from footlight.processing.replay_metrics import (
     ReplayMetrics,
     replay_metrics,
 )
-from footlight.processing.rrweb import RrwebEvent
 from footlight.store.base import PageVisit
 
 T0 = 1_700_000_000_000

@@ -15,8 +15,8 @@ from typing import TypeVar
 import msgspec
 import pytest
 
-from footlight.ingest.payload import decode_compressed
-from footlight.ingest.service import now_ms
+from footlight.core.clock import now_ms
+from footlight.core.payload import decode_compressed
 from footlight.processing.derive import derive_backend_error
 from footlight.processing.session import SessionDeriver
 from footlight.processing.worker import Processor

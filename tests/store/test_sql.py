@@ -40,10 +40,10 @@ import psycopg
 import pytest
 
 from footlight.api.auth import hash_token
+from footlight.core.payload import PayloadSummary
 from footlight.store import (
     IncomingPayload,
     NewSession,
-    PayloadSummary,
     ReadTimeout,
     SessionField,
     SQLiteStore,

@@ -27,12 +27,12 @@ from typing import Any
 
 import pytest
 
+from footlight.core.payload import PayloadSummary
 from footlight.store import (
     BackendError,
     IncomingPayload,
     Metric,
     NewSession,
-    PayloadSummary,
     Session,
     SessionField,
     SessionOfAnotherProject,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import asdict
 
-from footlight.processing.records import NetworkRequest
+from footlight.core.records import NetworkRequest
 from footlight.store import Store
 from footlight.store.base import Page, TimelineKey
 

@@ -22,7 +22,7 @@ import msgspec
 from starlette.requests import Request
 
 from footlight.api.auth import check_project, readable_projects
-from footlight.ingest.ids import decode_project
+from footlight.core.ids import decode_project
 from footlight.store.base import (
     ApiToken,
     ErrorGroupView,

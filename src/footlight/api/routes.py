@@ -52,8 +52,8 @@ from footlight.api.params import (
     timeline_after,
     timeline_cursor,
 )
+from footlight.core.ids import encode_project
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
-from footlight.ingest.ids import encode_project
 from footlight.store import ReadTimeout, Store, StoreError, StoreUnavailable
 from footlight.store.base import (
     ApiToken,

@@ -30,9 +30,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from footlight import __version__, config, nesting, terminal
+from footlight import __version__, config, terminal
 from footlight.cli import commands
 from footlight.config import ConfigError, load_settings, parse_port
+from footlight.core import nesting
 from footlight.store import StoreError, StoreUnavailable
 from footlight.store.base import TOKEN_SCOPES
 

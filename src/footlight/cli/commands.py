@@ -20,9 +20,9 @@ from typing import TextIO, cast
 from footlight.api.auth import hash_token, new_token
 from footlight.api.events import events_json
 from footlight.config import ConfigError, Settings
-from footlight.ingest.ids import decode_project, encode_project
+from footlight.core.clock import now_ms
+from footlight.core.ids import decode_project, encode_project
 from footlight.ingest.quotas import DAY_SECONDS, utc_day
-from footlight.ingest.service import now_ms
 from footlight.store import Project, SQLStore, open_store
 from footlight.store.base import ApiToken, JobKind, QueuedJob, TokenScope
 from footlight.terminal import json_for_terminal

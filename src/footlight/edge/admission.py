@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from footlight.edge.asgi import HTTPError, Request
 from footlight.edge.clients import ClientKeys
-from footlight.ingest.errors import Refused
+from footlight.errors import Refused
 from footlight.ingest.quotas import Limiter
 
 

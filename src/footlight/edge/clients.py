@@ -23,29 +23,14 @@ import ipaddress
 import logging
 from collections.abc import Iterable
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from footlight.core.networks import Network
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 log = logging.getLogger("footlight.edge")
 
 UNKNOWN = "unknown"
 """The key of a client whose address the server was not told (a Unix socket)."""
-
-
-def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
-    """`10.0.0.0/8, 127.0.0.1` → networks; a bare address is a network of one."""
-    networks = []
-    for part in text.split(","):
-        item = part.strip()
-        if not item:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(
-                f"{item!r} is not an IP address or network (like 10.0.0.0/8 or ::1)"
-            ) from None
-    return tuple(networks)
 
 
 def _address(text: str) -> Address | None:

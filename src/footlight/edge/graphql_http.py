@@ -40,8 +40,9 @@ from typing import Any
 
 import msgspec
 
-from footlight import nesting
 from footlight.config import Limits
+from footlight.core import nesting
+from footlight.core.payload import JSON_DECODE_ERRORS
 from footlight.edge import cors
 from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
@@ -56,7 +57,6 @@ from footlight.graph import Executor, GraphQLRequest, Outcome
 from footlight.graph.context import RequestContext
 from footlight.graph.executor import Prepared
 from footlight.ingest import offload
-from footlight.ingest.payload import JSON_DECODE_ERRORS
 
 log = logging.getLogger("footlight.edge")
 

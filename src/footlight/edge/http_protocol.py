@@ -35,6 +35,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from footlight.config import Limits
+from footlight.core.networks import Network
 from footlight.edge import cors
 from footlight.edge.asgi import (
     RETRY_AFTER_SECONDS,
@@ -45,7 +46,7 @@ from footlight.edge.asgi import (
     error_body,
     respond_json,
 )
-from footlight.edge.clients import Network, client_address, client_key, is_trusted_proxy
+from footlight.edge.clients import client_address, client_key, is_trusted_proxy
 from footlight.edge.connections import Capacity, ConnectionTable, Refusal
 
 

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from google.protobuf import json_format
 
 from footlight.config import Limits
+from footlight.core import otlp
+from footlight.core.clock import now_ms
+from footlight.core.otlp import JSON, PROTOBUF, Signal
 from footlight.edge import cors
 from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
@@ -27,11 +30,9 @@ from footlight.edge.asgi import (
     respond,
     respond_json,
 )
-from footlight.ingest.errors import IngestError, shown
+from footlight.errors import IngestError, shown
 from footlight.ingest.offload import run_sized
-from footlight.ingest.service import Ingestor, now_ms
-from footlight.processing import otlp
-from footlight.processing.otlp import JSON, PROTOBUF, Signal
+from footlight.ingest.service import Ingestor
 from footlight.store import OtlpBatch, StoreUnavailable
 
 PROJECT_HEADERS = ("x-highlight-project", "x-launchdarkly-project")

@@ -49,11 +49,11 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from footlight.config import Limits
+from footlight.core.otlp import PROTOBUF, Signal, partial_success
 from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import RETRY_AFTER_SECONDS, HTTPError
 from footlight.edge.otlp import accept_export, project_header
 from footlight.ingest.service import Ingestor
-from footlight.processing.otlp import PROTOBUF, Signal, partial_success
 
 log = logging.getLogger("footlight.edge")
 

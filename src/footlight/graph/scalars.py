@@ -11,8 +11,8 @@ from typing import Any
 from graphql import GraphQLError, value_from_ast_untyped
 from graphql.language import ConstValueNode, IntValueNode, StringValueNode
 
-from footlight.ingest.errors import BadInput, shown
-from footlight.ingest.ids import parse_int64
+from footlight.core.ids import parse_int64
+from footlight.errors import BadInput, shown
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"

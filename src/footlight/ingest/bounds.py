@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from footlight.config import Limits
-from footlight.ingest.errors import BadInput, shown
+from footlight.errors import BadInput, shown
 
 T = TypeVar("T")
 

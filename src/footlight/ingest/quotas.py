@@ -65,7 +65,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 
 from footlight.config import Limits
-from footlight.ingest.errors import QuotaExceeded, RateLimited, Refused, shown
+from footlight.errors import QuotaExceeded, RateLimited, Refused, shown
 from footlight.store import Project, Store, StoreError, StoreUnavailable, UsageCount
 
 log = logging.getLogger("footlight.limits")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 import secrets
 import string
-import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,12 +29,12 @@ from typing import Any, TypeVar
 import msgspec
 
 from footlight.config import Limits
-from footlight.ingest import payload as payloads
+from footlight.core import payload as payloads
+from footlight.core.clock import now_ms
+from footlight.core.ids import decode_project, parse_int64
+from footlight.errors import BadInput, Forbidden, NotFound, shown
 from footlight.ingest.bounds import Bounds
-from footlight.ingest.errors import BadInput, Forbidden, NotFound, shown
-from footlight.ingest.ids import decode_project, parse_int64
 from footlight.ingest.offload import run_off_loop, run_sized
-from footlight.ingest.projects import ProjectKeys
 from footlight.ingest.quotas import Limiter, Ticket, Tracked
 from footlight.store import (
     BackendError,
@@ -55,15 +54,12 @@ from footlight.store import (
     UnknownProject,
     UnknownSession,
 )
+from footlight.store.projects import ProjectKeys
 
 T = TypeVar("T")
 
 _SECURE_ID_ALPHABET = string.ascii_letters + string.digits
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def new_secure_id() -> str:

@@ -14,9 +14,17 @@ from __future__ import annotations
 import logging
 import math
 
+from footlight.core.otlp import (
+    DecodedBatch,
+    LogRecord,
+    MetricPoint,
+    OtlpDecodeError,
+    Span,
+    project_key,
+)
+from footlight.core.records import ErrorOccurrence, StackFrame
 from footlight.processing import otlp
 from footlight.processing.fingerprint import fingerprint
-from footlight.processing.records import ErrorOccurrence, StackFrame
 from footlight.processing.values import json_list, stack_frames
 from footlight.store.base import (
     BackendErrorInput,
@@ -37,11 +45,11 @@ _MAX_SERVICES_SEEN = 1_000
 names one or a few, and the store lists at most max_backend_services a project anyway."""
 
 
-def _services_seen(decoded: otlp.DecodedBatch, at: int) -> list[ServiceSeen]:
+def _services_seen(decoded: DecodedBatch, at: int) -> list[ServiceSeen]:
     """The backend services an export came from, each with the project its items name (or,
     naming none, their session): what tells a user their backend SDK is wired."""
     seen: dict[tuple[str, str | None, str | None], None] = {}
-    items: list[otlp.Span | otlp.LogRecord | otlp.MetricPoint] = [
+    items: list[Span | LogRecord | MetricPoint] = [
         *decoded.spans,
         *decoded.logs,
         *decoded.metrics,
@@ -49,7 +57,7 @@ def _services_seen(decoded: otlp.DecodedBatch, at: int) -> list[ServiceSeen]:
     for item in items:
         if otlp.is_browser(item.resource_attributes):
             continue
-        key = otlp.project_key(item.attributes, item.resource_attributes)
+        key = project_key(item.attributes, item.resource_attributes)
         session = None if key else item.session_secure_id
         if key or session:
             seen[(item.service_name or "", session, key)] = None
@@ -74,7 +82,7 @@ def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Deriv
     derived = Derived(origin=origin)
     try:
         decoded = otlp.decode_stored(batch, max_inflated_bytes)
-    except otlp.OtlpDecodeError as exc:
+    except OtlpDecodeError as exc:
         # Checked at ingest; only an export stored under other limits gets here, and retrying
         # cannot help, so it yields nothing rather than failing forever.
         log.warning("%s cannot be decoded: %s", origin, exc.message)
@@ -103,7 +111,7 @@ def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Deriv
         session = span.session_secure_id
         # A backend error outside any browser session (a cron job, an API client) is kept
         # for the project the exporter names, on the errors page without a session.
-        key = None if session else otlp.project_key(span.attributes, span.resource_attributes)
+        key = None if session else project_key(span.attributes, span.resource_attributes)
         if session is None and key is None:
             continue  # refused at ingest; only an export stored before that gets here
         for error in otlp.exceptions(span):
@@ -117,7 +125,7 @@ def derive_otlp(batch: OtlpBatch, origin: str, max_inflated_bytes: int) -> Deriv
             derived.console.append((session, message))
     for record in decoded.logs:
         session = record.session_secure_id
-        key = None if session else otlp.project_key(record.attributes, record.resource_attributes)
+        key = None if session else project_key(record.attributes, record.resource_attributes)
         if session is None and key is None:
             continue  # refused at ingest; only an export stored before that gets here
         entry = otlp.log_entry(record, batch.received_at)

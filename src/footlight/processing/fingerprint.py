@@ -56,7 +56,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from footlight.processing.records import StackFrame
+from footlight.core.records import StackFrame
 
 # URL characters stop at whitespace, quotes, angle brackets and parentheses: in a message a
 # URL is usually delimited by one of them, and they are rare inside real URLs. Every URL

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from footlight.config import Limits
-from footlight.processing.records import (
+from footlight.core.records import (
     ConsoleMessage,
     ErrorOccurrence,
     NetworkRequest,

@@ -53,7 +53,7 @@ from typing import TypeVar, overload
 
 import msgspec
 
-from footlight.processing.rrweb import (
+from footlight.core.rrweb import (
     USER_INTERACTION_SOURCES,
     EventType,
     IncrementalSource,

@@ -28,8 +28,16 @@ from typing import Annotated, Any
 
 import msgspec
 
-from footlight.ingest.errors import IngestError
-from footlight.ingest.payload import ErrorObjectShape, StackFrameShape, inflate
+from footlight.core.payload import ErrorObjectShape, StackFrameShape, inflate
+from footlight.core.records import (
+    ConsoleMessage,
+    ErrorOccurrence,
+    NetworkRequest,
+    TrackEvent,
+    WebSocketEvent,
+)
+from footlight.core.rrweb import EventType, RrwebEvent, custom_data
+from footlight.errors import IngestError
 from footlight.processing.fingerprint import error_message, fingerprint
 from footlight.processing.limits import (
     DerivationLimits,
@@ -41,15 +49,7 @@ from footlight.processing.limits import (
     clipped_error,
     cut_marker,
 )
-from footlight.processing.records import (
-    ConsoleMessage,
-    ErrorOccurrence,
-    NetworkRequest,
-    TrackEvent,
-    WebSocketEvent,
-)
 from footlight.processing.replay_metrics import ReplayAccumulator
-from footlight.processing.rrweb import EventType, RrwebEvent, custom_data
 from footlight.processing.useragent import parse_user_agent
 from footlight.processing.values import json_object, number, stack_frames, text, whole
 from footlight.store.base import (

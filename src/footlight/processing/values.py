@@ -9,8 +9,8 @@ from typing import Any
 
 import msgspec
 
-from footlight.ingest.payload import StackFrameShape
-from footlight.processing.records import StackFrame
+from footlight.core.payload import StackFrameShape
+from footlight.core.records import StackFrame
 
 # Past 2**53 a float no longer holds every integer, so a larger "time" or "size" is not a
 # measurement; the bound also keeps every value inside SQLite's and PostgreSQL's 64-bit

@@ -35,9 +35,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TypeVar
 
-from footlight.ingest.errors import shown
-from footlight.ingest.projects import ProjectKeys
-from footlight.ingest.service import now_ms
+from footlight.core.clock import now_ms
+from footlight.errors import shown
 from footlight.processing.derive import derive_backend_error, derive_otlp
 from footlight.processing.limits import (
     DerivationLimits,
@@ -54,6 +53,7 @@ from footlight.store.base import (
     LeaseLost,
     ServiceSeen,
 )
+from footlight.store.projects import ProjectKeys
 
 log = logging.getLogger("footlight.processing")
 

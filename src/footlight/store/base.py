@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from footlight.processing.records import (
+from footlight.core.payload import PayloadSummary
+from footlight.core.records import (
     ConsoleMessage,
     ErrorOccurrence,
     LogEntry,
@@ -183,16 +184,6 @@ class UsageTotals:
     quotas: dict[int, Project]
     today: dict[int, tuple[int, int]]
     """project id -> (request bytes accepted, sessions started) today."""
-
-
-@dataclass(frozen=True)
-class PayloadSummary:
-    """Cheap facts about a payload's rrweb events, computed once at ingest."""
-
-    event_count: int
-    first_event_at: int | None
-    last_event_at: int | None
-    has_full_snapshot: bool
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from footlight.api.auth import hash_token
-from footlight.ingest.service import now_ms
+from footlight.core.clock import now_ms
 from footlight.store import Store
 from footlight.store.base import ApiToken
 

@@ -54,9 +54,9 @@ from footlight.api.params import (
     session_cursor,
     session_query,
 )
+from footlight.core.ids import encode_project
+from footlight.core.records import NetworkRequest
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
-from footlight.ingest.ids import encode_project
-from footlight.processing.records import NetworkRequest
 from footlight.store import ReadTimeout, Store
 from footlight.store.base import (
     MAX_VIEW_FIELDS,

@@ -40,13 +40,13 @@ import logging
 import queue
 import re
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal, Protocol, TypeVar
 
+from footlight.core.clock import now_ms
 from footlight.store.base import ReadTimeout, StoreError, StoreUnavailable
 
 T = TypeVar("T")
@@ -114,10 +114,6 @@ class Backend(Protocol):
 
 
 ReadLane = Literal["ingest", "operator", "internal"]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 Migration = tuple[int, str, str]

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from footlight.core.clock import now_ms
 from footlight.store.base import (
     BackendErrorInput,
     Derived,
@@ -27,7 +28,7 @@ from footlight.store.base import (
     StoredPayload,
 )
 from footlight.store.sql.access import Access, to_json
-from footlight.store.sql.engine import Connection, now_ms
+from footlight.store.sql.engine import Connection
 from footlight.store.sql.rows import backend_error, payload_page
 
 DERIVED_BY_ORIGIN = (

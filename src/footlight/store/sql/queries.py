@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from footlight.processing.records import (
+from footlight.core.records import (
     ConsoleMessage,
     ErrorOccurrence,
     LogEntry,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from footlight.core.payload import PayloadSummary
 from footlight.store.base import (
     BackendError,
     Feedback,
-    PayloadSummary,
     SessionField,
     StoredPayload,
 )

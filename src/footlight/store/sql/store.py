@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from footlight.core.clock import now_ms
 from footlight.store.base import (
     BackendError,
     Feedback,
@@ -35,7 +36,7 @@ from footlight.store.base import (
     UnknownSession,
 )
 from footlight.store.sql.access import Access, Engine, digest, session_id_of
-from footlight.store.sql.engine import Connection, now_ms
+from footlight.store.sql.engine import Connection
 from footlight.store.sql.processing import ProcessingQueries, note_backend_service
 from footlight.store.sql.queries import ReadQueries
 from footlight.store.sql.rows import backend_error, feedback, session_fields, stored_payloads

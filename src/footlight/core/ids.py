@@ -13,7 +13,7 @@ from typing import Any
 
 from hashids import Hashids
 
-from footlight.ingest.errors import BadInput, shown
+from footlight.errors import BadInput, shown
 
 _HASHIDS = Hashids(salt="", min_length=8, alphabet="abcdefghijklmnopqrstuvwxyz1234567890")
 # Go's strconv.Atoi: an optional sign and decimal digits, nothing else (no spaces, no "_").

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from footlight.ingest.ids import decode_project
+from footlight.core.ids import decode_project
 from footlight.store import Store
 
 MAX_REMEMBERED = 1024

@@ -34,10 +34,9 @@ from typing import Annotated, Any
 
 import msgspec
 
-from footlight import nesting
-from footlight.ingest.errors import BadInput, IngestError, PayloadTooLarge
-from footlight.processing.rrweb import RrwebEvent
-from footlight.store import PayloadSummary
+from footlight.core import nesting
+from footlight.core.rrweb import RrwebEvent
+from footlight.errors import BadInput, IngestError, PayloadTooLarge
 
 FULL_SNAPSHOT = 2
 # Everything msgspec's JSON decoding raises for bad input (invalid UTF-8 is its own error).
@@ -148,6 +147,16 @@ def _checkers(max_items: int) -> _Checkers:
 
 decode_payload_shape = msgspec.json.Decoder(PayloadShape).decode
 DEFAULT_MAX_EVENTS = 100_000
+
+
+@dataclass(frozen=True)
+class PayloadSummary:
+    """Cheap facts about a payload's rrweb events, computed once at ingest."""
+
+    event_count: int
+    first_event_at: int | None
+    last_event_at: int | None
+    has_full_snapshot: bool
 
 
 @dataclass(frozen=True)
