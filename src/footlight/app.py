@@ -32,12 +32,12 @@ from footlight.core import nesting
 from footlight.core.networks import parse_trusted_proxies
 from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
-    HTTPError,
     Receive,
     Request,
     Scope,
     Send,
     error_body,
+    http_error_body,
     respond_json,
 )
 from footlight.edge.bodies import BodyBudget
@@ -45,7 +45,8 @@ from footlight.edge.clients import ClientKeys, is_trusted_proxy
 from footlight.edge.graphql_http import GraphQLEndpoint
 from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
-from footlight.edge.otlp_grpc import GrpcBindError, OtlpGrpcServer
+from footlight.edge.otlp_grpc import OtlpGrpcServer
+from footlight.errors import GrpcBindError, HTTPError
 from footlight.graph import RequestContext, build_executor
 from footlight.ingest import offload
 from footlight.ingest.service import ClientInfo, Ingestor
@@ -140,7 +141,7 @@ class FootlightApp:
         try:
             await handler(request, send)
         except HTTPError as exc:
-            await respond_json(send, exc.status, exc.body(), headers=exc.headers)
+            await respond_json(send, exc.status, http_error_body(exc), headers=exc.headers)
         finally:
             if request.lease is not None:
                 self.trimmer.freed(request.lease.release())

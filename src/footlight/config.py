@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from footlight.core.networks import Network, parse_trusted_proxies
+from footlight.errors import ConfigError
 
 MiB = 1024 * 1024
 MAX_JSON_DEPTH = 100_000
@@ -649,10 +650,6 @@ SETTINGS: tuple[SettingSpec, ...] = (
         in_limits=True,
     ),
 )
-
-
-class ConfigError(ValueError):
-    """A setting has a value footlight cannot use; the message names the setting."""
 
 
 def load_settings(

@@ -1,8 +1,42 @@
-"""Errors ingest reports to clients. Each carries the `extensions.code` clients see."""
+"""Every error footlight raises on purpose, in one hierarchy (as httpx keeps its own).
+
+    FootlightError
+    ├── ConfigError              a setting has a value footlight cannot use (a ValueError too)
+    ├── IngestError              a request was refused and nothing was written
+    │   ├── BadInput
+    │   │   └── OtlpDecodeError      an OTLP export that cannot be decoded
+    │   │       └── OtlpPayloadTooLarge
+    │   ├── PayloadTooLarge
+    │   ├── NotFound
+    │   ├── Forbidden
+    │   ├── RequestError         a GraphQL request that cannot be executed at all
+    │   └── Refused              a limit said no (HTTP 429); may pass after `retry_after`
+    │       ├── RateLimited
+    │       └── QuotaExceeded
+    ├── HTTPError                answer with this status: the one problem type of the edge,
+    │                            the read API and the UI, each of which renders it its way
+    ├── StoreError               the store refused a write the client must hear about
+    │   ├── UnknownSession
+    │   ├── SessionOfAnotherProject
+    │   ├── TooManyFields
+    │   ├── UnknownProject
+    │   └── SessionFull
+    ├── StoreUnavailable         the store cannot take work now (down, disk full): 503
+    │   └── ReadTimeout
+    ├── LeaseLost                a processing job was taken over; this run drops it
+    └── GrpcBindError            the OTLP/gRPC port could not be listened on
+
+An `IngestError`'s `code` is what clients see as the GraphQL error's `extensions.code` (and
+in OTLP/HTTP error bodies); its `message` says exactly why, quoting input through `shown`.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from graphql import GraphQLError
 
 
 def shown(value: object, limit: int = 80) -> str:
@@ -12,7 +46,18 @@ def shown(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-class IngestError(Exception):
+class FootlightError(Exception):
+    """The root of every error footlight raises on purpose."""
+
+
+class ConfigError(FootlightError, ValueError):
+    """A setting has a value footlight cannot use; the message names the setting."""
+
+
+# -- refusing a client's request -------------------------------------------------------------
+
+
+class IngestError(FootlightError):
     """A request was refused and nothing was written; `message` says exactly why."""
 
     code = "BAD_USER_INPUT"
@@ -36,6 +81,33 @@ class NotFound(IngestError):
 
 class Forbidden(IngestError):
     code = "FORBIDDEN"
+
+
+class OtlpDecodeError(BadInput):
+    """An OTLP export could not be decoded; `message` says exactly what and where."""
+
+
+class OtlpPayloadTooLarge(OtlpDecodeError):
+    """An OTLP body is larger, or inflates larger, than the limit it is decoded with."""
+
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class RequestError(IngestError):
+    """The GraphQL request cannot be executed at all (unparsable, invalid, refused by a
+    document limit); `code` goes to `extensions.code`, `status` overrides the HTTP status."""
+
+    def __init__(
+        self,
+        message: str,
+        code: str,
+        errors: tuple[GraphQLError, ...] = (),
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.errors = errors or (GraphQLError(message),)
+        self.status = status
 
 
 class Refused(IngestError):
@@ -86,3 +158,96 @@ class QuotaExceeded(Refused):
     @property
     def extensions(self) -> dict[str, object]:
         return {**super().extensions, "detail": self.detail}
+
+
+# -- answering over HTTP ---------------------------------------------------------------------
+
+
+class HTTPError(FootlightError):
+    """Answer the request with `status`; `code` and `message` say why.
+
+    The ingest edge writes it as a GraphQL-shaped error body, the read API as its JSON
+    error object, the UI as an error page.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        headers: Iterable[tuple[str, str]] = (),
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = list(headers)
+        self.extensions = dict(extensions or {})
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+class StoreError(FootlightError):
+    """A write was refused for a reason the client must hear about; nothing was written."""
+
+
+class UnknownSession(StoreError):
+    def __init__(self, secure_id: str) -> None:
+        super().__init__(f"no session with secure id {secure_id!r}; call initializeSession first")
+        self.secure_id = secure_id
+
+
+class SessionOfAnotherProject(StoreError):
+    def __init__(self, secure_id: str, project_id: int) -> None:
+        super().__init__(f"session {secure_id!r} belongs to another project than {project_id}")
+        self.secure_id = secure_id
+
+
+class TooManyFields(StoreError):
+    def __init__(self, secure_id: str, limit: int) -> None:
+        super().__init__(
+            f"session {secure_id!r} would have more than {limit} user, session and track"
+            " properties (limit: max_properties_per_session)"
+        )
+        self.secure_id = secure_id
+
+
+class UnknownProject(StoreError):
+    def __init__(self, project_id: int) -> None:
+        super().__init__(f"no project with id {project_id}")
+        self.project_id = project_id
+
+
+class SessionFull(StoreError):
+    """A payload would take its session past the size cap; nothing was written."""
+
+    def __init__(self, secure_id: str, stored_bytes: int, size: int, limit: int) -> None:
+        super().__init__(
+            f"session {secure_id!r} stores {stored_bytes} bytes; {size} more would pass"
+            f" {limit} (limit: max_session_bytes)"
+        )
+        self.secure_id = secure_id
+        self.stored_bytes = stored_bytes
+        self.size = size
+        self.limit = limit
+
+
+class StoreUnavailable(FootlightError):
+    """The backend cannot take writes right now (disk full, database down); try again later."""
+
+
+class ReadTimeout(StoreUnavailable):
+    """An operator read (read API, UI) ran past `read_timeout_seconds` and was stopped."""
+
+
+# -- processing and serving ------------------------------------------------------------------
+
+
+class LeaseLost(FootlightError):
+    """Another processing run took a job over (ours outlived its lease); ours is dropped."""
+
+
+class GrpcBindError(FootlightError):
+    """The OTLP/gRPC port could not be listened on."""

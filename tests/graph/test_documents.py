@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from footlight.errors import RequestError
 from footlight.graph.documents import (
     CACHEABLE_CHARS,
     PARSE_FAILED,
     VALIDATION_FAILED,
     DocumentCache,
-    RequestError,
 )
 from footlight.graph.schema import public_schema
 from tests.conftest import INIT_DOC, PUSH_DOC

@@ -50,18 +50,17 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
-from footlight.core.records import StackFrame
 from footlight.core.otlp import (
     MAX_EXPORT_BYTES,
     MAX_ITEMS,
     DecodedBatch,
     LogRecord,
-    OtlpDecodeError,
-    OtlpPayloadTooLarge,
     Span,
     decode_batch,
     project_key,
 )
+from footlight.core.records import StackFrame
+from footlight.errors import OtlpDecodeError, OtlpPayloadTooLarge
 from footlight.processing.otlp import (
     console_level,
     console_message,

@@ -22,7 +22,7 @@ from footlight.processing.session import SessionDeriver
 from footlight.processing.worker import Processor
 from footlight.store import SQLiteStore, SQLStore
 from footlight.store.base import (
-    BackendError,
+    BackendErrorReport,
     BackendErrorInput,
     Derived,
     IncomingPayload,
@@ -56,8 +56,8 @@ def store(backend: str, tmp_path: Path) -> SQLStore:
     return SQLiteStore(tmp_path) if backend == "sqlite" else PostgresStore(fresh_database())
 
 
-def _error(message: str) -> BackendError:
-    return BackendError(message, "TypeError", "", "api", "at handler (api.js:1:2)", LONG_AGO)
+def _error(message: str) -> BackendErrorReport:
+    return BackendErrorReport(message, "TypeError", "", "api", "at handler (api.js:1:2)", LONG_AGO)
 
 
 class _Watched(Processor):

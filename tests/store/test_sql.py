@@ -41,16 +41,8 @@ import pytest
 
 from footlight.api.auth import hash_token
 from footlight.core.payload import PayloadSummary
-from footlight.store import (
-    IncomingPayload,
-    NewSession,
-    ReadTimeout,
-    SessionField,
-    SQLiteStore,
-    SQLStore,
-    StoreError,
-    StoreUnavailable,
-)
+from footlight.errors import ReadTimeout, StoreError, StoreUnavailable
+from footlight.store import IncomingPayload, NewSession, SessionField, SQLiteStore, SQLStore
 from footlight.store.base import Derived, PageVisit, SessionQuery, SessionSummary
 from footlight.store.postgres import PostgresStore
 from footlight.store.sql.engine import Connection

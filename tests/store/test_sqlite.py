@@ -28,20 +28,22 @@ from typing import Any
 import pytest
 
 from footlight.core.payload import PayloadSummary
+from footlight.errors import (
+    SessionOfAnotherProject,
+    StoreError,
+    StoreUnavailable,
+    UnknownProject,
+    UnknownSession,
+)
 from footlight.store import (
-    BackendError,
+    BackendErrorReport,
     IncomingPayload,
     Metric,
     NewSession,
     Session,
     SessionField,
-    SessionOfAnotherProject,
     SessionRecord,
     SQLiteStore,
-    StoreError,
-    StoreUnavailable,
-    UnknownProject,
-    UnknownSession,
 )
 from footlight.store.sqlite import DB_FILE, migrations
 
@@ -178,7 +180,8 @@ def test_a_store_from_a_newer_footlight_is_refused(tmp_path: Path) -> None:
 OPEN_STORES_WHEN_TOLD = """
 import asyncio, sys
 from pathlib import Path
-from footlight.store import SQLiteStore, StoreUnavailable
+from footlight.store import SQLiteStore
+from footlight.errors import StoreUnavailable
 
 async def open_and_close(data_dir):
     store = SQLiteStore(Path(data_dir))
@@ -393,8 +396,8 @@ def test_a_session_of_an_unknown_project_is_refused(tmp_path: Path) -> None:
     with_store(tmp_path, scenario)
 
 
-def backend_error(session_secure_id: str, event: str = "boom") -> BackendError:
-    return BackendError(
+def backend_error(session_secure_id: str, event: str = "boom") -> BackendErrorReport:
+    return BackendErrorReport(
         event=event,
         type="Error",
         url="https://api.example/checkout",
@@ -514,7 +517,8 @@ def test_check_writable_reports_a_closed_store(tmp_path: Path) -> None:
 PROBE_WHILE_WRITES_FAIL = """
 import asyncio, resource, signal, sys
 from pathlib import Path
-from footlight.store import SQLiteStore, StoreUnavailable
+from footlight.store import SQLiteStore
+from footlight.errors import StoreUnavailable
 
 async def probe(store, label):
     try:

@@ -54,7 +54,8 @@ from footlight.api.params import (
 )
 from footlight.core.ids import encode_project
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
-from footlight.store import ReadTimeout, Store, StoreError, StoreUnavailable
+from footlight.errors import ReadTimeout, StoreError, StoreUnavailable
+from footlight.store import Store
 from footlight.store.base import (
     ApiToken,
     ErrorGroupView,

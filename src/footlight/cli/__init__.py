@@ -32,9 +32,9 @@ from typing import Any
 
 from footlight import __version__, config, terminal
 from footlight.cli import commands
-from footlight.config import ConfigError, load_settings, parse_port
+from footlight.config import load_settings, parse_port
 from footlight.core import nesting
-from footlight.store import StoreError, StoreUnavailable
+from footlight.errors import ConfigError, StoreError, StoreUnavailable
 from footlight.store.base import TOKEN_SCOPES
 
 MAX_RETENTION_DAYS = 36_500

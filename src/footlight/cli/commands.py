@@ -19,9 +19,10 @@ from typing import TextIO, cast
 
 from footlight.api.auth import hash_token, new_token
 from footlight.api.events import events_json
-from footlight.config import ConfigError, Settings
+from footlight.config import Settings
 from footlight.core.clock import now_ms
 from footlight.core.ids import decode_project, encode_project
+from footlight.errors import ConfigError
 from footlight.ingest.quotas import DAY_SECONDS, utc_day
 from footlight.store import Project, SQLStore, open_store
 from footlight.store.base import ApiToken, JobKind, QueuedJob, TokenScope

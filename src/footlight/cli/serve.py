@@ -13,11 +13,12 @@ from typing import Any
 from uvicorn.supervisors import Multiprocess
 
 from footlight import __version__
-from footlight.config import ConfigError, Settings, settings_environment
+from footlight.config import Settings, settings_environment
 from footlight.core.ids import encode_project
 from footlight.edge.connections import Capacity, connection_capacity, raise_open_file_limit
 from footlight.edge.http_protocol import EdgeGuard, GuardedHttpToolsProtocol
 from footlight.edge.otlp_grpc import grpc_address
+from footlight.errors import ConfigError
 from footlight.store import Project, open_store
 from footlight.ui.pages import PLAYER_BUNDLE
 

@@ -8,9 +8,9 @@ A refusal is `429 Too Many Requests` with `Retry-After` and a GraphQL-shaped err
 
 from __future__ import annotations
 
-from footlight.edge.asgi import HTTPError, Request
+from footlight.edge.asgi import Request
 from footlight.edge.clients import ClientKeys
-from footlight.errors import Refused
+from footlight.errors import HTTPError, Refused
 from footlight.ingest.quotas import Limiter
 
 

@@ -15,6 +15,8 @@ from urllib.parse import parse_qs
 
 import msgspec
 
+from footlight.errors import HTTPError
+
 if TYPE_CHECKING:
     from footlight.edge.bodies import BodyLease
 
@@ -27,28 +29,6 @@ Headers = list[tuple[bytes, bytes]]
 _json_encode = msgspec.json.Encoder().encode
 RETRY_AFTER_SECONDS = "2"
 """What every 503 (the store is unreachable) tells clients to wait before trying again."""
-
-
-class HTTPError(Exception):
-    """Answer the request with this status and a GraphQL-shaped error body."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        code: str,
-        headers: Iterable[tuple[str, str]] = (),
-        extensions: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.headers = list(headers)
-        self.extensions = dict(extensions or {})
-
-    def body(self) -> dict[str, Any]:
-        return error_body(self.message, self.code, self.extensions)
 
 
 @dataclass(frozen=True)
@@ -192,3 +172,8 @@ def error_body(
     message: str, code: str, extensions: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {**(extensions or {}), "code": code}}]}
+
+
+def http_error_body(error: HTTPError) -> dict[str, Any]:
+    """An `HTTPError` as ingest clients read errors: GraphQL-shaped."""
+    return error_body(error.message, error.code, error.extensions)

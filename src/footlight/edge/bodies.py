@@ -25,8 +25,9 @@ connection cap instead (`max_connections` times 16 KiB: 64 MiB by default).
 
 from __future__ import annotations
 
-from footlight.edge.asgi import RETRY_AFTER_SECONDS, HTTPError, Scope
+from footlight.edge.asgi import RETRY_AFTER_SECONDS, Scope
 from footlight.edge.clients import ClientKeys
+from footlight.errors import HTTPError
 
 _CLOSE = ("connection", "close")
 SMALL_BODY_BYTES = 16 * 1024

@@ -47,12 +47,13 @@ from footlight.edge import cors
 from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
     RETRY_AFTER_SECONDS,
-    HTTPError,
     Request,
     Send,
+    http_error_body,
     respond,
     respond_json,
 )
+from footlight.errors import HTTPError
 from footlight.graph import Executor, GraphQLRequest, Outcome
 from footlight.graph.context import RequestContext
 from footlight.graph.executor import Prepared
@@ -177,7 +178,7 @@ class GraphQLEndpoint:
                 outcome, operation_name = await self._run_large(parsed, context)
         except HTTPError as exc:
             headers = [*allow_origin, *exc.headers]
-            await respond_json(send, exc.status, exc.body(), content_type, headers)
+            await respond_json(send, exc.status, http_error_body(exc), content_type, headers)
             return
         headers = list(allow_origin)
         if outcome.retry_after is not None:

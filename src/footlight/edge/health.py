@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from footlight.edge.asgi import RETRY_AFTER_SECONDS, Request, Send, respond_json
-from footlight.store import Store, StoreUnavailable
+from footlight.errors import StoreUnavailable
+from footlight.store import Store
 
 
 async def healthz(_request: Request, send: Send) -> None:

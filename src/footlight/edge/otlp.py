@@ -24,16 +24,23 @@ from footlight.edge import cors
 from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
     RETRY_AFTER_SECONDS,
-    HTTPError,
     Request,
     Send,
+    http_error_body,
     respond,
     respond_json,
 )
-from footlight.errors import IngestError, shown
+from footlight.errors import (
+    HTTPError,
+    IngestError,
+    OtlpDecodeError,
+    OtlpPayloadTooLarge,
+    StoreUnavailable,
+    shown,
+)
 from footlight.ingest.offload import run_sized
 from footlight.ingest.service import Ingestor
-from footlight.store import OtlpBatch, StoreUnavailable
+from footlight.store import OtlpBatch
 
 PROJECT_HEADERS = ("x-highlight-project", "x-launchdarkly-project")
 """The headers (gRPC: metadata) with which an exporter names the project of items that name
@@ -69,7 +76,7 @@ class OtlpEndpoint:
             await respond_json(
                 send,
                 exc.status,
-                exc.body(),
+                http_error_body(exc),
                 headers=[*headers, *exc.headers],
             )
             return
@@ -154,9 +161,9 @@ async def accept_export(
 
     try:
         request, claims = await run_sized(len(body), encoding == "gzip", read)
-    except otlp.OtlpPayloadTooLarge as exc:
+    except OtlpPayloadTooLarge as exc:
         raise HTTPError(413, exc.message, "PAYLOAD_TOO_LARGE") from None
-    except otlp.OtlpDecodeError as exc:
+    except OtlpDecodeError as exc:
         raise HTTPError(400, exc.message, "BAD_REQUEST") from None
     if claims.items == 0:
         return Accepted()  # nothing to keep (exporters do send empty exports)

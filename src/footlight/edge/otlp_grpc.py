@@ -51,8 +51,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from footlight.config import Limits
 from footlight.core.otlp import PROTOBUF, Signal, partial_success
 from footlight.edge.admission import ClientAdmission
-from footlight.edge.asgi import RETRY_AFTER_SECONDS, HTTPError
+from footlight.edge.asgi import RETRY_AFTER_SECONDS
 from footlight.edge.otlp import accept_export, project_header
+from footlight.errors import GrpcBindError, HTTPError
 from footlight.ingest.service import Ingestor
 
 log = logging.getLogger("footlight.edge")
@@ -72,10 +73,6 @@ _STATUS: dict[int, grpc.StatusCode] = {
     429: grpc.StatusCode.RESOURCE_EXHAUSTED,
     503: grpc.StatusCode.UNAVAILABLE,
 }
-
-
-class GrpcBindError(Exception):
-    """The OTLP/gRPC port could not be listened on."""
 
 
 def grpc_address(host: str, port: int) -> str:

@@ -31,6 +31,7 @@ from graphql import (
     validate,
 )
 
+from footlight.errors import RequestError
 from footlight.graph.caps import ListCaps
 from footlight.graph.lenient import VariableLoosener
 
@@ -38,23 +39,6 @@ CACHEABLE_CHARS = 16 * 1024
 """The SDK's documents are 0.1-2 KB."""
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
-
-
-class RequestError(Exception):
-    """The request cannot be executed at all; `code` goes to `extensions.code`."""
-
-    def __init__(
-        self,
-        message: str,
-        code: str,
-        errors: tuple[GraphQLError, ...] = (),
-        status: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.errors = errors or (GraphQLError(message),)
-        self.status = status
 
 
 @dataclass(frozen=True)

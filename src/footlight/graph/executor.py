@@ -45,9 +45,8 @@ from graphql import Executor as OperationExecutor
 from graphql.execution.incremental.incremental_executor import IncrementalExecutor
 
 from footlight.config import Limits
-from footlight.errors import IngestError, Refused
-from footlight.graph.documents import VALIDATION_FAILED, DocumentCache, RequestError
-from footlight.store import StoreUnavailable
+from footlight.errors import IngestError, Refused, RequestError, StoreUnavailable
+from footlight.graph.documents import VALIDATION_FAILED, DocumentCache
 
 log = logging.getLogger("footlight.graph")
 

@@ -65,8 +65,15 @@ from collections import OrderedDict
 from collections.abc import Hashable
 
 from footlight.config import Limits
-from footlight.errors import QuotaExceeded, RateLimited, Refused, shown
-from footlight.store import Project, Store, StoreError, StoreUnavailable, UsageCount
+from footlight.errors import (
+    QuotaExceeded,
+    RateLimited,
+    Refused,
+    StoreError,
+    StoreUnavailable,
+    shown,
+)
+from footlight.store import Project, Store, UsageCount
 
 log = logging.getLogger("footlight.limits")
 

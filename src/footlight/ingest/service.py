@@ -32,12 +32,22 @@ from footlight.config import Limits
 from footlight.core import payload as payloads
 from footlight.core.clock import now_ms
 from footlight.core.ids import decode_project, parse_int64
-from footlight.errors import BadInput, Forbidden, NotFound, shown
+from footlight.errors import (
+    BadInput,
+    Forbidden,
+    NotFound,
+    SessionFull,
+    SessionOfAnotherProject,
+    StoreError,
+    UnknownProject,
+    UnknownSession,
+    shown,
+)
 from footlight.ingest.bounds import Bounds
 from footlight.ingest.offload import run_off_loop, run_sized
 from footlight.ingest.quotas import Limiter, Ticket, Tracked
 from footlight.store import (
-    BackendError,
+    BackendErrorReport,
     Feedback,
     FieldKind,
     IncomingPayload,
@@ -47,12 +57,7 @@ from footlight.store import (
     PayloadSource,
     Session,
     SessionField,
-    SessionFull,
-    SessionOfAnotherProject,
     Store,
-    StoreError,
-    UnknownProject,
-    UnknownSession,
 )
 from footlight.store.projects import ProjectKeys
 
@@ -424,7 +429,7 @@ class Ingestor:
                 )
             service = e.get("service") or {}
             records.append(
-                BackendError(
+                BackendErrorReport(
                     event=b.text(e["event"]),
                     type=b.value(e["type"]),
                     url=b.value(e["url"]),

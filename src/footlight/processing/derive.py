@@ -14,22 +14,16 @@ from __future__ import annotations
 import logging
 import math
 
-from footlight.core.otlp import (
-    DecodedBatch,
-    LogRecord,
-    MetricPoint,
-    OtlpDecodeError,
-    Span,
-    project_key,
-)
+from footlight.core.otlp import DecodedBatch, LogRecord, MetricPoint, Span, project_key
 from footlight.core.records import ErrorOccurrence, StackFrame
+from footlight.errors import OtlpDecodeError
 from footlight.processing import otlp
 from footlight.processing.fingerprint import fingerprint
 from footlight.processing.values import json_list, stack_frames
 from footlight.store.base import (
     BackendErrorInput,
     Derived,
-    DerivedError,
+    DerivedOccurrence,
     DerivedLog,
     MetricRecord,
     OtlpBatch,
@@ -68,8 +62,8 @@ def _services_seen(decoded: DecodedBatch, at: int) -> list[ServiceSeen]:
 
 def _derived_error(
     error: ErrorOccurrence, session: str | None, project_key: str | None, trace_id: str | None
-) -> DerivedError:
-    return DerivedError(
+) -> DerivedOccurrence:
+    return DerivedOccurrence(
         error,
         fingerprint(error.type, error.message, error.frames),
         session,
@@ -175,7 +169,7 @@ def derive_backend_error(item: BackendErrorInput, origin: str) -> Derived:
     return Derived(
         origin=origin,
         errors=[
-            DerivedError(
+            DerivedOccurrence(
                 occurrence,
                 fingerprint(occurrence.type, occurrence.message, occurrence.frames),
                 e.session_secure_id,

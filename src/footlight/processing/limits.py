@@ -35,7 +35,7 @@ from footlight.core.records import (
 )
 
 if TYPE_CHECKING:
-    from footlight.store.base import BackendError, Derived
+    from footlight.store.base import BackendErrorReport, Derived
 
 MiB = 1024 * 1024
 DAY_MS = 86_400_000
@@ -241,7 +241,9 @@ def plausible_time(t: int, received_at: int) -> int:
     return t if 0 <= t <= received_at + DAY_MS else received_at
 
 
-def bounded_backend_error(error: BackendError, limits: DerivationLimits) -> BackendError:
+def bounded_backend_error(
+    error: BackendErrorReport, limits: DerivationLimits
+) -> BackendErrorReport:
     """A backend error's text cut before it is derived, so that parsing its stack and
     fingerprinting its message cost a bounded time. A stack trace small enough is kept whole
     (it is JSON to parse); a larger one can only be kept as (cut) text."""

@@ -55,7 +55,7 @@ from footlight.processing.values import json_object, number, stack_frames, text,
 from footlight.store.base import (
     Backfill,
     Derived,
-    DerivedError,
+    DerivedOccurrence,
     SessionInput,
     SessionSummary,
     StoredPayload,
@@ -511,7 +511,7 @@ class SessionDeriver:
         self._console: list[tuple[str, ConsoleMessage]] = []
         self._network: list[tuple[str, NetworkRequest]] = []
         self._websocket: list[tuple[str, WebSocketEvent]] = []
-        self._errors: list[DerivedError] = []
+        self._errors: list[DerivedOccurrence] = []
         self._tracks: list[tuple[str, TrackEvent]] = []
         self._seen = {"console": 0, "network": 0, "errors": 0}
         self._payloads = 0
@@ -570,7 +570,7 @@ class SessionDeriver:
             self._seen["errors"] += 1
             if self._budget.keep("errors", _size(occurrence)):
                 self._errors.append(
-                    DerivedError(
+                    DerivedOccurrence(
                         occurrence,
                         fingerprint(occurrence.type, occurrence.message, occurrence.frames),
                         self._secure_id,

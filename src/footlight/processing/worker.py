@@ -36,7 +36,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from footlight.core.clock import now_ms
-from footlight.errors import shown
+from footlight.errors import LeaseLost, StoreError, StoreUnavailable, shown
 from footlight.processing.derive import derive_backend_error, derive_otlp
 from footlight.processing.limits import (
     DerivationLimits,
@@ -44,15 +44,8 @@ from footlight.processing.limits import (
     bounded_derived,
 )
 from footlight.processing.session import SessionDeriver
-from footlight.store import Store, StoreError, StoreUnavailable
-from footlight.store.base import (
-    Derived,
-    DerivedError,
-    DerivedLog,
-    Job,
-    LeaseLost,
-    ServiceSeen,
-)
+from footlight.store import Store
+from footlight.store.base import Derived, DerivedOccurrence, DerivedLog, Job, ServiceSeen
 from footlight.store.projects import ProjectKeys
 
 log = logging.getLogger("footlight.processing")
@@ -62,7 +55,7 @@ _PAGE_BYTES = 1024 * 1024
 """Stored (compressed) payload bytes read at once; a larger payload is read alone."""
 
 
-_Attributed = TypeVar("_Attributed", DerivedError, DerivedLog, ServiceSeen)
+_Attributed = TypeVar("_Attributed", DerivedOccurrence, DerivedLog, ServiceSeen)
 
 
 def _attributed(item: _Attributed, projects: Mapping[str, int]) -> _Attributed | None:
@@ -206,7 +199,7 @@ class Processor:
         """Errors and logs of no session get the project their exporter named (a project
         id, verbose id or key, resolved like initializeSession's); those naming no project
         this store has (deleted since the export was taken) are left out, and logged."""
-        named: list[DerivedError | DerivedLog | ServiceSeen] = [
+        named: list[DerivedOccurrence | DerivedLog | ServiceSeen] = [
             *derived.errors,
             *derived.logs,
             *derived.services,

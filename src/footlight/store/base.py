@@ -33,63 +33,6 @@ TOKEN_SCOPES: tuple[TokenScope, ...] = ("read", "admin")
 T = TypeVar("T")
 
 
-class StoreError(Exception):
-    """A write was refused for a reason the client must hear about; nothing was written."""
-
-
-class UnknownSession(StoreError):
-    def __init__(self, secure_id: str) -> None:
-        super().__init__(f"no session with secure id {secure_id!r}; call initializeSession first")
-        self.secure_id = secure_id
-
-
-class SessionOfAnotherProject(StoreError):
-    def __init__(self, secure_id: str, project_id: int) -> None:
-        super().__init__(f"session {secure_id!r} belongs to another project than {project_id}")
-        self.secure_id = secure_id
-
-
-class TooManyFields(StoreError):
-    def __init__(self, secure_id: str, limit: int) -> None:
-        super().__init__(
-            f"session {secure_id!r} would have more than {limit} user, session and track"
-            " properties (limit: max_properties_per_session)"
-        )
-        self.secure_id = secure_id
-
-
-class UnknownProject(StoreError):
-    def __init__(self, project_id: int) -> None:
-        super().__init__(f"no project with id {project_id}")
-        self.project_id = project_id
-
-
-class SessionFull(StoreError):
-    """A payload would take its session past the size cap; nothing was written."""
-
-    def __init__(self, secure_id: str, stored_bytes: int, size: int, limit: int) -> None:
-        super().__init__(
-            f"session {secure_id!r} stores {stored_bytes} bytes; {size} more would pass"
-            f" {limit} (limit: max_session_bytes)"
-        )
-        self.secure_id = secure_id
-        self.stored_bytes = stored_bytes
-        self.size = size
-        self.limit = limit
-
-
-class LeaseLost(Exception):
-    """Another processing run took a job over (ours outlived its lease); ours is dropped."""
-
-
-class StoreUnavailable(Exception):
-    """The backend cannot take writes right now (disk full, database down); try again later."""
-
-
-class ReadTimeout(StoreUnavailable):
-    """An operator read (read API, UI) ran past `read_timeout_seconds` and was stopped."""
-
-
 @dataclass(frozen=True)
 class Project:
     id: int
@@ -236,7 +179,7 @@ class Metric:
 
 
 @dataclass(frozen=True)
-class BackendError:
+class BackendErrorReport:
     """An error reported by a backend SDK; `project_id` is resolved before it is stored."""
 
     event: str
@@ -343,7 +286,7 @@ class QueuedJob:
 class BackendErrorInput:
     id: int
     project_id: int
-    error: BackendError
+    error: BackendErrorReport
     received_at: int = 0
     """When the server stored it: what an implausible error time falls back to."""
 
@@ -381,7 +324,7 @@ class SessionSummary:
 
 
 @dataclass(frozen=True)
-class DerivedError:
+class DerivedOccurrence:
     error: ErrorOccurrence
     fingerprint: str
     session_secure_id: str | None
@@ -402,7 +345,7 @@ class DerivedLog:
     project_id: int | None = None
     """None: the project of the session, looked up when stored."""
     project_key: str | None = None
-    """For a record of no session: the project key its exporter named (as DerivedError's)."""
+    """For a record of no session: the project key its exporter named (as DerivedOccurrence's)."""
 
 
 @dataclass(frozen=True)
@@ -467,7 +410,7 @@ class Derived:
     console: list[tuple[str, ConsoleMessage]] = field(default_factory=list)
     network: list[tuple[str, NetworkRequest]] = field(default_factory=list)
     websocket: list[tuple[str, WebSocketEvent]] = field(default_factory=list)
-    errors: list[DerivedError] = field(default_factory=list)
+    errors: list[DerivedOccurrence] = field(default_factory=list)
     tracks: list[tuple[str, TrackEvent]] = field(default_factory=list)
     spans: list[SpanRecord] = field(default_factory=list)
     metrics: list[MetricRecord] = field(default_factory=list)
@@ -732,7 +675,7 @@ class Store(Protocol):
         """Store metrics of one or more sessions, all or nothing; return how many were new."""
 
     async def add_backend_errors(
-        self, project_id: int | None, errors: Sequence[BackendError], at: int
+        self, project_id: int | None, errors: Sequence[BackendErrorReport], at: int
     ) -> int:
         """Store errors reported by backend SDKs, each exactly once.
 
@@ -743,7 +686,7 @@ class Store(Protocol):
 
     async def session_record(self, secure_id: str) -> SessionRecord | None: ...
 
-    async def backend_errors(self, project_id: int) -> list[BackendError]: ...
+    async def backend_errors(self, project_id: int) -> list[BackendErrorReport]: ...
 
     async def otlp_batches(self) -> list[OtlpBatch]: ...
 

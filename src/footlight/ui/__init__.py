@@ -10,7 +10,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from footlight.store import Store, StoreError, StoreUnavailable
+from footlight.errors import StoreError, StoreUnavailable
+from footlight.store import Store
 from footlight.ui import pages
 
 ROUTES = [

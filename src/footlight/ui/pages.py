@@ -57,7 +57,8 @@ from footlight.api.params import (
 from footlight.core.ids import encode_project
 from footlight.core.records import NetworkRequest
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
-from footlight.store import ReadTimeout, Store
+from footlight.errors import ReadTimeout
+from footlight.store import Store
 from footlight.store.base import (
     MAX_VIEW_FIELDS,
     ApiToken,

@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from footlight.core.payload import JSON_DECODE_ERRORS, gunzip
-from footlight.errors import IngestError, PayloadTooLarge
+from footlight.errors import IngestError, OtlpDecodeError, OtlpPayloadTooLarge, PayloadTooLarge
 
 Signal = Literal["traces", "metrics", "logs"]
 Attributes: TypeAlias = dict[str, Any]
@@ -48,18 +48,6 @@ log records at a time (the OpenTelemetry JS default), and real highlight.run exp
 spans with 68 events, or 32 metric points (tests/fixtures/otlp-*.json). Turning millions of
 items into records takes seconds and gigabytes, and empty ones cost two bytes each on the
 wire, so a small gzip body can hold millions."""
-
-
-class OtlpDecodeError(Exception):
-    """A stored OTLP export could not be decoded; `message` says exactly why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class OtlpPayloadTooLarge(OtlpDecodeError):
-    """A gzip body inflates past the limit it is decoded with."""
 
 
 Export: TypeAlias = (

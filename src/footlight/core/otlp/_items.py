@@ -25,10 +25,10 @@ from footlight.core.otlp._decode import (
     SESSION_ATTRIBUTES,
     Attributes,
     Export,
-    OtlpDecodeError,
     parse_export,
     signal_of,
 )
+from footlight.errors import OtlpDecodeError
 
 _TRACE_ID_BYTES = 16
 _SPAN_ID_BYTES = 8

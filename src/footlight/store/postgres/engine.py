@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import errors as pg_errors
 
-from footlight.store.base import StoreUnavailable
+from footlight.errors import StoreUnavailable
 from footlight.store.sql.engine import (
     Connection,
     Cursor,

@@ -13,7 +13,8 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from footlight.store.base import JobKind, ProcessingTiming, UnknownSession
+from footlight.errors import UnknownSession
+from footlight.store.base import JobKind, ProcessingTiming
 from footlight.store.sql.engine import Connection, ReadLane
 
 T = TypeVar("T")

@@ -47,7 +47,7 @@ from importlib import resources
 from typing import Any, Literal, Protocol, TypeVar
 
 from footlight.core.clock import now_ms
-from footlight.store.base import ReadTimeout, StoreError, StoreUnavailable
+from footlight.errors import ReadTimeout, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger("footlight.store")

@@ -15,12 +15,12 @@ from typing import Any
 import msgspec
 
 from footlight.core.clock import now_ms
+from footlight.errors import LeaseLost
 from footlight.store.base import (
     BackendErrorInput,
     Derived,
     Job,
     JobKind,
-    LeaseLost,
     OtlpBatch,
     QueuedJob,
     Session,

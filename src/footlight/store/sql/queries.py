@@ -23,6 +23,7 @@ from footlight.core.records import (
     TrackEvent,
     WebSocketEvent,
 )
+from footlight.errors import UnknownProject
 from footlight.store.base import (
     MAX_VIEW_FIELDS,
     ApiToken,
@@ -43,7 +44,6 @@ from footlight.store.base import (
     SpanView,
     TimelineKey,
     TokenScope,
-    UnknownProject,
 )
 from footlight.store.sql.access import Access, from_json
 from footlight.store.sql.engine import Connection

@@ -6,7 +6,7 @@ from typing import Any
 
 from footlight.core.payload import PayloadSummary
 from footlight.store.base import (
-    BackendError,
+    BackendErrorReport,
     Feedback,
     SessionField,
     StoredPayload,
@@ -103,8 +103,8 @@ def feedback(row: Any) -> Feedback:
     return Feedback(row["verbatim"], row["timestamp"], row["user_name"], row["user_email"])
 
 
-def backend_error(row: Any) -> BackendError:
-    return BackendError(
+def backend_error(row: Any) -> BackendErrorReport:
+    return BackendErrorReport(
         event=row["event"],
         type=row["type"],
         url=row["url"],

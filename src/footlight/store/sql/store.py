@@ -15,8 +15,16 @@ from typing import Any, TypeVar
 import msgspec
 
 from footlight.core.clock import now_ms
+from footlight.errors import (
+    SessionFull,
+    SessionOfAnotherProject,
+    StoreError,
+    TooManyFields,
+    UnknownProject,
+    UnknownSession,
+)
 from footlight.store.base import (
-    BackendError,
+    BackendErrorReport,
     Feedback,
     IncomingPayload,
     Metric,
@@ -26,14 +34,8 @@ from footlight.store.base import (
     Project,
     Session,
     SessionField,
-    SessionFull,
-    SessionOfAnotherProject,
     SessionRecord,
     SessionSize,
-    StoreError,
-    TooManyFields,
-    UnknownProject,
-    UnknownSession,
 )
 from footlight.store.sql.access import Access, Engine, digest, session_id_of
 from footlight.store.sql.engine import Connection
@@ -479,7 +481,7 @@ class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
         return await self._write(add)
 
     async def add_backend_errors(
-        self, project_id: int | None, errors: Sequence[BackendError], at: int
+        self, project_id: int | None, errors: Sequence[BackendErrorReport], at: int
     ) -> int:
         def add(conn: Connection) -> int:
             if (
@@ -604,8 +606,8 @@ class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
 
         return await self._read(read)
 
-    async def backend_errors(self, project_id: int) -> list[BackendError]:
-        def read(conn: Connection) -> list[BackendError]:
+    async def backend_errors(self, project_id: int) -> list[BackendErrorReport]:
+        def read(conn: Connection) -> list[BackendErrorReport]:
             return [
                 backend_error(r)
                 for r in conn.execute(

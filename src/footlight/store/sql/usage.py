@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from footlight.store.base import QUOTAS, Project, UnknownProject, UsageCount, UsageTotals
+from footlight.errors import UnknownProject
+from footlight.store.base import QUOTAS, Project, UsageCount, UsageTotals
 from footlight.store.sql.access import Access
 from footlight.store.sql.engine import Connection
 

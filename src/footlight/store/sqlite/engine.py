@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from footlight.store.base import StoreUnavailable
+from footlight.errors import StoreUnavailable
 from footlight.store.sql.engine import (
     Connection,
     Cursor,
