@@ -14,8 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from footlight.store import Store
-from footlight.store.base import ApiToken, TokenScope
+from footlight.store.base import ApiToken, ReadStore, TokenScope
 
 TOKEN_PREFIX = "flt_"  # noqa: S105 - a prefix that makes leaked tokens recognisable
 
@@ -36,7 +35,7 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def authenticate(store: Store, authorization: str | None) -> ApiToken:
+async def authenticate(store: ReadStore, authorization: str | None) -> ApiToken:
     if not authorization:
         raise AuthError(401, "UNAUTHENTICATED", "send Authorization: Bearer <token>")
     scheme, _, token = authorization.partition(" ")

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from footlight.ingest.offload import run_sized
-from footlight.store import Store
+from footlight.store.base import ReadStore
 
 
 class _Events(msgspec.Struct, frozen=True):
@@ -33,7 +33,7 @@ def events_json(body: bytes) -> bytes:
     return b",".join(_decode(gzip.decompress(body)).events.events)
 
 
-async def stream_events(store: Store, secure_id: str) -> AsyncIterator[bytes]:
+async def stream_events(store: ReadStore, secure_id: str) -> AsyncIterator[bytes]:
     yield b"["
     first = True
     async for body in store.payload_bodies(secure_id):

@@ -7,8 +7,7 @@ import bisect
 from dataclasses import asdict
 
 from footlight.core.records import NetworkRequest
-from footlight.store import Store
-from footlight.store.base import Page, TimelineKey
+from footlight.store.base import Page, ReadStore, TimelineKey
 
 MERGE_WINDOW_MS = 1000
 """A span and a resource with the same URL that start less than this apart are one request."""
@@ -74,7 +73,7 @@ def _nearby(starts: list[tuple[float, int]], start: float, taken: set[int]) -> i
 
 
 async def network_page(
-    store: Store, secure_id: str, after: TimelineKey | None, limit: int
+    store: ReadStore, secure_id: str, after: TimelineKey | None, limit: int
 ) -> Page[NetworkRequest]:
     """A page of the merged network timeline: the stored rows (resources and spans) after
     `after`, `limit` of them, merged.

@@ -55,13 +55,13 @@ from footlight.api.params import (
 from footlight.core.ids import encode_project
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
 from footlight.errors import ReadTimeout, StoreError, StoreUnavailable
-from footlight.store import Store
 from footlight.store.base import (
     ApiToken,
     ErrorGroupView,
     ErrorView,
     LogView,
     Page,
+    ReadStore,
     SessionView,
     SpanView,
     TimelineKey,
@@ -152,8 +152,8 @@ def _group_json(group: ErrorGroupView) -> dict[str, Any]:
 Handler = Callable[[Request, ApiToken], Awaitable[Response]]
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
+def _store(request: Request) -> ReadStore:
+    store: ReadStore = request.app.state.store
     return store
 
 
@@ -449,7 +449,7 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return _error(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
 
 
-def build_api(store: Store) -> Starlette:
+def build_api(store: ReadStore) -> Starlette:
     app = Starlette(routes=ROUTES, exception_handlers={404: _not_found, 405: _not_allowed})
     app.state.store = store
     return app

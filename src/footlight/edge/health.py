@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from footlight.edge.asgi import RETRY_AFTER_SECONDS, Request, Send, respond_json
 from footlight.errors import StoreUnavailable
-from footlight.store import Store
+from footlight.store.base import StoreLifecycle
 
 
 async def healthz(_request: Request, send: Send) -> None:
@@ -15,7 +15,7 @@ async def healthz(_request: Request, send: Send) -> None:
 class Readyz:
     """The store takes durable writes: a tiny write is committed on every probe."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreLifecycle) -> None:
         self._store = store
 
     async def __call__(self, _request: Request, send: Send) -> None:

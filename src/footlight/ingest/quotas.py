@@ -73,7 +73,8 @@ from footlight.errors import (
     StoreUnavailable,
     shown,
 )
-from footlight.store import Project, Store, UsageCount
+from footlight.store import Project, UsageCount
+from footlight.store.base import IngestStore
 
 log = logging.getLogger("footlight.limits")
 
@@ -207,7 +208,7 @@ class Usage:
     """Per-project daily counters and quotas, shared with the other processes through the
     store (see the module docstring)."""
 
-    def __init__(self, store: Store, sync_seconds: float) -> None:
+    def __init__(self, store: IngestStore, sync_seconds: float) -> None:
         self._store = store
         self._sync_seconds = sync_seconds
         self._quotas: dict[int, Project] = {}
@@ -398,7 +399,7 @@ class _RefusalLog:
 class Limiter:
     """Every limit of one process; ingest and the edge ask it before doing any work."""
 
-    def __init__(self, limits: Limits, store: Store) -> None:
+    def __init__(self, limits: Limits, store: IngestStore) -> None:
         capacity = limits.max_tracked_keys
         self.max_session_bytes = limits.max_session_bytes
         self.clients = Scope(

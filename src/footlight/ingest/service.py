@@ -57,8 +57,8 @@ from footlight.store import (
     PayloadSource,
     Session,
     SessionField,
-    Store,
 )
+from footlight.store.base import IngestStore
 from footlight.store.projects import ProjectKeys
 
 T = TypeVar("T")
@@ -140,7 +140,7 @@ async def _within(ticket: Ticket, work: Awaitable[T]) -> T:
 
 
 class Ingestor:
-    def __init__(self, store: Store, limits: Limits) -> None:
+    def __init__(self, store: IngestStore, limits: Limits) -> None:
         self.store = store
         self.limits = limits
         self.bounds = Bounds(limits)

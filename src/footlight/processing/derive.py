@@ -23,8 +23,8 @@ from footlight.processing.values import json_list, stack_frames
 from footlight.store.base import (
     BackendErrorInput,
     Derived,
-    DerivedOccurrence,
     DerivedLog,
+    DerivedOccurrence,
     MetricRecord,
     OtlpBatch,
     ServiceSeen,

@@ -44,8 +44,14 @@ from footlight.processing.limits import (
     bounded_derived,
 )
 from footlight.processing.session import SessionDeriver
-from footlight.store import Store
-from footlight.store.base import Derived, DerivedOccurrence, DerivedLog, Job, ServiceSeen
+from footlight.store.base import (
+    Derived,
+    DerivedLog,
+    DerivedOccurrence,
+    Job,
+    ProcessingStore,
+    ServiceSeen,
+)
 from footlight.store.projects import ProjectKeys
 
 log = logging.getLogger("footlight.processing")
@@ -81,7 +87,7 @@ class _Run:
 class Processor:
     def __init__(
         self,
-        store: Store,
+        store: ProcessingStore,
         *,
         max_inflated_bytes: int,
         poll_seconds: float = 1.0,

@@ -590,8 +590,8 @@ class PurgeResult:
     orphans: int
 
 
-class Store(Protocol):
-    """A durable home for ingested data. Every write method returns only once committed."""
+class StoreLifecycle(Protocol):
+    """Opening, closing and naming a store; what the server and the CLI do with any."""
 
     def exists(self) -> bool:
         """Whether the store has been created (without creating it)."""
@@ -607,12 +607,9 @@ class Store(Protocol):
     async def check_writable(self) -> None:
         """Commit a tiny write; raise StoreUnavailable if that fails."""
 
-    async def create_project(self, name: str, keys: Sequence[str] = ()) -> Project: ...
 
-    async def list_projects(self) -> list[Project]: ...
-
-    async def ensure_default_project(self) -> Project | None:
-        """Create project 1 if the store has no project yet; return it, or None if one existed."""
+class KeyLookup(Protocol):
+    """Project keys to project ids: what ingest and processing both resolve."""
 
     async def project_for_key(self, key: str) -> int | None:
         """The project that owns an extra public key, if any."""
@@ -621,6 +618,14 @@ class Store(Protocol):
         """The projects public keys name, for processing: each key's own project if it is an
         extra key, else the id it decodes to (given) if that project exists. Keys that name
         no project are left out."""
+
+
+class IngestStore(KeyLookup, Protocol):
+    """What ingest writes (footlight.ingest, footlight.graph): every write returns only once
+    committed, so a 2xx means the data is durable."""
+
+    def describe(self) -> str:
+        """Where the data lives, for people: a path or a database name."""
 
     async def initialize_session(self, new: NewSession) -> Session:
         """Insert the session, or return the existing one with that secure id unchanged.
@@ -684,13 +689,15 @@ class Store(Protocol):
 
     async def add_otlp_batch(self, batch: OtlpBatch) -> None: ...
 
-    async def session_record(self, secure_id: str) -> SessionRecord | None: ...
+    async def note_backend(self, project_id: int, name: str, at: int, limit: int) -> None:
+        """Record that a backend service reported to a project (markBackendSetup)."""
 
-    async def backend_errors(self, project_id: int) -> list[BackendErrorReport]: ...
+    async def sync_usage(self, counts: Sequence[UsageCount], day: int) -> UsageTotals:
+        """Add to the usage counters, all or nothing; return the quotas and `day`'s totals."""
 
-    async def otlp_batches(self) -> list[OtlpBatch]: ...
 
-    # -- processing (see footlight.processing.worker) -----------------------------------------
+class ProcessingStore(KeyLookup, Protocol):
+    """The processing queue and what processing reads and writes (footlight.processing)."""
 
     async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
         """Lease up to `limit` due jobs nobody holds (or whose lease ran out), except those in
@@ -722,17 +729,6 @@ class Store(Protocol):
         """Record a failed run; the job is due again at `retry_at`, or set aside for good
         (until an operator re-queues it) with `quarantine`."""
 
-    async def queued_jobs(self) -> int:
-        """Jobs waiting to be done (quarantined jobs are not counted: they wait for a person)."""
-
-    async def quarantined_jobs(self) -> list[QueuedJob]: ...
-
-    async def retry_quarantined(
-        self, now: int, kind: JobKind | None = None, key: int | None = None
-    ) -> int:
-        """Put quarantined jobs (all, or the one named) back in the queue, due now, with their
-        attempts reset; return how many."""
-
     async def session_input(self, session_id: int) -> SessionInput | None: ...
 
     async def session_payloads(
@@ -746,7 +742,13 @@ class Store(Protocol):
 
     async def backend_error_input(self, error_id: int) -> BackendErrorInput | None: ...
 
-    # -- reading (see footlight.api) -------------------------------------------------------
+    async def purge_expired(self, now: int, batch: int = 100) -> PurgeResult: ...
+
+
+class ReadStore(Protocol):
+    """What the read API and the UI read (footlight.api, footlight.ui), and their credentials."""
+
+    async def list_projects(self) -> list[Project]: ...
 
     async def list_sessions(self, query: SessionQuery) -> list[SessionView]: ...
 
@@ -796,16 +798,6 @@ class Store(Protocol):
         self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
     ) -> Page[ErrorView]: ...
 
-    async def session_console(self, secure_id: str) -> list[ConsoleMessage]: ...
-
-    async def session_network(self, secure_id: str) -> list[NetworkRequest]: ...
-
-    async def session_websocket(self, secure_id: str) -> list[WebSocketEvent]: ...
-
-    async def session_tracks(self, secure_id: str) -> list[TrackEvent]: ...
-
-    async def session_feedback(self, secure_id: str) -> list[Feedback]: ...
-
     async def errors(
         self,
         project_ids: Sequence[int] | None,
@@ -843,28 +835,46 @@ class Store(Protocol):
         """The backend services that reported to those projects (all: None), by project and
         name; at most Limits.max_backend_services a project."""
 
-    async def note_backend(self, project_id: int, name: str, at: int, limit: int) -> None:
-        """Record that a backend service reported to a project (markBackendSetup)."""
-
-    # -- deletion, retention, tokens ---------------------------------------------------------
-
     async def delete_session(self, secure_id: str) -> bool:
         """Remove a session, its input and everything derived from it; False if unknown."""
 
-    async def set_retention(self, project_id: int, days: int | None) -> None: ...
+    async def token_by_hash(self, token_hash: bytes) -> ApiToken | None: ...
 
-    # -- quotas and usage (see footlight.ingest.quotas) -----------------------------------------
+    async def add_ui_session(self, id_hash: bytes, token_id: int, at: int, expires_at: int) -> None:
+        """Record a sign-in (the hash of its cookie) standing for an API token."""
+
+    async def ui_session_token(self, id_hash: bytes, now: int) -> ApiToken | None:
+        """The token an unexpired sign-in stands for; None if unknown, expired or revoked."""
+
+    async def delete_ui_session(self, id_hash: bytes) -> None: ...
+
+
+class AdminStore(Protocol):
+    """What operators change and inspect (footlight.cli): projects, quotas, tokens, the queue."""
+
+    async def create_project(self, name: str, keys: Sequence[str] = ()) -> Project: ...
+
+    async def ensure_default_project(self) -> Project | None:
+        """Create project 1 if the store has no project yet; return it, or None if one existed."""
+
+    async def queued_jobs(self) -> int:
+        """Jobs waiting to be done (quarantined jobs are not counted: they wait for a person)."""
+
+    async def quarantined_jobs(self) -> list[QueuedJob]: ...
+
+    async def retry_quarantined(
+        self, now: int, kind: JobKind | None = None, key: int | None = None
+    ) -> int:
+        """Put quarantined jobs (all, or the one named) back in the queue, due now, with their
+        attempts reset; return how many."""
+
+    async def set_retention(self, project_id: int, days: int | None) -> None: ...
 
     async def set_quotas(self, project_id: int, quotas: Mapping[str, int | None]) -> Project:
         """Set some of a project's daily quotas (names in QUOTAS; None removes one)."""
 
-    async def sync_usage(self, counts: Sequence[UsageCount], day: int) -> UsageTotals:
-        """Add to the usage counters, all or nothing; return the quotas and `day`'s totals."""
-
     async def usage(self, project_ids: Sequence[int] | None, since_day: int) -> list[UsageCount]:
         """The counters of these projects (None: all, and project 0) from `since_day` on."""
-
-    async def purge_expired(self, now: int, batch: int = 100) -> PurgeResult: ...
 
     async def add_token(
         self,
@@ -875,18 +885,11 @@ class Store(Protocol):
         scope: TokenScope = "read",
     ) -> ApiToken: ...
 
-    async def token_by_hash(self, token_hash: bytes) -> ApiToken | None: ...
-
     async def list_tokens(self) -> list[ApiToken]: ...
 
     async def revoke_token(self, token_id: int) -> bool: ...
 
-    # -- the UI's signed-in sessions -----------------------------------------------------------
 
-    async def add_ui_session(self, id_hash: bytes, token_id: int, at: int, expires_at: int) -> None:
-        """Record a sign-in (the hash of its cookie) standing for an API token."""
-
-    async def ui_session_token(self, id_hash: bytes, now: int) -> ApiToken | None:
-        """The token an unexpired sign-in stands for; None if unknown, expired or revoked."""
-
-    async def delete_ui_session(self, id_hash: bytes) -> None: ...
+class Store(StoreLifecycle, IngestStore, ProcessingStore, ReadStore, AdminStore, Protocol):
+    """A durable home for ingested data: every role at once, as `footlight.store.open_store`
+    returns it. Callers that need one role take that role's protocol."""

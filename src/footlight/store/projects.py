@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from footlight.core.ids import decode_project
-from footlight.store import Store
+from footlight.store.base import KeyLookup
 
 MAX_REMEMBERED = 1024
 MAX_KEY_CHARS = 256
 
 
 class ProjectKeys:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: KeyLookup) -> None:
         self._store = store
         self._found: dict[str, int] = {}
 

@@ -11,7 +11,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from footlight.errors import StoreError, StoreUnavailable
-from footlight.store import Store
+from footlight.store.base import ReadStore
 from footlight.ui import pages
 
 ROUTES = [
@@ -38,7 +38,7 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(f"{request.method} is not allowed here", status_code=405)
 
 
-def build_ui(store: Store, body_timeout_seconds: float = 30.0) -> Starlette:
+def build_ui(store: ReadStore, body_timeout_seconds: float = 30.0) -> Starlette:
     """The UI on `store`; a form body not received within `body_timeout_seconds` is 408."""
     app = Starlette(
         routes=ROUTES,

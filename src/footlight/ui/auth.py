@@ -24,8 +24,7 @@ from starlette.responses import Response
 
 from footlight.api.auth import hash_token
 from footlight.core.clock import now_ms
-from footlight.store import Store
-from footlight.store.base import ApiToken
+from footlight.store.base import ApiToken, ReadStore
 
 COOKIE = "footlight_ui"
 LIFETIME_SECONDS = 7 * 24 * 3600
@@ -41,7 +40,7 @@ def _cookie_hash(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
 
 
-async def sign_in(store: Store, request: Request, token: str, response: Response) -> bool:
+async def sign_in(store: ReadStore, request: Request, token: str, response: Response) -> bool:
     """Open a sign-in for `token` and set its cookie on `response`; False if the token is
     unknown or revoked."""
     found = await store.token_by_hash(hash_token(token.strip()))
@@ -62,7 +61,7 @@ async def sign_in(store: Store, request: Request, token: str, response: Response
     return True
 
 
-async def signed_in(store: Store, request: Request) -> ApiToken | None:
+async def signed_in(store: ReadStore, request: Request) -> ApiToken | None:
     """The token the request's cookie stands for, if it is a live sign-in."""
     value = request.cookies.get(COOKIE)
     if not value:
@@ -70,7 +69,7 @@ async def signed_in(store: Store, request: Request) -> ApiToken | None:
     return await store.ui_session_token(_cookie_hash(value), now_ms())
 
 
-async def sign_out(store: Store, request: Request, response: Response) -> None:
+async def sign_out(store: ReadStore, request: Request, response: Response) -> None:
     value = request.cookies.get(COOKIE)
     if value:
         await store.delete_ui_session(_cookie_hash(value))

@@ -58,12 +58,12 @@ from footlight.core.ids import encode_project
 from footlight.core.records import NetworkRequest
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
 from footlight.errors import ReadTimeout
-from footlight.store import Store
 from footlight.store.base import (
     MAX_VIEW_FIELDS,
     ApiToken,
     ErrorGroupView,
     ErrorView,
+    ReadStore,
     SessionView,
     SpanRecord,
 )
@@ -117,8 +117,8 @@ async def render_off_the_loop(request: Request, template: str, **context: Any) -
     return await asyncio.to_thread(render, request, template, **context)
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
+def _store(request: Request) -> ReadStore:
+    store: ReadStore = request.app.state.store
     return store
 
 
@@ -383,7 +383,7 @@ class BackendTrace:
 
 
 async def _backend_traces(
-    store: Store,
+    store: ReadStore,
     view: SessionView,
     requests: Sequence[NetworkRequest],
     errors: Sequence[ErrorView],

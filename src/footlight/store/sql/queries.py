@@ -534,7 +534,8 @@ class ReadQueries(Access):
             lambda conn: _ERRORS.page(conn, secure_id, after, limit, _error_view)
         )
 
-    # Whole timelines, for tests and tools; the read API and the UI read pages.
+    # Whole timelines, for tests and tools (no role protocol has them); the read API and the
+    # UI read pages.
 
     async def session_console(self, secure_id: str) -> list[ConsoleMessage]:
         return (await self.console_page(secure_id)).items

@@ -568,7 +568,8 @@ class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
 
         await self._write(add)
 
-    # -- reads --------------------------------------------------------------------------
+    # -- whole records, for tests and tools -----------------------------------------------
+    # No role protocol (store.base) has these: the server reads pages, never a whole session.
 
     async def session_record(self, secure_id: str) -> SessionRecord | None:
         def read(conn: Connection) -> SessionRecord | None:
