@@ -34,10 +34,8 @@ from footlight.errors import StoreUnavailable
 from footlight.store.sql.engine import (
     Connection,
     Cursor,
+    EngineBase,
     Migration,
-    ReadLane,
-    ReadLanes,
-    Writer,
     apply_pending,
     shipped_migrations,
 )
@@ -184,20 +182,18 @@ def migrate(conn: PostgresConnection) -> int:
         return apply_pending(conn, migrations(), lambda sql: raw.execute(sql.encode()))
 
 
-class PostgresEngine:
+class PostgresEngine(EngineBase):
     def __init__(self, url: str, read_timeout: float | None = None) -> None:
         self.url = url
-        self._backend = PostgresBackend(url)
-        self._read_timeout = read_timeout
-        self._writer: Writer | None = None
-        self._readers: ReadLanes | None = None
+        self._pg = PostgresBackend(url)
+        super().__init__(self._pg, read_timeout)
 
     def describe(self) -> str:
         return f"PostgreSQL {redacted(self.url)}"
 
     def exists(self) -> bool:
         try:
-            with self._backend._raw() as raw:
+            with self._pg._raw() as raw:
                 row = raw.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
                 return bool(row and row[0])
         except psycopg.Error as exc:
@@ -205,7 +201,7 @@ class PostgresEngine:
 
     def migrate(self) -> int:
         try:
-            conn = PostgresConnection(self._backend._raw())
+            conn = PostgresConnection(self._pg._raw())
         except psycopg.Error as exc:
             raise StoreUnavailable(f"cannot reach {self.describe()}: {exc}") from exc
         try:
@@ -217,24 +213,7 @@ class PostgresEngine:
 
     async def open(self) -> None:
         await asyncio.to_thread(self.migrate)
-        self._writer = Writer(self._backend)
-        self._writer.start()
-        self._readers = ReadLanes(self._backend, self._read_timeout)
+        self.start()
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.to_thread(self._writer.stop)
-            self._writer = None
-        if self._readers is not None:
-            await asyncio.to_thread(self._readers.close)  # waits for reads under way
-            self._readers = None
-
-    def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
-        if self._writer is None:
-            raise StoreUnavailable("the store is not open")
-        return self._writer.submit(fn)
-
-    async def read(self, fn: Callable[[Connection], T], lane: ReadLane = "internal") -> T:
-        if self._readers is None:
-            raise StoreUnavailable("the store is not open")
-        return await self._readers.run(lane, fn)
+        await self.stop()

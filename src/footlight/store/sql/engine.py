@@ -403,3 +403,45 @@ class ReadLanes:
     def close(self) -> None:
         for readers in self._lanes.values():
             readers.close()
+
+
+class EngineBase:
+    """What both engines' lifecycles share: one writer thread and the read lanes over a
+    `Backend`, started by `start` and stopped by `stop`; `write`/`read` refuse while closed.
+    Each engine adds its own opening (migrations, file checks) and housekeeping threads."""
+
+    def __init__(self, backend: Backend, read_timeout: float | None) -> None:
+        self._backend = backend
+        self._read_timeout = read_timeout
+        self._writer: Writer | None = None
+        self._readers: ReadLanes | None = None
+
+    def start(self, prepare: Callable[[Connection], None] | None = None) -> None:
+        self._writer = Writer(self._backend, prepare=prepare)
+        self._writer.start()
+        self._readers = ReadLanes(self._backend, self._read_timeout)
+
+    async def stop(self) -> None:
+        await self.stop_writer()
+        await self.stop_readers()
+
+    async def stop_writer(self) -> None:
+        """Commit what is queued and end the writer thread."""
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.stop)
+            self._writer = None
+
+    async def stop_readers(self) -> None:
+        if self._readers is not None:
+            await asyncio.to_thread(self._readers.close)  # waits for reads under way
+            self._readers = None
+
+    def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not open")
+        return self._writer.submit(fn)
+
+    async def read(self, fn: Callable[[Connection], T], lane: ReadLane = "internal") -> T:
+        if self._readers is None:
+            raise StoreUnavailable("the store is not open")
+        return await self._readers.run(lane, fn)

@@ -24,7 +24,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,10 +32,8 @@ from footlight.errors import StoreUnavailable
 from footlight.store.sql.engine import (
     Connection,
     Cursor,
+    EngineBase,
     Migration,
-    ReadLane,
-    ReadLanes,
-    Writer,
     apply_pending,
     shipped_migrations,
 )
@@ -272,16 +270,13 @@ def _no_autocheckpoint(conn: Connection) -> None:
     conn.execute("PRAGMA wal_autocheckpoint=0")
 
 
-class SQLiteEngine:
+class SQLiteEngine(EngineBase):
     """The SQLite file `footlight.db` under `data_dir` (created if missing)."""
 
     def __init__(self, data_dir: Path, read_timeout: float | None = None) -> None:
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
-        self._backend = SQLiteBackend(self.path)
-        self._read_timeout = read_timeout
-        self._writer: Writer | None = None
-        self._readers: ReadLanes | None = None
+        super().__init__(SQLiteBackend(self.path), read_timeout)
         self._checkpointer: Checkpointer | None = None
 
     def exists(self) -> bool:
@@ -305,29 +300,14 @@ class SQLiteEngine:
             await asyncio.to_thread(self._migrate)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the store at {self.path}: {exc}") from exc
-        self._writer = Writer(self._backend, prepare=_no_autocheckpoint)
-        self._writer.start()
-        self._readers = ReadLanes(self._backend, self._read_timeout)
+        self.start(prepare=_no_autocheckpoint)
         self._checkpointer = Checkpointer(self.path)
         self._checkpointer.start()
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.to_thread(self._writer.stop)
-            self._writer = None
+        await self.stop_writer()
+        # After the writer: the checkpointer's last pass then copies the final commits.
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
             self._checkpointer = None
-        if self._readers is not None:
-            await asyncio.to_thread(self._readers.close)  # waits for reads under way
-            self._readers = None
-
-    def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
-        if self._writer is None:
-            raise StoreUnavailable("the store is not open")
-        return self._writer.submit(fn)
-
-    async def read(self, fn: Callable[[Connection], T], lane: ReadLane = "internal") -> T:
-        if self._readers is None:
-            raise StoreUnavailable("the store is not open")
-        return await self._readers.run(lane, fn)
+        await self.stop_readers()
