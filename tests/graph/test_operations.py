@@ -391,29 +391,37 @@ def test_payload_ids_arrive_as_strings_or_numbers(
 
 
 @pytest.mark.parametrize(
-    ("data", "message"),
+    ("data", "said"),
     [
-        ("not base64!", "data is not valid base64"),
-        ("aGVsbG8=", "data is not gzip data"),
-        (compress(b"{not json"), "data is not a valid payload"),
-        (compress(b'{"events": {"events": []}, "messages": "\xff"}'), "data is not valid UTF-8"),
-        (compress([1, 2]), "data is not a valid payload: Expected `object`, got `array`"),
-        (compress({"messages": "{}"}), "missing required field `events`"),
+        ("not base64!", ["data is not valid base64"]),
+        ("aGVsbG8=", ["data is not gzip data"]),
+        (compress(b"{not json"), ["data is not a valid payload"]),
+        (
+            compress(b'{"events": {"events": []}, "messages": "\xff"}'),
+            ["data is not valid UTF-8 text"],
+        ),
+        # What is wrong with a value is told in msgspec's words, which change between its
+        # releases; footlight's part is the argument and the path to the value, from there.
+        (compress([1, 2]), ["data is not a valid payload"]),
+        (compress({"messages": "{}"}), ["data is not a valid payload", "`events`"]),
         (
             compress({"events": {"events": [{"type": "x", "timestamp": 1, "data": {}}]}}),
-            "Expected `int`, got `str` - at `data.events.events[0].type`",
+            ["data is not a valid payload", "`data.events.events[0].type`"],
         ),
         (
             compress({"events": {"events": [{"type": 3, "timestamp": 1, "data": [1]}]}}),
-            "Expected `object`, got `array` - at `data.events.events[0].data`",
+            ["data is not a valid payload", "`data.events.events[0].data`"],
         ),
-        (compress(make_payload(messages="nope")), "messages is not a valid payload"),  # type: ignore[arg-type]
+        (compress(make_payload(messages="nope")), ["messages is not a valid payload"]),  # type: ignore[arg-type]
         (
             compress({**make_payload(), "messages": '{"messages": 3}'}),
-            "Expected `array`, got `int` - at `messages.messages`",
+            ["messages is not a valid payload", "`messages.messages`"],
         ),
-        (compress({**make_payload(), "resources": "[]"}), "resources is not a valid payload"),
-        (compress({**make_payload(), "errors": [{"event": 1}]}), "at `data.errors[0].event`"),
+        (compress({**make_payload(), "resources": "[]"}), ["resources is not a valid payload"]),
+        (
+            compress({**make_payload(), "errors": [{"event": 1}]}),
+            ["data is not a valid payload", "`data.errors[0].event`"],
+        ),
         (
             compress(
                 b'{"events": {"events": [{"type": 2, "timestamp": 1, "data": {"a": '
@@ -421,19 +429,21 @@ def test_payload_ids_arrive_as_strings_or_numbers(
                 + b"]" * 20_000
                 + b"}}]}}"
             ),
-            "data: JSON is nested too deeply",
+            ["data: JSON is nested too deeply"],
         ),
-        (base64_of(gzip.compress(b"{}", mtime=0)[:-4]), "truncated gzip data"),
+        (base64_of(gzip.compress(b"{}", mtime=0)[:-4]), ["data is truncated gzip data"]),
     ],
 )
 def test_a_bad_payload_is_refused_naming_the_problem_and_writes_nothing(
-    client: httpx.Client, server: Server, data: str, message: str
+    client: httpx.Client, server: Server, data: str, said: list[str]
 ) -> None:
     secure_id = init_session(client)
     response = push(client, secure_id, 1, data)
     assert response.status_code == 200
     assert error_codes(response) == ["BAD_USER_INPUT"]
-    assert message in response.json()["errors"][0]["message"]
+    message = response.json()["errors"][0]["message"]
+    for words in said:
+        assert words in message
     assert response.json()["errors"][0]["path"] == ["pushSessionEvents"]
     assert _record(server, secure_id).payloads == []
 

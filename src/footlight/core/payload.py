@@ -171,13 +171,11 @@ class DecodedPayload:
 def _json_error(where: str, exc: Exception, max_items: int | None = None) -> IngestError:
     if isinstance(exc, RecursionError):
         return BadInput(nesting.too_deep(where))
-    if isinstance(exc, UnicodeDecodeError):
-        return BadInput(f"{where} is not valid UTF-8 ({exc.reason})")
     text = str(exc)
-    if text.startswith("Invalid UTF-8"):
-        # Newer msgspec releases report bad UTF-8 as a DecodeError of their own, older ones
-        # raised UnicodeDecodeError: the client hears the same either way.
-        return BadInput(f"{where} is not valid UTF-8 ({text})")
+    if isinstance(exc, UnicodeDecodeError) or text.startswith("Invalid UTF-8"):
+        # msgspec before 0.23 raised UnicodeDecodeError, later ones a DecodeError of their own
+        # wording: the client hears footlight's words, whichever msgspec is installed.
+        return BadInput(f"{where} is not valid UTF-8 text (JSON must be UTF-8)")
     if max_items is not None and "Expected `array` of length <=" in text:
         path = text.rsplit("`$", 1)[-1].strip("`. ")
         what = _LISTS.get(path, "entries")
