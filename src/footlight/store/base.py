@@ -1,9 +1,16 @@
-"""The storage interface every backend implements, and the records that cross it.
+"""The store's seam: what every backend implements, one protocol per role, and the records
+that cross it.
 
-Callers (ingest, the CLI, tests) only see `Store` and these records. A method returns once
-its write is durable; it raises one of the `StoreError` subclasses below for a condition the
-caller must report (an unknown session, a session of another project) and `StoreUnavailable`
-when the backend cannot take writes at all, which the HTTP edge turns into 503 + Retry-After.
+Each caller takes the role it uses: `IngestStore` (ingest and the GraphQL resolvers),
+`ProcessingStore` (the processing worker), `ReadStore` (the read API and the UI),
+`AdminStore` (the CLI); `KeyLookup` is what ingest and processing share, `StoreLifecycle`
+what the server and the CLI do with any store, and `Store` all of them at once. The records
+are defined by role in `_writes`, `_processing` and `_views` and re-exported here.
+
+A write method returns once its write is durable; it raises one of the `StoreError`
+subclasses (`footlight.errors`) for a condition the caller must report (an unknown session,
+a session of another project) and `StoreUnavailable` when the backend cannot take writes at
+all, which the HTTP edge turns into 503 + Retry-After.
 
 Idempotency lives here, not in callers: every write is keyed so that a client's retry of the
 same request stores nothing twice (see each method).
@@ -12,582 +19,125 @@ same request stores nothing twice (see each method).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Protocol
 
-from footlight.core.payload import PayloadSummary
 from footlight.core.records import (
     ConsoleMessage,
-    ErrorOccurrence,
-    LogEntry,
-    NetworkRequest,
     TrackEvent,
     WebSocketEvent,
 )
-
-FieldKind = Literal["user", "session", "track"]
-PayloadSource = Literal["compressed", "legacy"]
-JobKind = Literal["session", "otlp", "backend"]
-TokenScope = Literal["read", "admin"]
-TOKEN_SCOPES: tuple[TokenScope, ...] = ("read", "admin")
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Project:
-    id: int
-    name: str
-    created_at: int
-    keys: tuple[str, ...] = ()
-    retention_days: int | None = None
-    """Sessions older than this are deleted; None keeps them."""
-    quota_bytes_per_day: int | None = None
-    """Request bytes the project may receive per UTC day; None: no quota."""
-    quota_sessions_per_day: int | None = None
-    """Sessions the project may start per UTC day; None: no quota."""
-
-
-QUOTAS = ("bytes_per_day", "sessions_per_day")
-"""The daily quotas a project may have (`Project.quota_<name>`)."""
-
-
-@dataclass(frozen=True)
-class NewSession:
-    """What initializeSession carries; the first call for a secure id wins (reloads re-send it)."""
-
-    secure_id: str
-    project_id: int
-    created_at: int
-    client_id: str | None = None
-    fingerprint: str | None = None
-    environment: str | None = None
-    app_version: str | None = None
-    service_name: str | None = None
-    client_version: str | None = None
-    firstload_version: str | None = None
-    client_config: str | None = None
-    privacy_setting: str | None = None
-    enable_strict_privacy: bool | None = None
-    enable_recording_network_contents: bool | None = None
-    disable_session_recording: bool | None = None
-    network_recording_domains: tuple[str, ...] | None = None
-    session_key: str | None = None
-    user_agent: str | None = None
-    accept_language: str | None = None
-
-
-@dataclass(frozen=True)
-class Session:
-    id: int
-    secure_id: str
-    project_id: int
-    created_at: int
-    client_id: str | None
-    environment: str | None
-    app_version: str | None
-    service_name: str | None
-    client_version: str | None
-    client_config: str | None
-    user_agent: str | None
-    accept_language: str | None
-    identifier: str | None
-    user_object: str | None
-    created: bool = field(default=False, compare=False)
-    """Whether the call that returned it created it (initializeSession of a new secure id);
-    not part of what the session is, so a reload's answer equals the first one's."""
-
-
-@dataclass(frozen=True)
-class SessionSize:
-    """What limits need to know about a stored session."""
-
-    project_id: int
-    stored_bytes: int
-    """Payload bytes stored (see `Store.append_payload`)."""
-
-
-@dataclass(frozen=True)
-class UsageCount:
-    """A per-project daily counter (see the quotas migration), or an amount to add to one."""
-
-    project_id: int
-    day: int
-    """UTC days since 1970-01-01."""
-    kind: str
-    """'accepted' (requests, request bytes), 'sessions' (new sessions), 'refused:<setting>'."""
-    count: int
-    bytes: int
-
-
-@dataclass(frozen=True)
-class UsageTotals:
-    """What every process needs to enforce daily quotas: the quotas, and today's usage of the
-    projects that have one, summed over every process that has synced."""
-
-    quotas: dict[int, Project]
-    today: dict[int, tuple[int, int]]
-    """project id -> (request bytes accepted, sessions started) today."""
-
-
-@dataclass(frozen=True)
-class IncomingPayload:
-    """One push, as it will be kept: `body` is gzip(JSON) in the SDK's payload shape.
-
-    `digest` identifies the *decompressed* content (its CRC-32 and length, from the gzip
-    trailer), so a retry is recognised even if the client compressed it again; `payload_id`
-    orders payloads within a session.
-    """
-
-    payload_id: int
-    digest: bytes
-    source: PayloadSource
-    received_at: int
-    summary: PayloadSummary
-    body: bytes
-
-
-@dataclass(frozen=True)
-class StoredPayload:
-    seq: int
-    payload_id: int
-    source: PayloadSource
-    received_at: int
-    summary: PayloadSummary
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Feedback:
-    verbatim: str
-    timestamp: int
-    user_name: str | None = None
-    user_email: str | None = None
-
-
-@dataclass(frozen=True)
-class Metric:
-    session_secure_id: str
-    name: str
-    value: float
-    timestamp: int
-    group: str | None = None
-    category: str | None = None
-    span_id: str | None = None
-    parent_span_id: str | None = None
-    trace_id: str | None = None
-    tags: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class BackendErrorReport:
-    """An error reported by a backend SDK; `project_id` is resolved before it is stored."""
-
-    event: str
-    type: str
-    url: str
-    source: str
-    stack_trace: str
-    timestamp: int
-    session_secure_id: str | None = None
-    request_id: str | None = None
-    trace_id: str | None = None
-    span_id: str | None = None
-    log_cursor: str | None = None
-    payload: str | None = None
-    service_name: str | None = None
-    service_version: str | None = None
-    environment: str | None = None
-
-
-@dataclass(frozen=True)
-class OtlpBatch:
-    """An OTLP/HTTP export request kept as received, decoded by processing later."""
-
-    signal: Literal["traces", "metrics", "logs"]
-    content_type: str
-    content_encoding: str | None
-    received_at: int
-    body: bytes
-
-
-@dataclass(frozen=True)
-class SessionField:
-    kind: FieldKind
-    key: str
-    value: str
-
-
-@dataclass
-class SessionRecord:
-    """Everything stored about one session; used by tests and, later, by processing."""
-
-    session: Session
-    payloads: list[StoredPayload] = field(default_factory=list)
-    fields: list[SessionField] = field(default_factory=list)
-    feedback: list[Feedback] = field(default_factory=list)
-    metrics: list[Metric] = field(default_factory=list)
-
-
-# -- processing ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProcessingTiming:
-    """When stored input becomes due for processing.
-
-    A session is processed once no input has arrived for `inactivity_ms` (it is then
-    "finished"; more input re-opens it), but at least every `max_delay_ms` while input keeps
-    coming, so an open tab that pushes every 2 seconds is still processed.
-    """
-
-    inactivity_ms: int = 60_000
-    max_delay_ms: int = 300_000
-
-
-@dataclass(frozen=True)
-class Job:
-    kind: JobKind
-    key: int
-    version: int
-    attempts: int
-    """Runs of this job so far, this one included: claiming counts an attempt, so a run that
-    kills the process is counted too."""
-
-    @property
-    def origin(self) -> str:
-        """How derived rows name this input (see the processing migration)."""
-        return f"{self.kind}:{self.key}"
-
-
-@dataclass(frozen=True)
-class SessionInput:
-    """What processing reads about one session besides its payloads (which it reads a page
-    at a time, with `session_payloads`, so that a session is never in memory whole)."""
-
-    session: Session
-    client_id: str | None
-    email: str | None
-    """The first `email` user property identify sent, if any."""
-
-
-@dataclass(frozen=True)
-class QueuedJob:
-    """A row of the processing queue, as operators see it."""
-
-    kind: JobKind
-    key: int
-    attempts: int
-    due_at: int
-    last_error: str | None
-    quarantined_at: int | None
-
-
-@dataclass(frozen=True)
-class BackendErrorInput:
-    id: int
-    project_id: int
-    error: BackendErrorReport
-    received_at: int = 0
-    """When the server stored it: what an implausible error time falls back to."""
-
-
-@dataclass(frozen=True)
-class PageVisit:
-    timestamp: int
-    url: str
-
-
-@dataclass(frozen=True)
-class SessionSummary:
-    started_at: int | None
-    ended_at: int | None
-    length_ms: int
-    active_ms: int
-    pages_visited: int
-    click_count: int
-    rage_click_count: int
-    event_count: int
-    payload_count: int
-    error_count: int
-    console_count: int
-    network_count: int
-    browser_name: str | None
-    browser_version: str | None
-    os_name: str | None
-    os_version: str | None
-    device_type: str | None
-    language: str | None
-    landing_page: str | None
-    exit_page: str | None
-    details: dict[str, Any] = field(default_factory=dict)
-    """Intervals (for skipping inactivity), rage clicks, event-count histogram."""
-
-
-@dataclass(frozen=True)
-class DerivedOccurrence:
-    error: ErrorOccurrence
-    fingerprint: str
-    session_secure_id: str | None
-    project_id: int | None = None
-    """None: the project of the session (`session_secure_id`), looked up when stored."""
-    project_key: str | None = None
-    """For an error of no session: the project key its exporter named, which processing
-    resolves to `project_id` before storing (unresolvable ones are not stored)."""
-    trace_id: str | None = None
-    """The trace of the span that recorded it (OTLP): an error of no session takes the
-    session of a browser span of the same trace, whichever is stored first."""
-
-
-@dataclass(frozen=True)
-class DerivedLog:
-    entry: LogEntry
-    session_secure_id: str | None
-    project_id: int | None = None
-    """None: the project of the session, looked up when stored."""
-    project_key: str | None = None
-    """For a record of no session: the project key its exporter named (as DerivedOccurrence's)."""
-
-
-@dataclass(frozen=True)
-class ServiceSeen:
-    """A backend service that reported (an OTLP export of a backend's resource)."""
-
-    name: str
-    """Its service.name; "" when it named none."""
-    at: int
-    """When (epoch ms): the export's arrival."""
-    session_secure_id: str | None = None
-    """The session its items named, whose project it reports to, when they named no project."""
-    project_id: int | None = None
-    project_key: str | None = None
-    """The project its exporter named, which processing resolves to `project_id`."""
-
-
-@dataclass(frozen=True)
-class SpanRecord:
-    session_secure_id: str | None
-    trace_id: str
-    span_id: str
-    parent_span_id: str | None
-    name: str
-    kind: str | None
-    started_at: float
-    ended_at: float | None
-    status_code: str | None
-    service_name: str | None
-    attributes: dict[str, Any]
-    events: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class MetricRecord:
-    session_secure_id: str | None
-    name: str
-    timestamp: float
-    value: float
-    attributes: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Backfill:
-    """Identify a client's earlier anonymous sessions with what a later session learned."""
-
-    project_id: int
-    client_id: str
-    identifier: str
-    user_object: str | None
-    email: str | None
-
-
-@dataclass
-class Derived:
-    """All that processing one input produced; storing it replaces that input's old rows."""
-
-    origin: str
-    session_id: int | None = None
-    summary: SessionSummary | None = None
-    pages: list[PageVisit] = field(default_factory=list)
-    console: list[tuple[str, ConsoleMessage]] = field(default_factory=list)
-    network: list[tuple[str, NetworkRequest]] = field(default_factory=list)
-    websocket: list[tuple[str, WebSocketEvent]] = field(default_factory=list)
-    errors: list[DerivedOccurrence] = field(default_factory=list)
-    tracks: list[tuple[str, TrackEvent]] = field(default_factory=list)
-    spans: list[SpanRecord] = field(default_factory=list)
-    metrics: list[MetricRecord] = field(default_factory=list)
-    logs: list[DerivedLog] = field(default_factory=list)
-    services: list[ServiceSeen] = field(default_factory=list)
-    max_services: int = 100
-    """Services listed per project: one past it is not added (Limits.max_backend_services)."""
-    backfill: Backfill | None = None
-
-
-# -- reading ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ApiToken:
-    id: int
-    name: str
-    project_id: int | None
-    """None: the token reads every project."""
-    created_at: int
-    scope: TokenScope = "read"
-    """read: every GET; admin: also what changes data (DELETE)."""
-
-
-TimelineKey = tuple[float, int]
-"""Where a page of a session timeline ends: the (time, row id) of its last row."""
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list read in (time, id) order."""
-
-    items: list[T]
-    next_after: TimelineKey | None
-    """The key to read the next page after; None when this page is the last."""
-
-
-@dataclass(frozen=True)
-class NetworkWindow:
-    """A page of a session's network rows, with the rows just around it.
-
-    Resources and OTLP spans are merged when they are read (`footlight.api.network`); a
-    span and its resource may fall on either side of a page boundary, so the rows within
-    `margin` of the page come along for the merge, though only the page's own are shown.
-    """
-
-    before: list[tuple[TimelineKey, NetworkRequest]]
-    page: list[tuple[TimelineKey, NetworkRequest]]
-    after: list[tuple[TimelineKey, NetworkRequest]]
-    more: bool
-
-
-@dataclass(frozen=True)
-class SessionQuery:
-    """Filters of the session list; every given filter must hold."""
-
-    project_ids: tuple[int, ...] | None = None
-    started_after: int | None = None
-    started_before: int | None = None
-    user: str | None = None
-    """Part of the identifier or the email, case-insensitive."""
-    has_errors: bool | None = None
-    url_contains: str | None = None
-    environment: str | None = None
-    min_active_ms: int | None = None
-    after: tuple[int, int] | None = None
-    """Keyset cursor: (created_at, id) of the last session of the previous page."""
-    limit: int = 50
-
-
-@dataclass(frozen=True)
-class LogQuery:
-    """Filters of the log list, newest first; every given filter must hold."""
-
-    project_ids: tuple[int, ...] | None = None
-    session_secure_id: str | None = None
-    service_name: str | None = None
-    level: str | None = None
-    text: str | None = None
-    """Part of the message, case-insensitive."""
-    after: int | None = None
-    """Only records at or after this time (epoch ms)."""
-    before: int | None = None
-    """Only records before this time (epoch ms)."""
-    cursor: tuple[int, int] | None = None
-    """Keyset: (timestamp, id) of the last record of the previous page."""
-    limit: int = 50
-
-
-@dataclass(frozen=True)
-class SpanView:
-    id: int
-    project_id: int | None
-    """Its session's project; None for a span of no session."""
-    span: SpanRecord
-
-
-@dataclass(frozen=True)
-class BackendService:
-    project_id: int
-    name: str
-    first_seen: int
-    last_seen: int
-
-
-@dataclass(frozen=True)
-class LogView:
-    id: int
-    project_id: int | None
-    session_secure_id: str | None
-    entry: LogEntry
-
-
-MAX_VIEW_FIELDS = 1000
-"""Most properties (user, session, track fields) one session view holds; the rest are read
-a page at a time (`Store.fields_page`, GET /api/v1/sessions/{id}/properties)."""
-
-
-@dataclass(frozen=True)
-class SessionView:
-    id: int
-    secure_id: str
-    project_id: int
-    created_at: int
-    client_id: str | None
-    identifier: str | None
-    email: str | None
-    user_object: str | None
-    environment: str | None
-    app_version: str | None
-    service_name: str | None
-    client_version: str | None
-    user_agent: str | None
-    processed_at: int | None
-    processing: bool
-    """Input is waiting to be processed (the session is live or was just re-opened)."""
-    summary: SessionSummary | None
-    fields: tuple[SessionField, ...] = ()
-    fields_complete: bool = True
-    """False when the session has more fields than a view holds (`MAX_VIEW_FIELDS`)."""
-
-    def properties(self) -> dict[str, dict[str, list[str]]]:
-        """The fields as {kind: {key: [values]}}, for each kind (user, session, track)."""
-        grouped: dict[str, dict[str, list[str]]] = {"user": {}, "session": {}, "track": {}}
-        for f in self.fields:
-            grouped[f.kind].setdefault(f.key, []).append(f.value)
-        return grouped
-
-
-@dataclass(frozen=True)
-class ErrorView:
-    id: int
-    project_id: int | None
-    session_secure_id: str | None
-    fingerprint: str
-    error: ErrorOccurrence
-    trace_id: str | None = None
-    """The trace of the span that recorded it (OTLP), if any."""
-
-
-@dataclass(frozen=True)
-class ErrorGroupView:
-    project_id: int
-    fingerprint: str
-    type: str
-    message: str
-    count: int
-    sessions: int
-    first_seen: int
-    last_seen: int
-    latest: ErrorOccurrence
-
-
-@dataclass(frozen=True)
-class PurgeResult:
-    sessions: int
-    orphans: int
+from footlight.store._processing import (
+    BackendErrorInput,
+    Backfill,
+    Derived,
+    DerivedLog,
+    DerivedOccurrence,
+    Job,
+    MetricRecord,
+    PageVisit,
+    ProcessingTiming,
+    QueuedJob,
+    ServiceSeen,
+    SessionInput,
+    SessionSummary,
+    SpanRecord,
+)
+from footlight.store._views import (
+    MAX_VIEW_FIELDS,
+    ApiToken,
+    BackendService,
+    ErrorGroupView,
+    ErrorView,
+    LogQuery,
+    LogView,
+    NetworkWindow,
+    Page,
+    PurgeResult,
+    SessionQuery,
+    SessionView,
+    SpanView,
+    TimelineKey,
+)
+from footlight.store._writes import (
+    QUOTAS,
+    TOKEN_SCOPES,
+    BackendErrorReport,
+    Feedback,
+    FieldKind,
+    IncomingPayload,
+    JobKind,
+    Metric,
+    NewSession,
+    OtlpBatch,
+    PayloadSource,
+    Project,
+    Session,
+    SessionField,
+    SessionRecord,
+    SessionSize,
+    StoredPayload,
+    TokenScope,
+    UsageCount,
+    UsageTotals,
+)
+
+__all__ = [
+    "MAX_VIEW_FIELDS",
+    "QUOTAS",
+    "TOKEN_SCOPES",
+    "AdminStore",
+    "ApiToken",
+    "BackendErrorInput",
+    "BackendErrorReport",
+    "BackendService",
+    "Backfill",
+    "Derived",
+    "DerivedLog",
+    "DerivedOccurrence",
+    "ErrorGroupView",
+    "ErrorView",
+    "Feedback",
+    "FieldKind",
+    "IncomingPayload",
+    "IngestStore",
+    "Job",
+    "JobKind",
+    "KeyLookup",
+    "LogQuery",
+    "LogView",
+    "Metric",
+    "MetricRecord",
+    "NetworkWindow",
+    "NewSession",
+    "OtlpBatch",
+    "Page",
+    "PageVisit",
+    "PayloadSource",
+    "ProcessingStore",
+    "ProcessingTiming",
+    "Project",
+    "PurgeResult",
+    "QueuedJob",
+    "ReadStore",
+    "ServiceSeen",
+    "Session",
+    "SessionField",
+    "SessionInput",
+    "SessionQuery",
+    "SessionRecord",
+    "SessionSize",
+    "SessionSummary",
+    "SessionView",
+    "SpanRecord",
+    "SpanView",
+    "Store",
+    "StoreLifecycle",
+    "StoredPayload",
+    "TimelineKey",
+    "TokenScope",
+    "UsageCount",
+    "UsageTotals",
+]
 
 
 class StoreLifecycle(Protocol):
