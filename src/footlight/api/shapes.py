@@ -41,6 +41,8 @@ class Shape(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ErrorDetail(Shape):
+    """What failed."""
+
     code: Annotated[
         str, Meta(description="The kind of failure, for programs: BAD_REQUEST, NOT_FOUND...")
     ]
@@ -69,6 +71,8 @@ class BackendService(Shape):
 
 
 class Project(Shape):
+    """A project: the sessions, errors and logs of one app."""
+
     id: int
     verbose_id: Annotated[str, Meta(description="Highlight's hashid of the id.")]
     name: str
@@ -97,6 +101,8 @@ class Project(Shape):
 
 
 class ProjectList(Shape):
+    """The projects a token reads."""
+
     projects: list[Project]
 
 
@@ -178,6 +184,8 @@ Properties = dict[str, dict[str, list[str]]]
 
 
 class Session(Shape):
+    """A recorded session: who, where from, and what processing derived."""
+
     secure_id: str
     project_id: int
     created_at: EpochMs
@@ -239,11 +247,15 @@ class Session(Shape):
 
 
 class SessionPage(Shape):
+    """A page of sessions, newest first."""
+
     sessions: list[Session]
     next_cursor: NextCursor
 
 
 class Property(Shape):
+    """One value of a user, session or track property of a session."""
+
     kind: Literal["user", "session", "track"]
     key: str
     value: str
@@ -254,6 +266,8 @@ class Property(Shape):
 
 
 class PropertyPage(Shape):
+    """A page of a session's properties, by kind, key and value."""
+
     properties: list[Property]
     next_cursor: NextCursor
 
@@ -262,6 +276,8 @@ class PropertyPage(Shape):
 
 
 class StackFrame(Shape):
+    """One frame of a stack trace, as far as it is known."""
+
     file_name: str | None
     function_name: str | None
     line_number: int | None
@@ -283,6 +299,8 @@ class StackFrame(Shape):
 
 
 class ConsoleMessage(Shape):
+    """A console message of the session (or a backend's log line of it)."""
+
     timestamp: EpochMs
     level: Annotated[
         str,
@@ -311,11 +329,15 @@ class ConsoleMessage(Shape):
 
 
 class ConsolePage(Shape):
+    """A page of a session's console messages, in time order."""
+
     console: list[ConsoleMessage]
     next_cursor: NextCursor
 
 
 class NetworkRequest(Shape):
+    """A request the page made: a resource timing, an OTLP span, or both merged."""
+
     start: FractionalEpochMs
     end: float | None
     method: str | None
@@ -354,6 +376,8 @@ class NetworkRequest(Shape):
 
 
 class WebSocketEvent(Shape):
+    """Something that happened on one of the page's websockets."""
+
     timestamp: Annotated[float, Meta(description="Epoch milliseconds.")]
     socket_id: str
     type: Annotated[str, Meta(description="open, close, sent, received, error")]
@@ -374,6 +398,8 @@ class WebSocketEvent(Shape):
 
 
 class NetworkPage(Shape):
+    """A page of a session's network requests and websocket events, in time order."""
+
     network: list[NetworkRequest]
     websocket: list[WebSocketEvent]
     next_cursor: NextCursor
@@ -392,6 +418,8 @@ class TrackEvent(Shape):
 
 
 class TrackPage(Shape):
+    """A page of a session's track events, and its track properties."""
+
     events: list[TrackEvent]
     properties: Annotated[
         dict[str, list[str]],
@@ -425,6 +453,8 @@ class Feedback(Shape):
 
 
 class FeedbackPage(Shape):
+    """A page of the feedback left in a session."""
+
     feedback: list[Feedback]
     next_cursor: NextCursor
 
@@ -506,6 +536,8 @@ class ErrorOccurrence(RecordedError):
 
 
 class ErrorPage(Shape):
+    """A page of error occurrences."""
+
     errors: list[ErrorOccurrence]
     next_cursor: NextCursor
 
@@ -539,6 +571,8 @@ class ErrorGroup(Shape):
 
 
 class ErrorGroupPage(Shape):
+    """A page of error groups, most recently seen first."""
+
     error_groups: list[ErrorGroup]
     next_cursor: NextCursor
 
@@ -612,11 +646,15 @@ class LogRecord(Shape):
 
 
 class LogPage(Shape):
+    """A page of log records, newest first."""
+
     logs: list[LogRecord]
     next_cursor: NextCursor
 
 
 class Span(Shape):
+    """An OTLP span: the browser's or a backend's."""
+
     id: int
     project_id: Annotated[
         int | None,
@@ -657,6 +695,8 @@ class Span(Shape):
 
 
 class Trace(Shape):
+    """A page of a trace's spans, in start order, and its latest errors."""
+
     trace_id: str
     spans: list[Span]
     errors: list[ErrorOccurrence]
