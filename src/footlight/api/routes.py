@@ -54,7 +54,6 @@ from footlight.api.params import (
     timeline_cursor,
 )
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
-from footlight.processing.records import NetworkRequest, WebSocketEvent
 from footlight.store import ReadTimeout, Store, StoreError, StoreUnavailable
 from footlight.store.base import ApiToken, SessionView, TimelineKey, TokenScope
 
@@ -187,18 +186,20 @@ async def network(request: Request, token: ApiToken) -> Response:
     requests_after, sockets_after, requests_done, sockets_done = network_after(request)
     requests_next: TimelineKey | None = None
     sockets_next: TimelineKey | None = None
-    requests: list[NetworkRequest] = []
-    sockets: list[WebSocketEvent] = []
+    requests: list[shapes.NetworkRequest] = []
+    sockets: list[shapes.WebSocketEvent] = []
     if not requests_done:
         requests_page = await network_page(store, view.secure_id, requests_after, limit)
-        requests, requests_next = requests_page.items, requests_page.next_after
+        requests = [shapes.NetworkRequest.of(r) for r in requests_page.items]
+        requests_next = requests_page.next_after
     if not sockets_done:
         sockets_page = await store.websocket_page(view.secure_id, sockets_after, limit)
-        sockets, sockets_next = sockets_page.items, sockets_page.next_after
+        sockets = [shapes.WebSocketEvent.of(w) for w in sockets_page.items]
+        sockets_next = sockets_page.next_after
     return json_response(
         shapes.NetworkPage(
-            network=[shapes.NetworkRequest.of(r) for r in requests],
-            websocket=[shapes.WebSocketEvent.of(w) for w in sockets],
+            network=requests,
+            websocket=sockets,
             next_cursor=network_cursor(requests_next, sockets_next),
         )
     )
