@@ -12,11 +12,15 @@ Proven here:
 * the answers of every operation, success and error alike (400, 401, 403, 404), validate
   against the response schemas the document declares for them (refs resolved with
   `jsonschema` and `referencing`), and every field a success answer holds is named in the
-  document.
+  document;
+* the schemas (generated from the structs the routes encode) allow no field they do not
+  name: a real answer given one more field, at its top or deep inside, fails validation and
+  the search for undeclared fields.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -27,7 +31,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from starlette.routing import Route
@@ -87,6 +91,24 @@ def escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
+def schema_errors(
+    document: dict[str, Any], path: str, method: str, status: str, body: Any
+) -> list[ValidationError]:
+    """Where `body` breaks the schema the document declares for that answer."""
+    pointer = (
+        f"/paths/{escape(path)}/{method}/responses/{status}/content/{escape('application/json')}"
+        "/schema"
+    )
+    return list(validator(document, pointer).iter_errors(body))
+
+
+def messages(error: ValidationError) -> Iterator[str]:
+    """The error's message and those of the errors under it (why no `anyOf` branch fit)."""
+    yield error.message
+    for cause in error.context or ():
+        yield from messages(cause)
+
+
 def assert_matches_schema(
     document: dict[str, Any], path: str, method: str, response: httpx.Response
 ) -> None:
@@ -94,13 +116,9 @@ def assert_matches_schema(
     declared = document["paths"][path][method]["responses"]
     status = str(response.status_code)
     assert status in declared, f"{method.upper()} {path} answered {status}, not described"
-    pointer = (
-        f"/paths/{escape(path)}/{method}/responses/{status}/content/{escape('application/json')}"
-        "/schema"
-    )
     problems = [
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-        for e in validator(document, pointer).iter_errors(response.json())
+        for e in schema_errors(document, path, method, status, response.json())
     ]
     assert not problems, f"{method.upper()} {path} {status}:\n" + "\n".join(problems)
 
@@ -114,23 +132,34 @@ def resolved(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]
     return found
 
 
+def alternatives(document: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """`schema` and the schemas it combines (allOf, anyOf: a nullable object is
+    `anyOf: [object, null]`), each resolved."""
+    schema = resolved(document, schema)
+    parts = [*schema.get("allOf", []), *schema.get("anyOf", [])]
+    return [schema, *(resolved(document, part) for part in parts)]
+
+
 def undeclared(document: dict[str, Any], schema: dict[str, Any], value: Any, at: str) -> list[str]:
     """Where `value` holds an object key that its schema does not name (JSON Schema allows
     such keys unless told otherwise, so validation alone would not notice an undocumented
     field). Objects whose schema names no properties, or allows any, are free-form."""
-    schema = resolved(document, schema)
-    if isinstance(value, list) and "items" in schema:
+    parts = alternatives(document, schema)
+    if isinstance(value, list):
+        items = next((part["items"] for part in parts if "items" in part), None)
+        if items is None:
+            return []
         return [
             problem
             for i, item in enumerate(value)
-            for problem in undeclared(document, schema["items"], item, f"{at}[{i}]")
+            for problem in undeclared(document, items, item, f"{at}[{i}]")
         ]
     if not isinstance(value, dict):
         return []
     named: dict[str, Any] = {}
-    for part in [schema, *schema.get("allOf", [])]:
-        named.update(resolved(document, part).get("properties", {}))
-    if not named or schema.get("additionalProperties") is True:
+    for part in parts:
+        named.update(part.get("properties", {}))
+    if not named or any(part.get("additionalProperties") is True for part in parts):
         return []
     problems = [f"{at}.{key}" for key in value if key not in named]
     for key, item in value.items():
@@ -188,6 +217,37 @@ def test_every_component_schema_is_valid_json_schema(document: dict[str, Any]) -
     for ref in refs:
         assert ref.startswith("#/components/schemas/"), ref
         assert ref.removeprefix("#/components/schemas/") in schemas, ref
+
+
+def object_schemas(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """`schema` and every schema within it that names properties."""
+    if "properties" in schema:
+        yield schema
+    within = [
+        *schema.get("properties", {}).values(),
+        *schema.get("allOf", []),
+        *schema.get("anyOf", []),
+        *schema.get("oneOf", []),
+        schema.get("items"),
+        schema.get("additionalProperties"),
+    ]
+    for part in within:
+        if isinstance(part, dict):
+            yield from object_schemas(part)
+
+
+def test_every_object_schema_allows_no_field_it_does_not_name(document: dict[str, Any]) -> None:
+    # Validation alone then rejects an undocumented field: JSON Schema allows any unless told.
+    components = document["components"]["schemas"].values()
+    described = [found for schema in components for found in object_schemas(schema)]
+    assert len(described) >= len(components)
+    for schema in described:
+        assert schema.get("additionalProperties") is False, schema.get("title", schema)
+    # The answers' schemas are references to those components, not objects of their own.
+    for path, method, operation in operations_of(document):
+        for response in operation["responses"].values():
+            for content in response.get("content", {}).values():
+                assert not list(object_schemas(content["schema"])), f"{method} {path}"
 
 
 def test_every_route_is_described_and_nothing_else(document: dict[str, Any]) -> None:
@@ -319,6 +379,62 @@ def test_every_described_operation_answers_and_matches_its_schema(
         assert bodies[path][key], f"{path} has no {key}"
     assert bodies[session]["summary"]["details"]["intervals"]
     assert len(bodies[f"{session}/events"]) == 8
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        ("/api/v1/sessions/{secure_id}", ()),
+        ("/api/v1/sessions/{secure_id}", ("user",)),
+        ("/api/v1/sessions/{secure_id}", ("summary",)),
+        ("/api/v1/sessions", ("sessions", 0, "summary")),
+        ("/api/v1/sessions/{secure_id}/console", ("console", 0)),
+        ("/api/v1/sessions/{secure_id}/network", ("websocket", 0)),
+        ("/api/v1/error-groups/{fingerprint}", ("latest",)),
+        ("/api/v1/error-groups/{fingerprint}", ("recent", 0)),
+        # The last: the page error (the first is the backend's, which has no frames).
+        ("/api/v1/sessions/{secure_id}/errors", ("errors", -1, "frames", 0)),
+        ("/api/v1/traces/{trace_id}", ("spans", 0)),
+        ("/api/v1/projects", ("projects", 0)),
+    ],
+)
+def test_a_field_the_document_lacks_fails_validation(
+    document: dict[str, Any],
+    api: httpx.Client,
+    recorded: Recorded,
+    path: str,
+    where: tuple[str | int, ...],
+) -> None:
+    """What the two checks above would find if a route answered a field the structs it is
+    described by do not have: a real answer, given one more field, no longer validates."""
+    values = {
+        "secure_id": recorded.secure_id,
+        "fingerprint": recorded.fingerprint,
+        "trace_id": recorded.trace_id,
+    }
+    operation = document["paths"][path]["get"]
+    own = {"project": recorded.project.id}  # what other tests record stays out of lists
+    named = {p["name"] for p in operation["parameters"]}
+    answer = get_json(api, filled(path, values), **{k: v for k, v in own.items() if k in named})
+    assert schema_errors(document, path, "get", "200", answer) == []
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert undeclared(document, schema, answer, "") == []
+
+    changed = copy.deepcopy(answer)
+    target, steps = changed, []
+    for step in where:
+        if isinstance(step, int):
+            step %= len(target)  # -1: the last item
+        target = target[step]
+        steps.append(step)
+    assert isinstance(target, dict), where
+    target["undocumented"] = 1
+
+    errors = schema_errors(document, path, "get", "200", changed)
+    assert [list(e.absolute_path) for e in errors] == [steps]
+    assert any("'undocumented' was unexpected" in m for m in messages(errors[0])), errors
+    at = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in steps)
+    assert undeclared(document, schema, changed, "") == [f"{at}.undocumented"]
 
 
 def test_delete_answers_as_described(

@@ -22,8 +22,8 @@ from footlight.processing.session import SessionDeriver
 from footlight.processing.worker import Processor
 from footlight.store import SQLiteStore, SQLStore
 from footlight.store.base import (
-    BackendErrorReport,
     BackendErrorInput,
+    BackendErrorReport,
     Derived,
     IncomingPayload,
     Job,

@@ -5,15 +5,15 @@ Every route needs a bearer token (`auth.py`); a token scoped to a project gets 4
 another project's data, and a route that changes data (DELETE) needs a token with the admin
 scope. Times are epoch milliseconds. Every list, a session's timelines too, is paginated:
 `limit` (at most 200) and an opaque `cursor` taken from the previous page's `next_cursor`,
-so no request reads more than a page of rows, however large the session. The OpenAPI
-document describing all of this is `openapi.py`; a test keeps the two in step.
+so no request reads more than a page of rows, however large the session. Answers are the
+structs of `shapes.py`, whose schemas the OpenAPI document (`openapi.py`) is generated from;
+a test keeps the document's routes and these in step.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from typing import Any
 
 import msgspec
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from footlight.api import shapes
 from footlight.api.auth import (
     AuthError,
     authenticate,
@@ -52,21 +53,9 @@ from footlight.api.params import (
     timeline_after,
     timeline_cursor,
 )
-from footlight.core.ids import encode_project
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
 from footlight.errors import ReadTimeout, StoreError, StoreUnavailable
-from footlight.store.base import (
-    ApiToken,
-    ErrorGroupView,
-    ErrorView,
-    LogView,
-    Page,
-    ReadStore,
-    SessionView,
-    SpanView,
-    TimelineKey,
-    TokenScope,
-)
+from footlight.store.base import ApiToken, ReadStore, SessionView, TimelineKey, TokenScope
 
 _encode = msgspec.json.Encoder().encode
 
@@ -88,63 +77,6 @@ def _error(status: int, code: str, message: str) -> Response:
     if status == 401:
         response.headers["www-authenticate"] = 'Bearer realm="footlight"'
     return response
-
-
-# -- shapes ------------------------------------------------------------------------------------
-
-
-def _session_json(view: SessionView, *, full: bool = False) -> dict[str, Any]:
-    user_object = msgspec.json.decode(view.user_object) if view.user_object else None
-    status = "processing" if view.processing else "processed" if view.summary else "pending"
-    body: dict[str, Any] = {
-        "secure_id": view.secure_id,
-        "project_id": view.project_id,
-        "created_at": view.created_at,
-        "client_id": view.client_id,
-        "user": {"identifier": view.identifier, "email": view.email, "properties": user_object},
-        "environment": view.environment,
-        "app_version": view.app_version,
-        "service_name": view.service_name,
-        "client_version": view.client_version,
-        "user_agent": view.user_agent,
-        "status": status,
-        "processed_at": view.processed_at,
-        "summary": None,
-    }
-    if view.summary is not None:
-        summary = asdict(view.summary)
-        if not full:
-            summary.pop("details")
-        body["summary"] = summary
-    if full:
-        body["properties"] = view.properties()
-        body["properties_complete"] = view.fields_complete
-    return body
-
-
-def _error_json(view: ErrorView) -> dict[str, Any]:
-    return {
-        "id": view.id,
-        "project_id": view.project_id,
-        "session_secure_id": view.session_secure_id,
-        "fingerprint": view.fingerprint,
-        "trace_id": view.trace_id,
-        **asdict(view.error),
-    }
-
-
-def _group_json(group: ErrorGroupView) -> dict[str, Any]:
-    return {
-        "project_id": group.project_id,
-        "fingerprint": group.fingerprint,
-        "type": group.type,
-        "message": group.message,
-        "count": group.count,
-        "sessions": group.sessions,
-        "first_seen": group.first_seen,
-        "last_seen": group.last_seen,
-        "latest": asdict(group.latest),
-    }
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -193,40 +125,31 @@ async def _session_for(request: Request, token: ApiToken, *, fields: bool = Fals
 
 async def projects(request: Request, token: ApiToken) -> Response:
     store = _store(request)
-    services: dict[int, list[dict[str, Any]]] = {}
+    services: dict[int, list[shapes.BackendService]] = {}
     for service in await store.backend_services(readable_projects(token)):
-        services.setdefault(service.project_id, []).append(
-            {"name": service.name, "first_seen": service.first_seen, "last_seen": service.last_seen}
-        )
+        services.setdefault(service.project_id, []).append(shapes.BackendService.of(service))
     listed = [
-        {
-            "id": p.id,
-            "verbose_id": encode_project(p.id),
-            "name": p.name,
-            "keys": list(p.keys),
-            "retention_days": p.retention_days,
-            "created_at": p.created_at,
-            "backend_services": services.get(p.id, []),
-        }
+        shapes.Project.of(p, services.get(p.id, []))
         for p in await store.list_projects()
         if token.project_id in (None, p.id)
     ]
-    return json_response({"projects": listed})
+    return json_response(shapes.ProjectList(projects=listed))
 
 
 async def sessions(request: Request, token: ApiToken) -> Response:
     limit = limit_param(request)
     found = await _store(request).list_sessions(session_query(request, token, limit))
     return json_response(
-        {
-            "sessions": [_session_json(s) for s in found],
-            "next_cursor": session_cursor(found, limit),
-        }
+        shapes.SessionPage(
+            sessions=[shapes.Session.of(s) for s in found],
+            next_cursor=session_cursor(found, limit),
+        )
     )
 
 
 async def session(request: Request, token: ApiToken) -> Response:
-    return json_response(_session_json(await _session_for(request, token, fields=True), full=True))
+    view = await _session_for(request, token, fields=True)
+    return json_response(shapes.Session.of(view, full=True))
 
 
 async def delete_session(request: Request, token: ApiToken) -> Response:
@@ -242,16 +165,16 @@ async def events(request: Request, token: ApiToken) -> Response:
     )
 
 
-def _paged(key: str, page: Page[Any], shape: Callable[[Any], Any] = asdict) -> Response:
-    return json_response(
-        {key: [shape(item) for item in page.items], "next_cursor": timeline_cursor(page.next_after)}
-    )
-
-
 async def console(request: Request, token: ApiToken) -> Response:
     view = await _session_for(request, token)
     after, limit = timeline_after(request), limit_param(request)
-    return _paged("console", await _store(request).console_page(view.secure_id, after, limit))
+    found = await _store(request).console_page(view.secure_id, after, limit)
+    return json_response(
+        shapes.ConsolePage(
+            console=[shapes.ConsoleMessage.of(m) for m in found.items],
+            next_cursor=timeline_cursor(found.next_after),
+        )
+    )
 
 
 async def network(request: Request, token: ApiToken) -> Response:
@@ -263,20 +186,22 @@ async def network(request: Request, token: ApiToken) -> Response:
     requests_after, sockets_after, requests_done, sockets_done = network_after(request)
     requests_next: TimelineKey | None = None
     sockets_next: TimelineKey | None = None
-    requests: list[Any] = []
-    sockets: list[Any] = []
+    requests: list[shapes.NetworkRequest] = []
+    sockets: list[shapes.WebSocketEvent] = []
     if not requests_done:
         requests_page = await network_page(store, view.secure_id, requests_after, limit)
-        requests, requests_next = requests_page.items, requests_page.next_after
+        requests = [shapes.NetworkRequest.of(r) for r in requests_page.items]
+        requests_next = requests_page.next_after
     if not sockets_done:
         sockets_page = await store.websocket_page(view.secure_id, sockets_after, limit)
-        sockets, sockets_next = sockets_page.items, sockets_page.next_after
+        sockets = [shapes.WebSocketEvent.of(w) for w in sockets_page.items]
+        sockets_next = sockets_page.next_after
     return json_response(
-        {
-            "network": [asdict(r) for r in requests],
-            "websocket": [asdict(w) for w in sockets],
-            "next_cursor": network_cursor(requests_next, sockets_next),
-        }
+        shapes.NetworkPage(
+            network=requests,
+            websocket=sockets,
+            next_cursor=network_cursor(requests_next, sockets_next),
+        )
     )
 
 
@@ -284,7 +209,12 @@ async def session_errors(request: Request, token: ApiToken) -> Response:
     view = await _session_for(request, token)
     after, limit = timeline_after(request), limit_param(request)
     found = await _store(request).session_errors_page(view.secure_id, after, limit)
-    return _paged("errors", found, _error_json)
+    return json_response(
+        shapes.ErrorPage(
+            errors=[shapes.ErrorOccurrence.of_view(e) for e in found.items],
+            next_cursor=timeline_cursor(found.next_after),
+        )
+    )
 
 
 async def track(request: Request, token: ApiToken) -> Response:
@@ -293,19 +223,25 @@ async def track(request: Request, token: ApiToken) -> Response:
     after, limit = timeline_after(request), limit_param(request)
     tracked = await _store(request).track_page(view.secure_id, after, limit)
     return json_response(
-        {
-            "events": [asdict(t) for t in tracked.items],
-            "properties": view.properties()["track"],
-            "properties_complete": view.fields_complete,
-            "next_cursor": timeline_cursor(tracked.next_after),
-        }
+        shapes.TrackPage(
+            events=[shapes.TrackEvent.of(t) for t in tracked.items],
+            properties=view.properties()["track"],
+            properties_complete=view.fields_complete,
+            next_cursor=timeline_cursor(tracked.next_after),
+        )
     )
 
 
 async def feedback(request: Request, token: ApiToken) -> Response:
     view = await _session_for(request, token)
     after, limit = timeline_after(request), limit_param(request)
-    return _paged("feedback", await _store(request).feedback_page(view.secure_id, after, limit))
+    found = await _store(request).feedback_page(view.secure_id, after, limit)
+    return json_response(
+        shapes.FeedbackPage(
+            feedback=[shapes.Feedback.of(f) for f in found.items],
+            next_cursor=timeline_cursor(found.next_after),
+        )
+    )
 
 
 async def properties(request: Request, token: ApiToken) -> Response:
@@ -313,7 +249,10 @@ async def properties(request: Request, token: ApiToken) -> Response:
     limit = limit_param(request)
     found, more = await _store(request).fields_page(view.secure_id, fields_after(request), limit)
     return json_response(
-        {"properties": [asdict(f) for f in found], "next_cursor": fields_cursor(found, more)}
+        shapes.PropertyPage(
+            properties=[shapes.Property.of(f) for f in found],
+            next_cursor=fields_cursor(found, more),
+        )
     )
 
 
@@ -327,7 +266,11 @@ async def errors(request: Request, token: ApiToken) -> Response:
         limit=limit,
     )
     next_cursor = encode_cursor(found[-1].id) if len(found) == limit else None
-    return json_response({"errors": [_error_json(e) for e in found], "next_cursor": next_cursor})
+    return json_response(
+        shapes.ErrorPage(
+            errors=[shapes.ErrorOccurrence.of_view(e) for e in found], next_cursor=next_cursor
+        )
+    )
 
 
 async def error_groups(request: Request, token: ApiToken) -> Response:
@@ -336,10 +279,10 @@ async def error_groups(request: Request, token: ApiToken) -> Response:
         projects_param(request, token), after=error_group_after(request), limit=limit
     )
     return json_response(
-        {
-            "error_groups": [_group_json(g) for g in found],
-            "next_cursor": error_group_cursor(found, limit),
-        }
+        shapes.ErrorGroupPage(
+            error_groups=[shapes.ErrorGroup.of(g) for g in found],
+            next_cursor=error_group_cursor(found, limit),
+        )
     )
 
 
@@ -354,36 +297,22 @@ async def error_group(request: Request, token: ApiToken) -> Response:
         raise ApiError(400, "BAD_REQUEST", "that fingerprint is in several projects; add ?project=")
     group = found[0]
     recent = await store.errors((group.project_id,), fingerprint=fingerprint, limit=50)
-    sessions = sorted({e.session_secure_id for e in recent if e.session_secure_id})
-    return json_response(
-        {**_group_json(group), "recent": [_error_json(e) for e in recent], "session_ids": sessions}
-    )
-
-
-def _log_json(view: LogView) -> dict[str, Any]:
-    return {
-        "id": view.id,
-        "project_id": view.project_id,
-        "session_secure_id": view.session_secure_id,
-        **asdict(view.entry),
-    }
+    return json_response(shapes.ErrorGroupDetail.of_group(group, recent))
 
 
 async def logs(request: Request, token: ApiToken) -> Response:
     limit = limit_param(request)
     found = await _store(request).logs(log_query(request, token, limit))
     return json_response(
-        {"logs": [_log_json(g) for g in found], "next_cursor": log_cursor(found, limit)}
+        shapes.LogPage(
+            logs=[shapes.LogRecord.of(g) for g in found], next_cursor=log_cursor(found, limit)
+        )
     )
 
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 TRACE_ERRORS = 50
 """Errors a trace's answer lists (its latest)."""
-
-
-def _span_json(view: SpanView) -> dict[str, Any]:
-    return {"id": view.id, "project_id": view.project_id, **asdict(view.span)}
 
 
 async def trace(request: Request, token: ApiToken) -> Response:
@@ -403,12 +332,12 @@ async def trace(request: Request, token: ApiToken) -> Response:
         raise ApiError(404, "NOT_FOUND", f"no trace {trace_id!r}")
     last = spans[-1] if len(spans) == limit else None
     return json_response(
-        {
-            "trace_id": trace_id,
-            "spans": [_span_json(s) for s in spans],
-            "errors": [_error_json(e) for e in errors],
-            "next_cursor": None if last is None else encode_cursor(last.span.started_at, last.id),
-        }
+        shapes.Trace(
+            trace_id=trace_id,
+            spans=[shapes.Span.of(s) for s in spans],
+            errors=[shapes.ErrorOccurrence.of_view(e) for e in errors],
+            next_cursor=None if last is None else encode_cursor(last.span.started_at, last.id),
+        )
     )
 
 
