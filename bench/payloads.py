@@ -46,17 +46,18 @@ def payload(events: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     }
 
 
+def with_variables(body: dict[str, Any], **variables: Any) -> dict[str, Any]:
+    """A captured body with some of its variables replaced."""
+    return {**body, "variables": {**body["variables"], **variables}}
+
+
 def init_body(secure_id: str, project: str = "1") -> dict[str, Any]:
     """The SDK's initializeSession, for a session of this id in this project."""
-    body = captured("initializeSession")[0]
-    return {
-        **body,
-        "variables": {
-            **body["variables"],
-            "session_secure_id": secure_id,
-            "organization_verbose_id": project,
-        },
-    }
+    return with_variables(
+        captured("initializeSession")[0],
+        session_secure_id=secure_id,
+        organization_verbose_id=project,
+    )
 
 
 def push_body(secure_id: str, payload_id: int, data: str) -> dict[str, Any]:
@@ -121,7 +122,7 @@ def write_templates(directory: Path) -> None:
         (directory / f"push-{i + 1}.json").write_text(
             _with_placeholders(pushes[i % len(pushes)], pid=True)
         )
-    large = {**pushes[0], "variables": {**pushes[0]["variables"], "data": large_push_data()}}
+    large = with_variables(pushes[0], data=large_push_data())
     (directory / "push-large.json").write_text(_with_placeholders(large, pid=True))
     for name, operation in (
         ("init", "initializeSession"),
@@ -131,5 +132,5 @@ def write_templates(directory: Path) -> None:
     ):
         body = captured(operation)[0]
         if name == "init":
-            body = {**body, "variables": {**body["variables"], "organization_verbose_id": "1"}}
+            body = with_variables(body, organization_verbose_id="1")
         (directory / f"{name}.json").write_text(_with_placeholders(body))
