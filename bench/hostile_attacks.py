@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -247,14 +248,7 @@ def attack_legacy(url: str, source: str, seconds: float, answers: Counter[str]) 
         }
         for i in range(95_000)
     ]
-    variables = {
-        "session_secure_id": secure_id,
-        "events": {"events": events},
-        "messages": '{"messages":[]}',
-        "resources": '{"resources":[]}',
-        "web_socket_events": '{"webSocketEvents":[]}',
-        "errors": [],
-    }
+    variables = {"session_secure_id": secure_id, **payload(events)}
     template = json.dumps({"query": query, "variables": {**variables, "payload_id": "@PID@"}})
 
     def body(n: int) -> bytes:
@@ -292,32 +286,28 @@ def attack_eventful(url: str, source: str, seconds: float, answers: Counter[str]
     _post_loop(url, source, seconds, answers, body, connections=2)
 
 
+def _error(event: str, timestamp: str) -> dict[str, Any]:
+    """An error as the SDK reports it, at `timestamp` (an ISO 8601 text)."""
+    return {
+        "event": event,
+        "type": "Error",
+        "url": "https://x/",
+        "source": "x",
+        "lineNumber": 1,
+        "columnNumber": 1,
+        "stackTrace": [],
+        "timestamp": timestamp,
+    }
+
+
 def attack_strange(url: str, source: str, seconds: float, answers: Counter[str]) -> None:
     identify = captured("identifySession")[0]
     bad_times = compress(
         payload(
             [{**META, "timestamp": NOW_MS}],
             errors=[
-                {
-                    "event": "far future",
-                    "type": "Error",
-                    "url": "https://x/",
-                    "source": "x",
-                    "lineNumber": 1,
-                    "columnNumber": 1,
-                    "stackTrace": [],
-                    "timestamp": "9999-12-31T23:59:59-14:00",
-                },
-                {
-                    "event": "far past",
-                    "type": "Error",
-                    "url": "https://x/",
-                    "source": "x",
-                    "lineNumber": 1,
-                    "columnNumber": 1,
-                    "stackTrace": [],
-                    "timestamp": "0001-01-01T00:00:00+14:00",
-                },
+                _error("far future", "9999-12-31T23:59:59-14:00"),
+                _error("far past", "0001-01-01T00:00:00+14:00"),
             ],
         )
     )

@@ -120,24 +120,20 @@ def measure(work: Path, args: argparse.Namespace) -> Results:
             connections=args.connections,
             threads=args.threads,
         )
-        step("footlight: half the saturation rate (paced, open loop)")
-        half = run_paced(
-            footlight.url,
-            templates,
-            sessions,
-            rate=saturated.requests_per_second / 2,
-            seconds=args.seconds,
-            connections=args.connections,
-        )
-        step("footlight: a quarter of the saturation rate (paced, open loop)")
-        quarter = run_paced(
-            footlight.url,
-            templates,
-            sessions,
-            rate=saturated.requests_per_second / 4,
-            seconds=args.seconds,
-            connections=args.connections,
-        )
+        paced = []
+        for share, name in ((2, "half"), (4, "a quarter of")):
+            step(f"footlight: {name} the saturation rate (paced, open loop)")
+            paced.append(
+                run_paced(
+                    footlight.url,
+                    templates,
+                    sessions,
+                    rate=saturated.requests_per_second / share,
+                    seconds=args.seconds,
+                    connections=args.connections,
+                )
+            )
+        half, quarter = paced
         step(f"footlight: read a {args.read_mb} MB session")
         read_mb, read_rate = read_throughput(footlight, args.read_mb)
         rss = footlight.peak_rss_mb()  # after the read, which is part of the peak
