@@ -1,8 +1,8 @@
 -- The SDK's request mix for wrk: pushes with increasing payload ids over many sessions, a
 -- page reload (initializeSession again) now and then, occasional identify, properties and
 -- feedback, and a large FullSnapshot push every 40 pushes. Bodies are the real
--- highlight.run 10.7.5 requests (bench/ingest.py writes them to $BENCH_DIR with __SID__ and
--- __PID__ placeholders) so footlight and nginx receive byte-for-byte the same traffic.
+-- highlight.run 10.7.5 requests (bench/payloads.py writes them to $BENCH_DIR with __SID__
+-- and __PID__ placeholders) so footlight and nginx receive byte-for-byte the same traffic.
 --
 -- $BENCH_RATE (requests/s over all connections) paces the run for latency measurements.
 

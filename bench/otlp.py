@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import gzip
 import json
-import os
 import re
 import shutil
 import statistics
@@ -43,7 +42,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from ingest import peak_rss_mb, start_footlight, stop
+from nodes import ONE_CLIENT_FOR_MANY_BROWSERS, Node, start_footlight
 
 SPANS_PER_EXPORT = 50
 TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -115,11 +114,6 @@ class Result:
         return self.server_cpu_seconds * 1_000_000 / max(self.exports, 1)
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _drive(
     send: Callable[[bytes], Awaitable[bool]],
     exports: list[bytes],
@@ -150,16 +144,16 @@ async def _drive(
 
 async def _run(
     transport: str,
-    pid: int,
+    server: Node,
     send: Callable[[bytes], Awaitable[bool]],
     exports: list[bytes],
     args: argparse.Namespace,
 ) -> Result:
-    started_cpu = _cpu_seconds(pid)
+    started_cpu = server.cpu_seconds()
     started = time.perf_counter()
     ok, failed, latencies = await _drive(send, exports, args.seconds, args.concurrency)
     elapsed = time.perf_counter() - started
-    cpu = _cpu_seconds(pid) - started_cpu
+    cpu = server.cpu_seconds() - started_cpu
     latencies.sort()
     return Result(
         transport=transport,
@@ -169,11 +163,13 @@ async def _run(
         server_cpu_seconds=cpu,
         p50_ms=statistics.median(latencies) if latencies else 0.0,
         p99_ms=latencies[int(len(latencies) * 0.99)] if latencies else 0.0,
-        rss_mb=peak_rss_mb(pid),
+        rss_mb=server.peak_rss_mb(),
     )
 
 
-async def _grpc(target: str, pid: int, exports: list[bytes], args: argparse.Namespace) -> Result:
+async def _grpc(
+    target: str, server: Node, exports: list[bytes], args: argparse.Namespace
+) -> Result:
     async with grpc.aio.insecure_channel(target, compression=grpc.Compression.Gzip) as channel:
         export: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
             TRACE_EXPORT, request_serializer=None, response_deserializer=None
@@ -187,13 +183,13 @@ async def _grpc(target: str, pid: int, exports: list[bytes], args: argparse.Name
                 return False
             return True
 
-        return await _run("OTLP/gRPC (gzip)", pid, send, exports, args)
+        return await _run("OTLP/gRPC (gzip)", server, send, exports, args)
 
 
-async def _http(url: str, pid: int, exports: list[bytes], args: argparse.Namespace) -> Result:
+async def _http(server: Node, exports: list[bytes], args: argparse.Namespace) -> Result:
     compressed = {id(body): gzip.compress(body, 6) for body in exports}
     limits = httpx.Limits(max_connections=args.concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
         headers = {"content-type": "application/x-protobuf", "content-encoding": "gzip"}
 
         async def send(body: bytes) -> bool:
@@ -202,7 +198,7 @@ async def _http(url: str, pid: int, exports: list[bytes], args: argparse.Namespa
             )
             return response.status_code == 200
 
-        return await _run("OTLP/HTTP protobuf (gzip)", pid, send, exports, args)
+        return await _run("OTLP/HTTP protobuf (gzip)", server, send, exports, args)
 
 
 def _grpc_target(log: Path) -> str:
@@ -232,16 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="footlight-otlp-bench-"))
     data_dir = work / "data"
     data_dir.mkdir()
-    server, url, _ = start_footlight(data_dir)
+    server = start_footlight(data_dir, settings=ONE_CLIENT_FOR_MANY_BROWSERS)
     try:
-        (log,) = work.glob("footlight-*.log")
-        target = _grpc_target(log)
+        target = _grpc_target(server.log)
         results = [
-            asyncio.run(_grpc(target, server.pid, exports, args)),
-            asyncio.run(_http(url, server.pid, exports, args)),
+            asyncio.run(_grpc(target, server, exports, args)),
+            asyncio.run(_http(server, exports, args)),
         ]
     finally:
-        stop(server)
+        server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
     print(

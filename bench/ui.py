@@ -22,7 +22,6 @@ import random
 import sqlite3
 import statistics
 import string
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,15 @@ from typing import Any
 
 import httpx
 
-from ingest import _commit, _machine, fresh_database, start_footlight, step, stop
+from nodes import (
+    ONE_CLIENT_FOR_MANY_BROWSERS,
+    fresh_database,
+    query_store,
+    run_footlight,
+    start_footlight,
+    store_options,
+)
+from report import commit, machine, step
 
 DAY_MS = 86_400_000
 PATHS = ["/", "/search", "/product/42", "/cart", "/checkout", "/account", "/help", "/blog"]
@@ -125,19 +132,10 @@ _COLUMNS = {
 }
 
 
-def footlight(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "footlight", *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"footlight {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout.strip()
-
-
 def fill(store_args: Sequence[str], data_dir: Path, store: str | None, count: int) -> None:
-    footlight("migrate", *store_args)
-    footlight("project", "create", "default", *store_args)  # project 1
-    footlight("project", "create", "other", *store_args)  # project 2
+    run_footlight("migrate", *store_args)
+    run_footlight("project", "create", "default", *store_args)  # project 1
+    run_footlight("project", "create", "other", *store_args)  # project 2
     rows = fill_rows(count, int(time.time() * 1000))
     if store is None:
         with sqlite3.connect(data_dir / "footlight.db") as db:
@@ -251,29 +249,11 @@ def measure(ui: httpx.Client, api: httpx.Client, case: Case, repeat: int) -> Tim
     )
 
 
-def _sessions_by_rank(store_args: Sequence[str], data_dir: Path, store: str | None) -> None:
+def _sessions_by_rank(data_dir: Path, store: str | None) -> None:
     """Remember the id and secure id of a few sessions by their rank (1 = oldest)."""
-    query = "SELECT id, secure_id FROM sessions ORDER BY id"
-    if store is None:
-        with sqlite3.connect(data_dir / "footlight.db") as db:
-            found = db.execute(query).fetchall()
-    else:
-        import psycopg
-
-        with psycopg.connect(store) as db:
-            found = db.execute(query).fetchall()
+    found = query_store(data_dir, store, "SELECT id, secure_id FROM sessions ORDER BY id")
     for rank, (row_id, secure_id) in enumerate(found, start=1):
         _IDS[rank] = (int(row_id), str(secure_id))
-
-
-def sign_in(client: httpx.Client, token: str) -> None:
-    """Sign `client` in through the login form."""
-    answer = client.post("/ui/login", data={"token": token, "next": "/ui/sessions"})
-    if answer.status_code != 303:
-        raise SystemExit(f"signing in failed: {answer.status_code} {answer.text[:300]}")
-    # The cookie is Secure (browsers send those to loopback over http; httpx does not).
-    client.cookies.clear()
-    client.cookies.set("footlight_ui", answer.cookies["footlight_ui"])
 
 
 @dataclass
@@ -292,22 +272,24 @@ def run(args: argparse.Namespace) -> Report:
     with tempfile.TemporaryDirectory(prefix="footlight-ui-bench-") as scratch:
         data_dir = Path(scratch) / "data"
         store = fresh_database() if args.store == "postgresql" else None
-        store_args = ["--store", store] if store else ["--data-dir", str(data_dir)]
+        store_args = store_options(data_dir, store)
         step(f"filling a {args.store} store with {count:,} processed sessions")
         started = time.perf_counter()
         fill(store_args, data_dir, store, count)
         fill_seconds = time.perf_counter() - started
-        _sessions_by_rank(store_args, data_dir, store)
-        token = footlight("token", "create", "--name", "bench", *store_args)
-        process, url, _ = start_footlight(data_dir, store)
+        _sessions_by_rank(data_dir, store)
+        token = run_footlight("token", "create", "--name", "bench", *store_args)
+        node = start_footlight(data_dir, store, settings=ONE_CLIENT_FOR_MANY_BROWSERS)
         try:
             with (
-                httpx.Client(base_url=url, timeout=60, follow_redirects=False) as ui,
+                httpx.Client(base_url=node.url, timeout=60, follow_redirects=False) as ui,
                 httpx.Client(
-                    base_url=url, timeout=60, headers={"authorization": f"Bearer {token}"}
+                    base_url=node.url, timeout=60, headers={"authorization": f"Bearer {token}"}
                 ) as api,
             ):
-                sign_in(ui, token)
+                # The cookie is Secure (browsers send those to loopback over http; httpx does
+                # not), so it is set on the client by hand.
+                ui.cookies.set("footlight_ui", node.ui_cookie(token))
                 timings = []
                 for case in cases(api, count):
                     step(f"{case.name}: {repeat} requests each")
@@ -317,8 +299,8 @@ def run(args: argparse.Namespace) -> Report:
                         _timed(api, case.api)
                     timings.append(measure(ui, api, case, repeat))
         finally:
-            stop(process)
-    return Report(_commit(), _machine(), args.store, count, round(fill_seconds, 1), timings)
+            node.stop()
+    return Report(commit(), machine(), args.store, count, round(fill_seconds, 1), timings)
 
 
 def print_report(report: Report) -> None:
