@@ -14,7 +14,8 @@
     │       ├── RateLimited
     │       └── QuotaExceeded
     ├── HTTPError                answer with this status: the one problem type of the edge,
-    │                            the read API and the UI, each of which renders it its way
+    │   │                        the read API and the UI, each of which renders it its way
+    │   └── BadParameter         a query parameter of the read API or the UI is malformed
     ├── StoreError               the store refused a write the client must hear about
     │   ├── UnknownSession
     │   ├── SessionOfAnotherProject
@@ -184,6 +185,13 @@ class HTTPError(FootlightError):
         self.code = code
         self.headers = list(headers)
         self.extensions = dict(extensions or {})
+
+
+class BadParameter(HTTPError):
+    """A query parameter is malformed (400); the message names the parameter."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message, "BAD_REQUEST")
 
 
 # -- the store -------------------------------------------------------------------------------

@@ -14,17 +14,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from footlight.errors import HTTPError
 from footlight.store.base import ApiToken, ReadStore, TokenScope
 
 TOKEN_PREFIX = "flt_"  # noqa: S105 - a prefix that makes leaked tokens recognisable
-
-
-class AuthError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def new_token() -> str:
@@ -37,28 +30,28 @@ def hash_token(token: str) -> bytes:
 
 async def authenticate(store: ReadStore, authorization: str | None) -> ApiToken:
     if not authorization:
-        raise AuthError(401, "UNAUTHENTICATED", "send Authorization: Bearer <token>")
+        raise HTTPError(401, "send Authorization: Bearer <token>", "UNAUTHENTICATED")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise AuthError(401, "UNAUTHENTICATED", "the Authorization header must be Bearer <token>")
+        raise HTTPError(401, "the Authorization header must be Bearer <token>", "UNAUTHENTICATED")
     found = await store.token_by_hash(hash_token(token.strip()))
     if found is None:
-        raise AuthError(401, "UNAUTHENTICATED", "unknown or revoked token")
+        raise HTTPError(401, "unknown or revoked token", "UNAUTHENTICATED")
     return found
 
 
 def check_project(token: ApiToken, project_id: int) -> None:
     if token.project_id is not None and token.project_id != project_id:
-        raise AuthError(403, "FORBIDDEN", "this token does not grant access to that project")
+        raise HTTPError(403, "this token does not grant access to that project", "FORBIDDEN")
 
 
 def check_scope(token: ApiToken, needed: TokenScope) -> None:
     if needed == "admin" and token.scope != "admin":
-        raise AuthError(
+        raise HTTPError(
             403,
-            "FORBIDDEN",
             f"this needs a token with the admin scope; this token's scope is {token.scope}"
             " (make one with `footlight token create --scope admin`)",
+            "FORBIDDEN",
         )
 
 

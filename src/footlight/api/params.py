@@ -1,7 +1,8 @@
 """Query parameters shared by the read API and the UI: parsing, bounds, keyset cursors.
 
-Every function raises `ParamError` with a message that names the parameter, which the API
-turns into a 400 and the UI shows above the list it could not filter. A NUL character is
+Every function raises `BadParameter` (footlight.errors) with a message that names the
+parameter, which the API turns into a 400 and the UI shows above the list it could not
+filter. A NUL character is
 refused in every parameter: SQLite's LIKE stops at it (`user=%00` matched every session)
 and PostgreSQL cannot hold it, so both engines answer the same 400.
 
@@ -23,6 +24,7 @@ from starlette.requests import Request
 
 from footlight.api.auth import check_project, readable_projects
 from footlight.core.ids import decode_project
+from footlight.errors import BadParameter
 from footlight.store.base import (
     ApiToken,
     ErrorGroupView,
@@ -41,16 +43,10 @@ MAX_INT = 2**53
 _encode = msgspec.json.Encoder().encode
 
 
-class ParamError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def param(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
     if value is not None and "\x00" in value:
-        raise ParamError(f"{name} must not contain a NUL character")
+        raise BadParameter(f"{name} must not contain a NUL character")
     return value if value not in (None, "") else None
 
 
@@ -66,17 +62,17 @@ def time_param(request: Request, name: str, *, naive_is_utc: bool = False) -> in
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ParamError(f"{name} must be epoch milliseconds or an ISO 8601 time") from None
+        raise BadParameter(f"{name} must be epoch milliseconds or an ISO 8601 time") from None
     if moment.tzinfo is None and naive_is_utc:
         moment = moment.replace(tzinfo=UTC)
     elif moment.tzinfo is None:
-        raise ParamError(f"{name} needs a time zone, e.g. 2026-11-26T10:00:00Z")
+        raise BadParameter(f"{name} needs a time zone, e.g. 2026-11-26T10:00:00Z")
     return int(moment.timestamp() * 1000)
 
 
 def _bounded(name: str, number: int) -> int:
     if abs(number) > MAX_INT:
-        raise ParamError(f"{name} is out of range")
+        raise BadParameter(f"{name} is out of range")
     return number
 
 
@@ -87,7 +83,7 @@ def int_param(request: Request, name: str) -> int | None:
     try:
         return _bounded(name, int(value))
     except ValueError:
-        raise ParamError(f"{name} must be an integer") from None
+        raise BadParameter(f"{name} must be an integer") from None
 
 
 def bool_param(request: Request, name: str) -> bool | None:
@@ -98,7 +94,7 @@ def bool_param(request: Request, name: str) -> bool | None:
         return True
     if value.lower() in ("false", "0", "no"):
         return False
-    raise ParamError(f"{name} must be true or false")
+    raise BadParameter(f"{name} must be true or false")
 
 
 def limit_param(request: Request, default: int = 50) -> int:
@@ -106,7 +102,7 @@ def limit_param(request: Request, default: int = 50) -> int:
     if limit is None:
         return default
     if not 1 <= limit <= MAX_LIMIT:
-        raise ParamError(f"limit must be between 1 and {MAX_LIMIT}")
+        raise BadParameter(f"limit must be between 1 and {MAX_LIMIT}")
     return limit
 
 
@@ -120,7 +116,7 @@ def decode_cursor(request: Request, *shape: type) -> list[Any] | None:
     value = param(request, "cursor")
     if value is None:
         return None
-    bad = ParamError("cursor is not one this API returned")
+    bad = BadParameter("cursor is not one this API returned")
     try:
         decoded = msgspec.json.decode(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
     except (binascii.Error, ValueError, msgspec.DecodeError):
@@ -191,13 +187,13 @@ def fields_cursor(fields: Sequence[SessionField], more: bool) -> str | None:
 
 
 def projects_param(request: Request, token: ApiToken) -> tuple[int, ...] | None:
-    """The `project` filter (numeric or verbose id), checked against the token (AuthError)."""
+    """The `project` filter (numeric or verbose id), checked against the token (HTTPError 403)."""
     value = param(request, "project")
     if value is None:
         return readable_projects(token)
     project_id = decode_project(value)
     if project_id is None:
-        raise ParamError(f"project {value!r} is not a project id")
+        raise BadParameter(f"project {value!r} is not a project id")
     check_project(token, project_id)
     return (project_id,)
 
@@ -233,7 +229,7 @@ def log_query(
     cursor = decode_cursor(request, int, int)
     level = param(request, "level")
     if level is not None and level.lower() not in LOG_LEVELS:
-        raise ParamError(f"level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+        raise BadParameter(f"level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
     return LogQuery(
         project_ids=projects_param(request, token),
         session_secure_id=param(request, "session"),

@@ -24,7 +24,6 @@ from starlette.routing import Route
 
 from footlight.api import shapes
 from footlight.api.auth import (
-    AuthError,
     authenticate,
     check_project,
     check_scope,
@@ -34,7 +33,6 @@ from footlight.api.events import stream_events
 from footlight.api.network import network_page
 from footlight.api.openapi import openapi_document
 from footlight.api.params import (
-    ParamError,
     decode_cursor,
     encode_cursor,
     error_group_after,
@@ -54,18 +52,10 @@ from footlight.api.params import (
     timeline_cursor,
 )
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
-from footlight.errors import ReadTimeout, StoreError, StoreUnavailable
+from footlight.errors import HTTPError, ReadTimeout, StoreError, StoreUnavailable
 from footlight.store.base import ApiToken, ReadStore, SessionView, TimelineKey, TokenScope
 
 _encode = msgspec.json.Encoder().encode
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -99,10 +89,8 @@ def authenticated(
             token = await authenticate(_store(request), request.headers.get("authorization"))
             check_scope(token, scope)
             return await handler(request, token)
-        except (AuthError, ApiError) as exc:
+        except HTTPError as exc:
             return _error(exc.status, exc.code, exc.message)
-        except ParamError as exc:
-            return _error(400, "BAD_REQUEST", exc.message)
         except StoreError as exc:  # a value the store cannot hold, e.g. a NUL on PostgreSQL
             return _error(400, "BAD_REQUEST", str(exc))
         except StoreUnavailable as exc:
@@ -118,7 +106,7 @@ async def _session_for(request: Request, token: ApiToken, *, fields: bool = Fals
     secure_id = request.path_params["secure_id"]
     view = await _store(request).session_view(secure_id, fields=fields)
     if view is None:
-        raise ApiError(404, "NOT_FOUND", f"no session {secure_id!r}")
+        raise HTTPError(404, f"no session {secure_id!r}", "NOT_FOUND")
     check_project(token, view.project_id)
     return view
 
@@ -292,9 +280,11 @@ async def error_group(request: Request, token: ApiToken) -> Response:
     projects = projects_param(request, token)
     found = await store.error_groups(projects, fingerprint=fingerprint, limit=2)
     if not found:
-        raise ApiError(404, "NOT_FOUND", f"no error group {fingerprint!r}")
+        raise HTTPError(404, f"no error group {fingerprint!r}", "NOT_FOUND")
     if len(found) > 1:
-        raise ApiError(400, "BAD_REQUEST", "that fingerprint is in several projects; add ?project=")
+        raise HTTPError(
+            400, "that fingerprint is in several projects; add ?project=", "BAD_REQUEST"
+        )
     group = found[0]
     recent = await store.errors((group.project_id,), fingerprint=fingerprint, limit=50)
     return json_response(shapes.ErrorGroupDetail.of_group(group, recent))
@@ -320,7 +310,7 @@ async def trace(request: Request, token: ApiToken) -> Response:
     errors. A token of one project reads the spans of its sessions only."""
     trace_id = request.path_params["trace_id"].lower()
     if not _TRACE_ID.fullmatch(trace_id):
-        raise ApiError(400, "BAD_REQUEST", "a trace id is 32 hex digits")
+        raise HTTPError(400, "a trace id is 32 hex digits", "BAD_REQUEST")
     cursor = decode_cursor(request, float, int)
     limit = limit_param(request)
     store = _store(request)
@@ -329,7 +319,7 @@ async def trace(request: Request, token: ApiToken) -> Response:
     spans = await store.trace_spans((trace_id,), projects, after, limit)
     errors = await store.errors(projects, trace_id=trace_id, limit=TRACE_ERRORS)
     if not spans and not errors and after is None:
-        raise ApiError(404, "NOT_FOUND", f"no trace {trace_id!r}")
+        raise HTTPError(404, f"no trace {trace_id!r}", "NOT_FOUND")
     last = spans[-1] if len(spans) == limit else None
     return json_response(
         shapes.Trace(

@@ -40,11 +40,9 @@ from starlette.responses import (
     StreamingResponse,
 )
 
-from footlight.api.auth import AuthError
 from footlight.api.events import stream_events
 from footlight.api.network import network_page
 from footlight.api.params import (
-    ParamError,
     error_group_after,
     error_group_cursor,
     log_cursor,
@@ -57,7 +55,7 @@ from footlight.api.params import (
 from footlight.core.ids import encode_project
 from footlight.core.records import NetworkRequest
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
-from footlight.errors import ReadTimeout
+from footlight.errors import HTTPError, ReadTimeout
 from footlight.store.base import (
     MAX_VIEW_FIELDS,
     ApiToken,
@@ -99,13 +97,6 @@ _templates = jinja2.Environment(
 _templates.filters.update(FILTERS)
 
 
-class PageError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = _templates.get_template(template).render(request=request, **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
@@ -136,10 +127,7 @@ def signed_in_page(page: Page) -> Callable[[Request], Awaitable[Response]]:
             return RedirectResponse(f"/ui/login?{query}", status_code=303)
         try:
             return await page(request, token)
-        except (ParamError, AuthError) as exc:
-            status = exc.status if isinstance(exc, AuthError) else 400
-            return render(request, "problem.html", status, token=token, message=exc.message)
-        except PageError as exc:
+        except HTTPError as exc:
             return render(request, "problem.html", exc.status, token=token, message=exc.message)
 
     return endpoint
@@ -182,20 +170,23 @@ async def _form(request: Request) -> dict[str, str]:
     if request.headers.get("content-type", "").split(";")[0].strip() != (
         "application/x-www-form-urlencoded"
     ):
-        raise PageError(415, "send the form as application/x-www-form-urlencoded")
+        raise HTTPError(
+            415, "send the form as application/x-www-form-urlencoded", "UNSUPPORTED_MEDIA_TYPE"
+        )
     timeout = _body_timeout(request)
     try:
         async with asyncio.timeout(timeout):
             body = await _form_body(request)
     except TimeoutError:
-        raise PageError(
+        raise HTTPError(
             408,
             f"the form was not received within {timeout:g} s (limit: body_timeout_seconds)",
+            "REQUEST_TIMEOUT",
         ) from None
     try:
         pairs = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
     except UnicodeDecodeError:
-        raise PageError(400, "the form is not UTF-8") from None
+        raise HTTPError(400, "the form is not UTF-8", "BAD_REQUEST") from None
     return dict(pairs)
 
 
@@ -204,7 +195,9 @@ async def _form_body(request: Request) -> bytes:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
-            raise PageError(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
+            raise HTTPError(
+                413, f"the form is larger than {MAX_FORM_BYTES} bytes", "PAYLOAD_TOO_LARGE"
+            )
     return body
 
 
@@ -235,7 +228,7 @@ async def login(request: Request) -> Response:
         return _login_page(request, "/ui/sessions", 403, f"Sign-in {CROSS_SITE}.")
     try:
         form = await _form(request)
-    except PageError as exc:
+    except HTTPError as exc:
         return _login_page(request, "/ui/sessions", exc.status, exc.message)
     next_page = _safe_next(form.get("next"))
     token = form.get("token", "").strip()
@@ -320,7 +313,7 @@ async def _readable_session(request: Request, token: ApiToken) -> SessionView:
     secure_id = request.path_params["secure_id"]
     view = await _store(request).session_view(secure_id)
     if view is None or token.project_id not in (None, view.project_id):
-        raise PageError(404, f"no session {secure_id!r}")
+        raise HTTPError(404, f"no session {secure_id!r}", "NOT_FOUND")
     return view
 
 
@@ -500,9 +493,11 @@ async def error_group(request: Request, token: ApiToken) -> Response:
         projects_param(request, token), fingerprint=fingerprint, limit=2
     )
     if not found:
-        raise PageError(404, f"no error group {fingerprint!r}")
+        raise HTTPError(404, f"no error group {fingerprint!r}", "NOT_FOUND")
     if len(found) > 1:
-        raise PageError(400, "that fingerprint is in several projects; pick one with ?project=")
+        raise HTTPError(
+            400, "that fingerprint is in several projects; pick one with ?project=", "BAD_REQUEST"
+        )
     group: ErrorGroupView = found[0]
     recent = await store.errors((group.project_id,), fingerprint=fingerprint, limit=PAGE_SIZE)
     starts: dict[str, int | None] = {}
