@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import msgspec
@@ -37,6 +37,23 @@ def to_json(value: Any) -> str:
 
 def from_json(text: str | None) -> Any:
     return None if text is None else msgspec.json.decode(text)
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern for `text` anywhere; SQL folds it with lower(?), as it folds the column.
+
+    Folding in Python instead would fold more than SQLite's lower() (ASCII only) does to the
+    column, and "Émile" would not find itself there. The engines still differ: PostgreSQL
+    folds non-ASCII letters too, SQLite only ASCII ones.
+    """
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def in_projects(column: str, project_ids: Sequence[int] | None) -> tuple[str, list[Any]]:
+    if project_ids is None:
+        return "TRUE", []
+    return f"{column} IN ({', '.join('?' * len(project_ids))})", list(project_ids)
 
 
 def session_id_of(conn: Connection, secure_id: str) -> int:

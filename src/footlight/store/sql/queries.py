@@ -1,5 +1,5 @@
-"""The reading side of the SQL store (sessions, timelines, errors), plus deletion, retention,
-API tokens and the UI's signed-in sessions.
+"""The read side of the SQL store for sessions: lists, one session, its properties, payloads
+and timelines (console, network, websocket, track events, feedback, errors).
 
 What the read API and the UI read runs on the engine's operator lane (`_operator_read`):
 never in the way of ingest, each statement stopped after `read_timeout_seconds`. Every read
@@ -10,217 +10,51 @@ order from the index on (session, time), and a session view holds at most
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from footlight.core.records import (
     ConsoleMessage,
-    ErrorOccurrence,
-    LogEntry,
     NetworkRequest,
-    StackFrame,
     TrackEvent,
     WebSocketEvent,
 )
-from footlight.errors import UnknownProject
 from footlight.store.base import (
     MAX_VIEW_FIELDS,
-    ApiToken,
-    BackendService,
-    ErrorGroupView,
     ErrorView,
     Feedback,
-    LogQuery,
-    LogView,
     NetworkWindow,
     Page,
-    PurgeResult,
     SessionField,
     SessionQuery,
-    SessionSummary,
     SessionView,
-    SpanRecord,
-    SpanView,
     TimelineKey,
-    TokenScope,
 )
-from footlight.store.sql.access import Access, from_json
+from footlight.store.sql.access import Access, in_projects, like_pattern
 from footlight.store.sql.engine import Connection
-from footlight.store.sql.processing import DERIVED_BY_ORIGIN
-from footlight.store.sql.rows import feedback
+from footlight.store.sql.rows import (
+    SUMMARY_COLUMNS,
+    console_message,
+    error_view,
+    feedback,
+    network_request,
+    summarised_session,
+    track_event,
+    websocket_event,
+)
 
 T = TypeVar("T")
-DAY_MS = 86_400_000
 
-_SUMMARY_COLUMNS = (
-    "started_at", "ended_at", "length_ms", "active_ms", "pages_visited", "click_count",
-    "rage_click_count", "event_count", "payload_count", "error_count", "console_count",
-    "network_count", "browser_name", "browser_version", "os_name", "os_version", "device_type",
-    "language", "landing_page", "exit_page",
-)  # fmt: skip
 _SESSION_SELECT = (
     "SELECT s.id, s.secure_id, s.project_id, s.created_at, s.client_id, s.identifier, s.email,"
     " s.user_object, s.environment, s.app_version, s.service_name, s.client_version,"
     " s.user_agent, ss.processed_at, ss.details, "
-    + ", ".join(f"ss.{c}" for c in _SUMMARY_COLUMNS)
+    + ", ".join(f"ss.{c}" for c in SUMMARY_COLUMNS)
     + ", EXISTS (SELECT 1 FROM processing_queue q WHERE q.kind = 'session' AND q.key = s.id"
     " AND q.quarantined_at IS NULL)"
     " AS processing FROM sessions s LEFT JOIN session_summaries ss ON ss.session_id = s.id"
 )
-
-
-def _like(text: str) -> str:
-    """A LIKE pattern for `text` anywhere; SQL folds it with lower(?), as it folds the column.
-
-    Folding in Python instead would fold more than SQLite's lower() (ASCII only) does to the
-    column, and "Émile" would not find itself there. The engines still differ: PostgreSQL
-    folds non-ASCII letters too, SQLite only ASCII ones.
-    """
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _session_view(row: Any, fields: Sequence[SessionField] = ()) -> SessionView:
-    summary = None
-    if row["processed_at"] is not None:
-        summary = SessionSummary(
-            **{c: row[c] for c in _SUMMARY_COLUMNS}, details=from_json(row["details"]) or {}
-        )
-    return SessionView(
-        id=row["id"],
-        secure_id=row["secure_id"],
-        project_id=row["project_id"],
-        created_at=row["created_at"],
-        client_id=row["client_id"],
-        identifier=row["identifier"],
-        email=row["email"],
-        user_object=row["user_object"],
-        environment=row["environment"],
-        app_version=row["app_version"],
-        service_name=row["service_name"],
-        client_version=row["client_version"],
-        user_agent=row["user_agent"],
-        processed_at=row["processed_at"],
-        processing=bool(row["processing"]),
-        summary=summary,
-        fields=tuple(fields),
-    )
-
-
-_TOKEN_COLUMNS = "t.id, t.name, t.project_id, t.created_at, t.scope"  # noqa: S105 - columns
-
-
-def _token(row: Any) -> ApiToken:
-    return ApiToken(row["id"], row["name"], row["project_id"], row["created_at"], row["scope"])
-
-
-def _frames(text: str) -> tuple[StackFrame, ...]:
-    return tuple(StackFrame(**f) for f in from_json(text) or [])
-
-
-def _occurrence(row: Any) -> ErrorOccurrence:
-    return ErrorOccurrence(
-        timestamp=row["timestamp"],
-        type=row["type"],
-        message=row["message"],
-        frames=_frames(row["frames"]),
-        url=row["url"],
-        payload=row["payload"],
-        source=row["source"],
-        service_name=row["service_name"],
-        service_version=row["service_version"],
-        environment=row["environment"],
-    )
-
-
-def _error_view(row: Any) -> ErrorView:
-    return ErrorView(
-        id=row["id"],
-        project_id=row["project_id"],
-        session_secure_id=row["session_secure_id"],
-        fingerprint=row["fingerprint"],
-        error=_occurrence(row),
-        trace_id=row["trace_id"],
-    )
-
-
-def _span_view(r: Any) -> SpanView:
-    return SpanView(
-        id=r["id"],
-        project_id=r["project_id"],
-        span=SpanRecord(
-            session_secure_id=r["session_secure_id"],
-            trace_id=r["trace_id"],
-            span_id=r["span_id"],
-            parent_span_id=r["parent_span_id"],
-            name=r["name"],
-            kind=r["kind"],
-            started_at=r["started_at"],
-            ended_at=r["ended_at"],
-            status_code=r["status_code"],
-            service_name=r["service_name"],
-            attributes=from_json(r["attributes"]) or {},
-            events=from_json(r["events"]) or [],
-        ),
-    )
-
-
-def _log_view(r: Any) -> LogView:
-    return LogView(
-        id=r["id"],
-        project_id=r["project_id"],
-        session_secure_id=r["session_secure_id"],
-        entry=LogEntry(
-            timestamp=r["timestamp"],
-            level=r["level"],
-            message=r["message"],
-            service_name=r["service_name"],
-            service_version=r["service_version"],
-            environment=r["environment"],
-            trace_id=r["trace_id"],
-            span_id=r["span_id"],
-            attributes=from_json(r["attributes"]) or {},
-        ),
-    )
-
-
-def _console(r: Any) -> ConsoleMessage:
-    return ConsoleMessage(
-        timestamp=r["timestamp"],
-        level=r["level"],
-        message=r["message"],
-        trace=_frames(r["trace"]),
-        attributes=from_json(r["attributes"]) or {},
-        source=r["source"] or ("otlp" if r["origin"].startswith("otlp:") else "payload"),
-    )
-
-
-def _network(r: Any) -> NetworkRequest:
-    return NetworkRequest(
-        start=r["started_at"],
-        end=r["ended_at"],
-        method=r["method"],
-        url=r["url"],
-        status=r["status"],
-        initiator=r["initiator"],
-        request=from_json(r["request"]),
-        response=from_json(r["response"]),
-        transfer_size=r["transfer_size"],
-        trace_id=r["trace_id"],
-        span_id=r["span_id"],
-        source="otlp" if r["origin"].startswith("otlp:") else "payload",
-    )
-
-
-def _websocket(r: Any) -> WebSocketEvent:
-    return WebSocketEvent(
-        r["timestamp"], r["socket_id"], r["type"], r["name"], r["size"], r["message"]
-    )
-
-
-def _track(r: Any) -> TrackEvent:
-    return TrackEvent(r["timestamp"], r["name"], from_json(r["properties"]) or {})
 
 
 class _Timeline:
@@ -309,38 +143,12 @@ def _payload_page(
     return conn.execute(sql, [*args, page]).fetchall()
 
 
-def _in_projects(column: str, project_ids: Sequence[int] | None) -> tuple[str, list[Any]]:
-    if project_ids is None:
-        return "TRUE", []
-    return f"{column} IN ({', '.join('?' * len(project_ids))})", list(project_ids)
-
-
-def delete_session_rows(conn: Connection, session_id: int, secure_id: str) -> None:
-    """Remove a session, its input and everything derived from it, in one transaction."""
-    for table in DERIVED_BY_ORIGIN:
-        conn.execute(
-            f"DELETE FROM {table} WHERE origin = ? OR session_secure_id = ?",
-            (f"session:{session_id}", secure_id),
-        )
-    backend = [
-        r[0]
-        for r in conn.execute("SELECT id FROM backend_errors WHERE session_id = ?", (session_id,))
-    ]
-    for error_id in backend:
-        conn.execute("DELETE FROM errors WHERE origin = ?", (f"backend:{error_id}",))
-        conn.execute("DELETE FROM processing_queue WHERE kind = 'backend' AND key = ?", (error_id,))
-    for table in ("payloads", "session_fields", "feedback", "metrics", "backend_errors"):
-        conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
-    conn.execute("DELETE FROM processing_queue WHERE kind = 'session' AND key = ?", (session_id,))
-    conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-
-
-class ReadQueries(Access):
+class SessionQueries(Access):
     # -- sessions ---------------------------------------------------------------------------
 
     async def list_sessions(self, query: SessionQuery) -> list[SessionView]:
         where, args = [], []
-        clause, ids = _in_projects("s.project_id", query.project_ids)
+        clause, ids = in_projects("s.project_id", query.project_ids)
         where.append(clause)
         args.extend(ids)
         if query.started_after is not None:
@@ -354,7 +162,7 @@ class ReadQueries(Access):
                 "(lower(s.identifier) LIKE lower(?) ESCAPE '\\'"
                 " OR lower(s.email) LIKE lower(?) ESCAPE '\\')"
             )
-            args.extend([_like(query.user)] * 2)
+            args.extend([like_pattern(query.user)] * 2)
         if query.has_errors is not None:
             exists = "EXISTS (SELECT 1 FROM errors e WHERE e.session_secure_id = s.secure_id)"
             where.append(exists if query.has_errors else f"NOT {exists}")
@@ -367,7 +175,7 @@ class ReadQueries(Access):
                 "EXISTS (SELECT 1 FROM session_pages p WHERE p.session_id = s.id"
                 " AND lower(p.url) LIKE lower(?) ESCAPE '\\' LIMIT 1 OFFSET 0)"
             )
-            args.append(_like(query.url_contains))
+            args.append(like_pattern(query.url_contains))
         if query.environment is not None:
             where.append("s.environment = ?")
             args.append(query.environment)
@@ -384,7 +192,7 @@ class ReadQueries(Access):
         args.append(query.limit)
 
         def read(conn: Connection) -> list[SessionView]:
-            return [_session_view(r) for r in conn.execute(sql, args)]
+            return [summarised_session(r) for r in conn.execute(sql, args)]
 
         return await self._operator_read(read)
 
@@ -397,9 +205,9 @@ class ReadQueries(Access):
             if row is None:
                 return None
             if not fields:
-                return _session_view(row)
+                return summarised_session(row)
             found, complete = _view_fields(conn, row["id"])
-            view = _session_view(row, found)
+            view = summarised_session(row, found)
             return view if complete else replace(view, fields_complete=False)
 
         return await self._operator_read(read)
@@ -459,7 +267,7 @@ class ReadQueries(Access):
     ) -> Page[ConsoleMessage]:
         """Console messages in time order, `limit` after `after` (None: all, for tools)."""
         return await self._operator_read(
-            lambda conn: _CONSOLE.page(conn, secure_id, after, limit, _console)
+            lambda conn: _CONSOLE.page(conn, secure_id, after, limit, console_message)
         )
 
     async def network_window(
@@ -476,7 +284,7 @@ class ReadQueries(Access):
         def read(conn: Connection) -> NetworkWindow:
             rows = _NETWORK.rows(conn, secure_id, after, limit + 1)
             more = len(rows) > limit
-            page = [(_NETWORK.key(r), _network(r)) for r in rows[:limit]]
+            page = [(_NETWORK.key(r), network_request(r)) for r in rows[:limit]]
             if not page:
                 return NetworkWindow([], [], [], False)
             (first_start, first_id), (last_start, last_id) = page[0][0], page[-1][0]
@@ -498,9 +306,9 @@ class ReadQueries(Access):
                 (secure_id, last_start + margin_ms, last_start, last_start, last_id, context_rows),
             ).fetchall()
             return NetworkWindow(
-                before=[(_NETWORK.key(r), _network(r)) for r in reversed(before)],
+                before=[(_NETWORK.key(r), network_request(r)) for r in reversed(before)],
                 page=page,
-                after=[(_NETWORK.key(r), _network(r)) for r in following],
+                after=[(_NETWORK.key(r), network_request(r)) for r in following],
                 more=more,
             )
 
@@ -510,14 +318,14 @@ class ReadQueries(Access):
         self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
     ) -> Page[WebSocketEvent]:
         return await self._operator_read(
-            lambda conn: _WEBSOCKET.page(conn, secure_id, after, limit, _websocket)
+            lambda conn: _WEBSOCKET.page(conn, secure_id, after, limit, websocket_event)
         )
 
     async def track_page(
         self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
     ) -> Page[TrackEvent]:
         return await self._operator_read(
-            lambda conn: _TRACK.page(conn, secure_id, after, limit, _track)
+            lambda conn: _TRACK.page(conn, secure_id, after, limit, track_event)
         )
 
     async def feedback_page(
@@ -531,7 +339,7 @@ class ReadQueries(Access):
         self, secure_id: str, after: TimelineKey | None = None, limit: int | None = None
     ) -> Page[ErrorView]:
         return await self._operator_read(
-            lambda conn: _ERRORS.page(conn, secure_id, after, limit, _error_view)
+            lambda conn: _ERRORS.page(conn, secure_id, after, limit, error_view)
         )
 
     # Whole timelines, for tests and tools (no role protocol has them); the read API and the
@@ -542,7 +350,7 @@ class ReadQueries(Access):
 
     async def session_network(self, secure_id: str) -> list[NetworkRequest]:
         page = await self._operator_read(
-            lambda conn: _NETWORK.page(conn, secure_id, None, None, _network)
+            lambda conn: _NETWORK.page(conn, secure_id, None, None, network_request)
         )
         return page.items
 
@@ -554,339 +362,3 @@ class ReadQueries(Access):
 
     async def session_feedback(self, secure_id: str) -> list[Feedback]:
         return (await self.feedback_page(secure_id)).items
-
-    # -- errors -----------------------------------------------------------------------------
-
-    async def errors(
-        self,
-        project_ids: Sequence[int] | None,
-        *,
-        session_secure_id: str | None = None,
-        fingerprint: str | None = None,
-        trace_id: str | None = None,
-        before_id: int | None = None,
-        limit: int = 50,
-    ) -> list[ErrorView]:
-        clause, args = _in_projects("project_id", project_ids)
-        where = [clause]
-        if session_secure_id is not None:
-            where.append("session_secure_id = ?")
-            args.append(session_secure_id)
-        if fingerprint is not None:
-            where.append("fingerprint = ?")
-            args.append(fingerprint)
-        if trace_id is not None:
-            where.append("trace_id = ?")
-            args.append(trace_id)
-        if before_id is not None:
-            where.append("id < ?")
-            args.append(before_id)
-        order = "timestamp, id" if session_secure_id is not None else "id DESC"
-        sql = f"SELECT * FROM errors WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
-
-        def read(conn: Connection) -> list[ErrorView]:
-            return [_error_view(r) for r in conn.execute(sql, [*args, limit])]
-
-        return await self._operator_read(read)
-
-    async def error_groups(
-        self,
-        project_ids: Sequence[int] | None,
-        *,
-        fingerprint: str | None = None,
-        after: tuple[int, int, str] | None = None,
-        limit: int = 50,
-    ) -> list[ErrorGroupView]:
-        """Groups (project, fingerprint), most recently seen first; counts are aggregates.
-
-        `after` is the (last_seen, project_id, fingerprint) of the previous page's last group.
-
-        A group's type, message and `latest` are those of its most recent occurrence (by
-        timestamp, then id): the one `last_seen` tells of, whatever order errors were stored in.
-        """
-        clause, args = _in_projects("e.project_id", project_ids)
-        where = [clause, "e.project_id IS NOT NULL"]
-        if fingerprint is not None:
-            where.append("e.fingerprint = ?")
-            args.append(fingerprint)
-        having = ""
-        if after is not None:
-            having = (
-                "HAVING max(e.timestamp) < ? OR (max(e.timestamp) = ?"
-                " AND (e.project_id, e.fingerprint) > (?, ?))"
-            )
-            args_having: list[Any] = [after[0], after[0], after[1], after[2]]
-        else:
-            args_having = []
-        sql = (
-            "SELECT e.project_id, e.fingerprint, count(*) AS count,"
-            " count(DISTINCT e.session_secure_id) AS sessions, min(e.timestamp) AS first_seen,"
-            " max(e.timestamp) AS last_seen, (SELECT l.id FROM errors l"
-            " WHERE l.project_id = e.project_id AND l.fingerprint = e.fingerprint"
-            " ORDER BY l.timestamp DESC, l.id DESC LIMIT 1) AS latest_id FROM errors e"
-            f" WHERE {' AND '.join(where)} GROUP BY e.project_id, e.fingerprint {having}"
-            " ORDER BY last_seen DESC, e.project_id, e.fingerprint LIMIT ?"
-        )
-
-        def read(conn: Connection) -> list[ErrorGroupView]:
-            groups = []
-            for g in conn.execute(sql, [*args, *args_having, limit]).fetchall():
-                latest = _occurrence(
-                    conn.execute("SELECT * FROM errors WHERE id = ?", (g["latest_id"],)).fetchone()
-                )
-                groups.append(
-                    ErrorGroupView(
-                        project_id=g["project_id"],
-                        fingerprint=g["fingerprint"],
-                        type=latest.type,
-                        message=latest.message,
-                        count=g["count"],
-                        sessions=g["sessions"],
-                        first_seen=g["first_seen"],
-                        last_seen=g["last_seen"],
-                        latest=latest,
-                    )
-                )
-            return groups
-
-        return await self._operator_read(read)
-
-    async def trace_spans(
-        self,
-        trace_ids: Sequence[str],
-        project_ids: Sequence[int] | None,
-        after: tuple[float, int] | None = None,
-        limit: int = 200,
-    ) -> list[SpanView]:
-        if not trace_ids:
-            return []
-        clause, args = _in_projects("s.project_id", project_ids)
-        where = [f"sp.trace_id IN ({', '.join('?' * len(trace_ids))})", clause]
-        args = [*trace_ids, *args]
-        if after is not None:
-            where.append("(sp.started_at > ? OR (sp.started_at = ? AND sp.id > ?))")
-            args += [after[0], after[0], after[1]]
-        sql = (
-            "SELECT sp.*, s.project_id FROM spans sp"
-            " LEFT JOIN sessions s ON s.secure_id = sp.session_secure_id"
-            f" WHERE {' AND '.join(where)} ORDER BY sp.started_at, sp.id LIMIT ?"
-        )
-
-        def read(conn: Connection) -> list[SpanView]:
-            return [_span_view(r) for r in conn.execute(sql, [*args, limit])]
-
-        return await self._operator_read(read)
-
-    async def backend_services(self, project_ids: Sequence[int] | None) -> list[BackendService]:
-        clause, args = _in_projects("project_id", project_ids)
-
-        def read(conn: Connection) -> list[BackendService]:
-            return [
-                BackendService(r["project_id"], r["name"], r["first_seen"], r["last_seen"])
-                for r in conn.execute(
-                    f"SELECT * FROM backend_services WHERE {clause} ORDER BY project_id, name",
-                    args,
-                )
-            ]
-
-        return await self._operator_read(read)
-
-    async def logs(self, query: LogQuery) -> list[LogView]:
-        clause, args = _in_projects("project_id", query.project_ids)
-        where = [clause]
-        for column, value in (
-            ("session_secure_id", query.session_secure_id),
-            ("service_name", query.service_name),
-            ("level", query.level),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if query.text is not None:
-            where.append("lower(message) LIKE lower(?) ESCAPE '\\'")
-            args.append(_like(query.text))
-        if query.after is not None:
-            where.append("timestamp >= ?")
-            args.append(query.after)
-        if query.before is not None:
-            where.append("timestamp < ?")
-            args.append(query.before)
-        if query.cursor is not None:
-            where.append("(timestamp < ? OR (timestamp = ? AND id < ?))")
-            args += [query.cursor[0], query.cursor[0], query.cursor[1]]
-        sql = (
-            f"SELECT * FROM logs WHERE {' AND '.join(where)}"
-            " ORDER BY timestamp DESC, id DESC LIMIT ?"
-        )
-
-        def read(conn: Connection) -> list[LogView]:
-            return [_log_view(r) for r in conn.execute(sql, [*args, query.limit])]
-
-        return await self._operator_read(read)
-
-    # -- deletion and retention -------------------------------------------------------------
-
-    async def delete_session(self, secure_id: str) -> bool:
-        def delete(conn: Connection) -> bool:
-            row = conn.execute(
-                "SELECT id FROM sessions WHERE secure_id = ?", (secure_id,)
-            ).fetchone()
-            if row is None:
-                return False
-            delete_session_rows(conn, int(row[0]), secure_id)
-            return True
-
-        return await self._write(delete)
-
-    async def set_retention(self, project_id: int, days: int | None) -> None:
-        def update(conn: Connection) -> None:
-            cur = conn.execute(
-                "UPDATE projects SET retention_days = ? WHERE id = ?", (days, project_id)
-            )
-            if cur.rowcount == 0:
-                raise UnknownProject(project_id)
-
-        await self._write(update)
-
-    async def purge_expired(self, now: int, batch: int = 100) -> PurgeResult:
-        """Delete sessions older than their project's retention, `batch` at a time.
-
-        Sessions go one transaction each, so a purge never holds the writer for long and a
-        crash mid-purge leaves whole sessions, never half of one. OTLP batches and what they
-        produced go once older than every project's retention (they can span projects).
-        """
-        sessions = 0
-        while True:
-
-            def expired(conn: Connection) -> list[tuple[int, str]]:
-                return [
-                    (r[0], r[1])
-                    for r in conn.execute(
-                        "SELECT s.id, s.secure_id FROM sessions s JOIN projects p"
-                        " ON p.id = s.project_id WHERE p.retention_days IS NOT NULL"
-                        " AND s.created_at < ? - p.retention_days * ? LIMIT ?",
-                        (now, DAY_MS, batch),
-                    )
-                ]
-
-            found = await self._read(expired)
-            for session_id, secure_id in found:
-
-                def delete(conn: Connection, sid: int = session_id, sec: str = secure_id) -> None:
-                    delete_session_rows(conn, sid, sec)
-
-                await self._write(delete)
-            sessions += len(found)
-            if len(found) < batch:
-                break
-
-        def purge_otlp(conn: Connection) -> int:
-            row = conn.execute(
-                "SELECT count(*) AS projects, count(retention_days) AS limited,"
-                " max(retention_days) AS longest FROM projects"
-            ).fetchone()
-            if row["projects"] == 0 or row["limited"] < row["projects"]:
-                return 0
-            cutoff = now - row["longest"] * DAY_MS
-            old = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM otlp_batches WHERE received_at < ? LIMIT ?", (cutoff, batch)
-                )
-            ]
-            for batch_id in old:
-                for table in DERIVED_BY_ORIGIN:
-                    conn.execute(f"DELETE FROM {table} WHERE origin = ?", (f"otlp:{batch_id}",))
-                conn.execute(
-                    "DELETE FROM processing_queue WHERE kind = 'otlp' AND key = ?", (batch_id,)
-                )
-                conn.execute("DELETE FROM otlp_batches WHERE id = ?", (batch_id,))
-            return len(old)
-
-        orphans = 0
-        while (purged := await self._write(purge_otlp)) > 0:
-            orphans += purged
-        return PurgeResult(sessions=sessions, orphans=orphans)
-
-    # -- API tokens -------------------------------------------------------------------------
-
-    async def add_token(
-        self,
-        token_hash: bytes,
-        name: str,
-        project_id: int | None,
-        at: int,
-        scope: TokenScope = "read",
-    ) -> ApiToken:
-        def add(conn: Connection) -> ApiToken:
-            if (
-                project_id is not None
-                and not conn.execute(
-                    "SELECT 1 FROM projects WHERE id = ?", (project_id,)
-                ).fetchone()
-            ):
-                raise UnknownProject(project_id)
-            token_id = conn.execute(
-                "INSERT INTO api_tokens (token_hash, project_id, name, created_at, scope)"
-                " VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (token_hash, project_id, name, at, scope),
-            ).fetchone()[0]
-            return ApiToken(int(token_id), name, project_id, at, scope)
-
-        return await self._write(add)
-
-    async def token_by_hash(self, token_hash: bytes) -> ApiToken | None:
-        def read(conn: Connection) -> ApiToken | None:
-            r = conn.execute(
-                f"SELECT {_TOKEN_COLUMNS} FROM api_tokens t WHERE t.token_hash = ?",
-                (token_hash,),
-            ).fetchone()
-            return None if r is None else _token(r)
-
-        return await self._operator_read(read)
-
-    async def list_tokens(self) -> list[ApiToken]:
-        def read(conn: Connection) -> list[ApiToken]:
-            return [
-                _token(r)
-                for r in conn.execute(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens t ORDER BY t.id")
-            ]
-
-        return await self._read(read)
-
-    async def revoke_token(self, token_id: int) -> bool:
-        def revoke(conn: Connection) -> bool:
-            return conn.execute("DELETE FROM api_tokens WHERE id = ?", (token_id,)).rowcount > 0
-
-        return await self._write(revoke)
-
-    # -- UI sessions ------------------------------------------------------------------------
-
-    async def add_ui_session(self, id_hash: bytes, token_id: int, at: int, expires_at: int) -> None:
-        def add(conn: Connection) -> None:
-            # Expired sign-ins are dropped here rather than by a timer: sign-ins are rare.
-            conn.execute("DELETE FROM ui_sessions WHERE expires_at <= ?", (at,))
-            conn.execute(
-                "INSERT INTO ui_sessions (id_hash, token_id, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                (id_hash, token_id, at, expires_at),
-            )
-
-        await self._write(add)
-
-    async def ui_session_token(self, id_hash: bytes, now: int) -> ApiToken | None:
-        def read(conn: Connection) -> ApiToken | None:
-            r = conn.execute(
-                f"SELECT {_TOKEN_COLUMNS} FROM ui_sessions u"
-                " JOIN api_tokens t ON t.id = u.token_id WHERE u.id_hash = ? AND u.expires_at > ?",
-                (id_hash, now),
-            ).fetchone()
-            return None if r is None else _token(r)
-
-        return await self._operator_read(read)
-
-    async def delete_ui_session(self, id_hash: bytes) -> None:
-        def delete(conn: Connection) -> None:
-            conn.execute("DELETE FROM ui_sessions WHERE id_hash = ?", (id_hash,))
-
-        await self._write(delete)

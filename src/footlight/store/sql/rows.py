@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from footlight.core.payload import PayloadSummary
+from footlight.core.records import (
+    ConsoleMessage,
+    ErrorOccurrence,
+    LogEntry,
+    NetworkRequest,
+    StackFrame,
+    TrackEvent,
+    WebSocketEvent,
+)
 from footlight.store.base import (
+    ApiToken,
     BackendErrorReport,
+    ErrorView,
     Feedback,
+    LogView,
     SessionField,
+    SessionSummary,
+    SessionView,
+    SpanRecord,
+    SpanView,
     StoredPayload,
 )
+from footlight.store.sql.access import from_json
 from footlight.store.sql.engine import Connection
 
 
@@ -121,3 +139,150 @@ def backend_error(row: Any) -> BackendErrorReport:
         service_version=row["service_version"],
         environment=row["environment"],
     )
+
+
+SUMMARY_COLUMNS = (
+    "started_at", "ended_at", "length_ms", "active_ms", "pages_visited", "click_count",
+    "rage_click_count", "event_count", "payload_count", "error_count", "console_count",
+    "network_count", "browser_name", "browser_version", "os_name", "os_version", "device_type",
+    "language", "landing_page", "exit_page",
+)  # fmt: skip
+
+
+def summarised_session(row: Any, fields: Sequence[SessionField] = ()) -> SessionView:
+    summary = None
+    if row["processed_at"] is not None:
+        summary = SessionSummary(
+            **{c: row[c] for c in SUMMARY_COLUMNS}, details=from_json(row["details"]) or {}
+        )
+    return SessionView(
+        id=row["id"],
+        secure_id=row["secure_id"],
+        project_id=row["project_id"],
+        created_at=row["created_at"],
+        client_id=row["client_id"],
+        identifier=row["identifier"],
+        email=row["email"],
+        user_object=row["user_object"],
+        environment=row["environment"],
+        app_version=row["app_version"],
+        service_name=row["service_name"],
+        client_version=row["client_version"],
+        user_agent=row["user_agent"],
+        processed_at=row["processed_at"],
+        processing=bool(row["processing"]),
+        summary=summary,
+        fields=tuple(fields),
+    )
+
+
+def api_token(row: Any) -> ApiToken:
+    return ApiToken(row["id"], row["name"], row["project_id"], row["created_at"], row["scope"])
+
+
+def stack_frames(text: str) -> tuple[StackFrame, ...]:
+    return tuple(StackFrame(**f) for f in from_json(text) or [])
+
+
+def error_occurrence(row: Any) -> ErrorOccurrence:
+    return ErrorOccurrence(
+        timestamp=row["timestamp"],
+        type=row["type"],
+        message=row["message"],
+        frames=stack_frames(row["frames"]),
+        url=row["url"],
+        payload=row["payload"],
+        source=row["source"],
+        service_name=row["service_name"],
+        service_version=row["service_version"],
+        environment=row["environment"],
+    )
+
+
+def error_view(row: Any) -> ErrorView:
+    return ErrorView(
+        id=row["id"],
+        project_id=row["project_id"],
+        session_secure_id=row["session_secure_id"],
+        fingerprint=row["fingerprint"],
+        error=error_occurrence(row),
+        trace_id=row["trace_id"],
+    )
+
+
+def span_view(r: Any) -> SpanView:
+    return SpanView(
+        id=r["id"],
+        project_id=r["project_id"],
+        span=SpanRecord(
+            session_secure_id=r["session_secure_id"],
+            trace_id=r["trace_id"],
+            span_id=r["span_id"],
+            parent_span_id=r["parent_span_id"],
+            name=r["name"],
+            kind=r["kind"],
+            started_at=r["started_at"],
+            ended_at=r["ended_at"],
+            status_code=r["status_code"],
+            service_name=r["service_name"],
+            attributes=from_json(r["attributes"]) or {},
+            events=from_json(r["events"]) or [],
+        ),
+    )
+
+
+def log_view(r: Any) -> LogView:
+    return LogView(
+        id=r["id"],
+        project_id=r["project_id"],
+        session_secure_id=r["session_secure_id"],
+        entry=LogEntry(
+            timestamp=r["timestamp"],
+            level=r["level"],
+            message=r["message"],
+            service_name=r["service_name"],
+            service_version=r["service_version"],
+            environment=r["environment"],
+            trace_id=r["trace_id"],
+            span_id=r["span_id"],
+            attributes=from_json(r["attributes"]) or {},
+        ),
+    )
+
+
+def console_message(r: Any) -> ConsoleMessage:
+    return ConsoleMessage(
+        timestamp=r["timestamp"],
+        level=r["level"],
+        message=r["message"],
+        trace=stack_frames(r["trace"]),
+        attributes=from_json(r["attributes"]) or {},
+        source=r["source"] or ("otlp" if r["origin"].startswith("otlp:") else "payload"),
+    )
+
+
+def network_request(r: Any) -> NetworkRequest:
+    return NetworkRequest(
+        start=r["started_at"],
+        end=r["ended_at"],
+        method=r["method"],
+        url=r["url"],
+        status=r["status"],
+        initiator=r["initiator"],
+        request=from_json(r["request"]),
+        response=from_json(r["response"]),
+        transfer_size=r["transfer_size"],
+        trace_id=r["trace_id"],
+        span_id=r["span_id"],
+        source="otlp" if r["origin"].startswith("otlp:") else "payload",
+    )
+
+
+def websocket_event(r: Any) -> WebSocketEvent:
+    return WebSocketEvent(
+        r["timestamp"], r["socket_id"], r["type"], r["name"], r["size"], r["message"]
+    )
+
+
+def track_event(r: Any) -> TrackEvent:
+    return TrackEvent(r["timestamp"], r["name"], from_json(r["properties"]) or {})

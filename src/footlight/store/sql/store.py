@@ -38,10 +38,12 @@ from footlight.store.base import (
     SessionSize,
 )
 from footlight.store.sql.access import Access, Engine, digest, session_id_of
+from footlight.store.sql.admin import AdminQueries
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.processing import ProcessingQueries, note_backend_service
-from footlight.store.sql.queries import ReadQueries
+from footlight.store.sql.queries import SessionQueries
 from footlight.store.sql.rows import backend_error, feedback, session_fields, stored_payloads
+from footlight.store.sql.telemetry import TelemetryQueries
 from footlight.store.sql.usage import PROJECT_COLUMNS, UsageQueries, project_of
 
 T = TypeVar("T")
@@ -136,7 +138,9 @@ def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-class SQLStore(ProcessingQueries, ReadQueries, UsageQueries, Access):
+class SQLStore(
+    ProcessingQueries, SessionQueries, TelemetryQueries, AdminQueries, UsageQueries, Access
+):
     """`Store` on an engine (see `footlight.store.open_store`)."""
 
     def __init__(self, engine: Engine, timing: ProcessingTiming | None = None) -> None:

@@ -1,0 +1,209 @@
+"""What operators change in the SQL store: deleting sessions, retention and its purge, API
+tokens, and the UI's signed-in sessions."""
+
+from __future__ import annotations
+
+from footlight.errors import UnknownProject
+from footlight.store.base import (
+    ApiToken,
+    PurgeResult,
+    TokenScope,
+)
+from footlight.store.sql.access import Access
+from footlight.store.sql.engine import Connection
+from footlight.store.sql.processing import DERIVED_BY_ORIGIN
+from footlight.store.sql.rows import (
+    api_token,
+)
+
+DAY_MS = 86_400_000
+_TOKEN_COLUMNS = "t.id, t.name, t.project_id, t.created_at, t.scope"  # noqa: S105 - columns
+
+
+def delete_session_rows(conn: Connection, session_id: int, secure_id: str) -> None:
+    """Remove a session, its input and everything derived from it, in one transaction."""
+    for table in DERIVED_BY_ORIGIN:
+        conn.execute(
+            f"DELETE FROM {table} WHERE origin = ? OR session_secure_id = ?",
+            (f"session:{session_id}", secure_id),
+        )
+    backend = [
+        r[0]
+        for r in conn.execute("SELECT id FROM backend_errors WHERE session_id = ?", (session_id,))
+    ]
+    for error_id in backend:
+        conn.execute("DELETE FROM errors WHERE origin = ?", (f"backend:{error_id}",))
+        conn.execute("DELETE FROM processing_queue WHERE kind = 'backend' AND key = ?", (error_id,))
+    for table in ("payloads", "session_fields", "feedback", "metrics", "backend_errors"):
+        conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+    conn.execute("DELETE FROM processing_queue WHERE kind = 'session' AND key = ?", (session_id,))
+    conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+
+class AdminQueries(Access):
+    # -- deletion and retention -------------------------------------------------------------
+
+    async def delete_session(self, secure_id: str) -> bool:
+        def delete(conn: Connection) -> bool:
+            row = conn.execute(
+                "SELECT id FROM sessions WHERE secure_id = ?", (secure_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            delete_session_rows(conn, int(row[0]), secure_id)
+            return True
+
+        return await self._write(delete)
+
+    async def set_retention(self, project_id: int, days: int | None) -> None:
+        def update(conn: Connection) -> None:
+            cur = conn.execute(
+                "UPDATE projects SET retention_days = ? WHERE id = ?", (days, project_id)
+            )
+            if cur.rowcount == 0:
+                raise UnknownProject(project_id)
+
+        await self._write(update)
+
+    async def purge_expired(self, now: int, batch: int = 100) -> PurgeResult:
+        """Delete sessions older than their project's retention, `batch` at a time.
+
+        Sessions go one transaction each, so a purge never holds the writer for long and a
+        crash mid-purge leaves whole sessions, never half of one. OTLP batches and what they
+        produced go once older than every project's retention (they can span projects).
+        """
+        sessions = 0
+        while True:
+
+            def expired(conn: Connection) -> list[tuple[int, str]]:
+                return [
+                    (r[0], r[1])
+                    for r in conn.execute(
+                        "SELECT s.id, s.secure_id FROM sessions s JOIN projects p"
+                        " ON p.id = s.project_id WHERE p.retention_days IS NOT NULL"
+                        " AND s.created_at < ? - p.retention_days * ? LIMIT ?",
+                        (now, DAY_MS, batch),
+                    )
+                ]
+
+            found = await self._read(expired)
+            for session_id, secure_id in found:
+
+                def delete(conn: Connection, sid: int = session_id, sec: str = secure_id) -> None:
+                    delete_session_rows(conn, sid, sec)
+
+                await self._write(delete)
+            sessions += len(found)
+            if len(found) < batch:
+                break
+
+        def purge_otlp(conn: Connection) -> int:
+            row = conn.execute(
+                "SELECT count(*) AS projects, count(retention_days) AS limited,"
+                " max(retention_days) AS longest FROM projects"
+            ).fetchone()
+            if row["projects"] == 0 or row["limited"] < row["projects"]:
+                return 0
+            cutoff = now - row["longest"] * DAY_MS
+            old = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM otlp_batches WHERE received_at < ? LIMIT ?", (cutoff, batch)
+                )
+            ]
+            for batch_id in old:
+                for table in DERIVED_BY_ORIGIN:
+                    conn.execute(f"DELETE FROM {table} WHERE origin = ?", (f"otlp:{batch_id}",))
+                conn.execute(
+                    "DELETE FROM processing_queue WHERE kind = 'otlp' AND key = ?", (batch_id,)
+                )
+                conn.execute("DELETE FROM otlp_batches WHERE id = ?", (batch_id,))
+            return len(old)
+
+        orphans = 0
+        while (purged := await self._write(purge_otlp)) > 0:
+            orphans += purged
+        return PurgeResult(sessions=sessions, orphans=orphans)
+
+    # -- API tokens -------------------------------------------------------------------------
+
+    async def add_token(
+        self,
+        token_hash: bytes,
+        name: str,
+        project_id: int | None,
+        at: int,
+        scope: TokenScope = "read",
+    ) -> ApiToken:
+        def add(conn: Connection) -> ApiToken:
+            if (
+                project_id is not None
+                and not conn.execute(
+                    "SELECT 1 FROM projects WHERE id = ?", (project_id,)
+                ).fetchone()
+            ):
+                raise UnknownProject(project_id)
+            token_id = conn.execute(
+                "INSERT INTO api_tokens (token_hash, project_id, name, created_at, scope)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (token_hash, project_id, name, at, scope),
+            ).fetchone()[0]
+            return ApiToken(int(token_id), name, project_id, at, scope)
+
+        return await self._write(add)
+
+    async def token_by_hash(self, token_hash: bytes) -> ApiToken | None:
+        def read(conn: Connection) -> ApiToken | None:
+            r = conn.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM api_tokens t WHERE t.token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+            return None if r is None else api_token(r)
+
+        return await self._operator_read(read)
+
+    async def list_tokens(self) -> list[ApiToken]:
+        def read(conn: Connection) -> list[ApiToken]:
+            return [
+                api_token(r)
+                for r in conn.execute(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens t ORDER BY t.id")
+            ]
+
+        return await self._read(read)
+
+    async def revoke_token(self, token_id: int) -> bool:
+        def revoke(conn: Connection) -> bool:
+            return conn.execute("DELETE FROM api_tokens WHERE id = ?", (token_id,)).rowcount > 0
+
+        return await self._write(revoke)
+
+    # -- UI sessions ------------------------------------------------------------------------
+
+    async def add_ui_session(self, id_hash: bytes, token_id: int, at: int, expires_at: int) -> None:
+        def add(conn: Connection) -> None:
+            # Expired sign-ins are dropped here rather than by a timer: sign-ins are rare.
+            conn.execute("DELETE FROM ui_sessions WHERE expires_at <= ?", (at,))
+            conn.execute(
+                "INSERT INTO ui_sessions (id_hash, token_id, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (id_hash, token_id, at, expires_at),
+            )
+
+        await self._write(add)
+
+    async def ui_session_token(self, id_hash: bytes, now: int) -> ApiToken | None:
+        def read(conn: Connection) -> ApiToken | None:
+            r = conn.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM ui_sessions u"
+                " JOIN api_tokens t ON t.id = u.token_id WHERE u.id_hash = ? AND u.expires_at > ?",
+                (id_hash, now),
+            ).fetchone()
+            return None if r is None else api_token(r)
+
+        return await self._operator_read(read)
+
+    async def delete_ui_session(self, id_hash: bytes) -> None:
+        def delete(conn: Connection) -> None:
+            conn.execute("DELETE FROM ui_sessions WHERE id_hash = ?", (id_hash,))
+
+        await self._write(delete)
