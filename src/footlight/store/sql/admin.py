@@ -10,8 +10,8 @@ from footlight.store.base import (
     TokenScope,
 )
 from footlight.store.sql.access import Access
+from footlight.store.sql.derived import DERIVED_BY_ORIGIN
 from footlight.store.sql.engine import Connection
-from footlight.store.sql.processing import DERIVED_BY_ORIGIN
 from footlight.store.sql.rows import (
     api_token,
 )

@@ -4,11 +4,17 @@ Each method is one function run by the engine: a write on its writer (in its own
 of a group commit) or a read on a reader. The store's rules (idempotency keys, project
 checks, what is queued for processing) live in those functions, next to the SQL that
 enforces them, written once for both backends.
+
+This module holds the store's lifecycle and ingest's session writes; the rest of the
+interface is mixed in by concern: `projects`, `processing` (the queue; its derived rows are
+`derived`), `queries` (session reads), `telemetry` (errors, traces, logs), `admin`
+(deletion, retention, tokens, sign-ins), `usage` (quotas) and `inspection` (whole records
+for tests and tools).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -31,20 +37,19 @@ from footlight.store.base import (
     NewSession,
     OtlpBatch,
     ProcessingTiming,
-    Project,
     Session,
     SessionField,
-    SessionRecord,
     SessionSize,
 )
 from footlight.store.sql.access import Access, Engine, digest, session_id_of
 from footlight.store.sql.admin import AdminQueries
 from footlight.store.sql.engine import Connection
-from footlight.store.sql.processing import ProcessingQueries, note_backend_service
+from footlight.store.sql.inspection import InspectionQueries
+from footlight.store.sql.processing import ProcessingQueries
+from footlight.store.sql.projects import ProjectQueries
 from footlight.store.sql.queries import SessionQueries
-from footlight.store.sql.rows import backend_error, feedback, session_fields, stored_payloads
 from footlight.store.sql.telemetry import TelemetryQueries
-from footlight.store.sql.usage import PROJECT_COLUMNS, UsageQueries, project_of
+from footlight.store.sql.usage import UsageQueries
 
 T = TypeVar("T")
 
@@ -139,7 +144,14 @@ def _bool(value: bool | None) -> int | None:
 
 
 class SQLStore(
-    ProcessingQueries, SessionQueries, TelemetryQueries, AdminQueries, UsageQueries, Access
+    ProjectQueries,
+    ProcessingQueries,
+    SessionQueries,
+    TelemetryQueries,
+    AdminQueries,
+    UsageQueries,
+    InspectionQueries,
+    Access,
 ):
     """`Store` on an engine (see `footlight.store.open_store`)."""
 
@@ -170,94 +182,6 @@ class SQLStore(
                 (at,),
             )
         )
-
-    # -- projects -----------------------------------------------------------------------
-
-    async def create_project(self, name: str, keys: Sequence[str] = ()) -> Project:
-        created_at = now_ms()
-
-        def create(conn: Connection) -> Project:
-            taken = [
-                k
-                for k in keys
-                if conn.execute("SELECT 1 FROM project_keys WHERE key = ?", (k,)).fetchone()
-            ]
-            if taken:
-                raise StoreError(f"key already used by another project: {', '.join(taken)}")
-            project_id = int(
-                conn.execute(
-                    "INSERT INTO projects (name, created_at) VALUES (?, ?) RETURNING id",
-                    (name, created_at),
-                ).fetchone()[0]
-            )
-            conn.executemany(
-                "INSERT INTO project_keys (key, project_id) VALUES (?, ?)",
-                [(k, project_id) for k in dict.fromkeys(keys)],
-            )
-            return Project(project_id, name, created_at, tuple(dict.fromkeys(keys)))
-
-        return await self._write(create)
-
-    async def ensure_default_project(self) -> Project | None:
-        created_at = now_ms()
-
-        def ensure(conn: Connection) -> Project | None:
-            # Nodes starting together would each find no project and each add a default.
-            if conn.exclusive:
-                conn.execute(conn.exclusive)
-            if conn.execute("SELECT 1 FROM projects LIMIT 1").fetchone():
-                return None
-            project_id = conn.execute(
-                "INSERT INTO projects (name, created_at) VALUES ('default', ?) RETURNING id",
-                (created_at,),
-            ).fetchone()[0]
-            return Project(int(project_id), "default", created_at)
-
-        return await self._write(ensure)
-
-    async def list_projects(self) -> list[Project]:
-        def read(conn: Connection) -> list[Project]:
-            keys: dict[int, list[str]] = {}
-            for row in conn.execute("SELECT key, project_id FROM project_keys ORDER BY key"):
-                keys.setdefault(row["project_id"], []).append(row["key"])
-            return [
-                project_of(row, tuple(keys.get(row["id"], ())))
-                for row in conn.execute(f"SELECT {PROJECT_COLUMNS} FROM projects ORDER BY id")
-            ]
-
-        return await self._operator_read(read)
-
-    async def project_for_key(self, key: str) -> int | None:
-        def read(conn: Connection) -> int | None:
-            row = conn.execute(
-                "SELECT project_id FROM project_keys WHERE key = ?", (key,)
-            ).fetchone()
-            return None if row is None else int(row[0])
-
-        return await self._ingest_read(read)
-
-    async def note_backend(self, project_id: int, name: str, at: int, limit: int) -> None:
-        def note(conn: Connection) -> None:
-            note_backend_service(conn, project_id, name, at, limit)
-
-        await self._write(note)
-
-    async def projects_for_keys(self, keys: Mapping[str, int | None]) -> dict[str, int]:
-        def read(conn: Connection) -> dict[str, int]:
-            found: dict[str, int] = {}
-            for key, decoded in keys.items():
-                row = conn.execute(
-                    "SELECT project_id FROM project_keys WHERE key = ?", (key,)
-                ).fetchone()
-                if row is None and decoded is not None:
-                    row = conn.execute(
-                        "SELECT id FROM projects WHERE id = ?", (decoded,)
-                    ).fetchone()
-                if row is not None:
-                    found[key] = int(row[0])
-            return found
-
-        return await self._read(read)
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -571,68 +495,3 @@ class SQLStore(
                 self._schedule(conn, "otlp", int(inserted[0]), batch.received_at)
 
         await self._write(add)
-
-    # -- whole records, for tests and tools -----------------------------------------------
-    # No role protocol (store.base) has these: the server reads pages, never a whole session.
-
-    async def session_record(self, secure_id: str) -> SessionRecord | None:
-        def read(conn: Connection) -> SessionRecord | None:
-            row = conn.execute(_SELECT_SESSION, (secure_id,)).fetchone()
-            if row is None:
-                return None
-            record = SessionRecord(_session(row))
-            sid = record.session.id
-            record.payloads = stored_payloads(conn, sid)
-            record.fields = session_fields(conn, sid)
-            record.feedback = [
-                feedback(f)
-                for f in conn.execute(
-                    "SELECT * FROM feedback WHERE session_id = ? ORDER BY timestamp, id", (sid,)
-                )
-            ]
-            record.metrics = [
-                Metric(
-                    secure_id,
-                    m["name"],
-                    m["value"],
-                    m["timestamp"],
-                    m["group_name"],
-                    m["category"],
-                    m["span_id"],
-                    m["parent_span_id"],
-                    m["trace_id"],
-                    tuple(msgspec.json.decode(m["tags"], type=dict[str, str]).items()),
-                )
-                for m in conn.execute(
-                    "SELECT * FROM metrics WHERE session_id = ? ORDER BY timestamp, id", (sid,)
-                )
-            ]
-            return record
-
-        return await self._read(read)
-
-    async def backend_errors(self, project_id: int) -> list[BackendErrorReport]:
-        def read(conn: Connection) -> list[BackendErrorReport]:
-            return [
-                backend_error(r)
-                for r in conn.execute(
-                    "SELECT * FROM backend_errors WHERE project_id = ? ORDER BY id", (project_id,)
-                )
-            ]
-
-        return await self._read(read)
-
-    async def otlp_batches(self) -> list[OtlpBatch]:
-        def read(conn: Connection) -> list[OtlpBatch]:
-            return [
-                OtlpBatch(
-                    r["signal"],
-                    r["content_type"],
-                    r["content_encoding"],
-                    r["received_at"],
-                    bytes(r["body"]),
-                )
-                for r in conn.execute("SELECT * FROM otlp_batches ORDER BY id")
-            ]
-
-        return await self._read(read)
