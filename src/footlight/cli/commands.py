@@ -23,7 +23,7 @@ from footlight.config import Settings
 from footlight.core.clock import now_ms
 from footlight.core.ids import decode_project, encode_project
 from footlight.errors import ConfigError
-from footlight.ingest.quotas import DAY_SECONDS, utc_day
+from footlight.ingest.daily_quotas import DAY_SECONDS, utc_day
 from footlight.store import Project, SQLStore, open_store
 from footlight.store.base import ApiToken, JobKind, QueuedJob, TokenScope
 from footlight.terminal import json_for_terminal

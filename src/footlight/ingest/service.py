@@ -44,8 +44,9 @@ from footlight.errors import (
     shown,
 )
 from footlight.ingest.bounds import Bounds
+from footlight.ingest.daily_quotas import Ticket
 from footlight.ingest.offload import run_off_loop, run_sized
-from footlight.ingest.quotas import Limiter, Ticket, Tracked
+from footlight.ingest.quotas import Limiter, Tracked
 from footlight.store import (
     BackendErrorReport,
     Feedback,
