@@ -5,6 +5,9 @@ environment variables, then the defaults below) and handed to every layer. Every
 both: `FOOTLIGHT_MAX_BODY_BYTES` and `footlight serve --max-body-bytes`. The README's
 "Configuration" table is checked against `SETTINGS` by a test, so a setting cannot exist
 undocumented.
+
+Its length is the settings table itself (one entry, with its help text, per setting): kept in
+one module so that every knob, its default and its parser read in one place.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ validating an answer against the document rejects a field the document does not 
 Each `of` copies a view attribute by attribute: one struct per row, no intermediate dict and
 no conversion, so a value is encoded exactly as the store returned it (an integer held in a
 `float` field stays an integer on the wire, as it did when routes built dicts).
+
+One module on purpose, though long: it is the read API's whole answer vocabulary, and the
+OpenAPI document is generated from it, so its field descriptions read as the reference does.
 """
 
 from __future__ import annotations

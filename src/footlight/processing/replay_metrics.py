@@ -1,5 +1,8 @@
 """Replay metrics: what one session's rrweb events say about its length, activity and clicks.
 
+(Long because each metric's definition, and where it departs from Highlight's, is written out
+next to the code that computes it; the rage-click grid is its own small section below.)
+
 `replay_metrics(events)` reads a session's events (from all of its payloads, in replay order)
 and derives the numbers a session list and a player need: when the recording starts and ends,
 how long it is, how much of it a person was active (and which stretches a player may skip),
