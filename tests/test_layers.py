@@ -40,3 +40,19 @@ def test_an_import_that_goes_up_breaks_the_contract(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "BROKEN" in result.stdout
     assert "footlight.core.clock -> footlight.api.routes" in result.stdout
+
+
+def test_the_contributing_guide_draws_every_layer() -> None:
+    contract = (ROOT / ".importlinter").read_text()
+    layers = contract.split("layers =", 1)[1]
+    names = {
+        name.strip()
+        for line in layers.splitlines()
+        for name in line.split("|")
+        if name.strip().startswith("footlight")
+    }
+    assert names, "no layers read from .importlinter"
+    guide = (ROOT / "CONTRIBUTING.md").read_text()
+    picture = guide.split("```", 2)[1]
+    missing = sorted(name for name in names - {"footlight.__main__"} if name not in picture)
+    assert not missing, f"CONTRIBUTING.md's picture lacks layers of .importlinter: {missing}"
