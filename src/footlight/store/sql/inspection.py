@@ -4,7 +4,7 @@ has these; the server reads pages, never a whole session."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 
@@ -12,33 +12,29 @@ from footlight.store.base import (
     BackendErrorReport,
     Metric,
     OtlpBatch,
-    Session,
     SessionRecord,
 )
 from footlight.store.sql.access import Access
 from footlight.store.sql.engine import Connection
-from footlight.store.sql.rows import backend_error, feedback, session_fields, stored_payloads
-
-T = TypeVar("T")
-
-_SELECT_SESSION = (
-    "SELECT id, secure_id, project_id, created_at, client_id, environment, app_version,"
-    " service_name, client_version, client_config, user_agent, accept_language, identifier,"
-    " user_object FROM sessions WHERE secure_id = ?"
+from footlight.store.sql.rows import (
+    SELECT_SESSION,
+    backend_error,
+    feedback,
+    session_fields,
+    stored_payloads,
+    stored_session,
 )
 
-
-def _session(row: Any) -> Session:
-    return Session(**dict(zip(row.keys(), row, strict=True)))
+T = TypeVar("T")
 
 
 class InspectionQueries(Access):
     async def session_record(self, secure_id: str) -> SessionRecord | None:
         def read(conn: Connection) -> SessionRecord | None:
-            row = conn.execute(_SELECT_SESSION, (secure_id,)).fetchone()
+            row = conn.execute(SELECT_SESSION, (secure_id,)).fetchone()
             if row is None:
                 return None
-            record = SessionRecord(_session(row))
+            record = SessionRecord(stored_session(row))
             sid = record.session.id
             record.payloads = stored_payloads(conn, sid)
             record.fields = session_fields(conn, sid)

@@ -21,6 +21,7 @@ from footlight.store.base import (
     ErrorView,
     Feedback,
     LogView,
+    Session,
     SessionField,
     SessionSummary,
     SessionView,
@@ -286,3 +287,14 @@ def websocket_event(r: Any) -> WebSocketEvent:
 
 def track_event(r: Any) -> TrackEvent:
     return TrackEvent(r["timestamp"], r["name"], from_json(r["properties"]) or {})
+
+
+SELECT_SESSION = (
+    "SELECT id, secure_id, project_id, created_at, client_id, environment, app_version,"
+    " service_name, client_version, client_config, user_agent, accept_language, identifier,"
+    " user_object FROM sessions WHERE secure_id = ?"
+)
+
+
+def stored_session(row: Any) -> Session:
+    return Session(**dict(zip(row.keys(), row, strict=True)))

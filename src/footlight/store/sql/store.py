@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 
@@ -48,20 +48,11 @@ from footlight.store.sql.inspection import InspectionQueries
 from footlight.store.sql.processing import ProcessingQueries
 from footlight.store.sql.projects import ProjectQueries
 from footlight.store.sql.queries import SessionQueries
+from footlight.store.sql.rows import SELECT_SESSION, stored_session
 from footlight.store.sql.telemetry import TelemetryQueries
 from footlight.store.sql.usage import UsageQueries
 
 T = TypeVar("T")
-
-_SELECT_SESSION = (
-    "SELECT id, secure_id, project_id, created_at, client_id, environment, app_version,"
-    " service_name, client_version, client_config, user_agent, accept_language, identifier,"
-    " user_object FROM sessions WHERE secure_id = ?"
-)
-
-
-def _session(row: Any) -> Session:
-    return Session(**dict(zip(row.keys(), row, strict=True)))
 
 
 def _insert_fields(
@@ -188,7 +179,7 @@ class SQLStore(
     async def initialize_session(self, new: NewSession) -> Session:
         def init(conn: Connection) -> Session:
             created = False
-            row = conn.execute(_SELECT_SESSION, (new.secure_id,)).fetchone()
+            row = conn.execute(SELECT_SESSION, (new.secure_id,)).fetchone()
             if row is None:
                 if not conn.execute(
                     "SELECT 1 FROM projects WHERE id = ?", (new.project_id,)
@@ -232,7 +223,7 @@ class SQLStore(
                 )
                 created = cur.rowcount == 1
                 row = conn.execute(
-                    _SELECT_SESSION,
+                    SELECT_SESSION,
                     (new.secure_id,),
                 ).fetchone()
                 if created:
@@ -240,7 +231,7 @@ class SQLStore(
                         "INSERT INTO session_sizes (session_id, stored_bytes) VALUES (?, 0)",
                         (row["id"],),
                     )
-            session = _session(row)
+            session = stored_session(row)
             if session.project_id != new.project_id:
                 raise SessionOfAnotherProject(new.secure_id, new.project_id)
             return replace(session, created=True) if created else session
