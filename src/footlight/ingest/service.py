@@ -22,7 +22,7 @@ import re
 import secrets
 import string
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -55,8 +55,19 @@ from footlight.store import (
     UnknownProject,
     UnknownSession,
 )
+from footlight.store.base import JobKind
 
 T = TypeVar("T")
+
+WorkQueued = Callable[[JobKind], None]
+"""Told, once a write that queued a processing job has committed, which kind it queued: how
+the processing of the same process learns of new work without waiting for its next poll.
+Called on the event loop, once per committed request, so it must be cheap and never block."""
+
+
+def _nobody_listens(kind: JobKind) -> None:
+    pass
+
 
 _SECURE_ID_ALPHABET = string.ascii_letters + string.digits
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -139,9 +150,12 @@ async def _within(ticket: Ticket, work: Awaitable[T]) -> T:
 
 
 class Ingestor:
-    def __init__(self, store: Store, limits: Limits) -> None:
+    def __init__(
+        self, store: Store, limits: Limits, work_queued: WorkQueued = _nobody_listens
+    ) -> None:
         self.store = store
         self.limits = limits
+        self.work_queued = work_queued
         self.bounds = Bounds(limits)
         self.limiter = Limiter(limits, store)
         self.projects = ProjectKeys(store)
@@ -304,6 +318,7 @@ class Ingestor:
             raise BadInput(str(exc)) from None
         if stored:
             session.stored_bytes += len(decoded.body)
+            self.work_queued("session")
 
     async def identify(
         self,
@@ -338,6 +353,7 @@ class Ingestor:
                 )
             ),
         )
+        self.work_queued("session")
 
     async def add_properties(
         self,
@@ -360,6 +376,7 @@ class Ingestor:
                 )
             ),
         )
+        self.work_queued("session")
 
     async def add_feedback(
         self,
@@ -381,6 +398,7 @@ class Ingestor:
         )
         ticket = self._admit(secure_id, await self._session(secure_id), client, 0)
         await _within(ticket, _translate(self.store.add_feedback(secure_id, feedback, now_ms())))
+        self.work_queued("session")
 
     async def push_metrics(self, metrics: Sequence[Mapping[str, Any]]) -> int:
         b = self.bounds
@@ -448,7 +466,8 @@ class Ingestor:
                     environment=b.optional_value(e.get("environment")),
                 )
             )
-        await _translate(self.store.add_backend_errors(project_id, records, now_ms()))
+        if await _translate(self.store.add_backend_errors(project_id, records, now_ms())):
+            self.work_queued("backend")
 
     async def mark_backend_setup(
         self, project_key: str | None, secure_id: str | None, kind: str | None
@@ -468,3 +487,4 @@ class Ingestor:
 
     async def store_otlp(self, batch: OtlpBatch) -> None:
         await _translate(self.store.add_otlp_batch(batch))
+        self.work_queued("otlp")
