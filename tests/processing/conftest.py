@@ -25,7 +25,7 @@ def quick(
     server.stop()
 
 
-def wait_drained(server: Server, timeout: float = 30) -> None:
+def wait_drained(server: Server, timeout: float = 120) -> None:
     """Return once the server's processing queue is empty (everything stored so far is
     processed, or quarantined); fail after `timeout` s with the end of its log.
 
