@@ -464,7 +464,13 @@ def _leased(data_dir: Path) -> bool:
 
 
 def test_a_crash_mid_processing_loses_and_doubles_nothing(tmp_path: Path, backend: str) -> None:
-    env = {**QUICK, "FOOTLIGHT_PROCESSING_LEASE_SECONDS": "1"}
+    # The killed runs' jobs fall due again once their leases and back-offs pass, which no
+    # signal announces: a short poll finds them soon after.
+    env = {
+        **QUICK,
+        "FOOTLIGHT_PROCESSING_LEASE_SECONDS": "1",
+        "FOOTLIGHT_PROCESSING_POLL_SECONDS": "0.1",
+    }
     server = start_server(
         tmp_path / "data", env={"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600"}, backend=backend
     )
