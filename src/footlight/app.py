@@ -14,7 +14,7 @@ Request path (see each module's docstring for its part):
 The store is opened in the ASGI lifespan, so a server that cannot open its store never
 starts listening, and it is closed (its queued writes committed) on shutdown. Processing
 (`footlight.processing.worker`) runs as a task of the same event loop, its CPU-heavy part
-on worker threads.
+on worker threads; ingest wakes it when a request queued a job.
 """
 
 from __future__ import annotations
@@ -66,14 +66,18 @@ class FootlightApp:
         self.settings = settings
         self.store = store
         offload.configure(settings.ingest_threads)
-        self.ingest = Ingestor(store, settings.limits)
         self.processor = Processor(
             store,
             max_inflated_bytes=settings.limits.max_inflated_bytes,
+            poll_seconds=settings.processing_poll_seconds,
             lease_ms=int(settings.processing_lease_seconds * 1000),
             limits=DerivationLimits.from_limits(settings.limits),
             max_attempts=settings.processing_max_attempts,
+            session_delay_seconds=settings.session_inactivity_seconds,
         )
+        # Ingest tells processing of the jobs it queues (ingest does not import processing:
+        # it is handed the callback), so new work is processed without waiting for a poll.
+        self.ingest = Ingestor(store, settings.limits, self.processor.work_queued)
         self.api = build_api(store)
         self.ui = build_ui(store, settings.limits.body_timeout_seconds)
         keys = ClientKeys(settings.trusted_proxies)

@@ -149,6 +149,10 @@ class Settings:
     processing_max_attempts: int = 5
     """Runs a processing job gets (each claim counts, so runs that kill the process do) before
     it is quarantined."""
+    processing_poll_seconds: float = 1.0
+    """Longest processing sleeps when no job is due. Work this process's ingest queues wakes
+    it at once (or when it falls due); work queued by other processes sharing the store, and
+    retries, are found by looking again this often."""
     workers: int = 1
     """Server processes sharing the port (and the store)."""
     otlp_grpc_port: int | None = 4317
@@ -321,6 +325,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "processing_max_attempts",
         _positive_int,
         "Runs a processing job gets (crashes included) before it is quarantined.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_PROCESSING_POLL_SECONDS",
+        "processing_poll_seconds",
+        _positive_float,
+        "Longest processing waits to look for due jobs (work queued by this process wakes it"
+        " at once).",
     ),
     SettingSpec(
         "FOOTLIGHT_MAX_CONNECTIONS",

@@ -44,7 +44,7 @@ from tests.conftest import (
     start_server,
     with_store,
 )
-from tests.processing.conftest import QUICK
+from tests.processing.conftest import QUICK, wait_drained
 
 T0 = 1_795_664_479_000
 LATER = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600"}
@@ -71,14 +71,6 @@ def peak_rss_mb(server: Server) -> float:
     status = Path(f"/proc/{server.process.pid}/status").read_text()
     line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
     return int(line.split()[1]) / 1024
-
-
-def wait_drained(server: Server, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while with_store(server.data_dir, lambda store: store.queued_jobs()) > 0:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"processing did not drain:\n{server.log()[-3000:]}")
-        time.sleep(0.1)
 
 
 def view(server: Server, secure_id: str) -> SessionView:
@@ -510,6 +502,8 @@ def test_a_job_that_kills_the_server_is_backed_off_then_quarantined(
         **LATER,
         "FOOTLIGHT_PROCESSING_LEASE_SECONDS": str(lease / 1000),
         "FOOTLIGHT_PROCESSING_MAX_ATTEMPTS": "3",
+        # `footlight jobs retry` re-queues from another process: found by polling.
+        "FOOTLIGHT_PROCESSING_POLL_SECONDS": "0.1",
     }
     data = tmp_path / "data"
     server = start_server(data, env=env, backend=backend)

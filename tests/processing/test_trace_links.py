@@ -14,6 +14,7 @@ import pytest
 
 from footlight.store.base import ErrorView
 from tests.conftest import Server, init_session, with_store
+from tests.processing.conftest import wait_drained
 
 
 def _attr(key: str, value: str) -> dict[str, Any]:
@@ -77,10 +78,7 @@ def _backend_failure(trace_id: str, message: str) -> dict[str, Any]:
 def _send(server: Server, export: dict[str, Any]) -> None:
     response = httpx.post(f"{server.url}/v1/traces", json=export, timeout=30)
     assert response.status_code == 200, response.text
-    deadline = time.monotonic() + 30
-    while with_store(server.data_dir, lambda store: store.queued_jobs()) > 0:
-        assert time.monotonic() < deadline, server.log()[-3000:]
-        time.sleep(0.1)
+    wait_drained(server)
 
 
 def _errors(server: Server, message: str) -> list[ErrorView]:

@@ -19,7 +19,7 @@ from footlight.core.clock import now_ms
 from footlight.core.payload import decode_compressed
 from footlight.processing.derive import derive_backend_error
 from footlight.processing.session import SessionDeriver
-from footlight.processing.worker import Processor
+from footlight.processing.worker import Processor, _Run
 from footlight.store import SQLiteStore, SQLStore
 from footlight.store.base import (
     BackendErrorInput,
@@ -132,20 +132,26 @@ def _session_with_payloads(store: SQLStore, count: int) -> Awaitable[int]:
 
 
 class _Robbed(Processor):
-    """Its lease is taken by someone else as soon as it starts a job, and it then waits long
-    enough for a renewal to notice."""
+    """Its lease is taken by someone else as soon as it starts a job, and it then waits
+    until a renewal notices."""
 
     def __init__(self, store: SQLStore) -> None:
         super().__init__(store, max_inflated_bytes=1 << 20, lease_ms=300)
         self.sql = store
+        self.lost = asyncio.Event()
 
     async def _derive(self, job: Job) -> Derived | None:
         def steal(conn: Connection) -> None:
             conn.execute("UPDATE processing_queue SET lease_owner = 'thief'")
 
         await self.sql._write(steal)
-        await asyncio.sleep(0.5)  # a renewal (every 0.1 s) finds the lease taken
+        async with asyncio.timeout(10):
+            await self.lost.wait()  # until a renewal (every 0.1 s) finds the lease taken
         return await super()._derive(job)
+
+    async def _keep_leased(self, run: _Run) -> None:
+        await super()._keep_leased(run)  # returns once a renewal finds the lease lost
+        self.lost.set()
 
 
 def test_a_run_that_finds_its_lease_taken_stops_and_stores_nothing(

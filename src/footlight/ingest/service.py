@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -59,10 +59,20 @@ from footlight.store import (
     Session,
     SessionField,
 )
-from footlight.store.base import IngestStore
+from footlight.store.base import IngestStore, JobKind
 from footlight.store.projects import ProjectKeys
 
 T = TypeVar("T")
+
+WorkQueued = Callable[[JobKind], None]
+"""Told, once a write that queued a processing job has committed, which kind it queued: how
+the processing of the same process learns of new work without waiting for its next poll.
+Called on the event loop, once per committed request, so it must be cheap and never block."""
+
+
+def _nobody_listens(kind: JobKind) -> None:
+    pass
+
 
 _SECURE_ID_ALPHABET = string.ascii_letters + string.digits
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -141,9 +151,12 @@ async def _within(ticket: Ticket, work: Awaitable[T]) -> T:
 
 
 class Ingestor:
-    def __init__(self, store: IngestStore, limits: Limits) -> None:
+    def __init__(
+        self, store: IngestStore, limits: Limits, work_queued: WorkQueued = _nobody_listens
+    ) -> None:
         self.store = store
         self.limits = limits
+        self.work_queued = work_queued
         self.bounds = Bounds(limits)
         self.limiter = Limiter(limits, store)
         self.projects = ProjectKeys(store)
@@ -306,6 +319,7 @@ class Ingestor:
             raise BadInput(str(exc)) from None
         if stored:
             session.stored_bytes += len(decoded.body)
+            self.work_queued("session")
 
     async def identify(
         self,
@@ -340,6 +354,7 @@ class Ingestor:
                 )
             ),
         )
+        self.work_queued("session")
 
     async def add_properties(
         self,
@@ -362,6 +377,7 @@ class Ingestor:
                 )
             ),
         )
+        self.work_queued("session")
 
     async def add_feedback(
         self,
@@ -383,6 +399,7 @@ class Ingestor:
         )
         ticket = self._admit(secure_id, await self._session(secure_id), client, 0)
         await _within(ticket, _translate(self.store.add_feedback(secure_id, feedback, now_ms())))
+        self.work_queued("session")
 
     async def push_metrics(self, metrics: Sequence[Mapping[str, Any]]) -> int:
         b = self.bounds
@@ -450,7 +467,8 @@ class Ingestor:
                     environment=b.optional_value(e.get("environment")),
                 )
             )
-        await _translate(self.store.add_backend_errors(project_id, records, now_ms()))
+        if await _translate(self.store.add_backend_errors(project_id, records, now_ms())):
+            self.work_queued("backend")
 
     async def mark_backend_setup(
         self, project_key: str | None, secure_id: str | None, kind: str | None
@@ -470,3 +488,4 @@ class Ingestor:
 
     async def store_otlp(self, batch: OtlpBatch) -> None:
         await _translate(self.store.add_otlp_batch(batch))
+        self.work_queued("otlp")

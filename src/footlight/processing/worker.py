@@ -21,6 +21,13 @@ set aside with an error naming what happened, logged, and never claimed again un
 operator re-queues it (`footlight jobs retry`). A job that fails with an exception is
 retried with a growing delay (capped at an hour) and quarantined after the same number of
 attempts. Either way it never blocks the others.
+
+Waking. With nothing due the loop sleeps, but not blindly for `poll_seconds`: the ingest of
+the same process tells it (`work_queued`) when a committed write queued a job, and it wakes
+when that job falls due (at once for OTLP and backend errors, after the inactivity period
+for a session). Only the earliest such time is kept, so a burst of input wakes it once.
+What it cannot be told of, jobs queued by other processes sharing the store and retries
+after a failure, it finds by looking again every `poll_seconds`.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from footlight.store.base import (
     DerivedLog,
     DerivedOccurrence,
     Job,
+    JobKind,
     ProcessingStore,
     ServiceSeen,
 )
@@ -59,6 +67,9 @@ log = logging.getLogger("footlight.processing")
 _MAX_BACKOFF_MS = 3_600_000
 _PAGE_BYTES = 1024 * 1024
 """Stored (compressed) payload bytes read at once; a larger payload is read alone."""
+_SETTLE_SECONDS = 0.05
+"""Least time between a claim that found nothing and the next one: input arriving a little
+at a time (OTLP exports one by one) is then claimed in runs, not once per request."""
 
 
 _Attributed = TypeVar("_Attributed", DerivedOccurrence, DerivedLog, ServiceSeen)
@@ -95,11 +106,19 @@ class Processor:
         retention_every_seconds: float = 3600.0,
         limits: DerivationLimits | None = None,
         max_attempts: int = 5,
+        session_delay_seconds: float = 60.0,
     ) -> None:
+        """`session_delay_seconds` is how long after its input a session's job falls due
+        (the store's inactivity period): when `work_queued` expects a session's job."""
         self.store = store
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._max_inflated = max_inflated_bytes
         self._poll = poll_seconds
+        self._session_delay_ms = int(session_delay_seconds * 1000)
+        self._next_due: int | None = None
+        """The earliest time (epoch ms) a job this process was told of falls due; cleared
+        by the claim that covers it."""
+        self._wakeup = asyncio.Event()
         self._lease_ms = lease_ms
         self._retention_every = retention_every_seconds
         self._next_purge = 0.0
@@ -108,11 +127,26 @@ class Processor:
         self._run: _Run | None = None
         self._project_keys = ProjectKeys(store)
 
+    def work_queued(self, kind: JobKind) -> None:
+        """Ingest committed input that queued a job of `kind`: wake the loop when it is due.
+
+        O(1) and never blocking, as ingest calls it once per request: the event is set only
+        when the wake-up time moves earlier, so many calls before the loop runs wake it once.
+        """
+        due = now_ms() + (self._session_delay_ms if kind == "session" else 0)
+        if self._next_due is None or due < self._next_due:
+            self._next_due = due
+            self._wakeup.set()
+
     async def run(self) -> None:
         """Process until cancelled; a store outage pauses the loop, it does not end it."""
         while True:
+            now = now_ms()
+            if self._next_due is not None and self._next_due <= now:
+                # This claim covers it; work queued while it runs sets a new one.
+                self._next_due = None
             try:
-                done = await self.run_due()
+                done = await self.run_due(now)
                 await self._maybe_purge()
             except StoreUnavailable as exc:
                 log.warning("processing paused: %s", exc)
@@ -122,7 +156,7 @@ class Processor:
                 log.exception("processing loop failed; retrying")
                 done = 0
             if done == 0:
-                await asyncio.sleep(self._poll)
+                await self._idle()
 
     async def run_due(self, now: int | None = None) -> int:
         """Process one job due now, if there is one; return how many were handled (0 or 1)."""
@@ -134,6 +168,25 @@ class Processor:
         for job in jobs:
             await self._process(job)
         return len(jobs)
+
+    async def _idle(self) -> None:
+        """Wait until work this process queued is due, or `poll_seconds` have passed."""
+        started = time.monotonic()
+        poll_at = started + self._poll
+        settled_at = started + _SETTLE_SECONDS
+        while True:
+            self._wakeup.clear()
+            wake_at = poll_at
+            if self._next_due is not None:
+                wake_at = min(wake_at, time.monotonic() + (self._next_due - now_ms()) / 1000)
+            wait = max(wake_at, settled_at) - time.monotonic()
+            if wait <= 0:
+                return
+            try:
+                async with asyncio.timeout(wait):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                return
 
     async def drain(self) -> int:
         """Process until nothing is due; for tests and tools."""
