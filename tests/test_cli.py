@@ -29,16 +29,9 @@ import httpx
 import pytest
 
 from footlight.ingest.ids import decode_project, encode_project
-from tests.conftest import (
-    INIT_DOC,
-    Server,
-    error_codes,
-    gql,
-    init_variables,
-    new_secure_id,
-    read_session,
-    start_server,
-)
+from tests.helpers.graphql import INIT_DOC, error_codes, gql, init_variables, new_secure_id
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import read_session
 
 
 def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:

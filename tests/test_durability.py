@@ -24,19 +24,10 @@ import httpx
 import pytest
 
 from footlight.store import SessionRecord
-from tests.conftest import (
-    FIXTURES,
-    Server,
-    compress,
-    decoded_payloads,
-    gql,
-    init_session,
-    make_payload,
-    meta_event,
-    push,
-    read_session,
-    start_server,
-)
+from tests.helpers.graphql import compress, gql, init_session, make_payload, meta_event, push
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import decoded_payloads, read_session
 
 IDENTIFY_DOC = (FIXTURES / "documents" / "identifySession.graphql").read_text()
 FEEDBACK_DOC = (FIXTURES / "documents" / "addSessionFeedback.graphql").read_text()

@@ -32,20 +32,11 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 
 from footlight.store.base import SessionQuery
 from footlight.store.postgres import migrations as shipped_migrations
-from tests.conftest import (
-    Server,
-    compress,
-    create_token,
-    db_rows,
-    fresh_database,
-    init_session,
-    make_payload,
-    meta_event,
-    otlp_grpc_export,
-    push,
-    start_server,
-    with_store,
-)
+from tests.helpers.cli import create_token
+from tests.helpers.graphql import compress, init_session, make_payload, meta_event, push
+from tests.helpers.otlp import otlp_grpc_export
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import db_rows, fresh_database, with_store
 
 pytestmark = pytest.mark.serial
 

@@ -16,13 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import (
-    BACKENDS,
-    FIXTURES,
+from tests.helpers.cli import create_token
+from tests.helpers.graphql import (
     INIT_DOC,
-    Server,
-    create_token,
-    db_rows,
     error_codes,
     gql,
     init_session,
@@ -30,8 +26,10 @@ from tests.conftest import (
     make_payload,
     new_secure_id,
     push,
-    start_server,
 )
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import BACKENDS, db_rows
 
 pytestmark = pytest.mark.skipif(
     "postgresql" not in BACKENDS, reason="PostgreSQL is not among FOOTLIGHT_TEST_BACKENDS"

@@ -21,7 +21,9 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.conftest import Server, init_session, read_rows_until, start_server
+from tests.helpers.graphql import init_session
+from tests.helpers.servers import Server, start_server
+from tests.helpers.waiting import read_rows_until
 
 SDK_KEY = "sdk-6f0c1e2d-test-key"
 PROTOBUF = {"content-type": "application/x-protobuf", "content-encoding": "gzip"}

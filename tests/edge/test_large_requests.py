@@ -16,16 +16,9 @@ import httpx
 import msgspec
 import pytest
 
-from tests.conftest import (
-    Server,
-    init_session,
-    make_payload,
-    meta_event,
-    new_secure_id,
-    push,
-    start_server,
-)
-from tests.graph.test_operations import LEGACY_PUSH
+from tests.helpers.graphql import LEGACY_PUSH_DOC as LEGACY_PUSH
+from tests.helpers.graphql import init_session, make_payload, meta_event, new_secure_id, push
+from tests.helpers.servers import Server, start_server
 
 pytestmark = pytest.mark.serial
 

@@ -18,17 +18,9 @@ import httpx
 import msgspec
 import pytest
 
-from tests.conftest import (
-    Server,
-    error_codes,
-    gql,
-    init_session,
-    make_payload,
-    meta_event,
-    push,
-    read_session,
-    start_server,
-)
+from tests.helpers.graphql import error_codes, gql, init_session, make_payload, meta_event, push
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import read_session
 
 MAX_BODY = 64 * 1024
 MAX_INFLATED = 1024 * 1024

@@ -25,7 +25,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from footlight.edge.otlp_grpc import peer_address
 from footlight.processing.otlp import decode_stored
 from footlight.store import OtlpBatch
-from tests.conftest import Server, otlp_grpc_export, start_server, with_store
+from tests.helpers.otlp import otlp_grpc_export
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import with_store
 
 PROTOBUF = "application/x-protobuf"
 # Every item must name its session or project; these name a session that never starts.

@@ -14,13 +14,10 @@ import msgspec
 import pytest
 
 from footlight.cli import main as footlight
-from tests.conftest import (
-    FIXTURES,
+from tests.helpers.graphql import (
     INIT_DOC,
     PUSH_DOC,
-    Server,
     compress,
-    decoded_payloads,
     error_codes,
     gql,
     init_session,
@@ -29,9 +26,10 @@ from tests.conftest import (
     meta_event,
     new_secure_id,
     push,
-    read_session,
-    with_store,
 )
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import Server
+from tests.helpers.store import decoded_payloads, read_session, with_store
 
 DOCS = FIXTURES / "documents"
 IDENTIFY = (DOCS / "identifySession.graphql").read_text()

@@ -17,7 +17,10 @@ import pytest
 from graphql import GraphQLError
 
 from footlight.graph.scalars import parse_timestamp
-from tests.conftest import FIXTURES, Server, error_codes, gql, init_session, read_session
+from tests.helpers.graphql import error_codes, gql, init_session
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import Server
+from tests.helpers.store import read_session
 
 FEEDBACK = (FIXTURES / "documents" / "addSessionFeedback.graphql").read_text()
 METRICS = "mutation pushMetrics($metrics: [MetricInput]!) { pushMetrics(metrics: $metrics) }"

@@ -15,10 +15,7 @@ import httpx
 import pytest
 
 from footlight.ingest.bounds import cut
-from tests.conftest import (
-    FIXTURES,
-    Server,
-    db_rows,
+from tests.helpers.graphql import (
     error_codes,
     gql,
     init_session,
@@ -26,10 +23,10 @@ from tests.conftest import (
     make_payload,
     new_secure_id,
     push,
-    read_session,
-    start_server,
-    with_store,
 )
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import db_rows, read_session, with_store
 
 DOCUMENTS = FIXTURES / "documents"
 INIT = (DOCUMENTS / "initializeSession.graphql").read_text()

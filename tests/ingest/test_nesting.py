@@ -18,20 +18,12 @@ import httpx
 import msgspec
 import pytest
 
-from tests.api.conftest import wait_for_processing
-from tests.conftest import (
-    Server,
-    create_token,
-    db_rows,
-    error_codes,
-    gql,
-    init_session,
-    make_payload,
-    meta_event,
-    push,
-    start_server,
-)
-from tests.graph.test_operations import LEGACY_PUSH
+from tests.helpers.cli import create_token
+from tests.helpers.graphql import LEGACY_PUSH_DOC as LEGACY_PUSH
+from tests.helpers.graphql import error_codes, gql, init_session, make_payload, meta_event, push
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import db_rows
+from tests.helpers.waiting import wait_for_processing
 
 T0 = 1_795_664_479_000
 

@@ -40,12 +40,8 @@ import msgspec
 import pytest
 
 from footlight.config import Limits, MiB
-from tests.conftest import (
-    FIXTURES,
+from tests.helpers.graphql import (
     INIT_DOC,
-    Server,
-    db_rows,
-    fresh_database,
     gql,
     init_session,
     init_variables,
@@ -53,8 +49,10 @@ from tests.conftest import (
     meta_event,
     new_secure_id,
     push,
-    start_server,
 )
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import db_rows, fresh_database
 
 IDENTIFY_DOC = (FIXTURES / "documents" / "identifySession.graphql").read_text()
 SAMPLING = (

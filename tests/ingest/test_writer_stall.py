@@ -23,16 +23,9 @@ import httpx
 import msgspec
 import pytest
 
-from tests.conftest import (
-    FIXTURES,
-    Server,
-    error_codes,
-    init_session,
-    make_payload,
-    meta_event,
-    push,
-    start_server,
-)
+from tests.helpers.graphql import error_codes, init_session, make_payload, meta_event, push
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import Server, start_server
 
 pytestmark = pytest.mark.serial
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Server, start_server
+from tests.helpers.servers import Server, start_server
 
 QUICK = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "0.2"}
 

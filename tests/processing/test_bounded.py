@@ -32,19 +32,10 @@ import httpx
 import pytest
 
 from footlight.store.base import SessionView
-from tests.conftest import (
-    Server,
-    db_rows,
-    error_codes,
-    gql,
-    init_session,
-    make_payload,
-    meta_event,
-    push,
-    start_server,
-    with_store,
-)
-from tests.processing.conftest import QUICK
+from tests.helpers.graphql import error_codes, gql, init_session, make_payload, meta_event, push
+from tests.helpers.servers import QUICK_PROCESSING as QUICK
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import db_rows, with_store
 
 T0 = 1_795_664_479_000
 LATER = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600"}

@@ -72,7 +72,7 @@ from footlight.processing.otlp import (
 )
 from footlight.processing.records import StackFrame
 from footlight.store import OtlpBatch
-from tests.conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"

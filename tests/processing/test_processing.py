@@ -17,20 +17,11 @@ import httpx
 import pytest
 
 from footlight.store.base import ErrorView, SessionView
-from tests.conftest import (
-    FIXTURES,
-    Server,
-    db_rows,
-    gql,
-    init_session,
-    make_payload,
-    meta_event,
-    new_secure_id,
-    push,
-    start_server,
-    with_store,
-)
-from tests.processing.conftest import QUICK
+from tests.helpers.graphql import gql, init_session, make_payload, meta_event, new_secure_id, push
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import QUICK_PROCESSING as QUICK
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import db_rows, with_store
 
 IDENTIFY = (FIXTURES / "documents" / "identifySession.graphql").read_text()
 

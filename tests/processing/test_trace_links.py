@@ -13,7 +13,9 @@ import httpx
 import pytest
 
 from footlight.store.base import ErrorView
-from tests.conftest import Server, init_session, with_store
+from tests.helpers.graphql import init_session
+from tests.helpers.servers import Server
+from tests.helpers.store import with_store
 
 
 def _attr(key: str, value: str) -> dict[str, Any]:

@@ -55,7 +55,7 @@ from footlight.store.base import Derived, PageVisit, SessionQuery, SessionSummar
 from footlight.store.postgres import PostgresStore
 from footlight.store.sql.engine import Connection
 from footlight.store.sqlite import DB_FILE
-from tests.conftest import BACKENDS, fresh_database
+from tests.helpers.store import BACKENDS, fresh_database
 
 T = TypeVar("T")
 
