@@ -24,13 +24,18 @@ import httpx
 import pytest
 
 from footlight.store import SessionRecord
-from tests.helpers.graphql import compress, gql, init_session, make_payload, meta_event, push
-from tests.helpers.paths import FIXTURES
+from tests.helpers.graphql import (
+    FEEDBACK_DOC,
+    IDENTIFY_DOC,
+    compress,
+    gql,
+    init_session,
+    make_payload,
+    meta_event,
+    push,
+)
 from tests.helpers.servers import Server, start_server
 from tests.helpers.store import decoded_payloads, read_session
-
-IDENTIFY_DOC = (FIXTURES / "documents" / "identifySession.graphql").read_text()
-FEEDBACK_DOC = (FIXTURES / "documents" / "addSessionFeedback.graphql").read_text()
 
 SESSIONS = 20
 WORKERS = 16

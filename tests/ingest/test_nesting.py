@@ -19,8 +19,15 @@ import msgspec
 import pytest
 
 from tests.helpers.cli import create_token
-from tests.helpers.graphql import LEGACY_PUSH_DOC as LEGACY_PUSH
-from tests.helpers.graphql import error_codes, gql, init_session, make_payload, meta_event, push
+from tests.helpers.graphql import (
+    LEGACY_PUSH_DOC,
+    error_codes,
+    gql,
+    init_session,
+    make_payload,
+    meta_event,
+    push,
+)
 from tests.helpers.servers import Server, start_server
 from tests.helpers.store import db_rows
 from tests.helpers.waiting import wait_for_processing
@@ -114,7 +121,7 @@ def test_a_deep_page_in_a_legacy_push_is_stored(client: httpx.Client, deep_serve
     secure_id = init_session(client)
     payload = make_payload(events=[meta_event(T0), full_snapshot(3_000)])
     response = gql(
-        client, LEGACY_PUSH, {"session_secure_id": secure_id, "payload_id": "1", **payload}
+        client, LEGACY_PUSH_DOC, {"session_secure_id": secure_id, "payload_id": "1", **payload}
     )
     assert response.json() == {"data": {"pushPayload": 2}}, response.text[:500]
 

@@ -41,6 +41,7 @@ import pytest
 
 from footlight.config import Limits, MiB
 from tests.helpers.graphql import (
+    IDENTIFY_DOC,
     INIT_DOC,
     gql,
     init_session,
@@ -54,7 +55,6 @@ from tests.helpers.paths import FIXTURES
 from tests.helpers.servers import Server, start_server
 from tests.helpers.store import db_rows, fresh_database
 
-IDENTIFY_DOC = (FIXTURES / "documents" / "identifySession.graphql").read_text()
 SAMPLING = (
     'query GetSamplingConfig { sampling(organization_verbose_id: "1") { spans { samplingRatio } } }'
 )
