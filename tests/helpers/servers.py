@@ -163,11 +163,17 @@ def running(
     name: str,
     backend: str,
     env: Mapping[str, str] | None = None,
+    *,
+    client_limits: bool = False,
 ) -> Iterator[Server]:
     """A server of `backend` on a fresh store in a new directory named after `name`, for the
-    block (a module's or the session's server fixture); stopped after it."""
+    block (a module's or the session's server fixture); stopped after it. `env` and
+    `client_limits` are `start_server`'s."""
     server = start_server(
-        tmp_path_factory.mktemp(f"{name}-{backend}") / "data", env=env, backend=backend
+        tmp_path_factory.mktemp(f"{name}-{backend}") / "data",
+        env=env,
+        backend=backend,
+        client_limits=client_limits,
     )
     try:
         yield server

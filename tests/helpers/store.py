@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tests.helpers.servers import Server
 
 T = TypeVar("T")
+S = TypeVar("S", bound=SQLStore)
 POSTGRES = os.environ.get("FOOTLIGHT_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
 BACKENDS = [
     b.strip() for b in os.environ.get("FOOTLIGHT_TEST_BACKENDS", "sqlite,postgresql").split(",")
@@ -97,7 +98,7 @@ def db_rows(data_dir: Path, sql: str, parameters: Sequence[Any] = ()) -> list[tu
         return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
 
 
-async def using(store: SQLStore, use: Callable[[SQLStore], Awaitable[T]]) -> T:
+async def using(store: S, use: Callable[[S], Awaitable[T]]) -> T:
     """Open `store`, use it, close it."""
     await store.open()
     try:

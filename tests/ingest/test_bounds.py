@@ -31,7 +31,7 @@ from tests.helpers.graphql import (
     new_secure_id,
     push,
 )
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, client_of, running
 from tests.helpers.store import db_rows, read_session, with_store
 
 KEYS, KEY_BYTES, VALUE_BYTES, PER_SESSION, TEXT_BYTES, ITEMS = 8, 16, 64, 20, 256, 5
@@ -48,16 +48,13 @@ LIMITS = {
 
 @pytest.fixture(scope="module")
 def bounded(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
-    server = start_server(
-        tmp_path_factory.mktemp(f"bounds-{backend}") / "data", env=LIMITS, backend=backend
-    )
-    yield server
-    server.stop()
+    with running(tmp_path_factory, "bounds", backend, LIMITS) as server:
+        yield server
 
 
 @pytest.fixture
 def client(bounded: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=bounded.url, timeout=30) as c:
+    with client_of(bounded) as c:
         yield c
 
 

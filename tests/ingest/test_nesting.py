@@ -28,7 +28,7 @@ from tests.helpers.graphql import (
     meta_event,
     push,
 )
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import QUICK_PROCESSING, Server, client_of, running, start_server
 from tests.helpers.store import db_rows
 from tests.helpers.waiting import wait_for_processing
 
@@ -74,18 +74,13 @@ def deep_encoding() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def deep_server(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
-    server = start_server(
-        tmp_path_factory.mktemp(f"nesting-{backend}") / "data",
-        env={"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "0.2"},
-        backend=backend,
-    )
-    yield server
-    server.stop()
+    with running(tmp_path_factory, "nesting", backend, QUICK_PROCESSING) as server:
+        yield server
 
 
 @pytest.fixture
 def client(deep_server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=deep_server.url, timeout=60) as c:
+    with client_of(deep_server, timeout=60) as c:
         yield c
 
 

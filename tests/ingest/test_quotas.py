@@ -25,8 +25,6 @@ import gzip
 import json
 import math
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +38,7 @@ import msgspec
 import pytest
 
 from footlight.config import Limits, MiB
+from tests.helpers.cli import footlight
 from tests.helpers.graphql import (
     IDENTIFY_DOC,
     INIT_DOC,
@@ -85,15 +84,6 @@ def limited(
         yield server
     finally:
         server.stop()
-
-
-def footlight(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "footlight", *args, *server.store_args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def incompressible_payload(request_bytes: int, full_snapshot: bool = True) -> str:

@@ -32,7 +32,7 @@ from tests.helpers.graphql import (
     meta_event,
     push,
 )
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, running
 
 pytestmark = pytest.mark.serial
 
@@ -46,9 +46,8 @@ TABS = 16
 
 @pytest.fixture
 def fresh(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp(f"stall-{backend}") / "data", backend=backend)
-    yield server
-    server.stop()
+    with running(tmp_path_factory, "stall", backend) as server:
+        yield server
 
 
 def _body(query: str, variables: dict[str, object]) -> bytes:

@@ -23,7 +23,7 @@ from tests.helpers.cli import footlight_ok
 from tests.helpers.events import T0, active_for, page_error
 from tests.helpers.graphql import init_session, record
 from tests.helpers.otlp import traced_request
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, running
 from tests.helpers.store import db_rows, new_project, with_store
 from tests.helpers.ui import new_token, sign_in, signed_in_client
 from tests.helpers.waiting import wait_for_processing
@@ -166,13 +166,10 @@ def test_a_sign_out_posted_from_another_site_is_refused(
 @pytest.fixture(scope="module")
 def impatient(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
     """A server that waits 1 s for a request body."""
-    server = start_server(
-        tmp_path_factory.mktemp(f"ui-impatient-{backend}") / "data",
-        env={"FOOTLIGHT_BODY_TIMEOUT_SECONDS": "1"},
-        backend=backend,
-    )
-    yield server
-    server.stop()
+    with running(
+        tmp_path_factory, "ui-impatient", backend, {"FOOTLIGHT_BODY_TIMEOUT_SECONDS": "1"}
+    ) as server:
+        yield server
 
 
 def test_a_login_form_sent_too_slowly_is_408(impatient: Server) -> None:
