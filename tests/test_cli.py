@@ -29,16 +29,10 @@ import httpx
 import pytest
 
 from footlight.core.ids import decode_project, encode_project
-from tests.conftest import (
-    INIT_DOC,
-    Server,
-    error_codes,
-    gql,
-    init_variables,
-    new_secure_id,
-    read_session,
-    start_server,
-)
+from tests.helpers.cli import run_footlight
+from tests.helpers.graphql import INIT_DOC, error_codes, gql, init_variables, new_secure_id
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import read_session
 
 
 def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -59,14 +53,8 @@ def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def footlight(
     *args: str, cwd: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "footlight", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=environment(env),
-        timeout=120,
-    )
+    """`footlight ARGS` in `cwd`, choosing nothing by this process's FOOTLIGHT_* variables."""
+    return run_footlight(*args, cwd=cwd, env=environment(env))
 
 
 class Listed(NamedTuple):

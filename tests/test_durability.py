@@ -24,22 +24,18 @@ import httpx
 import pytest
 
 from footlight.store import SessionRecord
-from tests.conftest import (
-    FIXTURES,
-    Server,
+from tests.helpers.graphql import (
+    FEEDBACK_DOC,
+    IDENTIFY_DOC,
     compress,
-    decoded_payloads,
     gql,
     init_session,
     make_payload,
     meta_event,
     push,
-    read_session,
-    start_server,
 )
-
-IDENTIFY_DOC = (FIXTURES / "documents" / "identifySession.graphql").read_text()
-FEEDBACK_DOC = (FIXTURES / "documents" / "addSessionFeedback.graphql").read_text()
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import decoded_payloads, read_session
 
 SESSIONS = 20
 WORKERS = 16

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, fresh_database
+from tests.helpers.paths import ROOT
+from tests.helpers.store import fresh_database
 
 pytestmark = pytest.mark.serial
 

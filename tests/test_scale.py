@@ -32,20 +32,12 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 
 from footlight.store.base import SessionQuery
 from footlight.store.postgres import migrations as shipped_migrations
-from tests.conftest import (
-    Server,
-    compress,
-    create_token,
-    db_rows,
-    fresh_database,
-    init_session,
-    make_payload,
-    meta_event,
-    otlp_grpc_export,
-    push,
-    start_server,
-    with_store,
-)
+from tests.helpers.cli import create_token
+from tests.helpers.graphql import compress, init_session, make_payload, meta_event, push
+from tests.helpers.otlp import otlp_grpc_export
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import db_rows, fresh_database, with_store
+from tests.helpers.waiting import wait_for_processing
 
 pytestmark = pytest.mark.serial
 
@@ -121,14 +113,6 @@ def _stored(node: Server) -> list[tuple[str, int]]:
     return [(str(secure_id), int(payload_id)) for secure_id, payload_id in rows]
 
 
-def _wait_drained(node: Server, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while with_store(node.data_dir, lambda s: s.queued_jobs()) > 0:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"processing did not drain:\n{node.log()[-3000:]}")
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def database() -> str:
     return fresh_database()
@@ -168,7 +152,7 @@ def test_killing_a_node_loses_nothing_acknowledged_and_its_work_is_taken_over(
     assert len(stored) == len(set(stored)), "a payload was stored twice"
     with capsys.disabled():
         print(f"\n  {len(load.acknowledged)} payloads acknowledged by 3 nodes, one killed mid-run")
-    _wait_drained(survivor)
+    wait_for_processing(survivor, timeout=60, poll=0.2)
     processed = {
         v.secure_id
         for v in with_store(survivor.data_dir, lambda s: s.list_sessions(SessionQuery(limit=200)))

@@ -16,13 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import (
-    BACKENDS,
-    FIXTURES,
+from tests.helpers.cli import create_token
+from tests.helpers.graphql import (
+    IDENTIFY_DOC,
     INIT_DOC,
-    Server,
-    create_token,
-    db_rows,
     error_codes,
     gql,
     init_session,
@@ -30,14 +27,13 @@ from tests.conftest import (
     make_payload,
     new_secure_id,
     push,
-    start_server,
 )
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import BACKENDS, db_rows
 
 pytestmark = pytest.mark.skipif(
     "postgresql" not in BACKENDS, reason="PostgreSQL is not among FOOTLIGHT_TEST_BACKENDS"
 )
-
-IDENTIFY = (FIXTURES / "documents" / "identifySession.graphql").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +74,7 @@ def test_a_nul_is_bad_input_and_good_writes_beside_it_are_stored(server: Server)
             pool.submit(
                 send,
                 server,
-                IDENTIFY,
+                IDENTIFY_DOC,
                 {"session_secure_id": identified, "user_identifier": "ada\x00lovelace"},
                 "identifySession",
             ),
@@ -162,7 +158,7 @@ def test_a_value_postgresql_cannot_index_is_bad_input_and_writes_beside_it_are_s
                 pool.submit(
                     send,
                     raised,
-                    IDENTIFY,
+                    IDENTIFY_DOC,
                     {
                         "session_secure_id": s,
                         "user_identifier": "u",

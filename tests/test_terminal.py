@@ -17,7 +17,8 @@ import httpx
 import msgspec
 
 from footlight.terminal import json_for_terminal, visible, visible_lines
-from tests.conftest import Server, gql, init_session, make_payload, meta_event, push
+from tests.helpers.graphql import gql, init_session, make_payload, meta_event, push
+from tests.helpers.servers import Server
 
 HOSTILE = "\x1b]0;owned\x07\x1b[2J\x1b[31mred\r\nFAKE 200 OK\u202egnp.exe\x9b0m\x7f"
 

@@ -31,19 +31,13 @@ import pytest
 
 from footlight.core.ids import encode_project
 from footlight.store import Project
-from tests.api.conftest import (
-    active_for,
-    assert_error_response,
-    bearer_client,
-    footlight,
-    footlight_ok,
-    get_json,
-    new_project,
-    page_error,
-    record,
-    wait_for_processing,
-)
-from tests.conftest import Server, create_token, db_rows
+from tests.helpers.api import assert_error_response, get_json
+from tests.helpers.cli import create_token, footlight, footlight_ok
+from tests.helpers.events import active_for, page_error
+from tests.helpers.graphql import record
+from tests.helpers.servers import Server, bearer_client
+from tests.helpers.store import db_rows, new_project
+from tests.helpers.waiting import wait_for_processing
 
 SESSION_READS = ["", "/events", "/console", "/network", "/errors", "/track", "/feedback"]
 LISTS = ["/api/v1/sessions", "/api/v1/errors", "/api/v1/error-groups"]

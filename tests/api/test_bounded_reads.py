@@ -26,21 +26,21 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import T0, assert_error_response, bearer_client
-from tests.conftest import (
+from tests.helpers.api import assert_error_response
+from tests.helpers.cli import create_token
+from tests.helpers.events import T0
+from tests.helpers.graphql import (
     INIT_DOC,
-    Server,
-    create_token,
-    db_rows,
     gql,
     init_session,
     init_variables,
     make_payload,
     new_secure_id,
     push,
-    start_server,
 )
-from tests.ui.conftest import signed_in_client
+from tests.helpers.servers import Server, bearer_client, start_server
+from tests.helpers.store import db_rows
+from tests.helpers.ui import signed_in_client
 
 pytestmark = pytest.mark.serial
 

@@ -26,20 +26,12 @@ import httpx
 import pytest
 
 from footlight.store import Project
-from tests.api.conftest import (
-    APP,
-    active_for,
-    assert_error_response,
-    backend_error,
-    get_json,
-    new_project,
-    page_error,
-    push_backend_errors,
-    record,
-    session_ids,
-    wait_for_processing,
-)
-from tests.conftest import Server
+from tests.helpers.api import assert_error_response, get_json, session_ids
+from tests.helpers.events import APP, active_for, backend_error, page_error
+from tests.helpers.graphql import push_backend_errors, record
+from tests.helpers.servers import Server
+from tests.helpers.store import new_project
+from tests.helpers.waiting import wait_for_processing
 
 # Error timestamps as the SDK sends them, and the epoch ms they stand for.
 AT_21 = ("2026-11-26T03:41:21Z", 1_795_664_481_000)

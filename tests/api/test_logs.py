@@ -13,14 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import (
-    assert_error_response,
-    bearer_client,
-    get_json,
-    new_project,
-    wait_for_processing,
-)
-from tests.conftest import Server, create_token, error_codes, gql, init_session
+from tests.helpers.api import assert_error_response, get_json
+from tests.helpers.cli import create_token
+from tests.helpers.graphql import error_codes, gql, init_session
+from tests.helpers.servers import Server, bearer_client
+from tests.helpers.store import new_project
+from tests.helpers.waiting import wait_for_processing
 
 MARK_BACKEND = """mutation markBackendSetup($project_id: String, $session_secure_id: String,
   $type: String) {

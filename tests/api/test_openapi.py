@@ -39,25 +39,14 @@ from starlette.routing import Route
 from footlight import __version__
 from footlight.api.routes import ROUTES
 from footlight.store import Project
-from tests.api.conftest import (
-    FEEDBACK_DOC,
-    PROPERTIES_DOC,
-    T0,
-    TRACK_DOC,
-    active_for,
-    bearer_client,
-    click,
-    get_json,
-    identify,
-    navigate,
-    new_project,
-    page_error,
-    record,
-    traced_request,
-    track_event,
-    wait_for_processing,
-)
-from tests.conftest import Server, create_token, gql
+from tests.helpers.api import get_json
+from tests.helpers.cli import create_token
+from tests.helpers.events import T0, active_for, click, navigate, page_error, track_event
+from tests.helpers.graphql import FEEDBACK_DOC, PROPERTIES_DOC, TRACK_DOC, gql, identify, record
+from tests.helpers.otlp import traced_request
+from tests.helpers.servers import Server, bearer_client
+from tests.helpers.store import new_project
+from tests.helpers.waiting import wait_for_processing
 
 DOCUMENT_URI = "urn:footlight:openapi"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")

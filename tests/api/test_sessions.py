@@ -37,44 +37,36 @@ import pytest
 
 from footlight.core.ids import encode_project
 from footlight.store import Project
-from tests.api.conftest import (
+from tests.helpers.api import assert_error_response, get_json, session_ids
+from tests.helpers.cli import create_token, footlight
+from tests.helpers.events import (
     APP,
-    FEEDBACK_DOC,
-    PROPERTIES_DOC,
     T0,
-    TRACK_DOC,
     active_for,
-    assert_error_response,
     backend_error,
-    bearer_client,
     click,
-    footlight,
     full_snapshot,
-    get_json,
-    identify,
     meta,
     mouse_move,
     navigate,
-    new_project,
-    next_millisecond,
     page_error,
-    push_backend_errors,
-    record,
-    session_ids,
     track_event,
-    wait_for_processing,
 )
-from tests.conftest import (
-    Server,
-    create_token,
-    db_rows,
+from tests.helpers.graphql import (
+    FEEDBACK_DOC,
+    PROPERTIES_DOC,
+    TRACK_DOC,
     gql,
+    identify,
     init_session,
     make_payload,
     push,
-    read_session,
-    start_server,
+    push_backend_errors,
+    record,
 )
+from tests.helpers.servers import Server, bearer_client, start_server
+from tests.helpers.store import db_rows, new_project, read_session
+from tests.helpers.waiting import next_millisecond, wait_for_processing
 
 
 def iso(ms: int, zone: timezone = UTC) -> str:

@@ -26,8 +26,11 @@ import httpx
 import pytest
 
 from footlight.store.base import MAX_VIEW_FIELDS
-from tests.api.conftest import T0, assert_error_response, get_json, new_project
-from tests.conftest import Server, db_rows, init_session
+from tests.helpers.api import assert_error_response, get_json
+from tests.helpers.events import T0
+from tests.helpers.graphql import init_session
+from tests.helpers.servers import Server
+from tests.helpers.store import db_rows, new_project
 
 TIMELINES = [
     ("console", "console"),

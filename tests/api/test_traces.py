@@ -10,17 +10,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.api.conftest import (
-    active_for,
-    assert_error_response,
-    bearer_client,
-    get_json,
-    new_project,
-    record,
-    traced_request,
-    wait_for_processing,
-)
-from tests.conftest import Server, create_token
+from tests.helpers.api import assert_error_response, get_json
+from tests.helpers.cli import create_token
+from tests.helpers.events import active_for
+from tests.helpers.graphql import record
+from tests.helpers.otlp import traced_request
+from tests.helpers.servers import Server, bearer_client
+from tests.helpers.store import new_project
+from tests.helpers.waiting import wait_for_processing
 
 
 @dataclass(frozen=True)

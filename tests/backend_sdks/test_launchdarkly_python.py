@@ -19,7 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, init_session, read_rows_until, start_server, with_store
+from tests.helpers.graphql import init_session
+from tests.helpers.paths import ROOT
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import with_store
+from tests.helpers.waiting import read_rows_until
 
 PYTHON = ROOT / ".venv-launchdarkly-sdk" / "bin" / "python"
 REPORT = Path(__file__).resolve().parent / "launchdarkly_python" / "report.py"

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -21,7 +19,10 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.conftest import Server, init_session, read_rows_until, start_server
+from tests.helpers.cli import footlight_ok
+from tests.helpers.graphql import init_session
+from tests.helpers.servers import Server, running
+from tests.helpers.waiting import read_rows_until
 
 SDK_KEY = "sdk-6f0c1e2d-test-key"
 PROTOBUF = {"content-type": "application/x-protobuf", "content-encoding": "gzip"}
@@ -33,19 +34,11 @@ def _kv(key: str, value: str) -> KeyValue:
 
 @pytest.fixture(scope="module")
 def go_backend(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
-    server = start_server(
-        tmp_path_factory.mktemp(f"protobuf-{backend}") / "data",
-        env={"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "1"},
-        backend=backend,
-    )
-    created = subprocess.run(
-        [sys.executable, "-m", "footlight", "project", "create", "Go shop", "--key", SDK_KEY,
-         *server.store_args],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert created.returncode == 0, created.stderr
-    yield server
-    server.stop()
+    with running(
+        tmp_path_factory, "protobuf", backend, {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "1"}
+    ) as server:
+        footlight_ok(server, "project", "create", "Go shop", "--key", SDK_KEY)
+        yield server
 
 
 def _resource() -> Resource:

@@ -1,106 +1,37 @@
-"""What every end-to-end test shares: the e2e app (tests/e2e/app, built with esbuild from
-npm packages pinned by its package-lock.json) served on its own origin, and how Debian's
-headless Chromium is launched (and a module-scoped `browser` of it)."""
+"""What every end-to-end test shares: the e2e app served on its own origin, a module-scoped
+Chromium (`browser`), and the session the real SDK recorded on each backend (made once per
+test run: tests/helpers/recording.py)."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import shutil
-import subprocess
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, TypeVar
+import os
+from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser
 
-APP = Path(__file__).resolve().parent / "app"
-BUNDLES = ("app.js", "replay.js", "record-fixture.js")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--disable-blink-features=AutomationControlled",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Anything not on loopback (which Chromium never proxies) fails fast instead of leaving
-    # the machine.
-    "--proxy-server=http://127.0.0.1:9",
-]
-
-
-def launch_chromium(playwright: Playwright) -> Browser:
-    """Debian's headless Chromium, without the automation flag (with it, the highlight.run
-    SDK records nothing)."""
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=CHROMIUM_ARGS,
-        ignore_default_args=["--enable-automation"],
-    )
-
-
-_T = TypeVar("_T")
-
-
-def with_own_chromium(work: Callable[[Browser], _T]) -> _T:
-    """Runs `work` with a Chromium of its own, on a thread of its own: a sync Playwright
-    holds its thread's event loop, and the module's `browser` may already hold this one's
-    (a recording for the second backend starts after the first backend's tests opened it)."""
-
-    def run() -> _T:
-        with sync_playwright() as playwright:
-            chromium = launch_chromium(playwright)
-            try:
-                return work(chromium)
-            finally:
-                chromium.close()
-
-    with ThreadPoolExecutor(1, thread_name_prefix="playwright") as pool:
-        return pool.submit(run).result()
-
-
-def _build_app() -> Path:
-    build = APP / "public" / "build"
-    bundles = [build / name for name in BUNDLES]
-    sources = [*(APP / "src").glob("*.js"), APP / "package.json", APP / "package-lock.json"]
-    newest_source = max(s.stat().st_mtime for s in sources)
-    if all(b.exists() and b.stat().st_mtime >= newest_source for b in bundles):
-        return build
-    if not all((APP / "node_modules" / pkg).exists() for pkg in ("highlight.run", "rrweb")):
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=APP, check=True)
-    subprocess.run(["npm", "run", "--silent", "build"], cwd=APP, check=True)
-    return build
+from tests.helpers.browser import chromium, serving_app
+from tests.helpers.recording import Recording, shared_recording
 
 
 @pytest.fixture(scope="module")
 def app_origin() -> Iterator[str]:
     """The e2e app on its own origin, served by a plain static file server."""
-    _build_app()
-    handler = functools.partial(_QuietHandler, directory=str(APP / "public"))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    with serving_app() as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Headless Chromium for one test module (the module's own Playwright)."""
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
+    with chromium() as module_chromium:
+        yield module_chromium
+
+
+@pytest.fixture(scope="session")
+def sdk_recording(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Recording:
+    """The session the real SDK recorded on `backend`; read it through `replica`."""
+    shared = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        shared = shared.parent  # every worker's base directory is in the run's
+    return shared_recording(shared, backend)

@@ -11,101 +11,33 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from tests.conftest import (
-    ROOT,
-    Server,
-    create_token,
-    decoded_payloads,
-    read_api_until,
-    read_session,
-    start_server,
-    with_store,
-)
-from tests.e2e.conftest import with_own_chromium
-from tests.e2e.replay import ReplayedState, replay
-from tests.e2e.sdk import REFERRER, BackendTraffic, drive
+from tests.helpers.cli import create_token
+from tests.helpers.paths import ARTIFACTS
+from tests.helpers.recording import Recording, replica, secure_id_of
+from tests.helpers.replay import ReplayedState, replay
+from tests.helpers.sdk import REFERRER, BackendTraffic
+from tests.helpers.servers import Server
+from tests.helpers.store import decoded_payloads, read_session, with_store
+from tests.helpers.waiting import read_api_until
 
 pytestmark = pytest.mark.e2e
-ARTIFACTS = ROOT / "test-artifacts"
-NODE_SERVER = ROOT / "tests" / "backend_sdks" / "node" / "server.cjs"
 
 
 @pytest.fixture(scope="module")
 def recorded(
-    app_origin: str, tmp_path_factory: pytest.TempPathFactory, backend: str
+    sdk_recording: Recording, tmp_path_factory: pytest.TempPathFactory, backend: str
 ) -> Iterator[tuple[Server, BackendTraffic]]:
-    server = start_server(tmp_path_factory.mktemp(f"e2e-{backend}") / "data", backend=backend)
-    traffic = BackendTraffic(server.url)
-    api = start_app_backend(server)
-    try:
-
-        def record(browser: Browser) -> None:
-            context = browser.new_context()
-            traffic.watch(context)
-            page = context.new_page()
-            page.on(
-                "console",
-                lambda m: traffic.console_errors.append(m.text) if m.type == "error" else None,
-            )
-            drive(
-                page,
-                traffic,
-                f"{app_origin}/index.html?project=1jdkoe52&backend={server.url}&api={api.url}",
-            )
-            context.close()
-
-        with_own_chromium(record)
-        yield server, traffic
-    finally:
-        api.stop()
-        server.stop()
-
-
-@dataclass
-class AppBackend:
-    """The app's own backend (tests/backend_sdks/node/server.cjs), reporting to footlight
-    with the real `@highlight-run/node` SDK."""
-
-    process: subprocess.Popen[str]
-    url: str
-    marker: str
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.communicate(timeout=10)  # waits, and closes its output pipe
-
-
-def start_app_backend(server: Server) -> AppBackend:
-    assert NODE_SERVER.with_name("node_modules").is_dir(), (
-        "tests/backend_sdks/node has no node_modules: scripts/test installs @highlight-run/node"
-    )
-    marker = uuid.uuid4().hex[:12]
-    process = subprocess.Popen(
-        ["node", str(NODE_SERVER), server.url, "1jdkoe52", marker],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.startswith("listening "), f"the app backend did not start: {line!r}"
-    # localhost, not 127.0.0.1: the SDK's `tracingOrigins: true` traces localhost URLs.
-    return AppBackend(process, f"http://localhost:{line.split()[1]}", marker)
-
-
-def _secure_id(traffic: BackendTraffic) -> str:
-    inits = traffic.graphql("initializeSession")
-    ids = {str(call.variables()["session_secure_id"]) for call in inits}
-    assert len(ids) == 1, f"both pages continue one session, got {ids}"
-    return ids.pop()
+    """The SDK's recording (the e2e app, whose checkout calls the app's own backend, which
+    reports to footlight with the Node SDK), on a server of this module's own."""
+    server = replica(sdk_recording, tmp_path_factory.mktemp(f"e2e-{backend}") / "data")
+    yield server, sdk_recording.traffic
+    server.stop()
 
 
 def test_sdk_saw_no_failed_request(recorded: tuple[Server, BackendTraffic]) -> None:
@@ -136,7 +68,7 @@ def test_sdk_saw_no_failed_request(recorded: tuple[Server, BackendTraffic]) -> N
 
 def test_session_is_stored_once_across_page_loads(recorded: tuple[Server, BackendTraffic]) -> None:
     server, traffic = recorded
-    record = read_session(server.data_dir, _secure_id(traffic))
+    record = read_session(server.data_dir, secure_id_of(traffic))
     assert record is not None
     session = record.session
     assert session.project_id == 1
@@ -156,7 +88,7 @@ def test_every_acknowledged_push_is_stored(
     pushes = traffic.graphql("PushSessionEvents")
     assert len(pushes) >= 5
     sent_ids = {int(call.variables()["payload_id"]) for call in pushes}
-    record = read_session(server.data_dir, _secure_id(traffic))
+    record = read_session(server.data_dir, secure_id_of(traffic))
     assert record is not None
     assert sorted(p.payload_id for p in record.payloads) == sorted(sent_ids)
     latencies = sorted(call.duration_ms for call in pushes)
@@ -171,7 +103,7 @@ def test_identify_properties_and_feedback_are_stored(
     recorded: tuple[Server, BackendTraffic],
 ) -> None:
     server, traffic = recorded
-    record = read_session(server.data_dir, _secure_id(traffic))
+    record = read_session(server.data_dir, secure_id_of(traffic))
     assert record is not None
     assert record.session.identifier == "ada@example.com"
     fields = {(f.kind, f.key, f.value) for f in record.fields}
@@ -192,7 +124,7 @@ def test_console_errors_track_and_network_are_stored(
     recorded: tuple[Server, BackendTraffic],
 ) -> None:
     server, traffic = recorded
-    record = read_session(server.data_dir, _secure_id(traffic))
+    record = read_session(server.data_dir, secure_id_of(traffic))
     assert record is not None
     payloads = decoded_payloads(record)
     messages = [m for p in payloads for m in json.loads(p["messages"] or "{}").get("messages", [])]
@@ -234,7 +166,7 @@ def test_the_session_replays_faithfully_from_the_api(
     token = create_token(server)
     with httpx.Client(base_url=server.url, timeout=30) as client:
         response = client.get(
-            f"/api/v1/sessions/{_secure_id(traffic)}/events",
+            f"/api/v1/sessions/{secure_id_of(traffic)}/events",
             headers={"authorization": f"Bearer {token}"},
         )
     assert response.status_code == 200
@@ -263,7 +195,7 @@ def test_a_backend_error_joins_the_session_through_the_browsers_trace(
     server, traffic = recorded
     assert traffic.traceparent is not None, "the SDK sent no traceparent to the app's backend"
     trace_id = traffic.traceparent.split("-")[1]
-    secure_id = _secure_id(traffic)
+    secure_id = secure_id_of(traffic)
     body = read_api_until(
         server,
         f"/api/v1/traces/{trace_id}",

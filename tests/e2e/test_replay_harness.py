@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.e2e.replay import ReplayedState, replay
+from tests.helpers.replay import ReplayedState, replay
 
 pytestmark = pytest.mark.e2e
 

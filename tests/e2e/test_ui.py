@@ -15,13 +15,13 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.api.conftest import footlight_ok, wait_for_processing
-from tests.conftest import ROOT, Server, start_server
-from tests.e2e.conftest import with_own_chromium
-from tests.e2e.sdk import BackendTraffic, drive
+from tests.helpers.cli import create_token, footlight_ok
+from tests.helpers.paths import ARTIFACTS
+from tests.helpers.recording import Recording, replica, secure_id_of
+from tests.helpers.servers import Server
+from tests.helpers.waiting import wait_for_processing
 
 pytestmark = pytest.mark.e2e
-ARTIFACTS = ROOT / "test-artifacts"
 PLAYER_READY = "body[data-player=ready]"
 
 
@@ -37,41 +37,23 @@ class Recorded:
 
 @pytest.fixture(scope="module")
 def recorded(
-    app_origin: str, tmp_path_factory: pytest.TempPathFactory, backend: str
+    sdk_recording: Recording, tmp_path_factory: pytest.TempPathFactory, backend: str
 ) -> Iterator[Recorded]:
-    server = start_server(
+    """The SDK's recording, processed, on a server of this module's own."""
+    assert sdk_recording.traffic.failures == []
+    server = replica(
+        sdk_recording,
         tmp_path_factory.mktemp(f"ui-{backend}") / "data",
         env={"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "1"},
-        backend=backend,
     )
     try:
-        traffic = BackendTraffic(server.url)
-
-        def record(browser: Browser) -> None:
-            context = browser.new_context()
-            traffic.watch(context)
-            drive(
-                context.new_page(),
-                traffic,
-                f"{app_origin}/index.html?project=1jdkoe52&backend={server.url}",
-            )
-            context.close()
-
-        with_own_chromium(record)
-        assert traffic.failures == []
-        (secure_id,) = {
-            str(call.variables()["session_secure_id"])
-            for call in traffic.graphql("initializeSession")
-        }
         wait_for_processing(server)
         other = footlight_ok(server, "project", "create", "elsewhere").stdout.split()[0]
         yield Recorded(
             server,
-            secure_id,
-            footlight_ok(server, "token", "create", "--name", "admin").stdout.strip(),
-            footlight_ok(
-                server, "token", "create", "--name", "outsider", "--project", other
-            ).stdout.strip(),
+            secure_id_of(sdk_recording.traffic),
+            create_token(server, name="admin"),
+            create_token(server, name="outsider", project=other),
         )
     finally:
         server.stop()

@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import Server, init_session, make_payload, meta_event, push, start_server
+from tests.helpers.graphql import init_session, make_payload, meta_event, push
+from tests.helpers.servers import Server, start_server
 
 pytestmark = pytest.mark.serial
 

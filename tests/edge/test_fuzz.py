@@ -12,7 +12,8 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import FIXTURES, init_session
+from tests.helpers.graphql import init_session
+from tests.helpers.paths import FIXTURES
 
 DOCUMENTS = sorted(p.read_text() for p in (FIXTURES / "documents").glob("*.graphql"))
 VARIABLE_NAMES = [

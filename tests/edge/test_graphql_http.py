@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import INIT_DOC, error_codes, gql, init_variables, new_secure_id
+from tests.helpers.graphql import INIT_DOC, error_codes, gql, init_variables, new_secure_id
 
 ORIGIN = "http://shop.example:3000"
 SAMPLING_QUERY = (

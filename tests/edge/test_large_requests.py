@@ -16,16 +16,15 @@ import httpx
 import msgspec
 import pytest
 
-from tests.conftest import (
-    Server,
+from tests.helpers.graphql import (
+    LEGACY_PUSH_DOC,
     init_session,
     make_payload,
     meta_event,
     new_secure_id,
     push,
-    start_server,
 )
-from tests.graph.test_operations import LEGACY_PUSH
+from tests.helpers.servers import Server, start_server
 
 pytestmark = pytest.mark.serial
 
@@ -51,7 +50,7 @@ def _legacy_body(secure_id: str, events: int) -> bytes:
         ),
     }
     return msgspec.json.encode(
-        {"query": LEGACY_PUSH, "variables": variables, "operationName": "PushPayload"}
+        {"query": LEGACY_PUSH_DOC, "variables": variables, "operationName": "PushPayload"}
     )
 
 
@@ -138,7 +137,11 @@ def test_a_large_request_is_answered_exactly_as_a_small_one(
 ) -> None:
     secure_id = init_session(client)
     variables = _legacy_variables(secure_id)
-    document: Any = {"query": LEGACY_PUSH, "variables": variables, "operationName": "PushPayload"}
+    document: Any = {
+        "query": LEGACY_PUSH_DOC,
+        "variables": variables,
+        "operationName": "PushPayload",
+    }
     if case == "variable of the wrong type":
         variables["events"]["events"][0]["type"] = "four"
     elif case == "bad event data":

@@ -18,17 +18,9 @@ import httpx
 import msgspec
 import pytest
 
-from tests.conftest import (
-    Server,
-    error_codes,
-    gql,
-    init_session,
-    make_payload,
-    meta_event,
-    push,
-    read_session,
-    start_server,
-)
+from tests.helpers.graphql import error_codes, gql, init_session, make_payload, meta_event, push
+from tests.helpers.servers import Server, client_of, running
+from tests.helpers.store import read_session
 
 MAX_BODY = 64 * 1024
 MAX_INFLATED = 1024 * 1024
@@ -43,16 +35,13 @@ LIMITS = {
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
-    server = start_server(
-        tmp_path_factory.mktemp(f"limits-{backend}") / "data", env=LIMITS, backend=backend
-    )
-    yield server
-    server.stop()
+    with running(tmp_path_factory, "limits", backend, LIMITS) as server:
+        yield server
 
 
 @pytest.fixture
 def limited_client(limited: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=limited.url, timeout=30) as c:
+    with client_of(limited) as c:
         yield c
 
 

@@ -23,7 +23,10 @@ from footlight.core.otlp import (
 )
 from footlight.processing.otlp import decode_stored
 from footlight.store import OtlpBatch
-from tests.conftest import FIXTURES, Server, error_codes, with_store
+from tests.helpers.graphql import error_codes
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import Server
+from tests.helpers.store import with_store
 
 # A real export of highlight.run 10.7.5 (document-load and fetch spans).
 EXPORTS = {

@@ -25,7 +25,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from footlight.edge.otlp_grpc import peer_address
 from footlight.processing.otlp import decode_stored
 from footlight.store import OtlpBatch
-from tests.conftest import Server, otlp_grpc_export, start_server, with_store
+from tests.helpers.otlp import otlp_grpc_export
+from tests.helpers.servers import Server, running, start_server
+from tests.helpers.store import with_store
 
 PROTOBUF = "application/x-protobuf"
 # Every item must name its session or project; these name a session that never starts.
@@ -167,18 +169,13 @@ def test_what_is_not_an_export_is_invalid_argument_and_not_stored(
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
     """A server with a 64 KiB message limit, and a client allowed 2 exports, then 1 a second."""
-    running = start_server(
-        tmp_path_factory.mktemp(f"grpc-small-{backend}") / "data",
-        env={
-            "FOOTLIGHT_MAX_BODY_BYTES": str(64 * 1024),
-            "FOOTLIGHT_CLIENT_REQUESTS_PER_SECOND": "0.2",
-            "FOOTLIGHT_CLIENT_REQUEST_BURST": "2",
-        },
-        backend=backend,
-        client_limits=True,
-    )
-    yield running
-    running.stop()
+    env = {
+        "FOOTLIGHT_MAX_BODY_BYTES": str(64 * 1024),
+        "FOOTLIGHT_CLIENT_REQUESTS_PER_SECOND": "0.2",
+        "FOOTLIGHT_CLIENT_REQUEST_BURST": "2",
+    }
+    with running(tmp_path_factory, "grpc-small", backend, env, client_limits=True) as server:
+        yield server
 
 
 def test_a_message_over_the_size_limit_is_refused_unread(small: Server) -> None:

@@ -13,7 +13,7 @@ from footlight.graph.documents import (
     DocumentCache,
 )
 from footlight.graph.schema import public_schema
-from tests.conftest import INIT_DOC, PUSH_DOC
+from tests.helpers.graphql import INIT_DOC, PUSH_DOC
 
 
 def _cache(size: int = 1000) -> DocumentCache:

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from tests.conftest import error_codes, init_session, meta_event, push, start_server
+from tests.helpers.graphql import error_codes, init_session, meta_event, push
+from tests.helpers.servers import start_server
 
 MiB = 1024 * 1024
 MAX_INFLATED = 16 * MiB

@@ -14,13 +14,18 @@ import msgspec
 import pytest
 
 from footlight.cli import main as footlight
-from tests.conftest import (
-    FIXTURES,
+from tests.helpers.graphql import (
+    BACKEND_DOC,
+    COMPRESSED_DOC,
+    FEEDBACK_DOC,
+    IDENTIFY_DOC,
     INIT_DOC,
+    LEGACY_PUSH_DOC,
+    METRICS_DOC,
+    PROPERTIES_DOC,
     PUSH_DOC,
-    Server,
+    TRACK_DOC,
     compress,
-    decoded_payloads,
     error_codes,
     gql,
     init_session,
@@ -29,34 +34,10 @@ from tests.conftest import (
     meta_event,
     new_secure_id,
     push,
-    read_session,
-    with_store,
 )
+from tests.helpers.servers import Server
+from tests.helpers.store import decoded_payloads, read_session, with_store
 
-DOCS = FIXTURES / "documents"
-IDENTIFY = (DOCS / "identifySession.graphql").read_text()
-PROPERTIES = (DOCS / "addSessionProperties.graphql").read_text()
-FEEDBACK = (DOCS / "addSessionFeedback.graphql").read_text()
-TRACK = """mutation addTrackProperties($session_secure_id: String!, $properties_object: Any) {
-  addTrackProperties(session_secure_id: $session_secure_id, properties_object: $properties_object)
-}"""
-COMPRESSED = """mutation PushPayloadCompressed($session_secure_id: String!, $payload_id: ID!,
-  $data: String!) {
-  pushPayloadCompressed(session_secure_id: $session_secure_id, payload_id: $payload_id, data: $data)
-}"""
-LEGACY_PUSH = """mutation PushPayload($session_secure_id: String!, $payload_id: ID!,
-  $events: ReplayEventsInput!, $messages: String!, $resources: String!,
-  $web_socket_events: String!, $errors: [ErrorObjectInput]!, $is_beacon: Boolean,
-  $has_session_unloaded: Boolean, $highlight_logs: String) {
-  pushPayload(session_secure_id: $session_secure_id, payload_id: $payload_id, events: $events,
-    messages: $messages, resources: $resources, web_socket_events: $web_socket_events,
-    errors: $errors, is_beacon: $is_beacon, has_session_unloaded: $has_session_unloaded,
-    highlight_logs: $highlight_logs)
-}"""
-METRICS = "mutation pushMetrics($metrics: [MetricInput]!) { pushMetrics(metrics: $metrics) }"
-BACKEND = """mutation pushBackendPayload($project_id: String, $errors: [BackendErrorObjectInput]!) {
-  pushBackendPayload(project_id: $project_id, errors: $errors)
-}"""
 # The LaunchDarkly successor SDK asks for its sampling rules with this query at start.
 SAMPLING = """fragment MatchParts on MatchConfig { regexValue matchValue }
 query GetSamplingConfig($organization_verbose_id: String!) {
@@ -215,7 +196,7 @@ def test_identify_stores_the_user_and_is_idempotent(client: httpx.Client, server
     }
     for _ in range(2):
         _ok(
-            gql(client, IDENTIFY, variables, "identifySession"),
+            gql(client, IDENTIFY_DOC, variables, "identifySession"),
             "identifySession",
             "ada@example.com",
         )
@@ -235,7 +216,7 @@ def test_identify_accepts_a_numeric_identifier_like_highlight(
     client: httpx.Client, server: Server
 ) -> None:
     secure_id = init_session(client)
-    response = gql(client, IDENTIFY, {"session_secure_id": secure_id, "user_identifier": 12345})
+    response = gql(client, IDENTIFY_DOC, {"session_secure_id": secure_id, "user_identifier": 12345})
     _ok(response, "identifySession", "12345")
     assert _record(server, secure_id).session.identifier == "12345"
 
@@ -247,7 +228,7 @@ def test_identify_refuses_a_user_object_that_is_not_an_object(
     secure_id = init_session(client)
     response = gql(
         client,
-        IDENTIFY,
+        IDENTIFY_DOC,
         {"session_secure_id": secure_id, "user_identifier": "u", "user_object": user_object},
     )
     assert error_codes(response) == ["BAD_USER_INPUT"]
@@ -259,8 +240,8 @@ def test_identify_refuses_a_user_object_that_is_not_an_object(
 @pytest.mark.parametrize(
     ("document", "operation", "field", "kind"),
     [
-        (PROPERTIES, "addSessionProperties", "addSessionProperties", "session"),
-        (TRACK, "addTrackProperties", "addTrackProperties", "track"),
+        (PROPERTIES_DOC, "addSessionProperties", "addSessionProperties", "session"),
+        (TRACK_DOC, "addTrackProperties", "addTrackProperties", "track"),
     ],
 )
 def test_properties_are_stored_by_kind_once(
@@ -289,7 +270,11 @@ def test_feedback_is_stored_once(client: httpx.Client, server: Server) -> None:
         "user_name": "Ada",
     }
     for _ in range(2):
-        _ok(gql(client, FEEDBACK, variables, "addSessionFeedback"), "addSessionFeedback", secure_id)
+        _ok(
+            gql(client, FEEDBACK_DOC, variables, "addSessionFeedback"),
+            "addSessionFeedback",
+            secure_id,
+        )
     feedback = _record(server, secure_id).feedback
     assert [(f.verbatim, f.user_name, f.user_email, f.timestamp) for f in feedback] == [
         ("checkout was slow", "Ada", "ada@example.com", 1795664482973)
@@ -299,10 +284,10 @@ def test_feedback_is_stored_once(client: httpx.Client, server: Server) -> None:
 @pytest.mark.parametrize(
     ("document", "variables"),
     [
-        (IDENTIFY, {"user_identifier": "u"}),
-        (PROPERTIES, {"properties_object": {"a": "b"}}),
-        (TRACK, {"properties_object": {"a": "b"}}),
-        (FEEDBACK, {"verbatim": "v", "timestamp": "2026-11-26T03:41:22Z"}),
+        (IDENTIFY_DOC, {"user_identifier": "u"}),
+        (PROPERTIES_DOC, {"properties_object": {"a": "b"}}),
+        (TRACK_DOC, {"properties_object": {"a": "b"}}),
+        (FEEDBACK_DOC, {"verbatim": "v", "timestamp": "2026-11-26T03:41:22Z"}),
     ],
 )
 def test_operations_on_an_unknown_session_are_refused(
@@ -374,7 +359,7 @@ def test_payload_ids_arrive_as_strings_or_numbers(
     secure_id = init_session(client)
     for operation, document in (
         ("PushSessionEvents", PUSH_DOC),
-        ("PushPayloadCompressed", COMPRESSED),
+        ("PushPayloadCompressed", COMPRESSED_DOC),
     ):
         response = gql(
             client,
@@ -457,7 +442,7 @@ def test_a_non_integer_payload_id_is_refused(client: httpx.Client, server: Serve
     secure_id = init_session(client)
     response = gql(
         client,
-        COMPRESSED,
+        COMPRESSED_DOC,
         {"session_secure_id": secure_id, "payload_id": "abc", "data": compress(make_payload())},
     )
     assert error_codes(response) == ["BAD_USER_INPUT"]
@@ -555,7 +540,7 @@ def _legacy_variables(secure_id: str, **extra: Any) -> dict[str, Any]:
 
 def test_legacy_push_payload_stores_all_of_it(client: httpx.Client, server: Server) -> None:
     secure_id = init_session(client)
-    response = gql(client, LEGACY_PUSH, _legacy_variables(secure_id), "PushPayload")
+    response = gql(client, LEGACY_PUSH_DOC, _legacy_variables(secure_id), "PushPayload")
     _ok(response, "pushPayload", 2)
     [stored] = decoded_payloads(_record(server, secure_id))
     assert len(json.loads(stored["resources"])["resources"]) == 5
@@ -569,7 +554,7 @@ def test_an_unload_beacon_without_operation_name_is_stored(
     client: httpx.Client, server: Server
 ) -> None:
     secure_id = init_session(client)
-    body = {"query": LEGACY_PUSH, "variables": _legacy_variables(secure_id, is_beacon=True)}
+    body = {"query": LEGACY_PUSH_DOC, "variables": _legacy_variables(secure_id, is_beacon=True)}
     response = client.post(
         "/",
         content=msgspec.json.encode(body),
@@ -587,7 +572,7 @@ def test_legacy_push_payload_with_non_object_event_data_writes_nothing(
     secure_id = init_session(client)
     variables = _legacy_variables(secure_id)
     variables["events"]["events"][1]["data"] = "text"
-    response = gql(client, LEGACY_PUSH, variables)
+    response = gql(client, LEGACY_PUSH_DOC, variables)
     assert error_codes(response) == ["BAD_USER_INPUT"]
     assert "events.events[1].data must be a JSON object" in response.json()["errors"][0]["message"]
     assert _record(server, secure_id).payloads == []
@@ -599,7 +584,7 @@ def test_legacy_push_payload_with_an_event_time_out_of_range_writes_nothing(
     secure_id = init_session(client)
     variables = _legacy_variables(secure_id)
     variables["events"]["events"][1]["timestamp"] = 1e300
-    response = gql(client, LEGACY_PUSH, variables)
+    response = gql(client, LEGACY_PUSH_DOC, variables)
     assert error_codes(response) == ["BAD_USER_INPUT"]
     assert "event timestamp is outside" in response.json()["errors"][0]["message"]
     assert _record(server, secure_id).payloads == []
@@ -620,11 +605,13 @@ def test_metrics_are_stored_all_or_nothing(client: httpx.Client, server: Server)
     }
     for _ in range(2):
         _ok(
-            gql(client, METRICS, {"metrics": [metric, {**metric, "name": "FID"}]}), "pushMetrics", 2
+            gql(client, METRICS_DOC, {"metrics": [metric, {**metric, "name": "FID"}]}),
+            "pushMetrics",
+            2,
         )
     assert sorted(m.name for m in _record(server, secure_id).metrics) == ["FID", "LCP"]
     stray = {**metric, "session_secure_id": "no-such-session", "name": "CLS"}
-    refused = gql(client, METRICS, {"metrics": [{**metric, "name": "TTFB"}, stray]})
+    refused = gql(client, METRICS_DOC, {"metrics": [{**metric, "name": "TTFB"}, stray]})
     assert error_codes(refused) == ["NOT_FOUND"]
     assert sorted(m.name for m in _record(server, secure_id).metrics) == ["FID", "LCP"]
 
@@ -639,9 +626,9 @@ def test_numeric_strings_are_accepted_for_floats_like_highlight(
         "value": "0.25",
         "timestamp": "2026-11-26T03:41:22Z",
     }
-    _ok(gql(client, METRICS, {"metrics": [metric]}), "pushMetrics", 1)
+    _ok(gql(client, METRICS_DOC, {"metrics": [metric]}), "pushMetrics", 1)
     assert [(m.name, m.value) for m in _record(server, secure_id).metrics] == [("CLS", 0.25)]
-    not_a_number = gql(client, METRICS, {"metrics": [{**metric, "value": "a lot"}]})
+    not_a_number = gql(client, METRICS_DOC, {"metrics": [{**metric, "value": "a lot"}]})
     assert error_codes(not_a_number) == ["GRAPHQL_VALIDATION_FAILED"]
 
 
@@ -675,7 +662,7 @@ def test_backend_errors_are_stored_each_exactly_once(client: httpx.Client, serve
     ]
     for _ in range(2):
         _ok(
-            gql(client, BACKEND, {"project_id": "1jdkoe52", "errors": errors}),
+            gql(client, BACKEND_DOC, {"project_id": "1jdkoe52", "errors": errors}),
             "pushBackendPayload",
             None,
         )
@@ -686,9 +673,9 @@ def test_backend_errors_are_stored_each_exactly_once(client: httpx.Client, serve
 def test_backend_errors_are_all_or_nothing(client: httpx.Client, server: Server) -> None:
     tag = new_secure_id()
     errors = [_backend_error(None, f"{tag} kept?"), _backend_error("no-such-session", f"{tag} x")]
-    response = gql(client, BACKEND, {"project_id": "1", "errors": errors})
+    response = gql(client, BACKEND_DOC, {"project_id": "1", "errors": errors})
     assert error_codes(response) == ["NOT_FOUND"]
-    orphan = gql(client, BACKEND, {"errors": [_backend_error(None, f"{tag} orphan")]})
+    orphan = gql(client, BACKEND_DOC, {"errors": [_backend_error(None, f"{tag} orphan")]})
     assert error_codes(orphan) == ["BAD_USER_INPUT"]
     assert [e for e in _backend_errors(server, 1) if e.startswith(tag)] == []
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import FIXTURES, Server, decoded_payloads, read_session, start_server
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import decoded_payloads, read_session
 
 CAPTURE = FIXTURES / "highlight-run-10.7.5-requests.jsonl"
 

@@ -17,10 +17,10 @@ import pytest
 from graphql import GraphQLError
 
 from footlight.graph.scalars import parse_timestamp
-from tests.conftest import FIXTURES, Server, error_codes, gql, init_session, read_session
+from tests.helpers.graphql import FEEDBACK_DOC, METRICS_DOC, error_codes, gql, init_session
+from tests.helpers.servers import Server
+from tests.helpers.store import read_session
 
-FEEDBACK = (FIXTURES / "documents" / "addSessionFeedback.graphql").read_text()
-METRICS = "mutation pushMetrics($metrics: [MetricInput]!) { pushMetrics(metrics: $metrics) }"
 OUT_OF_RANGE = [
     "0001-01-01T00:00:00+14:00",
     "9999-12-31T23:59:59-14:00",
@@ -56,7 +56,7 @@ def test_out_of_range_times_are_refused_over_http_and_nothing_is_stored(
     client: httpx.Client, server: Server, text: str
 ) -> None:
     secure_id = init_session(client)
-    response = gql(client, FEEDBACK, _feedback(secure_id, text), "addSessionFeedback")
+    response = gql(client, FEEDBACK_DOC, _feedback(secure_id, text), "addSessionFeedback")
     assert response.status_code == 400
     assert error_codes(response) == ["GRAPHQL_VALIDATION_FAILED"]
     assert "outside the years 0001-9999 in UTC" in response.json()["errors"][0]["message"]
@@ -67,7 +67,9 @@ def test_out_of_range_times_are_refused_over_http_and_nothing_is_stored(
     )
     assert error_codes(literal) == ["GRAPHQL_VALIDATION_FAILED"]
     metric = {"session_secure_id": secure_id, "name": "LCP", "value": 1, "timestamp": text}
-    assert error_codes(gql(client, METRICS, {"metrics": [metric]})) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert error_codes(gql(client, METRICS_DOC, {"metrics": [metric]})) == [
+        "GRAPHQL_VALIDATION_FAILED"
+    ]
     record = read_session(server.data_dir, secure_id)
     assert record is not None
     assert record.feedback == []
@@ -77,7 +79,7 @@ def test_out_of_range_times_are_refused_over_http_and_nothing_is_stored(
 def test_the_extremes_are_stored_and_read_back(client: httpx.Client, server: Server) -> None:
     secure_id = init_session(client)
     for text, _ in EXTREMES:
-        response = gql(client, FEEDBACK, _feedback(secure_id, text), "addSessionFeedback")
+        response = gql(client, FEEDBACK_DOC, _feedback(secure_id, text), "addSessionFeedback")
         assert response.json() == {"data": {"addSessionFeedback": secure_id}}, response.text
     record = read_session(server.data_dir, secure_id)
     assert record is not None

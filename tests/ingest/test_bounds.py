@@ -15,10 +15,14 @@ import httpx
 import pytest
 
 from footlight.ingest.bounds import cut
-from tests.conftest import (
-    FIXTURES,
-    Server,
-    db_rows,
+from tests.helpers.graphql import (
+    BACKEND_DOC,
+    FEEDBACK_DOC,
+    IDENTIFY_DOC,
+    INIT_DOC,
+    METRICS_DOC,
+    PROPERTIES_DOC,
+    TRACK_DOC,
     error_codes,
     gql,
     init_session,
@@ -26,23 +30,9 @@ from tests.conftest import (
     make_payload,
     new_secure_id,
     push,
-    read_session,
-    start_server,
-    with_store,
 )
-
-DOCUMENTS = FIXTURES / "documents"
-INIT = (DOCUMENTS / "initializeSession.graphql").read_text()
-IDENTIFY = (DOCUMENTS / "identifySession.graphql").read_text()
-PROPERTIES = (DOCUMENTS / "addSessionProperties.graphql").read_text()
-FEEDBACK = (DOCUMENTS / "addSessionFeedback.graphql").read_text()
-TRACK = """mutation addTrackProperties($session_secure_id: String!, $properties_object: Any) {
-  addTrackProperties(session_secure_id: $session_secure_id, properties_object: $properties_object)
-}"""
-METRICS = "mutation pushMetrics($metrics: [MetricInput]!) { pushMetrics(metrics: $metrics) }"
-BACKEND = """mutation pushBackendPayload($project_id: String, $errors: [BackendErrorObjectInput]!) {
-  pushBackendPayload(project_id: $project_id, errors: $errors)
-}"""
+from tests.helpers.servers import Server, client_of, running
+from tests.helpers.store import db_rows, read_session, with_store
 
 KEYS, KEY_BYTES, VALUE_BYTES, PER_SESSION, TEXT_BYTES, ITEMS = 8, 16, 64, 20, 256, 5
 LIMITS = {
@@ -58,16 +48,13 @@ LIMITS = {
 
 @pytest.fixture(scope="module")
 def bounded(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
-    server = start_server(
-        tmp_path_factory.mktemp(f"bounds-{backend}") / "data", env=LIMITS, backend=backend
-    )
-    yield server
-    server.stop()
+    with running(tmp_path_factory, "bounds", backend, LIMITS) as server:
+        yield server
 
 
 @pytest.fixture
 def client(bounded: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=bounded.url, timeout=30) as c:
+    with client_of(bounded) as c:
         yield c
 
 
@@ -120,9 +107,9 @@ def test_a_cut_fits_its_limit_keeps_whole_characters_and_counts_what_it_dropped(
 @pytest.mark.parametrize(
     ("document", "field", "argument", "extra"),
     [
-        (IDENTIFY, "identifySession", "user_object", {"user_identifier": "ada"}),
-        (PROPERTIES, "addSessionProperties", "properties_object", {}),
-        (TRACK, "addTrackProperties", "properties_object", {}),
+        (IDENTIFY_DOC, "identifySession", "user_object", {"user_identifier": "ada"}),
+        (PROPERTIES_DOC, "addSessionProperties", "properties_object", {}),
+        (TRACK_DOC, "addTrackProperties", "properties_object", {}),
     ],
 )
 def test_more_keys_than_the_limit_are_refused_and_nothing_is_written(
@@ -158,7 +145,7 @@ def test_long_values_and_identifiers_are_cut_and_marked_and_the_rest_is_kept(
     user_object = {"plan": "pro", "referrer": long_value, "nested": nested, "n": 3}
     response = gql(
         client,
-        IDENTIFY,
+        IDENTIFY_DOC,
         {"session_secure_id": secure_id, "user_identifier": identifier, "user_object": user_object},
     )
     assert response.json() == {"data": {"identifySession": identifier}}
@@ -185,18 +172,20 @@ def test_a_session_keeps_at_most_its_limit_of_properties(
     for call in range(PER_SESSION // 4):
         properties = {f"k{i}": f"value {call}" for i in range(4)}
         response = gql(
-            client, PROPERTIES, {"session_secure_id": secure_id, "properties_object": properties}
+            client,
+            PROPERTIES_DOC,
+            {"session_secure_id": secure_id, "properties_object": properties},
         )
         assert "errors" not in response.json(), response.text
     # Already present: adds nothing, so it is not refused.
     again = gql(
-        client, PROPERTIES, {"session_secure_id": secure_id, "properties_object": properties}
+        client, PROPERTIES_DOC, {"session_secure_id": secure_id, "properties_object": properties}
     )
     assert "errors" not in again.json(), again.text
     for document, field, argument, extra in (
-        (PROPERTIES, "addSessionProperties", "properties_object", {}),
-        (TRACK, "addTrackProperties", "properties_object", {}),
-        (IDENTIFY, "identifySession", "user_object", {"user_identifier": "ada"}),
+        (PROPERTIES_DOC, "addSessionProperties", "properties_object", {}),
+        (TRACK_DOC, "addTrackProperties", "properties_object", {}),
+        (IDENTIFY_DOC, "identifySession", "user_object", {"user_identifier": "ada"}),
     ):
         more = {"new": "one more"}
         response = gql(client, document, {"session_secure_id": secure_id, argument: more, **extra})
@@ -206,7 +195,7 @@ def test_a_session_keeps_at_most_its_limit_of_properties(
     assert record.session.identifier is None
     other = init_session(client)
     response = gql(
-        client, PROPERTIES, {"session_secure_id": other, "properties_object": {"a": "b"}}
+        client, PROPERTIES_DOC, {"session_secure_id": other, "properties_object": {"a": "b"}}
     )
     assert "errors" not in response.json(), response.text
 
@@ -229,11 +218,11 @@ def test_too_many_metrics_or_tags_are_refused_and_nothing_is_written(
 ) -> None:
     secure_id = init_session(client)
     metrics = [_metric(secure_id, name=f"m{i}") for i in range(ITEMS + 1)]
-    response = gql(client, METRICS, {"metrics": metrics})
+    response = gql(client, METRICS_DOC, {"metrics": metrics})
     _refused(response, "pushMetrics", "$metrics has 6 items", "limit: max_items_per_call")
     assert response.json()["data"] is None
     tags = [{"name": f"t{i}", "value": "v"} for i in range(KEYS + 1)]
-    response = gql(client, METRICS, {"metrics": [_metric(secure_id, tags=tags)]})
+    response = gql(client, METRICS_DOC, {"metrics": [_metric(secure_id, tags=tags)]})
     _refused(response, "pushMetrics", "tags has 9 tags", "limit: max_properties_per_call")
     # The same lists written into the document instead of variables: refused by ingest.
     literal = ", ".join(
@@ -247,7 +236,7 @@ def test_too_many_metrics_or_tags_are_refused_and_nothing_is_written(
     long = "g" * 300
     response = gql(
         client,
-        METRICS,
+        METRICS_DOC,
         {"metrics": [_metric(secure_id, group=long, tags=[{"name": "page", "value": long}])]},
     )
     assert response.json() == {"data": {"pushMetrics": 1}}, response.text
@@ -275,14 +264,14 @@ def test_backend_errors_too_many_are_refused_their_long_text_cut(
 ) -> None:
     tag = new_secure_id()
     errors = [_backend_error(None, f"{tag} {i}") for i in range(ITEMS + 1)]
-    response = gql(client, BACKEND, {"project_id": "1", "errors": errors})
+    response = gql(client, BACKEND_DOC, {"project_id": "1", "errors": errors})
     _refused(response, "pushBackendPayload", "has 6 items", "limit: max_items_per_call")
     assert response.json()["data"] == {"pushBackendPayload": None}
     message = f"{tag} " + "m" * 1000
     stack = "  File x.py\n" * 200
     long_url = "/api/" + "u" * 200
     error = _backend_error(None, message, stackTrace=stack, payload="p" * 999, url=long_url)
-    response = gql(client, BACKEND, {"project_id": "1", "errors": [error]})
+    response = gql(client, BACKEND_DOC, {"project_id": "1", "errors": [error]})
     assert response.json() == {"data": {"pushBackendPayload": None}}, response.text
     (stored,) = [
         e
@@ -302,7 +291,7 @@ def test_feedback_text_is_cut_and_the_rest_kept(client: httpx.Client, bounded: S
     verbatim = "The checkout page " + "is slow " * 100
     response = gql(
         client,
-        FEEDBACK,
+        FEEDBACK_DOC,
         {
             "session_secure_id": secure_id,
             "verbatim": verbatim,
@@ -324,7 +313,7 @@ def test_initialize_session_cuts_its_metadata_and_refuses_too_many_domains(
     config = json.dumps({"networkRecording": {"urlBlocklist": ["https://x.example/"] * 40}})
     response = gql(
         client,
-        INIT,
+        INIT_DOC,
         init_variables(
             secure_id,
             clientConfig=config,
@@ -341,7 +330,7 @@ def test_initialize_session_cuts_its_metadata_and_refuses_too_many_domains(
     )
     response = gql(
         client,
-        INIT,
+        INIT_DOC,
         init_variables(
             secure_id,
             clientConfig=config,
@@ -381,7 +370,7 @@ def test_secure_ids_other_than_letters_digits_dash_underscore_are_refused(
     client: httpx.Client, bounded: Server, secure_id: str
 ) -> None:
     sessions = db_rows(bounded.data_dir, "SELECT count(*) FROM sessions")
-    response = gql(client, INIT, init_variables(secure_id), "initializeSession")
+    response = gql(client, INIT_DOC, init_variables(secure_id), "initializeSession")
     _refused(response, "initializeSession", "session_secure_id")
     message = response.json()["errors"][0]["message"]
     assert len(message) < 300
@@ -389,15 +378,15 @@ def test_secure_ids_other_than_letters_digits_dash_underscore_are_refused(
     assert "\x00" not in message
     assert db_rows(bounded.data_dir, "SELECT count(*) FROM sessions") == sessions
     for document, field, extra in (
-        (IDENTIFY, "identifySession", {"user_identifier": "u"}),
-        (PROPERTIES, "addSessionProperties", {"properties_object": {"a": "b"}}),
+        (IDENTIFY_DOC, "identifySession", {"user_identifier": "u"}),
+        (PROPERTIES_DOC, "addSessionProperties", {"properties_object": {"a": "b"}}),
     ):
         refused = gql(client, document, {"session_secure_id": secure_id, **extra})
         _refused(refused, field, "session_secure_id")
     _refused(push(client, secure_id, 1, make_payload()), "pushSessionEvents", "session_secure_id")
-    metric = gql(client, METRICS, {"metrics": [_metric(secure_id)]})
+    metric = gql(client, METRICS_DOC, {"metrics": [_metric(secure_id)]})
     _refused(metric, "pushMetrics", "metrics[0].session_secure_id")
-    error = gql(client, BACKEND, {"errors": [_backend_error(secure_id, "e")]})
+    error = gql(client, BACKEND_DOC, {"errors": [_backend_error(secure_id, "e")]})
     _refused(error, "pushBackendPayload", "errors[0].session_secure_id")
 
 
@@ -431,7 +420,7 @@ def test_what_the_sdk_may_send_is_kept_whole_or_cut_never_refused(
         cjk_value = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(2000))
         response = gql(
             sdk,
-            IDENTIFY,
+            IDENTIFY_DOC,
             {
                 "session_secure_id": secure_id,
                 "user_identifier": "ada@example.com",
@@ -454,10 +443,10 @@ def test_huge_lists_are_refused_before_graphql_coerces_them(
     with httpx.Client(base_url=server.url, timeout=60) as client:
         secure_id = init_session(client)
         metrics = [_metric(secure_id)] * 100_000
-        response = gql(client, METRICS, {"metrics": metrics})
+        response = gql(client, METRICS_DOC, {"metrics": metrics})
         _refused(response, "pushMetrics", "$metrics has 100000 items", "more than 1000")
         errors = [_backend_error(secure_id, "e")] * 50_000
-        response = gql(client, BACKEND, {"project_id": "1", "errors": errors})
+        response = gql(client, BACKEND_DOC, {"project_id": "1", "errors": errors})
         _refused(response, "pushBackendPayload", "$errors has 50000 items", "more than 1000")
     record = _record(server, secure_id)
     assert record.metrics == []

@@ -18,20 +18,19 @@ import httpx
 import msgspec
 import pytest
 
-from tests.api.conftest import wait_for_processing
-from tests.conftest import (
-    Server,
-    create_token,
-    db_rows,
+from tests.helpers.cli import create_token
+from tests.helpers.graphql import (
+    LEGACY_PUSH_DOC,
     error_codes,
     gql,
     init_session,
     make_payload,
     meta_event,
     push,
-    start_server,
 )
-from tests.graph.test_operations import LEGACY_PUSH
+from tests.helpers.servers import QUICK_PROCESSING, Server, client_of, running, start_server
+from tests.helpers.store import db_rows
+from tests.helpers.waiting import wait_for_processing
 
 T0 = 1_795_664_479_000
 
@@ -75,18 +74,13 @@ def deep_encoding() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def deep_server(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
-    server = start_server(
-        tmp_path_factory.mktemp(f"nesting-{backend}") / "data",
-        env={"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "0.2"},
-        backend=backend,
-    )
-    yield server
-    server.stop()
+    with running(tmp_path_factory, "nesting", backend, QUICK_PROCESSING) as server:
+        yield server
 
 
 @pytest.fixture
 def client(deep_server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=deep_server.url, timeout=60) as c:
+    with client_of(deep_server, timeout=60) as c:
         yield c
 
 
@@ -122,7 +116,7 @@ def test_a_deep_page_in_a_legacy_push_is_stored(client: httpx.Client, deep_serve
     secure_id = init_session(client)
     payload = make_payload(events=[meta_event(T0), full_snapshot(3_000)])
     response = gql(
-        client, LEGACY_PUSH, {"session_secure_id": secure_id, "payload_id": "1", **payload}
+        client, LEGACY_PUSH_DOC, {"session_secure_id": secure_id, "payload_id": "1", **payload}
     )
     assert response.json() == {"data": {"pushPayload": 2}}, response.text[:500]
 

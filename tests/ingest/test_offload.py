@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 import pytest
 
 from footlight.ingest.offload import COMPRESSED_INLINE_BYTES, PLAIN_INLINE_BYTES, run_sized
-
-
-def _thread_of(size: int, compressed: bool) -> threading.Thread:
-    async def main() -> threading.Thread:
-        return await run_sized(size, compressed, threading.current_thread)
-
-    return asyncio.run(main())
 
 
 @pytest.mark.parametrize(
@@ -27,6 +19,7 @@ def _thread_of(size: int, compressed: bool) -> threading.Thread:
         (PLAIN_INLINE_BYTES + 1, False, False),
     ],
 )
-def test_work_runs_inline_only_when_small(size: int, compressed: bool, inline: bool) -> None:
-    ran_on = _thread_of(size, compressed)
+@pytest.mark.anyio
+async def test_work_runs_inline_only_when_small(size: int, compressed: bool, inline: bool) -> None:
+    ran_on = await run_sized(size, compressed, threading.current_thread)
     assert (ran_on is threading.main_thread()) is inline

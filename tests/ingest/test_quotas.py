@@ -25,8 +25,6 @@ import gzip
 import json
 import math
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -40,12 +38,10 @@ import msgspec
 import pytest
 
 from footlight.config import Limits, MiB
-from tests.conftest import (
-    FIXTURES,
+from tests.helpers.cli import footlight
+from tests.helpers.graphql import (
+    IDENTIFY_DOC,
     INIT_DOC,
-    Server,
-    db_rows,
-    fresh_database,
     gql,
     init_session,
     init_variables,
@@ -53,10 +49,11 @@ from tests.conftest import (
     meta_event,
     new_secure_id,
     push,
-    start_server,
 )
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import db_rows, fresh_database
 
-IDENTIFY_DOC = (FIXTURES / "documents" / "identifySession.graphql").read_text()
 SAMPLING = (
     'query GetSamplingConfig { sampling(organization_verbose_id: "1") { spans { samplingRatio } } }'
 )
@@ -87,15 +84,6 @@ def limited(
         yield server
     finally:
         server.stop()
-
-
-def footlight(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "footlight", *args, *server.store_args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def incompressible_payload(request_bytes: int, full_snapshot: bool = True) -> str:

@@ -23,22 +23,19 @@ import httpx
 import msgspec
 import pytest
 
-from tests.conftest import (
-    FIXTURES,
-    Server,
+from tests.helpers.graphql import (
+    IDENTIFY_DOC,
+    PROPERTIES_DOC,
     error_codes,
     init_session,
     make_payload,
     meta_event,
     push,
-    start_server,
 )
+from tests.helpers.servers import Server, running
 
 pytestmark = pytest.mark.serial
 
-DOCUMENTS = FIXTURES / "documents"
-IDENTIFY = (DOCUMENTS / "identifySession.graphql").read_text()
-PROPERTIES = (DOCUMENTS / "addSessionProperties.graphql").read_text()
 ATTACK_SECONDS = 8.0
 HUGE_CALLS_AT = (1.5, 5.0)
 """Seconds into the attack at which the 600,000-key calls are sent."""
@@ -49,9 +46,8 @@ TABS = 16
 
 @pytest.fixture
 def fresh(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp(f"stall-{backend}") / "data", backend=backend)
-    yield server
-    server.stop()
+    with running(tmp_path_factory, "stall", backend) as server:
+        yield server
 
 
 def _body(query: str, variables: dict[str, object]) -> bytes:
@@ -79,9 +75,10 @@ def _huge_calls(client: httpx.Client) -> list[bytes]:
     secure_id = init_session(client)
     huge = {f"key-{i}": "v" for i in range(600_000)}
     return [
-        _body(PROPERTIES, {"session_secure_id": secure_id, "properties_object": huge}),
+        _body(PROPERTIES_DOC, {"session_secure_id": secure_id, "properties_object": huge}),
         _body(
-            IDENTIFY, {"session_secure_id": secure_id, "user_identifier": "u", "user_object": huge}
+            IDENTIFY_DOC,
+            {"session_secure_id": secure_id, "user_identifier": "u", "user_object": huge},
         ),
     ]
 
@@ -111,8 +108,8 @@ def test_a_normal_client_is_answered_while_another_sends_the_largest_properties_
                     huge_answers.append((time.monotonic() - started, answer))
                 secure_id = init_session(client)
                 for query, argument in (
-                    (IDENTIFY, "user_object"),
-                    (PROPERTIES, "properties_object"),
+                    (IDENTIFY_DOC, "user_object"),
+                    (PROPERTIES_DOC, "properties_object"),
                 ):
                     answer = _post(
                         client, _largest_allowed(secure_id, query, argument, f"r{round_}")

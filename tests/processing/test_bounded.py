@@ -32,19 +32,11 @@ import httpx
 import pytest
 
 from footlight.store.base import SessionView
-from tests.conftest import (
-    Server,
-    db_rows,
-    error_codes,
-    gql,
-    init_session,
-    make_payload,
-    meta_event,
-    push,
-    start_server,
-    with_store,
-)
-from tests.processing.conftest import QUICK, wait_drained
+from tests.helpers.graphql import error_codes, gql, init_session, make_payload, meta_event, push
+from tests.helpers.servers import QUICK_PROCESSING as QUICK
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import db_rows, with_store
+from tests.helpers.waiting import wait_for_processing
 
 T0 = 1_795_664_479_000
 LATER = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600"}
@@ -132,7 +124,7 @@ def test_a_session_of_large_pushes_is_processed_in_bounded_memory(
     server = start_server(tmp_path / "data", env=LATER, backend=backend)
     try:
         idle = peak_rss_mb(server)
-        wait_drained(server)
+        wait_for_processing(server)
         peak = peak_rss_mb(server)
         assert peak - idle < RSS_BOUND_MB, f"processing took {peak - idle:.0f} MB above idle"
         summary = view(server, secure_id).summary
@@ -290,7 +282,7 @@ def test_derived_rows_are_capped_per_kind_and_text_is_cut_with_a_marker(
                 errors=[page_error(f"e{i} " + long_text, 10, None) for i in range(7)],
             )
             assert "errors" not in push(client, secure_id, 1, payload).json()
-        wait_drained(server)
+        wait_for_processing(server)
         summary = view(server, secure_id).summary
         assert summary is not None
         assert (summary.console_count, summary.network_count, summary.error_count) == (8, 6, 7)
@@ -348,7 +340,7 @@ def test_parts_too_large_to_decode_are_read_field_by_field_and_cut(
                 errors=[page_error("boom " + "z" * 10_000, 1, "2026-11-26T03:41:20Z")],
             )
             assert "errors" not in push(client, secure_id, 1, payload).json()
-        wait_drained(server)
+        wait_for_processing(server)
         [console] = with_store(server.data_dir, lambda s: s.session_console(secure_id))
         assert console.level == "warn"
         assert console.message == '["' + "w" * 38 + "… [cut: 9,964 more bytes of JSON]"
@@ -380,7 +372,7 @@ def test_a_sessions_derived_rows_stop_at_its_byte_budget(tmp_path: Path, backend
             errors = [page_error("late", 1, None)]
             payload = make_payload(messages=messages, errors=errors)
             assert "errors" not in push(client, secure_id, 1, payload).json()
-        wait_drained(server)
+        wait_for_processing(server)
         summary = view(server, secure_id).summary
         assert summary is not None
         kept = len(with_store(server.data_dir, lambda s: s.session_console(secure_id)))
@@ -436,7 +428,7 @@ def test_implausible_error_times_are_stored_as_the_payloads_time(
                 },
             )
             assert "errors" not in done.json(), done.text
-        wait_drained(server)
+        wait_for_processing(server)
         found = with_store(
             server.data_dir, lambda s: s.errors(None, session_secure_id=secure_id, limit=100)
         )
@@ -538,7 +530,7 @@ def test_a_job_that_kills_the_server_is_backed_off_then_quarantined(
     db_rows(data, "UPDATE processing_queue SET due_at = 0, lease_owner = NULL, lease_until = NULL")
     server = start_server(data, env=env, backend=backend)
     try:
-        wait_drained(server)
+        wait_for_processing(server)
         assert view(server, other).summary is not None
         assert view(server, poison).summary is None
         assert not view(server, poison).processing
@@ -550,7 +542,7 @@ def test_a_job_that_kills_the_server_is_backed_off_then_quarantined(
         listed = footlight(server, "jobs", "quarantined")
         assert f"session:{key}" in listed
         assert "re-queued 1 quarantined job" in footlight(server, "jobs", "retry")
-        wait_drained(server)  # re-queued, due now, and this time not killed
+        wait_for_processing(server)  # re-queued, due now, and this time not killed
         summary = view(server, poison).summary
         assert summary is not None
         assert summary.event_count == HEAVY_PUSHES * EVENTS

@@ -73,7 +73,7 @@ from footlight.processing.otlp import (
 )
 from footlight.processing.stacks import parse_stacktrace
 from footlight.store import OtlpBatch
-from tests.conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"

@@ -17,20 +17,12 @@ import httpx
 import pytest
 
 from footlight.store.base import ErrorView, SessionView
-from tests.conftest import (
-    FIXTURES,
-    Server,
-    db_rows,
-    gql,
-    init_session,
-    make_payload,
-    meta_event,
-    new_secure_id,
-    push,
-    start_server,
-    with_store,
-)
-from tests.processing.conftest import QUICK, wait_drained
+from tests.helpers.graphql import gql, init_session, make_payload, meta_event, new_secure_id, push
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import QUICK_PROCESSING as QUICK
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import db_rows, with_store
+from tests.helpers.waiting import wait_for_processing
 
 IDENTIFY = (FIXTURES / "documents" / "identifySession.graphql").read_text()
 
@@ -135,7 +127,7 @@ def test_a_session_is_summarised_with_its_timelines(
             errors=[error("card declined")],
         ),
     )
-    wait_drained(quick)
+    wait_for_processing(quick)
     session = view(quick, secure_id)
     assert not session.processing
     summary = session.summary
@@ -170,7 +162,7 @@ def test_more_input_reopens_a_session_and_reprocessing_adds_nothing_twice(
 
     def process_now() -> None:
         db_rows(server.data_dir, "UPDATE processing_queue SET due_at = 0")
-        wait_drained(server)
+        wait_for_processing(server)
 
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -208,11 +200,11 @@ def test_identify_backfills_the_clients_earlier_anonymous_sessions(
             "user_object": {"plan": "pro"},
         },
     )
-    wait_drained(quick)
+    wait_for_processing(quick)
     backfilled = view(quick, earlier)
     assert (backfilled.identifier, backfilled.email) == ("ada@example.com", "ada@example.com")
     stranger = init_session(quick_client)
-    wait_drained(quick)
+    wait_for_processing(quick)
     assert view(quick, stranger).identifier is None
 
 
@@ -310,7 +302,7 @@ def test_otlp_feeds_network_errors_and_console_of_its_session(
         },
     )
     assert logs.status_code == 200
-    wait_drained(quick)
+    wait_for_processing(quick)
     network = with_store(quick.data_dir, lambda s: s.session_network(secure_id))
     assert [(n.method, n.url, n.status, n.source) for n in network] == [
         ("GET", "https://api.example/cart", 503, "otlp")
@@ -358,7 +350,7 @@ def test_numbers_out_of_range_are_skipped_not_fatal(
         f'{{"socketId":"2","type":"open","name":"w","timeStamp":{t0},"size":1e300}}]}}'
     )
     assert push(quick_client, secure_id, 1, payload).status_code == 200
-    wait_drained(quick)
+    wait_for_processing(quick)
     assert console_of(quick, secure_id) == ["kept"]
     network = with_store(quick.data_dir, lambda s: s.session_network(secure_id))
     assert [(n.url, n.transfer_size) for n in network] == [("https://a.example/big", None)]
@@ -403,7 +395,7 @@ def test_otlp_values_no_store_can_hold_are_left_out(
         "resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "cls", "gauge": gauge}]}]}]
     }
     assert quick_client.post("/v1/metrics", json=metrics).status_code == 200
-    wait_drained(quick)
+    wait_for_processing(quick)
     network = with_store(quick.data_dir, lambda s: s.session_network(secure_id))
     assert sorted((n.url, n.status, n.transfer_size) for n in network) == [
         ("https://a.example/00000000000000a1", None, None),
@@ -422,7 +414,7 @@ def test_an_unreadable_stored_payload_does_not_stop_processing(
 ) -> None:
     secure_id = init_session(quick_client)
     push(quick_client, secure_id, 1, make_payload(messages=[console("kept", 1)]))
-    wait_drained(quick)
+    wait_for_processing(quick)
     # Damage one stored payload on disk, as a bug in an older version might have.
     db_rows(
         quick.data_dir,
@@ -432,7 +424,7 @@ def test_an_unreadable_stored_payload_does_not_stop_processing(
         (b"\x00", b"\x1f\x8b\x00\x00", secure_id),
     )
     push(quick_client, secure_id, 2, make_payload(messages=[console("also kept", 2)]))
-    wait_drained(quick)
+    wait_for_processing(quick)
     messages = with_store(quick.data_dir, lambda s: s.session_console(secure_id))
     assert [m.message for m in messages] == ["kept", "also kept"]
     assert "unreadable" in quick.log()
@@ -499,7 +491,7 @@ def test_a_crash_mid_processing_loses_and_doubles_nothing(tmp_path: Path, backen
     assert crashed, "never caught processing mid-way"
     restarted = start_server(tmp_path / "data", env=env, backend=backend)
     try:
-        wait_drained(restarted)
+        wait_for_processing(restarted)
         for secure_id in sessions:
             summary = view(restarted, secure_id).summary
             assert summary is not None
@@ -529,7 +521,7 @@ def test_retention_deletes_old_sessions_of_limited_projects_only(
             kept = init_session(client)  # project 1: kept forever
             doomed = init_session(client, project=str(limited))
             push(client, doomed, 1, make_payload(messages=[console("bye", 1)], errors=[error("x")]))
-        wait_drained(server)
+        wait_for_processing(server)
         day = 86_400_000
         in_six_days = int(time.time() * 1000) + 6 * day
         assert with_store(server.data_dir, lambda s: s.purge_expired(in_six_days)).sessions == 0

@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from footlight.store.base import ErrorView
-from tests.conftest import Server, init_session, with_store
-from tests.processing.conftest import wait_drained
+from tests.helpers.graphql import init_session
+from tests.helpers.servers import Server
+from tests.helpers.store import with_store
+from tests.helpers.waiting import wait_for_processing
 
 
 def _attr(key: str, value: str) -> dict[str, Any]:
@@ -78,7 +80,7 @@ def _backend_failure(trace_id: str, message: str) -> dict[str, Any]:
 def _send(server: Server, export: dict[str, Any]) -> None:
     response = httpx.post(f"{server.url}/v1/traces", json=export, timeout=30)
     assert response.status_code == 200, response.text
-    wait_drained(server)
+    wait_for_processing(server)
 
 
 def _errors(server: Server, message: str) -> list[ErrorView]:

@@ -19,16 +19,10 @@ from footlight.processing.worker import Processor
 from footlight.store import SQLiteStore, SQLStore
 from footlight.store.base import BackendErrorReport
 from footlight.store.postgres import PostgresStore
-from tests.conftest import (
-    Server,
-    fresh_database,
-    init_session,
-    make_payload,
-    push,
-    start_server,
-    with_store,
-)
-from tests.processing.conftest import QUICK
+from tests.helpers.graphql import init_session, make_payload, push
+from tests.helpers.servers import QUICK_PROCESSING as QUICK
+from tests.helpers.servers import Server, start_server
+from tests.helpers.store import fresh_database, with_store
 
 T = TypeVar("T")
 

@@ -33,7 +33,7 @@ from footlight.store.base import (
 )
 from footlight.store.postgres import PostgresStore
 from footlight.store.sql.engine import Connection
-from tests.conftest import fresh_database
+from tests.helpers.store import fresh_database
 
 T = TypeVar("T")
 LONG_AGO = 1_700_000_000_000  # jobs queued then are due now

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import init_session, make_payload, push, start_server
+from tests.helpers.graphql import init_session, make_payload, push
+from tests.helpers.servers import start_server
 
 WARNING = "other users of this machine may read every recording"
 

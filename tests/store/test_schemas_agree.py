@@ -28,7 +28,7 @@ from footlight.store import SQLiteStore, SQLStore
 from footlight.store import postgres as postgres_store
 from footlight.store import sqlite as sqlite_store
 from footlight.store.postgres import PostgresStore
-from tests.conftest import BACKENDS, fresh_database
+from tests.helpers.store import BACKENDS, fresh_database
 
 T = TypeVar("T")
 

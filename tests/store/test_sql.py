@@ -47,7 +47,7 @@ from footlight.store.base import Derived, PageVisit, SessionQuery, SessionSummar
 from footlight.store.postgres import PostgresStore
 from footlight.store.sql.engine import Connection
 from footlight.store.sqlite import DB_FILE
-from tests.conftest import BACKENDS, fresh_database
+from tests.helpers.store import BACKENDS, fresh_database, using
 
 T = TypeVar("T")
 
@@ -72,17 +72,6 @@ def store_with_read_timeout(backend: str, tmp_path: Path) -> Callable[[float], S
         return lambda seconds: SQLiteStore(tmp_path, read_timeout=seconds)
     url = fresh_database()
     return lambda seconds: PostgresStore(url, read_timeout=seconds)
-
-
-def run(store: SQLStore, scenario: Callable[[SQLStore], Awaitable[T]]) -> T:
-    async def main() -> T:
-        await store.open()
-        try:
-            return await scenario(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
 
 
 def new_session(secure_id: str, created_at: int = 1_700_000_000_000) -> NewSession:
@@ -159,7 +148,8 @@ async def queued(*writes: Awaitable[T]) -> list[asyncio.Task[T]]:
         pytest.param(new_session("beyond-bigint", created_at=2**70), id="out-of-range"),
     ],
 )
-def test_a_value_postgres_cannot_hold_is_refused_alone_in_its_batch(bad: NewSession) -> None:
+@pytest.mark.anyio
+async def test_a_value_postgres_cannot_hold_is_refused_alone_in_its_batch(bad: NewSession) -> None:
     async def scenario(store: SQLStore) -> None:
         await store.ensure_default_project()
         async with writer_held(store):
@@ -181,11 +171,12 @@ def test_a_value_postgres_cannot_hold_is_refused_alone_in_its_batch(bad: NewSess
         # The writer kept its connection and goes on committing.
         assert (await store.initialize_session(new_session("later"))).secure_id == "later"
 
-    run(PostgresStore(fresh_database()), scenario)
+    await using(PostgresStore(fresh_database()), scenario)
 
 
 @postgres_only
-def test_a_read_naming_a_value_postgres_cannot_hold_is_refused_not_unavailable() -> None:
+@pytest.mark.anyio
+async def test_a_read_naming_a_value_postgres_cannot_hold_is_refused_not_unavailable() -> None:
     async def scenario(store: SQLStore) -> None:
         with pytest.raises(StoreError):
             await store.project_for_key("key\x00")
@@ -193,13 +184,14 @@ def test_a_read_naming_a_value_postgres_cannot_hold_is_refused_not_unavailable()
             await store.list_sessions(SessionQuery(user="ada\x00"))
         assert await store.project_for_key("key") is None
 
-    run(PostgresStore(fresh_database()), scenario)
+    await using(PostgresStore(fresh_database()), scenario)
 
 
 # -- closing ---------------------------------------------------------------------------------------
 
 
-def test_writes_issued_while_the_store_closes_are_answered_and_none_hangs(
+@pytest.mark.anyio
+async def test_writes_issued_while_the_store_closes_are_answered_and_none_hangs(
     new_store: Callable[[], SQLStore],
 ) -> None:
     async def scenario() -> list[Any]:
@@ -218,13 +210,14 @@ def test_writes_issued_while_the_store_closes_are_answered_and_none_hangs(
         await closing
         return await asyncio.wait_for(asyncio.gather(*late, return_exceptions=True), 10)
 
-    results = asyncio.run(scenario())
+    results = await scenario()
 
     assert [type(r) for r in results] == [StoreUnavailable] * 3, results
     assert all("closed" in str(r) for r in results)
 
 
-def test_opening_does_not_stall_the_event_loop_while_another_process_locks_the_file(
+@pytest.mark.anyio
+async def test_opening_does_not_stall_the_event_loop_while_another_process_locks_the_file(
     tmp_path: Path,
 ) -> None:
     # A fresh file locked elsewhere: turning it into WAL waits (the store retries for up to
@@ -254,7 +247,7 @@ def test_opening_does_not_stall_the_event_loop_while_another_process_locks_the_f
             ticker.cancel()
             return ticks
 
-        ticks = asyncio.run(scenario())
+        ticks = await scenario()
         release.join()
 
     assert ticks >= 10, f"the event loop ran {ticks} times in the 0.5 s the open waited"
@@ -298,7 +291,8 @@ def summary(landing_page: str) -> SessionSummary:
         ("100_", False),  # LIKE's wildcards are searched as text, not as patterns
     ],
 )
-def test_user_and_url_search_find_what_is_typed_as_stored(
+@pytest.mark.anyio
+async def test_user_and_url_search_find_what_is_typed_as_stored(
     new_store: Callable[[], SQLStore], search: str, found: bool
 ) -> None:
     url = "https://shop.example/Émile-Zola/100%"
@@ -323,7 +317,7 @@ def test_user_and_url_search_find_what_is_typed_as_stored(
         return [v.secure_id for v in by_user], [v.secure_id for v in by_url]
 
     expected = ["s"] if found else []
-    by_user, by_url = run(new_store(), scenario)
+    by_user, by_url = await using(new_store(), scenario)
     assert (by_user, by_url) == (expected, expected)
 
 
@@ -344,11 +338,12 @@ def test_user_and_url_search_find_what_is_typed_as_stored(
         ),
     ],
 )
-def test_sqlite_reads_these_through_an_index(tmp_path: Path, sql: str, index: str) -> None:
+@pytest.mark.anyio
+async def test_sqlite_reads_these_through_an_index(tmp_path: Path, sql: str, index: str) -> None:
     async def nothing(_store: SQLStore) -> None:
         pass
 
-    run(SQLiteStore(tmp_path), nothing)
+    await using(SQLiteStore(tmp_path), nothing)
     with contextlib.closing(sqlite3.connect(tmp_path / DB_FILE)) as db:
         plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", (1,)))
 
@@ -369,20 +364,17 @@ def lock_waiters(url: str) -> int:
         return int(row[0]) if row else 0
 
 
-def two_nodes(scenario: Callable[[str, SQLStore, SQLStore], Awaitable[None]]) -> None:
+async def two_nodes(scenario: Callable[[str, SQLStore, SQLStore], Awaitable[None]]) -> None:
+    """Run `scenario` with two stores (nodes) open on one fresh database (its URL)."""
     url = fresh_database()
-
-    async def main() -> None:
-        a, b = PostgresStore(url), PostgresStore(url)
-        await a.open()
-        await b.open()
-        try:
-            await scenario(url, a, b)
-        finally:
-            await a.close()
-            await b.close()
-
-    asyncio.run(main())
+    a, b = PostgresStore(url), PostgresStore(url)
+    await a.open()
+    await b.open()
+    try:
+        await scenario(url, a, b)
+    finally:
+        await a.close()
+        await b.close()
 
 
 def payload(payload_id: int) -> IncomingPayload:
@@ -398,7 +390,8 @@ def payload(payload_id: int) -> IncomingPayload:
 
 
 @postgres_only
-def test_input_arriving_while_its_job_completes_on_another_node_is_processed_again() -> None:
+@pytest.mark.anyio
+async def test_input_arriving_while_its_job_completes_on_another_node_is_processed_again() -> None:
     async def scenario(url: str, a: SQLStore, b: SQLStore) -> None:
         await a.ensure_default_project()
         await a.initialize_session(new_session("s"))
@@ -415,11 +408,12 @@ def test_input_arriving_while_its_job_completes_on_another_node_is_processed_aga
         [again] = await a.claim_jobs("node-a", 2**50, 60_000, 1)
         assert again.version > job.version
 
-    two_nodes(scenario)
+    await two_nodes(scenario)
 
 
 @postgres_only
-def test_the_same_session_initialized_on_two_nodes_at_once_is_one_session() -> None:
+@pytest.mark.anyio
+async def test_the_same_session_initialized_on_two_nodes_at_once_is_one_session() -> None:
     async def scenario(url: str, a: SQLStore, b: SQLStore) -> None:
         await a.ensure_default_project()
 
@@ -431,11 +425,12 @@ def test_the_same_session_initialized_on_two_nodes_at_once_is_one_session() -> N
         assert reload == first
         assert first.created_at == 1_700_000_000_000
 
-    two_nodes(scenario)
+    await two_nodes(scenario)
 
 
 @postgres_only
-def test_nodes_starting_together_add_one_default_project() -> None:
+@pytest.mark.anyio
+async def test_nodes_starting_together_add_one_default_project() -> None:
     async def scenario(url: str, a: SQLStore, b: SQLStore) -> None:
         async with uncommitted(b, b.ensure_default_project()) as [on_b]:
             on_a = asyncio.ensure_future(a.ensure_default_project())
@@ -447,13 +442,14 @@ def test_nodes_starting_together_add_one_default_project() -> None:
         assert created[0] is not None
         assert created[1] is None
 
-    two_nodes(scenario)
+    await two_nodes(scenario)
 
 
 # -- read lanes ------------------------------------------------------------------------------------
 
 
-def test_ingest_lookups_are_answered_while_every_other_reader_is_busy(
+@pytest.mark.anyio
+async def test_ingest_lookups_are_answered_while_every_other_reader_is_busy(
     new_store: Callable[[], SQLStore],
 ) -> None:
     async def scenario(store: SQLStore) -> None:
@@ -482,7 +478,7 @@ def test_ingest_lookups_are_answered_while_every_other_reader_is_busy(
             release.set()
             await asyncio.gather(*tasks)
 
-    run(new_store(), scenario)
+    await using(new_store(), scenario)
 
 
 _SLOW_COUNT = (
@@ -491,7 +487,8 @@ _SLOW_COUNT = (
 )
 
 
-def test_an_operator_statement_past_the_read_timeout_is_stopped_and_the_lane_goes_on(
+@pytest.mark.anyio
+async def test_an_operator_statement_past_the_read_timeout_is_stopped_and_the_lane_goes_on(
     store_with_read_timeout: Callable[[float], SQLStore],
 ) -> None:
     def slow(conn: Connection) -> int:
@@ -506,10 +503,11 @@ def test_an_operator_statement_past_the_read_timeout_is_stopped_and_the_lane_goe
         # Processing's reads are not limited: the same statement runs to its end there.
         assert await store.engine.read(slow, "internal") == 3_000_000
 
-    run(store_with_read_timeout(0.2), scenario)
+    await using(store_with_read_timeout(0.2), scenario)
 
 
-def test_tokens_of_a_store_made_before_scopes_become_read_tokens(
+@pytest.mark.anyio
+async def test_tokens_of_a_store_made_before_scopes_become_read_tokens(
     new_store: Callable[[], SQLStore],
 ) -> None:
     store = new_store()
@@ -553,4 +551,4 @@ def test_tokens_of_a_store_made_before_scopes_become_read_tokens(
         assert found is not None
         assert (found.name, found.scope) == ("old", "read")
 
-    run(store, scenario)
+    await using(store, scenario)

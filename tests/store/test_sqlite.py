@@ -21,7 +21,7 @@ import hashlib
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,22 +46,7 @@ from footlight.store import (
     SQLiteStore,
 )
 from footlight.store.sqlite import DB_FILE, migrations
-
-Scenario = Callable[[SQLiteStore], Awaitable[None]]
-
-
-def with_store(data_dir: Path, scenario: Scenario) -> None:
-    """Open the store in `data_dir`, run `scenario` on it, close it."""
-
-    async def main() -> None:
-        store = SQLiteStore(data_dir)
-        await store.open()
-        try:
-            await scenario(store)
-        finally:
-            await store.close()
-
-    asyncio.run(main())
+from tests.helpers.store import using
 
 
 async def nothing(_store: SQLiteStore) -> None:
@@ -136,29 +121,32 @@ def write_lock_held_elsewhere(data_dir: Path) -> Iterator[None]:
 # -- migrations --------------------------------------------------------------------------------
 
 
-def test_each_shipped_migration_is_recorded_once(tmp_path: Path) -> None:
-    with_store(tmp_path, nothing)
+@pytest.mark.anyio
+async def test_each_shipped_migration_is_recorded_once(tmp_path: Path) -> None:
+    await using(SQLiteStore(tmp_path), nothing)
 
     assert shipped_migrations(), "footlight ships no migration"
     assert [(v, name) for v, name, _at in applied_migrations(tmp_path)] == shipped_migrations()
 
 
-def test_reopening_a_store_applies_nothing_and_keeps_its_data(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_reopening_a_store_applies_nothing_and_keeps_its_data(tmp_path: Path) -> None:
     async def create_project(store: SQLiteStore) -> None:
         await store.create_project("kept")
 
     async def project_is_still_there(store: SQLiteStore) -> None:
         assert [p.name for p in await store.list_projects()] == ["kept"]
 
-    with_store(tmp_path, create_project)
+    await using(SQLiteStore(tmp_path), create_project)
     before = applied_migrations(tmp_path)
-    with_store(tmp_path, project_is_still_there)
+    await using(SQLiteStore(tmp_path), project_is_still_there)
 
     assert applied_migrations(tmp_path) == before
 
 
-def test_a_store_from_a_newer_footlight_is_refused(tmp_path: Path) -> None:
-    with_store(tmp_path, nothing)
+@pytest.mark.anyio
+async def test_a_store_from_a_newer_footlight_is_refused(tmp_path: Path) -> None:
+    await using(SQLiteStore(tmp_path), nothing)
     future = shipped_migrations()[-1][0] + 1
     query(
         tmp_path,
@@ -170,7 +158,7 @@ def test_a_store_from_a_newer_footlight_is_refused(tmp_path: Path) -> None:
     before = applied_migrations(tmp_path)
 
     with pytest.raises(StoreUnavailable, match=rf"schema version {future}\b"):
-        asyncio.run(SQLiteStore(tmp_path).open())
+        await SQLiteStore(tmp_path).open()
 
     assert applied_migrations(tmp_path) == before
 
@@ -242,7 +230,8 @@ def test_two_processes_opening_a_fresh_store_at_once_both_succeed(tmp_path: Path
 # -- group commit ------------------------------------------------------------------------------
 
 
-def test_hundreds_of_concurrent_writes_all_return_and_are_all_stored(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_hundreds_of_concurrent_writes_all_return_and_are_all_stored(tmp_path: Path) -> None:
     secure_ids = [f"group-{n:02d}" for n in range(50)]
 
     def content(secure_id: str, payload_id: int) -> bytes:
@@ -272,7 +261,7 @@ def test_hundreds_of_concurrent_writes_all_return_and_are_all_stored(tmp_path: P
                 (f"key-{n}", secure_id) for n in range(5)
             ]
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
 
 
 async def in_one_batch(data_dir: Path, writes: Sequence[Awaitable[Any]]) -> list[Any]:
@@ -283,7 +272,8 @@ async def in_one_batch(data_dir: Path, writes: Sequence[Awaitable[Any]]) -> list
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def test_a_refused_job_does_not_undo_the_rest_of_its_batch(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_a_refused_job_does_not_undo_the_rest_of_its_batch(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         await project_with_session(store, "known")
         writes = [store.append_payload("known", incoming(n)) for n in range(10)]
@@ -297,11 +287,12 @@ def test_a_refused_job_does_not_undo_the_rest_of_its_batch(tmp_path: Path) -> No
         assert results[11:] == [True] * 10
         assert [pid for pid, _ in await stored_payloads(store, "known")] == list(range(20))
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
     assert query(tmp_path, "SELECT count(*) FROM payloads") == [(20,)]
 
 
-def test_a_job_failing_unexpectedly_fails_alone_and_the_store_keeps_writing(
+@pytest.mark.anyio
+async def test_a_job_failing_unexpectedly_fails_alone_and_the_store_keeps_writing(
     tmp_path: Path,
 ) -> None:
     async def scenario(store: SQLiteStore) -> None:
@@ -321,13 +312,14 @@ def test_a_job_failing_unexpectedly_fails_alone_and_the_store_keeps_writing(
         assert await store.append_payload("known", incoming(3)) is True
         assert [pid for pid, _ in await stored_payloads(store, "known")] == [1, 2, 3]
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
 
 
 # -- idempotency and refusals ------------------------------------------------------------------
 
 
-def test_a_retried_payload_is_stored_once(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_a_retried_payload_is_stored_once(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         await project_with_session(store, "s")
 
@@ -337,11 +329,12 @@ def test_a_retried_payload_is_stored_once(tmp_path: Path) -> None:
         assert (first, retry) == (True, False)
         assert await stored_payloads(store, "s") == [(7, b"same content")]
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
     assert query(tmp_path, "SELECT count(*) FROM payloads") == [(1,)]
 
 
-def test_payloads_reusing_an_id_are_kept_and_come_back_ordered_by_id(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_payloads_reusing_an_id_are_kept_and_come_back_ordered_by_id(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         await project_with_session(store, "s")
         for payload_id, content in [(30, b"c"), (10, b"a"), (20, b"b"), (10, b"a, again")]:
@@ -354,10 +347,11 @@ def test_payloads_reusing_an_id_are_kept_and_come_back_ordered_by_id(tmp_path: P
             (30, b"c"),
         ]
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
 
 
-def test_the_first_initialize_session_wins(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_the_first_initialize_session_wins(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         await store.ensure_default_project()
         first = await store.initialize_session(new_session("s", environment="production"))
@@ -367,11 +361,12 @@ def test_the_first_initialize_session_wins(tmp_path: Path) -> None:
         assert first.environment == "production"
         assert (await record_of(store, "s")).session == first
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
     assert query(tmp_path, "SELECT secure_id, environment FROM sessions") == [("s", "production")]
 
 
-def test_a_secure_id_of_another_project_is_refused(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_a_secure_id_of_another_project_is_refused(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         await project_with_session(store, "s")
         other = await store.create_project("other")
@@ -381,10 +376,11 @@ def test_a_secure_id_of_another_project_is_refused(tmp_path: Path) -> None:
 
         assert (await record_of(store, "s")).session.project_id == 1
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
 
 
-def test_a_session_of_an_unknown_project_is_refused(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_a_session_of_an_unknown_project_is_refused(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         await store.ensure_default_project()
 
@@ -393,7 +389,7 @@ def test_a_session_of_an_unknown_project_is_refused(tmp_path: Path) -> None:
 
         assert await store.session_record("s") is None
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
 
 
 def backend_error(session_secure_id: str, event: str = "boom") -> BackendErrorReport:
@@ -408,7 +404,8 @@ def backend_error(session_secure_id: str, event: str = "boom") -> BackendErrorRe
     )
 
 
-def test_backend_errors_are_all_or_nothing(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_backend_errors_are_all_or_nothing(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         await project_with_session(store, "s")
         errors = [backend_error("s"), backend_error("no-such-session", event="lost")]
@@ -418,11 +415,12 @@ def test_backend_errors_are_all_or_nothing(tmp_path: Path) -> None:
 
         assert await store.backend_errors(1) == []
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
     assert query(tmp_path, "SELECT count(*) FROM backend_errors") == [(0,)]
 
 
-def test_identical_backend_errors_are_stored_once(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_identical_backend_errors_are_stored_once(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         await project_with_session(store, "s")
         error = backend_error("s")
@@ -431,10 +429,11 @@ def test_identical_backend_errors_are_stored_once(tmp_path: Path) -> None:
         assert await store.add_backend_errors(1, [error], at=2) == 0
         assert await store.backend_errors(1) == [error]
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
 
 
-def test_metrics_are_all_or_nothing_and_stored_once(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_metrics_are_all_or_nothing_and_stored_once(tmp_path: Path) -> None:
     metric = Metric("s", "fcp", 812.5, 1_700_000_000_000, tags=(("page", "/checkout"),))
 
     async def scenario(store: SQLiteStore) -> None:
@@ -447,10 +446,11 @@ def test_metrics_are_all_or_nothing_and_stored_once(tmp_path: Path) -> None:
         assert await store.add_metrics([metric, metric], at=2) == 1
         assert (await record_of(store, "s")).metrics == [metric]
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
 
 
-def test_a_project_key_belongs_to_one_project(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_a_project_key_belongs_to_one_project(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         first = await store.create_project("first", ["shared"])
 
@@ -461,10 +461,11 @@ def test_a_project_key_belongs_to_one_project(tmp_path: Path) -> None:
         assert await store.project_for_key("shared") == first.id
         assert await store.project_for_key("fresh") is None
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
 
 
-def test_the_default_project_is_created_on_an_empty_store_only(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_the_default_project_is_created_on_an_empty_store_only(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         created = await store.ensure_default_project()
 
@@ -473,31 +474,34 @@ def test_the_default_project_is_created_on_an_empty_store_only(tmp_path: Path) -
         assert await store.ensure_default_project() is None
         assert await store.list_projects() == [created]
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
 
 
-def test_no_default_project_is_added_beside_an_existing_one(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_no_default_project_is_added_beside_an_existing_one(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         mine = await store.create_project("mine")
 
         assert await store.ensure_default_project() is None
         assert await store.list_projects() == [mine]
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
 
 
 # -- check_writable ----------------------------------------------------------------------------
 
 
-def test_check_writable_commits_on_a_healthy_store(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_check_writable_commits_on_a_healthy_store(tmp_path: Path) -> None:
     async def scenario(store: SQLiteStore) -> None:
         await store.check_writable()
 
-    with_store(tmp_path, scenario)
+    await using(SQLiteStore(tmp_path), scenario)
     assert len(query(tmp_path, "SELECT at FROM heartbeat")) == 1
 
 
-def test_check_writable_reports_a_closed_store(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_check_writable_reports_a_closed_store(tmp_path: Path) -> None:
     async def scenario() -> None:
         store = SQLiteStore(tmp_path)
         await store.open()
@@ -505,7 +509,7 @@ def test_check_writable_reports_a_closed_store(tmp_path: Path) -> None:
         with pytest.raises(StoreUnavailable):
             await store.check_writable()
 
-    asyncio.run(scenario())
+    await scenario()
 
 
 # Why not chmod the data directory read-only: SQLite keeps its database and WAL files open,

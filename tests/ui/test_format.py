@@ -24,8 +24,11 @@ import httpx
 import pytest
 
 from footlight.ui.format import CLIP_CHARS, clip, duration, ms, when
-from tests.api.conftest import T0, active_for, new_project, page_error, record, wait_for_processing
-from tests.conftest import Server, db_rows, init_session
+from tests.helpers.events import T0, active_for, page_error
+from tests.helpers.graphql import init_session, record
+from tests.helpers.servers import Server
+from tests.helpers.store import db_rows, new_project
+from tests.helpers.waiting import wait_for_processing
 
 EXTREMES = [
     0,

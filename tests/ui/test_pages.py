@@ -19,18 +19,14 @@ import pytest
 
 from footlight.api.auth import hash_token
 from footlight.ui.pages import PANE_ROWS
-from tests.api.conftest import (
-    T0,
-    active_for,
-    footlight_ok,
-    new_project,
-    page_error,
-    record,
-    traced_request,
-    wait_for_processing,
-)
-from tests.conftest import Server, db_rows, init_session, start_server, with_store
-from tests.ui.conftest import new_token, sign_in, signed_in_client
+from tests.helpers.cli import footlight_ok
+from tests.helpers.events import T0, active_for, page_error
+from tests.helpers.graphql import init_session, record
+from tests.helpers.otlp import traced_request
+from tests.helpers.servers import Server, running
+from tests.helpers.store import db_rows, new_project, with_store
+from tests.helpers.ui import new_token, sign_in, signed_in_client
+from tests.helpers.waiting import wait_for_processing
 
 PAGES = ["/ui/sessions", "/ui/sessions/AbCdEf", "/ui/errors", "/ui/errors/0123abcd", "/ui/logs"]
 
@@ -170,13 +166,10 @@ def test_a_sign_out_posted_from_another_site_is_refused(
 @pytest.fixture(scope="module")
 def impatient(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
     """A server that waits 1 s for a request body."""
-    server = start_server(
-        tmp_path_factory.mktemp(f"ui-impatient-{backend}") / "data",
-        env={"FOOTLIGHT_BODY_TIMEOUT_SECONDS": "1"},
-        backend=backend,
-    )
-    yield server
-    server.stop()
+    with running(
+        tmp_path_factory, "ui-impatient", backend, {"FOOTLIGHT_BODY_TIMEOUT_SECONDS": "1"}
+    ) as server:
+        yield server
 
 
 def test_a_login_form_sent_too_slowly_is_408(impatient: Server) -> None:
@@ -237,7 +230,7 @@ def test_a_nul_in_any_filter_is_400_naming_it(
 
 def test_a_sign_in_carries_its_tokens_scope(ui_server: Server) -> None:
     for scope in ("read", "admin"):
-        token = new_token(ui_server, "--scope", scope)
+        token = new_token(ui_server, scope=scope)
         with signed_in_client(ui_server, token) as client:
             page = client.get("/ui/sessions")
             assert page.status_code == 200
@@ -578,7 +571,7 @@ def test_a_token_scoped_to_another_project_is_told_nothing(ui_server: Server) ->
     with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = record(sdk, theirs, active_for(2), errors=[page_error("their secret")])
     wait_for_processing(ui_server)
-    with signed_in_client(ui_server, new_token(ui_server, "--project", str(mine.id))) as client:
+    with signed_in_client(ui_server, new_token(ui_server, project=str(mine.id))) as client:
         listed = client.get("/ui/sessions")
         assert listed.status_code == 200
         assert "No sessions yet" in listed.text  # its own project has none

@@ -1,5 +1,5 @@
 // Replays rrweb events with rrweb's own Replayer, for footlight's tests
-// (tests/e2e/replay.py drives it). public/replay.html loads it and exposes:
+// (tests/helpers/replay.py drives it). public/replay.html loads it and exposes:
 //   await window.replayEvents(events) -> {totalTime, events}: replays every event into a
 //     fresh Replayer and resolves once the final state is in the replay iframe;
 //   window.replayedState() -> {title, text, inputs, warnings}: what the replay shows.

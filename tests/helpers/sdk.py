@@ -1,5 +1,5 @@
-"""Driving the real highlight.run SDK in the e2e app and watching what it sends: shared by
-the SDK tests and the UI tests, which need a session the real SDK recorded."""
+"""Driving the real highlight.run SDK in the e2e app and watching what it sends (the
+recording the SDK tests and the UI tests share: tests/helpers/recording.py)."""
 
 from __future__ import annotations
 
@@ -115,15 +115,17 @@ def drive(page: Page, traffic: BackendTraffic, url: str) -> None:
     page.keyboard.type("ada@example.com", delay=20)
     for button in ("log", "console-error", "throw", "consume", "identify", "track", "feedback"):
         page.click(f"#{button}")
-    page.click("#fetch")
-    page.wait_for_selector("text=fetched hello from the e2e app")
     if "api=" in url:
+        # Before the fetch, whose answer the page then shows: the UI tests seek the replay to
+        # a moment after the fetch and expect to see it there.
         with page.expect_request(
             lambda r: r.url.endswith("/api/checkout") and r.method == "POST"
         ) as sent:
             page.click("#checkout")
         page.wait_for_selector("text=checkout answered 500")
         traffic.traceparent = sent.value.headers.get("traceparent")
+    page.click("#fetch")
+    page.wait_for_selector("text=fetched hello from the e2e app")
     pushes_before = traffic.answered("PushSessionEvents")
     wait_until(
         page,
