@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.helpers.cli import create_token
+from tests.helpers.inspection import otlp_batches
 from tests.helpers.paths import ARTIFACTS
 from tests.helpers.recording import Recording, replica, secure_id_of
 from tests.helpers.replay import ReplayedState, replay
@@ -152,7 +153,7 @@ def test_otlp_exports_are_stored(recorded: tuple[Server, BackendTraffic]) -> Non
     server, traffic = recorded
     assert traffic.otlp(), "the SDK exported OpenTelemetry data to footlight"
 
-    stored = [b.signal for b in with_store(server.data_dir, lambda store: store.otlp_batches())]
+    stored = [b.signal for b in with_store(server.data_dir, lambda store: otlp_batches(store))]
     assert "traces" in stored
     assert len(stored) >= len(traffic.otlp())
 

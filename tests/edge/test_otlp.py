@@ -24,6 +24,7 @@ from footlight.core.otlp import (
 from footlight.processing.otlp import decode_stored
 from footlight.store import OtlpBatch
 from tests.helpers.graphql import error_codes
+from tests.helpers.inspection import otlp_batches
 from tests.helpers.paths import FIXTURES
 from tests.helpers.servers import Server
 from tests.helpers.store import with_store
@@ -59,7 +60,7 @@ EXPORTS = {
 
 
 def _batches(server: Server) -> list[OtlpBatch]:
-    return with_store(server.data_dir, lambda store: store.otlp_batches())
+    return with_store(server.data_dir, lambda store: otlp_batches(store))
 
 
 @pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])

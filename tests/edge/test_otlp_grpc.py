@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from footlight.edge.otlp_grpc import peer_address
 from footlight.processing.otlp import decode_stored
 from footlight.store import OtlpBatch
+from tests.helpers.inspection import otlp_batches
 from tests.helpers.otlp import otlp_grpc_export
 from tests.helpers.servers import Server, running, start_server
 from tests.helpers.store import with_store
@@ -123,7 +124,7 @@ REQUESTS = {"traces": _traces, "logs": _logs, "metrics": _metrics}
 
 
 def _batches(server: Server) -> list[OtlpBatch]:
-    return with_store(server.data_dir, lambda store: store.otlp_batches())
+    return with_store(server.data_dir, lambda store: otlp_batches(store))
 
 
 @pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])

@@ -35,6 +35,7 @@ from tests.helpers.graphql import (
     new_secure_id,
     push,
 )
+from tests.helpers.inspection import backend_errors
 from tests.helpers.servers import Server
 from tests.helpers.store import decoded_payloads, read_session, with_store
 
@@ -648,7 +649,7 @@ def _backend_error(secure_id: str | None, event: str) -> dict[str, Any]:
 
 
 def _backend_errors(server: Server, project_id: int) -> list[str]:
-    errors = with_store(server.data_dir, lambda store: store.backend_errors(project_id))
+    errors = with_store(server.data_dir, lambda store: backend_errors(store, project_id))
     return [e.event for e in errors]
 
 

@@ -22,6 +22,7 @@ import psycopg
 
 from footlight.store import Project, SessionRecord, SQLiteStore, SQLStore
 from footlight.store.postgres import PostgresStore
+from tests.helpers.inspection import session_record
 
 if TYPE_CHECKING:
     from tests.helpers.servers import Server
@@ -121,7 +122,7 @@ def with_store(data_dir: Path, use: Callable[[SQLStore], Awaitable[T]]) -> T:
 
 
 def read_session(data_dir: Path, secure_id: str) -> SessionRecord | None:
-    return with_store(data_dir, lambda store: store.session_record(secure_id))
+    return with_store(data_dir, lambda store: session_record(store, secure_id))
 
 
 def decoded_payloads(record: SessionRecord) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from tests.helpers.graphql import (
     new_secure_id,
     push,
 )
+from tests.helpers.inspection import backend_errors
 from tests.helpers.servers import Server, client_of, running
 from tests.helpers.store import db_rows, read_session, with_store
 
@@ -275,7 +276,7 @@ def test_backend_errors_too_many_are_refused_their_long_text_cut(
     assert response.json() == {"data": {"pushBackendPayload": None}}, response.text
     (stored,) = [
         e
-        for e in with_store(bounded.data_dir, lambda store: store.backend_errors(1))
+        for e in with_store(bounded.data_dir, lambda store: backend_errors(store, 1))
         if e.event.startswith(tag)
     ]
     _is_cut(stored.event, message, TEXT_BYTES)

@@ -33,6 +33,7 @@ import pytest
 
 from footlight.store.base import SessionView
 from tests.helpers.graphql import error_codes, gql, init_session, make_payload, meta_event, push
+from tests.helpers.inspection import session_console, session_network, session_tracks
 from tests.helpers.servers import QUICK_PROCESSING as QUICK
 from tests.helpers.servers import Server, start_server
 from tests.helpers.store import db_rows, with_store
@@ -287,7 +288,7 @@ def test_derived_rows_are_capped_per_kind_and_text_is_cut_with_a_marker(
         assert summary is not None
         assert (summary.console_count, summary.network_count, summary.error_count) == (8, 6, 7)
         assert summary.details["not_kept"] == {"tracks": 2, "console": 3, "network": 1, "errors": 2}
-        console = with_store(server.data_dir, lambda s: s.session_console(secure_id))
+        console = with_store(server.data_dir, lambda s: session_console(s, secure_id))
         assert [m.message for m in console] == [
             "x" * 40 + "… [cut: 60 more characters]",
             "m1",
@@ -295,7 +296,7 @@ def test_derived_rows_are_capped_per_kind_and_text_is_cut_with_a_marker(
             "m3",
             "m4",
         ]
-        network = with_store(server.data_dir, lambda s: s.session_network(secure_id))
+        network = with_store(server.data_dir, lambda s: session_network(s, secure_id))
         assert len(network) == 5
         assert network[0].url == "https://api.example/0/" + "q" * 18 + "… [cut: 82 more characters]"
         errors = with_store(server.data_dir, lambda s: s.errors(None, session_secure_id=secure_id))
@@ -306,7 +307,7 @@ def test_derived_rows_are_capped_per_kind_and_text_is_cut_with_a_marker(
         assert error.url.endswith("p… [cut: 80 more characters]")
         assert [f.function_name for f in error.frames] == ["fn0", "fn1", "fn2", None]
         assert error.frames[-1].source == "… [cut: 7 more frames]"
-        tracks = with_store(server.data_dir, lambda s: s.session_tracks(secure_id))
+        tracks = with_store(server.data_dir, lambda s: session_tracks(s, secure_id))
         assert len(tracks) == 5
         assert tracks[0].name == "buy"
         assert tracks[0].properties == {"note": "n" * 29 + "… [cut: 71 more characters]"}
@@ -341,10 +342,10 @@ def test_parts_too_large_to_decode_are_read_field_by_field_and_cut(
             )
             assert "errors" not in push(client, secure_id, 1, payload).json()
         wait_for_processing(server)
-        [console] = with_store(server.data_dir, lambda s: s.session_console(secure_id))
+        [console] = with_store(server.data_dir, lambda s: session_console(s, secure_id))
         assert console.level == "warn"
         assert console.message == '["' + "w" * 38 + "… [cut: 9,964 more bytes of JSON]"
-        [request] = with_store(server.data_dir, lambda s: s.session_network(secure_id))
+        [request] = with_store(server.data_dir, lambda s: session_network(s, secure_id))
         assert (request.method, request.status, request.url) == (
             "POST",
             201,
@@ -375,7 +376,7 @@ def test_a_sessions_derived_rows_stop_at_its_byte_budget(tmp_path: Path, backend
         wait_for_processing(server)
         summary = view(server, secure_id).summary
         assert summary is not None
-        kept = len(with_store(server.data_dir, lambda s: s.session_console(secure_id)))
+        kept = len(with_store(server.data_dir, lambda s: session_console(s, secure_id)))
         # Each message row is ~1 KB of JSON: about 20 fit, and nothing after the budget ran
         # out (not the error either, though it is small and of another kind).
         assert 15 <= kept <= 20

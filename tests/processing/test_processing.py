@@ -18,6 +18,12 @@ import pytest
 
 from footlight.store.base import ErrorView, SessionView
 from tests.helpers.graphql import gql, init_session, make_payload, meta_event, new_secure_id, push
+from tests.helpers.inspection import (
+    session_console,
+    session_network,
+    session_tracks,
+    session_websocket,
+)
 from tests.helpers.paths import FIXTURES
 from tests.helpers.servers import QUICK_PROCESSING as QUICK
 from tests.helpers.servers import Server, start_server
@@ -28,7 +34,7 @@ IDENTIFY = (FIXTURES / "documents" / "identifySession.graphql").read_text()
 
 
 def console_of(server: Server, secure_id: str) -> list[str]:
-    found = with_store(server.data_dir, lambda store: store.session_console(secure_id))
+    found = with_store(server.data_dir, lambda store: session_console(store, secure_id))
     return [m.message for m in found]
 
 
@@ -140,9 +146,9 @@ def test_a_session_is_summarised_with_its_timelines(
         "https://app.example/cart",
     )
     assert (summary.error_count, summary.console_count) == (1, 2)
-    messages = with_store(quick.data_dir, lambda s: s.session_console(secure_id))
+    messages = with_store(quick.data_dir, lambda s: session_console(s, secure_id))
     assert [m.message for m in messages] == ["hello", "world"]
-    tracks = with_store(quick.data_dir, lambda s: s.session_tracks(secure_id))
+    tracks = with_store(quick.data_dir, lambda s: session_tracks(s, secure_id))
     assert [(t.name, t.properties) for t in tracks] == [("checkout", {"total": 3})]
     errors = with_store(quick.data_dir, lambda s: s.errors(None, session_secure_id=secure_id))
     assert [(e.error.type, e.error.message) for e in errors] == [("console.error", "card declined")]
@@ -303,7 +309,7 @@ def test_otlp_feeds_network_errors_and_console_of_its_session(
     )
     assert logs.status_code == 200
     wait_for_processing(quick)
-    network = with_store(quick.data_dir, lambda s: s.session_network(secure_id))
+    network = with_store(quick.data_dir, lambda s: session_network(s, secure_id))
     assert [(n.method, n.url, n.status, n.source) for n in network] == [
         ("GET", "https://api.example/cart", 503, "otlp")
     ]
@@ -312,7 +318,7 @@ def test_otlp_feeds_network_errors_and_console_of_its_session(
         ("TypeError", "x is undefined", 1)
     ]
     assert errors[0].error.frames[0].function_name == "pay"
-    messages = with_store(quick.data_dir, lambda s: s.session_console(secure_id))
+    messages = with_store(quick.data_dir, lambda s: session_console(s, secure_id))
     # No browser resource: a backend's log line, in the console marked so, and in the logs.
     assert [(m.level, m.message, m.source) for m in messages] == [("warn", "low stock", "backend")]
     logged = db_rows(
@@ -352,9 +358,9 @@ def test_numbers_out_of_range_are_skipped_not_fatal(
     assert push(quick_client, secure_id, 1, payload).status_code == 200
     wait_for_processing(quick)
     assert console_of(quick, secure_id) == ["kept"]
-    network = with_store(quick.data_dir, lambda s: s.session_network(secure_id))
+    network = with_store(quick.data_dir, lambda s: session_network(s, secure_id))
     assert [(n.url, n.transfer_size) for n in network] == [("https://a.example/big", None)]
-    sockets = with_store(quick.data_dir, lambda s: s.session_websocket(secure_id))
+    sockets = with_store(quick.data_dir, lambda s: session_websocket(s, secure_id))
     assert [(w.socket_id, w.size) for w in sockets] == [("2", None)]
 
 
@@ -396,7 +402,7 @@ def test_otlp_values_no_store_can_hold_are_left_out(
     }
     assert quick_client.post("/v1/metrics", json=metrics).status_code == 200
     wait_for_processing(quick)
-    network = with_store(quick.data_dir, lambda s: s.session_network(secure_id))
+    network = with_store(quick.data_dir, lambda s: session_network(s, secure_id))
     assert sorted((n.url, n.status, n.transfer_size) for n in network) == [
         ("https://a.example/00000000000000a1", None, None),
         ("https://a.example/00000000000000a2", None, 512),
@@ -425,7 +431,7 @@ def test_an_unreadable_stored_payload_does_not_stop_processing(
     )
     push(quick_client, secure_id, 2, make_payload(messages=[console("also kept", 2)]))
     wait_for_processing(quick)
-    messages = with_store(quick.data_dir, lambda s: s.session_console(secure_id))
+    messages = with_store(quick.data_dir, lambda s: session_console(s, secure_id))
     assert [m.message for m in messages] == ["kept", "also kept"]
     assert "unreadable" in quick.log()
 
@@ -529,7 +535,7 @@ def test_retention_deletes_old_sessions_of_limited_projects_only(
         purged = with_store(server.data_dir, lambda s: s.purge_expired(in_eight_days))
         assert purged.sessions == 1
         assert with_store(server.data_dir, lambda s: s.session_view(doomed)) is None
-        assert with_store(server.data_dir, lambda s: s.session_console(doomed)) == []
+        assert with_store(server.data_dir, lambda s: session_console(s, doomed)) == []
         assert with_store(server.data_dir, lambda s: s.errors(None, session_secure_id=doomed)) == []
         assert with_store(server.data_dir, lambda s: s.session_view(kept)) is not None
         left = db_rows(

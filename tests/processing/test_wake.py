@@ -20,6 +20,7 @@ from footlight.store import SQLiteStore, SQLStore
 from footlight.store.base import BackendErrorReport
 from footlight.store.postgres import PostgresStore
 from tests.helpers.graphql import init_session, make_payload, push
+from tests.helpers.inspection import session_console
 from tests.helpers.servers import QUICK_PROCESSING as QUICK
 from tests.helpers.servers import Server, start_server
 from tests.helpers.store import fresh_database, with_store
@@ -62,7 +63,7 @@ def test_a_pushed_session_is_processed_once_quiet_not_at_the_next_poll(slow_poll
         return view is not None and view.summary is not None
 
     _until(processed, "the session was not processed (the poll is 30 s)")
-    console = with_store(slow_poll.data_dir, lambda store: store.session_console(secure_id))
+    console = with_store(slow_poll.data_dir, lambda store: session_console(store, secure_id))
     assert [m.message for m in console] == ["woken"]
 
 

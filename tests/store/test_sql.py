@@ -47,6 +47,7 @@ from footlight.store.base import Derived, PageVisit, SessionQuery, SessionSummar
 from footlight.store.postgres import PostgresStore
 from footlight.store.sql.engine import Connection
 from footlight.store.sqlite import DB_FILE
+from tests.helpers.inspection import session_record
 from tests.helpers.store import BACKENDS, fresh_database, using
 
 T = TypeVar("T")
@@ -166,8 +167,8 @@ async def test_a_value_postgres_cannot_hold_is_refused_alone_in_its_batch(bad: N
             "before",
             "after",
         ]
-        assert await store.session_record("before") is not None
-        assert await store.session_record("after") is not None
+        assert await session_record(store, "before") is not None
+        assert await session_record(store, "after") is not None
         # The writer kept its connection and goes on committing.
         assert (await store.initialize_session(new_session("later"))).secure_id == "later"
 

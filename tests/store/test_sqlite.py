@@ -46,6 +46,7 @@ from footlight.store import (
     SQLiteStore,
 )
 from footlight.store.sqlite import DB_FILE, migrations
+from tests.helpers.inspection import backend_errors, session_record
 from tests.helpers.store import using
 
 
@@ -90,7 +91,7 @@ def incoming(payload_id: int, content: bytes = b'{"events":{"events":[]}}') -> I
 
 
 async def record_of(store: SQLiteStore, secure_id: str) -> SessionRecord:
-    record = await store.session_record(secure_id)
+    record = await session_record(store, secure_id)
     assert record is not None, f"session {secure_id} is not stored"
     return record
 
@@ -387,7 +388,7 @@ async def test_a_session_of_an_unknown_project_is_refused(tmp_path: Path) -> Non
         with pytest.raises(UnknownProject):
             await store.initialize_session(new_session("s", project_id=99))
 
-        assert await store.session_record("s") is None
+        assert await session_record(store, "s") is None
 
     await using(SQLiteStore(tmp_path), scenario)
 
@@ -413,7 +414,7 @@ async def test_backend_errors_are_all_or_nothing(tmp_path: Path) -> None:
         with pytest.raises(UnknownSession):
             await store.add_backend_errors(None, errors, at=1)
 
-        assert await store.backend_errors(1) == []
+        assert await backend_errors(store, 1) == []
 
     await using(SQLiteStore(tmp_path), scenario)
     assert query(tmp_path, "SELECT count(*) FROM backend_errors") == [(0,)]
@@ -427,7 +428,7 @@ async def test_identical_backend_errors_are_stored_once(tmp_path: Path) -> None:
 
         assert await store.add_backend_errors(None, [error, error, error], at=1) == 1
         assert await store.add_backend_errors(1, [error], at=2) == 0
-        assert await store.backend_errors(1) == [error]
+        assert await backend_errors(store, 1) == [error]
 
     await using(SQLiteStore(tmp_path), scenario)
 

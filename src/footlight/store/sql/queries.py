@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from footlight.core.records import (
     ConsoleMessage,
-    NetworkRequest,
     TrackEvent,
     WebSocketEvent,
 )
@@ -341,24 +340,3 @@ class SessionQueries(Access):
         return await self._operator_read(
             lambda conn: _ERRORS.page(conn, secure_id, after, limit, error_view)
         )
-
-    # Whole timelines, for tests and tools (no role protocol has them); the read API and the
-    # UI read pages.
-
-    async def session_console(self, secure_id: str) -> list[ConsoleMessage]:
-        return (await self.console_page(secure_id)).items
-
-    async def session_network(self, secure_id: str) -> list[NetworkRequest]:
-        page = await self._operator_read(
-            lambda conn: _NETWORK.page(conn, secure_id, None, None, network_request)
-        )
-        return page.items
-
-    async def session_websocket(self, secure_id: str) -> list[WebSocketEvent]:
-        return (await self.websocket_page(secure_id)).items
-
-    async def session_tracks(self, secure_id: str) -> list[TrackEvent]:
-        return (await self.track_page(secure_id)).items
-
-    async def session_feedback(self, secure_id: str) -> list[Feedback]:
-        return (await self.feedback_page(secure_id)).items

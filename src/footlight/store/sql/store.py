@@ -8,8 +8,7 @@ enforces them, written once for both backends.
 This module holds the store's lifecycle and ingest's session writes; the rest of the
 interface is mixed in by concern: `projects`, `processing` (the queue; its derived rows are
 `derived`), `queries` (session reads), `telemetry` (errors, traces, logs), `admin`
-(deletion, retention, tokens, sign-ins), `usage` (quotas) and `inspection` (whole records
-for tests and tools).
+(deletion, retention, tokens, sign-ins) and `usage` (quotas).
 """
 
 from __future__ import annotations
@@ -44,7 +43,6 @@ from footlight.store.base import (
 from footlight.store.sql.access import Access, Engine, digest, session_id_of
 from footlight.store.sql.admin import AdminQueries
 from footlight.store.sql.engine import Connection
-from footlight.store.sql.inspection import InspectionQueries
 from footlight.store.sql.processing import ProcessingQueries
 from footlight.store.sql.projects import ProjectQueries
 from footlight.store.sql.queries import SessionQueries
@@ -141,7 +139,6 @@ class SQLStore(
     TelemetryQueries,
     AdminQueries,
     UsageQueries,
-    InspectionQueries,
     Access,
 ):
     """`Store` on an engine (see `footlight.store.open_store`)."""
