@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from footlight.errors import UnknownSession
+from footlight.errors import UnknownProject, UnknownSession
 from footlight.store.base import JobKind, ProcessingTiming
 from footlight.store.sql.engine import Connection, ReadLane
 
@@ -54,6 +54,16 @@ def in_projects(column: str, project_ids: Sequence[int] | None) -> tuple[str, li
     if project_ids is None:
         return "TRUE", []
     return f"{column} IN ({', '.join('?' * len(project_ids))})", list(project_ids)
+
+
+def require_project(conn: Connection, project_id: int | None) -> None:
+    """Refuse (`UnknownProject`) a write naming a project this store does not have; None
+    names no project and passes."""
+    if (
+        project_id is not None
+        and not conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone()
+    ):
+        raise UnknownProject(project_id)
 
 
 def session_id_of(conn: Connection, secure_id: str) -> int:

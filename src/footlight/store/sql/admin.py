@@ -9,7 +9,7 @@ from footlight.store.base import (
     PurgeResult,
     TokenScope,
 )
-from footlight.store.sql.access import Access
+from footlight.store.sql.access import Access, require_project
 from footlight.store.sql.derived import DERIVED_BY_ORIGIN
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.rows import (
@@ -136,13 +136,7 @@ class AdminQueries(Access):
         scope: TokenScope = "read",
     ) -> ApiToken:
         def add(conn: Connection) -> ApiToken:
-            if (
-                project_id is not None
-                and not conn.execute(
-                    "SELECT 1 FROM projects WHERE id = ?", (project_id,)
-                ).fetchone()
-            ):
-                raise UnknownProject(project_id)
+            require_project(conn, project_id)
             token_id = conn.execute(
                 "INSERT INTO api_tokens (token_hash, project_id, name, created_at, scope)"
                 " VALUES (?, ?, ?, ?, ?) RETURNING id",

@@ -25,7 +25,6 @@ from footlight.errors import (
     SessionOfAnotherProject,
     StoreError,
     TooManyFields,
-    UnknownProject,
     UnknownSession,
 )
 from footlight.store.base import (
@@ -40,7 +39,7 @@ from footlight.store.base import (
     SessionField,
     SessionSize,
 )
-from footlight.store.sql.access import Access, Engine, digest, session_id_of
+from footlight.store.sql.access import Access, Engine, digest, require_project, session_id_of
 from footlight.store.sql.admin import AdminQueries
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.processing import ProcessingQueries
@@ -178,10 +177,7 @@ class SQLStore(
             created = False
             row = conn.execute(SELECT_SESSION, (new.secure_id,)).fetchone()
             if row is None:
-                if not conn.execute(
-                    "SELECT 1 FROM projects WHERE id = ?", (new.project_id,)
-                ).fetchone():
-                    raise UnknownProject(new.project_id)
+                require_project(conn, new.project_id)
                 domains = (
                     None
                     if new.network_recording_domains is None
@@ -400,13 +396,7 @@ class SQLStore(
         self, project_id: int | None, errors: Sequence[BackendErrorReport], at: int
     ) -> int:
         def add(conn: Connection) -> int:
-            if (
-                project_id is not None
-                and not conn.execute(
-                    "SELECT 1 FROM projects WHERE id = ?", (project_id,)
-                ).fetchone()
-            ):
-                raise UnknownProject(project_id)
+            require_project(conn, project_id)
             added = 0
             for e in errors:
                 session_id, owner = None, project_id
