@@ -1,5 +1,4 @@
-"""Processing stays bounded whatever a stranger pushes, and a job cannot take a server down
-for good (both engines, real servers).
+"""Processing stays bounded whatever a stranger pushes (both engines, real servers).
 
 * A session of many large-but-allowed pushes is processed a payload at a time: the server's
   peak RSS (VmHWM) stays under a stated bound, and the numbers are right.
@@ -8,9 +7,6 @@ for good (both engines, real servers).
   what is not kept is counted in the summary.
 * Error times no calendar can show (`9999-12-31T23:59:59-14:00`) are stored as the
   payload's time.
-* A job whose run kills the server is counted, backed off and quarantined, while the other
-  sessions are processed; operators list and re-queue it with `footlight jobs`.
-* A job longer than the lease keeps its lease (renewed) and is done once, by one worker.
 
 Sessions are pushed to a server whose sessions only become due after an hour, then made due
 by hand and processed by a fresh server: its VmHWM is then what processing cost.
@@ -18,12 +14,7 @@ by hand and processed by a fresh server: its VmHWM is then what processing cost.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,27 +22,13 @@ from typing import Any
 import httpx
 import pytest
 
-from footlight.store.base import SessionView
 from tests.helpers.graphql import error_codes, gql, init_session, make_payload, meta_event, push
 from tests.helpers.inspection import session_console, session_network, session_tracks
+from tests.helpers.processing_load import EVENTS, LATER, T0, moves, now_ms, view
 from tests.helpers.servers import QUICK_PROCESSING as QUICK
 from tests.helpers.servers import Server, start_server
 from tests.helpers.store import db_rows, with_store
 from tests.helpers.waiting import wait_for_processing
-
-T0 = 1_795_664_479_000
-LATER = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600"}
-
-
-def moves(t: int, count: int, *, snapshot: bool = False) -> str:
-    """A push of `count` mouse moves 1 ms apart from `t` (and a FullSnapshot first), as the
-    base64 of gzip the SDK sends: ~46 bytes of JSON per event."""
-    event = b'{"type":3,"data":{"source":1,"positions":[]},"timestamp":%d}'
-    parts = [event % (t + i) for i in range(count)]
-    if snapshot:
-        parts[0] = b'{"type":2,"data":{"node":{"type":0,"id":1}},"timestamp":%d}' % t
-    body = b'{"events":{"events":[' + b",".join(parts) + b"]}}"
-    return base64.b64encode(gzip.compress(body, compresslevel=1, mtime=0)).decode()
 
 
 def console_flood(t: int, count: int) -> dict[str, Any]:
@@ -66,34 +43,9 @@ def peak_rss_mb(server: Server) -> float:
     return int(line.split()[1]) / 1024
 
 
-def view(server: Server, secure_id: str) -> SessionView:
-    found = with_store(server.data_dir, lambda store: store.session_view(secure_id))
-    assert found is not None
-    return found
-
-
-def session_key(data_dir: Path, secure_id: str) -> int:
-    return int(db_rows(data_dir, "SELECT id FROM sessions WHERE secure_id = ?", (secure_id,))[0][0])
-
-
-def queue_row(data_dir: Path, key: int) -> tuple[Any, ...] | None:
-    rows = db_rows(
-        data_dir,
-        "SELECT lease_owner, lease_until, attempts, due_at, quarantined_at, last_error"
-        " FROM processing_queue WHERE kind = 'session' AND key = ?",
-        (key,),
-    )
-    return rows[0] if rows else None
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 # -- memory ------------------------------------------------------------------------------------
 
 PUSHES = 10
-EVENTS = 100_000  # the default max_events_per_payload: each push is as large as allowed
 FLOODS = 2
 RSS_BOUND_MB = 120
 
@@ -448,169 +400,5 @@ def test_implausible_error_times_are_stored_as_the_payloads_time(
         assert abs(times["server exploded"] - now_ms()) < 600_000
         groups = with_store(server.data_dir, lambda s: s.error_groups(None, limit=100))
         assert max(g.last_seen for g in groups) < now_ms() + 86_400_000
-    finally:
-        server.stop()
-
-
-# -- crash loops -------------------------------------------------------------------------------
-
-HEAVY_PUSHES = 8
-
-
-def heavy_session(client: httpx.Client) -> str:
-    """A session whose processing takes seconds (800,000 events)."""
-    secure_id = init_session(client)
-    for i in range(HEAVY_PUSHES):
-        data = moves(T0 + i * EVENTS, EVENTS, snapshot=i == 0)
-        assert "errors" not in push(client, secure_id, i, data).json()
-    return secure_id
-
-
-def wait_leased(server: Server, key: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = queue_row(server.data_dir, key)
-        if row is not None and row[0] is not None:
-            return
-        assert server.process.poll() is None, server.log()[-3000:]
-        time.sleep(0.005)
-    raise AssertionError(f"session:{key} was never claimed:\n{server.log()[-3000:]}")
-
-
-def footlight(server: Server, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "footlight", *args, *server.store_args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
-
-
-def test_a_job_that_kills_the_server_is_backed_off_then_quarantined(
-    tmp_path: Path, backend: str
-) -> None:
-    lease = 1000
-    env = {
-        **LATER,
-        "FOOTLIGHT_PROCESSING_LEASE_SECONDS": str(lease / 1000),
-        "FOOTLIGHT_PROCESSING_MAX_ATTEMPTS": "3",
-        # `footlight jobs retry` re-queues from another process: found by polling.
-        "FOOTLIGHT_PROCESSING_POLL_SECONDS": "0.1",
-    }
-    data = tmp_path / "data"
-    server = start_server(data, env=env, backend=backend)
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            poison = heavy_session(client)
-            other = init_session(client)
-            assert "errors" not in push(client, other, 1, make_payload()).json()
-    finally:
-        server.stop()
-    key = session_key(data, poison)
-    make_due = (
-        "UPDATE processing_queue SET due_at = 0, lease_owner = NULL, lease_until = NULL"
-        " WHERE key = ?"
-    )
-    # Three runs, each killed mid-job, as the OOM killer would.
-    for attempt in (1, 2, 3):
-        db_rows(data, make_due, (key,))  # as if its back-off had passed
-        started = now_ms()
-        server = start_server(data, env=env, backend=backend)
-        try:
-            wait_leased(server, key)
-        finally:
-            server.kill()
-        row = queue_row(data, key)
-        assert row is not None
-        _, _, attempts, due_at, quarantined_at, _ = row
-        assert (attempts, quarantined_at) == (attempt, None)
-        # Not due again before the lease doubled for every earlier attempt has passed.
-        assert due_at >= started + lease * 2 ** (attempt - 1)
-    # The next claim finds its attempts used up: quarantined, and the others go on.
-    db_rows(data, "UPDATE processing_queue SET due_at = 0, lease_owner = NULL, lease_until = NULL")
-    server = start_server(data, env=env, backend=backend)
-    try:
-        wait_for_processing(server)
-        assert view(server, other).summary is not None
-        assert view(server, poison).summary is None
-        assert not view(server, poison).processing
-        row = queue_row(data, key)
-        assert row is not None
-        assert row[4] is not None  # quarantined_at
-        assert "quarantined after 3 attempts" in row[5]
-        assert f"session:{key} quarantined after 3 attempts" in server.log()
-        listed = footlight(server, "jobs", "quarantined")
-        assert f"session:{key}" in listed
-        assert "re-queued 1 quarantined job" in footlight(server, "jobs", "retry")
-        wait_for_processing(server)  # re-queued, due now, and this time not killed
-        summary = view(server, poison).summary
-        assert summary is not None
-        assert summary.event_count == HEAVY_PUSHES * EVENTS
-        assert queue_row(data, key) is None
-    finally:
-        server.stop()
-
-
-def test_a_job_given_back_at_shutdown_does_not_use_up_an_attempt(
-    tmp_path: Path, backend: str
-) -> None:
-    data = tmp_path / "data"
-    server = start_server(data, env=LATER, backend=backend)
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            secure_id = heavy_session(client)
-    finally:
-        server.stop()
-    key = session_key(data, secure_id)
-    db_rows(data, "UPDATE processing_queue SET due_at = 0")
-    server = start_server(data, env=LATER, backend=backend)
-    try:
-        wait_leased(server, key)
-    finally:
-        server.stop()  # SIGTERM: a graceful shutdown
-    row = queue_row(data, key)
-    assert row is not None
-    lease_owner, _, attempts, due_at, _, _ = row
-    assert (lease_owner, attempts) == (None, 0)
-    assert due_at <= now_ms()
-
-
-# -- leases ------------------------------------------------------------------------------------
-
-
-def test_a_job_longer_than_its_lease_is_renewed_and_done_once(tmp_path: Path, backend: str) -> None:
-    """Two workers, a one-second lease and a job of several seconds: without renewal the
-    other worker took the job over every second and it was never done."""
-    env = {**LATER, "FOOTLIGHT_PROCESSING_LEASE_SECONDS": "1", "FOOTLIGHT_WORKERS": "2"}
-    data = tmp_path / "data"
-    server = start_server(data, env=LATER, backend=backend)
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            secure_id = heavy_session(client)
-    finally:
-        server.stop()
-    key = session_key(data, secure_id)
-    db_rows(data, "UPDATE processing_queue SET due_at = 0")
-    server = start_server(data, env=env, backend=backend)
-    try:
-        wait_leased(server, key)
-        owners: set[str] = set()
-        leases: list[int] = []
-        deadline = time.monotonic() + 120
-        while (row := queue_row(data, key)) is not None:
-            assert time.monotonic() < deadline, f"never done; owners: {owners}"
-            if row[0] is not None:
-                owners.add(row[0])
-                leases.append(row[1])
-            time.sleep(0.05)
-        # The run outlived its first lease (its deadline moved on by more than a lease),
-        # renewing it, and nobody took it. (How far past depends on the machine's speed.)
-        assert leases[-1] - leases[0] > 1000, "the job ended too soon to need a renewal"
-        assert len(owners) == 1, owners
-        summary = view(server, secure_id).summary
-        assert summary is not None
-        assert summary.event_count == HEAVY_PUSHES * EVENTS
-        assert "taken over" not in server.log()
     finally:
         server.stop()
