@@ -39,11 +39,11 @@ def queue_row(data_dir: Path, key: int) -> tuple[Any, ...] | None:
 
 # -- crash loops -------------------------------------------------------------------------------
 
-HEAVY_PUSHES = 8
+HEAVY_PUSHES = 5
 
 
 def heavy_session(client: httpx.Client) -> str:
-    """A session whose processing takes seconds (800,000 events)."""
+    """A session whose processing takes seconds (500,000 events)."""
     secure_id = init_session(client)
     for i in range(HEAVY_PUSHES):
         data = moves(T0 + i * EVENTS, EVENTS, snapshot=i == 0)
