@@ -51,6 +51,20 @@ def heavy_session(client: httpx.Client) -> str:
     return secure_id
 
 
+def due_heavy_session(data: Path, backend: str) -> tuple[str, int]:
+    """The secure id and queue key of a heavy session, stored by a server since stopped,
+    its job due now."""
+    server = start_server(data, env=LATER, backend=backend)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            secure_id = heavy_session(client)
+    finally:
+        server.stop()
+    key = session_key(data, secure_id)
+    db_rows(data, "UPDATE processing_queue SET due_at = 0")
+    return secure_id, key
+
+
 def wait_leased(server: Server, key: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -141,14 +155,7 @@ def test_a_job_given_back_at_shutdown_does_not_use_up_an_attempt(
     tmp_path: Path, backend: str
 ) -> None:
     data = tmp_path / "data"
-    server = start_server(data, env=LATER, backend=backend)
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            secure_id = heavy_session(client)
-    finally:
-        server.stop()
-    key = session_key(data, secure_id)
-    db_rows(data, "UPDATE processing_queue SET due_at = 0")
+    _, key = due_heavy_session(data, backend)
     server = start_server(data, env=LATER, backend=backend)
     try:
         wait_leased(server, key)
@@ -169,14 +176,7 @@ def test_a_job_longer_than_its_lease_is_renewed_and_done_once(tmp_path: Path, ba
     other worker took the job over every second and it was never done."""
     env = {**LATER, "FOOTLIGHT_PROCESSING_LEASE_SECONDS": "1", "FOOTLIGHT_WORKERS": "2"}
     data = tmp_path / "data"
-    server = start_server(data, env=LATER, backend=backend)
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            secure_id = heavy_session(client)
-    finally:
-        server.stop()
-    key = session_key(data, secure_id)
-    db_rows(data, "UPDATE processing_queue SET due_at = 0")
+    secure_id, key = due_heavy_session(data, backend)
     server = start_server(data, env=env, backend=backend)
     try:
         wait_leased(server, key)
