@@ -35,9 +35,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLError
+if TYPE_CHECKING:
+    # Only named: importing graphql-core costs ~0.2 s, which every `footlight` command would
+    # pay for this module.
+    from graphql import GraphQLError
 
 
 def shown(value: object, limit: int = 80) -> str:
@@ -96,7 +99,8 @@ class OtlpPayloadTooLarge(OtlpDecodeError):
 
 class RequestError(IngestError):
     """The GraphQL request cannot be executed at all (unparsable, invalid, refused by a
-    document limit); `code` goes to `extensions.code`, `status` overrides the HTTP status."""
+    document limit); `code` goes to `extensions.code`, `status` overrides the HTTP status.
+    `errors` are graphql-core's own, when it found them; none: the message is the one error."""
 
     def __init__(
         self,
@@ -107,7 +111,7 @@ class RequestError(IngestError):
     ) -> None:
         super().__init__(message)
         self.code = code
-        self.errors = errors or (GraphQLError(message),)
+        self.errors = errors
         self.status = status
 
 

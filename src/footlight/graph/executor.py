@@ -101,7 +101,8 @@ def format_error(error: GraphQLError, default_code: str) -> dict[str, Any]:
 
 
 def request_error_body(error: RequestError) -> dict[str, Any]:
-    return {"errors": [format_error(e, error.code) for e in error.errors]}
+    errors = error.errors or (GraphQLError(str(error)),)
+    return {"errors": [format_error(e, error.code) for e in errors]}
 
 
 def _refused_before_running(
