@@ -26,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from footlight import terminal
+from footlight.api.follow import Followers, FollowSettings
 from footlight.api.routes import build_api
 from footlight.config import Settings
 from footlight.core import nesting
@@ -74,12 +75,22 @@ class FootlightApp:
             limits=DerivationLimits.from_limits(settings.limits),
             max_attempts=settings.processing_max_attempts,
             session_delay_seconds=settings.session_inactivity_seconds,
+            live_delay_seconds=settings.live_delay_seconds,
+            live_followed_sessions=settings.live_followed_sessions,
         )
         # Ingest tells processing of the jobs it queues (ingest does not import processing:
         # it is handed the callback), so new work is processed without waiting for a poll.
         self.ingest = Ingestor(store, settings.limits, self.processor.work_queued)
-        self.api = build_api(store)
-        self.ui = build_ui(store, settings.limits.body_timeout_seconds)
+        # One bound on the requests that wait for a live recording, for the API and the UI.
+        followers = Followers(
+            FollowSettings(
+                wait_seconds=settings.follow_wait_seconds,
+                quiet_seconds=settings.live_quiet_seconds,
+                max_followers=settings.max_followers,
+            )
+        )
+        self.api = build_api(store, followers)
+        self.ui = build_ui(store, followers, settings.limits.body_timeout_seconds)
         keys = ClientKeys(settings.trusted_proxies)
         limits = settings.limits
         self.bodies = BodyBudget(

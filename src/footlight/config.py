@@ -149,6 +149,21 @@ class Settings:
     processing_max_attempts: int = 5
     """Runs a processing job gets (each claim counts, so runs that kill the process do) before
     it is quarantined."""
+    live_delay_seconds: float | None = 0.5
+    """A recording session's console, network, errors, pages and summary are derived this
+    long after the first payload since the last such run (footlight.processing.live); None
+    (`off`) leaves them to the finished session's processing."""
+    live_followed_sessions: int = 32
+    """Live sessions whose derivation state each process keeps between runs (replay metrics
+    and counts, not rows: up to ~8 bytes per user-interaction event, so at most about 4 MB
+    each under max_activity_events_per_session); one it no longer keeps is read again up to
+    where it was."""
+    live_quiet_seconds: float = 15.0
+    """A recording with no new input for this long is no longer shown as live."""
+    follow_wait_seconds: float = 20.0
+    """Longest a request following a live recording (`follow=1`) waits for new events."""
+    max_followers: int = 100
+    """Requests waiting for a live recording's next events at once, per process."""
     processing_poll_seconds: float = 1.0
     """Longest processing sleeps when no job is due. Work this process's ingest queues wakes
     it at once (or when it falls due); work queued by other processes sharing the store, and
@@ -211,6 +226,20 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise ValueError(f"must be a positive number, got {text!r}")
     return value
+
+
+def _optional_seconds(text: str) -> float | None:
+    """Seconds (0 or more), or `off` (or nothing) for none."""
+    if text.strip().lower() in ("", "off"):
+        return None
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"must be a number of seconds (0 or more) or off, got {text!r}")
+    return value
+
+
+def _show_optional(value: object) -> str:
+    return "off" if value is None else str(value)
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:
@@ -301,6 +330,38 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "session_inactivity_seconds",
         _positive_float,
         "Quiet time after which a session is finished and processed.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_LIVE_DELAY_SECONDS",
+        "live_delay_seconds",
+        _optional_seconds,
+        "Delay from a payload to its session's live console, network, errors and summary"
+        " (off: only once the session is finished and processed).",
+        show=_show_optional,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_LIVE_FOLLOWED_SESSIONS",
+        "live_followed_sessions",
+        _positive_int,
+        "Live sessions whose derivation state a process keeps between runs.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_LIVE_QUIET_SECONDS",
+        "live_quiet_seconds",
+        _positive_float,
+        "A recording with no new input for this long is no longer shown as live.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_FOLLOW_WAIT_SECONDS",
+        "follow_wait_seconds",
+        _positive_float,
+        "Longest a request following a live recording (follow=1) waits for new events.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MAX_FOLLOWERS",
+        "max_followers",
+        _positive_int,
+        "Requests waiting for a live recording's next events at once, per process; then 429.",
     ),
     SettingSpec(
         "FOOTLIGHT_PROCESSING_MAX_DELAY_SECONDS",

@@ -11,7 +11,13 @@ from tests.helpers.servers import Server
 from tests.helpers.store import with_store
 
 T0 = 1_795_664_479_000
-LATER = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600"}
+LATER = {
+    "FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600",
+    # These loads test the finished session's processing (its memory, leases, crashes): no
+    # live runs beside it (tests/processing/test_live.py tests those).
+    "FOOTLIGHT_LIVE_DELAY_SECONDS": "off",
+}
+"""Sessions are processed only when a test makes their job due."""
 
 
 def moves(t: int, count: int, *, snapshot: bool = False) -> str:

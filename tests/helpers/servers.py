@@ -21,8 +21,13 @@ import pytest
 
 from tests.helpers.store import fresh_database, keep_postgres_of, postgres_of
 
-QUICK_PROCESSING = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "0.2"}
-"""A session is processed 0.2 s after its last input (60 s by default)."""
+QUICK_PROCESSING = {
+    "FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "0.2",
+    "FOOTLIGHT_LIVE_DELAY_SECONDS": "0.1",
+}
+"""A session is processed 0.2 s after its last input (60 s by default), after its live run
+(0.1 s: so that the finished session's rows replace the live ones in every test that
+processes sessions, as they do when a real session ends)."""
 
 ONE_CLIENT_FOR_MANY_BROWSERS = {
     "FOOTLIGHT_CLIENT_REQUESTS_PER_SECOND": "0",

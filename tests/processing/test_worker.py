@@ -28,6 +28,7 @@ from footlight.store.base import (
     IncomingPayload,
     Job,
     NewSession,
+    ProcessingTiming,
     SessionView,
     StoredPayload,
 )
@@ -53,7 +54,11 @@ def run(store: SQLStore, scenario: Callable[[SQLStore], Awaitable[T]]) -> T:
 
 @pytest.fixture
 def store(backend: str, tmp_path: Path) -> SQLStore:
-    return SQLiteStore(tmp_path) if backend == "sqlite" else PostgresStore(fresh_database())
+    # The finished session's job alone: no live jobs (tests/processing/test_live.py has them).
+    timing = ProcessingTiming(live_delay_ms=None)
+    if backend == "sqlite":
+        return SQLiteStore(tmp_path, timing)
+    return PostgresStore(fresh_database(), timing)
 
 
 def _error(message: str) -> BackendErrorReport:

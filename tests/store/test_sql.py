@@ -41,13 +41,20 @@ import pytest
 
 from footlight.api.auth import hash_token
 from footlight.core.payload import PayloadSummary
+from footlight.core.records import ConsoleMessage
 from footlight.errors import ReadTimeout, StoreError, StoreUnavailable
 from footlight.store import IncomingPayload, NewSession, SessionField, SQLiteStore, SQLStore
-from footlight.store.base import Derived, PageVisit, SessionQuery, SessionSummary
+from footlight.store.base import (
+    Derived,
+    PageVisit,
+    ProcessingTiming,
+    SessionQuery,
+    SessionSummary,
+)
 from footlight.store.postgres import PostgresStore
 from footlight.store.sql.engine import Connection
 from footlight.store.sqlite import DB_FILE
-from tests.helpers.inspection import session_record
+from tests.helpers.inspection import session_console, session_record
 from tests.helpers.store import BACKENDS, fresh_database, using
 
 T = TypeVar("T")
@@ -368,7 +375,9 @@ def lock_waiters(url: str) -> int:
 async def two_nodes(scenario: Callable[[str, SQLStore, SQLStore], Awaitable[None]]) -> None:
     """Run `scenario` with two stores (nodes) open on one fresh database (its URL)."""
     url = fresh_database()
-    a, b = PostgresStore(url), PostgresStore(url)
+    # The finished session's jobs alone (the races here are theirs): no live jobs.
+    timing = ProcessingTiming(live_delay_ms=None)
+    a, b = PostgresStore(url, timing), PostgresStore(url, timing)
     await a.open()
     await b.open()
     try:
@@ -553,3 +562,39 @@ async def test_tokens_of_a_store_made_before_scopes_become_read_tokens(
         assert (found.name, found.scope) == ("old", "read")
 
     await using(store, scenario)
+
+
+# -- live sessions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_live_run_that_finds_the_session_processed_meanwhile_writes_nothing(
+    new_store: Callable[[], SQLStore],
+) -> None:
+    """A live run read the session, then the finished session's run completed (moving the
+    live cursor): the live run's rows would double the finished ones, so none is written, and
+    its job is due again to go on from the new cursor."""
+    store = new_store()
+    await store.open()
+    try:
+        await store.ensure_default_project()
+        session = await store.initialize_session(new_session("live"))
+        await store.append_payload("live", payload(1))
+        jobs = {job.kind: job for job in await store.claim_jobs("node", 2**50, 60_000, 10)}
+        assert set(jobs) == {"session", "live"}
+        [stored] = await store.session_payloads(session.id, None, 1 << 20)
+        read_all = (stored.payload_id, stored.seq)
+        line = ConsoleMessage(timestamp=1, level="log", message="derived")
+
+        def derived(origin: str) -> Derived:
+            return Derived(origin, console=[("live", line)], through=read_all)
+
+        assert await store.complete_job(jobs["session"], "node", derived("session:1"))
+        assert not await store.append_live(jobs["live"], "node", derived("live:1"), None)
+
+        assert await store.live_cursor(session.id) == read_all
+        assert [m.message for m in await session_console(store, "live")] == ["derived"]
+        [queued] = await store.claim_jobs("node", 2**50, 60_000, 10)
+        assert (queued.kind, queued.key) == ("live", session.id)
+    finally:
+        await store.close()

@@ -364,7 +364,7 @@ def test_pages_forbid_foreign_scripts_framing_and_caching(admin: httpx.Client) -
         ("has_errors=maybe", "has_errors must be true or false"),
         ("from=yesterday", "from must be epoch milliseconds or an ISO 8601 time"),
         ("min_active_seconds=lots", "min_active_seconds must be an integer"),
-        ("cursor=bm90LWEtY3Vyc29y", "cursor is not one this API returned"),
+        ("cursor=bm90LWEtY3Vyc29y", "cursor is not a cursor this API returned"),
         ("project=not-a-project!", "is not a project id"),
     ],
 )

@@ -168,9 +168,26 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/sessions/{secure_id}/events": _get(
             "getSessionEvents",
             "The rrweb events in replay order, one JSON array, streamed;"
-            " rrweb's Replayer plays it as is.",
-            _ok("rrweb events", {"type": "array", "items": _OBJECT}),
-            parameters=[_SECURE_ID],
+            " rrweb's Replayer plays it as is. With `after`, a page at a time (EventsPage),"
+            " to follow a live recording.",
+            _ok(
+                "rrweb events (without `after`), or a page of them",
+                {"oneOf": [{"type": "array", "items": _OBJECT}, shapes.EventsPage]},
+            ),
+            parameters=[
+                _SECURE_ID,
+                _query(
+                    "after",
+                    "Empty: the first page; else the `next` of the previous page: the page"
+                    " after it.",
+                ),
+                _query(
+                    "follow",
+                    "1: with nothing after `after` yet, wait for the next payload (at most"
+                    " FOOTLIGHT_FOLLOW_WAIT_SECONDS); 429 when too many requests wait.",
+                    {"type": "string", "enum": ["1", "true"]},
+                ),
+            ],
         ),
         "/api/v1/sessions/{secure_id}/console": _get(
             "getSessionConsole",

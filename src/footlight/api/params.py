@@ -110,13 +110,13 @@ def encode_cursor(*parts: int | float | str) -> str:
     return base64.urlsafe_b64encode(_encode(list(parts))).decode().rstrip("=")
 
 
-def decode_cursor(request: Request, *shape: type) -> list[Any] | None:
-    """The parts of the `cursor` parameter, which must be a list of values of `shape`'s types
-    (`float` stands for a stored time: any number)."""
-    value = param(request, "cursor")
+def decode_cursor(request: Request, *shape: type, name: str = "cursor") -> list[Any] | None:
+    """The parts of the `name` parameter (`cursor`), which must be a list of values of
+    `shape`'s types (`float` stands for a stored time: any number)."""
+    value = param(request, name)
     if value is None:
         return None
-    bad = BadParameter("cursor is not one this API returned")
+    bad = BadParameter(f"{name} is not a cursor this API returned")
     try:
         decoded = msgspec.json.decode(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
     except (binascii.Error, ValueError, msgspec.DecodeError):

@@ -30,6 +30,7 @@ from footlight.api.auth import (
     readable_projects,
 )
 from footlight.api.events import stream_events
+from footlight.api.follow import Followers, wants_page
 from footlight.api.network import network_page
 from footlight.api.openapi import openapi_document
 from footlight.api.params import (
@@ -148,6 +149,10 @@ async def delete_session(request: Request, token: ApiToken) -> Response:
 
 async def events(request: Request, token: ApiToken) -> Response:
     view = await _session_for(request, token)
+    if wants_page(request):
+        followers: Followers = request.app.state.followers
+        page = await followers.page(request, _store(request), view)
+        return Response(page, media_type="application/json")
     return StreamingResponse(
         stream_events(_store(request), view.secure_id), media_type="application/json"
     )
@@ -368,7 +373,8 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return _error(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
 
 
-def build_api(store: ReadStore) -> Starlette:
+def build_api(store: ReadStore, followers: Followers) -> Starlette:
     app = Starlette(routes=ROUTES, exception_handlers={404: _not_found, 405: _not_allowed})
     app.state.store = store
+    app.state.followers = followers
     return app

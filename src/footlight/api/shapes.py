@@ -331,6 +331,36 @@ class ConsoleMessage(Shape):
         )
 
 
+class EventsPage(Shape):
+    """A page of a recording's events, for following it while it records (`after`)."""
+
+    events: Annotated[
+        msgspec.Raw,
+        Meta(
+            description="rrweb events, in replay order.",
+            extra_json_schema={
+                "type": "array",
+                "items": {"type": "object", "additionalProperties": True},
+            },
+        ),
+    ]
+    next: Annotated[
+        str | None,
+        Meta(description="Pass as `after` next time; null while the session has no payload."),
+    ]
+    more: Annotated[bool, Meta(description="More payloads are stored: ask again at once.")]
+    live: Annotated[
+        bool,
+        Meta(
+            description="The session still records: input within FOOTLIGHT_LIVE_QUIET_SECONDS"
+            " and not yet finished."
+        ),
+    ]
+    last_input_at: Annotated[
+        int | None, Meta(description="When the session's last payload was stored (epoch ms).")
+    ]
+
+
 class ConsolePage(Shape):
     """A page of a session's console messages, in time order."""
 

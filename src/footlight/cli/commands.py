@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO, cast
+from typing import TextIO, cast, get_args
 
 from footlight.api.auth import hash_token, new_token
 from footlight.api.events import events_json
@@ -318,7 +318,7 @@ async def jobs_quarantined(settings: Settings) -> None:
 
 def job_reference(text: str) -> tuple[JobKind, int]:
     kind, _, key = text.partition(":")
-    if kind not in ("session", "otlp", "backend") or not key.isdigit():
+    if kind not in get_args(JobKind) or not key.isdigit():
         raise ConfigError(f"{text!r} is not a job (kind:key, e.g. session:42)")
     return cast(JobKind, kind), int(key)
 

@@ -320,6 +320,7 @@ class Ingestor:
         if stored:
             session.stored_bytes += len(decoded.body)
             self.work_queued("session")
+            self.work_queued("live")
 
     async def identify(
         self,

@@ -51,6 +51,7 @@ from footlight.store.base import (
     Backfill,
     Derived,
     DerivedOccurrence,
+    PayloadKey,
     SessionInput,
     SessionSummary,
     StoredPayload,
@@ -361,6 +362,24 @@ class SessionDeriver:
                 )
 
     def finish(self) -> Derived:
+        """The whole session's summary and rows."""
+        return self._derived(self._origin)
+
+    def take(self, origin: str, through: PayloadKey | None) -> Derived:
+        """The summary so far and the rows derived since the last `take` (which this one
+        hands over: the deriver keeps only what the summary and the row budget need), for a
+        live session's rows under `origin`, covering payloads up to `through`."""
+        derived = self._derived(origin)
+        derived.through = through
+        self.drop_rows()
+        return derived
+
+    def drop_rows(self) -> None:
+        """Forget the rows derived so far (already stored); the summary's counts stay."""
+        self._console, self._network, self._websocket = [], [], []
+        self._errors, self._tracks = [], []
+
+    def _derived(self, origin: str) -> Derived:
         data, session = self._data, self._data.session
         metrics = self._replay.result()
         device = parse_user_agent(session.user_agent)
@@ -414,7 +433,7 @@ class SessionDeriver:
                 data.email,
             )
         return Derived(
-            origin=self._origin,
+            origin=origin,
             session_id=session.id,
             summary=summary,
             pages=pages,

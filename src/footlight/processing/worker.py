@@ -10,6 +10,10 @@ Bounded work. A session is read a page of payloads at a time (`_PAGE_BYTES` of s
 bodies) and derived payload by payload (`processing.session.SessionDeriver`), so processing
 holds one payload and the bounded state `processing.limits` allows, never a whole session.
 
+Live. A session's job falls due once it has been quiet; meanwhile each stored payload queues
+its `live` job, which appends the rows of the payloads stored since its last run
+(`processing.live`). The finished session's run replaces them with the same rows.
+
 Leases. A run renews its lease every third of the lease while it works, so a long job is not
 taken over by another process; a renewal that finds the job taken over (this process was
 stalled past its lease) stops the run, which then stores nothing.
@@ -50,6 +54,7 @@ from footlight.processing.limits import (
     bounded_backend_error,
     bounded_derived,
 )
+from footlight.processing.live import LiveSessions
 from footlight.processing.session import SessionDeriver
 from footlight.store.base import (
     Derived,
@@ -107,14 +112,19 @@ class Processor:
         limits: DerivationLimits | None = None,
         max_attempts: int = 5,
         session_delay_seconds: float = 60.0,
+        live_delay_seconds: float | None = 0.5,
+        live_followed_sessions: int = 32,
     ) -> None:
-        """`session_delay_seconds` is how long after its input a session's job falls due
-        (the store's inactivity period): when `work_queued` expects a session's job."""
+        """`session_delay_seconds` and `live_delay_seconds` are how long after its input a
+        session's job and its live job fall due (the store's timing): when `work_queued`
+        expects them. `live_followed_sessions` bounds the live derivers kept between runs."""
         self.store = store
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._max_inflated = max_inflated_bytes
         self._poll = poll_seconds
-        self._session_delay_ms = int(session_delay_seconds * 1000)
+        self._delay_ms: dict[JobKind, int] = {"session": int(session_delay_seconds * 1000)}
+        if live_delay_seconds is not None:
+            self._delay_ms["live"] = int(live_delay_seconds * 1000)
         self._next_due: int | None = None
         """The earliest time (epoch ms) a job this process was told of falls due; cleared
         by the claim that covers it."""
@@ -126,6 +136,9 @@ class Processor:
         self._max_attempts = max_attempts
         self._run: _Run | None = None
         self._project_keys = ProjectKeys(store)
+        self._live = LiveSessions(
+            store, self._limits, max_followed=live_followed_sessions, page_bytes=_PAGE_BYTES
+        )
 
     def work_queued(self, kind: JobKind) -> None:
         """Ingest committed input that queued a job of `kind`: wake the loop when it is due.
@@ -133,7 +146,9 @@ class Processor:
         O(1) and never blocking, as ingest calls it once per request: the event is set only
         when the wake-up time moves earlier, so many calls before the loop runs wake it once.
         """
-        due = now_ms() + (self._session_delay_ms if kind == "session" else 0)
+        if kind == "live" and kind not in self._delay_ms:
+            return  # live derivation is off: the store queued nothing
+        due = now_ms() + self._delay_ms.get(kind, 0)
         if self._next_due is None or due < self._next_due:
             self._next_due = due
             self._wakeup.set()
@@ -224,7 +239,9 @@ class Processor:
             # it is read, so each body is dropped once derived.
             await asyncio.to_thread(deriver.add_payloads, page)
         run.check()
-        return await asyncio.to_thread(deriver.finish)
+        derived = await asyncio.to_thread(deriver.finish)
+        derived.through = after
+        return derived
 
     async def _derive(self, job: Job) -> Derived | None:
         if job.kind == "session":
@@ -315,6 +332,10 @@ class Processor:
         run = self._run = _Run(job)
         renewing = asyncio.create_task(self._keep_leased(run), name=f"lease {job.origin}")
         try:
+            if job.kind == "live":
+                if not await self._live.run(job, self.owner, run.check):
+                    await self.store.drop_job(job, self.owner)
+                return
             derived = await self._derive(job)
             run.check()
             if derived is None:

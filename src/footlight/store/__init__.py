@@ -56,6 +56,9 @@ def open_store(settings: Settings) -> SQLStore:
     timing = ProcessingTiming(
         inactivity_ms=int(settings.session_inactivity_seconds * 1000),
         max_delay_ms=int(settings.processing_max_delay_seconds * 1000),
+        live_delay_ms=(
+            None if settings.live_delay_seconds is None else int(settings.live_delay_seconds * 1000)
+        ),
     )
     if settings.store is not None:
         from footlight.store.postgres import PostgresStore

@@ -15,6 +15,9 @@ from footlight.core.records import (
 )
 from footlight.store._writes import BackendErrorReport, JobKind, Session
 
+PayloadKey = tuple[int, int]
+"""A stored payload's place in replay order: (payload_id, seq)."""
+
 
 @dataclass(frozen=True)
 class ProcessingTiming:
@@ -27,6 +30,9 @@ class ProcessingTiming:
 
     inactivity_ms: int = 60_000
     max_delay_ms: int = 300_000
+    live_delay_ms: int | None = 500
+    """A stored payload's `live` job falls due this long after it (the first payload since
+    the last run: later ones join that run); None queues no live jobs."""
 
 
 @dataclass(frozen=True)
@@ -204,3 +210,6 @@ class Derived:
     max_services: int = 100
     """Services listed per project: one past it is not added (Limits.max_backend_services)."""
     backfill: Backfill | None = None
+    through: PayloadKey | None = None
+    """The last payload a session's derivation read: processing the finished session moves
+    the live cursor here, and live derivation (origin 'live:<id>') appends rows after it."""

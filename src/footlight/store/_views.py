@@ -42,6 +42,20 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True)
+class RecordingPage:
+    """A page of a session's recording: stored payloads in replay order after a place."""
+
+    bodies: list[bytes]
+    """The payloads as stored (gzip JSON)."""
+    through: tuple[int, int] | None
+    """The (payload_id, seq) of the page's last payload, to read on after; None if empty."""
+    more: bool
+    """Whether payloads follow the page (stored so far)."""
+    last_input_at: int | None
+    """When the session's newest payload was stored (epoch ms); None if it has none."""
+
+
+@dataclass(frozen=True)
 class NetworkWindow:
     """A page of a session's network rows, with the rows just around it.
 

@@ -10,7 +10,7 @@ from footlight.core.payload import PayloadSummary
 
 FieldKind = Literal["user", "session", "track"]
 PayloadSource = Literal["compressed", "legacy"]
-JobKind = Literal["session", "otlp", "backend"]
+JobKind = Literal["session", "otlp", "backend", "live"]
 TokenScope = Literal["read", "admin"]
 TOKEN_SCOPES: tuple[TokenScope, ...] = ("read", "admin")
 

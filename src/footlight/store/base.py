@@ -35,6 +35,7 @@ from footlight.store._processing import (
     Job,
     MetricRecord,
     PageVisit,
+    PayloadKey,
     ProcessingTiming,
     QueuedJob,
     ServiceSeen,
@@ -53,6 +54,7 @@ from footlight.store._views import (
     NetworkWindow,
     Page,
     PurgeResult,
+    RecordingPage,
     SessionQuery,
     SessionView,
     SpanView,
@@ -112,6 +114,7 @@ __all__ = [
     "OtlpBatch",
     "Page",
     "PageVisit",
+    "PayloadKey",
     "PayloadSource",
     "ProcessingStore",
     "ProcessingTiming",
@@ -119,6 +122,7 @@ __all__ = [
     "PurgeResult",
     "QueuedJob",
     "ReadStore",
+    "RecordingPage",
     "ServiceSeen",
     "Session",
     "SessionField",
@@ -268,10 +272,27 @@ class ProcessingStore(KeyLookup, Protocol):
     async def complete_job(self, job: Job, owner: str, derived: Derived) -> bool:
         """Swap in a job's results and finish it, atomically; False if input arrived meanwhile.
 
+        A session's results replace its live rows too, and move its live cursor to
+        `derived.through` (queueing a live run if live rows had gone past it).
+
         Raises if `owner` no longer holds the lease (nothing is written then).
         """
 
     async def drop_job(self, job: Job, owner: str) -> None: ...
+
+    async def live_cursor(self, session_id: int) -> PayloadKey | None:
+        """The last payload the session's live rows cover; None before its first live run."""
+
+    async def append_live(
+        self, job: Job, owner: str, derived: Derived, since: PayloadKey | None
+    ) -> bool:
+        """Add a live run's rows (origin 'live:<id>') and summary, and move the session's live
+        cursor from `since` to `derived.through`, atomically, finishing the job unless input
+        arrived meanwhile. False, with nothing written and the job due at once, if the cursor
+        is no longer at `since` (the finished session was processed meanwhile).
+
+        Raises if `owner` no longer holds the lease (nothing is written then).
+        """
 
     async def fail_job(
         self, job: Job, owner: str, error: str, retry_at: int, *, quarantine: bool = False
@@ -315,6 +336,13 @@ class ReadStore(Protocol):
 
     async def payload_totals(self, secure_id: str) -> tuple[int, int]:
         """(payload count, stored bytes) of a session."""
+
+    async def recording_page(
+        self, session_id: int, after: PayloadKey | None, max_bytes: int
+    ) -> RecordingPage:
+        """The session's payloads after `after` in replay order, as many as fit in
+        `max_bytes` of stored bodies (at least one while any is left), for a client that
+        follows the recording a page at a time."""
 
     # A session's timelines, a page at a time in (time, id) order: `limit` items after
     # `after` (limit None reads them all: for tests and tools, never for a request).

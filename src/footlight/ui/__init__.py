@@ -10,6 +10,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from footlight.api.follow import Followers
 from footlight.errors import StoreError, StoreUnavailable
 from footlight.store.base import ReadStore
 from footlight.ui import pages
@@ -23,6 +24,7 @@ ROUTES = [
     Route("/ui/sessions", pages.signed_in_page(pages.sessions)),
     Route("/ui/sessions/{secure_id}", pages.signed_in_page(pages.session)),
     Route("/ui/sessions/{secure_id}/events", pages.session_events),
+    Route("/ui/sessions/{secure_id}/live", pages.signed_in_page(pages.session_live)),
     Route("/ui/errors", pages.signed_in_page(pages.error_groups)),
     Route("/ui/errors/{fingerprint}", pages.signed_in_page(pages.error_group)),
     Route("/ui/logs", pages.signed_in_page(pages.logs)),
@@ -38,8 +40,11 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(f"{request.method} is not allowed here", status_code=405)
 
 
-def build_ui(store: ReadStore, body_timeout_seconds: float = 30.0) -> Starlette:
-    """The UI on `store`; a form body not received within `body_timeout_seconds` is 408."""
+def build_ui(
+    store: ReadStore, followers: Followers, body_timeout_seconds: float = 30.0
+) -> Starlette:
+    """The UI on `store`; a form body not received within `body_timeout_seconds` is 408;
+    `followers` answers the player's pages of a live recording."""
     app = Starlette(
         routes=ROUTES,
         exception_handlers={
@@ -51,4 +56,5 @@ def build_ui(store: ReadStore, body_timeout_seconds: float = 30.0) -> Starlette:
     )
     app.state.store = store
     app.state.body_timeout_seconds = body_timeout_seconds
+    app.state.followers = followers
     return app

@@ -44,6 +44,7 @@ from starlette.responses import (
 )
 
 from footlight.api.events import stream_events
+from footlight.api.follow import Followers, wants_page
 from footlight.api.network import network_page
 from footlight.api.params import (
     error_group_after,
@@ -322,9 +323,31 @@ async def _readable_session(request: Request, token: ApiToken) -> SessionView:
 
 async def session(request: Request, token: ApiToken) -> Response:
     view = await _readable_session(request, token)
+    payloads, _ = await _store(request).payload_totals(view.secure_id)
+    return await render_off_the_loop(
+        request,
+        "session.html",
+        token=token,
+        has_recording=payloads > 0,
+        player_installed=PLAYER_BUNDLE.is_file(),
+        **await _session_parts(request, view),
+    )
+
+
+async def session_live(request: Request, token: ApiToken) -> Response:
+    """What a live session's page refreshes while it records: its facts line and panes."""
+    view = await _readable_session(request, token)
+    response = await render_off_the_loop(
+        request, "_live.html", token=token, **await _session_parts(request, view)
+    )
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+async def _session_parts(request: Request, view: SessionView) -> dict[str, Any]:
+    """What the facts line and the panes of a session page show."""
     store = _store(request)
     secure_id = view.secure_id
-    payloads, _ = await store.payload_totals(secure_id)
     panes: dict[str, RowPage[Any]] = {
         "console": await store.console_page(secure_id, None, PANE_ROWS),
         "network": await network_page(store, secure_id, None, PANE_ROWS),
@@ -337,19 +360,14 @@ async def session(request: Request, token: ApiToken) -> Response:
     context["traces"] = await _backend_traces(
         store, view, panes["network"].items, panes["errors"].items
     )
-    return await render_off_the_loop(
-        request,
-        "session.html",
-        token=token,
-        session=view,
-        fields=view.properties(),
-        has_recording=payloads > 0,
-        player_installed=PLAYER_BUNDLE.is_file(),
-        cut={name: page.next_after is not None for name, page in panes.items()},
-        pane_rows=PANE_ROWS,
-        max_fields=MAX_VIEW_FIELDS,
+    return {
+        "session": view,
+        "fields": view.properties(),
+        "cut": {name: page.next_after is not None for name, page in panes.items()},
+        "pane_rows": PANE_ROWS,
+        "max_fields": MAX_VIEW_FIELDS,
         **context,
-    )
+    }
 
 
 MAX_TRACES = 500
@@ -442,6 +460,13 @@ async def session_events(request: Request) -> Response:
     view = await store.session_view(secure_id)
     if view is None or token.project_id not in (None, view.project_id):
         return JSONResponse({"error": f"no session {secure_id!r}"}, status_code=404)
+    if wants_page(request):
+        followers: Followers = request.app.state.followers
+        try:
+            page = await followers.page(request, store, view)
+        except HTTPError as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return Response(page, media_type="application/json", headers={"cache-control": "no-store"})
     return StreamingResponse(
         stream_events(store, secure_id),
         media_type="application/json",

@@ -135,3 +135,19 @@ class Access:
                 self.timing.max_delay_ms,
             ),
         )
+
+    def _schedule_live(self, conn: Connection, session_id: int, now: int) -> None:
+        """Queue the session's live derivation (unless it is off), in the transaction that
+        stored a payload: due `live_delay_ms` after the first payload since its last run, never
+        pushed back by later ones (a session pushing without pause is followed all the same)."""
+        if self.timing.live_delay_ms is None:
+            return
+        due = now + self.timing.live_delay_ms
+        conn.execute(
+            "INSERT INTO processing_queue (kind, key, first_enqueued_at, due_at)"
+            " VALUES ('live', ?, ?, ?)"
+            " ON CONFLICT (kind, key) DO UPDATE SET version = processing_queue.version + 1,"
+            " due_at = CASE WHEN processing_queue.due_at < ? THEN processing_queue.due_at"
+            " ELSE ? END",
+            (session_id, now, due, due, due),
+        )

@@ -36,7 +36,10 @@ def delete_session_rows(conn: Connection, session_id: int, secure_id: str) -> No
         conn.execute("DELETE FROM processing_queue WHERE kind = 'backend' AND key = ?", (error_id,))
     for table in ("payloads", "session_fields", "feedback", "metrics", "backend_errors"):
         conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
-    conn.execute("DELETE FROM processing_queue WHERE kind = 'session' AND key = ?", (session_id,))
+    conn.execute(
+        "DELETE FROM processing_queue WHERE kind IN ('session', 'live') AND key = ?", (session_id,)
+    )
+    conn.execute("DELETE FROM live_cursors WHERE session_id = ?", (session_id,))
     conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
 

@@ -311,10 +311,12 @@ def _linked_by_trace(
     }
 
 
-def store_derived(conn: Connection, prepared: PreparedRows) -> None:
+def store_derived(conn: Connection, prepared: PreparedRows, *, append: bool = False) -> None:
+    """Swap in what one input derived (its origin's old rows go), or with `append` add rows
+    to its origin's (a live session's next payloads); a summary always replaces the old."""
     derived = prepared.derived
-    for table in DERIVED_BY_ORIGIN:
-        conn.execute(f"DELETE FROM {table} WHERE origin = ?", (derived.origin,))
+    if not append:
+        delete_origin(conn, derived.origin)
     if prepared.summary is not None:
         sid = derived.session_id
         conn.execute("DELETE FROM session_summaries WHERE session_id = ?", (sid,))
@@ -339,6 +341,11 @@ def store_derived(conn: Connection, prepared: PreparedRows) -> None:
             " WHERE project_id = ? AND client_id = ? AND identifier IS NULL",
             _without_nul((b.identifier, b.user_object, b.email, b.project_id, b.client_id)),
         )
+
+
+def delete_origin(conn: Connection, origin: str) -> None:
+    for table in DERIVED_BY_ORIGIN:
+        conn.execute(f"DELETE FROM {table} WHERE origin = ?", (origin,))
 
 
 def _note_services(conn: Connection, derived: Derived) -> None:

@@ -19,13 +19,14 @@ from footlight.store.base import (
     Job,
     JobKind,
     OtlpBatch,
+    PayloadKey,
     QueuedJob,
     Session,
     SessionInput,
     StoredPayload,
 )
 from footlight.store.sql.access import Access
-from footlight.store.sql.derived import prepare_rows, store_derived
+from footlight.store.sql.derived import delete_origin, prepare_rows, store_derived
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.rows import backend_error, payload_page
 
@@ -43,6 +44,29 @@ def crash_retry_delay(lease_ms: int, attempts: int) -> int:
     doubled for every earlier attempt, at most an hour (and never less than the lease)."""
     doubled = lease_ms << min(max(attempts - 1, 0), 20)
     return max(lease_ms, min(_MAX_RETRY_DELAY_MS, doubled))
+
+
+def _lock_live_cursor(conn: Connection, session_id: int) -> PayloadKey | None:
+    """The session's live cursor, its row locked until the transaction ends (on PostgreSQL:
+    a live run and the finished session's run wait for each other here, whichever comes
+    second seeing what the first wrote)."""
+    conn.execute(
+        "INSERT INTO live_cursors (session_id) VALUES (?) ON CONFLICT (session_id) DO NOTHING",
+        (session_id,),
+    )
+    row = conn.execute(
+        "UPDATE live_cursors SET payload_id = payload_id WHERE session_id = ?"
+        " RETURNING payload_id, seq",
+        (session_id,),
+    ).fetchone()
+    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
+
+def _move_live_cursor(conn: Connection, session_id: int, to: PayloadKey) -> None:
+    conn.execute(
+        "UPDATE live_cursors SET payload_id = ?, seq = ? WHERE session_id = ?",
+        (*to, session_id),
+    )
 
 
 class ProcessingQueries(Access):
@@ -116,20 +140,82 @@ class ProcessingQueries(Access):
             ).fetchone()
             if row is None:
                 raise LeaseLost(job.origin)
+            ends_live = job.kind == "session" and derived.through is not None
+            # The cursor's lock before any other: a live run of the session takes it first too.
+            live = _lock_live_cursor(conn, job.key) if ends_live else None
             store_derived(conn, prepared)
-            if row["version"] == job.version:
-                conn.execute(
-                    "DELETE FROM processing_queue WHERE kind = ? AND key = ?", (job.kind, job.key)
-                )
-                return True
-            conn.execute(
-                "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
-                " attempts = 0, last_error = NULL WHERE kind = ? AND key = ?",
-                (job.kind, job.key),
-            )
-            return False
+            if derived.through is not None and ends_live:
+                self._end_live(conn, job.key, live, derived.through)
+            return self._finish(conn, job, row["version"])
 
         return await self._write(complete)
+
+    def _end_live(
+        self, conn: Connection, session_id: int, live: PayloadKey | None, through: PayloadKey
+    ) -> None:
+        """The finished session's rows replace its live ones (`live` is the cursor, locked),
+        and live derivation goes on after the last payload it read. If live had gone further
+        (payloads stored after this run read them), it is queued to derive them again."""
+        delete_origin(conn, f"live:{session_id}")
+        _move_live_cursor(conn, session_id, through)
+        if live is not None and live > through:
+            self._schedule_live(conn, session_id, now_ms())
+
+    async def append_live(
+        self, job: Job, owner: str, derived: Derived, since: PayloadKey | None
+    ) -> bool:
+        """Add a live run's rows after the session's cursor and move it to `derived.through`,
+        atomically, finishing the job unless input arrived meanwhile. False, with nothing
+        written and the job due again at once, if the cursor is no longer at `since` (the
+        finished session was processed meanwhile): the next run starts from where it is."""
+        prepared = await asyncio.to_thread(prepare_rows, derived)
+
+        def append(conn: Connection) -> bool:
+            row = conn.execute(
+                "UPDATE processing_queue SET lease_until = lease_until"
+                " WHERE kind = ? AND key = ? AND lease_owner = ? RETURNING version",
+                (job.kind, job.key, owner),
+            ).fetchone()
+            if row is None:
+                raise LeaseLost(job.origin)
+            if _lock_live_cursor(conn, job.key) != since:
+                conn.execute(
+                    "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
+                    " attempts = 0, due_at = ? WHERE kind = ? AND key = ?",
+                    (now_ms(), job.kind, job.key),
+                )
+                return False
+            if derived.through is not None and derived.through != since:
+                _move_live_cursor(conn, job.key, derived.through)
+                store_derived(conn, prepared, append=True)
+            self._finish(conn, job, row["version"])
+            return True
+
+        return await self._write(append)
+
+    def _finish(self, conn: Connection, job: Job, version: int) -> bool:
+        """End a run: the job goes, or stays queued (already due) for input that arrived
+        during the run; whether it went."""
+        if version == job.version:
+            conn.execute(
+                "DELETE FROM processing_queue WHERE kind = ? AND key = ?", (job.kind, job.key)
+            )
+            return True
+        conn.execute(
+            "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
+            " attempts = 0, last_error = NULL WHERE kind = ? AND key = ?",
+            (job.kind, job.key),
+        )
+        return False
+
+    async def live_cursor(self, session_id: int) -> PayloadKey | None:
+        def read(conn: Connection) -> PayloadKey | None:
+            row = conn.execute(
+                "SELECT payload_id, seq FROM live_cursors WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
+        return await self._read(read)
 
     async def drop_job(self, job: Job, owner: str) -> None:
         """Finish a job whose input no longer exists (deleted meanwhile)."""

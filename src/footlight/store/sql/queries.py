@@ -25,6 +25,7 @@ from footlight.store.base import (
     Feedback,
     NetworkWindow,
     Page,
+    RecordingPage,
     SessionField,
     SessionQuery,
     SessionView,
@@ -38,6 +39,7 @@ from footlight.store.sql.rows import (
     error_view,
     feedback,
     network_request,
+    payload_page,
     summarised_session,
     track_event,
     websocket_event,
@@ -247,6 +249,34 @@ class SessionQueries(Access):
             if len(rows) < page:
                 return
             cursor = (rows[-1]["payload_id"], rows[-1]["seq"])
+
+    async def recording_page(
+        self, session_id: int, after: tuple[int, int] | None, max_bytes: int
+    ) -> RecordingPage:
+        """The session's payloads after `after` in replay order, as many as fit in
+        `max_bytes` of stored bodies (at least one, while any is left)."""
+
+        def read(conn: Connection) -> RecordingPage:
+            page = payload_page(conn, session_id, after, max_bytes)
+            more = (
+                page
+                and conn.execute(
+                    "SELECT 1 FROM payloads WHERE session_id = ? AND (payload_id > ?"
+                    " OR (payload_id = ? AND seq > ?)) LIMIT 1",
+                    (session_id, page[-1].payload_id, page[-1].payload_id, page[-1].seq),
+                ).fetchone()
+            )
+            last = conn.execute(
+                "SELECT max(received_at) FROM payloads WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            return RecordingPage(
+                [p.body for p in page],
+                (page[-1].payload_id, page[-1].seq) if page else None,
+                bool(more),
+                None if last[0] is None else int(last[0]),
+            )
+
+        return await self._operator_read(read)
 
     async def payload_totals(self, secure_id: str) -> tuple[int, int]:
         """How many payloads a session has, and their stored (compressed) size in bytes."""

@@ -286,6 +286,7 @@ class SQLStore(
                 )
                 return False
             self._schedule(conn, "session", session_id, payload.received_at)
+            self._schedule_live(conn, session_id, payload.received_at)
             return True
 
         return await self._write(append)

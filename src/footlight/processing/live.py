@@ -1,0 +1,110 @@
+"""Live sessions: a recording session's panes and summary, derived a few payloads at a time.
+
+A session is processed once it has been quiet for `FOOTLIGHT_SESSION_INACTIVITY_SECONDS`; until
+then its console, network, errors, track events, pages and browser would be nowhere. So each
+stored payload also queues the session's `live` job, due `FOOTLIGHT_LIVE_DELAY_SECONDS` after
+the first payload since the last run (later payloads join that run). A run feeds the payloads
+stored after the session's live cursor to the session's `SessionDeriver` and appends the rows
+they gave under the origin 'live:<id>', with the summary and pages so far, moving the cursor
+in the same transaction (`ProcessingStore.append_live`): a run that crashes appends nothing,
+and the next starts where the last commit ended.
+
+Live equals final. When the finished session is processed, its rows replace the live ones
+(`complete_job`). Both come from the same deriver fed the same payloads in the same order,
+under the same row budget, so they are the same rows: only their origin changes. The one
+exception is order: live reads the payloads stored after its cursor, so a payload stored late
+with an earlier place in replay order (an old retry) is not shown live; the finished session's
+run reads it in its place.
+
+State. Between runs a deriver holds the replay metrics so far, the row budget and the counts,
+not the rows (they are stored). `LiveSessions` keeps the derivers of the last
+`max_followed` sessions it ran. A run that finds none, or one not at the cursor (the first run
+in this process, evicted, or the session followed by another process sharing the store until
+now), rebuilds it by reading the session's payloads up to the cursor again, rows dropped: a
+cost proportional to the session so far, paid once per such change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from footlight.processing.limits import DerivationLimits
+from footlight.processing.session import SessionDeriver
+from footlight.store.base import Derived, Job, PayloadKey, ProcessingStore, StoredPayload
+
+
+@dataclass
+class _Followed:
+    deriver: SessionDeriver
+    through: PayloadKey | None
+    """The last payload the deriver has read."""
+
+
+def _place(payload: StoredPayload) -> PayloadKey:
+    return (payload.payload_id, payload.seq)
+
+
+class LiveSessions:
+    """Runs `live` jobs, keeping the derivers of the sessions it followed last."""
+
+    def __init__(
+        self,
+        store: ProcessingStore,
+        limits: DerivationLimits,
+        *,
+        max_followed: int,
+        page_bytes: int,
+    ) -> None:
+        self._store = store
+        self._limits = limits
+        self._max_followed = max_followed
+        self._page_bytes = page_bytes
+        self._followed: OrderedDict[int, _Followed] = OrderedDict()
+
+    async def run(self, job: Job, owner: str, check: Callable[[], None]) -> bool:
+        """Derive and append the session's new payloads; False if the session is gone.
+
+        `check` raises if the run's lease was lost; it is called between pages.
+        """
+        # Taken out for the run: kept again only once its rows are committed, so a run that
+        # fails leaves no deriver ahead of the store's cursor.
+        followed = self._followed.pop(job.key, None)
+        session = await self._store.session_input(job.key)
+        if session is None:
+            return False
+        since = await self._store.live_cursor(job.key)
+        if followed is None or followed.through != since:
+            if not await self._store.session_payloads(job.key, since, 1):
+                # Nothing new (the finished session's run took it all): no need to catch up.
+                await self._store.append_live(job, owner, Derived(job.origin, through=since), since)
+                return True
+            followed = _Followed(SessionDeriver(session, job.origin, self._limits), None)
+        deriver = followed.deriver
+        through = followed.through
+        while True:
+            check()
+            page = await self._store.session_payloads(job.key, through, self._page_bytes)
+            if not page:
+                break
+            through = _place(page[-1])
+            await asyncio.to_thread(self._read, deriver, page, since)
+        check()
+        derived = await asyncio.to_thread(deriver.take, job.origin, through)
+        if await self._store.append_live(job, owner, derived, since):
+            followed.through = through
+            self._followed[job.key] = followed
+            while len(self._followed) > self._max_followed:
+                self._followed.popitem(last=False)
+        return True
+
+    @staticmethod
+    def _read(deriver: SessionDeriver, page: list[StoredPayload], since: PayloadKey | None) -> None:
+        """Feed a page; rows of payloads up to `since` (stored already) are dropped."""
+        while page:
+            payload = page.pop(0)
+            deriver.add_payload(payload)
+            if since is not None and _place(payload) <= since:
+                deriver.drop_rows()

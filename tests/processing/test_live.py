@@ -1,0 +1,241 @@
+"""Live sessions (footlight.processing.live): a recording session's panes and summary fill as
+its payloads arrive, long before it is finished, and processing the finished session gives
+exactly the rows live derivation showed.
+
+The servers here finish a session only after an hour of quiet; a test that wants the finished
+session's processing makes its job due itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from typing import Any
+
+import httpx
+import pytest
+
+from footlight.cli import main
+from footlight.store import SQLStore
+from tests.helpers.cli import create_token
+from tests.helpers.graphql import init_session, make_payload, meta_event, push
+from tests.helpers.inspection import (
+    session_console,
+    session_network,
+    session_tracks,
+    session_websocket,
+)
+from tests.helpers.paths import FIXTURES
+from tests.helpers.servers import Server, bearer_client, client_of, running
+from tests.helpers.store import db_rows, with_store
+from tests.helpers.waiting import wait_for_processing
+
+UNFINISHED = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600"}
+"""Sessions stay unfinished for the test's whole life: whatever they show is live."""
+
+CAPTURE = FIXTURES / "highlight-run-10.7.5-requests.jsonl"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Server]:
+    with running(tmp_path_factory, "live", backend, UNFINISHED) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(live: Server) -> Iterator[httpx.Client]:
+    with bearer_client(live, create_token(live)) as client:
+        yield client
+
+
+def console(text: str, time_ms: int) -> dict[str, Any]:
+    return {"type": "log", "value": [text], "time": time_ms, "trace": [], "attributes": "{}"}
+
+
+def thrown(message: str) -> dict[str, Any]:
+    return {
+        "event": message,
+        "type": "window.onerror",
+        "url": "https://app.example/checkout",
+        "source": "https://app.example/app.js",
+        "lineNumber": 3,
+        "columnNumber": 9,
+        "stackTrace": [
+            {"fileName": "https://app.example/app.js", "functionName": "pay", "lineNumber": 3}
+        ],
+        "timestamp": "2026-12-03T10:00:00.000Z",
+    }
+
+
+def live_jobs(server: Server) -> int:
+    return int(
+        db_rows(server.data_dir, "SELECT count(*) FROM processing_queue WHERE kind = 'live'")[0][0]
+    )
+
+
+def wait_for_live(server: Server, timeout: float = 30.0) -> None:
+    """Until no live run is queued: everything pushed so far is derived live."""
+    deadline = time.monotonic() + timeout
+    while live_jobs(server):
+        assert time.monotonic() < deadline, f"live runs still queued; log:\n{server.log()[-3000:]}"
+        time.sleep(0.02)
+
+
+def finish_sessions(server: Server) -> None:
+    """Make every session's (hour-away) processing due now, and wait for it."""
+    db_rows(server.data_dir, "UPDATE processing_queue SET due_at = 0 WHERE kind = 'session'")
+    wait_for_processing(server)
+
+
+def until(read: Any, ready: Any, timeout: float = 5.0) -> Any:
+    """`read()` once `ready` holds for it; fails after `timeout` s with the last answer."""
+    deadline = time.monotonic() + timeout
+    while not ready(found := read()):
+        assert time.monotonic() < deadline, f"not within {timeout} s: {found}"
+        time.sleep(0.05)
+    return found
+
+
+def rows(api: httpx.Client, path: str) -> list[dict[str, Any]]:
+    response = api.get(path)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return list(next(v for v in body.values() if isinstance(v, list)))
+
+
+def occurrences(api: httpx.Client, message: str) -> int:
+    """The count of the error group of `message` (only the tests here record errors)."""
+    (group,) = [g for g in rows(api, "/api/v1/error-groups") if g["message"] == message]
+    return int(group["count"])
+
+
+def test_console_errors_and_summary_show_while_the_session_records(
+    live: Server, api: httpx.Client
+) -> None:
+    with client_of(live) as sdk:
+        secure_id = init_session(sdk)
+        started = 1_796_290_000_000
+        payload = make_payload(
+            events=[meta_event(started)],
+            messages=[console("first message", started + 10)],
+            errors=[thrown("TypeError: price is undefined")],
+        )
+        assert push(sdk, secure_id, 1, payload).status_code == 200
+
+        # Within seconds, not after the session's hour of quiet.
+        messages = until(
+            lambda: rows(api, f"/api/v1/sessions/{secure_id}/console"), lambda r: len(r) == 1
+        )
+        assert messages[0]["message"] == "first message"
+        errors = until(lambda: rows(api, f"/api/v1/sessions/{secure_id}/errors"), bool)
+        assert [e["message"] for e in errors] == ["TypeError: price is undefined"]
+        session = api.get(f"/api/v1/sessions/{secure_id}").json()
+        assert session["status"] == "processing", session
+        assert session["summary"]["console_count"] == 1
+        assert session["summary"]["error_count"] == 1
+        assert session["summary"]["landing_page"] == "https://app.example/"
+        assert occurrences(api, "TypeError: price is undefined") == 1
+
+        # The next push adds to what is shown, repeating nothing.
+        payload = make_payload(
+            events=[{**meta_event(started + 5_000), "data": {"href": "https://app.example/pay"}}],
+            messages=[console("second message", started + 5_010)],
+            errors=[thrown("TypeError: price is undefined")],
+        )
+        assert push(sdk, secure_id, 2, payload).status_code == 200
+        messages = until(
+            lambda: rows(api, f"/api/v1/sessions/{secure_id}/console"), lambda r: len(r) >= 2
+        )
+        assert [m["message"] for m in messages] == ["first message", "second message"]
+        wait_for_live(live)
+        assert len(rows(api, f"/api/v1/sessions/{secure_id}/errors")) == 2
+        summary = api.get(f"/api/v1/sessions/{secure_id}").json()["summary"]
+        assert (summary["console_count"], summary["error_count"]) == (2, 2)
+        assert summary["exit_page"] == "https://app.example/pay"
+        assert occurrences(api, "TypeError: price is undefined") == 2
+
+
+def test_a_retried_push_adds_nothing_live(live: Server, api: httpx.Client) -> None:
+    with client_of(live) as sdk:
+        secure_id = init_session(sdk)
+        payload = make_payload(messages=[console("once", 1_796_290_000_100)])
+        for _ in range(3):
+            assert push(sdk, secure_id, 1, payload).status_code == 200
+            wait_for_live(live)
+    assert [m["message"] for m in rows(api, f"/api/v1/sessions/{secure_id}/console")] == ["once"]
+
+
+async def _everything(store: SQLStore, secure_id: str) -> dict[str, Any]:
+    """All a session's derived rows and its summary, as values (no ids, no origins)."""
+    view = await store.session_view(secure_id)
+    assert view is not None
+    assert view.summary is not None
+    errors = await store.errors(None, session_secure_id=secure_id, limit=10_000)
+    return {
+        "summary": asdict(view.summary),
+        "console": [asdict(m) for m in await session_console(store, secure_id)],
+        "network": [asdict(n) for n in await session_network(store, secure_id)],
+        "websocket": [asdict(w) for w in await session_websocket(store, secure_id)],
+        "tracks": [asdict(t) for t in await session_tracks(store, secure_id)],
+        "errors": sorted(
+            json.dumps(asdict(replace(e, id=0)), sort_keys=True, default=str) for e in errors
+        ),
+    }
+
+
+def everything(server: Server, secure_ids: list[str]) -> dict[str, dict[str, Any]]:
+    async def read(store: SQLStore) -> dict[str, dict[str, Any]]:
+        return {s: await _everything(store, s) for s in secure_ids}
+
+    return with_store(server.data_dir, read)
+
+
+def test_what_live_showed_is_what_the_finished_session_keeps(
+    tmp_path_factory: pytest.TempPathFactory, backend: str
+) -> None:
+    """The real SDK's captured requests (one session over two page loads), sent one at a time
+    with a live run after each push: what was shown live equals the finished session's rows,
+    none doubled or missing."""
+    requests = [json.loads(line) for line in CAPTURE.read_text().splitlines()]
+    with running(tmp_path_factory, "live-vs-final", backend, UNFINISHED) as server:
+        assert (
+            main(["project", "create", "harness", "--key", "harness-project", *server.store_args])
+            == 0
+        )
+        secure_ids: list[str] = []
+        with client_of(server) as sdk:
+            for request in requests:
+                response = sdk.post(
+                    request["path"], json=request["body"], headers=request["headers"]
+                )
+                assert response.status_code == 200, response.text
+                variables = request["body"].get("variables", {})
+                secure_id = variables.get("session_secure_id")
+                if secure_id and secure_id not in secure_ids:
+                    secure_ids.append(secure_id)
+                wait_for_live(server)
+        assert secure_ids, "the capture pushed to no session"
+
+        shown = everything(server, secure_ids)
+        live_rows = db_rows(
+            server.data_dir,
+            "SELECT count(*) FROM console_messages WHERE substr(origin, 1, 5) = 'live:'",
+        )
+        assert sum(len(v["console"]) + len(v["network"]) for v in shown.values()) > 0
+        assert live_rows[0][0] == sum(len(v["console"]) for v in shown.values())
+
+        finish_sessions(server)
+        kept = everything(server, secure_ids)
+        for secure_id in secure_ids:
+            before, after = shown[secure_id], kept[secure_id]
+            assert before["summary"]["payload_count"] > 0
+            assert before == after, secure_id
+        left = db_rows(
+            server.data_dir,
+            "SELECT (SELECT count(*) FROM console_messages WHERE substr(origin, 1, 5) = 'live:')"
+            " + (SELECT count(*) FROM network_requests WHERE substr(origin, 1, 5) = 'live:')"
+            " + (SELECT count(*) FROM errors WHERE substr(origin, 1, 5) = 'live:')",
+        )
+        assert left[0][0] == 0
