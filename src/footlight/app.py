@@ -30,6 +30,7 @@ from footlight.api.follow import Followers, FollowSettings
 from footlight.api.routes import build_api
 from footlight.config import Settings
 from footlight.core import nesting
+from footlight.core.ids import encode_project
 from footlight.core.networks import parse_trusted_proxies
 from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
@@ -47,14 +48,14 @@ from footlight.edge.graphql_http import GraphQLEndpoint
 from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
 from footlight.edge.otlp_grpc import OtlpGrpcServer
-from footlight.errors import GrpcBindError, HTTPError
+from footlight.errors import GrpcBindError, HTTPError, shown
 from footlight.graph import RequestContext, build_executor
 from footlight.ingest import offload
 from footlight.ingest.service import ClientInfo, Ingestor
 from footlight.malloc import Trimmer
 from footlight.processing.limits import DerivationLimits
 from footlight.processing.worker import Processor
-from footlight.store import Store
+from footlight.store import Session, Store
 from footlight.ui import build_ui
 
 log = logging.getLogger("footlight")
@@ -80,7 +81,9 @@ class FootlightApp:
         )
         # Ingest tells processing of the jobs it queues (ingest does not import processing:
         # it is handed the callback), so new work is processed without waiting for a poll.
-        self.ingest = Ingestor(store, settings.limits, self.processor.work_queued)
+        self.ingest = Ingestor(
+            store, settings.limits, self.processor.work_queued, first_session=_announce
+        )
         # One bound on the requests that wait for a live recording, for the API and the UI.
         followers = Followers(
             FollowSettings(
@@ -173,6 +176,7 @@ class FootlightApp:
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         processing: asyncio.Task[None] | None = None
         usage: asyncio.Task[None] | None = None
+        refusals: asyncio.Task[None] | None = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -196,6 +200,10 @@ class FootlightApp:
                 await self.ingest.limiter.usage.sync()
                 usage = asyncio.create_task(self.ingest.limiter.usage.run(), name="usage")
                 processing = asyncio.create_task(self.processor.run(), name="processing")
+                refusals = asyncio.create_task(
+                    self.ingest.refusals.run(self.store, self.settings.limits.refusals_kept),
+                    name="refusals",
+                )
                 # Everything alive now (modules, schema, caches) lives as long as the process:
                 # keep it out of the collector's full passes, which otherwise grow with it.
                 gc.collect()
@@ -204,7 +212,7 @@ class FootlightApp:
             elif message["type"] == "lifespan.shutdown":
                 if self.otlp_grpc is not None:
                     await self.otlp_grpc.stop()
-                for task in (processing, usage):
+                for task in (processing, usage, refusals):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
@@ -212,6 +220,17 @@ class FootlightApp:
                 await self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _announce(session: Session) -> None:
+    """The first session this process started for a project: the operator wiring a site
+    sees it arrive without opening the UI."""
+    sdk = f" (highlight.run {shown(session.client_version)})" if session.client_version else ""
+    print(
+        f"first session of project {encode_project(session.project_id)}{sdk}:"
+        f" {shown(session.secure_id)}; /ui/setup shows what arrives for each project",
+        flush=True,
+    )
 
 
 def app_from_environment() -> FootlightApp:

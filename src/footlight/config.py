@@ -118,6 +118,9 @@ class Limits:
     max_backend_services: int = 100
     """Backend services listed per project (first and last seen); further services' exports
     are kept as usual, only not listed."""
+    refusals_kept: int = 1_000
+    """(project, reason) pairs of refused requests the store keeps for the setup page, the most
+    recently refused; each process also counts at most this many between two writes."""
     # What processing derives from one session (see footlight.processing.limits).
     max_derived_rows_per_session: int = 5_000
     """Console messages, network requests, websocket events, errors, track events and pages
@@ -393,6 +396,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _positive_float,
         "Longest processing waits to look for due jobs (work queued by this process wakes it"
         " at once).",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_REFUSALS_KEPT",
+        "refusals_kept",
+        _positive_int,
+        "Kinds of refused requests (project, reason) kept for the setup page, newest first.",
+        in_limits=True,
     ),
     SettingSpec(
         "FOOTLIGHT_MAX_CONNECTIONS",

@@ -15,15 +15,10 @@ import pytest
 
 from tests.helpers.api import assert_error_response, get_json
 from tests.helpers.cli import create_token
-from tests.helpers.graphql import error_codes, gql, init_session
+from tests.helpers.graphql import MARK_BACKEND, error_codes, gql, init_session
 from tests.helpers.servers import Server, bearer_client
 from tests.helpers.store import new_project
 from tests.helpers.waiting import wait_for_processing
-
-MARK_BACKEND = """mutation markBackendSetup($project_id: String, $session_secure_id: String,
-  $type: String) {
-  markBackendSetup(project_id: $project_id, session_secure_id: $session_secure_id, type: $type)
-}"""
 
 
 def _attr(key: str, value: str) -> dict[str, Any]:

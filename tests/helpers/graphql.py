@@ -189,3 +189,9 @@ def push_backend_errors(
 ) -> None:
     response = gql(client, BACKEND_DOC, {"project_id": str(project.id), "errors": errors})
     assert response.json() == {"data": {"pushBackendPayload": None}}, response.text
+
+
+MARK_BACKEND = """mutation markBackendSetup($project_id: String, $session_secure_id: String,
+  $type: String) {
+  markBackendSetup(project_id: $project_id, session_secure_id: $session_secure_id, type: $type)
+}"""

@@ -31,10 +31,11 @@ import msgspec
 from footlight.config import Limits
 from footlight.core import payload as payloads
 from footlight.core.clock import now_ms
-from footlight.core.ids import decode_project, parse_int64
+from footlight.core.ids import decode_project, encode_project, parse_int64
 from footlight.errors import (
     BadInput,
     Forbidden,
+    IngestError,
     NotFound,
     SessionFull,
     SessionOfAnotherProject,
@@ -47,6 +48,7 @@ from footlight.ingest.bounds import Bounds
 from footlight.ingest.daily_quotas import Ticket
 from footlight.ingest.offload import run_off_loop, run_sized
 from footlight.ingest.quotas import Limiter, Tracked
+from footlight.ingest.refusals import RefusalCounter
 from footlight.store import (
     BackendErrorReport,
     Feedback,
@@ -152,14 +154,24 @@ async def _within(ticket: Ticket, work: Awaitable[T]) -> T:
 
 class Ingestor:
     def __init__(
-        self, store: IngestStore, limits: Limits, work_queued: WorkQueued = _nobody_listens
+        self,
+        store: IngestStore,
+        limits: Limits,
+        work_queued: WorkQueued = _nobody_listens,
+        *,
+        first_session: Callable[[Session], None] | None = None,
     ) -> None:
+        """`first_session` is told of the first session this process starts for each
+        project (the server says so on its terminal)."""
         self.store = store
         self.limits = limits
         self.work_queued = work_queued
         self.bounds = Bounds(limits)
         self.limiter = Limiter(limits, store)
         self.projects = ProjectKeys(store)
+        self.refusals = RefusalCounter(limits.refusals_kept)
+        self._first_session = first_session
+        self._projects_seen: set[int] = set()
 
     async def _session(self, secure_id: str) -> Tracked:
         """What the limiter tracks about a stored session; NotFound if there is none."""
@@ -206,7 +218,25 @@ class Ingestor:
             raise BadInput("session_secure_id must not be empty")
         if secure_id is not None:
             self.bounds.secure_id(secure_id)
-        project_id = await self.resolve_project(project_key)
+        try:
+            project_id = await self.resolve_project(project_key)
+        except NotFound as exc:
+            self.refusals.note(project_key, exc.code, str(exc))
+            raise
+        try:
+            session = await self._initialize(project_id, secure_id, client, details)
+        except IngestError as exc:
+            self.refusals.note(encode_project(project_id), exc.code, str(exc))
+            raise
+        if session.created and project_id not in self._projects_seen:
+            self._projects_seen.add(project_id)
+            if self._first_session is not None:
+                self._first_session(session)
+        return session
+
+    async def _initialize(
+        self, project_id: int, secure_id: str | None, client: ClientInfo, details: dict[str, Any]
+    ) -> Session:
         b = self.bounds
         domains = details.pop("network_recording_domains", None)
         if domains is not None:
@@ -251,8 +281,12 @@ class Ingestor:
         self.bounds.secure_id(secure_id)
         number = parse_int64(payload_id, "payload_id")
         session = await self._session(secure_id)
-        ticket = self._admit(secure_id, session, client, payloads.stored_size(data))
-        await _within(ticket, self._push_compressed(secure_id, session, number, data))
+        try:
+            ticket = self._admit(secure_id, session, client, payloads.stored_size(data))
+            await _within(ticket, self._push_compressed(secure_id, session, number, data))
+        except IngestError as exc:
+            self.refusals.note(encode_project(session.project), exc.code, str(exc))
+            raise
 
     async def _push_compressed(
         self, secure_id: str, session: Tracked, payload_id: int, data: str
@@ -273,9 +307,13 @@ class Ingestor:
         raw_id = arguments.get("payload_id")
         number = 0 if raw_id is None else parse_int64(raw_id, "payload_id")
         session = await self._session(secure_id)
-        # What it will store is known only once encoded: the store enforces the size cap.
-        ticket = self._admit(secure_id, session, client, 0)
-        return await _within(ticket, self._push_legacy(secure_id, session, number, arguments))
+        try:
+            # What it will store is known only once encoded: the store enforces the size cap.
+            ticket = self._admit(secure_id, session, client, 0)
+            return await _within(ticket, self._push_legacy(secure_id, session, number, arguments))
+        except IngestError as exc:
+            self.refusals.note(encode_project(session.project), exc.code, str(exc))
+            raise
 
     async def _push_legacy(
         self, secure_id: str, session: Tracked, payload_id: int, arguments: Mapping[str, Any]

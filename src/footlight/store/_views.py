@@ -42,6 +42,24 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True)
+class ProjectIntake:
+    """What has reached a project lately, for the setup page."""
+
+    project_id: int
+    last_session_at: int | None
+    """When its newest session started."""
+    last_session_secure_id: str | None
+    sdk_version: str | None
+    """The browser SDK version its newest session named (`clientVersion`)."""
+    last_push_at: int | None
+    """When a payload of one of its newest sessions was last stored."""
+    last_browser_span_at: int | None
+    """When a span of one of its newest sessions (the browser's OTLP) last started."""
+    last_backend_error_at: int | None
+    """When a backend error (pushBackendPayload) was last stored for it."""
+
+
+@dataclass(frozen=True)
 class RecordingPage:
     """A page of a session's recording: stored payloads in replay order after a place."""
 

@@ -208,3 +208,18 @@ class SessionRecord:
     fields: list[SessionField] = field(default_factory=list)
     feedback: list[Feedback] = field(default_factory=list)
     metrics: list[Metric] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IntakeRefusal:
+    """Requests ingest refused for one reason, named by project: `count` of them between
+    `first_at` and `last_at`, `example` the message the last one was answered."""
+
+    project: str
+    """The project's verbose id, or (for a project this store lacks) the id as sent."""
+    code: str
+    """The error code the requests were answered (`extensions.code`)."""
+    count: int
+    first_at: int
+    last_at: int
+    example: str

@@ -53,6 +53,7 @@ from footlight.store._views import (
     LogView,
     NetworkWindow,
     Page,
+    ProjectIntake,
     PurgeResult,
     RecordingPage,
     SessionQuery,
@@ -67,6 +68,7 @@ from footlight.store._writes import (
     Feedback,
     FieldKind,
     IncomingPayload,
+    IntakeRefusal,
     JobKind,
     Metric,
     NewSession,
@@ -102,6 +104,7 @@ __all__ = [
     "FieldKind",
     "IncomingPayload",
     "IngestStore",
+    "IntakeRefusal",
     "Job",
     "JobKind",
     "KeyLookup",
@@ -119,6 +122,7 @@ __all__ = [
     "ProcessingStore",
     "ProcessingTiming",
     "Project",
+    "ProjectIntake",
     "PurgeResult",
     "QueuedJob",
     "ReadStore",
@@ -248,6 +252,10 @@ class IngestStore(KeyLookup, Protocol):
 
     async def sync_usage(self, counts: Sequence[UsageCount], day: int) -> UsageTotals:
         """Add to the usage counters, all or nothing; return the quotas and `day`'s totals."""
+
+    async def note_refusals(self, refusals: Sequence[IntakeRefusal], keep: int) -> None:
+        """Add to the counts of refused requests by (project, code); keep the `keep` most
+        recently refused pairs."""
 
 
 class ProcessingStore(KeyLookup, Protocol):
@@ -415,6 +423,13 @@ class ReadStore(Protocol):
 
     async def delete_session(self, secure_id: str) -> bool:
         """Remove a session, its input and everything derived from it; False if unknown."""
+
+    async def project_intake(self, project_ids: Sequence[int]) -> list[ProjectIntake]:
+        """What reached each project lately (its newest sessions, pushes, browser spans,
+        backend errors), in `project_ids` order."""
+
+    async def refusals(self, limit: int) -> list[IntakeRefusal]:
+        """Refused requests by (project, code), most recently refused first."""
 
     async def token_by_hash(self, token_hash: bytes) -> ApiToken | None: ...
 

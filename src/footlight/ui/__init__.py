@@ -28,6 +28,7 @@ ROUTES = [
     Route("/ui/errors", pages.signed_in_page(pages.error_groups)),
     Route("/ui/errors/{fingerprint}", pages.signed_in_page(pages.error_group)),
     Route("/ui/logs", pages.signed_in_page(pages.logs)),
+    Route("/ui/setup", pages.signed_in_page(pages.setup)),
     Mount("/ui/static", StaticFiles(directory=pages.HERE / "static"), name="static"),
 ]
 

@@ -56,6 +56,7 @@ from footlight.api.params import (
     session_cursor,
     session_query,
 )
+from footlight.core.clock import now_ms
 from footlight.core.ids import encode_project
 from footlight.core.records import NetworkRequest
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
@@ -63,8 +64,12 @@ from footlight.errors import HTTPError, ReadTimeout
 from footlight.store.base import (
     MAX_VIEW_FIELDS,
     ApiToken,
+    BackendService,
     ErrorGroupView,
     ErrorView,
+    IntakeRefusal,
+    Project,
+    ProjectIntake,
     ReadStore,
     SessionView,
     SpanRecord,
@@ -566,3 +571,69 @@ def _offset_seconds(timestamp: int, start: int | None) -> float:
     if start is None:
         return 0.0
     return round(max(0, timestamp - start) / 1000, 1)
+
+
+# -- setup -------------------------------------------------------------------------------------
+
+QUIET_MS = 5 * 60_000
+"""A project whose newest data is older than this is said to have received none lately."""
+SETUP_REFUSALS = 200
+"""Kinds of refused requests the setup page reads (the most recently refused)."""
+
+
+@dataclass(frozen=True)
+class ProjectSetup:
+    """One project on the setup page: what reached it, and what to paste."""
+
+    project: Project
+    verbose_id: str
+    intake: ProjectIntake
+    services: list[BackendService]
+    refusals: list[IntakeRefusal]
+    snippet: str
+    quiet_minutes: int | None
+    """Minutes since the newest browser data, when that is over QUIET_MS; else None."""
+
+
+async def setup(request: Request, token: ApiToken) -> Response:
+    """For each project: is the browser SDK recording, is a backend reporting, what was
+    refused, and the snippet to paste."""
+    store = _store(request)
+    projects = [p for p in await store.list_projects() if token.project_id in (None, p.id)]
+    ids = [p.id for p in projects]
+    intake = {i.project_id: i for i in await store.project_intake(ids)}
+    services: dict[int, list[BackendService]] = {}
+    for service in await store.backend_services(ids):
+        services.setdefault(service.project_id, []).append(service)
+    refused = await store.refusals(SETUP_REFUSALS)
+    origin = str(request.base_url).rstrip("/")
+    now = now_ms()
+    rows = []
+    for p in projects:
+        verbose = encode_project(p.id)
+        seen = intake[p.id]
+        newest = max((t for t in (seen.last_push_at, seen.last_session_at) if t), default=None)
+        rows.append(
+            ProjectSetup(
+                project=p,
+                verbose_id=verbose,
+                intake=seen,
+                services=services.get(p.id, []),
+                refusals=[r for r in refused if r.project == verbose],
+                snippet=(
+                    f"H.init('{verbose}', {{ backendUrl: '{origin}', otlpEndpoint: '{origin}' }})"
+                ),
+                quiet_minutes=(
+                    (now - newest) // 60_000 if newest and now - newest > QUIET_MS else None
+                ),
+            )
+        )
+    known = {row.verbose_id for row in rows}
+    # Requests naming a project this server lacks belong to no project: only a token that
+    # reads every project sees them.
+    unknown = (
+        [r for r in refused if r.code == "NOT_FOUND" and r.project not in known]
+        if token.project_id is None
+        else []
+    )
+    return render(request, "setup.html", token=token, projects=rows, unknown=unknown)

@@ -42,6 +42,7 @@ from footlight.store.base import (
 from footlight.store.sql.access import Access, Engine, digest, require_project, session_id_of
 from footlight.store.sql.admin import AdminQueries
 from footlight.store.sql.engine import Connection
+from footlight.store.sql.intake import IntakeQueries
 from footlight.store.sql.processing import ProcessingQueries
 from footlight.store.sql.projects import ProjectQueries
 from footlight.store.sql.queries import SessionQueries
@@ -138,6 +139,7 @@ class SQLStore(
     TelemetryQueries,
     AdminQueries,
     UsageQueries,
+    IntakeQueries,
     Access,
 ):
     """`Store` on an engine (see `footlight.store.open_store`)."""

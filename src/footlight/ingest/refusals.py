@@ -1,0 +1,87 @@
+"""What ingest refused, counted by project and reason, so the setup page can say which part
+of a site's wiring is wrong (a project id nobody created, payloads the SDK should not send).
+
+Refusals come from strangers, may be many (a page with a wrong project id refuses one
+initializeSession per load) and of every kind: they are never written one by one. Each
+process counts them in memory, at most `max_kinds` (project, code) pairs between two writes
+(others are only counted in `not_counted`), and `flush_every` seconds the server adds the
+counts to the store in one write, which keeps the most recently refused pairs
+(`FOOTLIGHT_REFUSALS_KEPT`). A crash loses at most the last interval's counts: they are
+diagnostics, not acknowledged data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from footlight.core.clock import now_ms
+from footlight.errors import StoreError, StoreUnavailable
+from footlight.store.base import IngestStore, IntakeRefusal
+
+log = logging.getLogger("footlight.ingest")
+
+_EXAMPLE_CHARS = 300
+_PROJECT_CHARS = 64
+
+
+def _kept(text: str, limit: int) -> str:
+    """A stranger's text as stored: cut to `limit` characters, NUL (which PostgreSQL text
+    cannot hold) replaced. Pages escape what they show."""
+    return text[:limit].replace("\x00", "\ufffd")
+
+
+@dataclass
+class _Count:
+    count: int
+    first_at: int
+    last_at: int
+    example: str
+
+
+class RefusalCounter:
+    def __init__(self, max_kinds: int) -> None:
+        self._max_kinds = max_kinds
+        self._counts: dict[tuple[str, str], _Count] = {}
+        self.not_counted = 0
+
+    def note(self, project: str, code: str, message: str) -> None:
+        """One refused request: `project` a verbose id, or the unknown id it named."""
+        key = (_kept(project, _PROJECT_CHARS), code)
+        now = now_ms()
+        found = self._counts.get(key)
+        if found is not None:
+            found.count += 1
+            found.last_at = now
+            found.example = _kept(message, _EXAMPLE_CHARS)
+        elif len(self._counts) < self._max_kinds:
+            self._counts[key] = _Count(1, now, now, _kept(message, _EXAMPLE_CHARS))
+        else:
+            self.not_counted += 1
+
+    def take(self) -> list[IntakeRefusal]:
+        """The counts since the last `take`, which starts counting anew."""
+        counts, self._counts = self._counts, {}
+        return [
+            IntakeRefusal(project, code, c.count, c.first_at, c.last_at, c.example)
+            for (project, code), c in counts.items()
+        ]
+
+    async def run(self, store: IngestStore, keep: int, flush_every: float = 5.0) -> None:
+        """Add the counts to the store every `flush_every` s until cancelled (then once more)."""
+        try:
+            while True:
+                await asyncio.sleep(flush_every)
+                await self.flush(store, keep)
+        finally:
+            await asyncio.shield(self.flush(store, keep))
+
+    async def flush(self, store: IngestStore, keep: int) -> None:
+        taken = self.take()
+        if not taken:
+            return
+        try:
+            await store.note_refusals(taken, keep)
+        except (StoreError, StoreUnavailable) as exc:
+            log.warning("could not record %d kinds of refused requests: %s", len(taken), exc)
