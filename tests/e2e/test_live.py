@@ -21,7 +21,8 @@ from tests.helpers.paths import ARTIFACTS
 from tests.helpers.sdk import BackendTraffic, wait_until
 from tests.helpers.servers import Server, start_server
 
-pytestmark = pytest.mark.e2e
+# Serial: it asserts how soon what the page did shows, which a loaded machine would stretch.
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 LIVE = {
     # Quiet (and a long poll's longest wait) within seconds, so the test sees both.

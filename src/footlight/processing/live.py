@@ -7,7 +7,9 @@ the first payload since the last run (later payloads join that run). A run feeds
 stored after the session's live cursor to the session's `SessionDeriver` and appends the rows
 they gave under the origin 'live:<id>', with the summary and pages so far, moving the cursor
 in the same transaction (`ProcessingStore.append_live`): a run that crashes appends nothing,
-and the next starts where the last commit ended.
+and the next starts where the last commit ended. Live runs due together are claimed together
+(up to 32 sessions) and stored in one transaction: a live run is small and frequent (one
+per push), so what it costs is mostly its claim and its commit, shared that way by many.
 
 Live equals final. When the finished session is processed, its rows replace the live ones
 (`complete_job`). Both come from the same deriver fed the same payloads in the same order,
@@ -28,12 +30,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from footlight.processing.limits import DerivationLimits
 from footlight.processing.session import SessionDeriver
-from footlight.store.base import Derived, Job, PayloadKey, ProcessingStore, StoredPayload
+from footlight.store.base import (
+    Derived,
+    Job,
+    LiveRun,
+    PayloadKey,
+    ProcessingStore,
+    StoredPayload,
+)
 
 
 @dataclass
@@ -64,41 +73,50 @@ class LiveSessions:
         self._page_bytes = page_bytes
         self._followed: OrderedDict[int, _Followed] = OrderedDict()
 
-    async def run(self, job: Job, owner: str, check: Callable[[], None]) -> bool:
-        """Derive and append the session's new payloads; False if the session is gone.
+    async def run(self, jobs: Sequence[Job], owner: str) -> list[Job]:
+        """Derive the sessions' new payloads and append them, all in one write; the jobs
+        whose session is gone (to drop)."""
+        runs: list[LiveRun] = []
+        followers: list[_Followed | None] = []
+        gone: list[Job] = []
+        for job in jobs:
+            derived = await self._derive(job)
+            if derived is None:
+                gone.append(job)
+                continue
+            run, followed = derived
+            runs.append(run)
+            followers.append(followed)
+        kept = await self._store.append_live(owner, runs) if runs else []
+        for run, followed, ok in zip(runs, followers, kept, strict=True):
+            if ok and followed is not None:
+                self._followed[run.job.key] = followed
+        while len(self._followed) > self._max_followed:
+            self._followed.popitem(last=False)
+        return gone
 
-        `check` raises if the run's lease was lost; it is called between pages.
-        """
+    async def _derive(self, job: Job) -> tuple[LiveRun, _Followed | None] | None:
+        """The session's run and the deriver to keep if it is stored; None if it is gone."""
         # Taken out for the run: kept again only once its rows are committed, so a run that
         # fails leaves no deriver ahead of the store's cursor.
         followed = self._followed.pop(job.key, None)
         session = await self._store.session_input(job.key)
         if session is None:
-            return False
+            return None
         since = await self._store.live_cursor(job.key)
         if followed is None or followed.through != since:
             if not await self._store.session_payloads(job.key, since, 1):
                 # Nothing new (the finished session's run took it all): no need to catch up.
-                await self._store.append_live(job, owner, Derived(job.origin, through=since), since)
-                return True
+                return LiveRun(job, Derived(job.origin, through=since), since), None
             followed = _Followed(SessionDeriver(session, job.origin, self._limits), None)
         deriver = followed.deriver
         through = followed.through
-        while True:
-            check()
-            page = await self._store.session_payloads(job.key, through, self._page_bytes)
-            if not page:
-                break
+        while page := await self._store.session_payloads(job.key, through, self._page_bytes):
             through = _place(page[-1])
             await asyncio.to_thread(self._read, deriver, page, since)
-        check()
         derived = await asyncio.to_thread(deriver.take, job.origin, through)
-        if await self._store.append_live(job, owner, derived, since):
-            followed.through = through
-            self._followed[job.key] = followed
-            while len(self._followed) > self._max_followed:
-                self._followed.popitem(last=False)
-        return True
+        followed.through = through
+        return LiveRun(job, derived, since), followed
 
     @staticmethod
     def _read(deriver: SessionDeriver, page: list[StoredPayload], since: PayloadKey | None) -> None:

@@ -72,6 +72,8 @@ log = logging.getLogger("footlight.processing")
 _MAX_BACKOFF_MS = 3_600_000
 _PAGE_BYTES = 1024 * 1024
 """Stored (compressed) payload bytes read at once; a larger payload is read alone."""
+_LIVE_BATCH = 32
+"""Live runs claimed, derived and stored together (see processing.live)."""
 _SETTLE_SECONDS = 0.05
 """Least time between a claim that found nothing and the next one: input arriving a little
 at a time (OTLP exports one by one) is then claimed in runs, not once per request."""
@@ -174,13 +176,20 @@ class Processor:
                 await self._idle()
 
     async def run_due(self, now: int | None = None) -> int:
-        """Process one job due now, if there is one; return how many were handled (0 or 1)."""
+        """Process the job due first, if there is one, and if it is a live run, other live
+        runs due with it; return how many jobs were handled."""
         # One at a time: a lease covers one job's run, so a job never waits out its lease
         # behind others claimed with it and gets taken over (and done twice) meanwhile.
-        jobs = await self.store.claim_jobs(
-            self.owner, now if now is not None else now_ms(), self._lease_ms, 1
-        )
+        # Live runs are the exception: short, many, and stored together.
+        now = now if now is not None else now_ms()
+        jobs = await self.store.claim_jobs(self.owner, now, self._lease_ms, 1)
         for job in jobs:
+            if job.kind == "live":
+                more = await self.store.claim_jobs(
+                    self.owner, now, self._lease_ms, _LIVE_BATCH - 1, "live"
+                )
+                await self._process_live([job, *more])
+                return 1 + len(more)
             await self._process(job)
         return len(jobs)
 
@@ -318,24 +327,54 @@ class Processor:
                 run.lost = True
                 return
 
+    async def _runnable(self, job: Job) -> bool:
+        """False, with the job quarantined, if it was claimed once more than allowed: its
+        last run never ended (the process died during it, or lost its lease)."""
+        if job.attempts <= self._max_attempts:
+            return True
+        reason = (
+            f"quarantined after {job.attempts - 1} attempts: the last did not finish"
+            " (the process ended or stalled while running it)"
+        )
+        await self.store.fail_job(job, self.owner, reason, now_ms(), quarantine=True)
+        log.error("%s %s; `footlight jobs retry` re-queues it", job.origin, reason)
+        return False
+
+    async def _give_back(self, jobs: list[Job]) -> None:
+        """Shutting down: give the jobs back at once rather than let their leases run out,
+        and without counting this attempt against them."""
+        for job in jobs:
+            try:
+                await asyncio.shield(self.store.release_job(job, self.owner, now_ms()))
+            except (StoreError, StoreUnavailable) as exc:
+                log.warning("could not give %s back: %s", job.origin, exc)
+
+    async def _failed(self, job: Job, exc: Exception) -> None:
+        """A run that raised: retried with a growing delay, quarantined after the last."""
+        quarantine = job.attempts >= self._max_attempts
+        delay = min(_MAX_BACKOFF_MS, 10_000 * 2 ** min(job.attempts - 1, 16))
+        log.error(
+            "processing %s failed (attempt %d of %d)%s",
+            job.origin,
+            job.attempts,
+            self._max_attempts,
+            "; quarantined, `footlight jobs retry` re-queues it" if quarantine else "",
+            exc_info=exc,
+        )
+        await self.store.fail_job(
+            job,
+            self.owner,
+            f"{type(exc).__name__}: {exc}",
+            now_ms() + delay,
+            quarantine=quarantine,
+        )
+
     async def _process(self, job: Job) -> None:
-        if job.attempts > self._max_attempts:
-            # Claimed once more than allowed: the last run never ended (the process died
-            # during it, or lost its lease), so this job is set aside instead of run.
-            reason = (
-                f"quarantined after {job.attempts - 1} attempts: the last did not finish"
-                " (the process ended or stalled while running it)"
-            )
-            await self.store.fail_job(job, self.owner, reason, now_ms(), quarantine=True)
-            log.error("%s %s; `footlight jobs retry` re-queues it", job.origin, reason)
+        if not await self._runnable(job):
             return
         run = self._run = _Run(job)
         renewing = asyncio.create_task(self._keep_leased(run), name=f"lease {job.origin}")
         try:
-            if job.kind == "live":
-                if not await self._live.run(job, self.owner, run.check):
-                    await self.store.drop_job(job, self.owner)
-                return
             derived = await self._derive(job)
             run.check()
             if derived is None:
@@ -343,34 +382,33 @@ class Processor:
                 return
             await self.store.complete_job(job, self.owner, await self._attribute(derived))
         except asyncio.CancelledError:
-            # Shutting down: give the job back at once rather than let its lease run out,
-            # and without counting this attempt against it.
-            try:
-                await asyncio.shield(self.store.release_job(job, self.owner, now_ms()))
-            except (StoreError, StoreUnavailable) as exc:
-                log.warning("could not give %s back: %s", job.origin, exc)
+            await self._give_back([job])
             raise
         except StoreUnavailable:
             raise  # the lease runs out and the job is claimed again once the store is back
         except LeaseLost:
             log.warning("%s was taken over by another run; its results are dropped", job.origin)
         except Exception as exc:
-            quarantine = job.attempts >= self._max_attempts
-            delay = min(_MAX_BACKOFF_MS, 10_000 * 2 ** min(job.attempts - 1, 16))
-            log.exception(
-                "processing %s failed (attempt %d of %d)%s",
-                job.origin,
-                job.attempts,
-                self._max_attempts,
-                "; quarantined, `footlight jobs retry` re-queues it" if quarantine else "",
-            )
-            await self.store.fail_job(
-                job,
-                self.owner,
-                f"{type(exc).__name__}: {exc}",
-                now_ms() + delay,
-                quarantine=quarantine,
-            )
+            await self._failed(job, exc)
         finally:
             renewing.cancel()
             self._run = None
+
+    async def _process_live(self, jobs: list[Job]) -> None:
+        """Live runs, derived one after another and stored in one transaction. Unlike other
+        jobs', their leases are not renewed: they are short, and if one outlives its lease
+        and another process runs it too, the session's cursor lets only one store it."""
+        runnable = [job for job in jobs if await self._runnable(job)]
+        if not runnable:
+            return
+        try:
+            for job in await self._live.run(runnable, self.owner):
+                await self.store.drop_job(job, self.owner)
+        except asyncio.CancelledError:
+            await self._give_back(runnable)
+            raise
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            for job in runnable:
+                await self._failed(job, exc)

@@ -33,6 +33,7 @@ from footlight.store._processing import (
     DerivedLog,
     DerivedOccurrence,
     Job,
+    LiveRun,
     MetricRecord,
     PageVisit,
     PayloadKey,
@@ -108,6 +109,7 @@ __all__ = [
     "Job",
     "JobKind",
     "KeyLookup",
+    "LiveRun",
     "LogQuery",
     "LogView",
     "Metric",
@@ -261,9 +263,11 @@ class IngestStore(KeyLookup, Protocol):
 class ProcessingStore(KeyLookup, Protocol):
     """The processing queue and what processing reads and writes (footlight.processing)."""
 
-    async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
-        """Lease up to `limit` due jobs nobody holds (or whose lease ran out), except those in
-        quarantine.
+    async def claim_jobs(
+        self, owner: str, now: int, lease_ms: int, limit: int, kind: JobKind | None = None
+    ) -> list[Job]:
+        """Lease up to `limit` due jobs (of `kind`, if given) nobody holds (or whose lease ran
+        out), except those in quarantine.
 
         Each claim counts an attempt and, in case this run never ends (the process dies),
         makes the job due again only after a delay that doubles with its attempts, starting
@@ -291,16 +295,12 @@ class ProcessingStore(KeyLookup, Protocol):
     async def live_cursor(self, session_id: int) -> PayloadKey | None:
         """The last payload the session's live rows cover; None before its first live run."""
 
-    async def append_live(
-        self, job: Job, owner: str, derived: Derived, since: PayloadKey | None
-    ) -> bool:
-        """Add a live run's rows (origin 'live:<id>') and summary, and move the session's live
-        cursor from `since` to `derived.through`, atomically, finishing the job unless input
-        arrived meanwhile. False, with nothing written and the job due at once, if the cursor
-        is no longer at `since` (the finished session was processed meanwhile).
-
-        Raises if `owner` no longer holds the lease (nothing is written then).
-        """
+    async def append_live(self, owner: str, runs: Sequence[LiveRun]) -> list[bool]:
+        """Live runs' results, in one transaction: each run's rows (origin 'live:<id>') and
+        summary, its session's live cursor moved from `since` to `derived.through`, its job
+        finished unless input arrived meanwhile. A run whose cursor is no longer at `since`
+        (the finished session was processed meanwhile) writes nothing and its job is due at
+        once; one whose lease `owner` lost writes nothing. Whether each run's were kept."""
 
     async def fail_job(
         self, job: Job, owner: str, error: str, retry_at: int, *, quarantine: bool = False

@@ -9,6 +9,7 @@ leaves the old rows and the job in place; the lease expires and another run redo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from footlight.core.clock import now_ms
@@ -18,6 +19,7 @@ from footlight.store.base import (
     Derived,
     Job,
     JobKind,
+    LiveRun,
     OtlpBatch,
     PayloadKey,
     QueuedJob,
@@ -26,7 +28,7 @@ from footlight.store.base import (
     StoredPayload,
 )
 from footlight.store.sql.access import Access
-from footlight.store.sql.derived import delete_origin, prepare_rows, store_derived
+from footlight.store.sql.derived import PreparedRows, delete_origin, prepare_rows, store_derived
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.rows import backend_error, payload_page
 
@@ -70,7 +72,9 @@ def _move_live_cursor(conn: Connection, session_id: int, to: PayloadKey) -> None
 
 
 class ProcessingQueries(Access):
-    async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
+    async def claim_jobs(
+        self, owner: str, now: int, lease_ms: int, limit: int, kind: JobKind | None = None
+    ) -> list[Job]:
         """Lease up to `limit` due jobs that nobody holds (or whose holder's lease ran out).
 
         Claiming counts an attempt and pushes the job's due time back (see `crash_retry_delay`):
@@ -79,15 +83,17 @@ class ProcessingQueries(Access):
         resets both (`complete_job`, `fail_job`).
         """
 
+        of_kind = "" if kind is None else " AND kind = ?"
+
         def claim(conn: Connection) -> list[Job]:
             rows = conn.execute(
                 "UPDATE processing_queue SET lease_owner = ?, lease_until = ?,"
                 " attempts = attempts + 1"
                 " WHERE (kind, key) IN (SELECT kind, key FROM processing_queue WHERE due_at <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?) AND quarantined_at IS NULL"
+                f" AND (lease_until IS NULL OR lease_until < ?) AND quarantined_at IS NULL{of_kind}"
                 f" ORDER BY due_at LIMIT ? {conn.skip_locked})"
                 " RETURNING kind, key, version, attempts",
-                (owner, now + lease_ms, now, now, limit),
+                (owner, now + lease_ms, now, now, *([] if kind is None else [kind]), limit),
             ).fetchall()
             jobs = [Job(r["kind"], r["key"], r["version"], r["attempts"]) for r in rows]
             for job in jobs:
@@ -161,37 +167,44 @@ class ProcessingQueries(Access):
         if live is not None and live > through:
             self._schedule_live(conn, session_id, now_ms())
 
-    async def append_live(
-        self, job: Job, owner: str, derived: Derived, since: PayloadKey | None
-    ) -> bool:
-        """Add a live run's rows after the session's cursor and move it to `derived.through`,
-        atomically, finishing the job unless input arrived meanwhile. False, with nothing
-        written and the job due again at once, if the cursor is no longer at `since` (the
-        finished session was processed meanwhile): the next run starts from where it is."""
-        prepared = await asyncio.to_thread(prepare_rows, derived)
+    async def append_live(self, owner: str, runs: Sequence[LiveRun]) -> list[bool]:
+        """Live runs' results, in one transaction: each run's rows (origin 'live:<id>') and
+        summary are added after its session's cursor, which moves from `since` to
+        `derived.through`, and its job finishes unless input arrived meanwhile. A run whose
+        cursor is no longer at `since` (the finished session was processed meanwhile) writes
+        nothing and its job is due again at once; one whose lease `owner` lost writes nothing.
+        Whether each run's results were kept."""
+        prepared = await asyncio.to_thread(lambda: [prepare_rows(r.derived) for r in runs])
 
-        def append(conn: Connection) -> bool:
-            row = conn.execute(
-                "UPDATE processing_queue SET lease_until = lease_until"
-                " WHERE kind = ? AND key = ? AND lease_owner = ? RETURNING version",
-                (job.kind, job.key, owner),
-            ).fetchone()
-            if row is None:
-                raise LeaseLost(job.origin)
-            if _lock_live_cursor(conn, job.key) != since:
-                conn.execute(
-                    "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
-                    " attempts = 0, due_at = ? WHERE kind = ? AND key = ?",
-                    (now_ms(), job.kind, job.key),
-                )
-                return False
-            if derived.through is not None and derived.through != since:
-                _move_live_cursor(conn, job.key, derived.through)
-                store_derived(conn, prepared, append=True)
-            self._finish(conn, job, row["version"])
-            return True
+        def append(conn: Connection) -> list[bool]:
+            return [
+                self._append_live(conn, owner, run, rows)
+                for run, rows in zip(runs, prepared, strict=True)
+            ]
 
         return await self._write(append)
+
+    def _append_live(self, conn: Connection, owner: str, run: LiveRun, rows: PreparedRows) -> bool:
+        job, since, through = run.job, run.since, run.derived.through
+        row = conn.execute(
+            "UPDATE processing_queue SET lease_until = lease_until"
+            " WHERE kind = ? AND key = ? AND lease_owner = ? RETURNING version",
+            (job.kind, job.key, owner),
+        ).fetchone()
+        if row is None:
+            return False  # taken over (the run outlived its lease): the other run's to do
+        if _lock_live_cursor(conn, job.key) != since:
+            conn.execute(
+                "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
+                " attempts = 0, due_at = ? WHERE kind = ? AND key = ?",
+                (now_ms(), job.kind, job.key),
+            )
+            return False
+        if through is not None and through != since:
+            _move_live_cursor(conn, job.key, through)
+            store_derived(conn, rows, append=True)
+        self._finish(conn, job, row["version"])
+        return True
 
     def _finish(self, conn: Connection, job: Job, version: int) -> bool:
         """End a run: the job goes, or stays queued (already due) for input that arrived
