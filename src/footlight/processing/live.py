@@ -7,9 +7,7 @@ the first payload since the last run (later payloads join that run). A run feeds
 stored after the session's live cursor to the session's `SessionDeriver` and appends the rows
 they gave under the origin 'live:<id>', with the summary and pages so far, moving the cursor
 in the same transaction (`ProcessingStore.append_live`): a run that crashes appends nothing,
-and the next starts where the last commit ended. Live runs due together are claimed together
-(up to 32 sessions) and stored in one transaction: a live run is small and frequent (one
-per push), so what it costs is mostly its claim and its commit, shared that way by many.
+and the next starts where the last commit ended.
 
 Live equals final. When the finished session is processed, its rows replace the live ones
 (`complete_job`). Both come from the same deriver fed the same payloads in the same order,
@@ -30,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from footlight.processing.limits import DerivationLimits
@@ -73,27 +70,18 @@ class LiveSessions:
         self._page_bytes = page_bytes
         self._followed: OrderedDict[int, _Followed] = OrderedDict()
 
-    async def run(self, jobs: Sequence[Job], owner: str) -> list[Job]:
-        """Derive the sessions' new payloads and append them, all in one write; the jobs
-        whose session is gone (to drop)."""
-        runs: list[LiveRun] = []
-        followers: list[_Followed | None] = []
-        gone: list[Job] = []
-        for job in jobs:
-            derived = await self._derive(job)
-            if derived is None:
-                gone.append(job)
-                continue
-            run, followed = derived
-            runs.append(run)
-            followers.append(followed)
-        kept = await self._store.append_live(owner, runs) if runs else []
-        for run, followed, ok in zip(runs, followers, kept, strict=True):
-            if ok and followed is not None:
-                self._followed[run.job.key] = followed
-        while len(self._followed) > self._max_followed:
-            self._followed.popitem(last=False)
-        return gone
+    async def run(self, job: Job, owner: str) -> bool:
+        """Derive the session's new payloads and append them; False if the session is gone."""
+        derived = await self._derive(job)
+        if derived is None:
+            return False
+        run, followed = derived
+        [kept] = await self._store.append_live(owner, [run])
+        if kept and followed is not None:
+            self._followed[job.key] = followed
+            while len(self._followed) > self._max_followed:
+                self._followed.popitem(last=False)
+        return True
 
     async def _derive(self, job: Job) -> tuple[LiveRun, _Followed | None] | None:
         """The session's run and the deriver to keep if it is stored; None if it is gone."""

@@ -45,7 +45,7 @@ from footlight.processing.limits import (
 )
 from footlight.processing.payload_reader import PayloadReader
 from footlight.processing.replay_metrics import ReplayAccumulator
-from footlight.processing.useragent import parse_user_agent
+from footlight.processing.useragent import Device, parse_user_agent
 from footlight.processing.values import json_object, number, stack_frames, text, whole
 from footlight.store.base import (
     Backfill,
@@ -299,6 +299,7 @@ class SessionDeriver:
         self._seen = {"console": 0, "network": 0, "errors": 0}
         self._payloads = 0
         self._unreadable = 0
+        self._device: Device | None = None
 
     def _keep_page(self, url: str) -> str | None:
         kept = clip_text(url, self._limits.max_text_chars)
@@ -361,6 +362,11 @@ class SessionDeriver:
                     )
                 )
 
+    @property
+    def event_count(self) -> int:
+        """The rrweb events read so far."""
+        return self._replay.event_count
+
     def finish(self) -> Derived:
         """The whole session's summary and rows."""
         return self._derived(self._origin)
@@ -382,7 +388,9 @@ class SessionDeriver:
     def _derived(self, origin: str) -> Derived:
         data, session = self._data, self._data.session
         metrics = self._replay.result()
-        device = parse_user_agent(session.user_agent)
+        if self._device is None:  # once: a live session's summary is taken after every run
+            self._device = parse_user_agent(session.user_agent)
+        device = self._device
         pages = list(metrics.pages)
         details: dict[str, Any] = {
             "intervals": [asdict(i) for i in metrics.intervals],

@@ -72,8 +72,6 @@ log = logging.getLogger("footlight.processing")
 _MAX_BACKOFF_MS = 3_600_000
 _PAGE_BYTES = 1024 * 1024
 """Stored (compressed) payload bytes read at once; a larger payload is read alone."""
-_LIVE_BATCH = 32
-"""Live runs claimed, derived and stored together (see processing.live)."""
 _SETTLE_SECONDS = 0.05
 """Least time between a claim that found nothing and the next one: input arriving a little
 at a time (OTLP exports one by one) is then claimed in runs, not once per request."""
@@ -176,21 +174,17 @@ class Processor:
                 await self._idle()
 
     async def run_due(self, now: int | None = None) -> int:
-        """Process the job due first, if there is one, and if it is a live run, other live
-        runs due with it; return how many jobs were handled."""
+        """Process one job due now, if there is one; return how many were handled (0 or 1)."""
         # One at a time: a lease covers one job's run, so a job never waits out its lease
         # behind others claimed with it and gets taken over (and done twice) meanwhile.
-        # Live runs are the exception: short, many, and stored together.
-        now = now if now is not None else now_ms()
-        jobs = await self.store.claim_jobs(self.owner, now, self._lease_ms, 1)
+        jobs = await self.store.claim_jobs(
+            self.owner, now if now is not None else now_ms(), self._lease_ms, 1
+        )
         for job in jobs:
             if job.kind == "live":
-                more = await self.store.claim_jobs(
-                    self.owner, now, self._lease_ms, _LIVE_BATCH - 1, "live"
-                )
-                await self._process_live([job, *more])
-                return 1 + len(more)
-            await self._process(job)
+                await self._process_live(job)
+            else:
+                await self._process(job)
         return len(jobs)
 
     async def _idle(self) -> None:
@@ -394,21 +388,19 @@ class Processor:
             renewing.cancel()
             self._run = None
 
-    async def _process_live(self, jobs: list[Job]) -> None:
-        """Live runs, derived one after another and stored in one transaction. Unlike other
-        jobs', their leases are not renewed: they are short, and if one outlives its lease
-        and another process runs it too, the session's cursor lets only one store it."""
-        runnable = [job for job in jobs if await self._runnable(job)]
-        if not runnable:
+    async def _process_live(self, job: Job) -> None:
+        """A live run. Unlike other jobs', its lease is not renewed: it is short, and if it
+        outlives its lease and another process runs it too, the session's cursor lets only
+        one of them store it."""
+        if not await self._runnable(job):
             return
         try:
-            for job in await self._live.run(runnable, self.owner):
+            if not await self._live.run(job, self.owner):
                 await self.store.drop_job(job, self.owner)
         except asyncio.CancelledError:
-            await self._give_back(runnable)
+            await self._give_back([job])
             raise
         except StoreUnavailable:
             raise
         except Exception as exc:
-            for job in runnable:
-                await self._failed(job, exc)
+            await self._failed(job, exc)

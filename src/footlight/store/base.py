@@ -263,11 +263,9 @@ class IngestStore(KeyLookup, Protocol):
 class ProcessingStore(KeyLookup, Protocol):
     """The processing queue and what processing reads and writes (footlight.processing)."""
 
-    async def claim_jobs(
-        self, owner: str, now: int, lease_ms: int, limit: int, kind: JobKind | None = None
-    ) -> list[Job]:
-        """Lease up to `limit` due jobs (of `kind`, if given) nobody holds (or whose lease ran
-        out), except those in quarantine.
+    async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
+        """Lease up to `limit` due jobs nobody holds (or whose lease ran out), except those in
+        quarantine.
 
         Each claim counts an attempt and, in case this run never ends (the process dies),
         makes the job due again only after a delay that doubles with its attempts, starting

@@ -72,9 +72,7 @@ def _move_live_cursor(conn: Connection, session_id: int, to: PayloadKey) -> None
 
 
 class ProcessingQueries(Access):
-    async def claim_jobs(
-        self, owner: str, now: int, lease_ms: int, limit: int, kind: JobKind | None = None
-    ) -> list[Job]:
+    async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
         """Lease up to `limit` due jobs that nobody holds (or whose holder's lease ran out).
 
         Claiming counts an attempt and pushes the job's due time back (see `crash_retry_delay`):
@@ -83,17 +81,15 @@ class ProcessingQueries(Access):
         resets both (`complete_job`, `fail_job`).
         """
 
-        of_kind = "" if kind is None else " AND kind = ?"
-
         def claim(conn: Connection) -> list[Job]:
             rows = conn.execute(
                 "UPDATE processing_queue SET lease_owner = ?, lease_until = ?,"
                 " attempts = attempts + 1"
                 " WHERE (kind, key) IN (SELECT kind, key FROM processing_queue WHERE due_at <= ?"
-                f" AND (lease_until IS NULL OR lease_until < ?) AND quarantined_at IS NULL{of_kind}"
+                " AND (lease_until IS NULL OR lease_until < ?) AND quarantined_at IS NULL"
                 f" ORDER BY due_at LIMIT ? {conn.skip_locked})"
                 " RETURNING kind, key, version, attempts",
-                (owner, now + lease_ms, now, now, *([] if kind is None else [kind]), limit),
+                (owner, now + lease_ms, now, now, limit),
             ).fetchall()
             jobs = [Job(r["kind"], r["key"], r["version"], r["attempts"]) for r in rows]
             for job in jobs:
