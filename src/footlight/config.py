@@ -241,10 +241,6 @@ def _optional_seconds(text: str) -> float | None:
     return value
 
 
-def _show_optional(value: object) -> str:
-    return "off" if value is None else str(value)
-
-
 def _at_least(minimum: int) -> Callable[[str], int]:
     """An integer setting below which footlight could not work (or the SDK be served)."""
 
@@ -340,7 +336,6 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _optional_seconds,
         "Delay from a payload to its session's live console, network, errors and summary"
         " (off: only once the session is finished and processed).",
-        show=_show_optional,
     ),
     SettingSpec(
         "FOOTLIGHT_LIVE_FOLLOWED_SESSIONS",

@@ -239,3 +239,21 @@ def test_what_live_showed_is_what_the_finished_session_keeps(
             " + (SELECT count(*) FROM errors WHERE substr(origin, 1, 5) = 'live:')",
         )
         assert left[0][0] == 0
+
+
+def test_a_cursor_this_api_did_not_give_is_a_400(live: Server, api: httpx.Client) -> None:
+    with client_of(live) as sdk:
+        secure_id = init_session(sdk)
+    for after in ("not-a-cursor", "WzEsMiwzXQ"):  # garbage; a list of three
+        answer = api.get(f"/api/v1/sessions/{secure_id}/events", params={"after": after})
+        assert answer.status_code == 400, answer.text
+        assert "after is not a cursor" in answer.text
+    first = api.get(f"/api/v1/sessions/{secure_id}/events", params={"after": ""})
+    assert first.status_code == 200
+    assert first.json() == {
+        "events": [],
+        "next": None,
+        "more": False,
+        "live": False,
+        "last_input_at": None,
+    }

@@ -46,7 +46,6 @@ from footlight.errors import ReadTimeout, StoreError, StoreUnavailable
 from footlight.store import IncomingPayload, NewSession, SessionField, SQLiteStore, SQLStore
 from footlight.store.base import (
     Derived,
-    LiveRun,
     PageVisit,
     ProcessingTiming,
     SessionQuery,
@@ -591,8 +590,7 @@ async def test_a_live_run_that_finds_the_session_processed_meanwhile_writes_noth
             return Derived(origin, console=[("live", line)], through=read_all)
 
         assert await store.complete_job(jobs["session"], "node", derived("session:1"))
-        late = LiveRun(jobs["live"], derived("live:1"), None)
-        assert await store.append_live("node", [late]) == [False]
+        assert not await store.append_live(jobs["live"], "node", derived("live:1"), None)
 
         assert await store.live_cursor(session.id) == read_all
         assert [m.message for m in await session_console(store, "live")] == ["derived"]

@@ -83,7 +83,7 @@ def test_each_project_says_which_part_is_wired(ui_server: Server, admin: httpx.C
     reporting = section(page, encode_project(backend.id))
     assert "No browser session yet" in reporting
     assert "No backend has reported" not in reporting
-    assert "python" in reporting or "(no service name)" in reporting
+    assert "python: first" in reporting  # the service markBackendSetup named (its type)
 
     assert "Requests naming no project here" in page
     assert f"<code>{wrong_id}</code>" in page
@@ -91,11 +91,18 @@ def test_each_project_says_which_part_is_wired(ui_server: Server, admin: httpx.C
     assert f"first session of project {encode_project(browser.id)}" in ui_server.log()
 
 
-def test_a_token_of_one_project_sees_only_that_project(ui_server: Server) -> None:
+def test_a_token_of_one_project_sees_only_that_project(
+    ui_server: Server, admin: httpx.Client
+) -> None:
     mine = new_project(ui_server, "setup-mine")
     other = new_project(ui_server, "setup-other")
+    wrong_id = f"elsewhere-{new_secure_id()[:8]}"
+    with client_of(ui_server) as sdk:
+        gql(sdk, INIT_DOC, init_variables(new_secure_id(), project=wrong_id), INIT)
+    assert wrong_id in setup_page(admin, ready=wrong_id)  # counted, and shown to all-project tokens
     with signed_in_client(ui_server, new_token(ui_server, project=str(mine.id))) as client:
         page = setup_page(client)
     assert f'id="project-{encode_project(mine.id)}"' in page
     assert f'id="project-{encode_project(other.id)}"' not in page
+    assert wrong_id not in page
     assert "Requests naming no project here" not in page

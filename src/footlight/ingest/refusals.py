@@ -3,11 +3,14 @@ of a site's wiring is wrong (a project id nobody created, payloads the SDK shoul
 
 Refusals come from strangers, may be many (a page with a wrong project id refuses one
 initializeSession per load) and of every kind: they are never written one by one. Each
-process counts them in memory, at most `max_kinds` (project, code) pairs between two writes
-(others are only counted in `not_counted`), and `flush_every` seconds the server adds the
-counts to the store in one write, which keeps the most recently refused pairs
-(`FOOTLIGHT_REFUSALS_KEPT`). A crash loses at most the last interval's counts: they are
-diagnostics, not acknowledged data.
+process counts them in memory and `flush_every` seconds the server adds the counts to the
+store in one write. A refusal of a known project is counted by (project, code): projects are
+the operator's and codes few, so those pairs are bounded already. The ids of projects this
+server lacks (code `UNKNOWN_PROJECT`) are the strangers' choice: at most `max_kinds` of them
+are counted between two writes (the rest only in `not_counted`, logged) and the store keeps
+the most recently refused `FOOTLIGHT_REFUSALS_KEPT`, so a flood of invented ids can neither
+grow either one nor push a real project's refusals out. A crash loses at most the last
+interval's counts: they are diagnostics, not acknowledged data.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 from footlight.core.clock import now_ms
 from footlight.errors import StoreError, StoreUnavailable
-from footlight.store.base import IngestStore, IntakeRefusal
+from footlight.store.base import UNKNOWN_PROJECT, IngestStore, IntakeRefusal
 
 log = logging.getLogger("footlight.ingest")
 
@@ -44,25 +47,33 @@ class RefusalCounter:
     def __init__(self, max_kinds: int) -> None:
         self._max_kinds = max_kinds
         self._counts: dict[tuple[str, str], _Count] = {}
+        self._unknown = 0
         self.not_counted = 0
 
     def note(self, project: str, code: str, message: str) -> None:
-        """One refused request: `project` a verbose id, or the unknown id it named."""
-        key = (_kept(project, _PROJECT_CHARS), code)
+        """One refused request of a project (its verbose id) this server has."""
+        self._add((project, code), message)
+
+    def note_unknown(self, named: str, message: str) -> None:
+        """One refused request naming a project this server lacks."""
+        self._add((_kept(named, _PROJECT_CHARS), UNKNOWN_PROJECT), message)
+
+    def _add(self, key: tuple[str, str], message: str) -> None:
         now = now_ms()
         found = self._counts.get(key)
         if found is not None:
             found.count += 1
             found.last_at = now
             found.example = _kept(message, _EXAMPLE_CHARS)
-        elif len(self._counts) < self._max_kinds:
+        elif key[1] != UNKNOWN_PROJECT or self._unknown < self._max_kinds:
+            self._unknown += key[1] == UNKNOWN_PROJECT
             self._counts[key] = _Count(1, now, now, _kept(message, _EXAMPLE_CHARS))
         else:
             self.not_counted += 1
 
     def take(self) -> list[IntakeRefusal]:
         """The counts since the last `take`, which starts counting anew."""
-        counts, self._counts = self._counts, {}
+        counts, self._counts, self._unknown = self._counts, {}, 0
         return [
             IntakeRefusal(project, code, c.count, c.first_at, c.last_at, c.example)
             for (project, code), c in counts.items()
@@ -79,6 +90,14 @@ class RefusalCounter:
 
     async def flush(self, store: IngestStore, keep: int) -> None:
         taken = self.take()
+        if self.not_counted:
+            log.warning(
+                "%d requests naming unknown projects were not counted: more than %d such ids"
+                " since the last count (FOOTLIGHT_REFUSALS_KEPT)",
+                self.not_counted,
+                self._max_kinds,
+            )
+            self.not_counted = 0
         if not taken:
             return
         try:

@@ -221,7 +221,7 @@ class Ingestor:
         try:
             project_id = await self.resolve_project(project_key)
         except NotFound as exc:
-            self.refusals.note(project_key, exc.code, str(exc))
+            self.refusals.note_unknown(project_key, str(exc))
             raise
         try:
             session = await self._initialize(project_id, secure_id, client, details)

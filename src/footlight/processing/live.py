@@ -35,7 +35,6 @@ from footlight.processing.session import SessionDeriver
 from footlight.store.base import (
     Derived,
     Job,
-    LiveRun,
     PayloadKey,
     ProcessingStore,
     StoredPayload,
@@ -75,16 +74,17 @@ class LiveSessions:
         derived = await self._derive(job)
         if derived is None:
             return False
-        run, followed = derived
-        [kept] = await self._store.append_live(owner, [run])
+        run, since, followed = derived
+        kept = await self._store.append_live(job, owner, run, since)
         if kept and followed is not None:
             self._followed[job.key] = followed
             while len(self._followed) > self._max_followed:
                 self._followed.popitem(last=False)
         return True
 
-    async def _derive(self, job: Job) -> tuple[LiveRun, _Followed | None] | None:
-        """The session's run and the deriver to keep if it is stored; None if it is gone."""
+    async def _derive(self, job: Job) -> tuple[Derived, PayloadKey | None, _Followed | None] | None:
+        """What the run derived, the cursor it started from, and the deriver to keep if it
+        is stored; None if the session is gone."""
         # Taken out for the run: kept again only once its rows are committed, so a run that
         # fails leaves no deriver ahead of the store's cursor.
         followed = self._followed.pop(job.key, None)
@@ -95,7 +95,7 @@ class LiveSessions:
         if followed is None or followed.through != since:
             if not await self._store.session_payloads(job.key, since, 1):
                 # Nothing new (the finished session's run took it all): no need to catch up.
-                return LiveRun(job, Derived(job.origin, through=since), since), None
+                return Derived(job.origin, through=since), since, None
             followed = _Followed(SessionDeriver(session, job.origin, self._limits), None)
         deriver = followed.deriver
         through = followed.through
@@ -104,7 +104,7 @@ class LiveSessions:
             await asyncio.to_thread(self._read, deriver, page, since)
         derived = await asyncio.to_thread(deriver.take, job.origin, through)
         followed.through = through
-        return LiveRun(job, derived, since), followed
+        return derived, since, followed
 
     @staticmethod
     def _read(deriver: SessionDeriver, page: list[StoredPayload], since: PayloadKey | None) -> None:

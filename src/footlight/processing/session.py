@@ -362,11 +362,6 @@ class SessionDeriver:
                     )
                 )
 
-    @property
-    def event_count(self) -> int:
-        """The rrweb events read so far."""
-        return self._replay.event_count
-
     def finish(self) -> Derived:
         """The whole session's summary and rows."""
         return self._derived(self._origin)

@@ -213,13 +213,3 @@ class Derived:
     through: PayloadKey | None = None
     """The last payload a session's derivation read: processing the finished session moves
     the live cursor here, and live derivation (origin 'live:<id>') appends rows after it."""
-
-
-@dataclass(frozen=True)
-class LiveRun:
-    """One session's live run, for `ProcessingStore.append_live`: what it derived from the
-    payloads after `since` (the cursor it read), through `derived.through`."""
-
-    job: Job
-    derived: Derived
-    since: PayloadKey | None

@@ -30,6 +30,8 @@ class Project:
 
 
 QUOTAS = ("bytes_per_day", "sessions_per_day")
+UNKNOWN_PROJECT = "UNKNOWN_PROJECT"
+"""The code an `IntakeRefusal` is counted under when the project it named does not exist."""
 """The daily quotas a project may have (`Project.quota_<name>`)."""
 
 

@@ -33,7 +33,6 @@ from footlight.store._processing import (
     DerivedLog,
     DerivedOccurrence,
     Job,
-    LiveRun,
     MetricRecord,
     PageVisit,
     PayloadKey,
@@ -65,6 +64,7 @@ from footlight.store._views import (
 from footlight.store._writes import (
     QUOTAS,
     TOKEN_SCOPES,
+    UNKNOWN_PROJECT,
     BackendErrorReport,
     Feedback,
     FieldKind,
@@ -90,6 +90,7 @@ __all__ = [
     "MAX_VIEW_FIELDS",
     "QUOTAS",
     "TOKEN_SCOPES",
+    "UNKNOWN_PROJECT",
     "AdminStore",
     "ApiToken",
     "BackendErrorInput",
@@ -109,7 +110,6 @@ __all__ = [
     "Job",
     "JobKind",
     "KeyLookup",
-    "LiveRun",
     "LogQuery",
     "LogView",
     "Metric",
@@ -293,12 +293,14 @@ class ProcessingStore(KeyLookup, Protocol):
     async def live_cursor(self, session_id: int) -> PayloadKey | None:
         """The last payload the session's live rows cover; None before its first live run."""
 
-    async def append_live(self, owner: str, runs: Sequence[LiveRun]) -> list[bool]:
-        """Live runs' results, in one transaction: each run's rows (origin 'live:<id>') and
-        summary, its session's live cursor moved from `since` to `derived.through`, its job
-        finished unless input arrived meanwhile. A run whose cursor is no longer at `since`
-        (the finished session was processed meanwhile) writes nothing and its job is due at
-        once; one whose lease `owner` lost writes nothing. Whether each run's were kept."""
+    async def append_live(
+        self, job: Job, owner: str, derived: Derived, since: PayloadKey | None
+    ) -> bool:
+        """A live run's rows (origin 'live:<id>') and summary, its session's live cursor moved
+        from `since` to `derived.through` and its job finished unless input arrived meanwhile,
+        atomically. False, with nothing written, if the cursor is no longer at `since` (the
+        finished session was processed meanwhile; the job is due again at once) or `owner`
+        lost the lease."""
 
     async def fail_job(
         self, job: Job, owner: str, error: str, retry_at: int, *, quarantine: bool = False
@@ -426,8 +428,9 @@ class ReadStore(Protocol):
         """What reached each project lately (its newest sessions, pushes, browser spans,
         backend errors), in `project_ids` order."""
 
-    async def refusals(self, limit: int) -> list[IntakeRefusal]:
-        """Refused requests by (project, code), most recently refused first."""
+    async def refusals(self, projects: Sequence[str] | None, limit: int) -> list[IntakeRefusal]:
+        """Refused requests by (project, code), most recently refused first: of `projects`
+        (verbose ids), or with None those naming a project this store lacks."""
 
     async def token_by_hash(self, token_hash: bytes) -> ApiToken | None: ...
 

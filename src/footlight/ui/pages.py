@@ -605,7 +605,8 @@ async def setup(request: Request, token: ApiToken) -> Response:
     services: dict[int, list[BackendService]] = {}
     for service in await store.backend_services(ids):
         services.setdefault(service.project_id, []).append(service)
-    refused = await store.refusals(SETUP_REFUSALS)
+    verbose_ids = [encode_project(p.id) for p in projects]
+    refused = await store.refusals(verbose_ids, SETUP_REFUSALS) if verbose_ids else []
     origin = str(request.base_url).rstrip("/")
     now = now_ms()
     rows = []
@@ -628,12 +629,7 @@ async def setup(request: Request, token: ApiToken) -> Response:
                 ),
             )
         )
-    known = {row.verbose_id for row in rows}
     # Requests naming a project this server lacks belong to no project: only a token that
     # reads every project sees them.
-    unknown = (
-        [r for r in refused if r.code == "NOT_FOUND" and r.project not in known]
-        if token.project_id is None
-        else []
-    )
+    unknown = await store.refusals(None, SETUP_REFUSALS) if token.project_id is None else []
     return render(request, "setup.html", token=token, projects=rows, unknown=unknown)

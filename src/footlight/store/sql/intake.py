@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from footlight.store.base import IntakeRefusal, ProjectIntake
+from footlight.store.base import UNKNOWN_PROJECT, IntakeRefusal, ProjectIntake
 from footlight.store.sql.access import Access
 from footlight.store.sql.engine import Connection
 
@@ -34,15 +34,22 @@ class IntakeQueries(Access):
                     " last_at = excluded.last_at, example = excluded.example",
                     (r.project, r.code, r.count, r.first_at, r.last_at, r.example),
                 )
+            # Only the ids strangers invent need a bound; a real project's pairs stay.
             conn.execute(
-                "DELETE FROM intake_refusals WHERE last_at < (SELECT min(last_at) FROM"
-                " (SELECT last_at FROM intake_refusals ORDER BY last_at DESC LIMIT ?) AS kept)",
-                (keep,),
+                "DELETE FROM intake_refusals WHERE code = ? AND last_at < (SELECT min(last_at)"
+                " FROM (SELECT last_at FROM intake_refusals WHERE code = ?"
+                " ORDER BY last_at DESC LIMIT ?) AS kept)",
+                (UNKNOWN_PROJECT, UNKNOWN_PROJECT, keep),
             )
 
         await self._write(write)
 
-    async def refusals(self, limit: int) -> list[IntakeRefusal]:
+    async def refusals(self, projects: Sequence[str] | None, limit: int) -> list[IntakeRefusal]:
+        where, args = "code = ?", [UNKNOWN_PROJECT]
+        if projects is not None:
+            marks = ", ".join("?" * len(projects))
+            where, args = f"project IN ({marks}) AND code <> ?", [*projects, UNKNOWN_PROJECT]
+
         def read(conn: Connection) -> list[IntakeRefusal]:
             return [
                 IntakeRefusal(
@@ -54,8 +61,9 @@ class IntakeQueries(Access):
                     r["example"],
                 )
                 for r in conn.execute(
-                    "SELECT * FROM intake_refusals ORDER BY last_at DESC, project, code LIMIT ?",
-                    (limit,),
+                    f"SELECT * FROM intake_refusals WHERE {where}"
+                    " ORDER BY last_at DESC, project, code LIMIT ?",
+                    (*args, limit),
                 )
             ]
 

@@ -9,7 +9,6 @@ leaves the old rows and the job in place; the lease expires and another run redo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 from footlight.core.clock import now_ms
@@ -19,7 +18,6 @@ from footlight.store.base import (
     Derived,
     Job,
     JobKind,
-    LiveRun,
     OtlpBatch,
     PayloadKey,
     QueuedJob,
@@ -28,7 +26,7 @@ from footlight.store.base import (
     StoredPayload,
 )
 from footlight.store.sql.access import Access
-from footlight.store.sql.derived import PreparedRows, delete_origin, prepare_rows, store_derived
+from footlight.store.sql.derived import delete_origin, prepare_rows, store_derived
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.rows import backend_error, payload_page
 
@@ -46,6 +44,18 @@ def crash_retry_delay(lease_ms: int, attempts: int) -> int:
     doubled for every earlier attempt, at most an hour (and never less than the lease)."""
     doubled = lease_ms << min(max(attempts - 1, 0), 20)
     return max(lease_ms, min(_MAX_RETRY_DELAY_MS, doubled))
+
+
+def _locked_version(conn: Connection, job: Job, owner: str) -> int | None:
+    """The job's version, its queue row locked until the transaction ends, if `owner` still
+    holds its lease. An UPDATE, not a SELECT: on PostgreSQL it locks the row, so new input
+    scheduled meanwhile either shows in `version` or waits for this transaction to end."""
+    row = conn.execute(
+        "UPDATE processing_queue SET lease_until = lease_until"
+        " WHERE kind = ? AND key = ? AND lease_owner = ? RETURNING version",
+        (job.kind, job.key, owner),
+    ).fetchone()
+    return None if row is None else int(row["version"])
 
 
 def _lock_live_cursor(conn: Connection, session_id: int) -> PayloadKey | None:
@@ -132,15 +142,10 @@ class ProcessingQueries(Access):
         prepared = await asyncio.to_thread(prepare_rows, derived)
 
         def complete(conn: Connection) -> bool:
-            # An UPDATE, not a SELECT: it locks the row until this commits (on PostgreSQL), so
-            # new input scheduled meanwhile either shows in `version` here or waits for the
-            # DELETE below and queues the job anew; it cannot be deleted unseen.
-            row = conn.execute(
-                "UPDATE processing_queue SET lease_until = lease_until"
-                " WHERE kind = ? AND key = ? AND lease_owner = ? RETURNING version",
-                (job.kind, job.key, owner),
-            ).fetchone()
-            if row is None:
+            # Locked (see _locked_version): new input scheduled meanwhile shows in `version`
+            # or waits for the DELETE below and queues the job anew; it cannot go unseen.
+            version = _locked_version(conn, job, owner)
+            if version is None:
                 raise LeaseLost(job.origin)
             ends_live = job.kind == "session" and derived.through is not None
             # The cursor's lock before any other: a live run of the session takes it first too.
@@ -148,7 +153,7 @@ class ProcessingQueries(Access):
             store_derived(conn, prepared)
             if derived.through is not None and ends_live:
                 self._end_live(conn, job.key, live, derived.through)
-            return self._finish(conn, job, row["version"])
+            return self._finish(conn, job, version)
 
         return await self._write(complete)
 
@@ -163,44 +168,35 @@ class ProcessingQueries(Access):
         if live is not None and live > through:
             self._schedule_live(conn, session_id, now_ms())
 
-    async def append_live(self, owner: str, runs: Sequence[LiveRun]) -> list[bool]:
-        """Live runs' results, in one transaction: each run's rows (origin 'live:<id>') and
-        summary are added after its session's cursor, which moves from `since` to
-        `derived.through`, and its job finishes unless input arrived meanwhile. A run whose
-        cursor is no longer at `since` (the finished session was processed meanwhile) writes
-        nothing and its job is due again at once; one whose lease `owner` lost writes nothing.
-        Whether each run's results were kept."""
-        prepared = await asyncio.to_thread(lambda: [prepare_rows(r.derived) for r in runs])
+    async def append_live(
+        self, job: Job, owner: str, derived: Derived, since: PayloadKey | None
+    ) -> bool:
+        """A live run's rows (origin 'live:<id>') and summary, added after its session's
+        cursor, which moves from `since` to `derived.through`, and its job finished unless
+        input arrived meanwhile. False, with nothing written, if the cursor is no longer at
+        `since` (the finished session was processed meanwhile: the job is due again at once)
+        or `owner` lost the lease."""
+        prepared = await asyncio.to_thread(prepare_rows, derived)
 
-        def append(conn: Connection) -> list[bool]:
-            return [
-                self._append_live(conn, owner, run, rows)
-                for run, rows in zip(runs, prepared, strict=True)
-            ]
+        def append(conn: Connection) -> bool:
+            version = _locked_version(conn, job, owner)
+            if version is None:
+                return False  # taken over (the run outlived its lease): the other run's to do
+            if _lock_live_cursor(conn, job.key) != since:
+                conn.execute(
+                    "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
+                    " attempts = 0, due_at = ? WHERE kind = ? AND key = ?",
+                    (now_ms(), job.kind, job.key),
+                )
+                return False
+            through = derived.through
+            if through is not None and through != since:
+                _move_live_cursor(conn, job.key, through)
+                store_derived(conn, prepared, append=True)
+            self._finish(conn, job, version)
+            return True
 
         return await self._write(append)
-
-    def _append_live(self, conn: Connection, owner: str, run: LiveRun, rows: PreparedRows) -> bool:
-        job, since, through = run.job, run.since, run.derived.through
-        row = conn.execute(
-            "UPDATE processing_queue SET lease_until = lease_until"
-            " WHERE kind = ? AND key = ? AND lease_owner = ? RETURNING version",
-            (job.kind, job.key, owner),
-        ).fetchone()
-        if row is None:
-            return False  # taken over (the run outlived its lease): the other run's to do
-        if _lock_live_cursor(conn, job.key) != since:
-            conn.execute(
-                "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
-                " attempts = 0, due_at = ? WHERE kind = ? AND key = ?",
-                (now_ms(), job.kind, job.key),
-            )
-            return False
-        if through is not None and through != since:
-            _move_live_cursor(conn, job.key, through)
-            store_derived(conn, rows, append=True)
-        self._finish(conn, job, row["version"])
-        return True
 
     def _finish(self, conn: Connection, job: Job, version: int) -> bool:
         """End a run: the job goes, or stays queued (already due) for input that arrived
