@@ -119,8 +119,9 @@ class Limits:
     """Backend services listed per project (first and last seen); further services' exports
     are kept as usual, only not listed."""
     refusals_kept: int = 1_000
-    """(project, reason) pairs of refused requests the store keeps for the setup page, the most
-    recently refused; each process also counts at most this many between two writes."""
+    """Ids of projects this server lacks whose refused requests the store keeps for the setup
+    page, the most recently refused; each process also counts at most this many between two
+    writes. A real project's refusals (by reason) are bounded by its codes and always kept."""
     # What processing derives from one session (see footlight.processing.limits).
     max_derived_rows_per_session: int = 5_000
     """Console messages, network requests, websocket events, errors, track events and pages
@@ -396,7 +397,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "FOOTLIGHT_REFUSALS_KEPT",
         "refusals_kept",
         _positive_int,
-        "Kinds of refused requests (project, reason) kept for the setup page, newest first.",
+        "Unknown project ids whose refused requests the setup page keeps, newest first.",
         in_limits=True,
     ),
     SettingSpec(
