@@ -54,6 +54,8 @@ def test_every_setting_is_documented_with_its_default() -> None:
             if isinstance(value, Path)
             else f"{value:g}"
             if isinstance(value, float)
+            else spec.show(value)
+            if isinstance(value, tuple)
             else str(value)
         )
         assert f"`{shown}`" in rows[spec.env] or f"`./{shown}`" in rows[spec.env], (
@@ -125,3 +127,20 @@ def test_every_ui_page_is_documented() -> None:
             assert f"`{method} {route.path}`" in README, (
                 f"{method} {route.path} is served but not in the README's UI table"
             )
+
+
+def test_every_metric_is_documented() -> None:
+    from footlight import metrics
+    from footlight.edge.scrape import store_metrics
+    from footlight.store.base import QueueState, StoreFootprint, StoreGauges
+
+    gauges = StoreGauges([QueueState("session", 1, 1, 0, 0)], 1, StoreFootprint(1, 1, 1, []))
+    families = [*metrics.REGISTRY.collect(), *store_metrics(gauges, 0)]
+    names = {family.name for family in families}
+    assert "footlight_requests" in names and "footlight_store_up" in names
+    table = README[README.index("## Monitoring") :]
+    for family in families:
+        if family.name.startswith("footlight_process_"):
+            continue  # the client's process collector, documented as footlight_process_*
+        shown = family.name + ("_total" if family.type == "counter" else "")
+        assert f"`{shown}`" in table, f"{shown} is served at /metrics but not documented"

@@ -23,9 +23,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
-from footlight import terminal
+from footlight import logs, metrics, terminal
 from footlight.api.follow import Followers, FollowSettings
 from footlight.api.routes import build_api
 from footlight.config import Settings
@@ -34,6 +35,7 @@ from footlight.core.ids import encode_project
 from footlight.core.networks import parse_trusted_proxies
 from footlight.edge.admission import ClientAdmission
 from footlight.edge.asgi import (
+    Message,
     Receive,
     Request,
     Scope,
@@ -48,6 +50,7 @@ from footlight.edge.graphql_http import GraphQLEndpoint
 from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
 from footlight.edge.otlp_grpc import OtlpGrpcServer
+from footlight.edge.scrape import MetricsEndpoint
 from footlight.errors import GrpcBindError, HTTPError, shown
 from footlight.graph import RequestContext, build_executor
 from footlight.ingest import offload
@@ -59,8 +62,38 @@ from footlight.store import Session, Store
 from footlight.ui import build_ui
 
 log = logging.getLogger("footlight")
+access = logging.getLogger("footlight.access")
+
+_ROUTE_LABELS = {
+    "/": "graphql",
+    "/public": "graphql",
+    "/public/": "graphql",
+    "/v1/traces": "otlp",
+    "/v1/metrics": "otlp",
+    "/v1/logs": "otlp",
+    "/healthz": "health",
+    "/readyz": "health",
+    "/metrics": "metrics",
+}
+"""A route's name in the `footlight_requests_total` metric; other paths count as `other`."""
+_INGEST_ROUTES = ("graphql", "otlp")
 
 Handler = Callable[[Request, Send], Awaitable[None]]
+
+
+class _Answer:
+    """The app's `send`, noting the status of the answer for metrics and the access log."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        await self.send(message)
 
 
 class FootlightApp:
@@ -126,6 +159,12 @@ class FootlightApp:
             "/v1/logs": OtlpEndpoint(self.ingest, settings.limits, "logs", admission),
             "/healthz": healthz,
             "/readyz": Readyz(store),
+            "/metrics": MetricsEndpoint(
+                store.store_gauges,
+                settings.metrics_allow,
+                settings.metrics_token,
+                settings.trusted_proxies,
+            ),
         }
 
     def _context(self, request: Request, client_key: str, request_bytes: int) -> RequestContext:
@@ -143,26 +182,67 @@ class FootlightApp:
             return
         if scope["type"] != "http":
             return
+        started = time.perf_counter()
+        logs.request_id.set(logs.new_request_id())
+        answer = _Answer(send)
         path = str(scope["path"])
+        request = Request(scope, receive)
         if path.startswith("/api/"):
-            await self.api(scope, receive, send)
-            return
-        if path == "/ui" or path.startswith("/ui/"):
-            self._forwarded_scheme(Request(scope, receive))
-            await self.ui(scope, receive, send)
-            return
-        handler = self.routes.get(path)
-        if handler is None:
-            await respond_json(send, 404, error_body(f"no route {path}", "NOT_FOUND"))
-            return
-        request = Request(scope, receive, self.bodies.lease(scope))
+            route = "api"
+            await self.api(scope, receive, answer)
+        elif path == "/ui" or path.startswith("/ui/"):
+            route = "ui"
+            self._forwarded_scheme(request)
+            await self.ui(scope, receive, answer)
+        else:
+            handler = self.routes.get(path)
+            route = _ROUTE_LABELS.get(path, "other")
+            if handler is None:
+                await respond_json(answer, 404, error_body(f"no route {path}", "NOT_FOUND"))
+            else:
+                request = Request(scope, receive, self.bodies.lease(scope))
+                await self._handle(handler, request, answer)
+        self._record(route, request, answer.status, time.perf_counter() - started)
+
+    async def _handle(self, handler: Handler, request: Request, send: Send) -> None:
         try:
             await handler(request, send)
         except HTTPError as exc:
+            request.note.code, request.note.message = exc.code, exc.message
             await respond_json(send, exc.status, http_error_body(exc), headers=exc.headers)
         finally:
             if request.lease is not None:
                 self.trimmer.freed(request.lease.release())
+
+    def _record(self, route: str, request: Request, status: int, seconds: float) -> None:
+        """Count the answered request, and time it if it was ingest's."""
+        note = request.note
+        if note.code is not None:
+            outcome = note.code
+        elif 200 <= status < 400:
+            outcome = "ok"
+        else:
+            outcome = f"http_{status}"
+        metrics.requests.labels(route, note.operation, outcome).inc()
+        if route in _INGEST_ROUTES:
+            metrics.ack_seconds.labels(route).observe(seconds)
+            if note.body_bytes:
+                metrics.request_bytes.labels(route).inc(note.body_bytes)
+        refused = note.code is not None or status >= 400
+        if refused and status != 429 and route in _INGEST_ROUTES:
+            # What a site's wiring gets wrong shows here first. 429s are not logged one by
+            # one: the limiter logs each limit once a minute per client, or a flood would
+            # flood the log too.
+            access.info(
+                "%s %s %s -> %d %s: %s",
+                request.method,
+                request.path,
+                note.operation or "-",
+                status,
+                note.code or "-",
+                (note.message or "")[:300],
+                extra={"status": status, "code": note.code, "route": route},
+            )
 
     def _forwarded_scheme(self, request: Request) -> None:
         """HTTPS as a reverse proxy saw it: the UI's sign-in cookie is Secure behind a TLS
@@ -240,5 +320,6 @@ def app_from_environment() -> FootlightApp:
 
     terminal.install()
     settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
     nesting.configure(settings.limits.max_json_depth)
     return FootlightApp(settings, open_store(settings))

@@ -22,6 +22,9 @@ from footlight.core.networks import Network, parse_trusted_proxies
 from footlight.errors import ConfigError
 
 MiB = 1024 * 1024
+LOOPBACK = parse_trusted_proxies("127.0.0.0/8,::1")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_JSON_DEPTH = 100_000
 """The deepest `max_json_depth` may be set (see footlight.core.nesting for the stack it costs)."""
 
@@ -183,6 +186,14 @@ class Settings:
     read_timeout_seconds: float = 10.0
     """Longest one SQL statement of an operator read (read API, UI) may run before it is
     stopped; the request gets 503. Ingest and processing reads are not limited by it."""
+    metrics_allow: tuple[Network, ...] = LOOPBACK
+    """Client addresses served `GET /metrics` without a token (edge.scrape); empty: none."""
+    metrics_token: str | None = None
+    """A bearer token that lets any client read `GET /metrics`; None: no token works."""
+    log_format: str = "text"
+    """How the server writes its log: `text` (for people) or `json` (one object a line)."""
+    log_level: str = "info"
+    """The least severe records the server logs: debug, info, warning or error."""
     limits: Limits = Limits()
 
 
@@ -270,7 +281,9 @@ def parse_store_url(text: str) -> str | None:
 
 
 def _show_networks(networks: tuple[Network, ...]) -> str:
-    return ",".join(str(n) for n in networks)
+    return ",".join(
+        str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in networks
+    )
 
 
 def parse_port(text: str) -> int:
@@ -288,6 +301,39 @@ def parse_optional_port(text: str) -> int | None:
         return parse_port(text)
     except ValueError:
         raise ValueError(f"must be a TCP port (0-65535) or off, got {text!r}") from None
+
+
+def _networks(text: str) -> tuple[Network, ...]:
+    """Addresses or networks, comma-separated; `none` (or nothing) for none."""
+    if text.strip().lower() in ("", "none", "off"):
+        return ()
+    return parse_trusted_proxies(text)
+
+
+def _token(text: str) -> str | None:
+    if not text:
+        return None
+    if len(text) < 16 or any(c.isspace() for c in text):
+        raise ValueError("must be at least 16 characters, without spaces")
+    return text
+
+
+def _log_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}, got {text!r}")
+    return value
+
+
+def _log_level(text: str) -> str:
+    value = text.strip().lower()
+    if value not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return value
+
+
+def _show_optional(value: str | None) -> str:
+    return "" if value is None else value
 
 
 SETTINGS: tuple[SettingSpec, ...] = (
@@ -318,6 +364,33 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For"
         " names the client.",
         show=_show_networks,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_METRICS_ALLOW",
+        "metrics_allow",
+        _networks,
+        "Client addresses or networks (comma-separated; none: no one) served GET /metrics"
+        " without a token.",
+        show=_show_networks,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_METRICS_TOKEN",
+        "metrics_token",
+        _token,
+        "A bearer token (16+ characters) with which any client may read GET /metrics.",
+        show=_show_optional,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_LOG_FORMAT",
+        "log_format",
+        _log_format,
+        "The server's log: text (for people) or json (one object a line).",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_LOG_LEVEL",
+        "log_level",
+        _log_level,
+        "The least severe log records written: debug, info, warning or error.",
     ),
     SettingSpec(
         "FOOTLIGHT_INGEST_THREADS",

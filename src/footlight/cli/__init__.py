@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import re
 import sys
@@ -30,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from footlight import __version__, config, terminal
+from footlight import __version__, config, logs, terminal
 from footlight.cli import commands
 from footlight.config import load_settings, parse_port
 from footlight.core import nesting
@@ -209,12 +208,6 @@ def _parser() -> argparse.ArgumentParser:
         help="TCP port, 0 for any free one (env FOOTLIGHT_PORT; default 8082)",
     )
     _setting_flags(serve)
-    serve.add_argument(
-        "--log-level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="how much to log to stderr (default info)",
-    )
 
     project = commands_.add_parser(
         "project", help="create, update and list projects; retention, quotas and usage"
@@ -324,7 +317,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from footlight.cli.serve import serve
 
-        return serve(settings, args.log_level)
+        return serve(settings)
     action = getattr(args, "action", None)
     match (args.command, action):
         case ("project", "create"):
@@ -378,10 +371,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(getattr(args, "log_level", "info")).upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure("info", "text")  # `serve` configures its own from its settings
     terminal.install()
     try:
         return _run(args)

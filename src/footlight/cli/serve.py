@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import math
 import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from uvicorn.supervisors import Multiprocess
 
-from footlight import __version__
+from footlight import __version__, logs, metrics
 from footlight.config import Settings, settings_environment
 from footlight.core.ids import encode_project
 from footlight.edge.connections import Capacity, connection_capacity, raise_open_file_limit
@@ -176,10 +180,12 @@ def _banner(
     return "\n".join(lines)
 
 
-def serve(settings: Settings, log_level: str) -> int:
+def serve(settings: Settings) -> int:
     import uvicorn
 
     from footlight.app import FootlightApp
+
+    logs.configure(settings.log_level, settings.log_format)
 
     # Every connection is a descriptor: take all the process may have (workers inherit it).
     capacity = connection_capacity(settings.limits.max_connections, raise_open_file_limit())
@@ -202,7 +208,9 @@ def serve(settings: Settings, log_level: str) -> int:
         "ws": "none",  # footlight has no WebSocket routes
         "lifespan": "on",
         "access_log": False,
-        "log_level": log_level if log_level != "info" else "warning",
+        "log_level": settings.log_level if settings.log_level != "info" else "warning",
+        # footlight's own log configuration (logs.configure) is the one that counts.
+        "log_config": None,
         "timeout_keep_alive": settings.limits.keep_alive_seconds,
         # Which proxies' X-Forwarded-* headers count is footlight's to decide
         # (FOOTLIGHT_TRUSTED_PROXIES, see edge.clients), not uvicorn's: by default uvicorn
@@ -220,5 +228,23 @@ def serve(settings: Settings, log_level: str) -> int:
     config = uvicorn.Config(
         "footlight.app:app_from_environment", factory=True, workers=settings.workers, **options
     )
-    Multiprocess(config, sockets=[sock]).run()
+    with _shared_metrics():
+        Multiprocess(config, sockets=[sock]).run()
     return 0
+
+
+@contextlib.contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """A private directory where every worker keeps its metrics, so that whichever worker
+    answers `GET /metrics` sums them all (see footlight.metrics); removed at exit. One the
+    operator set already (`PROMETHEUS_MULTIPROC_DIR`) is used as it is."""
+    if metrics.MULTIPROCESS_DIR in os.environ:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="footlight-metrics-")
+    os.environ[metrics.MULTIPROCESS_DIR] = directory
+    try:
+        yield
+    finally:
+        del os.environ[metrics.MULTIPROCESS_DIR]
+        shutil.rmtree(directory, ignore_errors=True)

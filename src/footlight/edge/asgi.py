@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -31,12 +31,27 @@ RETRY_AFTER_SECONDS = "2"
 """What every 503 (the store is unreachable) tells clients to wait before trying again."""
 
 
+@dataclass
+class RequestNote:
+    """What a handler tells the app about the request it answered, for metrics and logs."""
+
+    operation: str = ""
+    """The GraphQL operation's field name from the schema ("" when not GraphQL, or unknown)."""
+    code: str | None = None
+    """The refusal's code (`extensions.code`), when the answer refused something."""
+    message: str | None = None
+    """The refusal's message (a stranger's text in part: cut and neutralised when logged)."""
+    body_bytes: int = 0
+    """Bytes of the request body read."""
+
+
 @dataclass(frozen=True)
 class Request:
     scope: Scope
     receive: Receive
     lease: BodyLease | None = None
     """Where this request's body is reserved against the process's budgets (`edge.bodies`)."""
+    note: RequestNote = field(default_factory=RequestNote)
 
     @property
     def method(self) -> str:
@@ -74,7 +89,7 @@ class Request:
                 self.lease.take(length)
         try:
             async with asyncio.timeout(timeout_seconds):
-                return await self._read(limit, length)
+                body = await self._read(limit, length)
         except TimeoutError:
             raise HTTPError(
                 408,
@@ -83,6 +98,8 @@ class Request:
                 "REQUEST_TIMEOUT",
                 [_CLOSE],
             ) from None
+        self.note.body_bytes = len(body)
+        return body
 
     async def _read(self, limit: int, length: int | None) -> bytes:
         message = await self._next_message()

@@ -33,7 +33,6 @@ before.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -58,8 +57,6 @@ from footlight.graph import Executor, GraphQLRequest, Outcome
 from footlight.graph.context import RequestContext
 from footlight.graph.executor import Prepared
 from footlight.ingest import offload
-
-log = logging.getLogger("footlight.edge")
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -172,11 +169,13 @@ class GraphQLEndpoint:
                 return
             context = self._context(request, client, size)
             if isinstance(parsed, GraphQLRequest):
-                operation_name = parsed.operation_name
                 outcome = await self._executor.run(parsed, context, queries_only=queries_only)
+                request.note.operation = self._executor.operation_field(parsed) or "other"
             else:
-                outcome, operation_name = await self._run_large(parsed, context)
+                outcome, field = await self._run_large(parsed, context)
+                request.note.operation = field or "other"
         except HTTPError as exc:
+            request.note.code, request.note.message = exc.code, exc.message
             headers = [*allow_origin, *exc.headers]
             await respond_json(send, exc.status, http_error_body(exc), content_type, headers)
             return
@@ -196,29 +195,21 @@ class GraphQLEndpoint:
             status = 200
         errors = outcome.body.get("errors")
         if errors:
-            # Refusals are the operator's first clue when a site records nothing.
+            # The app's access log says it: refusals are the operator's first clue when a
+            # site records nothing.
             first = errors[0]
-            # Both are a stranger's text: cut short here, their control characters made
-            # visible by the log itself (footlight.terminal).
-            log.info(
-                "%s %s -> %d %s: %s",
-                request.method,
-                (operation_name or "-")[:80],
-                status,
-                first.get("extensions", {}).get("code"),
-                str(first.get("message"))[:300],
-            )
+            request.note.code = str(first.get("extensions", {}).get("code"))
+            request.note.message = str(first.get("message"))
         await respond_json(send, status, outcome.body, content_type, headers)
 
     async def _run_large(self, body: bytes, context: RequestContext) -> tuple[Outcome, str | None]:
-        """Decode and prepare a large request off the loop, then run its resolvers."""
+        """Decode and prepare a large request off the loop, then run its resolvers; also
+        the schema field it ran (for metrics)."""
         await self._large_requests.acquire()
         started = time.perf_counter()
         try:
-            prepared, operation_name = await offload.run_off_loop(
-                self._prepare_large, body, context
-            )
-            return await self._executor.complete(prepared), operation_name
+            prepared, field = await offload.run_off_loop(self._prepare_large, body, context)
+            return await self._executor.complete(prepared), field
         finally:
             # The next large request starts only after as long again (at most a second):
             # decoding held the GIL throughout, and requests back to back would leave the
@@ -233,7 +224,7 @@ class GraphQLEndpoint:
         """Decode and prepare a large request (on an ingest thread)."""
         graphql_request = _request_from_json(body)
         prepared = self._executor.prepare(graphql_request, context)
-        return prepared, graphql_request.operation_name
+        return prepared, self._executor.operation_field(graphql_request)
 
     async def _parse(
         self, request: Request, client: str

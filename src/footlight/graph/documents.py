@@ -52,6 +52,14 @@ class PreparedOperation:
     def is_query(self) -> bool:
         return self.node.operation is OperationType.QUERY
 
+    @property
+    def field(self) -> str | None:
+        """The schema field it selects first (a mutation selects only one)."""
+        for selection in self.node.selection_set.selections:
+            if isinstance(selection, FieldNode):
+                return selection.name.value
+        return None
+
 
 @dataclass(frozen=True)
 class PreparedDocument:

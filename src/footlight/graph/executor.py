@@ -46,7 +46,7 @@ from graphql.execution.incremental.incremental_executor import IncrementalExecut
 
 from footlight.config import Limits
 from footlight.errors import IngestError, Refused, RequestError, StoreUnavailable
-from footlight.graph.documents import VALIDATION_FAILED, DocumentCache
+from footlight.graph.documents import CACHEABLE_CHARS, VALIDATION_FAILED, DocumentCache
 
 log = logging.getLogger("footlight.graph")
 
@@ -133,6 +133,16 @@ class Executor:
         self.schema = schema
         self.documents = documents
         self.limits = limits
+
+    def operation_field(self, request: GraphQLRequest) -> str | None:
+        """The schema field the request's operation selects, for metrics; None if its
+        document fails, or is too large to be cached (it would be parsed a second time)."""
+        if len(request.query) > CACHEABLE_CHARS:
+            return None
+        try:
+            return self.documents.prepare(request.query).operation(request.operation_name).field
+        except RequestError:
+            return None
 
     async def run(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False

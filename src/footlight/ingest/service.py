@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from footlight import logs, metrics
 from footlight.config import Limits
 from footlight.core import payload as payloads
 from footlight.core.clock import now_ms
@@ -176,12 +177,13 @@ class Ingestor:
     async def _session(self, secure_id: str) -> Tracked:
         """What the limiter tracks about a stored session; NotFound if there is none."""
         tracked = self.limiter.sessions.get(secure_id)
-        if tracked is not None:
-            return tracked
-        size = await _translate(self.store.session_size(secure_id))
-        if size is None:
-            raise NotFound(str(UnknownSession(secure_id)))
-        return self.limiter.sessions.add(secure_id, size.project_id, size.stored_bytes)
+        if tracked is None:
+            size = await _translate(self.store.session_size(secure_id))
+            if size is None:
+                raise NotFound(str(UnknownSession(secure_id)))
+            tracked = self.limiter.sessions.add(secure_id, size.project_id, size.stored_bytes)
+        logs.project.set(str(tracked.project))
+        return tracked
 
     def _admit(self, secure_id: str, session: Tracked, client: ClientInfo, stored: int) -> Ticket:
         self.limiter.note_project(client.key, session.project)
@@ -223,6 +225,7 @@ class Ingestor:
         except NotFound as exc:
             self.refusals.note_unknown(project_key, str(exc))
             raise
+        logs.project.set(str(project_id))
         try:
             session = await self._initialize(project_id, secure_id, client, details)
         except IngestError as exc:
@@ -357,6 +360,8 @@ class Ingestor:
             raise BadInput(str(exc)) from None
         if stored:
             session.stored_bytes += len(decoded.body)
+            metrics.payloads_stored.inc()
+            metrics.payload_bytes_stored.inc(len(decoded.body))
             self.work_queued("session")
             self.work_queued("live")
 
@@ -527,4 +532,5 @@ class Ingestor:
 
     async def store_otlp(self, batch: OtlpBatch) -> None:
         await _translate(self.store.add_otlp_batch(batch))
+        metrics.otlp_exports.labels(batch.signal).inc()
         self.work_queued("otlp")

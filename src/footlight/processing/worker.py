@@ -46,6 +46,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TypeVar
 
+from footlight import metrics
 from footlight.core.clock import now_ms
 from footlight.errors import LeaseLost, StoreError, StoreUnavailable, shown
 from footlight.processing.derive import derive_backend_error, derive_otlp
@@ -218,6 +219,8 @@ class Processor:
             return
         self._next_purge = time.monotonic() + self._retention_every
         purged = await self.store.purge_expired(now_ms())
+        metrics.retention_deleted.labels("sessions").inc(purged.sessions)
+        metrics.retention_deleted.labels("otlp_batches").inc(purged.orphans)
         if purged.sessions or purged.orphans:
             log.info(
                 "retention: deleted %d sessions and %d old OTLP batches",
@@ -326,6 +329,7 @@ class Processor:
         last run never ended (the process died during it, or lost its lease)."""
         if job.attempts <= self._max_attempts:
             return True
+        metrics.processing_runs.labels(job.kind, "quarantined").inc()
         reason = (
             f"quarantined after {job.attempts - 1} attempts: the last did not finish"
             " (the process ended or stalled while running it)"
@@ -368,25 +372,35 @@ class Processor:
             return
         run = self._run = _Run(job)
         renewing = asyncio.create_task(self._keep_leased(run), name=f"lease {job.origin}")
+        started = time.perf_counter()
+        outcome = "done"
         try:
             derived = await self._derive(job)
             run.check()
             if derived is None:
+                outcome = "dropped"
                 await self.store.drop_job(job, self.owner)
                 return
+            if job.kind == "otlp":
+                _count_otlp_items(derived)
             await self.store.complete_job(job, self.owner, await self._attribute(derived))
         except asyncio.CancelledError:
+            outcome = "given_back"
             await self._give_back([job])
             raise
         except StoreUnavailable:
+            outcome = "unavailable"
             raise  # the lease runs out and the job is claimed again once the store is back
         except LeaseLost:
+            outcome = "lost"
             log.warning("%s was taken over by another run; its results are dropped", job.origin)
         except Exception as exc:
+            outcome = "failed"
             await self._failed(job, exc)
         finally:
             renewing.cancel()
             self._run = None
+            _count_run(job, outcome, started)
 
     async def _process_live(self, job: Job) -> None:
         """A live run. Unlike other jobs', its lease is not renewed: it is short, and if it
@@ -394,13 +408,37 @@ class Processor:
         one of them store it."""
         if not await self._runnable(job):
             return
+        started = time.perf_counter()
+        outcome = "done"
         try:
             if not await self._live.run(job, self.owner):
+                outcome = "dropped"
                 await self.store.drop_job(job, self.owner)
         except asyncio.CancelledError:
+            outcome = "given_back"
             await self._give_back([job])
             raise
         except StoreUnavailable:
+            outcome = "unavailable"
             raise
         except Exception as exc:
+            outcome = "failed"
             await self._failed(job, exc)
+        finally:
+            _count_run(job, outcome, started)
+
+
+def _count_run(job: Job, outcome: str, started: float) -> None:
+    metrics.processing_runs.labels(job.kind, outcome).inc()
+    metrics.processing_seconds.labels(job.kind).observe(time.perf_counter() - started)
+
+
+def _count_otlp_items(derived: Derived) -> None:
+    for item, count in (
+        ("spans", len(derived.spans)),
+        ("logs", len(derived.logs)),
+        ("metric_points", len(derived.metrics)),
+        ("errors", len(derived.errors)),
+    ):
+        if count:
+            metrics.otlp_items.labels(item).inc(count)

@@ -213,3 +213,74 @@ class ErrorGroupView:
 class PurgeResult:
     sessions: int
     orphans: int
+    bytes_freed: int = 0
+    """Payload bytes of the deleted sessions (what they held in recordings)."""
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """Processing jobs of one kind (`footlight status`, `/metrics`)."""
+
+    kind: str
+    waiting: int
+    """Jobs not quarantined, due or not."""
+    due: int
+    """Jobs due now that no run holds."""
+    oldest_due_at: int | None
+    """When the longest-waiting of the due ones fell due: processing's lag."""
+    quarantined: int
+
+
+@dataclass(frozen=True)
+class TableSize:
+    name: str
+    rows: int
+    """Exact on SQLite (counted); PostgreSQL's estimate (from its statistics)."""
+    bytes: int | None
+    """Its data and indexes on disk (PostgreSQL); None where the engine cannot tell cheaply."""
+
+
+@dataclass(frozen=True)
+class StoreFootprint:
+    """What the store takes on disk."""
+
+    used_bytes: int
+    """SQLite: the database file and its WAL; PostgreSQL: the database's size."""
+    reusable_bytes: int | None
+    """Space inside the store free for new data but not returned to the file system
+    (SQLite's free pages); None where the engine does not say."""
+    free_bytes: int | None
+    """Free space on the file system holding the store (SQLite); None when it is elsewhere."""
+    tables: list[TableSize]
+    """Per table, when asked for (counting rows reads every table)."""
+
+
+@dataclass(frozen=True)
+class ProjectStorage:
+    """What one project holds, for people deciding about disk and retention."""
+
+    project_id: int
+    name: str
+    retention_days: int | None
+    sessions: int
+    payload_bytes: int
+    """Recording payload bytes as stored (the bulk of a project's disk)."""
+    oldest_session_at: int | None
+    expired_sessions: int
+    """Sessions older than the project's retention: the next purge deletes them."""
+    expired_bytes: int
+    recent_sessions: int
+    """Sessions started in the last hour."""
+    recent_payloads: int
+    """Payloads stored in the last hour, and their bytes."""
+    recent_bytes: int
+
+
+@dataclass(frozen=True)
+class StoreGauges:
+    """The cheap part of the store's state, read at every metrics scrape."""
+
+    queue: list[QueueState]
+    recording_sessions: int
+    """Sessions whose processing job is pending: started and not yet finished."""
+    footprint: StoreFootprint

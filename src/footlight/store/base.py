@@ -54,11 +54,16 @@ from footlight.store._views import (
     NetworkWindow,
     Page,
     ProjectIntake,
+    ProjectStorage,
     PurgeResult,
+    QueueState,
     RecordingPage,
     SessionQuery,
     SessionView,
     SpanView,
+    StoreFootprint,
+    StoreGauges,
+    TableSize,
     TimelineKey,
 )
 from footlight.store._writes import (
@@ -125,7 +130,9 @@ __all__ = [
     "ProcessingTiming",
     "Project",
     "ProjectIntake",
+    "ProjectStorage",
     "PurgeResult",
+    "QueueState",
     "QueuedJob",
     "ReadStore",
     "RecordingPage",
@@ -141,8 +148,11 @@ __all__ = [
     "SpanRecord",
     "SpanView",
     "Store",
+    "StoreFootprint",
+    "StoreGauges",
     "StoreLifecycle",
     "StoredPayload",
+    "TableSize",
     "TimelineKey",
     "TokenScope",
     "UsageCount",
@@ -482,6 +492,19 @@ class AdminStore(Protocol):
     async def list_tokens(self) -> list[ApiToken]: ...
 
     async def revoke_token(self, token_id: int) -> bool: ...
+
+    async def store_gauges(self, now: int) -> StoreGauges:
+        """Queue, sessions recording and disk: cheap enough for every metrics scrape."""
+
+    async def footprint(self, tables: bool = False) -> StoreFootprint:
+        """What the store takes on disk; with `tables`, each table's rows (counting them
+        reads every table on SQLite)."""
+
+    async def project_storage(
+        self, now: int, project_ids: Sequence[int] | None = None
+    ) -> list[ProjectStorage]:
+        """Per project: sessions, payload bytes, oldest data, what its retention would delete
+        now, and what arrived in the last hour."""
 
 
 class Store(StoreLifecycle, IngestStore, ProcessingStore, ReadStore, AdminStore, Protocol):

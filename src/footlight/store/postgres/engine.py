@@ -31,6 +31,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from footlight.errors import StoreUnavailable
+from footlight.store.base import StoreFootprint, TableSize
 from footlight.store.sql.engine import (
     Connection,
     Cursor,
@@ -214,6 +215,24 @@ class PostgresEngine(EngineBase):
     async def open(self) -> None:
         await asyncio.to_thread(self.migrate)
         self.start()
+
+    async def footprint(self, tables: bool) -> StoreFootprint:
+        def read(conn: Connection) -> StoreFootprint:
+            used = int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+            sizes: list[TableSize] = []
+            if tables:
+                sizes = [
+                    TableSize(r[0], max(int(r[1]), 0), int(r[2]))
+                    for r in conn.execute(
+                        "SELECT c.relname, c.reltuples::bigint, pg_total_relation_size(c.oid)"
+                        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                        " WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()"
+                        " ORDER BY c.relname"
+                    )
+                ]
+            return StoreFootprint(used, None, None, sizes)
+
+        return await self.read(read)
 
     async def close(self) -> None:
         await self.stop()

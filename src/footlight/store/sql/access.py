@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from footlight.errors import UnknownProject, UnknownSession
-from footlight.store.base import JobKind, ProcessingTiming
+from footlight.store.base import JobKind, ProcessingTiming, StoreFootprint
 from footlight.store.sql.engine import Connection, ReadLane
 
 T = TypeVar("T")
@@ -87,6 +87,9 @@ class Engine(Protocol):
     def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]: ...
 
     async def read(self, fn: Callable[[Connection], T], lane: ReadLane = "internal") -> T: ...
+
+    async def footprint(self, tables: bool) -> StoreFootprint:
+        """What the store takes on disk (and, if `tables`, each table's rows)."""
 
 
 class Access:

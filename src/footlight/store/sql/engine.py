@@ -40,12 +40,14 @@ import logging
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal, Protocol, TypeVar
 
+from footlight import metrics
 from footlight.core.clock import now_ms
 from footlight.errors import ReadTimeout, StoreError, StoreUnavailable
 
@@ -261,6 +263,15 @@ class Writer:
                 self._answer(left, False, closed)
 
     def _commit_with_retries(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        started = time.perf_counter()
+        outcomes = self._attempts(batch)
+        metrics.commit_seconds.observe(time.perf_counter() - started)
+        metrics.commit_writes.observe(len(batch))
+        if outcomes and isinstance(outcomes[0][1], StoreUnavailable) and not outcomes[0][0]:
+            metrics.commit_failures.inc()
+        return outcomes
+
+    def _attempts(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
         for attempt in range(_RETRIES):
             try:
                 return self._commit(batch)

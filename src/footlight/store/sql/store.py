@@ -43,6 +43,7 @@ from footlight.store.sql.access import Access, Engine, digest, require_project, 
 from footlight.store.sql.admin import AdminQueries
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.intake import IntakeQueries
+from footlight.store.sql.operating import OperatingQueries
 from footlight.store.sql.processing import ProcessingQueries
 from footlight.store.sql.projects import ProjectQueries
 from footlight.store.sql.queries import SessionQueries
@@ -140,6 +141,7 @@ class SQLStore(
     AdminQueries,
     UsageQueries,
     IntakeQueries,
+    OperatingQueries,
     Access,
 ):
     """`Store` on an engine (see `footlight.store.open_store`)."""

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import sqlite3
 import stat
 import threading
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from footlight.errors import StoreUnavailable
+from footlight.store.base import StoreFootprint, TableSize
 from footlight.store.sql.engine import (
     Connection,
     Cursor,
@@ -303,6 +305,32 @@ class SQLiteEngine(EngineBase):
         self.start(prepare=_no_autocheckpoint)
         self._checkpointer = Checkpointer(self.path)
         self._checkpointer.start()
+
+    async def footprint(self, tables: bool) -> StoreFootprint:
+        def read(conn: Connection) -> tuple[int, list[TableSize]]:
+            page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+            free_pages = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+            sizes: list[TableSize] = []
+            if tables:
+                names = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table'"
+                        " AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                    )
+                ]
+                for name in names:
+                    rows = conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+                    sizes.append(TableSize(name, int(rows), None))
+            return page_size * free_pages, sizes
+
+        reusable, sizes = await self.read(read)
+        used = 0
+        for candidate in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                used += candidate.stat().st_size
+        free = shutil.disk_usage(self.data_dir).free
+        return StoreFootprint(used, reusable, free, sizes)
 
     async def close(self) -> None:
         await self.stop_writer()
