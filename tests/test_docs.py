@@ -137,7 +137,7 @@ def test_every_metric_is_documented() -> None:
     gauges = StoreGauges([QueueState("session", 1, 1, 0, 0)], 1, StoreFootprint(1, 1, 1, []))
     families = [*metrics.REGISTRY.collect(), *store_metrics(gauges, 0)]
     names = {family.name for family in families}
-    assert "footlight_requests" in names and "footlight_store_up" in names
+    assert {"footlight_requests", "footlight_store_up"} <= names
     table = README[README.index("## Monitoring") :]
     for family in families:
         if family.name.startswith("footlight_process_"):

@@ -12,6 +12,8 @@
     footlight export SECURE_ID [-o FILE]
     footlight jobs quarantined | footlight jobs retry [KIND:KEY]
     footlight migrate
+    footlight status [--project P] [--tables] [--json]
+    footlight purge [--dry-run] [--compact]
 
 Every subcommand takes `--data-dir` (or `FOOTLIGHT_DATA_DIR`), or `--store postgresql://...`
 (or `FOOTLIGHT_STORE`), so the CLI acts on the very store a running `serve` uses. Errors are
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from footlight import __version__, config, logs, terminal
-from footlight.cli import commands
+from footlight.cli import commands, operating
 from footlight.config import load_settings, parse_port
 from footlight.core import nesting
 from footlight.errors import ConfigError, StoreError, StoreUnavailable
@@ -288,6 +290,33 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
 
+    status = _data_dir(
+        commands_.add_parser(
+            "status", help="what each project holds, what retention frees next, disk and queue"
+        )
+    )
+    status.add_argument("--project", default=None, help="only this project (id or verbose id)")
+    status.add_argument(
+        "--tables", action="store_true", help="also each table's rows (reads every table)"
+    )
+    status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+
+    purge = _data_dir(
+        commands_.add_parser(
+            "purge",
+            help="delete what retention no longer keeps now, and give the space back",
+        )
+    )
+    purge.add_argument(
+        "--dry-run", action="store_true", help="say what would be deleted; delete nothing"
+    )
+    purge.add_argument(
+        "--compact",
+        action="store_true",
+        help="then rewrite the whole SQLite store (VACUUM): for a store made before footlight"
+        " gave space back page by page; writes wait until it is done",
+    )
+
     export = _data_dir(
         commands_.add_parser("export", help="write a session's rrweb events as a JSON array")
     )
@@ -361,6 +390,10 @@ def _run(args: argparse.Namespace) -> int:
             job = commands.jobs_retry(settings, args.job)
         case ("migrate", _):
             job = commands.migrate(settings)
+        case ("status", _):
+            job = operating.status(settings, args.project, args.tables, args.json)
+        case ("purge", _):
+            job = operating.purge(settings, args.dry_run, args.compact)
         case ("export", _):
             job = commands.export(settings, args.secure_id, args.output)
         case _:  # pragma: no cover - argparse allows nothing else

@@ -221,12 +221,23 @@ class Processor:
         purged = await self.store.purge_expired(now_ms())
         metrics.retention_deleted.labels("sessions").inc(purged.sessions)
         metrics.retention_deleted.labels("otlp_batches").inc(purged.orphans)
-        if purged.sessions or purged.orphans:
-            log.info(
-                "retention: deleted %d sessions and %d old OTLP batches",
-                purged.sessions,
-                purged.orphans,
-            )
+        if not (purged.sessions or purged.orphans):
+            return
+        reclaimed = await self.store.reclaim_space()
+        log.info(
+            "retention: deleted %d sessions (%d bytes of recordings) and %d old OTLP batches;"
+            " gave %d bytes back to the file system%s",
+            purged.sessions,
+            purged.bytes_freed,
+            purged.orphans,
+            reclaimed.returned_bytes,
+            (
+                f" ({reclaimed.stuck_bytes} bytes of free space stay in the store until"
+                " `footlight purge --compact`)"
+                if reclaimed.stuck_bytes
+                else ""
+            ),
+        )
 
     async def _derive_session(self, job: Job) -> Derived | None:
         run = self._run if self._run is not None and self._run.job == job else _Run(job)

@@ -218,6 +218,18 @@ class PurgeResult:
 
 
 @dataclass(frozen=True)
+class Reclaimed:
+    """What giving deleted data's space back to the file system did."""
+
+    returned_bytes: int
+    """Space the store gave back (SQLite: free pages cut off the file; PostgreSQL: how much
+    the database shrank)."""
+    stuck_bytes: int = 0
+    """Free space the store could not give back this way: a SQLite store made before
+    footlight turned on incremental vacuum needs one `footlight purge --compact`."""
+
+
+@dataclass(frozen=True)
 class QueueState:
     """Processing jobs of one kind (`footlight status`, `/metrics`)."""
 

@@ -18,7 +18,7 @@ same request stores nothing twice (see each method).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol
 
 from footlight.core.records import (
@@ -57,6 +57,7 @@ from footlight.store._views import (
     ProjectStorage,
     PurgeResult,
     QueueState,
+    Reclaimed,
     RecordingPage,
     SessionQuery,
     SessionView,
@@ -135,6 +136,7 @@ __all__ = [
     "QueueState",
     "QueuedJob",
     "ReadStore",
+    "Reclaimed",
     "RecordingPage",
     "ServiceSeen",
     "Session",
@@ -331,7 +333,21 @@ class ProcessingStore(KeyLookup, Protocol):
 
     async def backend_error_input(self, error_id: int) -> BackendErrorInput | None: ...
 
-    async def purge_expired(self, now: int, batch: int = 100) -> PurgeResult: ...
+    async def purge_expired(
+        self,
+        now: int,
+        batch: int = 100,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> PurgeResult:
+        """Delete what is older than its project's retention, one session per transaction;
+        `progress` is told (sessions, payload bytes) after each."""
+
+    async def expired_otlp_batches(self, now: int) -> int:
+        """Stored OTLP exports `purge_expired` would delete now."""
+
+    async def reclaim_space(self) -> Reclaimed:
+        """Give the space of deleted data back to the file system, in short steps beside
+        ingest (SQLite's incremental vacuum; PostgreSQL's plain VACUUM)."""
 
 
 class ReadStore(Protocol):
@@ -442,6 +458,19 @@ class ReadStore(Protocol):
         """Refused requests by (project, code), most recently refused first: of `projects`
         (verbose ids), or with None those naming a project this store lacks."""
 
+    async def store_gauges(self, now: int) -> StoreGauges:
+        """Queue, sessions recording and disk: cheap enough for every metrics scrape."""
+
+    async def footprint(self, tables: bool = False) -> StoreFootprint:
+        """What the store takes on disk; with `tables`, each table's rows (counting them
+        reads every table on SQLite)."""
+
+    async def project_storage(
+        self, now: int, project_ids: Sequence[int] | None = None
+    ) -> list[ProjectStorage]:
+        """Per project: sessions, payload bytes, oldest data, what its retention would delete
+        now, and what arrived in the last hour."""
+
     async def token_by_hash(self, token_hash: bytes) -> ApiToken | None: ...
 
     async def add_ui_session(self, id_hash: bytes, token_id: int, at: int, expires_at: int) -> None:
@@ -474,6 +503,10 @@ class AdminStore(Protocol):
 
     async def set_retention(self, project_id: int, days: int | None) -> None: ...
 
+    async def compact(self) -> Reclaimed:
+        """Rewrite the whole store (SQLite's VACUUM): writes wait until it is done. Turns on
+        incremental vacuum for a SQLite store made before footlight used it."""
+
     async def set_quotas(self, project_id: int, quotas: Mapping[str, int | None]) -> Project:
         """Set some of a project's daily quotas (names in QUOTAS; None removes one)."""
 
@@ -492,19 +525,6 @@ class AdminStore(Protocol):
     async def list_tokens(self) -> list[ApiToken]: ...
 
     async def revoke_token(self, token_id: int) -> bool: ...
-
-    async def store_gauges(self, now: int) -> StoreGauges:
-        """Queue, sessions recording and disk: cheap enough for every metrics scrape."""
-
-    async def footprint(self, tables: bool = False) -> StoreFootprint:
-        """What the store takes on disk; with `tables`, each table's rows (counting them
-        reads every table on SQLite)."""
-
-    async def project_storage(
-        self, now: int, project_ids: Sequence[int] | None = None
-    ) -> list[ProjectStorage]:
-        """Per project: sessions, payload bytes, oldest data, what its retention would delete
-        now, and what arrived in the last hour."""
 
 
 class Store(StoreLifecycle, IngestStore, ProcessingStore, ReadStore, AdminStore, Protocol):

@@ -29,6 +29,7 @@ ROUTES = [
     Route("/ui/errors/{fingerprint}", pages.signed_in_page(pages.error_group)),
     Route("/ui/logs", pages.signed_in_page(pages.logs)),
     Route("/ui/setup", pages.signed_in_page(pages.setup)),
+    Route("/ui/status", pages.signed_in_page(pages.status)),
     Mount("/ui/static", StaticFiles(directory=pages.HERE / "static"), name="static"),
 ]
 

@@ -77,6 +77,7 @@ from footlight.store.base import (
 from footlight.store.base import Page as RowPage
 from footlight.ui import auth
 from footlight.ui.format import FILTERS
+from footlight.ui.status import project_lines, project_title, read_status, store_lines
 
 PAGE_SIZE = 50
 PANE_ROWS = 2000
@@ -633,3 +634,21 @@ async def setup(request: Request, token: ApiToken) -> Response:
     # reads every project sees them.
     unknown = await store.refusals(None, SETUP_REFUSALS) if token.project_id is None else []
     return render(request, "setup.html", token=token, projects=rows, unknown=unknown)
+
+
+# -- status ------------------------------------------------------------------------------------
+
+
+async def status(request: Request, token: ApiToken) -> Response:
+    """What each project holds and what retention frees next; the store's disk and queue
+    (the disk only for a token of every project: it is all of theirs)."""
+    store = _store(request)
+    ids = None if token.project_id is None else [token.project_id]
+    report = await read_status(store, "", now_ms(), ids)
+    return render(
+        request,
+        "status.html",
+        token=token,
+        store=store_lines(report, whole_store=token.project_id is None),
+        projects=[(project_title(p), project_lines(p), p) for p in report.projects],
+    )

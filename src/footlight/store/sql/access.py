@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from footlight.errors import UnknownProject, UnknownSession
-from footlight.store.base import JobKind, ProcessingTiming, StoreFootprint
+from footlight.store.base import JobKind, ProcessingTiming, Reclaimed, StoreFootprint
 from footlight.store.sql.engine import Connection, ReadLane
 
 T = TypeVar("T")
@@ -90,6 +90,12 @@ class Engine(Protocol):
 
     async def footprint(self, tables: bool) -> StoreFootprint:
         """What the store takes on disk (and, if `tables`, each table's rows)."""
+
+    async def reclaim(self) -> Reclaimed:
+        """Give deleted data's space back to the file system, without long write stalls."""
+
+    async def compact(self) -> Reclaimed:
+        """Rewrite the whole store; writes wait until it is done."""
 
 
 class Access:

@@ -3,10 +3,13 @@ tokens, and the UI's signed-in sessions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from footlight.errors import UnknownProject
 from footlight.store.base import (
     ApiToken,
     PurgeResult,
+    Reclaimed,
     TokenScope,
 )
 from footlight.store.sql.access import Access, require_project
@@ -18,6 +21,22 @@ from footlight.store.sql.rows import (
 
 DAY_MS = 86_400_000
 _TOKEN_COLUMNS = "t.id, t.name, t.project_id, t.created_at, t.scope"  # noqa: S105 - columns
+
+
+PurgeProgress = Callable[[int, int], None]
+"""Told after each session a purge deletes: sessions deleted so far, and their payload bytes."""
+
+
+def _otlp_cutoff(conn: Connection, now: int) -> int | None:
+    """Stored OTLP exports received before this go: they may span projects, so only once
+    older than every project's retention (None: some project keeps everything)."""
+    row = conn.execute(
+        "SELECT count(*) AS projects, count(retention_days) AS limited,"
+        " max(retention_days) AS longest FROM projects"
+    ).fetchone()
+    if row["projects"] == 0 or row["limited"] < row["projects"]:
+        return None
+    return int(now - row["longest"] * DAY_MS)
 
 
 def delete_session_rows(conn: Connection, session_id: int, secure_id: str) -> None:
@@ -58,6 +77,24 @@ class AdminQueries(Access):
 
         return await self._write(delete)
 
+    async def expired_otlp_batches(self, now: int) -> int:
+        def count(conn: Connection) -> int:
+            cutoff = _otlp_cutoff(conn, now)
+            if cutoff is None:
+                return 0
+            row = conn.execute(
+                "SELECT count(*) FROM otlp_batches WHERE received_at < ?", (cutoff,)
+            ).fetchone()
+            return int(row[0])
+
+        return await self._read(count)
+
+    async def reclaim_space(self) -> Reclaimed:
+        return await self.engine.reclaim()
+
+    async def compact(self) -> Reclaimed:
+        return await self.engine.compact()
+
     async def set_retention(self, project_id: int, days: int | None) -> None:
         def update(conn: Connection) -> None:
             cur = conn.execute(
@@ -68,46 +105,48 @@ class AdminQueries(Access):
 
         await self._write(update)
 
-    async def purge_expired(self, now: int, batch: int = 100) -> PurgeResult:
+    async def purge_expired(
+        self, now: int, batch: int = 100, progress: PurgeProgress | None = None
+    ) -> PurgeResult:
         """Delete sessions older than their project's retention, `batch` at a time.
 
         Sessions go one transaction each, so a purge never holds the writer for long and a
         crash mid-purge leaves whole sessions, never half of one. OTLP batches and what they
         produced go once older than every project's retention (they can span projects).
         """
-        sessions = 0
+        sessions = freed = 0
         while True:
 
-            def expired(conn: Connection) -> list[tuple[int, str]]:
+            def expired(conn: Connection) -> list[tuple[int, str, int]]:
                 return [
-                    (r[0], r[1])
+                    (r[0], r[1], int(r[2] or 0))
                     for r in conn.execute(
-                        "SELECT s.id, s.secure_id FROM sessions s JOIN projects p"
-                        " ON p.id = s.project_id WHERE p.retention_days IS NOT NULL"
-                        " AND s.created_at < ? - p.retention_days * ? LIMIT ?",
+                        "SELECT s.id, s.secure_id, z.stored_bytes FROM sessions s JOIN projects p"
+                        " ON p.id = s.project_id LEFT JOIN session_sizes z ON z.session_id = s.id"
+                        " WHERE p.retention_days IS NOT NULL"
+                        " AND s.created_at < ? - p.retention_days * CAST(? AS BIGINT) LIMIT ?",
                         (now, DAY_MS, batch),
                     )
                 ]
 
             found = await self._read(expired)
-            for session_id, secure_id in found:
+            for session_id, secure_id, stored_bytes in found:
 
                 def delete(conn: Connection, sid: int = session_id, sec: str = secure_id) -> None:
                     delete_session_rows(conn, sid, sec)
 
                 await self._write(delete)
-            sessions += len(found)
+                freed += stored_bytes
+                sessions += 1
+                if progress is not None:
+                    progress(sessions, freed)
             if len(found) < batch:
                 break
 
         def purge_otlp(conn: Connection) -> int:
-            row = conn.execute(
-                "SELECT count(*) AS projects, count(retention_days) AS limited,"
-                " max(retention_days) AS longest FROM projects"
-            ).fetchone()
-            if row["projects"] == 0 or row["limited"] < row["projects"]:
+            cutoff = _otlp_cutoff(conn, now)
+            if cutoff is None:
                 return 0
-            cutoff = now - row["longest"] * DAY_MS
             old = [
                 r[0]
                 for r in conn.execute(
@@ -126,7 +165,7 @@ class AdminQueries(Access):
         orphans = 0
         while (purged := await self._write(purge_otlp)) > 0:
             orphans += purged
-        return PurgeResult(sessions=sessions, orphans=orphans)
+        return PurgeResult(sessions=sessions, orphans=orphans, bytes_freed=freed)
 
     # -- API tokens -------------------------------------------------------------------------
 

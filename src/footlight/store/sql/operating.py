@@ -90,7 +90,11 @@ class OperatingQueries(Access):
 
         def read(conn: Connection) -> list[ProjectStorage]:
             where, args = in_projects("p.id", project_ids)
-            expired = "p.retention_days IS NOT NULL AND s.created_at < ? - p.retention_days * ?"
+            # BIGINT: days in ms pass PostgreSQL's 32-bit integer beyond 24 days.
+            expired = (
+                "p.retention_days IS NOT NULL"
+                " AND s.created_at < ? - p.retention_days * CAST(? AS BIGINT)"
+            )
             rows = conn.execute(
                 "SELECT p.id, p.name, p.retention_days, count(s.id),"
                 " coalesce(sum(z.stored_bytes), 0), min(s.created_at),"

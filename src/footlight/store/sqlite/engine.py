@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from footlight.errors import StoreUnavailable
-from footlight.store.base import StoreFootprint, TableSize
+from footlight.store.base import Reclaimed, StoreFootprint, TableSize
 from footlight.store.sql.engine import (
     Connection,
     Cursor,
@@ -44,6 +44,11 @@ T = TypeVar("T")
 log = logging.getLogger("footlight.store")
 
 DB_FILE = "footlight.db"
+_INCREMENTAL = 2
+"""PRAGMA auto_vacuum's value for incremental vacuum."""
+_VACUUM_STEP_PAGES = 512
+"""Free pages cut off the file per write (2 MiB at the default page size, ~10 ms): ingest's
+writes take their turns between steps, so a purge never stalls them for long."""
 
 
 def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
@@ -65,6 +70,10 @@ def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
 def _connect_raw(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     conn.row_factory = sqlite3.Row
+    # Takes effect only in a new, empty file (before WAL writes its header): a new store can
+    # give the pages of purged data back to the file system a few at a time (`reclaim`).
+    # An older store keeps "none" until `compact` rewrites it; this changes nothing there.
+    conn.execute(f"PRAGMA auto_vacuum={_INCREMENTAL}")
     _enable_wal(conn, timeout=10.0)
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -331,6 +340,51 @@ class SQLiteEngine(EngineBase):
                 used += candidate.stat().st_size
         free = shutil.disk_usage(self.data_dir).free
         return StoreFootprint(used, reusable, free, sizes)
+
+    async def reclaim(self) -> Reclaimed:
+        def mode(conn: Connection) -> tuple[int, int, int]:
+            return (
+                int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]),
+                int(conn.execute("PRAGMA page_size").fetchone()[0]),
+                int(conn.execute("PRAGMA freelist_count").fetchone()[0]),
+            )
+
+        vacuum, page_size, free = await self.read(mode)
+        if vacuum != _INCREMENTAL:
+            return Reclaimed(0, free * page_size)
+
+        def step(conn: Connection) -> int:
+            free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+            pages = min(free, _VACUUM_STEP_PAGES)
+            # Python's sqlite3 steps a statement that returns no rows once, and each step of
+            # incremental_vacuum frees one page: one page per statement.
+            for _ in range(pages):
+                conn.execute("PRAGMA incremental_vacuum(1)")
+            return pages
+
+        returned = 0
+        while (pages := await self.write(step)) > 0:
+            returned += pages
+        # The file itself shrinks when the checkpointer copies the last of these commits.
+        return Reclaimed(returned * page_size)
+
+    async def compact(self) -> Reclaimed:
+        before = self.path.stat().st_size
+
+        def rewrite() -> None:
+            conn = _connect_raw(self.path)
+            try:
+                conn.execute(f"PRAGMA auto_vacuum={_INCREMENTAL}")
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+
+        try:
+            await asyncio.to_thread(rewrite)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"compacting {self.path} failed: {exc}") from exc
+        return Reclaimed(max(before - self.path.stat().st_size, 0))
 
     async def close(self) -> None:
         await self.stop_writer()
