@@ -158,7 +158,7 @@ class FootlightApp:
             "/v1/metrics": OtlpEndpoint(self.ingest, settings.limits, "metrics", admission),
             "/v1/logs": OtlpEndpoint(self.ingest, settings.limits, "logs", admission),
             "/healthz": healthz,
-            "/readyz": Readyz(store),
+            "/readyz": Readyz(store, self.ingest.disk.reason),
             "/metrics": MetricsEndpoint(
                 store.store_gauges,
                 settings.metrics_allow,
@@ -223,13 +223,12 @@ class FootlightApp:
             outcome = "ok"
         else:
             outcome = f"http_{status}"
-        metrics.requests.labels(route, note.operation, outcome).inc()
-        if route in _INGEST_ROUTES:
-            metrics.ack_seconds.labels(route).observe(seconds)
-            if note.body_bytes:
-                metrics.request_bytes.labels(route).inc(note.body_bytes)
+        ingest = route in _INGEST_ROUTES
+        metrics.answered(
+            route, note.operation, outcome, (seconds, note.body_bytes) if ingest else None
+        )
         refused = note.code is not None or status >= 400
-        if refused and status != 429 and route in _INGEST_ROUTES:
+        if refused and status != 429 and ingest:
             # What a site's wiring gets wrong shows here first. 429s are not logged one by
             # one: the limiter logs each limit once a minute per client, or a flood would
             # flood the log too.

@@ -121,6 +121,9 @@ class Limits:
     max_backend_services: int = 100
     """Backend services listed per project (first and last seen); further services' exports
     are kept as usual, only not listed."""
+    min_free_disk_bytes: int = 64 * MiB
+    """Below this much free space on the file system of the SQLite store, new sessions are
+    refused (503 LOW_DISK) while sessions recording go on (footlight.ingest.disk); 0: never."""
     refusals_kept: int = 1_000
     """Ids of projects this server lacks whose refused requests the store keeps for the setup
     page, the most recently refused; each process also counts at most this many between two
@@ -465,6 +468,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _positive_float,
         "Longest processing waits to look for due jobs (work queued by this process wakes it"
         " at once).",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_MIN_FREE_DISK_BYTES",
+        "min_free_disk_bytes",
+        _byte_rate,
+        "Below this much free space where the SQLite store is, new sessions get 503 LOW_DISK"
+        " (0: never).",
+        in_limits=True,
     ),
     SettingSpec(
         "FOOTLIGHT_REFUSALS_KEPT",

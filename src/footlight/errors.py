@@ -23,7 +23,8 @@
     │   ├── UnknownProject
     │   └── SessionFull
     ├── StoreUnavailable         the store cannot take work now (down, disk full): 503
-    │   └── ReadTimeout
+    │   ├── ReadTimeout
+    │   └── LowDisk              new sessions wait while the store's disk is nearly full
     ├── LeaseLost                a processing job was taken over; this run drops it
     └── GrpcBindError            the OTLP/gRPC port could not be listened on
 
@@ -255,6 +256,13 @@ class ReadTimeout(StoreUnavailable):
 
 
 # -- processing and serving ------------------------------------------------------------------
+
+
+class LowDisk(StoreUnavailable):
+    """The file system holding the store has less free space than FOOTLIGHT_MIN_FREE_DISK_BYTES:
+    new sessions are refused (503, retried by the SDK) so that those recording keep room."""
+
+    code = "LOW_DISK"
 
 
 class LeaseLost(FootlightError):

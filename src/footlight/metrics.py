@@ -138,6 +138,33 @@ retention_deleted = Counter(
 )
 
 
+_answered: dict[tuple[str, str, str], Counter] = {}
+_acked: dict[str, tuple[Histogram, Counter]] = {}
+
+
+def answered(
+    route: str, operation: str, outcome: str, ingest: tuple[float, int] | None = None
+) -> None:
+    """Count one answered request; if it was ingest's, `ingest` is (seconds it took to
+    answer, bytes of its body).
+
+    Once per request, so the labelled children are kept: `labels()` costs a lock and a few
+    lookups (~1.6 µs), a kept child's increment a fifth of it. The label values are bounded
+    sets (see the module docstring), and so is this cache."""
+    key = (route, operation, outcome)
+    child = _answered.get(key)
+    if child is None:
+        child = _answered[key] = requests.labels(route, operation, outcome)
+    child.inc()
+    if ingest is not None:
+        children = _acked.get(route)
+        if children is None:
+            children = _acked[route] = (ack_seconds.labels(route), request_bytes.labels(route))
+        children[0].observe(ingest[0])
+        if ingest[1]:
+            children[1].inc(ingest[1])
+
+
 def gauge(name: str, documentation: str, samples: Iterable[tuple[dict[str, str], float]]) -> Metric:
     """A gauge read at scrape time (from the store), with one sample per label set."""
     family = Metric(name, documentation, "gauge")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from footlight.edge.asgi import RETRY_AFTER_SECONDS, Request, Send, respond_json
 from footlight.errors import StoreUnavailable
 from footlight.store.base import StoreLifecycle
@@ -13,10 +15,13 @@ async def healthz(_request: Request, send: Send) -> None:
 
 
 class Readyz:
-    """The store takes durable writes: a tiny write is committed on every probe."""
+    """The store takes durable writes: a tiny write is committed on every probe. A disk
+    nearly full is said in `warnings` but stays 200: sessions recording, reads and purges
+    still work, and a load balancer should keep sending them."""
 
-    def __init__(self, store: StoreLifecycle) -> None:
+    def __init__(self, store: StoreLifecycle, low_disk: Callable[[], str | None]) -> None:
         self._store = store
+        self._low_disk = low_disk
 
     async def __call__(self, _request: Request, send: Send) -> None:
         try:
@@ -29,4 +34,7 @@ class Readyz:
                 headers=[("retry-after", RETRY_AFTER_SECONDS)],
             )
             return
-        await respond_json(send, 200, {"status": "ready"})
+        low = self._low_disk()
+        await respond_json(
+            send, 200, {"status": "ready", **({"warnings": [low]} if low is not None else {})}
+        )

@@ -45,7 +45,7 @@ from graphql import Executor as OperationExecutor
 from graphql.execution.incremental.incremental_executor import IncrementalExecutor
 
 from footlight.config import Limits
-from footlight.errors import IngestError, Refused, RequestError, StoreUnavailable
+from footlight.errors import IngestError, LowDisk, Refused, RequestError, StoreUnavailable
 from footlight.graph.documents import CACHEABLE_CHARS, VALIDATION_FAILED, DocumentCache
 
 log = logging.getLogger("footlight.graph")
@@ -85,7 +85,8 @@ def format_error(error: GraphQLError, default_code: str) -> dict[str, Any]:
     if isinstance(original, IngestError):
         message, code = original.message, original.code
     elif isinstance(original, StoreUnavailable):
-        message, code = f"storage is unavailable, try again later: {original}", UNAVAILABLE
+        message = f"storage is unavailable, try again later: {original}"
+        code = original.code if isinstance(original, LowDisk) else UNAVAILABLE
     elif original is not None and not isinstance(original, GraphQLError):
         log.error("resolver failed at %s", error.path, exc_info=original)
         message, code = "internal error; the server log has the details", INTERNAL

@@ -47,6 +47,7 @@ from footlight.errors import (
 )
 from footlight.ingest.bounds import Bounds
 from footlight.ingest.daily_quotas import Ticket
+from footlight.ingest.disk import DiskWatch
 from footlight.ingest.offload import run_off_loop, run_sized
 from footlight.ingest.quotas import Limiter, Tracked
 from footlight.ingest.refusals import RefusalCounter
@@ -171,6 +172,7 @@ class Ingestor:
         self.limiter = Limiter(limits, store)
         self.projects = ProjectKeys(store)
         self.refusals = RefusalCounter(limits.refusals_kept)
+        self.disk = DiskWatch(store.free_disk_bytes, limits.min_free_disk_bytes)
         self._first_session = first_session
         self._projects_seen: set[int] = set()
 
@@ -258,6 +260,8 @@ class Ingestor:
             size = await _translate(self.store.session_size(secure_id))
             if size is not None:
                 existing = self.limiter.sessions.add(secure_id, size.project_id, size.stored_bytes)
+        if existing is None:
+            self.disk.admit_new_session()
         ticket = self.limiter.admit_init(
             client.key, project_id, secure_id, existing, client.request_bytes
         )

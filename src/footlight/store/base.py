@@ -217,6 +217,10 @@ class IngestStore(KeyLookup, Protocol):
         `max_session_bytes` (a retry of a stored payload is still answered False).
         """
 
+    def free_disk_bytes(self) -> int | None:
+        """Free space on the file system holding the store, if it is this machine's (SQLite);
+        None when the store is elsewhere (PostgreSQL). A system call: cheap, not async."""
+
     async def session_size(self, secure_id: str) -> SessionSize | None:
         """The session's project and stored bytes; None if there is no such session."""
 

@@ -217,6 +217,9 @@ class PostgresEngine(EngineBase):
         await asyncio.to_thread(self.migrate)
         self.start()
 
+    def free_disk_bytes(self) -> int | None:
+        return None  # the database server's disk, which footlight cannot see
+
     async def footprint(self, tables: bool) -> StoreFootprint:
         def read(conn: Connection) -> StoreFootprint:
             used = int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])

@@ -91,6 +91,9 @@ class Engine(Protocol):
     async def footprint(self, tables: bool) -> StoreFootprint:
         """What the store takes on disk (and, if `tables`, each table's rows)."""
 
+    def free_disk_bytes(self) -> int | None:
+        """Free space where the store's files are, if they are on this machine."""
+
     async def reclaim(self) -> Reclaimed:
         """Give deleted data's space back to the file system, without long write stalls."""
 

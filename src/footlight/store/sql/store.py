@@ -164,6 +164,9 @@ class SQLStore(
 
     # -- health -------------------------------------------------------------------------
 
+    def free_disk_bytes(self) -> int | None:
+        return self.engine.free_disk_bytes()
+
     async def check_writable(self) -> None:
         at = now_ms()
         await self._write(

@@ -315,6 +315,9 @@ class SQLiteEngine(EngineBase):
         self._checkpointer = Checkpointer(self.path)
         self._checkpointer.start()
 
+    def free_disk_bytes(self) -> int | None:
+        return shutil.disk_usage(self.data_dir).free
+
     async def footprint(self, tables: bool) -> StoreFootprint:
         def read(conn: Connection) -> tuple[int, list[TableSize]]:
             page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
@@ -338,8 +341,7 @@ class SQLiteEngine(EngineBase):
         for candidate in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
             with contextlib.suppress(FileNotFoundError):
                 used += candidate.stat().st_size
-        free = shutil.disk_usage(self.data_dir).free
-        return StoreFootprint(used, reusable, free, sizes)
+        return StoreFootprint(used, reusable, self.free_disk_bytes(), sizes)
 
     async def reclaim(self) -> Reclaimed:
         def mode(conn: Connection) -> tuple[int, int, int]:
