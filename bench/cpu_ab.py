@@ -1,0 +1,93 @@
+"""Server CPU per 1,000 requests at saturation, this tree against another, alternated.
+
+Payloads per second at saturation move with the machine (on the 2-vCPU development VM,
+nginx's own ceiling moved 30-70k requests/s within a day), so a change's cost on ingest is
+measured here as the CPU the `footlight serve` process used (from /proc) per 1,000 requests
+it answered, under the same `wrk` load as bench/run's saturation step (the SDK's request
+mix over 2,000 sessions). The trees run alternately, A B B A A B ..., so that a drift of the
+machine falls on both. The other tree is a checkout's `src` (e.g. a `git worktree` of the
+commit before), put first on `PYTHONPATH` for its servers.
+
+    git worktree add /tmp/before HEAD~1
+    .venv/bin/python bench/cpu_ab.py /tmp/before/src            # 4 pairs of 12 s
+    .venv/bin/python bench/cpu_ab.py /tmp/before/src --pairs 1 --seconds 2   # a smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+from load import create_sessions, run_wrk
+from nodes import ONE_CLIENT_FOR_MANY_BROWSERS, start_footlight
+from payloads import write_templates
+
+
+def _trial(source: str | None, seconds: float, sessions: int) -> dict[str, float]:
+    """One server of the tree at `source` (None: this one) under wrk for `seconds`."""
+    work = Path(tempfile.mkdtemp(prefix="footlight-cpu-ab-"))
+    templates = work / "requests"
+    templates.mkdir()
+    write_templates(templates)
+    saved = os.environ.pop("PYTHONPATH", None)
+    if source is not None:
+        os.environ["PYTHONPATH"] = source
+    try:
+        node = start_footlight(
+            work / "data",
+            settings={**ONE_CLIENT_FOR_MANY_BROWSERS, "FOOTLIGHT_OTLP_GRPC_PORT": "off"},
+        )
+    finally:
+        os.environ.pop("PYTHONPATH", None)
+        if saved is not None:
+            os.environ["PYTHONPATH"] = saved
+    try:
+        ids = create_sessions(node.url, sessions)
+        (templates / "sessions.txt").write_text("\n".join(ids) + "\n")
+        before = node.cpu_seconds()
+        result = run_wrk(node.url, templates, seconds=seconds, connections=100, threads=2)
+        cpu = node.cpu_seconds() - before
+    finally:
+        node.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "requests_per_second": round(result.requests / result.seconds, 1),
+        "cpu_ms_per_1000_requests": round(cpu * 1e6 / max(result.requests, 1), 1),
+        "p99_ms": round(result.p99_ms, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("other", help="the other tree's src directory (put on PYTHONPATH)")
+    parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=12.0)
+    parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--json", type=Path, help="also write every trial here")
+    args = parser.parse_args()
+    trees: dict[str, str | None] = {"other": args.other, "this": None}
+    trials: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for pair in range(args.pairs):
+        order = list(trees.items()) if pair % 2 == 0 else list(reversed(trees.items()))
+        for name, source in order:
+            trial = _trial(source, args.seconds, args.sessions)
+            trials[name].append(trial)
+            print(f"pair {pair + 1}, {name}: {trial}", flush=True)
+    for name, rows in trials.items():
+        cpu = [r["cpu_ms_per_1000_requests"] for r in rows]
+        rate = [r["requests_per_second"] for r in rows]
+        print(
+            f"{name}: CPU {statistics.mean(cpu):.0f} ms per 1,000 requests"
+            f" ({' · '.join(f'{c:.0f}' for c in cpu)}), {statistics.mean(rate):.0f} requests/s"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(trials, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
