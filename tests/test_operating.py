@@ -176,7 +176,8 @@ def test_the_status_page_shows_each_project_and_the_store_to_whom_may_see_them(
     assert "'status-second'" in seen
     assert "holds no sessions" in seen
     assert "'status-first'" not in seen
-    assert "on disk" not in seen  # the disk is every project's
+    assert "on disk" not in seen  # the disk, the queue and the recordings are every project's
+    assert "recording now" not in seen
 
 
 def test_purge_says_what_a_store_without_incremental_vacuum_needs(tmp_path: Path) -> None:

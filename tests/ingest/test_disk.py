@@ -1,12 +1,13 @@
 """A disk that fills (footlight.ingest.disk): below the watermark new sessions wait (503
 LOW_DISK) while a recording goes on; when the disk is full, writes are refused (503) and
 nothing acknowledged is lost; once space returns, footlight takes writes again without a
-restart, and the store is intact. On a real, small file system: a tmpfs of 40 MB."""
+restart, and the store is intact. On a real, small file system: a tmpfs of 64 MiB."""
 
 from __future__ import annotations
 
 import base64
 import os
+import shutil
 import sqlite3
 import subprocess
 import time
@@ -30,14 +31,16 @@ from tests.helpers.store import db_rows
 from tests.helpers.ui import new_token
 
 MiB = 1024 * 1024
-DISK_BYTES = 40 * MiB
-BALLAST_BYTES = 16 * MiB
-WATERMARK_BYTES = 12 * MiB
+DISK_BYTES = 64 * MiB
+BALLAST_BYTES = 32 * MiB
+WATERMARK_BYTES = 16 * MiB
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 40 MB tmpfs, with 16 MB of ballast an operator can delete to make room."""
+    """A 64 MiB tmpfs, with 32 MiB of ballast an operator can delete to make room: the store
+    has 32 MiB, of which the last 16 are below the watermark (the free space is read once a
+    second, and the WAL and the database file both hold what was written lately)."""
     mount = tmp_path / "disk"
     mount.mkdir()
     done = subprocess.run(
@@ -53,6 +56,14 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def free_space(disk: Path) -> str:
+    """The tmpfs's free space and the store's files, for a failure's message."""
+    files = ", ".join(
+        f"{p.name} {p.stat().st_size:,}" for p in sorted((disk / "data").glob("footlight.db*"))
+    )
+    return f"{shutil.disk_usage(disk).free:,} bytes free; {files}"
 
 
 def noise_payload() -> dict[str, object]:
@@ -91,7 +102,7 @@ def test_a_filling_disk_refuses_new_sessions_then_writes_and_loses_nothing(
             # 1. Pushes fill the disk until a new session is refused; the recording goes on.
             refused = None
             payload_id = 0
-            while refused is None and payload_id < 400:
+            while refused is None and payload_id < 600:
                 payload_id += 1
                 if acknowledged(push(client, recording, payload_id, noise_payload())):
                     kept.append(payload_id)
@@ -113,7 +124,7 @@ def test_a_filling_disk_refuses_new_sessions_then_writes_and_loses_nothing(
             assert recording in read.text
             # 2. The recording pushes on until the disk is full: those writes are refused.
             failures: list[httpx.Response] = []
-            while len(failures) < 3 and payload_id < 800:
+            while len(failures) < 3 and payload_id < 1200:
                 payload_id += 1
                 answer = push(client, recording, payload_id, noise_payload())
                 if acknowledged(answer):
@@ -129,12 +140,16 @@ def test_a_filling_disk_refuses_new_sessions_then_writes_and_loses_nothing(
             (small_disk / "ballast").unlink()
             deadline = time.monotonic() + 15
             while not acknowledged(push(client, recording, payload_id + 1, noise_payload())):
-                assert time.monotonic() < deadline, "writes were not taken again"
+                assert time.monotonic() < deadline, (
+                    f"writes were not taken again: {free_space(small_disk)}"
+                )
                 time.sleep(0.2)
             kept.append(payload_id + 1)
             deadline = time.monotonic() + 15
             while not acknowledged(new_session(client)):
-                assert time.monotonic() < deadline, "new sessions were not taken again"
+                assert time.monotonic() < deadline, (
+                    f"new sessions were not taken again: {free_space(small_disk)}"
+                )
                 time.sleep(0.2)
     finally:
         server.stop()

@@ -640,8 +640,8 @@ async def setup(request: Request, token: ApiToken) -> Response:
 
 
 async def status(request: Request, token: ApiToken) -> Response:
-    """What each project holds and what retention frees next; the store's disk and queue
-    (the disk only for a token of every project: it is all of theirs)."""
+    """What each project holds and what retention frees next; the store's disk, queue and
+    sessions recording for a token of every project (they are every project's)."""
     store = _store(request)
     ids = None if token.project_id is None else [token.project_id]
     report = await read_status(store, "", now_ms(), ids)
@@ -649,6 +649,6 @@ async def status(request: Request, token: ApiToken) -> Response:
         request,
         "status.html",
         token=token,
-        store=store_lines(report, whole_store=token.project_id is None),
+        store=store_lines(report) if token.project_id is None else [],
         projects=[(project_title(p), project_lines(p), p) for p in report.projects],
     )

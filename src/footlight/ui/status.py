@@ -42,21 +42,20 @@ def count(value: int, noun: str) -> str:
     return f"{value:,} {noun}{'' if value == 1 else 's'}"
 
 
-def store_lines(report: StatusReport, *, whole_store: bool = True) -> list[str]:
-    """The store's disk and processing queue. `whole_store` False (a token of one project)
-    leaves out the disk: it is every project's."""
+def store_lines(report: StatusReport) -> list[str]:
+    """The store's disk, processing's queue and the sessions recording: every project's, so
+    only for who may read every project."""
     lines = []
     footprint = report.footprint
-    if whole_store:
-        disk = f"{size(footprint.used_bytes)} on disk"
-        if footprint.reusable_bytes:
-            disk += (
-                f", of which {size(footprint.reusable_bytes)} is free space inside the store"
-                " (reused before it grows; `footlight purge` gives it back to the file system)"
-            )
-        if footprint.free_bytes is not None:
-            disk += f"; {size(footprint.free_bytes)} free on its file system"
-        lines.append(f"store: {disk}")
+    disk = f"{size(footprint.used_bytes)} on disk"
+    if footprint.reusable_bytes:
+        disk += (
+            f", of which {size(footprint.reusable_bytes)} is free space inside the store"
+            " (reused before it grows; `footlight purge` gives it back to the file system)"
+        )
+    if footprint.free_bytes is not None:
+        disk += f"; {size(footprint.free_bytes)} free on its file system"
+    lines.append(f"store: {disk}")
     queue = report.gauges.queue
     waiting = [q for q in queue if q.waiting]
     if not waiting:

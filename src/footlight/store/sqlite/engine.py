@@ -167,8 +167,10 @@ class Checkpointer:
     """Moves committed WAL frames into the database file, beside the writer, never in its way.
 
     A PASSIVE checkpoint copies what no reader still needs and never blocks the writer. When
-    the WAL has grown past `truncate_bytes` (a burst outran the passive passes), a TRUNCATE
-    checkpoint resets it; that briefly waits for the writer, so it is the exception.
+    the WAL has grown past `truncate_bytes` (a burst outran the passive passes), or takes more
+    than the file system has left (a disk that filled: the frames copied into the database
+    grow its file while the WAL keeps its size), a TRUNCATE checkpoint resets it; that
+    briefly waits for the writer, so it is the exception.
     """
 
     def __init__(
@@ -196,7 +198,9 @@ class Checkpointer:
         try:
             while not self._stopping.wait(self._interval):
                 try:
-                    grown = wal.exists() and wal.stat().st_size > self._truncate_bytes
+                    size = wal.stat().st_size if wal.exists() else 0
+                    free = shutil.disk_usage(self._path.parent).free
+                    grown = size > min(self._truncate_bytes, free)
                     conn.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if grown else 'PASSIVE'})")
                 except sqlite3.Error:
                     continue  # busy or failing disk: the writer reports what matters
