@@ -119,6 +119,23 @@ def test_status_and_purge_free_what_retention_no_longer_keeps(own_server: Server
     assert mine["verbose_id"] == verbose
     assert document["footprint"]["used_bytes"] > total
 
+    # With --tables: each table's rows, and what processing derived for each project (the
+    # live runs derive each session's page from its first push within a second).
+    deadline = time.monotonic() + 15
+    while True:
+        detailed = json.loads(footlight_ok(own_server, "status", "--tables", "--json").stdout)
+        if detailed["derived_rows"].get(str(project.id), 0) >= SESSIONS:
+            break
+        assert time.monotonic() < deadline, detailed["derived_rows"]
+        time.sleep(0.5)
+    tables = {t["name"]: t["rows"] for t in detailed["tables"]}
+    assert {"payloads", "sessions", "console_messages"} <= tables.keys()
+    if own_server.backend == "sqlite":  # exact there; PostgreSQL's are its estimates
+        assert tables["payloads"] >= SESSIONS * PUSHES
+    text = footlight_ok(own_server, "status", "--tables", "--project", verbose).stdout
+    assert re.search(r"derived rows: [1-9][\d,]*", text)
+    assert re.search(r"^payloads +[\d,]+", text, re.M)
+
     dry = footlight_ok(own_server, "purge", "--dry-run").stdout
     assert f"'retained': {len(old)} sessions ({size(expired)} of recordings) older than 30" in dry
     assert "dry run: nothing deleted" in dry

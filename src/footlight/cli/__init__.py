@@ -297,7 +297,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--project", default=None, help="only this project (id or verbose id)")
     status.add_argument(
-        "--tables", action="store_true", help="also each table's rows (reads every table)"
+        "--tables",
+        action="store_true",
+        help="also each table's rows and each project's derived rows (reads every table)",
     )
     status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
 

@@ -29,6 +29,7 @@ async def status(settings: Settings, project: str | None, tables: bool, as_json:
     async with opened(settings) as store:
         report = await read_status(store, store.describe(), now_ms(), project_ids)
         table_sizes = (await store.footprint(tables=True)).tables if tables else []
+        derived = await store.derived_rows(project_ids) if tables else {}
     if project is not None and not report.projects:
         raise ConfigError(f"no project {project}")
     if as_json:
@@ -45,6 +46,7 @@ async def status(settings: Settings, project: str | None, tables: bool, as_json:
         }
         if tables:
             document["tables"] = table_sizes
+            document["derived_rows"] = {str(k): v for k, v in derived.items()}
         sys.stdout.write(msgspec.json.encode(document).decode() + "\n")
         return
     print(f"footlight status of {report.where} at {when(report.at)}")
@@ -55,6 +57,8 @@ async def status(settings: Settings, project: str | None, tables: bool, as_json:
         print(project_title(p))
         for line in project_lines(p):
             print(f"  {line}")
+        if tables:
+            print(f"  derived rows: {derived.get(p.project_id, 0):,}")
     if tables:
         print()
         print(f"{'table':<24} {'rows':>14} {'on disk':>10}")

@@ -469,6 +469,10 @@ class ReadStore(Protocol):
         """What the store takes on disk; with `tables`, each table's rows (counting them
         reads every table on SQLite)."""
 
+    async def derived_rows(self, project_ids: Sequence[int] | None = None) -> dict[int, int]:
+        """Rows processing derived, per project (console, network, errors, pages, spans,
+        logs, ...): counting them reads every derived table."""
+
     async def project_storage(
         self, now: int, project_ids: Sequence[int] | None = None
     ) -> list[ProjectStorage]:

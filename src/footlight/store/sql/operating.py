@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from footlight.store.base import ProjectStorage, QueueState, StoreFootprint, StoreGauges
 from footlight.store.sql.access import Access, in_projects
+from footlight.store.sql.derived import DERIVED_BY_ORIGIN
 from footlight.store.sql.engine import Connection
 
 HOUR_MS = 3_600_000
@@ -48,7 +49,44 @@ def first_seq_since(conn: Connection, cutoff: int) -> int | None:
     return int(low)
 
 
+_PROJECT_TABLES = ("errors", "logs")
+"""Derived tables whose rows name their project themselves (a backend's rows may name no
+session); the others are a session's, and count towards the session's project."""
+
+
 class OperatingQueries(Access):
+    async def derived_rows(self, project_ids: Sequence[int] | None = None) -> dict[int, int]:
+        def read(conn: Connection) -> dict[int, int]:
+            counts: dict[int, int] = {}
+            where, args = in_projects("project_id", project_ids)
+            joined, _ = in_projects("s.project_id", project_ids)
+            for table in (*DERIVED_BY_ORIGIN, "session_pages"):
+                if table in _PROJECT_TABLES:
+                    query = (
+                        f"SELECT project_id, count(*) FROM {table}"
+                        f" WHERE {where} GROUP BY project_id"
+                    )
+                elif table == "session_pages":
+                    query = (
+                        "SELECT s.project_id, count(*) FROM session_pages t"
+                        " JOIN sessions s ON s.id = t.session_id"
+                        f" WHERE {joined}"
+                        " GROUP BY s.project_id"
+                    )
+                else:
+                    query = (
+                        f"SELECT s.project_id, count(*) FROM {table} t"
+                        " JOIN sessions s ON s.secure_id = t.session_secure_id"
+                        f" WHERE {joined}"
+                        " GROUP BY s.project_id"
+                    )
+                for project_id, rows in conn.execute(query, args):
+                    if project_id is not None:
+                        counts[int(project_id)] = counts.get(int(project_id), 0) + int(rows)
+            return counts
+
+        return await self._read(read)
+
     async def store_gauges(self, now: int) -> StoreGauges:
         def read(conn: Connection) -> tuple[list[QueueState], int]:
             queue = [
