@@ -21,6 +21,11 @@ today's ingest already pays on every push (it validates the payload).
     .venv/bin/python bench/storage.py                  # ~20 s of CPU
     .venv/bin/python bench/storage.py --smoke          # 30 s session, short timings: checks
     .venv/bin/python bench/storage.py --json out.json  # also write all numbers
+    .venv/bin/python bench/storage.py --store-dir footlight-data   # and your own recordings
+
+With `--store-dir`, the newest sessions of a footlight SQLite store are measured too: a
+dictionary trained on every other one of them, measured on the rest. That is the sample
+that can decide whether a dictionary pays for the pages a deployment records.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import base64
 import gzip
 import json
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,7 +60,39 @@ class Session:
         self.bodies = [base64.b64decode(d) for d in datas]
         self.jsons = [gzip.decompress(b) for b in self.bodies]
         stamps = [e["timestamp"] for j in self.jsons for e in json.loads(j)["events"]["events"]]
-        self.minutes = (max(stamps) - min(stamps)) / 60_000
+        self.minutes = (max(stamps) - min(stamps)) / 60_000 if stamps else 0.0
+
+    @classmethod
+    def joined(cls, name: str, sessions: list[Session]) -> Session:
+        """Several sessions as one sample: their payloads together, their minutes added."""
+        joined = cls(name, [])
+        for s in sessions:
+            joined.received += s.received
+            joined.bodies += s.bodies
+            joined.jsons += s.jsons
+            joined.minutes += s.minutes
+        return joined
+
+
+def stored_sessions(data_dir: Path, limit: int) -> list[Session]:
+    """The newest `limit` sessions of a footlight SQLite store (read only): an operator's own
+    recordings, the sample that can decide about a dictionary."""
+    uri = f"file:{data_dir / 'footlight.db'}?mode=ro"
+    with sqlite3.connect(uri, uri=True) as db:
+        ids = [
+            r[0] for r in db.execute("SELECT id FROM sessions ORDER BY id DESC LIMIT ?", (limit,))
+        ]
+        sessions = []
+        for session_id in ids:
+            bodies = db.execute(
+                "SELECT body FROM payloads WHERE session_id = ? AND source = 'compressed'"
+                " ORDER BY payload_id, seq",
+                (session_id,),
+            ).fetchall()
+            datas = [base64.b64encode(body).decode() for (body,) in bodies]
+            if datas:
+                sessions.append(Session(f"stored {session_id}", datas))
+    return [s for s in sessions if s.minutes > 0]
 
 
 def captured_session() -> Session:
@@ -222,6 +260,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="synthetic recorded minutes")
     parser.add_argument("--smoke", action="store_true", help="30 s sessions, 0.01 s timings")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument(
+        "--store-dir",
+        type=Path,
+        help="also measure real recordings: the newest sessions of this footlight data"
+        " directory (SQLite), dictionaries trained on half of them and measured on the other",
+    )
+    parser.add_argument("--store-sessions", type=int, default=200)
     args = parser.parse_args()
     floor = 0.3
     if args.smoke:
@@ -234,6 +279,13 @@ def main() -> None:
         (real, train(other.jsons, sizes), "synthetic session seed 2"),
         (synthetic, train(other.jsons + real.jsons, sizes), "synthetic seed 2 + captured"),
     ]
+    if args.store_dir is not None:
+        stored = stored_sessions(args.store_dir, args.store_sessions)
+        if len(stored) < 4:
+            raise SystemExit(f"{args.store_dir}: fewer than 4 recorded sessions to split")
+        trained_half = Session.joined("training", stored[::2])
+        measured = Session.joined(f"stored ({len(stored[1::2])} sessions)", stored[1::2])
+        plan.append((measured, train(trained_half.jsons, sizes), "the other stored sessions"))
     result: dict[str, Any] = {"sessions": []}
     for session, dicts, trained_on in plan:
         received, today = sum(session.received), sum(len(b) for b in session.bodies)
