@@ -6,6 +6,7 @@ restart, and the store is intact. On a real, small file system: a tmpfs of 64 Mi
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import sqlite3
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.cli import run_footlight
 from tests.helpers.graphql import (
     INIT_DOC,
     error_codes,
@@ -83,7 +85,7 @@ def acknowledged(answer: httpx.Response) -> bool:
 
 
 def test_a_filling_disk_refuses_new_sessions_then_writes_and_loses_nothing(
-    small_disk: Path,
+    small_disk: Path, tmp_path: Path
 ) -> None:
     server: Server = start_server(
         small_disk / "data",
@@ -167,3 +169,9 @@ def test_a_filling_disk_refuses_new_sessions_then_writes_and_loses_nothing(
     }
     assert set(kept) <= stored, sorted(set(kept) - stored)
     assert len(kept) > 20
+    # Readable, too: the export holds one noise event per stored payload.
+    exported = tmp_path / "export.json"
+    done = run_footlight("export", recording, "-o", str(exported), *server.store_args)
+    assert done.returncode == 0, done.stderr
+    events = json.loads(exported.read_text())
+    assert sum(1 for e in events if e.get("data", {}).get("tag") == "noise") == len(stored)
