@@ -24,12 +24,13 @@ import tempfile
 from pathlib import Path
 
 from load import create_sessions, run_wrk
-from nodes import ONE_CLIENT_FOR_MANY_BROWSERS, start_footlight
+from nodes import ONE_CLIENT_FOR_MANY_BROWSERS, fresh_database, start_footlight
 from payloads import write_templates
 
 
-def _trial(source: str | None, seconds: float, sessions: int) -> dict[str, float]:
-    """One server of the tree at `source` (None: this one) under wrk for `seconds`."""
+def _trial(source: str | None, seconds: float, sessions: int, store: str) -> dict[str, float]:
+    """One server of the tree at `source` (None: this one) under wrk for `seconds`, on a
+    fresh store (a new PostgreSQL database for `store` postgresql)."""
     work = Path(tempfile.mkdtemp(prefix="footlight-cpu-ab-"))
     templates = work / "requests"
     templates.mkdir()
@@ -40,6 +41,7 @@ def _trial(source: str | None, seconds: float, sessions: int) -> dict[str, float
     try:
         node = start_footlight(
             work / "data",
+            fresh_database() if store == "postgresql" else None,
             settings={**ONE_CLIENT_FOR_MANY_BROWSERS, "FOOTLIGHT_OTLP_GRPC_PORT": "off"},
         )
     finally:
@@ -68,6 +70,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--json", type=Path, help="also write every trial here")
     args = parser.parse_args()
     trees: dict[str, str | None] = {"other": args.other, "this": None}
@@ -75,7 +78,7 @@ def main() -> None:
     for pair in range(args.pairs):
         order = list(trees.items()) if pair % 2 == 0 else list(reversed(trees.items()))
         for name, source in order:
-            trial = _trial(source, args.seconds, args.sessions)
+            trial = _trial(source, args.seconds, args.sessions, args.store)
             trials[name].append(trial)
             print(f"pair {pair + 1}, {name}: {trial}", flush=True)
     for name, rows in trials.items():

@@ -3,8 +3,8 @@ the pushes a server acknowledges meanwhile (`footlight purge`, footlight.store.s
 
 This program starts `footlight serve` (embedded store, durability on; `--store postgresql`
 for a fresh PostgreSQL database), records `--sessions` sessions of three ~100 KB pushes each
-(random text, which gzip cannot shrink, so the bytes are real), makes half of them 40 days
-old and gives the project a 30-day retention. Then `--sessions-pushing` browsers push small
+(random text, which gzip cannot shrink, so the bytes are real), half of them started 70 days
+ago, and gives the project a 30-day retention. Then `--sessions-pushing` browsers push small
 payloads at the SDK's pace for a baseline of `--baseline` seconds, `footlight purge` runs
 beside the server while they go on, and they go on until a few seconds after it ends. It
 reports the purge's time, the store's size on disk before and after (SQLite: the database
@@ -47,22 +47,32 @@ from payloads import compress, init_body, payload, push_body
 DAY_MS = 86_400_000
 
 
-async def _fill(client: httpx.AsyncClient, url: str, sessions: int) -> list[str]:
-    """`sessions` sessions of three incompressible ~100 KB pushes each, 8 at a time."""
+async def _start(client: httpx.AsyncClient, url: str, sessions: int) -> list[str]:
+    """`sessions` new sessions, 8 at a time."""
     gate = asyncio.Semaphore(8)
 
     async def one(n: int) -> str:
         async with gate:
             secure_id = f"purge-bench-{n}-{time.time_ns()}"
             (await client.post(url, json=init_body(secure_id))).raise_for_status()
+            return secure_id
+
+    return list(await asyncio.gather(*(one(n) for n in range(sessions))))
+
+
+async def _fill(client: httpx.AsyncClient, url: str, secure_ids: list[str]) -> None:
+    """Three incompressible ~100 KB pushes into each session, 8 sessions at a time."""
+    gate = asyncio.Semaphore(8)
+
+    async def one(secure_id: str) -> None:
+        async with gate:
             for pid in (1, 2, 3):
                 noise = base64.b64encode(os.urandom(75_000)).decode()
                 events = [{"type": 5, "data": {"tag": "noise", "payload": noise}, "timestamp": 1}]
                 body = push_body(secure_id, pid, compress(payload(events)))
                 (await client.post(url, json=body)).raise_for_status()
-            return secure_id
 
-    return list(await asyncio.gather(*(one(n) for n in range(sessions))))
+    await asyncio.gather(*(one(secure_id) for secure_id in secure_ids))
 
 
 async def _push(
@@ -175,10 +185,8 @@ def main() -> None:
     store = fresh_database() if args.store == "postgresql" else None
     node = start_footlight(work / "data", store, settings=ONE_CLIENT_FOR_MANY_BROWSERS)
     try:
-        filled = asyncio.run(_fill_all(node.url, args.sessions))
-        old = filled[: len(filled) // 2]
-        aged = int(time.time() * 1000) - 40 * DAY_MS
-        _age(node, old, aged)
+        started = asyncio.run(_record(node, args.sessions))
+        old = started[: len(started) // 2]
         node.cli("project", "retention", "1", "30")
         result = {"store": args.store, "sessions": args.sessions, "aged": len(old)}
         result.update(asyncio.run(_measure(node, args.sessions_pushing, args.baseline)))
@@ -199,9 +207,17 @@ def main() -> None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
-async def _fill_all(url: str, sessions: int) -> list[str]:
+async def _record(node: Node, sessions: int) -> list[str]:
+    """Start the sessions, make the first half 70 days old (their month ended more than 30
+    days ago, whatever today's date), then fill them all. Aged before their pushes, as a
+    session that old would have been: PostgreSQL keeps a session's payloads with the month
+    it started, in a partition `footlight migrate` makes."""
     async with httpx.AsyncClient(timeout=60) as client:
-        return await _fill(client, url, sessions)
+        secure_ids = await _start(client, node.url, sessions)
+        _age(node, secure_ids[: sessions // 2], int(time.time() * 1000) - 70 * DAY_MS)
+        node.cli("migrate")
+        await _fill(client, node.url, secure_ids)
+    return secure_ids
 
 
 if __name__ == "__main__":

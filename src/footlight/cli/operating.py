@@ -96,7 +96,8 @@ async def purge(settings: Settings, dry_run: bool, compact: bool) -> None:
             f" recordings) and {count(purged.orphans, 'OTLP export')}"
         )
         reclaimed = await (store.compact() if compact else store.reclaim_space())
-        print(f"gave {size(reclaimed.returned_bytes)} back to the file system")
+        returned = purged.returned_bytes + reclaimed.returned_bytes
+        print(f"gave {size(returned)} back to the file system")
         if reclaimed.stuck_bytes:
             print(
                 f"{size(reclaimed.stuck_bytes)} of free space stays inside the store: it was"

@@ -230,7 +230,7 @@ class Processor:
             purged.sessions,
             purged.bytes_freed,
             purged.orphans,
-            reclaimed.returned_bytes,
+            purged.returned_bytes + reclaimed.returned_bytes,
             (
                 f" ({reclaimed.stuck_bytes} bytes of free space stay in the store until"
                 " `footlight purge --compact`)"

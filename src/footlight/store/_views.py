@@ -215,6 +215,8 @@ class PurgeResult:
     orphans: int
     bytes_freed: int = 0
     """Payload bytes of the deleted sessions (what they held in recordings)."""
+    returned_bytes: int = 0
+    """Disk given back by dropping whole months of payloads (PostgreSQL's partitions)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,10 @@ start (or run `footlight migrate`) at once: one applies them, the others find th
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +34,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql as pg_sql
 
+from footlight.core.clock import now_ms
 from footlight.errors import StoreError, StoreUnavailable
 from footlight.store.base import Reclaimed, StoreFootprint, TableSize
 from footlight.store.sql.engine import (
@@ -43,12 +47,44 @@ from footlight.store.sql.engine import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("footlight.store")
 
 # Any fixed numbers: the keys of the advisory locks that serialise migrations, and the
 # writes that take `Connection.exclusive`.
 _MIGRATION_LOCK = 0x666F6F746C69676874 & 0x7FFFFFFFFFFFFFFF
 _EXCLUSIVE_LOCK = _MIGRATION_LOCK + 1
 _CONNECT_TIMEOUT_SECONDS = 5
+_DDL_LOCK_TIMEOUT = "500ms"
+"""Longest a partition's creation or drop waits for its lock on `payloads`: pushes that
+arrive meanwhile queue behind it, so it gives up soon and is tried again at the next purge."""
+
+_PARTITIONS = (
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+    " WHERE i.inhparent = 'payloads'::regclass"
+)
+"""The payloads partitions' names: payloads_YYYY_MM, and payloads_default."""
+
+_MONTHS = """
+WITH months AS (
+    SELECT DISTINCT date_trunc('month', to_timestamp(created_at / 1000.0)) AS m FROM sessions
+    UNION SELECT date_trunc('month', to_timestamp(%s / 1000.0))
+    UNION SELECT date_trunc('month', to_timestamp(%s / 1000.0)) + interval '1 month'
+)
+SELECT 'payloads_' || to_char(m, 'YYYY_MM'), (extract(epoch FROM m) * 1000)::bigint,
+    (extract(epoch FROM m + interval '1 month') * 1000)::bigint
+FROM months
+"""
+"""(name, first ms, end ms) of each month a payloads partition is wanted for (in UTC)."""
+
+
+def _month_end_ms(name: str) -> int | None:
+    """When the month of partition `payloads_YYYY_MM` ends (epoch ms); None for another name."""
+    match = re.fullmatch(r"payloads_(\d{4})_(\d{2})", name)
+    if match is None:
+        return None
+    year, month = int(match.group(1)), int(match.group(2))
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000)
 
 
 class Row:
@@ -216,6 +252,69 @@ class PostgresEngine(EngineBase):
     async def open(self) -> None:
         await asyncio.to_thread(self.migrate)
         self.start()
+        await self.prepare_partitions(now_ms())
+
+    async def prepare_partitions(self, now: int) -> None:
+        """Make the payloads partitions of this month, the next and every month that has
+        sessions, where missing (see migration 12). DDL waits at most `_DDL_LOCK_TIMEOUT` for
+        its lock, so that it never queues pushes behind a long read; what it could not make
+        is tried again at the next purge, and rows meanwhile go to the DEFAULT partition."""
+
+        def prepare() -> None:
+            with self._pg._raw() as raw:
+                raw.execute("SET TIME ZONE 'UTC'")
+                raw.execute(f"SET lock_timeout = '{_DDL_LOCK_TIMEOUT}'")
+                existing = {name for (name,) in raw.execute(_PARTITIONS)}
+                for name, start, end in raw.execute(_MONTHS, (now, now)).fetchall():
+                    if name in existing:
+                        continue
+                    try:
+                        raw.execute(
+                            pg_sql.SQL(
+                                "CREATE TABLE {} PARTITION OF payloads FOR VALUES FROM ({}) TO ({})"
+                            ).format(
+                                pg_sql.Identifier(name), pg_sql.Literal(start), pg_sql.Literal(end)
+                            )
+                        )
+                    except psycopg.Error as exc:
+                        log.warning("could not make the payloads partition %s: %s", name, exc)
+
+        try:
+            await asyncio.to_thread(prepare)
+        except psycopg.Error as exc:
+            log.warning("could not prepare the payloads partitions: %s", exc)
+
+    async def drop_payloads_before(self, cutoff: int) -> int:
+        """Drop the payloads partitions of months that ended at or before `cutoff` (every
+        session in them is older than every project's retention); return their bytes."""
+
+        def drop() -> int:
+            freed = 0
+            with self._pg._raw() as raw:
+                raw.execute(f"SET lock_timeout = '{_DDL_LOCK_TIMEOUT}'")
+                for (name,) in raw.execute(_PARTITIONS).fetchall():
+                    end = _month_end_ms(name)
+                    if end is None or end > cutoff:
+                        continue
+                    size = int(
+                        raw.execute(  # type: ignore[index]
+                            "SELECT pg_total_relation_size(%s::regclass)", (name,)
+                        ).fetchone()[0]
+                    )
+                    try:
+                        raw.execute(pg_sql.SQL("DROP TABLE {}").format(pg_sql.Identifier(name)))
+                    except psycopg.Error as exc:
+                        log.warning("could not drop the payloads partition %s: %s", name, exc)
+                        continue
+                    freed += size
+            return freed
+
+        try:
+            return await asyncio.to_thread(drop)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(
+                f"dropping old payloads of {self.describe()} failed: {exc}"
+            ) from exc
 
     def free_disk_bytes(self) -> int | None:
         return None  # the database server's disk, which footlight cannot see

@@ -94,6 +94,13 @@ class Engine(Protocol):
     def free_disk_bytes(self) -> int | None:
         """Free space where the store's files are, if they are on this machine."""
 
+    async def prepare_partitions(self, now: int) -> None:
+        """Make what payloads of sessions starting about `now` will be stored in."""
+
+    async def drop_payloads_before(self, cutoff: int) -> int:
+        """Drop, whole, the payloads of sessions started before `cutoff` where the engine
+        keeps them apart (PostgreSQL's monthly partitions); return the bytes freed."""
+
     async def reclaim(self) -> Reclaimed:
         """Give deleted data's space back to the file system, without long write stalls."""
 

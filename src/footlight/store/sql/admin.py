@@ -27,9 +27,10 @@ PurgeProgress = Callable[[int, int], None]
 """Told after each session a purge deletes: sessions deleted so far, and their payload bytes."""
 
 
-def _otlp_cutoff(conn: Connection, now: int) -> int | None:
-    """Stored OTLP exports received before this go: they may span projects, so only once
-    older than every project's retention (None: some project keeps everything)."""
+def _past_every_retention(conn: Connection, now: int) -> int | None:
+    """What is older than this is past every project's retention: stored OTLP exports (they
+    may span projects) and whole months of payloads go then. None: some project keeps
+    everything."""
     row = conn.execute(
         "SELECT count(*) AS projects, count(retention_days) AS limited,"
         " max(retention_days) AS longest FROM projects"
@@ -79,7 +80,7 @@ class AdminQueries(Access):
 
     async def expired_otlp_batches(self, now: int) -> int:
         def count(conn: Connection) -> int:
-            cutoff = _otlp_cutoff(conn, now)
+            cutoff = _past_every_retention(conn, now)
             if cutoff is None:
                 return 0
             row = conn.execute(
@@ -114,6 +115,12 @@ class AdminQueries(Access):
         crash mid-purge leaves whole sessions, never half of one. OTLP batches and what they
         produced go once older than every project's retention (they can span projects).
         """
+        # Where the engine keeps each month's payloads apart (PostgreSQL), the months older
+        # than every project's retention go whole first: their disk comes back at once, and
+        # the sessions' own deletes below find no payloads left to delete row by row.
+        cutoff = await self._read(lambda conn: _past_every_retention(conn, now))
+        dropped = 0 if cutoff is None else await self.engine.drop_payloads_before(cutoff)
+        await self.engine.prepare_partitions(now)
         sessions = freed = 0
         while True:
 
@@ -144,7 +151,7 @@ class AdminQueries(Access):
                 break
 
         def purge_otlp(conn: Connection) -> int:
-            cutoff = _otlp_cutoff(conn, now)
+            cutoff = _past_every_retention(conn, now)
             if cutoff is None:
                 return 0
             old = [
@@ -165,7 +172,9 @@ class AdminQueries(Access):
         orphans = 0
         while (purged := await self._write(purge_otlp)) > 0:
             orphans += purged
-        return PurgeResult(sessions=sessions, orphans=orphans, bytes_freed=freed)
+        return PurgeResult(
+            sessions=sessions, orphans=orphans, bytes_freed=freed, returned_bytes=dropped
+        )
 
     # -- API tokens -------------------------------------------------------------------------
 

@@ -271,7 +271,8 @@ class SQLStore(
             cur = conn.execute(
                 "INSERT INTO payloads (session_id, payload_id, digest, source,"
                 " received_at, event_count, first_event_at, last_event_at, has_full_snapshot,"
-                " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " body, session_created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " (SELECT created_at FROM sessions WHERE id = ?)) ON CONFLICT DO NOTHING",
                 (
                     session_id,
                     payload.payload_id,
@@ -283,6 +284,7 @@ class SQLStore(
                     s.last_event_at,
                     int(s.has_full_snapshot),
                     payload.body,
+                    session_id,
                 ),
             )
             if cur.rowcount != 1:

@@ -322,6 +322,12 @@ class SQLiteEngine(EngineBase):
     def free_disk_bytes(self) -> int | None:
         return shutil.disk_usage(self.data_dir).free
 
+    async def prepare_partitions(self, now: int) -> None:
+        """Nothing to prepare: SQLite gives purged space back page by page (`reclaim`)."""
+
+    async def drop_payloads_before(self, cutoff: int) -> int:
+        return 0
+
     async def footprint(self, tables: bool) -> StoreFootprint:
         def read(conn: Connection) -> tuple[int, list[TableSize]]:
             page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
