@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest_report import Results, ScalingRow, print_results, print_scaling
+from ingest_report import Results, ScalingRow, cpu_ms_per_1000, print_results, print_scaling
 from load import create_sessions, read_throughput, run_paced, run_wrk, run_wrk_on_nodes
 from nodes import (
     ONE_CLIENT_FOR_MANY_BROWSERS,
@@ -37,6 +37,7 @@ from nodes import (
     start_footlight,
     start_nginx,
     stop,
+    tree_cpu_seconds,
 )
 from payloads import write_templates
 from report import commit, machine, step
@@ -94,6 +95,7 @@ def measure(work: Path, args: argparse.Namespace) -> Results:
         (templates / "sessions.txt").write_text(
             "\n".join(f"nginx{i:06d}" for i in range(args.sessions)) + "\n"
         )
+        nginx_cpu = tree_cpu_seconds(nginx.pid)
         ceiling = run_wrk(
             nginx_url,
             templates,
@@ -101,6 +103,7 @@ def measure(work: Path, args: argparse.Namespace) -> Results:
             connections=args.connections,
             threads=args.threads,
         )
+        nginx_cpu = tree_cpu_seconds(nginx.pid) - nginx_cpu
     finally:
         stop(nginx)
 
@@ -113,6 +116,7 @@ def measure(work: Path, args: argparse.Namespace) -> Results:
         sessions = create_sessions(footlight.url, args.sessions)
         (templates / "sessions.txt").write_text("\n".join(sessions) + "\n")
         step("footlight: saturation")
+        footlight_cpu = footlight.cpu_seconds()
         saturated = run_wrk(
             footlight.url,
             templates,
@@ -120,6 +124,7 @@ def measure(work: Path, args: argparse.Namespace) -> Results:
             connections=args.connections,
             threads=args.threads,
         )
+        footlight_cpu = footlight.cpu_seconds() - footlight_cpu
         paced = []
         for share, name in ((2, "half"), (4, "a quarter of")):
             step(f"footlight: {name} the saturation rate (paced, open loop)")
@@ -149,6 +154,8 @@ def measure(work: Path, args: argparse.Namespace) -> Results:
         footlight_half_rate=half,
         footlight_quarter_rate=quarter,
         ratio=saturated.payloads_per_second / ceiling.payloads_per_second,
+        footlight_cpu_ms_per_1000=cpu_ms_per_1000(footlight_cpu, saturated),
+        nginx_cpu_ms_per_1000=cpu_ms_per_1000(nginx_cpu, ceiling),
         peak_rss_mb=rss,
         cold_start_ms=footlight.cold_start_ms,
         read_mb=read_mb,

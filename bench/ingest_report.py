@@ -25,6 +25,11 @@ class Results:
     footlight_half_rate: WrkResult
     footlight_quarter_rate: WrkResult
     ratio: float
+    footlight_cpu_ms_per_1000: float
+    """CPU of every footlight process per 1,000 acknowledged payloads at saturation: the
+    headline, as it carries from this machine to another (payloads/s move with the box)."""
+    nginx_cpu_ms_per_1000: float
+    """nginx's (master and workers) per 1,000 payloads answered, under the same load."""
     peak_rss_mb: float
     cold_start_ms: float
     read_mb: float
@@ -56,10 +61,20 @@ class Results:
         return failures
 
 
+def cpu_ms_per_1000(cpu_seconds: float, run: WrkResult) -> float:
+    """CPU milliseconds per 1,000 payloads the run had acknowledged."""
+    return cpu_seconds * 1e6 / max(run.acked_pushes, 1)
+
+
 def print_results(results: Results, args: argparse.Namespace) -> None:
     """The results table; with --json, the numbers too."""
     r = results
     rows = [
+        (
+            "**footlight CPU per 1,000 acknowledged payloads (ms)**",
+            f"**{r.footlight_cpu_ms_per_1000:,.0f}**",
+        ),
+        ("nginx CPU per 1,000 payloads (ms), same load", f"{r.nginx_cpu_ms_per_1000:,.1f}"),
         ("nginx (ceiling), payloads/s", f"{r.nginx.payloads_per_second:,.0f}"),
         ("footlight, payloads/s at saturation", f"{r.footlight.payloads_per_second:,.0f}"),
         ("**footlight / nginx**", f"**{r.ratio:.2f}**"),

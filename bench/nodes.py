@@ -130,9 +130,9 @@ class Node:
         return _status_mb(self.process.pid, "VmRSS") or 0.0
 
     def cpu_seconds(self) -> float:
-        """User and system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User and system CPU time every process of this footlight has used so far: the
+        server and, with FOOTLIGHT_WORKERS above 1, its worker processes."""
+        return tree_cpu_seconds(self.process.pid)
 
     def ui_cookie(self, token: str) -> str:
         """Sign in through the UI's login form, as a browser does; the session cookie."""
@@ -148,6 +148,33 @@ class Node:
 
     def stop(self, timeout: float = 20) -> None:
         stop(self.process, timeout)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (which may hold spaces)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and all its descendants alive now (nginx's
+    workers, footlight's), from /proc; with what its reaped children used."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    ticks, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        fields = _stat(current)
+        if fields is None:
+            continue
+        # utime, stime, and cutime, cstime of the children it waited for
+        ticks += sum(int(fields[i]) for i in (11, 12, 13, 14))
+        todo += children.get(current, [])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _status_mb(pid: int, field: str) -> float | None:
