@@ -8,10 +8,11 @@ memory stays at one payload however long the recording.
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 import msgspec
+from zlib_ng import gzip_ng
 
 from footlight.ingest.offload import run_sized
 from footlight.store.base import ReadStore
@@ -26,11 +27,13 @@ class _Payload(msgspec.Struct, frozen=True):
 
 
 _decode = msgspec.json.Decoder(_Payload).decode
+_inflate = cast(Callable[[bytes], bytes], gzip_ng.decompress)  # gzip's, untyped in zlib-ng
 
 
 def events_json(body: bytes) -> bytes:
-    """The comma-joined events of one stored payload (gzip JSON)."""
-    return b",".join(_decode(gzip.decompress(body)).events.events)
+    """The comma-joined events of one stored payload (gzip JSON). zlib-ng inflates it ~3x
+    faster than the standard library (bench/README.md, "Cheaper byte work")."""
+    return b",".join(_decode(_inflate(body)).events.events)
 
 
 async def stream_events(store: ReadStore, secure_id: str) -> AsyncIterator[bytes]:
