@@ -4,12 +4,19 @@ client's own parser; only the operator's addresses (or token) may read it."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from footlight.app import ROUTE_LABELS, FootlightApp
+from footlight.config import Settings
+from footlight.store import SQLiteStore
 from tests.helpers.graphql import error_codes, init_session, make_payload, push
 from tests.helpers.otlp import traced_request
 from tests.helpers.servers import QUICK_PROCESSING, Server, client_of, running, start_server
@@ -130,19 +137,54 @@ def test_metrics_are_for_this_machine_unless_a_token_is_sent(
         guarded.stop()
 
 
+def per_worker_inits(directory: Path) -> list[float]:
+    """initializeSession requests each worker counted, read from its own file in the shared
+    directory with the client's own multiprocess reader, one file at a time."""
+    counts = []
+    for path in sorted(directory.glob("counter_*.db")):
+        alone = directory.parent / f"alone-{path.stem}"
+        alone.mkdir(exist_ok=True)
+        shutil.copy(path, alone / path.name)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(alone))  # type: ignore[no-untyped-call]
+        counts.append(
+            registry.get_sample_value(
+                "footlight_requests_total",
+                {"route": "graphql", "operation": "initializeSession", "outcome": "ok"},
+            )
+            or 0.0
+        )
+    return counts
+
+
 def test_one_scrape_sums_every_worker(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Two workers each count some of the requests; every scrape, whichever worker answers
+    it, says their sum. (Without the sum, a scrape answered by one worker says its part.)"""
+    root = tmp_path_factory.mktemp("scrape-workers")
+    shared = root / "metrics"
+    shared.mkdir()
     server = start_server(
-        tmp_path_factory.mktemp("scrape-workers") / "data",
-        {"FOOTLIGHT_WORKERS": "2", "FOOTLIGHT_OTLP_GRPC_PORT": "off"},
+        root / "data",
+        {
+            "FOOTLIGHT_WORKERS": "2",
+            "FOOTLIGHT_OTLP_GRPC_PORT": "off",
+            "PROMETHEUS_MULTIPROC_DIR": str(shared),  # serve uses one the operator set
+        },
         backend="sqlite",
     )
     try:
-        secure_ids = []
-        for _ in range(8):  # a new connection each: the kernel spreads them over the workers
+        # New connections until both workers have answered some (the kernel hands each
+        # connection to whichever worker accepts first).
+        for _ in range(200):
             with client_of(server) as client:
-                secure_ids.append(init_session(client))
+                init_session(client)
+            # Files of processes that answered none (the serve process itself) count 0.
+            parts = [count for count in per_worker_inits(shared) if count]
+            if len(parts) == 2:
+                break
+        assert len(parts) == 2, f"not two workers answering: {parts}"
         totals = set()
-        for _ in range(6):
+        for _ in range(10):
             with client_of(server) as client:
                 totals.add(
                     value(
@@ -153,9 +195,14 @@ def test_one_scrape_sums_every_worker(tmp_path_factory: pytest.TempPathFactory) 
                         outcome="ok",
                     )
                 )
-        assert totals == {8.0}
+        assert totals == {sum(parts)}, (totals, parts)
     finally:
         server.stop()
+
+
+def test_every_route_has_its_metric_name(tmp_path: Path) -> None:
+    app = FootlightApp(Settings(), SQLiteStore(tmp_path))
+    assert set(app.routes) == set(ROUTE_LABELS)
 
 
 def test_json_logs_name_the_request_project_and_refusal(

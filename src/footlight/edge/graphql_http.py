@@ -170,10 +170,9 @@ class GraphQLEndpoint:
             context = self._context(request, client, size)
             if isinstance(parsed, GraphQLRequest):
                 outcome = await self._executor.run(parsed, context, queries_only=queries_only)
-                request.note.operation = self._executor.operation_field(parsed) or "other"
             else:
-                outcome, field = await self._run_large(parsed, context)
-                request.note.operation = field or "other"
+                outcome = await self._run_large(parsed, context)
+            request.note.operation = outcome.field or "other"
         except HTTPError as exc:
             request.note.code, request.note.message = exc.code, exc.message
             headers = [*allow_origin, *exc.headers]
@@ -202,14 +201,13 @@ class GraphQLEndpoint:
             request.note.message = str(first.get("message"))
         await respond_json(send, status, outcome.body, content_type, headers)
 
-    async def _run_large(self, body: bytes, context: RequestContext) -> tuple[Outcome, str | None]:
-        """Decode and prepare a large request off the loop, then run its resolvers; also
-        the schema field it ran (for metrics)."""
+    async def _run_large(self, body: bytes, context: RequestContext) -> Outcome:
+        """Decode and prepare a large request off the loop, then run its resolvers."""
         await self._large_requests.acquire()
         started = time.perf_counter()
         try:
-            prepared, field = await offload.run_off_loop(self._prepare_large, body, context)
-            return await self._executor.complete(prepared), field
+            prepared = await offload.run_off_loop(self._prepare_large, body, context)
+            return await self._executor.complete(prepared)
         finally:
             # The next large request starts only after as long again (at most a second):
             # decoding held the GIL throughout, and requests back to back would leave the
@@ -218,13 +216,9 @@ class GraphQLEndpoint:
             busy = min(time.perf_counter() - started, _MAX_LARGE_PAUSE_SECONDS)
             asyncio.get_running_loop().call_later(busy, self._large_requests.release)
 
-    def _prepare_large(
-        self, body: bytes, context: RequestContext
-    ) -> tuple[Prepared | Outcome, str | None]:
+    def _prepare_large(self, body: bytes, context: RequestContext) -> Prepared | Outcome:
         """Decode and prepare a large request (on an ingest thread)."""
-        graphql_request = _request_from_json(body)
-        prepared = self._executor.prepare(graphql_request, context)
-        return prepared, self._executor.operation_field(graphql_request)
+        return self._executor.prepare(_request_from_json(body), context)
 
     async def _parse(
         self, request: Request, client: str

@@ -80,23 +80,21 @@ def store_metrics(gauges: StoreGauges | None, now: int) -> list[metrics.Metric]:
             [({}, float(footprint.used_bytes))],
         ),
     ]
-    if footprint.reusable_bytes is not None:
-        families.append(
-            metrics.gauge(
-                "footlight_store_reusable_bytes",
-                "Space inside the SQLite file free for new data, not yet given back to the"
-                " file system.",
-                [({}, float(footprint.reusable_bytes))],
-            )
-        )
-    if footprint.free_bytes is not None:
-        families.append(
-            metrics.gauge(
-                "footlight_store_filesystem_free_bytes",
-                "Free space on the file system that holds the SQLite store.",
-                [({}, float(footprint.free_bytes))],
-            )
-        )
+    for name, documentation, value in (
+        (
+            "footlight_store_reusable_bytes",
+            "Space inside the SQLite file free for new data, not yet given back to the file"
+            " system.",
+            footprint.reusable_bytes,
+        ),
+        (
+            "footlight_store_filesystem_free_bytes",
+            "Free space on the file system that holds the SQLite store.",
+            footprint.free_bytes,
+        ),
+    ):
+        if value is not None:  # SQLite's only
+            families.append(metrics.gauge(name, documentation, [({}, float(value))]))
     return families
 
 

@@ -46,7 +46,7 @@ from graphql.execution.incremental.incremental_executor import IncrementalExecut
 
 from footlight.config import Limits
 from footlight.errors import IngestError, LowDisk, Refused, RequestError, StoreUnavailable
-from footlight.graph.documents import CACHEABLE_CHARS, VALIDATION_FAILED, DocumentCache
+from footlight.graph.documents import VALIDATION_FAILED, DocumentCache
 
 log = logging.getLogger("footlight.graph")
 
@@ -71,6 +71,9 @@ class Outcome:
     status: int | None = None
     retry_after: int | None = None
     """Set when a limit refused the operation: seconds until it would pass (429)."""
+    field: str | None = None
+    """The schema field the operation selects (metrics name requests by it); None when the
+    document did not parse or name an operation."""
 
 
 def _location_list(error: GraphQLError) -> list[dict[str, int]] | None:
@@ -127,6 +130,7 @@ class Prepared:
     """A request whose variables are coerced: its resolvers are ready to run."""
 
     executor: OperationExecutor[Any]
+    field: str | None
 
 
 class Executor:
@@ -134,16 +138,6 @@ class Executor:
         self.schema = schema
         self.documents = documents
         self.limits = limits
-
-    def operation_field(self, request: GraphQLRequest) -> str | None:
-        """The schema field the request's operation selects, for metrics; None if its
-        document fails, or is too large to be cached (it would be parsed a second time)."""
-        if len(request.query) > CACHEABLE_CHARS:
-            return None
-        try:
-            return self.documents.prepare(request.query).operation(request.operation_name).field
-        except RequestError:
-            return None
 
     async def run(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
@@ -163,12 +157,16 @@ class Executor:
             error = RequestError(
                 "GET requests only allow query operations", VALIDATION_FAILED, status=406
             )
-            return Outcome(request_error_body(error), request_error=True, status=406)
+            return Outcome(
+                request_error_body(error), request_error=True, status=406, field=operation.field
+            )
         try:
             # Before loosening too, which also walks every item in Python.
             operation.caps.check(request.variables or {}, self.limits)
         except IngestError as exc:
-            return Outcome(_refused_before_running(self.schema, operation.node, exc))
+            return Outcome(
+                _refused_before_running(self.schema, operation.node, exc), field=operation.field
+            )
         built = IncrementalExecutor.build(
             self.schema,
             prepared.document,  # type: ignore[arg-type]  # set whenever `operation` is
@@ -177,8 +175,8 @@ class Executor:
             operation_name=operation.name,
         )
         if isinstance(built, list):
-            return _outcome(ExecutionResult(None, errors=built))
-        return Prepared(built)
+            return _outcome(ExecutionResult(None, errors=built), operation.field)
+        return Prepared(built, operation.field)
 
     async def complete(self, prepared: Prepared | Outcome) -> Outcome:
         """Run the resolvers of a prepared request, on the event loop."""
@@ -188,7 +186,7 @@ class Executor:
         if isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)
-        return _outcome(result)
+        return _outcome(result, prepared.field)
 
 
 def _forget_tracebacks(errors: list[GraphQLError]) -> None:
@@ -207,13 +205,13 @@ def _forget_tracebacks(errors: list[GraphQLError]) -> None:
             error.original_error.__traceback__ = None
 
 
-def _outcome(result: ExecutionResult) -> Outcome:
+def _outcome(result: ExecutionResult, field: str | None) -> Outcome:
     errors = result.errors or []
     if result.data is None and errors and all(e.path is None for e in errors):
         # Variable coercion failed before anything ran.
         formatted = [format_error(e, VALIDATION_FAILED) for e in errors]
         _forget_tracebacks(errors)
-        return Outcome({"errors": formatted}, request_error=True)
+        return Outcome({"errors": formatted}, request_error=True, field=field)
     body: dict[str, Any] = {}
     if errors:
         body["errors"] = [format_error(e, INTERNAL) for e in errors]
@@ -225,4 +223,9 @@ def _outcome(result: ExecutionResult) -> Outcome:
         for e in errors
         if isinstance(e.original_error, Refused)
     ]
-    return Outcome(body, unavailable=unavailable, retry_after=max(waits) if waits else None)
+    return Outcome(
+        body,
+        unavailable=unavailable,
+        retry_after=max(waits) if waits else None,
+        field=field,
+    )
