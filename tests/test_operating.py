@@ -19,7 +19,7 @@ import pytest
 from footlight.core.ids import encode_project
 from footlight.store import Project
 from footlight.ui.format import size
-from tests.helpers.cli import footlight_ok, run_footlight
+from tests.helpers.cli import footlight, footlight_ok, run_footlight
 from tests.helpers.events import T0
 from tests.helpers.graphql import init_session, make_payload, meta_event, push
 from tests.helpers.servers import Server, client_of, running
@@ -146,6 +146,11 @@ def test_status_and_purge_free_what_retention_no_longer_keeps(own_server: Server
     assert re.search(r"derived rows: [1-9][\d,]*", text)
     assert re.search(r"^payloads +[\d,]+", text, re.M)
 
+    if own_server.backend == "postgresql":  # refused before anything is deleted
+        refused = footlight(own_server, "purge", "--compact")
+        assert refused.returncode == 2
+        assert "--compact is for the SQLite store" in refused.stderr
+        assert sessions_of(own_server, project) == SESSIONS
     dry = footlight_ok(own_server, "purge", "--dry-run").stdout
     assert f"'retained': {len(old)} sessions ({size(expired)} of recordings) older than 30" in dry
     assert "dry run: nothing deleted" in dry

@@ -70,6 +70,12 @@ async def status(settings: Settings, project: str | None, tables: bool, as_json:
 async def purge(settings: Settings, dry_run: bool, compact: bool) -> None:
     """Delete what retention no longer keeps (or say what would go), then give the space
     back to the file system."""
+    if compact and settings.store is not None:
+        # Refused before anything is deleted, not after.
+        raise ConfigError(
+            "--compact is for the SQLite store; PostgreSQL gives purged months back by"
+            " dropping them, and VACUUM FULL or pg_repack the rest"
+        )
     async with opened(settings) as store:
         now = now_ms()
         projects = await store.project_storage(now)
