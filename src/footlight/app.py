@@ -57,8 +57,10 @@ from footlight.ingest import offload
 from footlight.ingest.service import ClientInfo, Ingestor
 from footlight.malloc import Trimmer
 from footlight.processing.limits import DerivationLimits
+from footlight.processing.assets import AssetCapture, CaptureSettings
 from footlight.processing.worker import Processor
 from footlight.store import Session, Store
+from footlight.store.base import JobKind
 from footlight.ui import build_ui
 
 log = logging.getLogger("footlight")
@@ -113,11 +115,26 @@ class FootlightApp:
             live_delay_seconds=settings.live_delay_seconds,
             live_followed_sessions=settings.live_followed_sessions,
         )
+        # Asset capture waits on other sites: a loop of its own, so it never holds up the
+        # processing of sessions.
+        self.capture = (
+            Processor(
+                store,
+                max_inflated_bytes=settings.limits.max_inflated_bytes,
+                poll_seconds=settings.processing_poll_seconds,
+                lease_ms=int(settings.processing_lease_seconds * 1000),
+                max_attempts=settings.processing_max_attempts,
+                retention_every_seconds=None,
+                kinds=("assets",),
+                capture=AssetCapture(store, CaptureSettings.of(settings)),
+                assets_delay_seconds=settings.asset_delay_seconds,
+            )
+            if settings.asset_capture
+            else None
+        )
         # Ingest tells processing of the jobs it queues (ingest does not import processing:
         # it is handed the callback), so new work is processed without waiting for a poll.
-        self.ingest = Ingestor(
-            store, settings.limits, self.processor.work_queued, first_session=_announce
-        )
+        self.ingest = Ingestor(store, settings.limits, self._work_queued, first_session=_announce)
         # One bound on the requests that wait for a live recording, for the API and the UI.
         followers = Followers(
             FollowSettings(
@@ -167,6 +184,11 @@ class FootlightApp:
                 settings.trusted_proxies,
             ),
         }
+
+    def _work_queued(self, kind: JobKind) -> None:
+        self.processor.work_queued(kind)
+        if self.capture is not None:
+            self.capture.work_queued(kind)
 
     def _context(self, request: Request, client_key: str, request_bytes: int) -> RequestContext:
         client = ClientInfo(
@@ -255,6 +277,7 @@ class FootlightApp:
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         processing: asyncio.Task[None] | None = None
+        capture: asyncio.Task[None] | None = None
         usage: asyncio.Task[None] | None = None
         refusals: asyncio.Task[None] | None = None
         while True:
@@ -280,6 +303,11 @@ class FootlightApp:
                 await self.ingest.limiter.usage.sync()
                 usage = asyncio.create_task(self.ingest.limiter.usage.run(), name="usage")
                 processing = asyncio.create_task(self.processor.run(), name="processing")
+                capture = (
+                    None
+                    if self.capture is None
+                    else asyncio.create_task(self.capture.run(), name="asset capture")
+                )
                 refusals = asyncio.create_task(
                     self.ingest.refusals.run(self.store, self.settings.limits.refusals_kept),
                     name="refusals",
@@ -292,7 +320,7 @@ class FootlightApp:
             elif message["type"] == "lifespan.shutdown":
                 if self.otlp_grpc is not None:
                     await self.otlp_grpc.stop()
-                for task in (processing, usage, refusals):
+                for task in (processing, capture, usage, refusals):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):

@@ -174,6 +174,34 @@ class Settings:
     """Longest a request following a live recording (`follow=1`) waits for new events."""
     max_followers: int = 100
     """Requests waiting for a live recording's next events at once, per process."""
+    asset_capture: bool = True
+    """Whether projects that list asset origins have their recordings' assets fetched and kept
+    (footlight.processing.assets); `off` stops all capture, whatever projects list."""
+    asset_delay_seconds: float = 2.0
+    """A session's assets are looked for this long after the first payload since the last
+    look (soon: the page's stylesheets are what it had when it was recorded)."""
+    asset_allow_networks: tuple[Network, ...] = ()
+    """Addresses asset capture may fetch from although they are private, loopback, link-local
+    or otherwise not public (nothing by default: an allowed origin's name that resolves to
+    one is refused)."""
+    asset_max_bytes: int = 10 * MiB
+    """Largest asset kept; a larger one is recorded as failed, having read no more than this."""
+    asset_max_session_bytes: int = 100 * MiB
+    """Asset bytes one session may link; past it the rest of its URLs are skipped."""
+    asset_max_urls: int = 1000
+    """URLs one session records (stored, failed or skipped); the rest are only counted."""
+    asset_fetch_timeout_seconds: float = 10.0
+    """Longest one asset's fetch may take, redirects included."""
+    asset_fetch_concurrency: int = 4
+    """Asset fetches in flight at once, per process."""
+    asset_session_fetch_seconds: float = 120.0
+    """Longest one run of a session's capture spends fetching; its other URLs are skipped."""
+    asset_refetch_seconds: float = 600.0
+    """A URL another session of the project stored this recently is linked, not fetched."""
+    replay_external: str = "auto"
+    """Whether a replay may load anything from other sites: `block` (the player's frame
+    loads styles, fonts and images from footlight only), `allow`, or `auto` (block for
+    sessions of projects that capture assets, allow otherwise)."""
     processing_poll_seconds: float = 1.0
     """Longest processing sleeps when no job is due. Work this process's ingest queues wakes
     it at once (or when it falls due); work queued by other processes sharing the store, and
@@ -335,6 +363,27 @@ def _log_level(text: str) -> str:
     return value
 
 
+def _on_off(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"must be on or off, got {text!r}")
+    return value == "on"
+
+
+def _show_on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+REPLAY_EXTERNAL = ("auto", "block", "allow")
+
+
+def _replay_external(text: str) -> str:
+    value = text.strip().lower()
+    if value not in REPLAY_EXTERNAL:
+        raise ValueError(f"must be one of {', '.join(REPLAY_EXTERNAL)}, got {text!r}")
+    return value
+
+
 def _show_optional(value: str | None) -> str:
     return "" if value is None else value
 
@@ -461,6 +510,75 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "processing_max_attempts",
         _positive_int,
         "Runs a processing job gets (crashes included) before it is quarantined.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_ASSET_CAPTURE",
+        "asset_capture",
+        _on_off,
+        "on: projects that list asset origins have their recordings' assets kept; off: none.",
+        show=_show_on_off,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_ASSET_DELAY_SECONDS",
+        "asset_delay_seconds",
+        _rate,
+        "Delay from a payload to the fetch of the assets it references.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_ASSET_ALLOW_NETWORKS",
+        "asset_allow_networks",
+        _networks,
+        "Private, loopback or link-local addresses asset capture may fetch from (none).",
+        show=_show_networks,
+    ),
+    SettingSpec(
+        "FOOTLIGHT_ASSET_MAX_BYTES",
+        "asset_max_bytes",
+        _positive_int,
+        "Largest asset kept; larger ones are recorded as failed.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_ASSET_MAX_SESSION_BYTES",
+        "asset_max_session_bytes",
+        _positive_int,
+        "Asset bytes one session may link; then its other URLs are skipped.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_ASSET_MAX_URLS",
+        "asset_max_urls",
+        _positive_int,
+        "URLs one session records (stored, failed or skipped); the rest are only counted.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_ASSET_FETCH_TIMEOUT_SECONDS",
+        "asset_fetch_timeout_seconds",
+        _positive_float,
+        "Longest one asset's fetch may take, redirects included.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_ASSET_FETCH_CONCURRENCY",
+        "asset_fetch_concurrency",
+        _positive_int,
+        "Asset fetches in flight at once, per process.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_ASSET_SESSION_FETCH_SECONDS",
+        "asset_session_fetch_seconds",
+        _positive_float,
+        "Longest one run of a session's capture fetches; its other URLs are skipped.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_ASSET_REFETCH_SECONDS",
+        "asset_refetch_seconds",
+        _rate,
+        "A URL another session of the project stored this recently is linked, not fetched.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_REPLAY_EXTERNAL",
+        "replay_external",
+        _replay_external,
+        "Replays load other sites' styles, fonts and images: block, allow, or auto (block"
+        " for projects that capture assets).",
     ),
     SettingSpec(
         "FOOTLIGHT_PROCESSING_POLL_SECONDS",

@@ -368,6 +368,7 @@ class Ingestor:
             metrics.payload_bytes_stored.inc(len(decoded.body))
             self.work_queued("session")
             self.work_queued("live")
+            self.work_queued("assets")
 
     async def identify(
         self,

@@ -42,13 +42,14 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
 from footlight import metrics
 from footlight.core.clock import now_ms
 from footlight.errors import LeaseLost, StoreError, StoreUnavailable, shown
+from footlight.processing.assets import AssetCapture
 from footlight.processing.derive import derive_backend_error, derive_otlp
 from footlight.processing.limits import (
     DerivationLimits,
@@ -71,6 +72,8 @@ from footlight.store.projects import ProjectKeys
 log = logging.getLogger("footlight.processing")
 
 _MAX_BACKOFF_MS = 3_600_000
+PROCESSING_KINDS: tuple[JobKind, ...] = ("session", "otlp", "backend", "live")
+"""What the main processing loop claims; "assets" has a loop of its own."""
 _PAGE_BYTES = 1024 * 1024
 """Stored (compressed) payload bytes read at once; a larger payload is read alone."""
 _SETTLE_SECONDS = 0.05
@@ -109,23 +112,33 @@ class Processor:
         max_inflated_bytes: int,
         poll_seconds: float = 1.0,
         lease_ms: int = 300_000,
-        retention_every_seconds: float = 3600.0,
+        retention_every_seconds: float | None = 3600.0,
         limits: DerivationLimits | None = None,
         max_attempts: int = 5,
         session_delay_seconds: float = 60.0,
         live_delay_seconds: float | None = 0.5,
         live_followed_sessions: int = 32,
+        kinds: Sequence[JobKind] = PROCESSING_KINDS,
+        capture: AssetCapture | None = None,
+        assets_delay_seconds: float = 2.0,
     ) -> None:
         """`session_delay_seconds` and `live_delay_seconds` are how long after its input a
         session's job and its live job fall due (the store's timing): when `work_queued`
-        expects them. `live_followed_sessions` bounds the live derivers kept between runs."""
+        expects them. `live_followed_sessions` bounds the live derivers kept between runs.
+
+        `kinds` are the jobs this loop claims: asset capture (`capture`, kind "assets") waits
+        on other sites, so it runs on a loop of its own and never holds up the others.
+        `retention_every_seconds` None: this loop leaves retention to another."""
         self.store = store
+        self._kinds = tuple(kinds)
+        self._capture = capture
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._max_inflated = max_inflated_bytes
         self._poll = poll_seconds
         self._delay_ms: dict[JobKind, int] = {"session": int(session_delay_seconds * 1000)}
         if live_delay_seconds is not None:
             self._delay_ms["live"] = int(live_delay_seconds * 1000)
+        self._delay_ms["assets"] = int(assets_delay_seconds * 1000)
         self._next_due: int | None = None
         """The earliest time (epoch ms) a job this process was told of falls due; cleared
         by the claim that covers it."""
@@ -147,8 +160,8 @@ class Processor:
         O(1) and never blocking, as ingest calls it once per request: the event is set only
         when the wake-up time moves earlier, so many calls before the loop runs wake it once.
         """
-        if kind == "live" and kind not in self._delay_ms:
-            return  # live derivation is off: the store queued nothing
+        if kind not in self._kinds or (kind == "live" and kind not in self._delay_ms):
+            return  # another loop's, or live derivation is off: the store queued nothing
         due = now_ms() + self._delay_ms.get(kind, 0)
         if self._next_due is None or due < self._next_due:
             self._next_due = due
@@ -179,7 +192,7 @@ class Processor:
         # One at a time: a lease covers one job's run, so a job never waits out its lease
         # behind others claimed with it and gets taken over (and done twice) meanwhile.
         jobs = await self.store.claim_jobs(
-            self.owner, now if now is not None else now_ms(), self._lease_ms, 1
+            self.owner, now if now is not None else now_ms(), self._lease_ms, 1, self._kinds
         )
         for job in jobs:
             if job.kind == "live":
@@ -215,12 +228,13 @@ class Processor:
         return total
 
     async def _maybe_purge(self) -> None:
-        if time.monotonic() < self._next_purge:
+        if self._retention_every is None or time.monotonic() < self._next_purge:
             return
         self._next_purge = time.monotonic() + self._retention_every
         purged = await self.store.purge_expired(now_ms())
         metrics.retention_deleted.labels("sessions").inc(purged.sessions)
         metrics.retention_deleted.labels("otlp_batches").inc(purged.orphans)
+        metrics.retention_deleted.labels("assets").inc(purged.assets)
         if not (purged.sessions or purged.orphans):
             return
         reclaimed = await self.store.reclaim_space()
@@ -386,6 +400,13 @@ class Processor:
         started = time.perf_counter()
         outcome = "done"
         try:
+            if job.kind == "assets":
+                if self._capture is None or not await self._capture.capture(
+                    job, self.owner, run.check
+                ):
+                    outcome = "dropped"
+                    await self.store.drop_job(job, self.owner)
+                return
             derived = await self._derive(job)
             run.check()
             if derived is None:

@@ -59,6 +59,9 @@ def open_store(settings: Settings) -> SQLStore:
         live_delay_ms=(
             None if settings.live_delay_seconds is None else int(settings.live_delay_seconds * 1000)
         ),
+        assets_delay_ms=(
+            int(settings.asset_delay_seconds * 1000) if settings.asset_capture else None
+        ),
     )
     if settings.store is not None:
         from footlight.store.postgres import PostgresStore

@@ -33,6 +33,9 @@ class ProcessingTiming:
     live_delay_ms: int | None = 500
     """A stored payload's `live` job falls due this long after it (the first payload since
     the last run: later ones join that run); None queues no live jobs."""
+    assets_delay_ms: int | None = 2_000
+    """A stored payload of a project that captures assets queues its session's `assets` job,
+    due this long after it (the first payload since the last run); None queues none."""
 
 
 @dataclass(frozen=True)

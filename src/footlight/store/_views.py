@@ -217,6 +217,8 @@ class PurgeResult:
     """Payload bytes of the deleted sessions (what they held in recordings)."""
     returned_bytes: int = 0
     """Disk given back by dropping whole months of payloads (PostgreSQL's partitions)."""
+    assets: int = 0
+    """Captured assets deleted because no kept session references them any more."""
 
 
 @dataclass(frozen=True)

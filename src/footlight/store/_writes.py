@@ -10,7 +10,8 @@ from footlight.core.payload import PayloadSummary
 
 FieldKind = Literal["user", "session", "track"]
 PayloadSource = Literal["compressed", "legacy"]
-JobKind = Literal["session", "otlp", "backend", "live"]
+JobKind = Literal["session", "otlp", "backend", "live", "assets"]
+JOB_KINDS: tuple[JobKind, ...] = ("session", "otlp", "backend", "live", "assets")
 TokenScope = Literal["read", "admin"]
 TOKEN_SCOPES: tuple[TokenScope, ...] = ("read", "admin")
 

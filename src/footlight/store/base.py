@@ -26,6 +26,14 @@ from footlight.core.records import (
     TrackEvent,
     WebSocketEvent,
 )
+from footlight.store._assets import (
+    ASSET_STATUSES,
+    AssetBody,
+    AssetReport,
+    AssetScan,
+    AssetStatus,
+    SessionAsset,
+)
 from footlight.store._processing import (
     BackendErrorInput,
     Backfill,
@@ -68,6 +76,7 @@ from footlight.store._views import (
     TimelineKey,
 )
 from footlight.store._writes import (
+    JOB_KINDS,
     QUOTAS,
     TOKEN_SCOPES,
     UNKNOWN_PROJECT,
@@ -93,12 +102,19 @@ from footlight.store._writes import (
 )
 
 __all__ = [
+    "ASSET_STATUSES",
+    "JOB_KINDS",
     "MAX_VIEW_FIELDS",
     "QUOTAS",
     "TOKEN_SCOPES",
     "UNKNOWN_PROJECT",
     "AdminStore",
     "ApiToken",
+    "AssetBody",
+    "AssetReport",
+    "AssetScan",
+    "AssetStatus",
+    "AssetStore",
     "BackendErrorInput",
     "BackendErrorReport",
     "BackendService",
@@ -140,6 +156,7 @@ __all__ = [
     "RecordingPage",
     "ServiceSeen",
     "Session",
+    "SessionAsset",
     "SessionField",
     "SessionInput",
     "SessionQuery",
@@ -279,9 +296,16 @@ class IngestStore(KeyLookup, Protocol):
 class ProcessingStore(KeyLookup, Protocol):
     """The processing queue and what processing reads and writes (footlight.processing)."""
 
-    async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
-        """Lease up to `limit` due jobs nobody holds (or whose lease ran out), except those in
-        quarantine.
+    async def claim_jobs(
+        self,
+        owner: str,
+        now: int,
+        lease_ms: int,
+        limit: int,
+        kinds: Sequence[JobKind] = JOB_KINDS,
+    ) -> list[Job]:
+        """Lease up to `limit` due jobs of `kinds` nobody holds (or whose lease ran out),
+        except those in quarantine.
 
         Each claim counts an attempt and, in case this run never ends (the process dies),
         makes the job due again only after a delay that doubles with its attempts, starting
@@ -535,6 +559,48 @@ class AdminStore(Protocol):
     async def revoke_token(self, token_id: int) -> bool: ...
 
 
-class Store(StoreLifecycle, IngestStore, ProcessingStore, ReadStore, AdminStore, Protocol):
+class AssetStore(ProcessingStore, Protocol):
+    """Asset capture (footlight.processing.assets) and the replay's reads of what it kept;
+    see the SQL store's `assets` module for how it is kept."""
+
+    async def set_asset_origins(self, project_id: int, origins: Sequence[str]) -> None:
+        """Replace the project's asset origins (empty: capture off for it)."""
+
+    async def asset_origins(self, project_id: int) -> tuple[str, ...]: ...
+
+    async def asset_scan(self, session_id: int) -> AssetScan | None:
+        """Where the session's capture stands; None if the session is gone."""
+
+    async def recent_asset(self, project_id: int, url: str, since: int) -> SessionAsset | None:
+        """The newest stored fetch of `url` by any session of the project since `since`."""
+
+    async def record_assets(
+        self,
+        session_id: int,
+        project_id: int,
+        rows: Sequence[SessionAsset],
+        bodies: Sequence[AssetBody] = (),
+    ) -> None:
+        """Keep fetched bytes (once per digest) and the session's rows, atomically; a URL
+        with a row already keeps its first one."""
+
+    async def finish_assets(
+        self, job: Job, owner: str, cursor: PayloadKey | None, dropped: int
+    ) -> bool:
+        """Move the session's scan to `cursor`, add `dropped` to its URLs left unrecorded,
+        and end the job unless input arrived meanwhile; LeaseLost if taken over."""
+
+    async def session_asset_map(self, session_id: int) -> dict[str, tuple[bytes, str]]:
+        """URL -> (digest, content type) of every asset the session stored."""
+
+    async def session_asset(
+        self, session_id: int, digest: bytes
+    ) -> tuple[SessionAsset, bytes] | None:
+        """An asset the session links, and its bytes; None if it links no such asset."""
+
+    async def session_asset_report(self, session_id: int) -> AssetReport: ...
+
+
+class Store(StoreLifecycle, IngestStore, AssetStore, ReadStore, AdminStore, Protocol):
     """A durable home for ingested data: every role at once, as `footlight.store.open_store`
     returns it. Callers that need one role take that role's protocol."""

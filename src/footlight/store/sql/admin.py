@@ -13,6 +13,7 @@ from footlight.store.base import (
     TokenScope,
 )
 from footlight.store.sql.access import Access, require_project
+from footlight.store.sql.assets import delete_orphan_assets, delete_session_assets
 from footlight.store.sql.derived import DERIVED_BY_ORIGIN
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.rows import (
@@ -60,6 +61,7 @@ def delete_session_rows(conn: Connection, session_id: int, secure_id: str) -> No
         "DELETE FROM processing_queue WHERE kind IN ('session', 'live') AND key = ?", (session_id,)
     )
     conn.execute("DELETE FROM live_cursors WHERE session_id = ?", (session_id,))
+    delete_session_assets(conn, session_id)
     conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
 
@@ -172,8 +174,13 @@ class AdminQueries(Access):
         orphans = 0
         while (purged := await self._write(purge_otlp)) > 0:
             orphans += purged
+        assets = await self._write(lambda conn: delete_orphan_assets(conn, now))
         return PurgeResult(
-            sessions=sessions, orphans=orphans, bytes_freed=freed, returned_bytes=dropped
+            sessions=sessions,
+            orphans=orphans,
+            bytes_freed=freed,
+            returned_bytes=dropped,
+            assets=assets,
         )
 
     # -- API tokens -------------------------------------------------------------------------

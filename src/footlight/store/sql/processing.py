@@ -9,11 +9,13 @@ leaves the old rows and the job in place; the lease expires and another run redo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from footlight.core.clock import now_ms
 from footlight.errors import LeaseLost
 from footlight.store.base import (
+    JOB_KINDS,
     BackendErrorInput,
     Derived,
     Job,
@@ -82,8 +84,16 @@ def _move_live_cursor(conn: Connection, session_id: int, to: PayloadKey) -> None
 
 
 class ProcessingQueries(Access):
-    async def claim_jobs(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Job]:
-        """Lease up to `limit` due jobs that nobody holds (or whose holder's lease ran out).
+    async def claim_jobs(
+        self,
+        owner: str,
+        now: int,
+        lease_ms: int,
+        limit: int,
+        kinds: Sequence[JobKind] = JOB_KINDS,
+    ) -> list[Job]:
+        """Lease up to `limit` due jobs of `kinds` that nobody holds (or whose holder's lease
+        ran out).
 
         Claiming counts an attempt and pushes the job's due time back (see `crash_retry_delay`):
         if this run kills the process, the next one waits longer each time, and the worker
@@ -91,15 +101,17 @@ class ProcessingQueries(Access):
         resets both (`complete_job`, `fail_job`).
         """
 
+        of_kinds = ", ".join("?" * len(kinds))
+
         def claim(conn: Connection) -> list[Job]:
             rows = conn.execute(
                 "UPDATE processing_queue SET lease_owner = ?, lease_until = ?,"
                 " attempts = attempts + 1"
                 " WHERE (kind, key) IN (SELECT kind, key FROM processing_queue WHERE due_at <= ?"
                 " AND (lease_until IS NULL OR lease_until < ?) AND quarantined_at IS NULL"
-                f" ORDER BY due_at LIMIT ? {conn.skip_locked})"
+                f" AND kind IN ({of_kinds}) ORDER BY due_at LIMIT ? {conn.skip_locked})"
                 " RETURNING kind, key, version, attempts",
-                (owner, now + lease_ms, now, now, limit),
+                (owner, now + lease_ms, now, now, *kinds, limit),
             ).fetchall()
             jobs = [Job(r["kind"], r["key"], r["version"], r["attempts"]) for r in rows]
             for job in jobs:

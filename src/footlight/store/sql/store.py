@@ -41,6 +41,7 @@ from footlight.store.base import (
 )
 from footlight.store.sql.access import Access, Engine, digest, require_project, session_id_of
 from footlight.store.sql.admin import AdminQueries
+from footlight.store.sql.assets import AssetQueries
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.intake import IntakeQueries
 from footlight.store.sql.operating import OperatingQueries
@@ -142,6 +143,7 @@ class SQLStore(
     UsageQueries,
     IntakeQueries,
     OperatingQueries,
+    AssetQueries,
     Access,
 ):
     """`Store` on an engine (see `footlight.store.open_store`)."""
@@ -296,6 +298,7 @@ class SQLStore(
                 return False
             self._schedule(conn, "session", session_id, payload.received_at)
             self._schedule_live(conn, session_id, payload.received_at)
+            self._schedule_assets(conn, session_id, payload.received_at)
             return True
 
         return await self._write(append)

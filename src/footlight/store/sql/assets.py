@@ -1,0 +1,329 @@
+"""Asset capture in the SQL store: projects' asset origins, the bytes fetched for recordings
+(content-addressed, kept once however many sessions link them), what each session
+referenced, and the cursor of each session's scan (migration 13).
+
+Writes come from `footlight.processing.assets`, one transaction per fetched asset (its bytes
+and the session's row together), so a crash loses at most the fetch in flight, and the scan's
+cursor moves only once every URL of the payloads before it has a row. Reads serve the replay:
+a session's URL -> asset map (bounded by the per-session URL cap) and one asset's bytes, only
+through a session that links it, so a token of one project cannot read another's assets by
+guessing digests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from footlight.errors import LeaseLost
+from footlight.store._assets import AssetBody, AssetReport, AssetScan, SessionAsset
+from footlight.store.base import Job
+from footlight.store.sql.access import Access, require_project
+from footlight.store.sql.engine import Connection
+from footlight.store.sql.processing import _locked_version
+
+_GRACE_MS = 3_600_000
+"""An unreferenced asset goes only once no session has linked it for this long: a capture
+linking it in a transaction still open cannot lose it to a purge running meanwhile."""
+_PROBLEMS = 200
+"""Failed and skipped URLs a report lists (the newest); the counts cover all of them."""
+
+
+class AssetQueries(Access):
+    # -- configuration ------------------------------------------------------------------------
+
+    async def set_asset_origins(self, project_id: int, origins: Sequence[str]) -> None:
+        def update(conn: Connection) -> None:
+            require_project(conn, project_id)
+            conn.execute("DELETE FROM asset_origins WHERE project_id = ?", (project_id,))
+            for origin in dict.fromkeys(origins):
+                conn.execute(
+                    "INSERT INTO asset_origins (project_id, origin) VALUES (?, ?)",
+                    (project_id, origin),
+                )
+
+        await self._write(update)
+
+    async def asset_origins(self, project_id: int) -> tuple[str, ...]:
+        def read(conn: Connection) -> tuple[str, ...]:
+            return tuple(
+                r[0]
+                for r in conn.execute(
+                    "SELECT origin FROM asset_origins WHERE project_id = ? ORDER BY origin",
+                    (project_id,),
+                )
+            )
+
+        return await self._read(read)
+
+    def _schedule_assets(self, conn: Connection, session_id: int, now: int) -> None:
+        """Queue the session's capture, in the transaction that stored a payload, if its
+        project captures assets: due `assets_delay_ms` after the first payload since the last
+        run, never pushed back (a page that keeps pushing still has its assets fetched)."""
+        if self.timing.assets_delay_ms is None:
+            return
+        due = now + self.timing.assets_delay_ms
+        # WHERE EXISTS: one indexed probe per push, and nothing at all for projects that do
+        # not capture (the INSERT inserts no row).
+        conn.execute(
+            "INSERT INTO processing_queue (kind, key, first_enqueued_at, due_at)"
+            " SELECT 'assets', ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions s"
+            " JOIN asset_origins o ON o.project_id = s.project_id WHERE s.id = ?)"
+            " ON CONFLICT (kind, key) DO UPDATE SET version = processing_queue.version + 1,"
+            " due_at = CASE WHEN processing_queue.due_at < ? THEN processing_queue.due_at"
+            " ELSE ? END",
+            (session_id, now, due, session_id, due, due),
+        )
+
+    # -- capture ------------------------------------------------------------------------------
+
+    async def asset_scan(self, session_id: int) -> AssetScan | None:
+        """Where the session's capture stands; None if the session is gone."""
+
+        def read(conn: Connection) -> AssetScan | None:
+            session = conn.execute(
+                "SELECT project_id FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if session is None:
+                return None
+            project_id = int(session[0])
+            origins = tuple(
+                r[0]
+                for r in conn.execute(
+                    "SELECT origin FROM asset_origins WHERE project_id = ?", (project_id,)
+                )
+            )
+            cursor = conn.execute(
+                "SELECT payload_id, seq FROM asset_cursors WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            recorded = frozenset(
+                r[0]
+                for r in conn.execute(
+                    "SELECT url FROM session_assets WHERE session_id = ?", (session_id,)
+                )
+            )
+            stored = conn.execute(
+                "SELECT coalesce(sum(a.size), 0) FROM session_assets sa"
+                " JOIN assets a ON a.digest = sa.digest WHERE sa.session_id = ?",
+                (session_id,),
+            ).fetchone()[0]
+            return AssetScan(
+                session_id=session_id,
+                project_id=project_id,
+                origins=origins,
+                cursor=None if cursor is None or cursor[0] is None else (cursor[0], cursor[1]),
+                recorded=recorded,
+                stored_bytes=int(stored),
+            )
+
+        return await self._read(read)
+
+    async def recent_asset(self, project_id: int, url: str, since: int) -> SessionAsset | None:
+        """The newest stored fetch of `url` by a session of the project since `since`."""
+
+        def read(conn: Connection) -> SessionAsset | None:
+            row = conn.execute(
+                "SELECT sa.fetched_at, sa.digest, sa.final_url, a.size, a.content_type"
+                " FROM session_assets sa JOIN assets a ON a.digest = sa.digest"
+                " WHERE sa.project_id = ? AND sa.url = ? AND sa.fetched_at >= ?"
+                " AND sa.status = 'stored' ORDER BY sa.fetched_at DESC LIMIT 1",
+                (project_id, url, since),
+            ).fetchone()
+            if row is None:
+                return None
+            return SessionAsset(
+                url=url,
+                seen_at=int(row[0]),
+                fetched_at=int(row[0]),
+                status="stored",
+                digest=bytes(row[1]),
+                final_url=row[2],
+                size=int(row[3]),
+                content_type=row[4],
+            )
+
+        return await self._read(read)
+
+    async def record_assets(
+        self,
+        session_id: int,
+        project_id: int,
+        rows: Sequence[SessionAsset],
+        bodies: Sequence[AssetBody] = (),
+    ) -> None:
+        """Keep fetched bytes (once per digest) and the session's rows, in one transaction;
+        a URL the session already has a row for keeps its first one."""
+
+        def write(conn: Connection) -> None:
+            now = max((r.fetched_at for r in rows), default=0)
+            for b in bodies:
+                conn.execute(
+                    "INSERT INTO assets (digest, content_type, size, linked_at, body)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (digest) DO UPDATE"
+                    " SET linked_at = excluded.linked_at",
+                    (b.digest, b.content_type, len(b.body), now, b.body),
+                )
+            linked = {r.digest for r in rows if r.digest is not None} - {
+                b.digest for b in bodies
+            }
+            for d in linked:
+                conn.execute("UPDATE assets SET linked_at = ? WHERE digest = ?", (now, d))
+            for r in rows:
+                conn.execute(
+                    "INSERT INTO session_assets (session_id, url, project_id, seen_at,"
+                    " fetched_at, status, digest, final_url, reason)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (
+                        session_id,
+                        r.url,
+                        project_id,
+                        r.seen_at,
+                        r.fetched_at,
+                        r.status,
+                        r.digest,
+                        r.final_url,
+                        r.reason,
+                    ),
+                )
+
+        await self._write(write)
+
+    async def finish_assets(
+        self,
+        job: Job,
+        owner: str,
+        cursor: tuple[int, int] | None,
+        dropped: int,
+    ) -> bool:
+        """Move the session's scan to `cursor`, count `dropped` URLs past the cap, and end
+        the job unless input arrived meanwhile (then it stays queued, due at once)."""
+
+        def finish(conn: Connection) -> bool:
+            version = _locked_version(conn, job, owner)
+            if version is None:
+                raise LeaseLost(job.origin)
+            if cursor is not None or dropped:
+                conn.execute(
+                    "INSERT INTO asset_cursors (session_id, payload_id, seq, dropped)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE"
+                    " SET payload_id = coalesce(excluded.payload_id, asset_cursors.payload_id),"
+                    " seq = coalesce(excluded.seq, asset_cursors.seq),"
+                    " dropped = asset_cursors.dropped + excluded.dropped",
+                    (job.key, *(cursor or (None, None)), dropped),
+                )
+            if version == job.version:
+                conn.execute(
+                    "DELETE FROM processing_queue WHERE kind = ? AND key = ?", (job.kind, job.key)
+                )
+                return True
+            conn.execute(
+                "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
+                " attempts = 0, last_error = NULL WHERE kind = ? AND key = ?",
+                (job.kind, job.key),
+            )
+            return False
+
+        return await self._write(finish)
+
+    # -- replay -------------------------------------------------------------------------------
+
+    async def session_asset_map(self, session_id: int) -> dict[str, tuple[bytes, str]]:
+        """URL -> (digest, content type) of every asset the session stored."""
+
+        def read(conn: Connection) -> dict[str, tuple[bytes, str]]:
+            return {
+                r[0]: (bytes(r[1]), r[2])
+                for r in conn.execute(
+                    "SELECT sa.url, sa.digest, a.content_type FROM session_assets sa"
+                    " JOIN assets a ON a.digest = sa.digest"
+                    " WHERE sa.session_id = ? AND sa.status = 'stored'",
+                    (session_id,),
+                )
+            }
+
+        return await self._operator_read(read)
+
+    async def session_asset(
+        self, session_id: int, digest: bytes
+    ) -> tuple[SessionAsset, bytes] | None:
+        """An asset the session links: its row (its URL, where it came from) and its bytes."""
+
+        def read(conn: Connection) -> tuple[SessionAsset, bytes] | None:
+            row = conn.execute(
+                "SELECT sa.url, sa.seen_at, sa.fetched_at, sa.final_url, a.content_type,"
+                " a.size, a.body FROM session_assets sa JOIN assets a ON a.digest = sa.digest"
+                " WHERE sa.session_id = ? AND sa.digest = ? AND sa.status = 'stored' LIMIT 1",
+                (session_id, digest),
+            ).fetchone()
+            if row is None:
+                return None
+            asset = SessionAsset(
+                url=row[0],
+                seen_at=int(row[1]),
+                fetched_at=int(row[2]),
+                status="stored",
+                digest=digest,
+                final_url=row[3],
+                content_type=row[4],
+                size=int(row[5]),
+            )
+            return asset, bytes(row[6])
+
+        return await self._operator_read(read)
+
+    async def session_asset_report(self, session_id: int) -> AssetReport:
+        def read(conn: Connection) -> AssetReport:
+            counts = {
+                r[0]: int(r[1])
+                for r in conn.execute(
+                    "SELECT status, count(*) FROM session_assets WHERE session_id = ?"
+                    " GROUP BY status",
+                    (session_id,),
+                )
+            }
+            dropped = conn.execute(
+                "SELECT dropped FROM asset_cursors WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            size = conn.execute(
+                "SELECT coalesce(sum(a.size), 0) FROM session_assets sa"
+                " JOIN assets a ON a.digest = sa.digest WHERE sa.session_id = ?",
+                (session_id,),
+            ).fetchone()[0]
+            problems = [
+                SessionAsset(
+                    url=r[0],
+                    seen_at=int(r[1]),
+                    fetched_at=int(r[2]),
+                    status=r[3],
+                    reason=r[4],
+                )
+                for r in conn.execute(
+                    "SELECT url, seen_at, fetched_at, status, reason FROM session_assets"
+                    " WHERE session_id = ? AND status <> 'stored'"
+                    " ORDER BY fetched_at DESC, url LIMIT ?",
+                    (session_id, _PROBLEMS),
+                )
+            ]
+            return AssetReport(
+                counts=counts,
+                dropped=0 if dropped is None else int(dropped[0]),
+                bytes=int(size),
+                problems=problems,
+            )
+
+        return await self._operator_read(read)
+
+def delete_orphan_assets(conn: Connection, now: int) -> int:
+    """Delete assets no session references (and none linked within the grace period)."""
+    cur = conn.execute(
+        "DELETE FROM assets WHERE linked_at < ? AND NOT EXISTS"
+        " (SELECT 1 FROM session_assets sa WHERE sa.digest = assets.digest)",
+        (now - _GRACE_MS,),
+    )
+    return max(cur.rowcount, 0)
+
+
+def delete_session_assets(conn: Connection, session_id: int) -> None:
+    """A deleted session's rows (its assets' bytes go with the next purge, once unlinked)."""
+    conn.execute("DELETE FROM session_assets WHERE session_id = ?", (session_id,))
+    conn.execute("DELETE FROM asset_cursors WHERE session_id = ?", (session_id,))
+    conn.execute("DELETE FROM processing_queue WHERE kind = 'assets' AND key = ?", (session_id,))
