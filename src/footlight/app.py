@@ -56,8 +56,8 @@ from footlight.graph import RequestContext, build_executor
 from footlight.ingest import offload
 from footlight.ingest.service import ClientInfo, Ingestor
 from footlight.malloc import Trimmer
-from footlight.processing.limits import DerivationLimits
 from footlight.processing.assets import AssetCapture, CaptureSettings
+from footlight.processing.limits import DerivationLimits
 from footlight.processing.worker import Processor
 from footlight.store import Session, Store
 from footlight.store.base import JobKind
@@ -144,7 +144,9 @@ class FootlightApp:
             )
         )
         self.api = build_api(store, followers)
-        self.ui = build_ui(store, followers, settings.limits.body_timeout_seconds)
+        self.ui = build_ui(
+            store, followers, settings.limits.body_timeout_seconds, settings.replay_external
+        )
         keys = ClientKeys(settings.trusted_proxies)
         limits = settings.limits
         self.bodies = BodyBudget(

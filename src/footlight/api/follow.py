@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -72,8 +73,15 @@ class Followers:
         self.settings = settings
         self._waiting = 0
 
-    async def page(self, request: Request, store: ReadStore, view: SessionView) -> bytes:
-        """The JSON answer for `view`'s events after the request's `after` cursor."""
+    async def page(
+        self,
+        request: Request,
+        store: ReadStore,
+        view: SessionView,
+        read: Callable[[bytes], bytes] = events_json,
+    ) -> bytes:
+        """The JSON answer for `view`'s events after the request's `after` cursor; `read`
+        turns a stored payload into its comma-joined events (as `stream_events`)."""
         after = _after(request)
         follow = param(request, "follow") in ("1", "true")
         settings = self.settings
@@ -81,9 +89,7 @@ class Followers:
         if follow and not page.bodies and view.processing:
             page = await self._wait(request, store, view, after)
         chunks = [
-            chunk
-            for body in page.bodies
-            if (chunk := await run_sized(len(body), True, events_json, body))
+            chunk for body in page.bodies if (chunk := await run_sized(len(body), True, read, body))
         ]
         through = page.through or after
         live = view.processing and (

@@ -187,6 +187,35 @@ def openapi_document() -> dict[str, Any]:
                     " FOOTLIGHT_FOLLOW_WAIT_SECONDS); 429 when too many requests wait.",
                     {"type": "string", "enum": ["1", "true"]},
                 ),
+                _query(
+                    "assets",
+                    "local: the URLs of assets asset capture kept point at"
+                    " /api/v1/sessions/{secure_id}/assets/{digest} instead of the recorded site.",
+                    {"type": "string", "enum": ["local"]},
+                ),
+            ],
+        ),
+        "/api/v1/sessions/{secure_id}/assets": _get(
+            "getSessionAssets",
+            "What asset capture kept for the replay: counts, bytes, and the URLs it did not"
+            " keep with the reason.",
+            _ok("The session's assets", shapes.SessionAssets),
+            parameters=[_SECURE_ID],
+        ),
+        "/api/v1/sessions/{secure_id}/assets/{digest}": _get(
+            "getSessionAsset",
+            "One kept asset's bytes (a stylesheet's own URLs rewritten to its siblings), by"
+            " the SHA-256 in the URLs of `events?assets=local`.",
+            {"200": {"description": "The asset, with its stored content type."}, **_ERRORS},
+            parameters=[
+                _SECURE_ID,
+                {
+                    "name": "digest",
+                    "in": "path",
+                    "required": True,
+                    "description": "SHA-256 of the asset's bytes, hex.",
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                },
             ],
         ),
         "/api/v1/sessions/{secure_id}/console": _get(

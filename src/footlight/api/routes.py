@@ -29,7 +29,7 @@ from footlight.api.auth import (
     check_scope,
     readable_projects,
 )
-from footlight.api.events import stream_events
+from footlight.api.events import events_json, stream_events
 from footlight.api.follow import Followers, wants_page
 from footlight.api.network import network_page
 from footlight.api.openapi import openapi_document
@@ -52,6 +52,7 @@ from footlight.api.params import (
     timeline_after,
     timeline_cursor,
 )
+from footlight.api.replay_assets import local_rewrite, serve_asset, wants_local_assets
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
 from footlight.errors import HTTPError, ReadTimeout, StoreError, StoreUnavailable
 from footlight.store.base import ApiToken, ReadStore, SessionView, TimelineKey, TokenScope
@@ -149,13 +150,32 @@ async def delete_session(request: Request, token: ApiToken) -> Response:
 
 async def events(request: Request, token: ApiToken) -> Response:
     view = await _session_for(request, token)
+    read: Callable[[bytes], bytes] = events_json
+    if wants_local_assets(request.query_params):
+        prefix = f"/api/v1/sessions/{view.secure_id}/assets"
+        read = await local_rewrite(_store(request), view, prefix) or events_json
     if wants_page(request):
         followers: Followers = request.app.state.followers
-        page = await followers.page(request, _store(request), view)
+        page = await followers.page(request, _store(request), view, read)
         return Response(page, media_type="application/json")
     return StreamingResponse(
-        stream_events(_store(request), view.secure_id), media_type="application/json"
+        stream_events(_store(request), view.secure_id, read), media_type="application/json"
     )
+
+
+async def session_assets(request: Request, token: ApiToken) -> Response:
+    view = await _session_for(request, token)
+    report = await _store(request).session_asset_report(view.id)
+    return json_response(shapes.SessionAssets.of(report))
+
+
+async def session_asset(request: Request, token: ApiToken) -> Response:
+    view = await _session_for(request, token)
+    digest = request.path_params["digest"]
+    response = await serve_asset(_store(request), view, digest)
+    if response is None:
+        raise HTTPError(404, f"session {view.secure_id!r} keeps no asset {digest!r}", "NOT_FOUND")
+    return response
 
 
 async def console(request: Request, token: ApiToken) -> Response:
@@ -351,6 +371,8 @@ ROUTES = [
         methods=["DELETE"],
     ),
     Route("/api/v1/sessions/{secure_id}/events", authenticated(events)),
+    Route("/api/v1/sessions/{secure_id}/assets", authenticated(session_assets)),
+    Route("/api/v1/sessions/{secure_id}/assets/{digest}", authenticated(session_asset)),
     Route("/api/v1/sessions/{secure_id}/console", authenticated(console)),
     Route("/api/v1/sessions/{secure_id}/network", authenticated(network)),
     Route("/api/v1/sessions/{secure_id}/errors", authenticated(session_errors)),

@@ -331,6 +331,46 @@ class ConsoleMessage(Shape):
         )
 
 
+class AssetProblem(Shape):
+    """A URL the recording referenced whose asset was not kept, and why."""
+
+    url: str
+    status: Annotated[str, Meta(description="failed (the fetch went wrong) or skipped.")]
+    reason: str | None
+    fetched_at: Annotated[int, Meta(description="When it was settled (epoch ms).")]
+
+
+class SessionAssets(Shape):
+    """What asset capture kept for a session's replay (projects with asset origins)."""
+
+    stored: Annotated[int, Meta(description="URLs whose asset is kept.")]
+    failed: Annotated[int, Meta(description="URLs whose fetch was refused or went wrong.")]
+    skipped: Annotated[
+        int, Meta(description="URLs not fetched: origin not listed, or a cap reached.")
+    ]
+    unrecorded: Annotated[
+        int, Meta(description="URLs past FOOTLIGHT_ASSET_MAX_URLS, only counted.")
+    ]
+    bytes: Annotated[int, Meta(description="Bytes of the assets the session links.")]
+    problems: Annotated[
+        list[AssetProblem], Meta(description="The newest failed and skipped URLs (200 at most).")
+    ]
+
+    @classmethod
+    def of(cls, report: base.AssetReport) -> SessionAssets:
+        return cls(
+            stored=report.counts.get("stored", 0),
+            failed=report.counts.get("failed", 0),
+            skipped=report.counts.get("skipped", 0),
+            unrecorded=report.dropped,
+            bytes=report.bytes,
+            problems=[
+                AssetProblem(url=p.url, status=p.status, reason=p.reason, fetched_at=p.fetched_at)
+                for p in report.problems
+            ],
+        )
+
+
 class EventsPage(Shape):
     """A page of a recording's events, for following it while it records (`after`)."""
 

@@ -27,6 +27,7 @@ import asyncio
 import os
 import re
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,23 @@ def _quota_options(parser: argparse.ArgumentParser, default: object) -> None:
     )
 
 
+def _asset_origin(text: str) -> str | None:
+    """An origin (scheme, host, port) as asset capture compares them; `off` for none."""
+    if text.strip().lower() == "off":
+        return None
+    # Here, not at the top: every command would pay for importing the fetcher's HTTP stack.
+    from footlight.processing.fetch import origin_of
+
+    origin = origin_of(text.strip())
+    path = urllib.parse.urlsplit(text.strip()).path
+    if origin is None or path not in ("", "/"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an origin: give scheme, host and port only, like"
+            " https://shop.example or http://localhost:8000"
+        )
+    return origin
+
+
 def _row_id(text: str) -> int:
     try:
         value = int(text)
@@ -233,9 +251,21 @@ def _parser() -> argparse.ArgumentParser:
         help="delete sessions older than this (default: keep forever)",
     )
     _quota_options(create, None)
-    update = _data_dir(project_.add_parser("update", help="change a project's daily quotas"))
+    update = _data_dir(
+        project_.add_parser("update", help="change a project's daily quotas or asset origins")
+    )
     update.add_argument("project", help="project id or verbose id")
     _quota_options(update, commands.UNCHANGED)
+    update.add_argument(
+        "--asset-origin",
+        action="append",
+        type=_asset_origin,
+        default=None,
+        metavar="ORIGIN",
+        help="keep the stylesheets, fonts and images its recordings load from this origin"
+        " (like https://shop.example; repeatable; the list replaces the project's; 'off'"
+        " stops capture)",
+    )
     _data_dir(project_.add_parser("list", help="list projects"))
     usage = _data_dir(
         project_.add_parser(
@@ -367,10 +397,12 @@ def _run(args: argparse.Namespace) -> int:
                 "bytes_per_day": args.quota_bytes_per_day,
                 "sessions_per_day": args.quota_sessions_per_day,
             }
+            origins = args.asset_origin
             job = commands.project_update(
                 settings,
                 args.project,
                 {k: v for k, v in changes.items() if v is not commands.UNCHANGED},
+                None if origins is None else [o for o in origins if o is not None],
             )
         case ("project", "usage"):
             job = commands.project_usage(settings, args.project, args.days)

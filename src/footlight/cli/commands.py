@@ -109,18 +109,43 @@ async def project_create(
 
 
 async def project_update(
-    settings: Settings, project: str, quotas: Mapping[str, int | None]
+    settings: Settings,
+    project: str,
+    quotas: Mapping[str, int | None],
+    asset_origins: Sequence[str] | None = None,
 ) -> None:
-    if not quotas:
+    """Change quotas and/or asset origins (`asset_origins` None: unchanged; empty: none)."""
+    if not quotas and asset_origins is None:
         raise ConfigError(
-            "nothing to change: give --quota-bytes-per-day or --quota-sessions-per-day"
+            "nothing to change: give --quota-bytes-per-day, --quota-sessions-per-day or"
+            " --asset-origin"
         )
+    project_id = project_id_of(project)
     async with opened(settings) as store:
-        updated = await store.set_quotas(project_id_of(project), quotas)
-    print(describe_project(updated))
-    print(
-        "running servers apply it within FOOTLIGHT_QUOTA_SYNC_SECONDS (2 s by default)",
-        file=sys.stderr,
+        if asset_origins is not None:
+            await store.set_asset_origins(project_id, asset_origins)
+        if quotas:
+            print(describe_project(await store.set_quotas(project_id, quotas)))
+            print(
+                "running servers apply it within FOOTLIGHT_QUOTA_SYNC_SECONDS (2 s by default)",
+                file=sys.stderr,
+            )
+        if asset_origins is not None:
+            print(describe_asset_origins(project_id, await store.asset_origins(project_id)))
+            if asset_origins and not settings.asset_capture:
+                print(
+                    "note: FOOTLIGHT_ASSET_CAPTURE is off here, so nothing is captured until"
+                    " it is on",
+                    file=sys.stderr,
+                )
+
+
+def describe_asset_origins(project_id: int, origins: Sequence[str]) -> str:
+    if not origins:
+        return f"project {project_id}: asset capture off (its recordings' assets are not kept)"
+    return (
+        f"project {project_id}: keeps the stylesheets, fonts and images its recordings load"
+        f" from {', '.join(origins)}"
     )
 
 

@@ -317,4 +317,3 @@ def _linked(recent: SessionAsset, seen: int) -> SessionAsset:
         size=recent.size,
         content_type=recent.content_type,
     )
-

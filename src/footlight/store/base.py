@@ -381,6 +381,19 @@ class ProcessingStore(KeyLookup, Protocol):
 class ReadStore(Protocol):
     """What the read API and the UI read (footlight.api, footlight.ui), and their credentials."""
 
+    async def asset_origins(self, project_id: int) -> tuple[str, ...]:
+        """The origins whose assets the project's recordings keep (empty: none)."""
+
+    async def session_asset_map(self, session_id: int) -> dict[str, tuple[bytes, str]]:
+        """URL -> (digest, content type) of every asset the session stored."""
+
+    async def session_asset(
+        self, session_id: int, digest: bytes
+    ) -> tuple[SessionAsset, bytes] | None:
+        """An asset the session links, and its bytes; None if it links no such asset."""
+
+    async def session_asset_report(self, session_id: int) -> AssetReport: ...
+
     async def list_projects(self) -> list[Project]: ...
 
     async def list_sessions(self, query: SessionQuery) -> list[SessionView]: ...
@@ -566,8 +579,6 @@ class AssetStore(ProcessingStore, Protocol):
     async def set_asset_origins(self, project_id: int, origins: Sequence[str]) -> None:
         """Replace the project's asset origins (empty: capture off for it)."""
 
-    async def asset_origins(self, project_id: int) -> tuple[str, ...]: ...
-
     async def asset_scan(self, session_id: int) -> AssetScan | None:
         """Where the session's capture stands; None if the session is gone."""
 
@@ -589,16 +600,6 @@ class AssetStore(ProcessingStore, Protocol):
     ) -> bool:
         """Move the session's scan to `cursor`, add `dropped` to its URLs left unrecorded,
         and end the job unless input arrived meanwhile; LeaseLost if taken over."""
-
-    async def session_asset_map(self, session_id: int) -> dict[str, tuple[bytes, str]]:
-        """URL -> (digest, content type) of every asset the session stored."""
-
-    async def session_asset(
-        self, session_id: int, digest: bytes
-    ) -> tuple[SessionAsset, bytes] | None:
-        """An asset the session links, and its bytes; None if it links no such asset."""
-
-    async def session_asset_report(self, session_id: int) -> AssetReport: ...
 
 
 class Store(StoreLifecycle, IngestStore, AssetStore, ReadStore, AdminStore, Protocol):

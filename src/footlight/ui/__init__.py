@@ -24,6 +24,7 @@ ROUTES = [
     Route("/ui/sessions", pages.signed_in_page(pages.sessions)),
     Route("/ui/sessions/{secure_id}", pages.signed_in_page(pages.session)),
     Route("/ui/sessions/{secure_id}/events", pages.session_events),
+    Route("/ui/sessions/{secure_id}/assets/{digest}", pages.session_asset),
     Route("/ui/sessions/{secure_id}/live", pages.signed_in_page(pages.session_live)),
     Route("/ui/errors", pages.signed_in_page(pages.error_groups)),
     Route("/ui/errors/{fingerprint}", pages.signed_in_page(pages.error_group)),
@@ -43,10 +44,14 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 
 def build_ui(
-    store: ReadStore, followers: Followers, body_timeout_seconds: float = 30.0
+    store: ReadStore,
+    followers: Followers,
+    body_timeout_seconds: float = 30.0,
+    replay_external: str = "auto",
 ) -> Starlette:
     """The UI on `store`; a form body not received within `body_timeout_seconds` is 408;
-    `followers` answers the player's pages of a live recording."""
+    `followers` answers the player's pages of a live recording; `replay_external` is
+    FOOTLIGHT_REPLAY_EXTERNAL (whether a replay may load from other sites)."""
     app = Starlette(
         routes=ROUTES,
         exception_handlers={
@@ -59,4 +64,5 @@ def build_ui(
     app.state.store = store
     app.state.body_timeout_seconds = body_timeout_seconds
     app.state.followers = followers
+    app.state.replay_external = replay_external
     return app

@@ -43,7 +43,7 @@ from starlette.responses import (
     StreamingResponse,
 )
 
-from footlight.api.events import stream_events
+from footlight.api.events import events_json, stream_events
 from footlight.api.follow import Followers, wants_page
 from footlight.api.network import network_page
 from footlight.api.params import (
@@ -56,6 +56,7 @@ from footlight.api.params import (
     session_cursor,
     session_query,
 )
+from footlight.api.replay_assets import local_rewrite, serve_asset, wants_local_assets
 from footlight.core.clock import now_ms
 from footlight.core.ids import encode_project
 from footlight.core.records import NetworkRequest
@@ -96,6 +97,14 @@ SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
 }
+REPLAY_OFFLINE_CSP = (
+    "default-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none';"
+    " base-uri 'self'; form-action 'self'; frame-ancestors 'none';"
+    " style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:;"
+    " media-src 'self' data: blob:"
+)
+"""A session page whose replay must contact nobody else (FOOTLIGHT_REPLAY_EXTERNAL): styles,
+fonts, images and media from footlight (the kept assets) or inline only."""
 
 _templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -329,15 +338,27 @@ async def _readable_session(request: Request, token: ApiToken) -> SessionView:
 
 async def session(request: Request, token: ApiToken) -> Response:
     view = await _readable_session(request, token)
-    payloads, _ = await _store(request).payload_totals(view.secure_id)
-    return await render_off_the_loop(
+    store = _store(request)
+    payloads, _ = await store.payload_totals(view.secure_id)
+    origins = await store.asset_origins(view.project_id)
+    mode: str = request.app.state.replay_external
+    blocked = mode == "block" or (mode == "auto" and bool(origins))
+    report = await store.session_asset_report(view.id)
+    response = await render_off_the_loop(
         request,
         "session.html",
         token=token,
         has_recording=payloads > 0,
         player_installed=PLAYER_BUNDLE.is_file(),
+        asset_origins=origins,
+        assets=report if origins or report.counts else None,
+        external_blocked=blocked,
         **await _session_parts(request, view),
     )
+    if blocked:
+        # The replay's frame inherits this page's policy: it loads nothing from other sites.
+        response.headers["content-security-policy"] = REPLAY_OFFLINE_CSP
+    return response
 
 
 async def session_live(request: Request, token: ApiToken) -> Response:
@@ -466,18 +487,38 @@ async def session_events(request: Request) -> Response:
     view = await store.session_view(secure_id)
     if view is None or token.project_id not in (None, view.project_id):
         return JSONResponse({"error": f"no session {secure_id!r}"}, status_code=404)
+    read: Callable[[bytes], bytes] = events_json
+    if wants_local_assets(request.query_params):
+        prefix = f"/ui/sessions/{secure_id}/assets"
+        read = await local_rewrite(store, view, prefix) or events_json
     if wants_page(request):
         followers: Followers = request.app.state.followers
         try:
-            page = await followers.page(request, store, view)
+            page = await followers.page(request, store, view, read)
         except HTTPError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         return Response(page, media_type="application/json", headers={"cache-control": "no-store"})
     return StreamingResponse(
-        stream_events(store, secure_id),
+        stream_events(store, secure_id, read),
         media_type="application/json",
         headers={"cache-control": "no-store"},
     )
+
+
+async def session_asset(request: Request) -> Response:
+    """A kept asset the player's frame loads; signed in by cookie like the events."""
+    store = _store(request)
+    token = await auth.signed_in(store, request)
+    if token is None:
+        return JSONResponse({"error": "sign in at /ui/login"}, status_code=401)
+    secure_id = request.path_params["secure_id"]
+    view = await store.session_view(secure_id)
+    if view is None or token.project_id not in (None, view.project_id):
+        return JSONResponse({"error": f"no session {secure_id!r}"}, status_code=404)
+    response = await serve_asset(store, view, request.path_params["digest"])
+    if response is None:
+        return JSONResponse({"error": "no such asset in this session"}, status_code=404)
+    return response
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -162,9 +162,7 @@ class AssetQueries(Access):
                     " SET linked_at = excluded.linked_at",
                     (b.digest, b.content_type, len(b.body), now, b.body),
                 )
-            linked = {r.digest for r in rows if r.digest is not None} - {
-                b.digest for b in bodies
-            }
+            linked = {r.digest for r in rows if r.digest is not None} - {b.digest for b in bodies}
             for d in linked:
                 conn.execute("UPDATE assets SET linked_at = ? WHERE digest = ?", (now, d))
             for r in rows:
@@ -311,6 +309,7 @@ class AssetQueries(Access):
             )
 
         return await self._operator_read(read)
+
 
 def delete_orphan_assets(conn: Connection, now: int) -> int:
     """Delete assets no session references (and none linked within the grace period)."""

@@ -146,7 +146,10 @@
   let waiting = [];
 
   async function nextPage(follow) {
-    const url = root.dataset.events + "?after=" + encodeURIComponent(cursor) + (follow ? "&follow=1" : "");
+    // The events URL carries its own query (assets=local): add to it, never replace it.
+    const url = new URL(root.dataset.events, window.location.href);
+    url.searchParams.set("after", cursor);
+    if (follow) url.searchParams.set("follow", "1");
     const response = await fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } });
     if (!response.ok) throw new Error("Loading the recording failed: HTTP " + response.status);
     const page = await response.json();

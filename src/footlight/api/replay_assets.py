@@ -1,0 +1,95 @@
+"""Replaying from footlight: a session's events with their asset URLs pointing at the copies
+asset capture kept (`footlight.processing.assets`), and those copies served.
+
+`?assets=local` on the events routes rewrites, in every event, each URL the session stored an
+asset for to `<prefix>/<sha-256 hex>` under the session (`/api/v1/sessions/{id}/assets/` for
+the API, `/ui/sessions/{id}/assets/` for the player, which signs in by cookie). Rewriting means
+decoding each payload's events, so it is done only when the session stored an asset; without
+one the events are streamed untouched, as without the parameter.
+
+An asset is served only through a session that links it (a digest alone opens nothing), with
+its stored content type, `nosniff`, and a policy that lets it run nothing (an SVG opened
+directly stays an image). A stylesheet's own `url()`s and `@import`s are rewritten as it is
+served, to the sibling addresses of the assets they name, resolved against where the
+stylesheet was fetched from; their digests are the addresses, so answers may be cached.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from starlette.responses import Response
+
+from footlight.api.events import inflate_stored
+from footlight.core.asset_refs import rewrite_events, rewrite_stylesheet
+from footlight.store.base import ReadStore, SessionView
+
+Rewrite = Callable[[bytes], bytes]
+"""One stored payload's body -> its events, comma-joined JSON (as `events_json`)."""
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+ASSET_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "content-security-policy": (
+        "default-src 'none'; img-src 'self' data:; font-src 'self' data:;"
+        " style-src 'self' 'unsafe-inline'; sandbox"
+    ),
+    # Private: it was served on a credential. Its address is its content, so it never changes.
+    "cache-control": "private, max-age=31536000, immutable",
+    "cross-origin-resource-policy": "same-origin",
+}
+
+
+class _Events(msgspec.Struct):
+    events: list[Any] = []
+
+
+class _Payload(msgspec.Struct):
+    events: _Events = _Events()
+
+
+_decode = msgspec.json.Decoder(_Payload).decode
+_encode = msgspec.json.Encoder().encode
+
+
+def wants_local_assets(query: Any) -> bool:
+    return bool(query.get("assets") == "local")
+
+
+async def local_rewrite(store: ReadStore, view: SessionView, prefix: str) -> Rewrite | None:
+    """How to read the session's payloads with its stored assets' URLs under `prefix`; None
+    if it stored none (the events are then read as they are)."""
+    stored = await store.session_asset_map(view.id)
+    if not stored:
+        return None
+    local = {url: f"{prefix}/{digest.hex()}" for url, (digest, _) in stored.items()}
+
+    def rewrite(body: bytes) -> bytes:
+        events = _decode(inflate_stored(body)).events.events
+        rewrite_events(events, local.get)
+        return b",".join(_encode(e) for e in events)
+
+    return rewrite
+
+
+async def serve_asset(store: ReadStore, view: SessionView, digest_hex: str) -> Response | None:
+    """The asset the session links under this digest, or None (404 to the caller)."""
+    if not _DIGEST.fullmatch(digest_hex):
+        return None
+    found = await store.session_asset(view.id, bytes.fromhex(digest_hex))
+    if found is None:
+        return None
+    asset, body = found
+    content_type = asset.content_type or "application/octet-stream"
+    if content_type == "text/css":
+        stored = await store.session_asset_map(view.id)
+        siblings = {url: digest.hex() for url, (digest, _) in stored.items()}
+        css = rewrite_stylesheet(
+            body.decode("utf-8", "replace"), asset.final_url or asset.url, siblings.get
+        )
+        body = css.encode()
+        content_type = "text/css; charset=utf-8"
+    return Response(body, media_type=content_type, headers=ASSET_HEADERS)
