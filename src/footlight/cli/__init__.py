@@ -9,7 +9,7 @@
     footlight token create [--project PROJECT] [--name NAME] [--scope read|admin]
     footlight token list | footlight token revoke ID
     footlight session delete SECURE_ID
-    footlight export SECURE_ID [-o FILE]
+    footlight export SECURE_ID [-o FILE] [--html]
     footlight jobs quarantined | footlight jobs retry [KIND:KEY]
     footlight migrate
     footlight status [--project P] [--tables] [--json]
@@ -354,6 +354,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("secure_id")
     export.add_argument("-o", "--output", type=Path, default=None, help="file (default stdout)")
+    export.add_argument(
+        "--html",
+        action="store_true",
+        help="write one HTML file that replays the session offline: the player, the events,"
+        " and the assets kept for it (FOOTLIGHT_ASSET_* settings) inline",
+    )
     return parser
 
 
@@ -429,7 +435,7 @@ def _run(args: argparse.Namespace) -> int:
         case ("purge", _):
             job = operating.purge(settings, args.dry_run, args.compact)
         case ("export", _):
-            job = commands.export(settings, args.secure_id, args.output)
+            job = commands.export(settings, args.secure_id, args.output, html=args.html)
         case _:  # pragma: no cover - argparse allows nothing else
             raise AssertionError(args)
     asyncio.run(job)

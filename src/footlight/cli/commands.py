@@ -25,7 +25,7 @@ from footlight.core.ids import decode_project, encode_project
 from footlight.errors import ConfigError
 from footlight.ingest.daily_quotas import DAY_SECONDS, utc_day
 from footlight.store import Project, SQLStore, open_store
-from footlight.store.base import ApiToken, JobKind, QueuedJob, TokenScope
+from footlight.store.base import ApiToken, JobKind, QueuedJob, SessionView, TokenScope
 from footlight.terminal import json_for_terminal
 
 
@@ -281,12 +281,19 @@ class Progress:
             self._out.flush()
 
 
-async def export(settings: Settings, secure_id: str, output: Path | None) -> None:
-    """Write a session's rrweb events (a JSON array rrweb's Replayer plays) to a file."""
+async def export(
+    settings: Settings, secure_id: str, output: Path | None, *, html: bool = False
+) -> None:
+    """Write a session's rrweb events (a JSON array rrweb's Replayer plays) to a file, or
+    with `html` a page that replays it offline (footlight.ui.standalone)."""
     async with opened(settings) as store:
-        if await store.session_view(secure_id) is None:
+        view = await store.session_view(secure_id)
+        if view is None:
             raise ConfigError(f"no session {secure_id!r}")
         count, _ = await store.payload_totals(secure_id)
+        if html:
+            await _export_html(store, view, count, output)
+            return
         target = sys.stdout.buffer if output is None else output.open("wb")
         # Recorded text may hold C1 controls (legal in JSON strings) a terminal would obey.
         shown: Callable[[bytes], bytes] = (
@@ -316,6 +323,31 @@ async def export(settings: Settings, secure_id: str, output: Path | None) -> Non
     print(
         f"exported {count} payloads, {(written + 2) / 1e6:.1f} MB of events to {where}"
         f" in {seconds:.1f} s",
+        file=sys.stderr,
+    )
+
+
+async def _export_html(store: SQLStore, view: SessionView, count: int, output: Path | None) -> None:
+    # Here, not at the top: the UI package (Starlette, templates) would slow every command.
+    from footlight.ui import standalone
+
+    if not standalone.player_installed():
+        raise ConfigError(
+            "the rrweb player is not installed: run scripts/build-ui (scripts/serve does it)"
+        )
+    target = sys.stdout.buffer if output is None else output.open("wb")
+    progress = Progress(sys.stderr, f"exporting {view.secure_id} as HTML", count)
+    started = time.monotonic()
+    try:
+        written = await standalone.write_standalone(store, view, target, progress.update)
+    finally:
+        if output is not None:
+            target.close()
+    progress.finish()
+    where = "stdout" if output is None else str(output)
+    print(
+        f"exported {count} payloads and the assets kept for them, {written / 1e6:.1f} MB of"
+        f" HTML, to {where} in {time.monotonic() - started:.1f} s",
         file=sys.stderr,
     )
 
