@@ -181,7 +181,8 @@ def test_a_recording_keeps_its_stylesheets_fonts_and_images(
         assert css.headers["content-type"].startswith("text/css")
         # The stylesheet's own URLs point at their kept siblings, resolved where it came from.
         inner = re.findall(r"url\(['\"]?([^'\")]+)", css.text)
-        assert len(inner) == 3 and all(re.fullmatch(r"[0-9a-f]{64}", u) for u in inner), css.text
+        assert len(inner) == 3, css.text
+        assert all(re.fullmatch(r"[0-9a-f]{64}", u) for u in inner), css.text
         for digest in inner:
             assert api.get(prefix + digest).status_code == 200
         assert "color: rgb(1, 2, 3)" in css.text
@@ -244,7 +245,7 @@ def test_a_redirect_to_a_private_address_is_not_followed(capturing: Server, orig
     report = settled(capturing, secure_id, 1)
     [failed] = report["problems"]
     assert failed["status"] == "failed"
-    assert "10.1.2.3" in failed["reason"] and "private" in failed["reason"], failed
+    assert "10.1.2.3 is a private address" in failed["reason"], failed
 
 
 def test_caps_bound_a_huge_file_a_slow_server_and_thousands_of_urls(
@@ -261,7 +262,8 @@ def test_caps_bound_a_huge_file_a_slow_server_and_thousands_of_urls(
     timed_out = [r for u, r in reasons.items() if u.startswith("slow") and "timed out" in r]
     given_up = [r for u, r in reasons.items() if u.startswith("slow") and "in a row" in r]
     # Three timeouts in a row and the origin is let be: not twenty seconds of waiting.
-    assert 3 <= len(timed_out) <= 4 and len(timed_out) + len(given_up) == 20, reasons
+    assert 3 <= len(timed_out) <= 4, reasons
+    assert len(timed_out) + len(given_up) == 20, reasons
     assert took < 15, took
 
     many = [element("img", 1000 + i, src=f"{origin.url}/n/{i}.png") for i in range(10_000)]
@@ -318,11 +320,14 @@ def test_private_and_metadata_addresses_are_never_fetched(
     report = settled(unprivileged, secure_id, 3)
     reasons = {p["url"]: (p["status"], p["reason"]) for p in report["problems"]}
     status, reason = reasons[f"http://localhost:{origin.port}/img.png"]
-    assert status == "failed" and "loopback" in reason, reason
+    assert status == "failed"
+    assert "127.0.0.1 is a loopback address" in reason, reason
     status, reason = reasons["http://169.254.169.254/latest/meta-data/"]
-    assert status == "failed" and "link-local" in reason, reason
+    assert status == "failed"
+    assert "169.254.169.254 is a link-local address" in reason, reason
     status, reason = reasons[f"{origin.url}/bg.png"]
-    assert status == "skipped" and "not one of the project's asset origins" in reason
+    assert status == "skipped"
+    assert "not one of the project's asset origins" in reason
     assert len(origin.requests) == hits  # nothing reached the origin
 
 
