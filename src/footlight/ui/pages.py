@@ -19,6 +19,8 @@ The Content-Security-Policy lets scripts come from this server only. Styles, ima
 fonts may come from anywhere, because the replay renders the recorded site's own
 stylesheets and images inside the player's iframe (which inherits this policy); rrweb
 rewrites the recorded page's scripts into inert elements, and the policy is a second lock.
+A session whose project keeps its assets (FOOTLIGHT_REPLAY_EXTERNAL) gets a policy that
+lets styles, fonts and images come from this server only: its replay contacts nobody else.
 
 (A little over 500 lines: one page handler per route, each short; the sign-in forms would be
 the first to move out should it grow.)
