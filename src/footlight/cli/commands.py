@@ -71,7 +71,7 @@ def describe_quotas(project: Project) -> str:
     return ", ".join(quotas)
 
 
-def describe_project(project: Project) -> str:
+def describe_project(project: Project, asset_origins: Sequence[str] = ()) -> str:
     extras = []
     if project.keys:
         extras.append(f"keys: {', '.join(project.keys)}")
@@ -80,6 +80,8 @@ def describe_project(project: Project) -> str:
     quotas = describe_quotas(project)
     if quotas:
         extras.append(f"quota: {quotas}")
+    if asset_origins:
+        extras.append(f"keeps assets of: {', '.join(asset_origins)}")
     tail = "".join(f"  {e}" for e in extras)
     return f"{project.id:>6}  {encode_project(project.id):<10}  {project.name}{tail}"
 
@@ -197,9 +199,10 @@ async def project_usage(settings: Settings, project: str | None, days: int) -> N
 async def project_list(settings: Settings) -> None:
     async with opened(settings) as store:
         projects = await store.list_projects()
+        origins = {p.id: await store.asset_origins(p.id) for p in projects}
     print(f"{'id':>6}  {'verbose id':<10}  name")
     for project in projects:
-        print(describe_project(project))
+        print(describe_project(project, origins[project.id]))
 
 
 async def project_retention(settings: Settings, project: str, days: int | None) -> None:
