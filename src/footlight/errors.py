@@ -26,7 +26,9 @@
     │   ├── ReadTimeout
     │   └── LowDisk              new sessions wait while the store's disk is nearly full
     ├── LeaseLost                a processing job was taken over; this run drops it
-    └── GrpcBindError            the OTLP/gRPC port could not be listened on
+    ├── GrpcBindError            the OTLP/gRPC port could not be listened on
+    └── FetchRefused             asset capture did not fetch a URL: policy said no, or the
+                                 network failed (defined beside the fetcher, processing.fetch)
 
 An `IngestError`'s `code` is what clients see as the GraphQL error's `extensions.code` (and
 in OTLP/HTTP error bodies); its `message` says exactly why, quoting input through `shown`.

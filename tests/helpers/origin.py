@@ -63,7 +63,10 @@ class Origin:
                     return
                 self.send_header("content-length", str(len(route.body)))
                 self.end_headers()
-                self.wfile.write(route.body)
+                try:
+                    self.wfile.write(route.body)
+                except OSError:
+                    pass  # the fetcher hung up (a timeout, a cap): its business, not an error
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -163,7 +163,8 @@ def test_a_recording_keeps_its_stylesheets_fonts_and_images(
         events = api.get(f"/api/v1/sessions/{secure_id}/events", params={"assets": "local"})
         assert events.status_code == 200
         text = events.text
-        assert origin.url not in text  # every URL of the origin points at footlight now
+        # Every kept asset's URL points at footlight now (the page's own address stays).
+        assert re.findall(re.escape(origin.url) + r"[^\"]*", text) == [f"{origin.url}/page.html"]
         assert "https://cdn.elsewhere.example/pixel.gif" in text  # what was not kept stays
         prefix = f"/api/v1/sessions/{secure_id}/assets/"
         img = events.json()[1]["data"]["node"]["childNodes"][0]["childNodes"][1]["childNodes"][0]
@@ -261,8 +262,9 @@ def test_caps_bound_a_huge_file_a_slow_server_and_thousands_of_urls(
     assert reasons["big.png"].startswith("larger than"), reasons
     timed_out = [r for u, r in reasons.items() if u.startswith("slow") and "timed out" in r]
     given_up = [r for u, r in reasons.items() if u.startswith("slow") and "in a row" in r]
-    # Three timeouts in a row and the origin is let be: not twenty seconds of waiting.
-    assert 3 <= len(timed_out) <= 4, reasons
+    # Three timeouts in a row and the origin is let be: not twenty seconds of waiting. (The
+    # fetches already in flight, at most FOOTLIGHT_ASSET_FETCH_CONCURRENCY, end as they end.)
+    assert 3 <= len(timed_out) <= 3 + 4, reasons
     assert len(timed_out) + len(given_up) == 20, reasons
     assert took < 15, took
 

@@ -43,11 +43,11 @@ ASSET_HEADERS = {
 }
 
 
-class _Events(msgspec.Struct):
+class _Events(msgspec.Struct, frozen=True):
     events: list[Any] = []
 
 
-class _Payload(msgspec.Struct):
+class _Payload(msgspec.Struct, frozen=True):
     events: _Events = _Events()
 
 

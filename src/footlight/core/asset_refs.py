@@ -35,13 +35,13 @@ _URL, _SRCSET, _CSS = "url", "srcset", "css"
 
 _CSS_REF = re.compile(
     # The lookbehind keeps `my-url(` and `myurl(` from reading as url(.
-    r"""(?<![\w-])url\(\s*(?:"([^"]*)"|'([^']*)'|([^"'()\s]+))\s*\)"""
-    r"""|@import\s+(?:"([^"]*)"|'([^']*)')""",
+    r"""(?<![\w-])url\(\s*(?:"([^"\n]*)"|'([^'\n]*)'|([^"'()\s]+))\s*\)"""
+    r"""|@import\s*(?:"([^"\n]*)"|'([^'\n]*)')""",
     re.IGNORECASE,
 )
 _SRCSET_URL = re.compile(r"[\s,]*(\S*)")
 # Descriptors run to the next comma outside parentheses, as the HTML parser reads them.
-_SRCSET_DESCRIPTORS = re.compile(r"[^,(]*(?:\([^)]*\)[^,(]*)*")
+_SRCSET_DESCRIPTORS = re.compile(r"[^,(]*(?:\([^)]*\)?[^,(]*)*")
 
 _SRC = {"src": _URL}
 _SVG_HREF = {"href": _URL, "xlink:href": _URL}
@@ -80,15 +80,26 @@ _ASSET_RELS = {
 # Preloads and prefetches count only for what a rendered page uses, not scripts or data.
 _PRELOAD_AS = {"style", "font", "image"}
 
+_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return "" if char in "\t\n\r" else f"%{ord(char):02X}"
+
+
 _Slot = tuple[Any, Any, str, str | None]  # container, key (container[key] is a str), kind, base
 
 
 def absolute(url: str, base: str | None) -> str | None:
-    """`url` resolved against `base`, without its fragment, if that is an http(s) URL with a
-    host and at most MAX_URL_CHARS long; otherwise None."""
+    """`url` (surrounding whitespace ignored) resolved against `base`, without its fragment, if
+    that is an http(s) URL with a host and at most MAX_URL_CHARS long; otherwise None."""
     url = url.strip()
     if len(url) > MAX_URL_CHARS:
         return None
+    # As a browser's URL parser does: tabs and newlines dropped, other spaces and controls
+    # percent-encoded, so each URL has one spelling and a fetcher can send it.
+    url = _UNSAFE.sub(_escape, url)
     try:
         resolved = urldefrag(urljoin(base, url) if base else url).url
         parts = urlsplit(resolved)
@@ -96,6 +107,8 @@ def absolute(url: str, base: str | None) -> str | None:
             return None
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return None
+    # One spelling per URL, as callers key stored copies by it; the rest stays as written.
+    resolved = parts.scheme + resolved[len(parts.scheme) :]
     return resolved if len(resolved) <= MAX_URL_CHARS else None
 
 
@@ -278,8 +291,9 @@ def _element_urls(tag: str, attributes: dict[Any, Any]) -> dict[str, str]:
 def _attribute_slots(
     attributes: dict[Any, Any], urls: dict[str, str], base: str | None
 ) -> Iterator[_Slot]:
-    # A copy: rewrite_events assigns into `attributes` while this generator is paused.
-    for name, value in list(attributes.items()):
+    # rewrite_events assigns into `attributes` while this generator is paused: safe, as it
+    # only replaces values of existing keys.
+    for name, value in attributes.items():
         kind = urls.get(name) or _EVERY_ELEMENT.get(name)
         if kind is None:
             continue
@@ -287,7 +301,7 @@ def _attribute_slots(
             yield attributes, name, kind, base
         elif name == "style" and isinstance(value, dict):
             # rrweb's style diff: property -> value, [value, priority], or false when removed.
-            for prop, declared in list(value.items()):
+            for prop, declared in value.items():
                 if isinstance(declared, str):
                     yield value, prop, _CSS, base
                 elif isinstance(declared, list) and declared and isinstance(declared[0], str):

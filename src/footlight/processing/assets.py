@@ -90,11 +90,11 @@ class CaptureSettings:
         )
 
 
-class _Events(msgspec.Struct):
+class _Events(msgspec.Struct, frozen=True):
     events: list[Any] = []
 
 
-class _Payload(msgspec.Struct):
+class _Payload(msgspec.Struct, frozen=True):
     events: _Events = _Events()
 
 
@@ -235,7 +235,11 @@ class AssetCapture:
         if recent is not None:
             await self._record(state, _linked(recent, seen))
             state.stored_bytes += recent.size or 0
-            return []
+            if recent.content_type != "text/css" or recent.digest is None:
+                return []
+            # A stylesheet linked, not fetched: what it imports is this session's too.
+            css = await self.store.asset_body(recent.digest)
+            return [] if css is None else _inside(css, recent.final_url or url, seen)
         async with self._slots:
             # Budgets are looked at again once a slot is free: they may have run out meanwhile.
             skip = self._skip_reason(state, origin)
@@ -272,8 +276,7 @@ class AssetCapture:
         state.stored_bytes += len(fetched.body)
         if fetched.content_type != "text/css":
             return []
-        css = fetched.body.decode("utf-8", "replace")
-        return [(inner, seen) for inner in stylesheet_urls(css, fetched.final_url)]
+        return _inside(fetched.body, fetched.final_url, seen)
 
     def _skip_reason(self, state: _Session, origin: str | None) -> str | None:
         if origin is None or origin not in state.scan.origins:
@@ -303,6 +306,11 @@ class AssetCapture:
         rows, state.unwritten = state.unwritten, []
         if rows:
             await self.store.record_assets(state.scan.session_id, state.scan.project_id, rows)
+
+
+def _inside(css: bytes, base: str, seen: int) -> list[tuple[str, int]]:
+    """The URLs a stylesheet's `url()`s and `@import`s name, seen when it was."""
+    return [(inner, seen) for inner in stylesheet_urls(css.decode("utf-8", "replace"), base)]
 
 
 def _linked(recent: SessionAsset, seen: int) -> SessionAsset:

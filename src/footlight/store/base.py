@@ -585,6 +585,9 @@ class AssetStore(ProcessingStore, Protocol):
     async def recent_asset(self, project_id: int, url: str, since: int) -> SessionAsset | None:
         """The newest stored fetch of `url` by any session of the project since `since`."""
 
+    async def asset_body(self, digest: bytes) -> bytes | None:
+        """A kept asset's bytes (a linked stylesheet's, to follow the URLs inside it)."""
+
     async def record_assets(
         self,
         session_id: int,

@@ -143,6 +143,13 @@ class AssetQueries(Access):
 
         return await self._read(read)
 
+    async def asset_body(self, digest: bytes) -> bytes | None:
+        def read(conn: Connection) -> bytes | None:
+            row = conn.execute("SELECT body FROM assets WHERE digest = ?", (digest,)).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._read(read)
+
     async def record_assets(
         self,
         session_id: int,
