@@ -55,7 +55,7 @@ def test_every_setting_is_documented_with_its_default() -> None:
             else f"{value:g}"
             if isinstance(value, float)
             else spec.show(value)
-            if isinstance(value, tuple)
+            if isinstance(value, (tuple, bool))
             else str(value)
         )
         assert f"`{shown}`" in rows[spec.env] or f"`./{shown}`" in rows[spec.env], (

@@ -80,7 +80,12 @@ def operations(api_server: Server, admin_token: str, two: TwoProjects) -> list[t
     project B's session and error group."""
     with bearer_client(api_server, admin_token) as api:
         document = get_json(api, "/api/v1/openapi.json")
-    values = {"secure_id": two.session_b, "fingerprint": two.fingerprint_b, "trace_id": "0" * 32}
+    values = {
+        "secure_id": two.session_b,
+        "fingerprint": two.fingerprint_b,
+        "trace_id": "0" * 32,
+        "digest": "0" * 64,
+    }
     found = [
         (method.upper(), re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path))
         for path, item in document["paths"].items()

@@ -24,7 +24,7 @@ CREATE TABLE asset_origins (
 ) WITHOUT ROWID;
 
 CREATE TABLE assets (
-    digest          BLOB PRIMARY KEY,
+    digest          BLOB NOT NULL PRIMARY KEY,
     content_type    TEXT NOT NULL,
     size            INTEGER NOT NULL,
     linked_at       INTEGER NOT NULL,
