@@ -47,7 +47,7 @@ class _Site(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     hits = 0
 
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_GET(self) -> None:
         type(self).hits += 1
         css = self.path.split("?")[0].endswith(".css")
         body = CSS if css else PNG
@@ -134,7 +134,9 @@ def main() -> None:
     try:
         site = ThreadingHTTPServer(("127.0.0.1", ORIGIN_PORT), _Site)
     except OSError as exc:
-        raise SystemExit(f"bench/assets.py needs port {ORIGIN_PORT} for the app's origin: {exc}")
+        raise SystemExit(
+            f"bench/assets.py needs port {ORIGIN_PORT} for the app's origin: {exc}"
+        ) from None
     threading.Thread(target=site.serve_forever, daemon=True).start()
     trials: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     try:

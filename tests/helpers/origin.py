@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -63,10 +64,9 @@ class Origin:
                     return
                 self.send_header("content-length", str(len(route.body)))
                 self.end_headers()
-                try:
+                # The fetcher may hang up (a timeout, a cap): its business, not an error.
+                with contextlib.suppress(OSError):
                     self.wfile.write(route.body)
-                except OSError:
-                    pass  # the fetcher hung up (a timeout, a cap): its business, not an error
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -116,7 +116,7 @@ def settled(server: Server, secure_id: str, urls: int) -> dict[str, Any]:
     are settled."""
 
     def done(report: dict[str, Any]) -> bool:
-        return sum(report[k] for k in ("stored", "failed", "skipped", "unrecorded")) >= urls
+        return sum(int(report[k]) for k in ("stored", "failed", "skipped", "unrecorded")) >= urls
 
     report: dict[str, Any] = read_api_until(
         server, f"/api/v1/sessions/{secure_id}/assets", done, timeout=30
@@ -130,7 +130,7 @@ def shop_page(base: str) -> list[dict[str, Any]]:
         base,
         [
             element("img", 10, src=f"{base}/img.png", srcset=f"{base}/shared.png 2x"),
-            element("div", 11, **{"class": "hero", "style": "border: 0"}),
+            element("div", 11, None, **{"class": "hero", "style": "border: 0"}),
             element("img", 12, src="https://cdn.elsewhere.example/pixel.gif"),
         ],
         [element("link", 5, rel="stylesheet", href=f"{base}/style.css")],
