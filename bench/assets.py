@@ -16,6 +16,8 @@ the capture queue took to empty and what it kept.
 from __future__ import annotations
 
 import argparse
+import base64
+import gzip
 import json
 import shutil
 import statistics
@@ -35,7 +37,7 @@ from nodes import (
     start_footlight,
     store_options,
 )
-from payloads import write_templates
+from payloads import compress, write_templates
 
 ORIGIN_PORT = 37415
 """The port of the app the SDK recorded in tests/fixtures (its URLs name it)."""
@@ -61,11 +63,54 @@ class _Site(BaseHTTPRequestHandler):
         pass
 
 
+def _with_asset_references(templates: Path) -> None:
+    """Give the mix's first push a DOM change that loads a stylesheet and two images from the
+    app's origin (the SDK's own recording inlined its one stylesheet and had no image), for
+    both modes alike: what a page with assets sends, and what capture on has to fetch."""
+    path = templates / "push-1.json"
+    body = json.loads(path.read_text())
+    data = json.loads(gzip.decompress(base64.b64decode(body["variables"]["data"])))
+    site = f"http://localhost:{ORIGIN_PORT}/app"
+    added = [
+        {
+            "type": 2,
+            "tagName": "link",
+            "attributes": {"rel": "stylesheet", "href": f"{site}/theme.css"},
+        },
+        {"type": 2, "tagName": "img", "attributes": {"src": f"{site}/logo.png"}},
+        {"type": 2, "tagName": "div", "attributes": {"style": f"background: url({site}/hero.png)"}},
+    ]
+    events = data["events"]["events"]
+    events.append(
+        {
+            "type": 3,
+            "data": {
+                "source": 0,
+                "texts": [],
+                "attributes": [],
+                "removes": [],
+                "adds": [
+                    {
+                        "parentId": 1,
+                        "nextId": None,
+                        "node": {**node, "id": 90_000 + i, "childNodes": []},
+                    }
+                    for i, node in enumerate(added)
+                ],
+            },
+            "timestamp": events[-1]["timestamp"] + 1 if events else 0,
+        }
+    )
+    body["variables"]["data"] = compress(data)
+    path.write_text(json.dumps(body))
+
+
 def _trial(capture: bool, seconds: float, sessions: int, store: str) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="footlight-assets-"))
     templates = work / "requests"
     templates.mkdir()
     write_templates(templates)
+    _with_asset_references(templates)
     database = fresh_database() if store == "postgresql" else None
     settings = {
         **ONE_CLIENT_FOR_MANY_BROWSERS,
