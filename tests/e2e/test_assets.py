@@ -12,6 +12,7 @@ import struct
 import time
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -125,7 +126,7 @@ def hero_style(page: Page) -> dict[str, str]:
 
 
 def test_a_replay_keeps_its_look_after_a_deploy_and_offline(
-    browser: Browser, footlight: Server, shop: Origin
+    browser: Browser, footlight: Server, shop: Origin, tmp_path: Path
 ) -> None:
     app = browser.new_context()
     try:
@@ -199,3 +200,32 @@ def test_a_replay_keeps_its_look_after_a_deploy_and_offline(
         assert watch() == style
     finally:
         viewer.close()
+
+    # One file, opened without a network: the export carries the player and the assets.
+    exported = tmp_path / "session.html"
+    footlight_ok(footlight, "export", secure_id, "--html", "-o", str(exported))
+    offline = browser.new_context(offline=True, viewport={"width": 1400, "height": 900})
+    try:
+        page = offline.new_page()
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(exported.as_uri())
+        deadline = time.monotonic() + 30
+        while not page.evaluate(
+            "() => Boolean(document.querySelector('#player iframe')"
+            "?.contentDocument?.getElementById('hero'))"
+        ):
+            assert time.monotonic() < deadline, "the exported replay never showed the page"
+            page.wait_for_timeout(100)
+        page.wait_for_timeout(500)
+        exported_style = hero_style(page)
+        assert exported_style["color"] == "rgb(12, 34, 56)", exported_style
+        assert exported_style["font"].startswith("ShopSans"), exported_style
+        background = exported_style["background"]
+        assert background.startswith('url("data:image/png;base64,'), exported_style
+        assert exported_style["logoWidth"] == "4", exported_style
+        assert all(url.startswith(("file:", "data:", "about:", "blob:")) for url in requested), (
+            requested
+        )
+    finally:
+        offline.close()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from footlight.core.clock import now_ms
@@ -19,7 +20,8 @@ from tests.helpers.cli import create_token, footlight, footlight_ok
 from tests.helpers.graphql import init_session, make_payload, push
 from tests.helpers.origin import Origin, origin_server
 from tests.helpers.servers import Server, bearer_client, client_of, running
-from tests.helpers.store import db_rows, with_store
+from tests.helpers.store import db_rows, new_project, with_store
+from tests.helpers.ui import signed_in_client
 from tests.helpers.waiting import read_api_until
 
 CAPTURE = {
@@ -103,9 +105,9 @@ def snapshot(base: str, body: list[Any], head: list[Any] | None = None) -> list[
     ]
 
 
-def record(server: Server, events: list[dict[str, Any]]) -> str:
+def record(server: Server, events: list[dict[str, Any]], project: str = "1jdkoe52") -> str:
     with client_of(server) as sdk:
-        secure_id = init_session(sdk)
+        secure_id = init_session(sdk, project=project)
         response = push(sdk, secure_id, 1, make_payload(events=events))
         assert response.json() == {"data": {"pushSessionEvents": None}}, response.text
     return secure_id
@@ -195,6 +197,42 @@ def test_a_recording_keeps_its_stylesheets_fonts_and_images(
         assert api.get(prefix + "not-a-digest").status_code == 404
 
 
+def test_the_session_page_replays_from_footlight_and_lists_what_was_not_kept(
+    capturing: Server, origin: Origin
+) -> None:
+    secure_id = record(capturing, shop_page(origin.url))
+    settled(capturing, secure_id, 8)
+    plain = new_project(capturing, f"keeps no assets {time.monotonic_ns()}")
+    elsewhere = record(capturing, shop_page(origin.url), project=str(plain.id))
+    with signed_in_client(capturing, create_token(capturing)) as ui:
+        page = ui.get(f"/ui/sessions/{secure_id}")
+        assert page.status_code == 200
+        policy = page.headers["content-security-policy"]
+        # FOOTLIGHT_REPLAY_EXTERNAL=auto: the project keeps its assets, so its replays load
+        # styles, fonts and images from footlight only.
+        assert "img-src 'self' data: blob:" in policy
+        assert "font-src 'self' data:" in policy
+        assert "style-src 'self' 'unsafe-inline'" in policy
+        assert "*" not in policy
+        assert "7 (" in page.text  # kept
+        assert "https://cdn.elsewhere.example/pixel.gif" in page.text
+        assert "is not one of the project&#39;s asset origins" in page.text
+        assert "events?assets=local" in page.text
+
+        events = ui.get(f"/ui/sessions/{secure_id}/events", params={"assets": "local"}).json()
+        img = events[1]["data"]["node"]["childNodes"][0]["childNodes"][1]["childNodes"][0]
+        src = img["attributes"]["src"]
+        assert src.startswith(f"/ui/sessions/{secure_id}/assets/"), src
+        assert ui.get(src).content == PNG + b"img"
+        # Signed out, nothing: the player's frame loads them with the sign-in cookie.
+        assert httpx.get(capturing.url + src).status_code == 401
+
+        # A project that keeps no assets: its replays load the recorded site as before.
+        other = ui.get(f"/ui/sessions/{elsewhere}")
+        assert "img-src * data: blob:" in other.headers["content-security-policy"]
+        assert 'id="assets"' not in other.text
+
+
 def test_sessions_share_what_they_both_saw(capturing: Server, origin: Origin) -> None:
     first = record(capturing, shop_page(origin.url))
     settled(capturing, first, 8)
@@ -206,6 +244,19 @@ def test_sessions_share_what_they_both_saw(capturing: Server, origin: Origin) ->
     # Linked to what the first session stored minutes ago: not fetched, not kept twice.
     assert len(origin.requests) == hits
     assert db_rows(capturing.data_dir, "SELECT count(*) FROM assets")[0][0] == assets
+
+
+def test_a_failed_fetch_is_not_repeated_for_every_session(
+    capturing: Server, origin: Origin
+) -> None:
+    missing = f"{origin.url}/missing-{time.monotonic_ns()}.png"  # the origin answers 404
+    sessions = [
+        record(capturing, snapshot(origin.url, [element("img", 10, src=missing)])) for _ in range(2)
+    ]
+    for secure_id in sessions:
+        [failed] = settled(capturing, secure_id, 1)["problems"]
+        assert (failed["status"], failed["reason"]) == ("failed", "HTTP 404")
+    assert origin.hits(missing.removeprefix(origin.url)) == 1
 
 
 def test_retention_deletes_assets_no_kept_session_references(

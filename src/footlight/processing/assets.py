@@ -8,9 +8,10 @@ reads the payloads after the session's scan cursor, finds the URLs their snapsho
 mutations reference (`footlight.core.asset_refs`), and settles each URL once per session:
 
 - on an origin the project does not list: recorded as skipped, never fetched;
-- stored by another session of the project within `FOOTLIGHT_ASSET_REFETCH_SECONDS`: linked
-  to the same bytes without fetching (a page's stylesheet is fetched once per deploy window,
-  not once per visitor);
+- fetched for another session of the project within `FOOTLIGHT_ASSET_REFETCH_SECONDS`:
+  linked to the same bytes, or given the same failure, without fetching (a page's
+  stylesheet is fetched about once per window, not once per visitor; the row keeps the time
+  of that fetch, so the next window fetches it anew and sees a deploy);
 - otherwise fetched by `footlight.processing.fetch` (allowed origins only, public addresses
   only unless the operator lists networks, checked after resolution and on every redirect,
   size, time and content-type caps, no credentials) and stored content-addressed: identical
@@ -38,7 +39,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -232,6 +233,10 @@ class AssetCapture:
             return []
         since = now_ms() - int(self.settings.refetch_seconds * 1000)
         recent = await self.store.recent_asset(scan.project_id, url, since)
+        if recent is not None and recent.status == "failed":
+            # Another session's fetch failed moments ago: not asked again for each visitor.
+            await self._record(state, replace(recent, seen_at=seen))
+            return []
         if recent is not None:
             await self._record(state, _linked(recent, seen))
             state.stored_bytes += recent.size or 0
@@ -314,11 +319,12 @@ def _inside(css: bytes, base: str, seen: int) -> list[tuple[str, int]]:
 
 
 def _linked(recent: SessionAsset, seen: int) -> SessionAsset:
-    """A row for bytes another session stored: the same asset, seen by this session."""
+    """A row for bytes another session stored: the same asset, seen by this session, and as
+    old as that fetch (so that FOOTLIGHT_ASSET_REFETCH_SECONDS after it, a deploy is seen)."""
     return SessionAsset(
         recent.url,
         seen,
-        now_ms(),
+        recent.fetched_at,
         "stored",
         digest=recent.digest,
         final_url=recent.final_url,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from footlight.core.clock import now_ms
 from footlight.errors import LeaseLost
 from footlight.store._assets import AssetBody, AssetReport, AssetScan, SessionAsset
 from footlight.store.base import Job
@@ -24,6 +25,9 @@ from footlight.store.sql.processing import _locked_version
 _GRACE_MS = 3_600_000
 """An unreferenced asset goes only once no session has linked it for this long: a capture
 linking it in a transaction still open cannot lose it to a purge running meanwhile."""
+_CAPTURE_LOOK_MS = 5_000
+"""How often the write path looks again whether any project captures assets: a project that
+lists its first origin (from any process) is captured within this long."""
 _PROBLEMS = 200
 """Failed and skipped URLs a report lists (the newest); the counts cover all of them."""
 
@@ -42,6 +46,7 @@ class AssetQueries(Access):
                 )
 
         await self._write(update)
+        self._capture_looked_at = -_CAPTURE_LOOK_MS  # this process looks again at once
 
     async def asset_origins(self, project_id: int) -> tuple[str, ...]:
         def read(conn: Connection) -> tuple[str, ...]:
@@ -55,11 +60,23 @@ class AssetQueries(Access):
 
         return await self._read(read)
 
+    _any_capture = True
+    """Whether some project listed asset origins when last looked (`_CAPTURE_LOOK_MS`)."""
+    _capture_looked_at = -_CAPTURE_LOOK_MS
+
     def _schedule_assets(self, conn: Connection, session_id: int, now: int) -> None:
         """Queue the session's capture, in the transaction that stored a payload, if its
         project captures assets: due `assets_delay_ms` after the first payload since the last
-        run, never pushed back (a page that keeps pushing still has its assets fetched)."""
+        run, never pushed back (a page that keeps pushing still has its assets fetched).
+
+        While no project lists an origin (every store until someone opts in), a push pays
+        for nothing but a look every few seconds at whether one does."""
         if self.timing.assets_delay_ms is None:
+            return
+        if now - self._capture_looked_at >= _CAPTURE_LOOK_MS:
+            row = conn.execute("SELECT EXISTS (SELECT 1 FROM asset_origins)").fetchone()
+            self._any_capture, self._capture_looked_at = bool(row[0]), now
+        if not self._any_capture:
             return
         due = now + self.timing.assets_delay_ms
         # WHERE EXISTS: one indexed probe per push, and nothing at all for projects that do
@@ -118,27 +135,30 @@ class AssetQueries(Access):
         return await self._read(read)
 
     async def recent_asset(self, project_id: int, url: str, since: int) -> SessionAsset | None:
-        """The newest stored fetch of `url` by a session of the project since `since`."""
+        """The newest fetch of `url` (stored, or failed) by a session of the project since
+        `since`: a row copied from another session keeps the time of the fetch it copies."""
 
         def read(conn: Connection) -> SessionAsset | None:
             row = conn.execute(
-                "SELECT sa.fetched_at, sa.digest, sa.final_url, a.size, a.content_type"
-                " FROM session_assets sa JOIN assets a ON a.digest = sa.digest"
-                " WHERE sa.project_id = ? AND sa.url = ? AND sa.fetched_at >= ?"
-                " AND sa.status = 'stored' ORDER BY sa.fetched_at DESC LIMIT 1",
+                "SELECT sa.fetched_at, sa.status, sa.digest, sa.final_url, sa.reason, a.size,"
+                " a.content_type FROM session_assets sa LEFT JOIN assets a"
+                " ON a.digest = sa.digest WHERE sa.project_id = ? AND sa.url = ?"
+                " AND sa.fetched_at >= ? AND sa.status IN ('stored', 'failed')"
+                " ORDER BY sa.fetched_at DESC LIMIT 1",
                 (project_id, url, since),
             ).fetchone()
-            if row is None:
-                return None
+            if row is None or (row[1] == "stored" and row[5] is None):
+                return None  # (its bytes deleted meanwhile: fetched again)
             return SessionAsset(
                 url=url,
                 seen_at=int(row[0]),
                 fetched_at=int(row[0]),
-                status="stored",
-                digest=bytes(row[1]),
-                final_url=row[2],
-                size=int(row[3]),
-                content_type=row[4],
+                status=row[1],
+                digest=None if row[2] is None else bytes(row[2]),
+                final_url=row[3],
+                reason=row[4],
+                size=None if row[5] is None else int(row[5]),
+                content_type=row[6],
             )
 
         return await self._read(read)
@@ -160,8 +180,9 @@ class AssetQueries(Access):
         """Keep fetched bytes (once per digest) and the session's rows, in one transaction;
         a URL the session already has a row for keeps its first one."""
 
+        now = now_ms()  # the link's time, for the purge's grace (rows keep their fetch's)
+
         def write(conn: Connection) -> None:
-            now = max((r.fetched_at for r in rows), default=0)
             for b in bodies:
                 conn.execute(
                     "INSERT INTO assets (digest, content_type, size, linked_at, body)"
