@@ -99,7 +99,8 @@ async def purge(settings: Settings, dry_run: bool, compact: bool) -> None:
         progress.finish()
         print(
             f"deleted {count(purged.sessions, 'session')} ({size(purged.bytes_freed)} of"
-            f" recordings) and {count(purged.orphans, 'OTLP export')}"
+            f" recordings), {count(purged.orphans, 'OTLP export')} and"
+            f" {count(purged.assets, 'kept asset')} no session references"
         )
         reclaimed = await (store.compact() if compact else store.reclaim_space())
         returned = purged.returned_bytes + reclaimed.returned_bytes

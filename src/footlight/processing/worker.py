@@ -235,15 +235,16 @@ class Processor:
         metrics.retention_deleted.labels("sessions").inc(purged.sessions)
         metrics.retention_deleted.labels("otlp_batches").inc(purged.orphans)
         metrics.retention_deleted.labels("assets").inc(purged.assets)
-        if not (purged.sessions or purged.orphans):
+        if not (purged.sessions or purged.orphans or purged.assets):
             return
         reclaimed = await self.store.reclaim_space()
         log.info(
-            "retention: deleted %d sessions (%d bytes of recordings) and %d old OTLP batches;"
-            " gave %d bytes back to the file system%s",
+            "retention: deleted %d sessions (%d bytes of recordings), %d old OTLP batches and"
+            " %d kept assets no session references; gave %d bytes back to the file system%s",
             purged.sessions,
             purged.bytes_freed,
             purged.orphans,
+            purged.assets,
             purged.returned_bytes + reclaimed.returned_bytes,
             (
                 f" ({reclaimed.stuck_bytes} bytes of free space stay in the store until"
