@@ -592,7 +592,8 @@ _EVENT = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+# 150 drawn recordings a run (~4 s here); 4,000 were run once when the walker was written.
+@settings(max_examples=150, deadline=None)
 @given(st.lists(_EVENT | _JSON, max_size=5))
 def test_random_json_never_raises(events: list[Any]) -> None:
     found = list(recording_urls([meta(), *events]))
