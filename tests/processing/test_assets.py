@@ -56,21 +56,19 @@ def origin() -> Iterator[Origin]:
         yield site
 
 
+def list_origins(server: Server, *origins: str) -> None:
+    """`footlight project update 1 --asset-origin O ...` on the server's store."""
+    footlight_ok(
+        server, "project", "update", "1", *(a for o in origins for a in ("--asset-origin", o))
+    )
+
+
 @pytest.fixture(scope="module")
 def capturing(
     tmp_path_factory: pytest.TempPathFactory, backend: str, origin: Origin
 ) -> Iterator[Server]:
     with running(tmp_path_factory, "assets", backend, CAPTURE) as server:
-        footlight_ok(
-            server,
-            "project",
-            "update",
-            "1",
-            "--asset-origin",
-            origin.url,
-            "--asset-origin",
-            "http://10.1.2.3",
-        )
+        list_origins(server, origin.url, "http://10.1.2.3")
         yield server
 
 
@@ -342,16 +340,7 @@ def unprivileged(tmp_path_factory: pytest.TempPathFactory, origin: Origin) -> It
     """A server that may fetch from public addresses only (FOOTLIGHT_ASSET_ALLOW_NETWORKS unset)."""
     env = {k: v for k, v in CAPTURE.items() if k != "FOOTLIGHT_ASSET_ALLOW_NETWORKS"}
     with running(tmp_path_factory, "assets-ssrf", "sqlite", env) as server:
-        footlight_ok(
-            server,
-            "project",
-            "update",
-            "1",
-            "--asset-origin",
-            f"http://localhost:{origin.port}",
-            "--asset-origin",
-            "http://169.254.169.254",
-        )
+        list_origins(server, f"http://localhost:{origin.port}", "http://169.254.169.254")
         yield server
 
 
@@ -395,13 +384,4 @@ def test_the_origin_list_is_checked_and_shown(capturing: Server, origin: Origin)
     )
     # Compared as the fetcher compares them: lower case, no path.
     assert f"from {origin.url}" in shown.stdout, shown.stdout
-    footlight_ok(
-        capturing,
-        "project",
-        "update",
-        "1",
-        "--asset-origin",
-        origin.url,
-        "--asset-origin",
-        "http://10.1.2.3",
-    )
+    list_origins(capturing, origin.url, "http://10.1.2.3")

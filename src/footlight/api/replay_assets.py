@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from footlight.api.events import inflate_stored
 from footlight.core.asset_refs import rewrite_events, rewrite_stylesheet
+from footlight.core.rrweb import payload_events
 from footlight.store.base import ReadStore, SessionView
 
 Rewrite = Callable[[bytes], bytes]
@@ -43,15 +44,6 @@ ASSET_HEADERS = {
 }
 
 
-class _Events(msgspec.Struct, frozen=True):
-    events: list[Any] = []
-
-
-class _Payload(msgspec.Struct, frozen=True):
-    events: _Events = _Events()
-
-
-_decode = msgspec.json.Decoder(_Payload).decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -68,7 +60,7 @@ async def local_rewrite(store: ReadStore, view: SessionView, prefix: str) -> Rew
     local = {url: f"{prefix}/{digest.hex()}" for url, (digest, _) in stored.items()}
 
     def rewrite(body: bytes) -> bytes:
-        events = _decode(inflate_stored(body)).events.events
+        events = payload_events(inflate_stored(body))
         rewrite_events(events, local.get)
         return b",".join(_encode(e) for e in events)
 

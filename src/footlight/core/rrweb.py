@@ -8,6 +8,7 @@ narrow struct that skips everything else without building Python objects for it.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 import msgspec
 
@@ -99,3 +100,20 @@ class CustomData(msgspec.Struct):
 incremental_data = msgspec.json.Decoder(IncrementalData).decode
 meta_data = msgspec.json.Decoder(MetaData).decode
 custom_data = msgspec.json.Decoder(CustomData).decode
+
+
+class _Events(msgspec.Struct, frozen=True):
+    events: list[Any] = []
+
+
+class _PayloadEvents(msgspec.Struct, frozen=True):
+    events: _Events = _Events()
+
+
+_decode_payload_events = msgspec.json.Decoder(_PayloadEvents).decode
+
+
+def payload_events(data: bytes) -> list[Any]:
+    """A payload's rrweb events (its JSON, inflated) as Python objects, for the readers that
+    rewrite or search the events whole (asset URLs); the rest of the payload is skipped."""
+    return _decode_payload_events(data).events.events

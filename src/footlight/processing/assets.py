@@ -40,7 +40,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import msgspec
 
@@ -49,6 +48,7 @@ from footlight.core.asset_refs import recording_urls, stylesheet_urls
 from footlight.core.clock import now_ms
 from footlight.core.networks import Network
 from footlight.core.payload import inflate
+from footlight.core.rrweb import payload_events
 from footlight.errors import StoreError
 from footlight.processing.fetch import AssetFetcher, FetchPolicy, FetchRefused, origin_of
 from footlight.store.base import AssetBody, AssetScan, AssetStore, Job, SessionAsset, StoredPayload
@@ -91,17 +91,6 @@ class CaptureSettings:
         )
 
 
-class _Events(msgspec.Struct, frozen=True):
-    events: list[Any] = []
-
-
-class _Payload(msgspec.Struct, frozen=True):
-    events: _Events = _Events()
-
-
-_decode_payload = msgspec.json.Decoder(_Payload).decode
-
-
 def payload_urls(payloads: Sequence[StoredPayload], max_inflated: int) -> list[tuple[str, int]]:
     """(URL, when its payload arrived) for the asset URLs of `payloads`, first sighting only.
 
@@ -112,7 +101,7 @@ def payload_urls(payloads: Sequence[StoredPayload], max_inflated: int) -> list[t
     for payload in payloads:
         try:
             data, _ = inflate(payload.body, max_inflated, "stored payload")
-            events = _decode_payload(data).events.events
+            events = payload_events(data)
         except (StoreError, msgspec.DecodeError, RecursionError, ValueError) as exc:
             log.warning("asset capture skips payload %d: %s", payload.seq, exc)
             continue

@@ -479,8 +479,9 @@ def _waterfall(
     return BackendTrace(server, bars, errors)
 
 
-async def session_events(request: Request) -> Response:
-    """The events the player replays; a data URL, so 401/404 in JSON rather than pages."""
+async def _data_session(request: Request) -> SessionView | JSONResponse:
+    """The session a data URL of the player names, if the sign-in may read it; else the
+    JSON answer (401 or 404) rather than a page."""
     store = _store(request)
     token = await auth.signed_in(store, request)
     if token is None:
@@ -489,6 +490,15 @@ async def session_events(request: Request) -> Response:
     view = await store.session_view(secure_id)
     if view is None or token.project_id not in (None, view.project_id):
         return JSONResponse({"error": f"no session {secure_id!r}"}, status_code=404)
+    return view
+
+
+async def session_events(request: Request) -> Response:
+    """The events the player replays."""
+    view = await _data_session(request)
+    if isinstance(view, JSONResponse):
+        return view
+    store, secure_id = _store(request), view.secure_id
     read: Callable[[bytes], bytes] = events_json
     if wants_local_assets(request.query_params):
         prefix = f"/ui/sessions/{secure_id}/assets"
@@ -509,15 +519,10 @@ async def session_events(request: Request) -> Response:
 
 async def session_asset(request: Request) -> Response:
     """A kept asset the player's frame loads; signed in by cookie like the events."""
-    store = _store(request)
-    token = await auth.signed_in(store, request)
-    if token is None:
-        return JSONResponse({"error": "sign in at /ui/login"}, status_code=401)
-    secure_id = request.path_params["secure_id"]
-    view = await store.session_view(secure_id)
-    if view is None or token.project_id not in (None, view.project_id):
-        return JSONResponse({"error": f"no session {secure_id!r}"}, status_code=404)
-    response = await serve_asset(store, view, request.path_params["digest"])
+    view = await _data_session(request)
+    if isinstance(view, JSONResponse):
+        return view
+    response = await serve_asset(_store(request), view, request.path_params["digest"])
     if response is None:
         return JSONResponse({"error": "no such asset in this session"}, status_code=404)
     return response

@@ -15,12 +15,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import msgspec
 
 from footlight.api.events import inflate_stored
 from footlight.core.asset_refs import rewrite_events, rewrite_stylesheet
+from footlight.core.rrweb import payload_events
 from footlight.store.base import ReadStore, SessionView
 
 _VENDOR = Path(__file__).parent / "static" / "vendor"
@@ -31,15 +32,6 @@ _CSP = (
 )
 
 
-class _Events(msgspec.Struct, frozen=True):
-    events: list[Any] = []
-
-
-class _Payload(msgspec.Struct, frozen=True):
-    events: _Events = _Events()
-
-
-_decode = msgspec.json.Decoder(_Payload).decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -126,7 +118,7 @@ async def write_standalone(
     )
     first, payloads = True, 0
     async for body in store.payload_bodies(view.secure_id):
-        events = _decode(inflate_stored(body)).events.events
+        events = payload_events(inflate_stored(body))
         if local:
             rewrite_events(events, local.get)
         for event in events:

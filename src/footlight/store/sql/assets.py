@@ -20,7 +20,7 @@ from footlight.store._assets import AssetBody, AssetReport, AssetScan, SessionAs
 from footlight.store.base import Job
 from footlight.store.sql.access import Access, require_project
 from footlight.store.sql.engine import Connection
-from footlight.store.sql.processing import _locked_version
+from footlight.store.sql.processing import finish_run, locked_version
 
 _GRACE_MS = 3_600_000
 """An unreferenced asset goes only once no session has linked it for this long: a capture
@@ -224,7 +224,7 @@ class AssetQueries(Access):
         the job unless input arrived meanwhile (then it stays queued, due at once)."""
 
         def finish(conn: Connection) -> bool:
-            version = _locked_version(conn, job, owner)
+            version = locked_version(conn, job, owner)
             if version is None:
                 raise LeaseLost(job.origin)
             if cursor is not None or dropped:
@@ -236,17 +236,7 @@ class AssetQueries(Access):
                     " dropped = asset_cursors.dropped + excluded.dropped",
                     (job.key, *(cursor or (None, None)), dropped),
                 )
-            if version == job.version:
-                conn.execute(
-                    "DELETE FROM processing_queue WHERE kind = ? AND key = ?", (job.kind, job.key)
-                )
-                return True
-            conn.execute(
-                "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
-                " attempts = 0, last_error = NULL WHERE kind = ? AND key = ?",
-                (job.kind, job.key),
-            )
-            return False
+            return finish_run(conn, job, version)
 
         return await self._write(finish)
 

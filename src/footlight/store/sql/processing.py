@@ -48,7 +48,7 @@ def crash_retry_delay(lease_ms: int, attempts: int) -> int:
     return max(lease_ms, min(_MAX_RETRY_DELAY_MS, doubled))
 
 
-def _locked_version(conn: Connection, job: Job, owner: str) -> int | None:
+def locked_version(conn: Connection, job: Job, owner: str) -> int | None:
     """The job's version, its queue row locked until the transaction ends, if `owner` still
     holds its lease. An UPDATE, not a SELECT: on PostgreSQL it locks the row, so new input
     scheduled meanwhile either shows in `version` or waits for this transaction to end."""
@@ -81,6 +81,20 @@ def _move_live_cursor(conn: Connection, session_id: int, to: PayloadKey) -> None
         "UPDATE live_cursors SET payload_id = ?, seq = ? WHERE session_id = ?",
         (*to, session_id),
     )
+
+
+def finish_run(conn: Connection, job: Job, version: int) -> bool:
+    """End a run (`version`: the job's, locked by `locked_version`): the job goes, or stays
+    queued (already due) for input that arrived during the run; whether it went."""
+    if version == job.version:
+        conn.execute("DELETE FROM processing_queue WHERE kind = ? AND key = ?", (job.kind, job.key))
+        return True
+    conn.execute(
+        "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
+        " attempts = 0, last_error = NULL WHERE kind = ? AND key = ?",
+        (job.kind, job.key),
+    )
+    return False
 
 
 class ProcessingQueries(Access):
@@ -154,9 +168,9 @@ class ProcessingQueries(Access):
         prepared = await asyncio.to_thread(prepare_rows, derived)
 
         def complete(conn: Connection) -> bool:
-            # Locked (see _locked_version): new input scheduled meanwhile shows in `version`
+            # Locked (see locked_version): new input scheduled meanwhile shows in `version`
             # or waits for the DELETE below and queues the job anew; it cannot go unseen.
-            version = _locked_version(conn, job, owner)
+            version = locked_version(conn, job, owner)
             if version is None:
                 raise LeaseLost(job.origin)
             ends_live = job.kind == "session" and derived.through is not None
@@ -191,7 +205,7 @@ class ProcessingQueries(Access):
         prepared = await asyncio.to_thread(prepare_rows, derived)
 
         def append(conn: Connection) -> bool:
-            version = _locked_version(conn, job, owner)
+            version = locked_version(conn, job, owner)
             if version is None:
                 return False  # taken over (the run outlived its lease): the other run's to do
             if _lock_live_cursor(conn, job.key) != since:
@@ -211,19 +225,7 @@ class ProcessingQueries(Access):
         return await self._write(append)
 
     def _finish(self, conn: Connection, job: Job, version: int) -> bool:
-        """End a run: the job goes, or stays queued (already due) for input that arrived
-        during the run; whether it went."""
-        if version == job.version:
-            conn.execute(
-                "DELETE FROM processing_queue WHERE kind = ? AND key = ?", (job.kind, job.key)
-            )
-            return True
-        conn.execute(
-            "UPDATE processing_queue SET lease_owner = NULL, lease_until = NULL,"
-            " attempts = 0, last_error = NULL WHERE kind = ? AND key = ?",
-            (job.kind, job.key),
-        )
-        return False
+        return finish_run(conn, job, version)
 
     async def live_cursor(self, session_id: int) -> PayloadKey | None:
         def read(conn: Connection) -> PayloadKey | None:
