@@ -379,7 +379,7 @@ async def test_redirect_loop_is_cut(site: Site) -> None:
 async def test_declared_length_over_the_cap_is_refused_unread(site: Site) -> None:
     started = time.monotonic()
     reason = await refusal(policy(site.origin), f"{site.origin}/big-length")
-    assert reason == "larger than 10 MB (10,485,760 bytes)"
+    assert reason == "larger than 10 MiB (10,485,760 bytes)"
     assert time.monotonic() - started < 2
 
 
@@ -393,7 +393,7 @@ async def test_stream_is_cut_at_the_cap(site: Site, route: str) -> None:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert reason == "larger than 1 MB (1,048,576 bytes)"
+    assert reason == "larger than 1 MiB (1,048,576 bytes)"
     assert time.monotonic() - started < 5
     assert peak < 4 * MB, f"{peak:,} bytes held at the peak"
     # The server notices the hang-up on its next write.

@@ -232,7 +232,7 @@ def _header(response: httpcore.Response, name: bytes) -> str | None:
 
 def _size(n: int) -> str:
     mb = f"{n / 1024 / 1024:.2f}".rstrip("0").rstrip(".")
-    return f"{mb} MB ({n:,} bytes)"
+    return f"{mb} MiB ({n:,} bytes)"
 
 
 class AssetFetcher:
