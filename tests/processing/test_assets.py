@@ -301,29 +301,27 @@ def test_a_redirect_to_a_private_address_is_not_followed(capturing: Server, orig
 def test_caps_bound_a_huge_file_a_slow_server_and_thousands_of_urls(
     capturing: Server, origin: Origin
 ) -> None:
-    started = time.monotonic()
     slow = [element("img", 100 + i, src=f"{origin.url}/slow.png?{i}") for i in range(20)]
     big = element("img", 10, src=f"{origin.url}/big.png")
     secure_id = record(capturing, snapshot(origin.url, [big, *slow]))
     report = settled(capturing, secure_id, 21)
-    took = time.monotonic() - started
     reasons = {p["url"].rsplit("/", 1)[-1]: p["reason"] for p in report["problems"]}
     assert reasons["big.png"].startswith("larger than"), reasons
     timed_out = [r for u, r in reasons.items() if u.startswith("slow") and "timed out" in r]
     given_up = [r for u, r in reasons.items() if u.startswith("slow") and "in a row" in r]
-    # Three timeouts in a row and the origin is let be: not twenty seconds of waiting. (The
-    # fetches already in flight, at most FOOTLIGHT_ASSET_FETCH_CONCURRENCY, end as they end.)
+    # Three timeouts in a row and the origin is let be: the time is bounded by what is waited
+    # for, not by the clock (the fetches already in flight, at most
+    # FOOTLIGHT_ASSET_FETCH_CONCURRENCY = 4, end as they end; the rest are never started).
     assert 3 <= len(timed_out) <= 3 + 4, reasons
     assert len(timed_out) + len(given_up) == 20, reasons
-    assert took < 15, took
+    assert origin.hits("/slow.png") == len(timed_out)
 
     many = [element("img", 1000 + i, src=f"{origin.url}/n/{i}.png") for i in range(10_000)]
     hits = len(origin.requests)
     crowd = record(capturing, snapshot(origin.url, many))
     report = settled(capturing, crowd, 10_000)
-    assert (
-        report["failed"] + report["stored"] + report["skipped"] == 200
-    )  # FOOTLIGHT_ASSET_MAX_URLS
+    recorded = report["failed"] + report["stored"] + report["skipped"]
+    assert recorded == 200  # FOOTLIGHT_ASSET_MAX_URLS; the rest counted
     assert report["unrecorded"] == 9_800
     assert len(origin.requests) - hits <= 200
     rows = db_rows(

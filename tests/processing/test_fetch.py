@@ -90,7 +90,10 @@ class Site:
         self.sent: dict[str, int] = {}  # body bytes written by each streaming route
         self.in_flight = self.max_in_flight = 0
         self.stopping = threading.Event()
-        self.streamed = threading.Event()  # a streaming route has stopped writing
+        # Each streaming route's: it has stopped writing (and `sent` has its count).
+        self.streamed = {
+            r: threading.Event() for r in ("/big-length", "/big-chunked", "/big-close")
+        }
         lock = threading.Lock()
         site = self
 
@@ -169,7 +172,7 @@ class Site:
                 finally:
                     with lock:
                         site.sent[route] = sent
-                    site.streamed.set()
+                    site.streamed[route].set()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -377,16 +380,16 @@ async def test_redirect_loop_is_cut(site: Site) -> None:
 
 @pytest.mark.anyio
 async def test_declared_length_over_the_cap_is_refused_unread(site: Site) -> None:
-    started = time.monotonic()
     reason = await refusal(policy(site.origin), f"{site.origin}/big-length")
     assert reason == "larger than 10 MiB (10,485,760 bytes)"
-    assert time.monotonic() - started < 2
+    # Refused on its Content-Length: the server's next writes found the connection closed.
+    assert await anyio.to_thread.run_sync(site.streamed["/big-length"].wait, 5)
+    assert site.sent["/big-length"] < 10 * MB
 
 
 @pytest.mark.parametrize("route", ["/big-chunked", "/big-close"])
 @pytest.mark.anyio
 async def test_stream_is_cut_at_the_cap(site: Site, route: str) -> None:
-    started = time.monotonic()
     tracemalloc.start()
     try:
         reason = await refusal(policy(site.origin, max_bytes=MB), site.origin + route)
@@ -394,19 +397,18 @@ async def test_stream_is_cut_at_the_cap(site: Site, route: str) -> None:
     finally:
         tracemalloc.stop()
     assert reason == "larger than 1 MiB (1,048,576 bytes)"
-    assert time.monotonic() - started < 5
     assert peak < 4 * MB, f"{peak:,} bytes held at the peak"
     # The server notices the hang-up on its next write.
-    assert await anyio.to_thread.run_sync(site.streamed.wait, 5)
+    assert await anyio.to_thread.run_sync(site.streamed[route].wait, 5)
     assert site.sent[route] < HUGE // 4
 
 
 @pytest.mark.anyio
 async def test_slow_server_times_out(site: Site) -> None:
-    started = time.monotonic()
+    # The reason is given only by the deadline's own exception: the server would answer
+    # after 3 s, and the fetch would then have succeeded.
     reason = await refusal(policy(site.origin, timeout_seconds=0.5), f"{site.origin}/slow")
     assert reason == "timed out after 0.5 s"
-    assert time.monotonic() - started < 1.5
 
 
 @pytest.mark.parametrize(

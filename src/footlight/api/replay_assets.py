@@ -17,15 +17,15 @@ stylesheet was fetched from; their digests are the addresses, so answers may be 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 import msgspec
 from starlette.responses import Response
 
-from footlight.api.events import inflate_stored
+from footlight.api.events import events_json, inflate_stored
 from footlight.core.asset_refs import rewrite_events, rewrite_stylesheet
 from footlight.core.rrweb import payload_events
+from footlight.ingest.offload import run_sized
 from footlight.store.base import ReadStore, SessionView
 
 Rewrite = Callable[[bytes], bytes]
@@ -47,13 +47,17 @@ ASSET_HEADERS = {
 _encode = msgspec.json.Encoder().encode
 
 
-def wants_local_assets(query: Any) -> bool:
-    return bool(query.get("assets") == "local")
+async def events_reader(
+    store: ReadStore, view: SessionView, query: Mapping[str, str], prefix: str
+) -> Rewrite:
+    """How the events routes read each stored payload: as it is (`events_json`), or, asked
+    `assets=local` of a session that kept assets, with their URLs under `prefix`."""
+    if query.get("assets") != "local":
+        return events_json
+    return await _local_rewrite(store, view, prefix) or events_json
 
 
-async def local_rewrite(store: ReadStore, view: SessionView, prefix: str) -> Rewrite | None:
-    """How to read the session's payloads with its stored assets' URLs under `prefix`; None
-    if it stored none (the events are then read as they are)."""
+async def _local_rewrite(store: ReadStore, view: SessionView, prefix: str) -> Rewrite | None:
     stored = await store.session_asset_map(view.id)
     if not stored:
         return None
@@ -79,8 +83,13 @@ async def serve_asset(store: ReadStore, view: SessionView, digest_hex: str) -> R
     if content_type == "text/css":
         stored = await store.session_asset_map(view.id)
         siblings = {url: digest.hex() for url, (digest, _) in stored.items()}
-        css = rewrite_stylesheet(
-            body.decode("utf-8", "replace"), asset.final_url or asset.url, siblings.get
+        css = await run_sized(
+            len(body),
+            False,
+            rewrite_stylesheet,
+            body.decode("utf-8", "replace"),
+            asset.final_url or asset.url,
+            siblings.get,
         )
         body = css.encode()
         content_type = "text/css; charset=utf-8"

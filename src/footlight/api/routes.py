@@ -29,7 +29,7 @@ from footlight.api.auth import (
     check_scope,
     readable_projects,
 )
-from footlight.api.events import events_json, stream_events
+from footlight.api.events import stream_events
 from footlight.api.follow import Followers, wants_page
 from footlight.api.network import network_page
 from footlight.api.openapi import openapi_document
@@ -52,7 +52,7 @@ from footlight.api.params import (
     timeline_after,
     timeline_cursor,
 )
-from footlight.api.replay_assets import local_rewrite, serve_asset, wants_local_assets
+from footlight.api.replay_assets import events_reader, serve_asset
 from footlight.edge.asgi import RETRY_AFTER_SECONDS
 from footlight.errors import HTTPError, ReadTimeout, StoreError, StoreUnavailable
 from footlight.store.base import ApiToken, ReadStore, SessionView, TimelineKey, TokenScope
@@ -150,10 +150,8 @@ async def delete_session(request: Request, token: ApiToken) -> Response:
 
 async def events(request: Request, token: ApiToken) -> Response:
     view = await _session_for(request, token)
-    read: Callable[[bytes], bytes] = events_json
-    if wants_local_assets(request.query_params):
-        prefix = f"/api/v1/sessions/{view.secure_id}/assets"
-        read = await local_rewrite(_store(request), view, prefix) or events_json
+    prefix = f"/api/v1/sessions/{view.secure_id}/assets"
+    read = await events_reader(_store(request), view, request.query_params, prefix)
     if wants_page(request):
         followers: Followers = request.app.state.followers
         page = await followers.page(request, _store(request), view, read)

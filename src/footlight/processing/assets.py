@@ -50,7 +50,13 @@ from footlight.core.networks import Network
 from footlight.core.payload import inflate
 from footlight.core.rrweb import payload_events
 from footlight.errors import StoreError
-from footlight.processing.fetch import AssetFetcher, FetchPolicy, FetchRefused, origin_of
+from footlight.processing.fetch import (
+    AssetFetcher,
+    FetchPolicy,
+    FetchRefused,
+    Unreachable,
+    origin_of,
+)
 from footlight.store.base import AssetBody, AssetScan, AssetStore, Job, SessionAsset, StoredPayload
 
 log = logging.getLogger("footlight.assets")
@@ -60,8 +66,7 @@ _PAGE_BYTES = 1024 * 1024
 _STYLESHEET_DEPTH = 3
 """Stylesheets imported from stylesheets are followed this many levels down."""
 _STRIKES = 3
-"""An origin whose fetches fail this many times in a row is skipped for the rest of a run."""
-_UNREACHABLE = ("timed out", "connection failed")
+"""An origin unreachable this many times in a row is skipped for the rest of a run."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,6 @@ class _Session:
     """One run's state for a session: what is settled and what is left of its budgets."""
 
     scan: AssetScan
-    settings: CaptureSettings
     recorded: set[str]
     stored_bytes: int
     deadline: float
@@ -123,9 +127,6 @@ class _Session:
     strikes: dict[str, int] = field(default_factory=dict)
     unwritten: list[SessionAsset] = field(default_factory=list)
     """Rows without bytes (failed, skipped, linked), written together once a level is done."""
-
-    def room(self) -> int:
-        return self.settings.max_urls - len(self.recorded)
 
 
 class AssetCapture:
@@ -156,7 +157,6 @@ class AssetCapture:
         after = scan.cursor
         state = _Session(
             scan=scan,
-            settings=self.settings,
             recorded=set(scan.recorded),
             stored_bytes=scan.stored_bytes,
             deadline=time.monotonic() + self.settings.session_fetch_seconds,
@@ -196,7 +196,7 @@ class AssetCapture:
             for url, seen in level:
                 if url in state.recorded or url in fresh:
                     continue
-                if len(fresh) >= state.room():
+                if len(state.recorded) + len(fresh) >= self.settings.max_urls:
                     state.dropped += 1
                     continue
                 fresh[url] = seen
@@ -222,18 +222,18 @@ class AssetCapture:
             return []
         since = now_ms() - int(self.settings.refetch_seconds * 1000)
         recent = await self.store.recent_asset(scan.project_id, url, since)
-        if recent is not None and recent.status == "failed":
-            # Another session's fetch failed moments ago: not asked again for each visitor.
-            await self._record(state, replace(recent, seen_at=seen))
-            return []
         if recent is not None:
-            await self._record(state, _linked(recent, seen))
+            # Another session fetched it lately: the same bytes (or the same failure) for
+            # this one, as old as that fetch, so the next window fetches it anew.
+            await self._record(state, replace(recent, seen_at=seen))
+            if recent.status == "failed":
+                return []
             state.stored_bytes += recent.size or 0
             if recent.content_type != "text/css" or recent.digest is None:
                 return []
             # A stylesheet linked, not fetched: what it imports is this session's too.
             css = await self.store.asset_body(recent.digest)
-            return [] if css is None else _inside(css, recent.final_url or url, seen)
+            return [] if css is None else await _inside(css, recent.final_url or url, seen)
         async with self._slots:
             # Budgets are looked at again once a slot is free: they may have run out meanwhile.
             skip = self._skip_reason(state, origin)
@@ -244,7 +244,7 @@ class AssetCapture:
             try:
                 fetched = await fetcher.fetch(url)
             except FetchRefused as exc:
-                if exc.reason.startswith(_UNREACHABLE) and origin is not None:
+                if isinstance(exc, Unreachable) and origin is not None:
                     state.strikes[origin] = state.strikes.get(origin, 0) + 1
                 row = SessionAsset(url, seen, now_ms(), "failed", reason=exc.reason)
                 await self._record(state, row)
@@ -255,7 +255,10 @@ class AssetCapture:
             reason = f"the session's assets reached {self.settings.max_session_bytes:,} bytes"
             await self._record(state, SessionAsset(url, seen, now_ms(), "skipped", reason=reason))
             return []
-        digest = hashlib.sha256(fetched.body).digest()
+        # On a thread, as the stylesheet's parsing below: up to FOOTLIGHT_ASSET_MAX_BYTES of
+        # work the event loop, which answers every push, should not do. (A fetch is rare
+        # next to a push: the hop costs nothing that shows.)
+        digest = await asyncio.to_thread(_sha256, fetched.body)
         row = SessionAsset(
             url,
             seen,
@@ -270,7 +273,7 @@ class AssetCapture:
         state.stored_bytes += len(fetched.body)
         if fetched.content_type != "text/css":
             return []
-        return _inside(fetched.body, fetched.final_url, seen)
+        return await _inside(fetched.body, fetched.final_url, seen)
 
     def _skip_reason(self, state: _Session, origin: str | None) -> str | None:
         if origin is None or origin not in state.scan.origins:
@@ -302,21 +305,11 @@ class AssetCapture:
             await self.store.record_assets(state.scan.session_id, state.scan.project_id, rows)
 
 
-def _inside(css: bytes, base: str, seen: int) -> list[tuple[str, int]]:
+async def _inside(css: bytes, base: str, seen: int) -> list[tuple[str, int]]:
     """The URLs a stylesheet's `url()`s and `@import`s name, seen when it was."""
-    return [(inner, seen) for inner in stylesheet_urls(css.decode("utf-8", "replace"), base)]
+    found = await asyncio.to_thread(stylesheet_urls, css.decode("utf-8", "replace"), base)
+    return [(inner, seen) for inner in found]
 
 
-def _linked(recent: SessionAsset, seen: int) -> SessionAsset:
-    """A row for bytes another session stored: the same asset, seen by this session, and as
-    old as that fetch (so that FOOTLIGHT_ASSET_REFETCH_SECONDS after it, a deploy is seen)."""
-    return SessionAsset(
-        recent.url,
-        seen,
-        recent.fetched_at,
-        "stored",
-        digest=recent.digest,
-        final_url=recent.final_url,
-        size=recent.size,
-        content_type=recent.content_type,
-    )
+def _sha256(body: bytes) -> bytes:
+    return hashlib.sha256(body).digest()

@@ -100,6 +100,11 @@ class FetchRefused(FootlightError):
         self.reason = reason
 
 
+class Unreachable(FetchRefused):
+    """The origin did not answer in time, or the connection failed: the origin's state, not
+    this URL's (asset capture counts these against the origin)."""
+
+
 class _Blocked(FetchRefused):
     """A refusal of where a hop goes (origin or address): named with the hop if redirected."""
 
@@ -266,10 +271,10 @@ class AssetFetcher:
                 with anyio.fail_after(seconds):
                     return await self._follow(url, anyio.current_time() + seconds)
             except (TimeoutError, httpcore.TimeoutException):
-                raise FetchRefused(f"timed out after {seconds:g} s") from None
+                raise Unreachable(f"timed out after {seconds:g} s") from None
             except _FAILURES as exc:
                 detail = _cut(str(exc) or type(exc).__name__)
-                raise FetchRefused(f"connection failed: {detail}") from None
+                raise Unreachable(f"connection failed: {detail}") from None
 
     async def _follow(self, url: str, deadline: float) -> Fetched:
         policy, current = self.policy, url

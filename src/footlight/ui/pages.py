@@ -45,7 +45,7 @@ from starlette.responses import (
     StreamingResponse,
 )
 
-from footlight.api.events import events_json, stream_events
+from footlight.api.events import stream_events
 from footlight.api.follow import Followers, wants_page
 from footlight.api.network import network_page
 from footlight.api.params import (
@@ -58,7 +58,7 @@ from footlight.api.params import (
     session_cursor,
     session_query,
 )
-from footlight.api.replay_assets import local_rewrite, serve_asset, wants_local_assets
+from footlight.api.replay_assets import events_reader, serve_asset
 from footlight.core.clock import now_ms
 from footlight.core.ids import encode_project
 from footlight.core.records import NetworkRequest
@@ -499,10 +499,8 @@ async def session_events(request: Request) -> Response:
     if isinstance(view, JSONResponse):
         return view
     store, secure_id = _store(request), view.secure_id
-    read: Callable[[bytes], bytes] = events_json
-    if wants_local_assets(request.query_params):
-        prefix = f"/ui/sessions/{secure_id}/assets"
-        read = await local_rewrite(store, view, prefix) or events_json
+    prefix = f"/ui/sessions/{secure_id}/assets"
+    read = await events_reader(store, view, request.query_params, prefix)
     if wants_page(request):
         followers: Followers = request.app.state.followers
         try:

@@ -157,16 +157,30 @@ class Access:
 
     def _schedule_live(self, conn: Connection, session_id: int, now: int) -> None:
         """Queue the session's live derivation (unless it is off), in the transaction that
-        stored a payload: due `live_delay_ms` after the first payload since its last run, never
-        pushed back by later ones (a session pushing without pause is followed all the same)."""
-        if self.timing.live_delay_ms is None:
-            return
-        due = now + self.timing.live_delay_ms
+        stored a payload (see `_schedule_soon`)."""
+        if self.timing.live_delay_ms is not None:
+            self._schedule_soon(conn, "live", session_id, now, self.timing.live_delay_ms)
+
+    def _schedule_soon(
+        self,
+        conn: Connection,
+        kind: JobKind,
+        session_id: int,
+        now: int,
+        delay_ms: int,
+        only_if: str = "true",
+    ) -> None:
+        """Queue a session's job, due `delay_ms` after the first payload since its last run
+        and never pushed back by later ones: a session pushing without pause is followed all
+        the same. `only_if` is an SQL condition (its `?` the session's id) without which
+        nothing is queued."""
+        due = now + delay_ms
+        args = (session_id,) if "?" in only_if else ()
         conn.execute(
             "INSERT INTO processing_queue (kind, key, first_enqueued_at, due_at)"
-            " VALUES ('live', ?, ?, ?)"
+            f" SELECT ?, ?, ?, ? WHERE {only_if}"
             " ON CONFLICT (kind, key) DO UPDATE SET version = processing_queue.version + 1,"
             " due_at = CASE WHEN processing_queue.due_at < ? THEN processing_queue.due_at"
             " ELSE ? END",
-            (session_id, now, due, due, due),
+            (kind, session_id, now, due, *args, due, due),
         )

@@ -28,6 +28,11 @@ linking it in a transaction still open cannot lose it to a purge running meanwhi
 _CAPTURE_LOOK_MS = 5_000
 """How often the write path looks again whether any project captures assets: a project that
 lists its first origin (from any process) is captured within this long."""
+_CAPTURES = (
+    "EXISTS (SELECT 1 FROM sessions s JOIN asset_origins o ON o.project_id = s.project_id"
+    " WHERE s.id = ?)"
+)
+"""Whether the session's project lists asset origins (`_schedule_soon`'s condition)."""
 _PROBLEMS = 200
 """Failed and skipped URLs a report lists (the newest); the counts cover all of them."""
 
@@ -66,8 +71,7 @@ class AssetQueries(Access):
 
     def _schedule_assets(self, conn: Connection, session_id: int, now: int) -> None:
         """Queue the session's capture, in the transaction that stored a payload, if its
-        project captures assets: due `assets_delay_ms` after the first payload since the last
-        run, never pushed back (a page that keeps pushing still has its assets fetched).
+        project captures assets (see `_schedule_soon`).
 
         While no project lists an origin (every store until someone opts in), a push pays
         for nothing but a look every few seconds at whether one does."""
@@ -76,20 +80,11 @@ class AssetQueries(Access):
         if now - self._capture_looked_at >= _CAPTURE_LOOK_MS:
             row = conn.execute("SELECT EXISTS (SELECT 1 FROM asset_origins)").fetchone()
             self._any_capture, self._capture_looked_at = bool(row[0]), now
-        if not self._any_capture:
-            return
-        due = now + self.timing.assets_delay_ms
-        # WHERE EXISTS: one indexed probe per push, and nothing at all for projects that do
-        # not capture (the INSERT inserts no row).
-        conn.execute(
-            "INSERT INTO processing_queue (kind, key, first_enqueued_at, due_at)"
-            " SELECT 'assets', ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions s"
-            " JOIN asset_origins o ON o.project_id = s.project_id WHERE s.id = ?)"
-            " ON CONFLICT (kind, key) DO UPDATE SET version = processing_queue.version + 1,"
-            " due_at = CASE WHEN processing_queue.due_at < ? THEN processing_queue.due_at"
-            " ELSE ? END",
-            (session_id, now, due, session_id, due, due),
-        )
+        if self._any_capture:
+            # One indexed probe: nothing is queued for a project that does not capture.
+            self._schedule_soon(
+                conn, "assets", session_id, now, self.timing.assets_delay_ms, _CAPTURES
+            )
 
     # -- capture ------------------------------------------------------------------------------
 
@@ -118,18 +113,14 @@ class AssetQueries(Access):
                     "SELECT url FROM session_assets WHERE session_id = ?", (session_id,)
                 )
             )
-            stored = conn.execute(
-                "SELECT coalesce(sum(a.size), 0) FROM session_assets sa"
-                " JOIN assets a ON a.digest = sa.digest WHERE sa.session_id = ?",
-                (session_id,),
-            ).fetchone()[0]
+            stored = _linked_bytes(conn, session_id)
             return AssetScan(
                 session_id=session_id,
                 project_id=project_id,
                 origins=origins,
                 cursor=None if cursor is None or cursor[0] is None else (cursor[0], cursor[1]),
                 recorded=recorded,
-                stored_bytes=int(stored),
+                stored_bytes=stored,
             )
 
         return await self._read(read)
@@ -299,11 +290,7 @@ class AssetQueries(Access):
             dropped = conn.execute(
                 "SELECT dropped FROM asset_cursors WHERE session_id = ?", (session_id,)
             ).fetchone()
-            size = conn.execute(
-                "SELECT coalesce(sum(a.size), 0) FROM session_assets sa"
-                " JOIN assets a ON a.digest = sa.digest WHERE sa.session_id = ?",
-                (session_id,),
-            ).fetchone()[0]
+            size = _linked_bytes(conn, session_id)
             problems = [
                 SessionAsset(
                     url=r[0],
@@ -322,11 +309,21 @@ class AssetQueries(Access):
             return AssetReport(
                 counts=counts,
                 dropped=0 if dropped is None else int(dropped[0]),
-                bytes=int(size),
+                bytes=size,
                 problems=problems,
             )
 
         return await self._operator_read(read)
+
+
+def _linked_bytes(conn: Connection, session_id: int) -> int:
+    """Bytes of the assets a session links (each counted where it is linked)."""
+    row = conn.execute(
+        "SELECT coalesce(sum(a.size), 0) FROM session_assets sa"
+        " JOIN assets a ON a.digest = sa.digest WHERE sa.session_id = ?",
+        (session_id,),
+    ).fetchone()
+    return int(row[0])
 
 
 def delete_orphan_assets(conn: Connection, now: int) -> int:

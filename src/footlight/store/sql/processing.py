@@ -179,7 +179,7 @@ class ProcessingQueries(Access):
             store_derived(conn, prepared)
             if derived.through is not None and ends_live:
                 self._end_live(conn, job.key, live, derived.through)
-            return self._finish(conn, job, version)
+            return finish_run(conn, job, version)
 
         return await self._write(complete)
 
@@ -219,13 +219,10 @@ class ProcessingQueries(Access):
             if through is not None and through != since:
                 _move_live_cursor(conn, job.key, through)
                 store_derived(conn, prepared, append=True)
-            self._finish(conn, job, version)
+            finish_run(conn, job, version)
             return True
 
         return await self._write(append)
-
-    def _finish(self, conn: Connection, job: Job, version: int) -> bool:
-        return finish_run(conn, job, version)
 
     async def live_cursor(self, session_id: int) -> PayloadKey | None:
         def read(conn: Connection) -> PayloadKey | None:
