@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO, cast, get_args
+from typing import BinaryIO, TextIO, cast, get_args
 
 from footlight.api.auth import hash_token, new_token
 from footlight.api.events import events_json
@@ -294,43 +294,51 @@ async def export(
         if view is None:
             raise ConfigError(f"no session {secure_id!r}")
         count, _ = await store.payload_totals(secure_id)
-        if html:
-            await _export_html(store, view, count, output)
-            return
-        target = sys.stdout.buffer if output is None else output.open("wb")
-        # Recorded text may hold C1 controls (legal in JSON strings) a terminal would obey.
-        shown: Callable[[bytes], bytes] = (
-            json_for_terminal if target.isatty() else (lambda chunk: chunk)
-        )
-        progress = Progress(sys.stderr, f"exporting {secure_id}", count)
-        written = 0
+        target = sys.stdout.buffer if output is None else None
+        if html and target is not None and target.isatty():
+            raise ConfigError("an HTML export is a file to open in a browser: give -o FILE")
+        target = target or cast(Path, output).open("wb")
+        what = "as HTML" if html else ""
+        progress = Progress(sys.stderr, f"exporting {secure_id} {what}".rstrip(), count)
         started = time.monotonic()
         try:
-            target.write(b"[")
-            first, done = True, 0
-            async for body in store.payload_bodies(secure_id):
-                chunk = shown(events_json(body))
-                if chunk:
-                    target.write(chunk if first else b"," + chunk)
-                    written += len(chunk) + (0 if first else 1)
-                    first = False
-                done += 1
-                progress.update(done, written)
-            target.write(b"]")
+            if html:
+                written = await _html(store, view, target, progress)
+            else:
+                written = await _events_array(store, secure_id, target, progress)
         finally:
             if output is not None:
                 target.close()
         progress.finish()
-    seconds = time.monotonic() - started
     where = "stdout" if output is None else str(output)
+    contents = "HTML (the player, the events, the assets kept)" if html else "events"
     print(
-        f"exported {count} payloads, {(written + 2) / 1e6:.1f} MB of events to {where}"
-        f" in {seconds:.1f} s",
+        f"exported {count} payloads, {written / 1e6:.1f} MB of {contents} to {where}"
+        f" in {time.monotonic() - started:.1f} s",
         file=sys.stderr,
     )
 
 
-async def _export_html(store: SQLStore, view: SessionView, count: int, output: Path | None) -> None:
+async def _events_array(
+    store: SQLStore, secure_id: str, target: BinaryIO, progress: Progress
+) -> int:
+    # Recorded text may hold C1 controls (legal in JSON strings) a terminal would obey.
+    shown: Callable[[bytes], bytes] = json_for_terminal if target.isatty() else (lambda c: c)
+    target.write(b"[")
+    written, first, done = 2, True, 0
+    async for body in store.payload_bodies(secure_id):
+        chunk = shown(events_json(body))
+        if chunk:
+            target.write(chunk if first else b"," + chunk)
+            written += len(chunk) + (0 if first else 1)
+            first = False
+        done += 1
+        progress.update(done, written)
+    target.write(b"]")
+    return written
+
+
+async def _html(store: SQLStore, view: SessionView, target: BinaryIO, progress: Progress) -> int:
     # Here, not at the top: the UI package (Starlette, templates) would slow every command.
     from footlight.ui import standalone
 
@@ -338,21 +346,7 @@ async def _export_html(store: SQLStore, view: SessionView, count: int, output: P
         raise ConfigError(
             "the rrweb player is not installed: run scripts/build-ui (scripts/serve does it)"
         )
-    target = sys.stdout.buffer if output is None else output.open("wb")
-    progress = Progress(sys.stderr, f"exporting {view.secure_id} as HTML", count)
-    started = time.monotonic()
-    try:
-        written = await standalone.write_standalone(store, view, target, progress.update)
-    finally:
-        if output is not None:
-            target.close()
-    progress.finish()
-    where = "stdout" if output is None else str(output)
-    print(
-        f"exported {count} payloads and the assets kept for them, {written / 1e6:.1f} MB of"
-        f" HTML, to {where} in {time.monotonic() - started:.1f} s",
-        file=sys.stderr,
-    )
+    return await standalone.write_standalone(store, view, target, progress.update)
 
 
 def _describe_job(job: QueuedJob) -> str:

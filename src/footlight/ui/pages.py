@@ -88,23 +88,26 @@ PANE_ROWS = 2000
 MAX_FORM_BYTES = 8 * 1024
 HERE = Path(__file__).parent
 PLAYER_BUNDLE = HERE / "static" / "vendor" / "rrweb-player.js"
-SECURITY_HEADERS = {
-    "content-security-policy": (
+
+
+def _policy(replay_loads_from: str) -> str:
+    """The pages' Content-Security-Policy; `replay_loads_from` is where the replay's frame
+    (which inherits it) may load the recorded page's styles, fonts, images and media."""
+    return (
         "default-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none';"
         " base-uri 'self'; form-action 'self'; frame-ancestors 'none';"
-        " style-src * 'unsafe-inline'; img-src * data: blob:; font-src * data:;"
-        " media-src * data: blob:"
-    ),
+        f" style-src {replay_loads_from} 'unsafe-inline'; img-src {replay_loads_from} data: blob:;"
+        f" font-src {replay_loads_from} data:; media-src {replay_loads_from} data: blob:"
+    )
+
+
+SECURITY_HEADERS = {
+    "content-security-policy": _policy("*"),
     "referrer-policy": "same-origin",
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
 }
-REPLAY_OFFLINE_CSP = (
-    "default-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none';"
-    " base-uri 'self'; form-action 'self'; frame-ancestors 'none';"
-    " style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:;"
-    " media-src 'self' data: blob:"
-)
+REPLAY_OFFLINE_CSP = _policy("'self'")
 """A session page whose replay must contact nobody else (FOOTLIGHT_REPLAY_EXTERNAL): styles,
 fonts, images and media from footlight (the kept assets) or inline only."""
 
