@@ -25,6 +25,7 @@ MiB = 1024 * 1024
 LOOPBACK = parse_trusted_proxies("127.0.0.0/8,::1")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+REPLAY_EXTERNAL = ("auto", "block", "allow")
 MAX_JSON_DEPTH = 100_000
 """The deepest `max_json_depth` may be set (see footlight.core.nesting for the stack it costs)."""
 
@@ -349,18 +350,16 @@ def _token(text: str) -> str | None:
     return text
 
 
-def _log_format(text: str) -> str:
-    value = text.strip().lower()
-    if value not in LOG_FORMATS:
-        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}, got {text!r}")
-    return value
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    """A setting that takes one of `choices` (any case)."""
 
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {text!r}")
+        return value
 
-def _log_level(text: str) -> str:
-    value = text.strip().lower()
-    if value not in LOG_LEVELS:
-        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {text!r}")
-    return value
+    return parse
 
 
 def _on_off(text: str) -> bool:
@@ -372,16 +371,6 @@ def _on_off(text: str) -> bool:
 
 def _show_on_off(value: bool) -> str:
     return "on" if value else "off"
-
-
-REPLAY_EXTERNAL = ("auto", "block", "allow")
-
-
-def _replay_external(text: str) -> str:
-    value = text.strip().lower()
-    if value not in REPLAY_EXTERNAL:
-        raise ValueError(f"must be one of {', '.join(REPLAY_EXTERNAL)}, got {text!r}")
-    return value
 
 
 def _show_optional(value: str | None) -> str:
@@ -435,13 +424,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "FOOTLIGHT_LOG_FORMAT",
         "log_format",
-        _log_format,
+        _one_of(LOG_FORMATS),
         "The server's log: text (for people) or json (one object a line).",
     ),
     SettingSpec(
         "FOOTLIGHT_LOG_LEVEL",
         "log_level",
-        _log_level,
+        _one_of(LOG_LEVELS),
         "The least severe log records written: debug, info, warning or error.",
     ),
     SettingSpec(
@@ -576,7 +565,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "FOOTLIGHT_REPLAY_EXTERNAL",
         "replay_external",
-        _replay_external,
+        _one_of(REPLAY_EXTERNAL),
         "Replays load other sites' styles, fonts and images: block, allow, or auto (block"
         " for projects that capture assets).",
     ),
