@@ -301,6 +301,7 @@ def test_a_redirect_to_a_private_address_is_not_followed(capturing: Server, orig
 def test_caps_bound_a_huge_file_a_slow_server_and_thousands_of_urls(
     capturing: Server, origin: Origin
 ) -> None:
+    slow_hits = origin.hits("/slow.png")  # the origin serves both stores' servers
     slow = [element("img", 100 + i, src=f"{origin.url}/slow.png?{i}") for i in range(20)]
     big = element("img", 10, src=f"{origin.url}/big.png")
     secure_id = record(capturing, snapshot(origin.url, [big, *slow]))
@@ -314,7 +315,7 @@ def test_caps_bound_a_huge_file_a_slow_server_and_thousands_of_urls(
     # FOOTLIGHT_ASSET_FETCH_CONCURRENCY = 4, end as they end; the rest are never started).
     assert 3 <= len(timed_out) <= 3 + 4, reasons
     assert len(timed_out) + len(given_up) == 20, reasons
-    assert origin.hits("/slow.png") == len(timed_out)
+    assert origin.hits("/slow.png") - slow_hits == len(timed_out)
 
     many = [element("img", 1000 + i, src=f"{origin.url}/n/{i}.png") for i in range(10_000)]
     hits = len(origin.requests)
