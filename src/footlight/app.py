@@ -156,7 +156,10 @@ class FootlightApp:
         admission = ClientAdmission(self.ingest.limiter, keys)
         self._scheme_proxies = (*settings.trusted_proxies, *parse_trusted_proxies("127.0.0.1"))
         graphql = GraphQLEndpoint(
-            build_executor(settings.limits), settings.limits, self._context, admission
+            build_executor(settings.limits, fast_path=settings.graphql_fast_path),
+            settings.limits,
+            self._context,
+            admission,
         )
         self.otlp_grpc = (
             None

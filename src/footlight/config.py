@@ -209,6 +209,9 @@ class Settings:
     retries, are found by looking again this often."""
     workers: int = 1
     """Server processes sharing the port (and the store)."""
+    graphql_fast_path: bool = True
+    """Whether the SDK's own documents are run without graphql-core's executor
+    (footlight.graph.fast_path); `off` runs every request through graphql-core."""
     otlp_grpc_port: int | None = 4317
     """Port of the OTLP/gRPC receiver on `host` (0 picks a free one); None turns it off."""
     trusted_proxies: tuple[Network, ...] = ()
@@ -391,6 +394,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "FOOTLIGHT_WORKERS", "workers", _positive_int, "Server processes sharing the port."
+    ),
+    SettingSpec(
+        "FOOTLIGHT_GRAPHQL_FAST_PATH",
+        "graphql_fast_path",
+        _on_off,
+        "on: the SDK's own documents skip graphql-core's executor (same answers); off: none do.",
+        show=_show_on_off,
     ),
     SettingSpec(
         "FOOTLIGHT_OTLP_GRPC_PORT",

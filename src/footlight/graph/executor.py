@@ -20,6 +20,10 @@ does both inline, which is right for the SDK's small requests; the HTTP edge run
 of a large request on a worker thread instead, so it does not stall every other client. Both
 paths are graphql-core's own `execute()` taken apart (build the executor, then execute the
 operation), so their answers are the same to the byte.
+
+`run` first offers a request to the fast path (`graph.fast_path`), which answers the SDK's
+own documents without graphql-core's executor and gives back any request it cannot run
+exactly as graphql-core would.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from graphql.execution.incremental.incremental_executor import IncrementalExecut
 from footlight.config import Limits
 from footlight.errors import IngestError, LowDisk, Refused, RequestError, StoreUnavailable
 from footlight.graph.documents import VALIDATION_FAILED, DocumentCache
+from footlight.graph.fast_path import FastPath
 
 log = logging.getLogger("footlight.graph")
 
@@ -134,14 +139,27 @@ class Prepared:
 
 
 class Executor:
-    def __init__(self, schema: GraphQLSchema, documents: DocumentCache, limits: Limits) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        documents: DocumentCache,
+        limits: Limits,
+        fast_path: FastPath | None = None,
+    ) -> None:
         self.schema = schema
         self.documents = documents
         self.limits = limits
+        self.fast_path = fast_path
 
     async def run(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
     ) -> Outcome:
+        if self.fast_path is not None and not queries_only:
+            plan = self.fast_path.plan(request.query, request.operation_name)
+            if plan is not None:
+                arguments = plan.arguments_for(request.variables)
+                if arguments is not None:
+                    return _outcome(await plan.run(arguments, context), plan.field)
         return await self.complete(self.prepare(request, context, queries_only=queries_only))
 
     def prepare(

@@ -7,14 +7,19 @@ meaning belongs to `footlight.ingest`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-from graphql import GraphQLResolveInfo
+from typing import Any, Protocol
 
 from footlight.graph.context import RequestContext
 
 Resolver = Callable[..., Awaitable[Any]]
-Info = GraphQLResolveInfo[RequestContext]
+
+
+class Info(Protocol):
+    """What a resolver reads of graphql-core's `GraphQLResolveInfo` (the fast path,
+    `graph.fast_path`, gives resolvers only this)."""
+
+    @property
+    def context(self) -> RequestContext: ...
 
 
 def _ctx(info: Info) -> RequestContext:
