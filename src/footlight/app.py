@@ -23,14 +23,16 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
-from footlight import logs, metrics, terminal
+from footlight import logs, metrics
 from footlight.api.follow import Followers, FollowSettings
 from footlight.api.routes import build_api
 from footlight.config import Settings
-from footlight.core import nesting
 from footlight.core.ids import encode_project
 from footlight.core.networks import parse_trusted_proxies
 from footlight.edge.admission import ClientAdmission
@@ -51,7 +53,7 @@ from footlight.edge.health import Readyz, healthz
 from footlight.edge.otlp import OtlpEndpoint
 from footlight.edge.otlp_grpc import OtlpGrpcServer
 from footlight.edge.scrape import MetricsEndpoint
-from footlight.errors import GrpcBindError, HTTPError, shown
+from footlight.errors import GrpcBindError, HTTPError, StoreUnavailable, shown
 from footlight.graph import RequestContext, build_executor
 from footlight.ingest import offload
 from footlight.ingest.service import ClientInfo, Ingestor
@@ -61,6 +63,7 @@ from footlight.processing.limits import DerivationLimits
 from footlight.processing.worker import Processor
 from footlight.store import Session, Store
 from footlight.store.base import JobKind
+from footlight.store.forwarding import ForwardedIngestStore, WriteService
 from footlight.ui import build_ui
 
 log = logging.getLogger("footlight")
@@ -100,9 +103,25 @@ class _Answer:
 
 
 class FootlightApp:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        write_service: Path | None = None,
+        forward_writes: Path | None = None,
+    ) -> None:
+        """`write_service`: this process is the primary of several (`FOOTLIGHT_WORKERS`) and
+        runs the others' forwarded writes, listening at that path; `forward_writes`: this
+        process is an acceptor and sends ingest's writes there (see store.forwarding)."""
         self.settings = settings
         self.store = store
+        self.write_service = None if write_service is None else WriteService(store, write_service)
+        self.forwarded = (
+            None
+            if forward_writes is None
+            else ForwardedIngestStore(store, forward_writes, lost=_stop_this_process)
+        )
         offload.configure(settings.ingest_threads)
         self.processor = Processor(
             store,
@@ -134,7 +153,9 @@ class FootlightApp:
         )
         # Ingest tells processing of the jobs it queues (ingest does not import processing:
         # it is handed the callback), so new work is processed without waiting for a poll.
-        self.ingest = Ingestor(store, settings.limits, self._work_queued, first_session=_announce)
+        self.ingest = Ingestor(
+            self.forwarded or store, settings.limits, self._work_queued, first_session=_announce
+        )
         # One bound on the requests that wait for a live recording, for the API and the UI.
         followers = Followers(
             FollowSettings(
@@ -294,6 +315,16 @@ class FootlightApp:
                     log.error("cannot open the store: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                try:
+                    if self.write_service is not None:
+                        await self.write_service.start()
+                    if self.forwarded is not None:
+                        await self.forwarded.connect(wait_seconds=_PRIMARY_START_SECONDS)
+                except (OSError, StoreUnavailable) as exc:
+                    log.error("cannot reach the primary process's writer: %s", exc)
+                    await self.store.close()
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 if self.otlp_grpc is not None:
                     try:
                         await self.otlp_grpc.start()
@@ -330,9 +361,24 @@ class FootlightApp:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
+                if self.forwarded is not None:
+                    await self.forwarded.close()
+                if self.write_service is not None:
+                    await self.write_service.stop()
                 await self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+_PRIMARY_START_SECONDS = 60.0
+"""How long an acceptor waits for the primary's writer at start (the primary migrates the
+store first)."""
+
+
+def _stop_this_process() -> None:
+    """An acceptor whose primary has gone stops as on Ctrl-C; `footlight serve` starts it
+    again with the primary."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _announce(session: Session) -> None:
@@ -344,15 +390,3 @@ def _announce(session: Session) -> None:
         f" {shown(session.secure_id)}; /ui/setup shows what arrives for each project",
         flush=True,
     )
-
-
-def app_from_environment() -> FootlightApp:
-    """The app a worker process builds (uvicorn's factory): settings from FOOTLIGHT_* vars."""
-    from footlight.config import load_settings
-    from footlight.store import open_store
-
-    terminal.install()
-    settings = load_settings()
-    logs.configure(settings.log_level, settings.log_format)
-    nesting.configure(settings.limits.max_json_depth)
-    return FootlightApp(settings, open_store(settings))

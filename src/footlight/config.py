@@ -966,12 +966,3 @@ def load_settings(
     if unknown:
         raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
     return Settings(**top, limits=Limits(**limits))
-
-
-def settings_environment(settings: Settings) -> dict[str, str]:
-    """The environment that makes `load_settings` in another process return `settings`."""
-    environment = {}
-    for spec in SETTINGS:
-        value = getattr(settings.limits if spec.in_limits else settings, spec.attr)
-        environment[spec.env] = "" if value is None else spec.show(value)
-    return environment

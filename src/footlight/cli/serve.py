@@ -14,10 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from uvicorn.supervisors import Multiprocess
-
 from footlight import __version__, logs, metrics
-from footlight.config import Settings, settings_environment
+from footlight.config import Settings
 from footlight.core.ids import encode_project
 from footlight.edge.connections import Capacity, connection_capacity, raise_open_file_limit
 from footlight.edge.http_protocol import EdgeGuard, GuardedHttpToolsProtocol
@@ -38,10 +36,17 @@ async def _prepare_store(settings: Settings) -> tuple[str, list[Project], Projec
         await store.close()
 
 
-def _bind(host: str, port: int, defer_seconds: float) -> socket.socket:
+def bind(
+    host: str, port: int, defer_seconds: float, *, shared: bool = False, listen: bool = True
+) -> socket.socket:
+    """The listening socket. `shared`: one of several processes' sockets on one port
+    (SO_REUSEPORT: the kernel spreads new connections over them evenly; `listen` False only
+    holds the port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     # Inherited by accepted connections: an answer's headers and body (two writes) must not
     # wait for the client's delayed ACK of the first (Nagle), which costs up to 40 ms.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -54,7 +59,8 @@ def _bind(host: str, port: int, defer_seconds: float) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(2048)
+    if listen:
+        sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
@@ -180,28 +186,10 @@ def _banner(
     return "\n".join(lines)
 
 
-def serve(settings: Settings) -> int:
-    import uvicorn
-
-    from footlight.app import FootlightApp
-
-    logs.configure(settings.log_level, settings.log_format)
-
-    # Every connection is a descriptor: take all the process may have (workers inherit it).
-    capacity = connection_capacity(settings.limits.max_connections, raise_open_file_limit())
-    where, projects, created = asyncio.run(_prepare_store(settings))
-    sock = _bind(settings.host, settings.port, settings.limits.header_timeout_seconds)
-    port = sock.getsockname()[1]
-    if settings.otlp_grpc_port is not None:
-        try:
-            grpc_port = _free_grpc_port(settings.host, settings.otlp_grpc_port)
-        except ConfigError:
-            sock.close()
-            raise
-        settings = dataclasses.replace(settings, otlp_grpc_port=grpc_port)
-    print(_banner(settings, where, port, projects, created, capacity), flush=True)
+def uvicorn_options(settings: Settings, capacity: Capacity) -> dict[str, Any]:
+    """How footlight runs uvicorn, in every server process."""
     guard = EdgeGuard(settings.limits, settings.trusted_proxies, capacity)
-    options: dict[str, Any] = {
+    return {
         "loop": "uvloop",
         # uvicorn's httptools protocol with head timeout, head size cap and connection caps.
         "http": functools.partial(GuardedHttpToolsProtocol, guard=guard),
@@ -217,20 +205,48 @@ def serve(settings: Settings) -> int:
         # would take the client address from X-Forwarded-For of any local process.
         "proxy_headers": False,
     }
-    if settings.workers == 1:
-        server = uvicorn.Server(
-            uvicorn.Config(FootlightApp(settings, open_store(settings)), **options)
-        )
-        server.run(sockets=[sock])
-        return 0 if server.started else 1
-    # Worker processes build their own app from the environment (they are spawned, not forked).
-    os.environ.update(settings_environment(settings))
-    config = uvicorn.Config(
-        "footlight.app:app_from_environment", factory=True, workers=settings.workers, **options
+
+
+def serve(settings: Settings) -> int:
+    logs.configure(settings.log_level, settings.log_format)
+
+    # Every connection is a descriptor: take all the process may have (workers inherit it).
+    capacity = connection_capacity(settings.limits.max_connections, raise_open_file_limit())
+    where, projects, created = asyncio.run(_prepare_store(settings))
+    several = settings.workers > 1
+    # With several processes this one only holds the port: each of them listens on its own.
+    sock = bind(
+        settings.host,
+        settings.port,
+        settings.limits.header_timeout_seconds,
+        shared=several,
+        listen=not several,
     )
-    with _shared_metrics():
-        Multiprocess(config, sockets=[sock]).run()
-    return 0
+    port = sock.getsockname()[1]
+    if settings.otlp_grpc_port is not None:
+        try:
+            grpc_port = _free_grpc_port(settings.host, settings.otlp_grpc_port)
+        except ConfigError:
+            sock.close()
+            raise
+        settings = dataclasses.replace(settings, otlp_grpc_port=grpc_port)
+    print(_banner(settings, where, port, projects, created, capacity), flush=True)
+    if several:
+        from footlight.cli import workers
+
+        with _shared_metrics():
+            return workers.supervise(settings, port, capacity)
+    import uvicorn
+
+    from footlight.app import FootlightApp
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            FootlightApp(settings, open_store(settings)), **uvicorn_options(settings, capacity)
+        )
+    )
+    server.run(sockets=[sock])
+    return 0 if server.started else 1
 
 
 @contextlib.contextmanager
