@@ -28,9 +28,11 @@ from nodes import ONE_CLIENT_FOR_MANY_BROWSERS, fresh_database, start_footlight
 from payloads import write_templates
 
 
-def _trial(source: str | None, seconds: float, sessions: int, store: str) -> dict[str, float]:
+def _trial(
+    source: str | None, seconds: float, sessions: int, store: str, settings: dict[str, str]
+) -> dict[str, float]:
     """One server of the tree at `source` (None: this one) under wrk for `seconds`, on a
-    fresh store (a new PostgreSQL database for `store` postgresql)."""
+    fresh store (a new PostgreSQL database for `store` postgresql), with `settings`."""
     work = Path(tempfile.mkdtemp(prefix="footlight-cpu-ab-"))
     templates = work / "requests"
     templates.mkdir()
@@ -42,7 +44,11 @@ def _trial(source: str | None, seconds: float, sessions: int, store: str) -> dic
         node = start_footlight(
             work / "data",
             fresh_database() if store == "postgresql" else None,
-            settings={**ONE_CLIENT_FOR_MANY_BROWSERS, "FOOTLIGHT_OTLP_GRPC_PORT": "off"},
+            settings={
+                **ONE_CLIENT_FOR_MANY_BROWSERS,
+                "FOOTLIGHT_OTLP_GRPC_PORT": "off",
+                **settings,
+            },
         )
     finally:
         os.environ.pop("PYTHONPATH", None)
@@ -72,13 +78,22 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=2000)
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--json", type=Path, help="also write every trial here")
+    parser.add_argument(
+        "--this",
+        action="append",
+        default=[],
+        metavar="FOOTLIGHT_X=VALUE",
+        help="a setting for this tree's servers only (e.g. FOOTLIGHT_WORKERS=2); repeatable",
+    )
     args = parser.parse_args()
+    this_settings = dict(setting.split("=", 1) for setting in args.this)
     trees: dict[str, str | None] = {"other": args.other, "this": None}
     trials: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for pair in range(args.pairs):
         order = list(trees.items()) if pair % 2 == 0 else list(reversed(trees.items()))
         for name, source in order:
-            trial = _trial(source, args.seconds, args.sessions, args.store)
+            settings = this_settings if source is None else {}
+            trial = _trial(source, args.seconds, args.sessions, args.store, settings)
             trials[name].append(trial)
             print(f"pair {pair + 1}, {name}: {trial}", flush=True)
     for name, rows in trials.items():

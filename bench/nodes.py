@@ -123,7 +123,10 @@ class Node:
         return run_footlight(*args, *store_options(self.data_dir, self.store))
 
     def peak_rss_mb(self) -> float:
-        return _status_mb(self.process.pid, "VmHWM") or float("nan")
+        """The largest peak resident memory of one footlight process (with FOOTLIGHT_WORKERS
+        above 1, of its server processes, not their sum)."""
+        peaks = [_status_mb(pid, "VmHWM") for pid in tree_pids(self.process.pid)]
+        return max((peak for peak in peaks if peak is not None), default=float("nan"))
 
     def rss_mb(self) -> float:
         """Resident memory now; 0 once the process is gone."""
@@ -158,22 +161,29 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and all its descendants alive now (nginx's
-    workers, footlight's), from /proc; with what its reaped children used."""
+def tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants alive now."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
             children.setdefault(int(fields[1]), []).append(int(entry.name))
-    ticks, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
-        fields = _stat(current)
-        if fields is None:
-            continue
-        # utime, stime, and cutime, cstime of the children it waited for
-        ticks += sum(int(fields[i]) for i in (11, 12, 13, 14))
+        found.append(current)
         todo += children.get(current, [])
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and all its descendants alive now (nginx's
+    workers, footlight's), from /proc; with what its reaped children used."""
+    ticks = 0
+    for current in tree_pids(pid):
+        fields = _stat(current)
+        if fields is not None:
+            # utime, stime, and cutime, cstime of the children it waited for
+            ticks += sum(int(fields[i]) for i in (11, 12, 13, 14))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

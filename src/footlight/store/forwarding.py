@@ -106,6 +106,7 @@ class WriteService:
         self._path = path
         self._server: asyncio.AbstractServer | None = None
         self._calls: set[asyncio.Task[None]] = set()
+        self._connections: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -122,10 +123,13 @@ class WriteService:
             await self._server.wait_closed()
         for call in list(self._calls):
             call.cancel()
+        for connection in list(self._connections):
+            connection.close()
         with contextlib.suppress(FileNotFoundError):
             self._path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(writer)
         try:
             while True:
                 call_id, name, args, kwargs = await _read_frame(reader)
@@ -135,7 +139,10 @@ class WriteService:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the acceptor has gone
         finally:
+            self._connections.discard(writer)
             writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
 
     async def _answer(
         self,
@@ -190,12 +197,15 @@ class ForwardedIngestStore:
         self._replies = asyncio.create_task(self._read_replies(reader), name="forwarded writes")
 
     async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
         if self._replies is not None:
             self._replies.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._replies
-        if self._writer is not None:
-            self._writer.close()
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
         try:
@@ -211,7 +221,9 @@ class ForwardedIngestStore:
         except (asyncio.IncompleteReadError, ConnectionError):
             log.error("the primary process's writer has gone; this acceptor stops")
         finally:
-            self._writer = None
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
             gone = error_types.StoreUnavailable("the primary process's writer has gone")
             for future in self._pending.values():
                 if not future.done():
