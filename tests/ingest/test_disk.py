@@ -119,8 +119,15 @@ def test_a_filling_disk_refuses_new_sessions_then_writes_and_loses_nothing(
             assert "FOOTLIGHT_MIN_FREE_DISK_BYTES" in refused.text
             assert acknowledged(new_session(client, recording))  # a reload of a recording
             ready = client.get("/readyz")
-            assert ready.status_code == 200
-            assert "FOOTLIGHT_MIN_FREE_DISK_BYTES" in ready.json()["warnings"][0]
+            if shutil.disk_usage(small_disk).free > 2 * MiB:
+                # Nearly full, with room: ready, and saying why new sessions are refused.
+                assert ready.status_code == 200, (ready.text, free_space(small_disk))
+                assert "FOOTLIGHT_MIN_FREE_DISK_BYTES" in ready.json()["warnings"][0]
+            else:
+                # Under a loaded machine a checkpoint can move the WAL's megabytes into the
+                # database file at once and take the rest of the room: then the probe's
+                # write is refused, as on a full disk.
+                assert ready.status_code == 503, (ready.text, free_space(small_disk))
             read = client.get("/api/v1/sessions", headers={"authorization": f"Bearer {token}"})
             assert read.status_code == 200
             assert recording in read.text
