@@ -21,10 +21,12 @@ functions the general path uses (`executor._outcome`), from a `GraphQLError` loc
 same field as graphql-core's.
 
 Planned: a mutation or query selecting one field that returns a scalar (String!, Any, ...),
-with arguments that are variables of scalar types and no defaults. Not planned, so run by
-graphql-core: `initializeSession`, whose answer is an object selected through fragments
-(one a page load, against ~30 pushes a minute), list or input-object variables (graphql-core
-coerces those item by item, and `graph.caps` measures them first).
+with arguments that are variables of scalar types, no defaults, and no variable that no
+argument uses. Not planned, so run by graphql-core: `initializeSession`, whose answer is an
+object selected through fragments (one a page load, against ~30 pushes a minute), list or
+input-object variables (graphql-core coerces those item by item, and `graph.caps` measures
+them first). A body over 256 KiB (a page's first push) is decoded off the event loop and
+then run by graphql-core too (`edge.graphql_http`): same answers, and rare enough.
 
 tests/graph/test_fast_path.py runs every captured request of every SDK version, and a
 fuzzed corpus of variables, through a server with the fast path and one without, and
@@ -202,6 +204,8 @@ def _plan(schema: GraphQLSchema, operation: OperationDefinitionNode) -> Plan | N
         if isinstance(definition_.type, GraphQLNonNull) and not variable.required:
             return None  # validation refuses it; graphql-core's runtime words the error
         arguments.append((name, variable))
+    if {variable.name for _, variable in arguments} != set(declared):
+        return None  # graphql-core would coerce (and could refuse) a variable no argument uses
     return Plan(
         operation_name=operation.name.value,
         field=node.name.value,
