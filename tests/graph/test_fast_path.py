@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,8 +25,10 @@ from hypothesis import strategies as st
 
 from footlight.cli import main
 from footlight.config import Limits
-from footlight.graph import build_executor
-from footlight.graph.fast_path import known_documents
+from footlight.edge.graphql_http import LARGE_BODY_BYTES
+from footlight.graph import GraphQLRequest, build_executor
+from footlight.graph.executor import Prepared
+from footlight.graph.fast_path import Ready, known_documents
 from tests.helpers.graphql import meta_event
 from tests.helpers.paths import FIXTURES
 from tests.helpers.servers import ONE_CLIENT_FOR_MANY_BROWSERS, Server, start_server
@@ -154,12 +157,12 @@ def test_every_captured_sdk_request_but_initialize_takes_the_fast_path() -> None
     for requests in _captured().values():
         for request in requests:
             body = request["body"]
-            plan = executor.fast_path.plan(body["query"], body["operationName"])
-            if body["operationName"] not in PLANNED:
-                assert plan is None
-                continue
-            assert plan is not None
-            assert plan.arguments_for(body["variables"]) is not None, body["operationName"]
+            graphql = GraphQLRequest(body["query"], body["variables"], body["operationName"])
+            prepared = executor.prepare(graphql, context=None)
+            expected = Ready if body["operationName"] in PLANNED else Prepared
+            assert isinstance(prepared, expected), body["operationName"]
+            # A GET may run queries only: the general path answers it (406).
+            assert not isinstance(executor.prepare(graphql, None, queries_only=True), Ready)
     assert build_executor(Limits(), fast_path=False).fast_path is None
 
 
@@ -189,6 +192,20 @@ def test_captured_requests_are_answered_and_stored_alike(pair: Pair) -> None:
             response = pair.send(request["body"], request["headers"])
             assert response.status_code == 200
             assert "errors" not in response.json()
+        # Bodies larger than the edge decodes inline (a page's first push, prepared on a
+        # thread): one stored, then another with the same payload id and other content.
+        push = next(
+            r["body"] for r in requests if r["body"]["operationName"] == "PushSessionEvents"
+        )
+        variables = {**push["variables"], "payload_id": "900"}
+        answers = []
+        for _ in range(2):
+            noise = base64.b64encode(os.urandom(300_000)).decode()
+            event = {"type": 5, "timestamp": 1, "data": {"n": noise}}
+            large = _data({"events": {"events": [event]}})
+            assert len(large) > LARGE_BODY_BYTES
+            answers.append(pair.send({**push, "variables": {**variables, "data": large}}).json())
+        assert "errors" not in answers[0]
     pair.assert_same_rows()
 
 

@@ -56,6 +56,7 @@ from footlight.errors import HTTPError
 from footlight.graph import Executor, GraphQLRequest, Outcome
 from footlight.graph.context import RequestContext
 from footlight.graph.executor import Prepared
+from footlight.graph.fast_path import Ready
 from footlight.ingest import offload
 
 JSON = "application/json"
@@ -216,7 +217,7 @@ class GraphQLEndpoint:
             busy = min(time.perf_counter() - started, _MAX_LARGE_PAUSE_SECONDS)
             asyncio.get_running_loop().call_later(busy, self._large_requests.release)
 
-    def _prepare_large(self, body: bytes, context: RequestContext) -> Prepared | Outcome:
+    def _prepare_large(self, body: bytes, context: RequestContext) -> Prepared | Ready | Outcome:
         """Decode and prepare a large request (on an ingest thread)."""
         return self._executor.prepare(_request_from_json(body), context)
 

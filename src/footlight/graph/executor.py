@@ -21,9 +21,9 @@ of a large request on a worker thread instead, so it does not stall every other 
 paths are graphql-core's own `execute()` taken apart (build the executor, then execute the
 operation), so their answers are the same to the byte.
 
-`run` first offers a request to the fast path (`graph.fast_path`), which answers the SDK's
-own documents without graphql-core's executor and gives back any request it cannot run
-exactly as graphql-core would.
+`prepare` first offers a request to the fast path (`graph.fast_path`), which runs the SDK's
+own documents without graphql-core's executor, and gives back any request it cannot run
+exactly as graphql-core would; large requests prepared on a thread take it too.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from graphql.execution.incremental.incremental_executor import IncrementalExecut
 from footlight.config import Limits
 from footlight.errors import IngestError, LowDisk, Refused, RequestError, StoreUnavailable
 from footlight.graph.documents import VALIDATION_FAILED, DocumentCache
-from footlight.graph.fast_path import FastPath
+from footlight.graph.fast_path import FastPath, Ready
 
 log = logging.getLogger("footlight.graph")
 
@@ -154,18 +154,18 @@ class Executor:
     async def run(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
     ) -> Outcome:
-        if self.fast_path is not None and not queries_only:
-            plan = self.fast_path.plan(request.query, request.operation_name)
-            if plan is not None:
-                arguments = plan.arguments_for(request.variables)
-                if arguments is not None:
-                    return _outcome(await plan.run(arguments, context), plan.field)
         return await self.complete(self.prepare(request, context, queries_only=queries_only))
 
     def prepare(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
-    ) -> Prepared | Outcome:
+    ) -> Prepared | Ready | Outcome:
         """The synchronous part of a request (thread-safe); an Outcome if it cannot run."""
+        if self.fast_path is not None and not queries_only:
+            ready = self.fast_path.prepare(
+                request.query, request.operation_name, request.variables, context
+            )
+            if ready is not None:
+                return ready
         try:
             prepared = self.documents.prepare(request.query)
             operation = prepared.operation(request.operation_name)
@@ -196,10 +196,12 @@ class Executor:
             return _outcome(ExecutionResult(None, errors=built), operation.field)
         return Prepared(built, operation.field)
 
-    async def complete(self, prepared: Prepared | Outcome) -> Outcome:
+    async def complete(self, prepared: Prepared | Ready | Outcome) -> Outcome:
         """Run the resolvers of a prepared request, on the event loop."""
         if isinstance(prepared, Outcome):
             return prepared
+        if isinstance(prepared, Ready):
+            return _outcome(await prepared.run(), prepared.plan.field)
         result = prepared.executor.execute_operation()
         if isawaitable(result):
             result = await result

@@ -25,8 +25,7 @@ with arguments that are variables of scalar types, no defaults, and no variable 
 argument uses. Not planned, so run by graphql-core: `initializeSession`, whose answer is an
 object selected through fragments (one a page load, against ~30 pushes a minute), list or
 input-object variables (graphql-core coerces those item by item, and `graph.caps` measures
-them first). A body over 256 KiB (a page's first push) is decoded off the event loop and
-then run by graphql-core too (`edge.graphql_http`): same answers, and rare enough.
+them first).
 
 tests/graph/test_fast_path.py runs every captured request of every SDK version, and a
 fuzzed corpus of variables, through a server with the fast path and one without, and
@@ -246,3 +245,27 @@ class FastPath:
         if plan is None or (operation_name is not None and operation_name != plan.operation_name):
             return None
         return plan
+
+    def prepare(
+        self,
+        query: str,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+        context: Any,
+    ) -> Ready | None:
+        """The request ready to run here, or None when it needs the general path."""
+        plan = self.plan(query, operation_name)
+        arguments = None if plan is None else plan.arguments_for(variables)
+        return None if plan is None or arguments is None else Ready(plan, arguments, context)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A known operation with its resolver's arguments (what `Executor.prepare` hands on)."""
+
+    plan: Plan
+    arguments: dict[str, Any]
+    context: Any
+
+    async def run(self) -> ExecutionResult:
+        return await self.plan.run(self.arguments, self.context)
