@@ -12,7 +12,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from footlight import __version__, logs, metrics
 from footlight.config import Settings
@@ -23,6 +23,9 @@ from footlight.edge.otlp_grpc import grpc_address
 from footlight.errors import ConfigError
 from footlight.store import Project, open_store
 from footlight.ui.pages import PLAYER_BUNDLE
+
+if TYPE_CHECKING:
+    from footlight.app import FootlightApp
 
 
 async def _prepare_store(settings: Settings) -> tuple[str, list[Project], Project | None]:
@@ -186,8 +189,19 @@ def _banner(
     return "\n".join(lines)
 
 
-def uvicorn_options(settings: Settings, capacity: Capacity) -> dict[str, Any]:
-    """How footlight runs uvicorn, in every server process."""
+def run_server(
+    app: FootlightApp, settings: Settings, capacity: Capacity, sock: socket.socket
+) -> int:
+    """Serve `app` on `sock` with uvicorn until told to stop (every server process does);
+    the exit status: 1 if it never started."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings, capacity)))
+    server.run(sockets=[sock])
+    return 0 if server.started else 1
+
+
+def _uvicorn_options(settings: Settings, capacity: Capacity) -> dict[str, Any]:
     guard = EdgeGuard(settings.limits, settings.trusted_proxies, capacity)
     return {
         "loop": "uvloop",
@@ -236,17 +250,9 @@ def serve(settings: Settings) -> int:
 
         with _shared_metrics():
             return workers.supervise(settings, port, capacity)
-    import uvicorn
-
     from footlight.app import FootlightApp
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            FootlightApp(settings, open_store(settings)), **uvicorn_options(settings, capacity)
-        )
-    )
-    server.run(sockets=[sock])
-    return 0 if server.started else 1
+    return run_server(FootlightApp(settings, open_store(settings)), settings, capacity, sock)
 
 
 @contextlib.contextmanager

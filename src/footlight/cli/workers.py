@@ -46,19 +46,16 @@ _STOP_SECONDS = 15.0
 
 def _run(settings: Settings, port: int, capacity: Capacity, primary: bool, path: str) -> None:
     """One server process (the target of a spawned process)."""
-    import uvicorn
-
     from footlight import logs, terminal
     from footlight.app import FootlightApp
-    from footlight.cli.serve import bind, uvicorn_options
+    from footlight.cli.serve import bind, run_server
     from footlight.core import nesting
-    from footlight.edge.connections import raise_open_file_limit
     from footlight.store import open_store
 
     terminal.install()
     logs.configure(settings.log_level, settings.log_format)
+    # Per process, so again here; the open-file limit `serve` raised is inherited.
     nesting.configure(settings.limits.max_json_depth)
-    raise_open_file_limit()
     sock = bind(settings.host, port, settings.limits.header_timeout_seconds, shared=True)
     writer = Path(path)
     app = FootlightApp(
@@ -67,9 +64,7 @@ def _run(settings: Settings, port: int, capacity: Capacity, primary: bool, path:
         write_service=writer if primary else None,
         forward_writes=None if primary else writer,
     )
-    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(settings, capacity)))
-    server.run(sockets=[sock])
-    sys.exit(0 if server.started else 1)
+    sys.exit(run_server(app, settings, capacity, sock))
 
 
 @dataclass

@@ -138,6 +138,8 @@ class WriteService:
                 call.add_done_callback(self._calls.discard)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the acceptor has gone
+        except Exception:
+            log.exception("an acceptor sent what this writer cannot read; its connection closes")
         finally:
             self._connections.discard(writer)
             writer.close()
@@ -155,15 +157,12 @@ class WriteService:
         try:
             if name not in FORWARDED:
                 raise error_types.StoreUnavailable(f"{name} is not a forwarded write")
-            reply: tuple[Any, ...] = (
-                call_id,
-                True,
-                await getattr(self._store, name)(*args, **kwargs),
-            )
-        except Exception as exc:  # every failure is the caller's to hear
-            reply = (call_id, False, _error_state(exc))
+            result = await getattr(self._store, name)(*args, **kwargs)
+            reply = _frame((call_id, True, result))
+        except Exception as exc:  # every failure is the caller's to hear, or it waits forever
+            reply = _frame((call_id, False, _error_state(exc)))
         if not writer.is_closing():
-            writer.write(_frame(reply))
+            writer.write(reply)
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
 
@@ -220,6 +219,8 @@ class ForwardedIngestStore:
                     future.set_exception(_error(value))
         except (asyncio.IncompleteReadError, ConnectionError):
             log.error("the primary process's writer has gone; this acceptor stops")
+        except Exception:
+            log.exception("the primary process's writer answered what cannot be read; stopping")
         finally:
             if self._writer is not None:
                 self._writer.close()
@@ -236,10 +237,19 @@ class ForwardedIngestStore:
         if writer is None:
             raise error_types.StoreUnavailable("the primary process's writer is not connected")
         call_id = next(self._ids)
+        frame = _frame((call_id, name, args, kwargs))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future
-        writer.write(_frame((call_id, name, args, kwargs)))
-        await writer.drain()
+        try:
+            writer.write(frame)
+            await writer.drain()
+        except ConnectionError as exc:
+            # The primary went while this was sent: a 503 for the client to retry, as for
+            # any write the store cannot take (not an internal error).
+            self._pending.pop(call_id, None)
+            raise error_types.StoreUnavailable(
+                f"the primary process's writer has gone: {exc}"
+            ) from None
         return await future
 
     # -- forwarded ---------------------------------------------------------------------------
