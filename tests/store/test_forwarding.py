@@ -136,8 +136,7 @@ async def test_a_primary_that_goes_fails_waiting_writes_and_stops_the_acceptor(
         hold = threading.Event()
 
         def held(_conn: object) -> None:
-            while not hold.is_set():
-                time.sleep(0.01)
+            hold.wait(10)
 
         blocker = primary.engine.write(held)
         waiting = asyncio.create_task(forwarded.append_payload("orphaned01", _payload(1)))
