@@ -79,6 +79,11 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--json", type=Path, help="also write every trial here")
     parser.add_argument(
+        "--this-src",
+        help="run this side from another checkout's src instead (e.g. a worktree of HEAD, so"
+        " that this checkout can be edited while the benchmark runs)",
+    )
+    parser.add_argument(
         "--this",
         action="append",
         default=[],
@@ -87,12 +92,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     this_settings = dict(setting.split("=", 1) for setting in args.this)
-    trees: dict[str, str | None] = {"other": args.other, "this": None}
+    trees: dict[str, str | None] = {"other": args.other, "this": args.this_src}
     trials: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for pair in range(args.pairs):
         order = list(trees.items()) if pair % 2 == 0 else list(reversed(trees.items()))
         for name, source in order:
-            settings = this_settings if source is None else {}
+            settings = this_settings if name == "this" else {}
             trial = _trial(source, args.seconds, args.sessions, args.store, settings)
             trials[name].append(trial)
             print(f"pair {pair + 1}, {name}: {trial}", flush=True)

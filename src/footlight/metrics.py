@@ -110,6 +110,12 @@ commit_writes = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
     registry=REGISTRY,
 )
+commit_replays = Counter(
+    "footlight_store_commit_replays",
+    "Group commits run a second time, each write in its own savepoint, because one of their"
+    " writes was refused (it alone is undone).",
+    registry=REGISTRY,
+)
 commit_failures = Counter(
     "footlight_store_commit_failures",
     "Group commits that failed as a whole (the store was unavailable); their writers got 503.",

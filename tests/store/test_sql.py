@@ -5,6 +5,8 @@ Proven here:
 * input PostgreSQL cannot hold (a NUL in text, an integer beyond bigint) is refused like a
   constraint violation: that write fails alone with StoreError, the rest of its batch commits,
   and a read naming such a value is answered StoreError, never StoreUnavailable;
+* a write refused after it wrote (more fields than a session may hold) is undone alone: in a
+  batch, which then runs again with a savepoint per write, and alone in its batch;
 * writes issued while the store closes are answered StoreUnavailable, none waits forever;
 * opening a store does not stall the event loop while another process holds its file;
 * user and URL search fold case the same way on both sides of LIKE, so a search written as
@@ -42,7 +44,8 @@ import pytest
 from footlight.api.auth import hash_token
 from footlight.core.payload import PayloadSummary
 from footlight.core.records import ConsoleMessage
-from footlight.errors import ReadTimeout, StoreError, StoreUnavailable
+from footlight import metrics
+from footlight.errors import ReadTimeout, StoreError, StoreUnavailable, TooManyFields
 from footlight.store import IncomingPayload, NewSession, SessionField, SQLiteStore, SQLStore
 from footlight.store.base import (
     Derived,
@@ -193,6 +196,75 @@ async def test_a_read_naming_a_value_postgres_cannot_hold_is_refused_not_unavail
         assert await store.project_for_key("key") is None
 
     await using(PostgresStore(fresh_database()), scenario)
+
+
+# -- a write refused after it wrote ----------------------------------------------------------------
+
+
+def replays() -> float:
+    return metrics.REGISTRY.get_sample_value("footlight_store_commit_replays_total") or 0.0
+
+
+def fields(*keys: str) -> list[SessionField]:
+    return [SessionField("session", key, "v") for key in keys]
+
+
+async def stored_fields(store: SQLStore, secure_id: str) -> list[str]:
+    record = await session_record(store, secure_id)
+    assert record is not None
+    return sorted(f.key for f in record.fields)
+
+
+@pytest.mark.anyio
+async def test_a_write_refused_after_it_wrote_is_undone_alone_in_its_batch(
+    new_store: Callable[[], SQLStore],
+) -> None:
+    """The batch runs without savepoints first: the refusal (TooManyFields is raised after
+    the fields were inserted) rolls it back, and its second run undoes only that write."""
+
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        for secure_id in ("a", "b", "c"):
+            await store.initialize_session(new_session(secure_id))
+        await store.add_fields("b", fields("kept"), at=1, max_fields=2)
+        replayed = replays()
+        async with writer_held(store):
+            writes = await queued(
+                store.add_fields("a", fields("a1", "a2"), at=2, max_fields=2),
+                store.add_fields("b", fields("b1", "b2"), at=2, max_fields=2),
+                store.add_fields("c", fields("c1"), at=2, max_fields=2),
+            )
+
+        results = await asyncio.gather(*writes, return_exceptions=True)
+
+        assert results[0] is None and results[2] is None, results
+        assert isinstance(results[1], TooManyFields), results
+        assert await stored_fields(store, "a") == ["a1", "a2"]
+        assert await stored_fields(store, "b") == ["kept"]
+        assert await stored_fields(store, "c") == ["c1"]
+        assert replays() == replayed + 1
+
+    await using(new_store(), scenario)
+
+
+@pytest.mark.anyio
+async def test_a_write_refused_after_it_wrote_alone_in_its_batch_leaves_nothing(
+    new_store: Callable[[], SQLStore],
+) -> None:
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        await store.initialize_session(new_session("b"))
+        replayed = replays()
+
+        with pytest.raises(TooManyFields):
+            await store.add_fields("b", fields("b1", "b2", "b3"), at=2, max_fields=2)
+
+        assert await stored_fields(store, "b") == []
+        assert replays() == replayed  # a batch of one is undone by its rollback
+        await store.add_fields("b", fields("b1"), at=3, max_fields=2)
+        assert await stored_fields(store, "b") == ["b1"]
+
+    await using(new_store(), scenario)
 
 
 # -- closing ---------------------------------------------------------------------------------------

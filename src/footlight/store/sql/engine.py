@@ -4,10 +4,18 @@ Both backends (SQLite, PostgreSQL) run the store's functions the same way; a `Ba
 how to connect, how to begin a write transaction and which of its errors mean what.
 
 Group commit. Every write is a small function queued to a single writer thread, which takes
-everything queued while the previous COMMIT ran, runs each function in its own SAVEPOINT (so
-one refused write does not undo its neighbours) and commits them together. A caller's
-coroutine resumes only after the COMMIT that holds its write: that is what lets the HTTP
-edge answer 2xx. Under load, batches grow by themselves; when idle, a write commits at once.
+everything queued while the previous COMMIT ran, runs the functions one after another and
+commits them together. A caller's coroutine resumes only after the COMMIT that holds its
+write: that is what lets the HTTP edge answer 2xx. Under load, batches grow by themselves;
+when idle, a write commits at once.
+
+One refused write must not undo its neighbours, yet almost no write is refused: a batch
+first runs without savepoints (a SAVEPOINT and its RELEASE were two of a push's six
+statements, and on PostgreSQL two of its round trips). If a write raises, the transaction
+is rolled back and the batch runs again with each write in its own SAVEPOINT, so that only
+the refused one is undone. A batch of one needs no second run: its rollback is the undoing.
+The functions are therefore run twice at times, as they already were for a retryable abort;
+they touch nothing but the connection they are given.
 
 Failures. A write the database refuses (a constraint, a value it cannot hold) fails alone
 with `StoreError`, in its savepoint. Any other database error fails the whole batch with
@@ -274,7 +282,12 @@ class Writer:
     def _attempts(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
         for attempt in range(_RETRIES):
             try:
-                return self._commit(batch)
+                outcomes = self._commit(batch, isolated=len(batch) == 1)
+                if outcomes is None:
+                    metrics.commit_replays.inc()
+                    outcomes = self._commit(batch, isolated=True)
+                assert outcomes is not None
+                return outcomes
             except self._backend.retryable as exc:
                 log.warning("write batch aborted (%s), running it again", exc)
                 if attempt == _RETRIES - 1:
@@ -288,31 +301,47 @@ class Writer:
                 return [(False, StoreUnavailable(f"{self._backend.name}: {exc}"))] * len(batch)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _commit(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+    def _commit(self, batch: list[_Job], *, isolated: bool) -> list[tuple[bool, Any]] | None:
+        """Run `batch` in one transaction and commit it; each write's outcome.
+
+        `isolated`: each write runs in its own savepoint (or alone in the transaction), and
+        one that fails is undone alone. Otherwise the first write that fails rolls the
+        transaction back and None asks for the batch to run again, isolated.
+        """
         conn = self._connection()
         outcomes: list[tuple[bool, Any]] = []
+        savepoints = isolated and len(batch) > 1
         conn.execute(self._backend.begin)
         try:
             for job in batch:
-                conn.execute("SAVEPOINT job")
+                if savepoints:
+                    conn.execute("SAVEPOINT job")
                 try:
                     outcomes.append((True, job.fn(conn)))
-                except (StoreError, StoreUnavailable) as exc:
-                    conn.execute("ROLLBACK TO SAVEPOINT job")
-                    outcomes.append((False, exc))
-                except self._backend.refusals as exc:
+                except self._backend.errors as exc:
+                    if not isinstance(exc, self._backend.refusals):
+                        raise
                     # A constraint we did not anticipate: refuse this write, keep the others.
-                    conn.execute("ROLLBACK TO SAVEPOINT job")
                     outcomes.append((False, StoreError(f"refused by the store: {exc}")))
-                except self._backend.errors:
-                    raise
                 except Exception as exc:
-                    # A write that fails otherwise (a value the database cannot hold) fails
-                    # alone; left to escape, it would end this thread and strand its callers.
-                    conn.execute("ROLLBACK TO SAVEPOINT job")
+                    # StoreError and StoreUnavailable (the store's own refusals), or a write
+                    # that fails otherwise (a value the database cannot hold): it fails alone;
+                    # left to escape, it would end this thread and strand its callers.
                     outcomes.append((False, exc))
-                conn.execute("RELEASE SAVEPOINT job")
-            conn.execute("COMMIT")
+                else:
+                    if savepoints:
+                        conn.execute("RELEASE SAVEPOINT job")
+                    continue
+                if not isolated:
+                    conn.execute("ROLLBACK")
+                    return None
+                if savepoints:
+                    conn.execute("ROLLBACK TO SAVEPOINT job")
+                    conn.execute("RELEASE SAVEPOINT job")
+            if isolated and not savepoints and not outcomes[0][0]:
+                conn.execute("ROLLBACK")  # the batch's one write failed: undo what it did
+            else:
+                conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(*self._backend.errors, OSError):
                 conn.execute("ROLLBACK")
