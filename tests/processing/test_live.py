@@ -8,17 +8,25 @@ session's processing makes its job due itself.
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from footlight.cli import main
-from footlight.store import SQLStore
+from footlight.core.clock import now_ms
+from footlight.core.payload import validate_payload_json
+from footlight.processing.limits import DerivationLimits
+from footlight.processing.live import LiveSessions
+from footlight.store import IncomingPayload, NewSession, SQLiteStore, SQLStore
+from footlight.store.postgres import PostgresStore
 from tests.helpers.cli import create_token
 from tests.helpers.graphql import init_session, make_payload, meta_event, push
 from tests.helpers.inspection import (
@@ -29,7 +37,7 @@ from tests.helpers.inspection import (
 )
 from tests.helpers.paths import FIXTURES
 from tests.helpers.servers import Server, bearer_client, client_of, running
-from tests.helpers.store import db_rows, with_store
+from tests.helpers.store import db_rows, fresh_database, using, with_store
 from tests.helpers.waiting import wait_for_processing
 
 UNFINISHED = {"FOOTLIGHT_SESSION_INACTIVITY_SECONDS": "3600"}
@@ -257,3 +265,62 @@ def test_a_cursor_this_api_did_not_give_is_a_400(live: Server, api: httpx.Client
         "live": False,
         "last_input_at": None,
     }
+
+
+# -- a live run's reads ------------------------------------------------------------------------
+
+
+def _push_of(payload_id: int, text: str) -> IncomingPayload:
+    content = msgspec.json.encode(
+        make_payload(
+            events=[meta_event(1_796_290_000_000 + payload_id)],
+            messages=[console(text, 1_796_290_000_000 + payload_id)],
+        )
+    )
+    compressed = gzip.compress(content, mtime=0)
+    return IncomingPayload(
+        payload_id=payload_id,
+        digest=compressed[-8:],
+        source="compressed",
+        received_at=now_ms(),
+        summary=validate_payload_json(content),
+        body=compressed,
+    )
+
+
+@pytest.mark.anyio
+async def test_runs_reading_a_payload_a_page_show_each_push_once(
+    backend: str, tmp_path: Path
+) -> None:
+    """Pages of one payload each, so that a run reads page after page: a run that starts a
+    deriver, one that follows it from the cursor through several new payloads, and one in a
+    new `LiveSessions` (another process, or the deriver evicted), which reads the session up
+    to the cursor again. Together they show every pushed message once, in order."""
+    store = SQLiteStore(tmp_path) if backend == "sqlite" else PostgresStore(fresh_database())
+    texts = [f"message {n}" for n in range(9)]
+
+    async def run_live(live: LiveSessions, pushes: range) -> None:
+        """Store `pushes`, run the session's live job once: it shows every message so far."""
+        for n in pushes:
+            assert await store.append_payload("paged", _push_of(n, texts[n])) is True
+        jobs = await store.claim_jobs("test", now_ms() + 60_000, 30_000, 1, ("live",))
+        assert [job.kind for job in jobs] == ["live"]
+        assert await live.run(jobs[0], "test") is True
+        shown = [m.message for m in await session_console(store, "paged")]
+        assert shown == texts[: pushes.stop]
+
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        await store.initialize_session(NewSession("paged", 1, now_ms()))
+        limits = DerivationLimits()
+        followed = LiveSessions(store, limits, max_followed=4, page_bytes=1)
+        await run_live(followed, range(0, 2))
+        await run_live(followed, range(2, 6))
+        await run_live(LiveSessions(store, limits, max_followed=4, page_bytes=1), range(6, 9))
+
+        view = await store.session_view("paged")
+        assert view is not None
+        assert view.summary is not None
+        assert view.summary.payload_count == len(texts)
+
+    await using(store, scenario)

@@ -41,10 +41,10 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from footlight import metrics
 from footlight.api.auth import hash_token
 from footlight.core.payload import PayloadSummary
 from footlight.core.records import ConsoleMessage
-from footlight import metrics
 from footlight.errors import ReadTimeout, StoreError, StoreUnavailable, TooManyFields
 from footlight.store import IncomingPayload, NewSession, SessionField, SQLiteStore, SQLStore
 from footlight.store.base import (
@@ -237,7 +237,8 @@ async def test_a_write_refused_after_it_wrote_is_undone_alone_in_its_batch(
 
         results = await asyncio.gather(*writes, return_exceptions=True)
 
-        assert results[0] is None and results[2] is None, results
+        assert results[0] is None, results
+        assert results[2] is None, results
         assert isinstance(results[1], TooManyFields), results
         assert await stored_fields(store, "a") == ["a1", "a2"]
         assert await stored_fields(store, "b") == ["kept"]

@@ -88,23 +88,50 @@ class LiveSessions:
         # Taken out for the run: kept again only once its rows are committed, so a run that
         # fails leaves no deriver ahead of the store's cursor.
         followed = self._followed.pop(job.key, None)
-        session = await self._store.session_input(job.key)
-        if session is None:
+        # The session, the cursor and the payloads after it in one read: most runs follow a
+        # deriver at the cursor through a push or two, and need nothing else.
+        start = await self._store.live_input(job.key, self._page_bytes)
+        if start is None:
             return None
-        since = await self._store.live_cursor(job.key)
-        if followed is None or followed.through != since:
-            if not await self._store.session_payloads(job.key, since, 1):
-                # Nothing new (the finished session's run took it all): no need to catch up.
-                return Derived(job.origin, through=since), since, None
-            followed = _Followed(SessionDeriver(session, job.origin, self._limits), None)
+        since = start.cursor
+        if followed is not None and followed.through != since:
+            followed = None  # behind or ahead of the store: read again up to the cursor
+        if not start.page:
+            # Nothing new (the finished session's run, or the last live run, took it all).
+            return Derived(job.origin, through=since), since, followed
+        if followed is None:
+            followed = _Followed(SessionDeriver(start.session, job.origin, self._limits), None)
+            first, more = [], True
+        else:
+            first, more = start.page, start.more
         deriver = followed.deriver
-        through = followed.through
-        while page := await self._store.session_payloads(job.key, through, self._page_bytes):
+        through = _place(first[-1]) if first else followed.through
+        pages = [first] if first else []
+        while more:
+            page = await self._store.session_payloads(job.key, through, self._page_bytes)
+            if not page:
+                break
             through = _place(page[-1])
-            await asyncio.to_thread(self._read, deriver, page, since)
-        derived = await asyncio.to_thread(deriver.take, job.origin, through)
+            if pages:
+                await asyncio.to_thread(self._read, deriver, pages.pop(), since)
+            pages.append(page)
+        derived = await asyncio.to_thread(self._read_and_take, deriver, pages, since, job, through)
         followed.through = through
         return derived, since, followed
+
+    @classmethod
+    def _read_and_take(
+        cls,
+        deriver: SessionDeriver,
+        pages: list[list[StoredPayload]],
+        since: PayloadKey | None,
+        job: Job,
+        through: PayloadKey | None,
+    ) -> Derived:
+        """Feed the last pages and take what the run derived, in one trip to a thread."""
+        while pages:
+            cls._read(deriver, pages.pop(0), since)
+        return deriver.take(job.origin, through)
 
     @staticmethod
     def _read(deriver: SessionDeriver, page: list[StoredPayload], since: PayloadKey | None) -> None:

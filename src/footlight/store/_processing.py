@@ -13,7 +13,7 @@ from footlight.core.records import (
     TrackEvent,
     WebSocketEvent,
 )
-from footlight.store._writes import BackendErrorReport, JobKind, Session
+from footlight.store._writes import BackendErrorReport, JobKind, Session, StoredPayload
 
 PayloadKey = tuple[int, int]
 """A stored payload's place in replay order: (payload_id, seq)."""
@@ -62,6 +62,18 @@ class SessionInput:
     client_id: str | None
     email: str | None
     """The first `email` user property identify sent, if any."""
+
+
+@dataclass(frozen=True)
+class LiveInput:
+    """What a live run reads before deriving, in one read: the session, its live cursor and
+    the first page of payloads stored after that cursor."""
+
+    session: SessionInput
+    cursor: PayloadKey | None
+    page: list[StoredPayload]
+    more: bool
+    """Whether payloads after the page were stored when it was read."""
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from footlight.store._processing import (
     DerivedLog,
     DerivedOccurrence,
     Job,
+    LiveInput,
     MetricRecord,
     PageVisit,
     PayloadKey,
@@ -132,6 +133,7 @@ __all__ = [
     "Job",
     "JobKind",
     "KeyLookup",
+    "LiveInput",
     "LogQuery",
     "LogView",
     "Metric",
@@ -332,6 +334,10 @@ class ProcessingStore(KeyLookup, Protocol):
 
     async def live_cursor(self, session_id: int) -> PayloadKey | None:
         """The last payload the session's live rows cover; None before its first live run."""
+
+    async def live_input(self, session_id: int, max_bytes: int) -> LiveInput | None:
+        """The session, its live cursor and the payloads after the cursor (as many as
+        `session_payloads` would give), read together; None if the session is gone."""
 
     async def append_live(
         self, job: Job, owner: str, derived: Derived, since: PayloadKey | None

@@ -20,6 +20,7 @@ from footlight.store.base import (
     Derived,
     Job,
     JobKind,
+    LiveInput,
     OtlpBatch,
     PayloadKey,
     QueuedJob,
@@ -30,7 +31,7 @@ from footlight.store.base import (
 from footlight.store.sql.access import Access
 from footlight.store.sql.derived import delete_origin, prepare_rows, store_derived
 from footlight.store.sql.engine import Connection
-from footlight.store.sql.rows import backend_error, payload_page
+from footlight.store.sql.rows import backend_error, payload_page, payload_page_and_more
 
 _SESSION_COLUMNS = (
     "id, secure_id, project_id, created_at, client_id, environment, app_version, service_name,"
@@ -81,6 +82,33 @@ def _move_live_cursor(conn: Connection, session_id: int, to: PayloadKey) -> None
         "UPDATE live_cursors SET payload_id = ?, seq = ? WHERE session_id = ?",
         (*to, session_id),
     )
+
+
+def _session_input(conn: Connection, session_id: int) -> SessionInput | None:
+    row = conn.execute(
+        f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?",
+        (session_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    session = Session(**dict(zip(row.keys(), row, strict=True)))
+    email = conn.execute(
+        "SELECT value FROM session_fields WHERE session_id = ? AND kind = 'user'"
+        " AND key = 'email' ORDER BY received_at LIMIT 1",
+        (session_id,),
+    ).fetchone()
+    return SessionInput(
+        session=session,
+        client_id=session.client_id,
+        email=None if email is None else email[0],
+    )
+
+
+def _live_cursor(conn: Connection, session_id: int) -> PayloadKey | None:
+    row = conn.execute(
+        "SELECT payload_id, seq FROM live_cursors WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
 
 
 def finish_run(conn: Connection, job: Job, version: int) -> bool:
@@ -225,11 +253,16 @@ class ProcessingQueries(Access):
         return await self._write(append)
 
     async def live_cursor(self, session_id: int) -> PayloadKey | None:
-        def read(conn: Connection) -> PayloadKey | None:
-            row = conn.execute(
-                "SELECT payload_id, seq FROM live_cursors WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+        return await self._read(lambda conn: _live_cursor(conn, session_id))
+
+    async def live_input(self, session_id: int, max_bytes: int) -> LiveInput | None:
+        def read(conn: Connection) -> LiveInput | None:
+            session = _session_input(conn, session_id)
+            if session is None:
+                return None
+            cursor = _live_cursor(conn, session_id)
+            page, more = payload_page_and_more(conn, session_id, cursor, max_bytes)
+            return LiveInput(session, cursor, page, more)
 
         return await self._read(read)
 
@@ -310,26 +343,7 @@ class ProcessingQueries(Access):
         return await self._write(retry)
 
     async def session_input(self, session_id: int) -> SessionInput | None:
-        def read(conn: Connection) -> SessionInput | None:
-            row = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?",
-                (session_id,),
-            ).fetchone()
-            if row is None:
-                return None
-            session = Session(**dict(zip(row.keys(), row, strict=True)))
-            email = conn.execute(
-                "SELECT value FROM session_fields WHERE session_id = ? AND kind = 'user'"
-                " AND key = 'email' ORDER BY received_at LIMIT 1",
-                (session_id,),
-            ).fetchone()
-            return SessionInput(
-                session=session,
-                client_id=session.client_id,
-                email=None if email is None else email[0],
-            )
-
-        return await self._read(read)
+        return await self._read(lambda conn: _session_input(conn, session_id))
 
     async def session_payloads(
         self, session_id: int, after: tuple[int, int] | None, max_bytes: int

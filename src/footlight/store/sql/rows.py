@@ -75,6 +75,13 @@ def payload_page(
     Sizes are read first (`length` needs no body on either engine), so a page never holds
     more than `max_bytes` of bodies, or one body larger than that.
     """
+    return payload_page_and_more(conn, session_id, after, max_bytes)[0]
+
+
+def payload_page_and_more(
+    conn: Connection, session_id: int, after: tuple[int, int] | None, max_bytes: int
+) -> tuple[list[StoredPayload], bool]:
+    """`payload_page`, and whether more payloads follow it."""
     where = "session_id = ?"
     args: list[Any] = [session_id]
     if after is not None:
@@ -87,8 +94,10 @@ def payload_page(
     ).fetchall()
     chosen: list[Any] = []
     total = 0
+    more = len(facts) == _PAGE_ROWS
     for row in facts:
         if chosen and total + row["size"] > max_bytes:
+            more = True
             break
         chosen.append(row)
         total += row["size"]
@@ -104,7 +113,7 @@ def payload_page(
         else {}
     )
     # A payload deleted between the two reads (its session was) is left out.
-    return [_stored_payload(r, bodies[r["seq"]]) for r in chosen if r["seq"] in bodies]
+    return [_stored_payload(r, bodies[r["seq"]]) for r in chosen if r["seq"] in bodies], more
 
 
 def session_fields(conn: Connection, session_id: int) -> list[SessionField]:
