@@ -15,7 +15,8 @@ import msgspec
 
 from footlight.errors import UnknownProject, UnknownSession
 from footlight.store.base import JobKind, ProcessingTiming, Reclaimed, StoreFootprint
-from footlight.store.sql.engine import Connection, ReadLane
+from footlight.store.sql.engine import BatchEnd, Connection, ReadLane
+from footlight.store.sql.queueing import QueueRows
 
 T = TypeVar("T")
 
@@ -107,12 +108,16 @@ class Engine(Protocol):
     async def compact(self) -> Reclaimed:
         """Rewrite the whole store; writes wait until it is done."""
 
+    batch_end: BatchEnd | None
+    """What the store's writes leave for the end of each group commit (set before `open`)."""
+
 
 class Access:
     """The engine, once the store is open."""
 
     timing: ProcessingTiming
     engine: Engine
+    queue_rows: QueueRows
 
     def _write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
         return self.engine.write(fn)
@@ -130,36 +135,21 @@ class Access:
         `read_timeout_seconds` (ReadTimeout); callers bound its rows."""
         return await self.engine.read(fn, "operator")
 
-    def _schedule(self, conn: Connection, kind: JobKind, key: int, now: int) -> None:
-        """Queue `key` for processing, in the transaction that stored its new input.
+    def _schedule(self, kind: JobKind, key: int, now: int) -> None:
+        """Queue `key` for processing, in the transaction that stored its new input (written
+        at the end of its batch: `footlight.store.sql.queueing`).
 
         New input pushes a pending job back (a session is processed once it goes quiet),
         but never later than `max_delay_ms` after the job was first queued.
         """
         delay = self.timing.inactivity_ms if kind == "session" else 0
-        conn.execute(
-            "INSERT INTO processing_queue (kind, key, first_enqueued_at, due_at)"
-            " VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (kind, key) DO UPDATE SET version = processing_queue.version + 1,"
-            " due_at = CASE WHEN ? < processing_queue.first_enqueued_at + ? THEN ?"
-            " ELSE processing_queue.first_enqueued_at + ? END",
-            (
-                kind,
-                key,
-                now,
-                now + delay,
-                now + delay,
-                self.timing.max_delay_ms,
-                now + delay,
-                self.timing.max_delay_ms,
-            ),
-        )
+        self.queue_rows.quiet(kind, key, now, delay)
 
-    def _schedule_live(self, conn: Connection, session_id: int, now: int) -> None:
+    def _schedule_live(self, session_id: int, now: int) -> None:
         """Queue the session's live derivation (unless it is off), in the transaction that
-        stored a payload (see `_schedule_soon`)."""
+        stored a payload (`QueueRows.soon`)."""
         if self.timing.live_delay_ms is not None:
-            self._schedule_soon(conn, "live", session_id, now, self.timing.live_delay_ms)
+            self.queue_rows.soon("live", session_id, now, self.timing.live_delay_ms)
 
     def _schedule_soon(
         self,
@@ -168,12 +158,12 @@ class Access:
         session_id: int,
         now: int,
         delay_ms: int,
-        only_if: str = "true",
+        only_if: str,
     ) -> None:
         """Queue a session's job, due `delay_ms` after the first payload since its last run
         and never pushed back by later ones: a session pushing without pause is followed all
         the same. `only_if` is an SQL condition (its `?` the session's id) without which
-        nothing is queued."""
+        nothing is queued: written at once, as it needs the condition's answer."""
         due = now + delay_ms
         args = (session_id,) if "?" in only_if else ()
         conn.execute(

@@ -9,6 +9,11 @@ commits them together. A caller's coroutine resumes only after the COMMIT that h
 write: that is what lets the HTTP edge answer 2xx. Under load, batches grow by themselves;
 when idle, a write commits at once.
 
+What the writes of a batch queue for processing is written at its end, in one statement
+(`BatchEnd`): each push queued its session twice (processing and live), two more of its
+statements. The writer thread's every statement gives up the interpreter lock and waits to
+take it back from the event loop, so a statement saved is a wait saved.
+
 One refused write must not undo its neighbours, yet almost no write is refused: a batch
 first runs without savepoints (a SAVEPOINT and its RELEASE were two of a push's six
 statements, and on PostgreSQL two of its round trips). If a write raises, the transaction
@@ -167,6 +172,23 @@ def apply_pending(
     return current
 
 
+class BatchEnd(Protocol):
+    """Writes a batch's functions leave for the end of its transaction, all in one go.
+
+    Runs on the writer thread only: after each write the writer says whether it stands
+    (`settle`), then `flush`es what the standing ones left just before COMMIT, and `discard`s
+    everything when the transaction is rolled back instead."""
+
+    def settle(self, ok: bool) -> None:
+        """The write that just ran stands (what it left is kept) or was undone (dropped)."""
+
+    def flush(self, conn: Connection) -> None:
+        """Write what the standing writes left; the next batch starts empty."""
+
+    def discard(self) -> None:
+        """Forget what this batch's writes left: its transaction was rolled back."""
+
+
 @dataclass
 class _Job:
     fn: Callable[[Connection], Any]
@@ -187,10 +209,14 @@ class Writer:
     """The single writer thread and its group commit (see the module docstring)."""
 
     def __init__(
-        self, backend: Backend, prepare: Callable[[Connection], None] | None = None
+        self,
+        backend: Backend,
+        prepare: Callable[[Connection], None] | None = None,
+        batch_end: BatchEnd | None = None,
     ) -> None:
         self._backend = backend
         self._prepare = prepare
+        self._batch_end = batch_end
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._run, name=f"footlight-{backend.name.lower()}-writer", daemon=True
@@ -311,6 +337,9 @@ class Writer:
         conn = self._connection()
         outcomes: list[tuple[bool, Any]] = []
         savepoints = isolated and len(batch) > 1
+        end = self._batch_end
+        if end is not None:
+            end.discard()  # a batch before this one may have failed between write and flush
         conn.execute(self._backend.begin)
         try:
             for job in batch:
@@ -331,22 +360,33 @@ class Writer:
                 else:
                     if savepoints:
                         conn.execute("RELEASE SAVEPOINT job")
+                    if end is not None:
+                        end.settle(True)
                     continue
+                if end is not None:
+                    end.settle(False)
                 if not isolated:
-                    conn.execute("ROLLBACK")
+                    self._roll_back(conn)
                     return None
                 if savepoints:
                     conn.execute("ROLLBACK TO SAVEPOINT job")
                     conn.execute("RELEASE SAVEPOINT job")
             if isolated and not savepoints and not outcomes[0][0]:
-                conn.execute("ROLLBACK")  # the batch's one write failed: undo what it did
+                self._roll_back(conn)  # the batch's one write failed: undo what it did
             else:
+                if end is not None:
+                    end.flush(conn)
                 conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(*self._backend.errors, OSError):
-                conn.execute("ROLLBACK")
+                self._roll_back(conn)
             raise
         return outcomes
+
+    def _roll_back(self, conn: Connection) -> None:
+        if self._batch_end is not None:
+            self._batch_end.discard()
+        conn.execute("ROLLBACK")
 
 
 class Readers:
@@ -455,9 +495,11 @@ class EngineBase:
         self._read_timeout = read_timeout
         self._writer: Writer | None = None
         self._readers: ReadLanes | None = None
+        self.batch_end: BatchEnd | None = None
+        """What the store's writes leave for the end of each batch (set before `open`)."""
 
     def start(self, prepare: Callable[[Connection], None] | None = None) -> None:
-        self._writer = Writer(self._backend, prepare=prepare)
+        self._writer = Writer(self._backend, prepare=prepare, batch_end=self.batch_end)
         self._writer.start()
         self._readers = ReadLanes(self._backend, self._read_timeout)
 

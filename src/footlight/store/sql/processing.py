@@ -220,7 +220,7 @@ class ProcessingQueries(Access):
         delete_origin(conn, f"live:{session_id}")
         _move_live_cursor(conn, session_id, through)
         if live is not None and live > through:
-            self._schedule_live(conn, session_id, now_ms())
+            self._schedule_live(session_id, now_ms())
 
     async def append_live(
         self, job: Job, owner: str, derived: Derived, since: PayloadKey | None

@@ -48,6 +48,7 @@ from footlight.store.sql.operating import OperatingQueries
 from footlight.store.sql.processing import ProcessingQueries
 from footlight.store.sql.projects import ProjectQueries
 from footlight.store.sql.queries import SessionQueries
+from footlight.store.sql.queueing import QueueRows
 from footlight.store.sql.rows import SELECT_SESSION, stored_session
 from footlight.store.sql.telemetry import TelemetryQueries
 from footlight.store.sql.usage import UsageQueries
@@ -151,6 +152,8 @@ class SQLStore(
     def __init__(self, engine: Engine, timing: ProcessingTiming | None = None) -> None:
         self.engine = engine
         self.timing = timing or ProcessingTiming()
+        self.queue_rows = QueueRows(self.timing.max_delay_ms)
+        engine.batch_end = self.queue_rows
 
     def exists(self) -> bool:
         return self.engine.exists()
@@ -296,8 +299,8 @@ class SQLStore(
                     (size, session_id),
                 )
                 return False
-            self._schedule(conn, "session", session_id, payload.received_at)
-            self._schedule_live(conn, session_id, payload.received_at)
+            self._schedule("session", session_id, payload.received_at)
+            self._schedule_live(session_id, payload.received_at)
             self._schedule_assets(conn, session_id, payload.received_at)
             return True
 
@@ -333,7 +336,7 @@ class SQLStore(
                 (identifier, user_object, email, at, session_id),
             )
             _insert_fields(conn, secure_id, session_id, fields, at, max_fields)
-            self._schedule(conn, "session", session_id, at)
+            self._schedule("session", session_id, at)
 
         await self._write(identify)
 
@@ -348,7 +351,7 @@ class SQLStore(
         def add(conn: Connection) -> None:
             session_id = session_id_of(conn, secure_id)
             if _insert_fields(conn, secure_id, session_id, fields, at, max_fields):
-                self._schedule(conn, "session", session_id, at)
+                self._schedule("session", session_id, at)
 
         await self._write(add)
 
@@ -368,7 +371,7 @@ class SQLStore(
                 ),
             )
             if cur.rowcount:
-                self._schedule(conn, "session", session_id, at)
+                self._schedule("session", session_id, at)
 
         await self._write(add)
 
@@ -458,7 +461,7 @@ class SQLStore(
                 )
                 inserted = cur.fetchone()
                 if inserted is not None:
-                    self._schedule(conn, "backend", int(inserted[0]), at)
+                    self._schedule("backend", int(inserted[0]), at)
                     added += 1
             return added
 
@@ -483,6 +486,6 @@ class SQLStore(
             )
             inserted = cur.fetchone()
             if inserted is not None:
-                self._schedule(conn, "otlp", int(inserted[0]), batch.received_at)
+                self._schedule("otlp", int(inserted[0]), batch.received_at)
 
         await self._write(add)
