@@ -79,33 +79,23 @@ async def test_merged_queueings_leave_the_rows_the_statements_one_by_one_leave(
     new_store: Callable[[], SQLStore], seed: int
 ) -> None:
     draw = random.Random(seed)
-    # Keys 1-6 of two kinds per rule; some already queued (a job from an earlier batch),
-    # with first-queued times that make the quiet rule's cap bite for some.
+    kinds: list[tuple[Rule, JobKind, int]] = [
+        ("quiet", "session", 60_000),
+        ("quiet", "otlp", 0),
+        ("quiet", "backend", 400_000),  # inactivity longer than max_delay_ms: the cap decides
+        ("soon", "live", 500),
+    ]
+    # Keys 1-6 of each; some already queued (a job from an earlier batch), with first-queued
+    # times that make the quiet rule's cap bite for some.
     existing = [
         (rule, kind, key, draw.randrange(0, 400_000), draw.choice([1_000, 60_000, 500]))
-        for rule, kind in (
-            ("quiet", "session"),
-            ("quiet", "otlp"),
-            ("quiet", "backend"),
-            ("soon", "live"),
-        )
+        for rule, kind, _ in kinds
         for key in range(1, 7)
         if draw.random() < 0.5
     ]
     calls = [
         (rule, kind, draw.randrange(1, 7), 400_000 + draw.randrange(0, 5_000), delay)
-        for _ in range(40)
-        for rule, kind, delay in [
-            draw.choice(
-                [
-                    ("quiet", "session", 60_000),
-                    ("quiet", "otlp", 0),
-                    # inactivity longer than max_delay_ms: the cap decides
-                    ("quiet", "backend", 400_000),
-                    ("soon", "live", 500),
-                ]
-            )
-        ]
+        for rule, kind, delay in (draw.choice(kinds) for _ in range(40))
     ]
 
     async def scenario(store: SQLStore) -> None:
