@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import random
 import sqlite3
 import threading
 import time
@@ -266,6 +267,117 @@ async def test_a_write_refused_after_it_wrote_alone_in_its_batch_leaves_nothing(
         assert await stored_fields(store, "b") == ["b1"]
 
     await using(new_store(), scenario)
+
+
+# -- pushes committed together ---------------------------------------------------------------------
+
+
+def drawn_push(draw: random.Random, payload_id: int) -> IncomingPayload:
+    content = bytes(draw.randrange(97, 100) for _ in range(draw.choice([200, 600, 900])))
+    return IncomingPayload(
+        payload_id=payload_id,
+        digest=content[:16],
+        source="compressed",
+        received_at=1_700_000_000_000 + payload_id,
+        summary=PayloadSummary(1, 1, 1, False),
+        body=gzip.compress(content, mtime=0, compresslevel=0),
+    )
+
+
+async def stored_state(store: SQLStore) -> dict[str, Any]:
+    def read(conn: Connection) -> dict[str, Any]:
+        return {
+            "payloads": sorted(
+                (r[0], r[1], bytes(r[2]))
+                for r in conn.execute(
+                    "SELECT s.secure_id, p.payload_id, p.digest FROM payloads p"
+                    " JOIN sessions s ON s.id = p.session_id"
+                )
+            ),
+            "sizes": sorted(
+                (r[0], r[1])
+                for r in conn.execute(
+                    "SELECT s.secure_id, z.stored_bytes FROM session_sizes z"
+                    " JOIN sessions s ON s.id = z.session_id"
+                )
+            ),
+            "queued": sorted(
+                (r[0], r[1])
+                for r in conn.execute(
+                    "SELECT q.kind, s.secure_id FROM processing_queue q"
+                    " JOIN sessions s ON s.id = q.key"
+                )
+            ),
+        }
+
+    return await store.engine.read(read)
+
+
+def outcome(result: Any) -> Any:
+    return (type(result).__name__, str(result)) if isinstance(result, Exception) else result
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.anyio
+async def test_pushes_committed_together_end_as_they_do_one_after_the_other(
+    backend: str, tmp_path: Path, seed: int
+) -> None:
+    """A batch's pushes run together (one multi-row insert): new ones, retries of stored
+    ones and of each other, payload ids reused with other content, sessions filling up past
+    their cap, an unknown session. Each gets the answer it gets when the same pushes are
+    stored one at a time, and the stores end the same: payloads, sizes and queued jobs."""
+    draw = random.Random(seed)
+    secure_ids = ["s1", "s2", "s3"]
+    limit = 4_000
+    earlier = [(draw.choice(secure_ids), drawn_push(draw, n)) for n in range(4)]
+    pushes = [
+        (
+            draw.choice([*secure_ids, "unknown"]),
+            draw.choice(earlier)[1] if draw.random() < 0.2 else drawn_push(draw, draw.randrange(8)),
+        )
+        for _ in range(30)
+    ]
+    pushes += pushes[:3]  # copies of pushes in the same batch
+
+    async def fill(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        for secure_id in secure_ids:
+            await store.initialize_session(new_session(secure_id))
+        for secure_id, push in earlier:
+            await store.append_payload(secure_id, push, limit)
+
+    async def together(store: SQLStore) -> tuple[list[Any], dict[str, Any]]:
+        await fill(store)
+        replayed = replays()
+        async with writer_held(store):
+            tasks = await queued(*(store.append_payload(s, p, limit) for s, p in pushes))
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert replays() == replayed, "the batch ran again: the pushes did not run together"
+        return [outcome(r) for r in results], await stored_state(store)
+
+    async def one_by_one(store: SQLStore) -> tuple[list[Any], dict[str, Any]]:
+        await fill(store)
+        results: list[Any] = []
+        for secure_id, push in pushes:
+            try:
+                results.append(await store.append_payload(secure_id, push, limit))
+            except Exception as exc:
+                results.append(exc)
+        return [outcome(r) for r in results], await stored_state(store)
+
+    def store_at(name: str) -> SQLStore:
+        if backend == "sqlite":
+            return SQLiteStore(tmp_path / name)
+        return PostgresStore(fresh_database())
+
+    expected = await using(store_at("one-by-one"), one_by_one)
+    got = await using(store_at("together"), together)
+
+    assert got[0] == expected[0]
+    assert got[1] == expected[1]
+    assert any(isinstance(r, tuple) and r[0] == "SessionFull" for r in expected[0])
+    assert False in expected[0]
+    assert True in expected[0]
 
 
 # -- closing ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import msgspec
 
 from footlight.errors import UnknownProject, UnknownSession
 from footlight.store.base import JobKind, ProcessingTiming, Reclaimed, StoreFootprint
-from footlight.store.sql.engine import BatchEnd, Connection, ReadLane
+from footlight.store.sql.engine import BatchEnd, Connection, ReadLane, Together
 from footlight.store.sql.queueing import QueueRows
 
 T = TypeVar("T")
@@ -85,7 +85,9 @@ class Engine(Protocol):
 
     async def close(self) -> None: ...
 
-    def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]: ...
+    def write(
+        self, fn: Callable[[Connection], T], together: Together | None = None
+    ) -> asyncio.Future[T]: ...
 
     async def read(self, fn: Callable[[Connection], T], lane: ReadLane = "internal") -> T: ...
 
@@ -119,8 +121,10 @@ class Access:
     engine: Engine
     queue_rows: QueueRows
 
-    def _write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
-        return self.engine.write(fn)
+    def _write(
+        self, fn: Callable[[Connection], T], together: Together | None = None
+    ) -> asyncio.Future[T]:
+        return self.engine.write(fn, together)
 
     async def _read(self, fn: Callable[[Connection], T]) -> T:
         """A read of processing, retention or the CLI (the internal lane)."""

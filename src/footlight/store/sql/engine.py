@@ -14,6 +14,11 @@ What the writes of a batch queue for processing is written at its end, in one st
 statements. The writer thread's every statement gives up the interpreter lock and waits to
 take it back from the event loop, so a statement saved is a wait saved.
 
+Writes of one kind can also be run together (`Together`): the batch's pushes are then one
+multi-row INSERT and a few statements in all, not a few each. The group's function decides
+each write's refusal before it writes anything, and hands back the ones it cannot decide, to
+run alone; any other failure of it makes the batch run again, each write alone.
+
 One refused write must not undo its neighbours, yet almost no write is refused: a batch
 first runs without savepoints (a SAVEPOINT and its RELEASE were two of a push's six
 statements, and on PostgreSQL two of its round trips). If a write raises, the transaction
@@ -189,11 +194,30 @@ class BatchEnd(Protocol):
         """Forget what this batch's writes left: its transaction was rolled back."""
 
 
+ALONE: Any = object()
+"""A `Together` function's outcome for a write it leaves to its own function."""
+
+
+@dataclass(frozen=True)
+class Together:
+    """A write that may run with the others of its `run` in the same batch.
+
+    `run(conn, items)` gets the `item` of each, in batch order, and returns, for each, its
+    outcome: (True, result), (False, StoreError) for a refusal, or `ALONE`. It must write
+    nothing for a write it refuses; a write it returns `ALONE` for then runs its own
+    function after the group. If `run` raises, the batch runs again with each write alone.
+    """
+
+    run: Callable[[Connection, list[Any]], list[Any]]
+    item: Any
+
+
 @dataclass
 class _Job:
     fn: Callable[[Connection], Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    together: Together | None = None
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -235,14 +259,16 @@ class Writer:
             self._queue.put(None)
             self._thread.join()
 
-    def submit(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
+    def submit(
+        self, fn: Callable[[Connection], T], together: Together | None = None
+    ) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._closing:
             if self._closed or not self._thread.is_alive():
                 future.set_exception(StoreUnavailable("the store is closed"))
                 return future
-            self._queue.put(_Job(fn, future, loop))
+            self._queue.put(_Job(fn, future, loop, together))
         return future
 
     @staticmethod
@@ -342,7 +368,21 @@ class Writer:
             end.discard()  # a batch before this one may have failed between write and flush
         conn.execute(self._backend.begin)
         try:
+            try:
+                grouped = {} if isolated else self._run_together(conn, batch)
+            except Exception as exc:
+                if isinstance(exc, self._backend.errors) and not isinstance(
+                    exc, self._backend.refusals
+                ):
+                    raise
+                log.warning("writes run together failed (%s); running each alone", exc)
+                self._roll_back(conn)
+                return None
             for job in batch:
+                decided = grouped.get(id(job), ALONE)
+                if decided is not ALONE:
+                    outcomes.append(decided)
+                    continue
                 if savepoints:
                     conn.execute("SAVEPOINT job")
                 try:
@@ -382,6 +422,23 @@ class Writer:
                 self._roll_back(conn)
             raise
         return outcomes
+
+    def _run_together(self, conn: Connection, batch: list[_Job]) -> dict[int, Any]:
+        """Run the batch's writes that go together, a group at a time; each one's outcome
+        (or ALONE), by the id of its job."""
+        groups: dict[Callable[[Connection, list[Any]], list[Any]], list[_Job]] = {}
+        for job in batch:
+            if job.together is not None:
+                groups.setdefault(job.together.run, []).append(job)
+        decided: dict[int, Any] = {}
+        for run, jobs in groups.items():
+            if len(jobs) == 1:
+                continue  # alone anyway
+            outcomes = run(conn, [job.together.item for job in jobs if job.together])
+            if self._batch_end is not None:
+                self._batch_end.settle(True)
+            decided.update(zip((id(job) for job in jobs), outcomes, strict=True))
+        return decided
 
     def _roll_back(self, conn: Connection) -> None:
         if self._batch_end is not None:
@@ -518,10 +575,12 @@ class EngineBase:
             await asyncio.to_thread(self._readers.close)  # waits for reads under way
             self._readers = None
 
-    def write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
+    def write(
+        self, fn: Callable[[Connection], T], together: Together | None = None
+    ) -> asyncio.Future[T]:
         if self._writer is None:
             raise StoreUnavailable("the store is not open")
-        return self._writer.submit(fn)
+        return self._writer.submit(fn, together)
 
     async def read(self, fn: Callable[[Connection], T], lane: ReadLane = "internal") -> T:
         if self._readers is None:

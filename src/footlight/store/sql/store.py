@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -42,7 +42,7 @@ from footlight.store.base import (
 from footlight.store.sql.access import Access, Engine, digest, require_project, session_id_of
 from footlight.store.sql.admin import AdminQueries
 from footlight.store.sql.assets import AssetQueries
-from footlight.store.sql.engine import Connection
+from footlight.store.sql.engine import ALONE, Connection, Together
 from footlight.store.sql.intake import IntakeQueries
 from footlight.store.sql.operating import OperatingQueries
 from footlight.store.sql.processing import ProcessingQueries
@@ -88,6 +88,11 @@ def _insert_fields(
 
 
 _NO_LIMIT = 2**62
+
+
+class _Raced(Exception):
+    """A push another node stored between the check and the insert: the batch runs again,
+    each write alone, and finds it stored."""
 
 
 def _grow(conn: Connection, secure_id: str, size: int, limit: int) -> int | None:
@@ -299,12 +304,156 @@ class SQLStore(
                     (size, session_id),
                 )
                 return False
-            self._schedule("session", session_id, payload.received_at)
-            self._schedule_live(session_id, payload.received_at)
-            self._schedule_assets(conn, session_id, payload.received_at)
+            self._queued_payload(conn, session_id, payload.received_at)
             return True
 
-        return await self._write(append)
+        return await self._write(
+            append, Together(self._append_together, (secure_id, payload, limit))
+        )
+
+    def _queued_payload(self, conn: Connection, session_id: int, at: int) -> None:
+        self._schedule("session", session_id, at)
+        self._schedule_live(session_id, at)
+        self._schedule_assets(conn, session_id, at)
+
+    def _append_together(
+        self, conn: Connection, items: list[tuple[str, IncomingPayload, int]]
+    ) -> list[Any]:
+        """`append_payload` for a batch's pushes at once (see engine.Together): the same
+        outcome for each as one after the other, in five statements for all.
+
+        The sessions and their sizes are read (on PostgreSQL the size rows locked, by an
+        UPDATE that changes nothing, as `locked_version` does), then which of the pushes are
+        stored already. Each push is then decided in batch order: a retry of a stored payload
+        (or of an earlier push here) adds nothing, one that fits under its session's cap is
+        inserted, one that does not is refused. The inserts are one statement, and the sizes
+        grow in one more. A session stored without initializeSession (no size row) is left
+        to `append_payload`'s own write, which counts it.
+        """
+        secure_ids = sorted({secure_id for secure_id, _, _ in items})
+        sessions = {
+            str(r[1]): (int(r[0]), int(r[2]))
+            for r in conn.execute(
+                "SELECT id, secure_id, created_at FROM sessions WHERE secure_id IN"
+                f" ({', '.join('?' * len(secure_ids))})",
+                secure_ids,
+            )
+        }
+        ids = sorted({session_id for session_id, _ in sessions.values()})
+        marks = ", ".join("?" * len(ids))
+        # Where write transactions exclude each other (SQLite) a read is enough.
+        sizes = (
+            f"UPDATE session_sizes SET stored_bytes = stored_bytes WHERE session_id IN ({marks})"
+            " RETURNING session_id, stored_bytes"
+            if conn.exclusive
+            else f"SELECT session_id, stored_bytes FROM session_sizes WHERE session_id IN ({marks})"
+        )
+        stored = {int(r[0]): int(r[1]) for r in conn.execute(sizes, ids)} if ids else {}
+        known = [
+            (sessions[secure_id][0], payload)
+            for secure_id, payload, _ in items
+            if secure_id in sessions and sessions[secure_id][0] in stored
+        ]
+        seen = self._stored_payload_keys(conn, known)
+        outcomes: list[Any] = [ALONE] * len(items)
+        fits: list[int] = []
+        for index, (secure_id, payload, limit) in enumerate(items):
+            found = sessions.get(secure_id)
+            if found is None:
+                outcomes[index] = (False, UnknownSession(secure_id))
+                continue
+            session_id = found[0]
+            if session_id not in stored:
+                continue  # stored without initializeSession: its size is counted alone
+            key = (session_id, payload.payload_id, bytes(payload.digest))
+            size = len(payload.body)
+            if key in seen:
+                outcomes[index] = (True, False)  # a retry of a payload it stores
+            elif stored[session_id] + size <= limit:
+                stored[session_id] += size
+                seen.add(key)
+                fits.append(index)
+            else:
+                full = SessionFull(secure_id, stored[session_id], size, limit)
+                outcomes[index] = (False, full)
+        rows = [(items[i][1], *sessions[items[i][0]]) for i in fits]
+        grown: dict[int, int] = {}
+        for index, was_inserted in zip(fits, self._insert_payloads(conn, rows), strict=True):
+            _, payload, _ = items[index]
+            session_id = sessions[items[index][0]][0]
+            if not was_inserted:
+                # Another node stored it since the check (PostgreSQL): a retry after all,
+                # and the room counted for it may have refused a push after it.
+                raise _Raced()
+            outcomes[index] = (True, True)
+            grown[session_id] = grown.get(session_id, 0) + len(payload.body)
+            self._queued_payload(conn, session_id, payload.received_at)
+        if grown:
+            ids = sorted(grown)
+            conn.execute(
+                "UPDATE session_sizes SET stored_bytes = stored_bytes + CASE session_id"
+                + " WHEN ? THEN ?" * len(ids)
+                + f" END WHERE session_id IN ({', '.join('?' * len(ids))})",
+                [*(value for session_id in ids for value in (session_id, grown[session_id])), *ids],
+            )
+        return outcomes
+
+    @staticmethod
+    def _stored_payload_keys(
+        conn: Connection, pushes: list[tuple[int, IncomingPayload]]
+    ) -> set[tuple[int, int, bytes]]:
+        """Which of these (session id, payload) the store holds already."""
+        if not pushes:
+            return set()
+        pairs = sorted({(session_id, payload.payload_id) for session_id, payload in pushes})
+        rows = conn.execute(
+            "SELECT session_id, payload_id, digest FROM payloads WHERE (session_id, payload_id)"
+            f" IN (VALUES {', '.join(['(?, ?)'] * len(pairs))})",
+            [value for pair in pairs for value in pair],
+        )
+        return {(int(r[0]), int(r[1]), bytes(r[2])) for r in rows}
+
+    @staticmethod
+    def _insert_payloads(
+        conn: Connection, rows: list[tuple[IncomingPayload, int, int]]
+    ) -> list[bool]:
+        """Insert (payload, session id, session created_at) rows in one statement; whether
+        each was inserted (not a copy of one stored meanwhile)."""
+        if not rows:
+            return []
+        values = []
+        for payload, session_id, created_at in rows:
+            s = payload.summary
+            values += [
+                session_id,
+                payload.payload_id,
+                payload.digest,
+                payload.source,
+                payload.received_at,
+                s.event_count,
+                s.first_event_at,
+                s.last_event_at,
+                int(s.has_full_snapshot),
+                payload.body,
+                created_at,
+            ]
+        new = {
+            (int(r[0]), int(r[1]), bytes(r[2]))
+            for r in conn.execute(
+                "INSERT INTO payloads (session_id, payload_id, digest, source, received_at,"
+                " event_count, first_event_at, last_event_at, has_full_snapshot, body,"
+                " session_created_at) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+                + " ON CONFLICT DO NOTHING RETURNING session_id, payload_id, digest",
+                values,
+            )
+        }
+        inserted = []
+        for payload, session_id, _ in rows:
+            key = (session_id, payload.payload_id, bytes(payload.digest))
+            inserted.append(key in new)
+            new.discard(key)  # a second copy in the same batch is a retry
+        return inserted
 
     async def session_size(self, secure_id: str) -> SessionSize | None:
         def read(conn: Connection) -> SessionSize | None:
