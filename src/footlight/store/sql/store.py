@@ -406,9 +406,10 @@ class SQLStore(
         if not pushes:
             return set()
         pairs = sorted({(session_id, payload.payload_id) for session_id, payload in pushes})
+        # OR, not a row value IN (VALUES ...): SQLite scans the table for that.
         rows = conn.execute(
-            "SELECT session_id, payload_id, digest FROM payloads WHERE (session_id, payload_id)"
-            f" IN (VALUES {', '.join(['(?, ?)'] * len(pairs))})",
+            "SELECT session_id, payload_id, digest FROM payloads WHERE "
+            + " OR ".join(["(session_id = ? AND payload_id = ?)"] * len(pairs)),
             [value for pair in pairs for value in pair],
         )
         return {(int(r[0]), int(r[1]), bytes(r[2])) for r in rows}
