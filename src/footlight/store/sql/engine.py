@@ -73,6 +73,7 @@ T = TypeVar("T")
 log = logging.getLogger("footlight.store")
 
 _MAX_BATCH = 256
+"""Writes in one group commit at most (pushes run together: see `Together`)."""
 _RETRIES = 3
 
 

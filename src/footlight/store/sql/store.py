@@ -1,9 +1,10 @@
 """SQLStore: the `Store` interface, on any engine that speaks its SQL (SQLite, PostgreSQL).
 
-Each method is one function run by the engine: a write on its writer (in its own savepoint
-of a group commit) or a read on a reader. The store's rules (idempotency keys, project
-checks, what is queued for processing) live in those functions, next to the SQL that
-enforces them, written once for both backends.
+Each method is one function run by the engine: a write on its writer (in a group commit,
+where one refused write undoes nothing of the others) or a read on a reader. The store's
+rules (idempotency keys, project checks, what is queued for processing) live in those
+functions, next to the SQL that enforces them, written once for both backends. Pushes also
+run together, a batch of them at once (`_append_together`).
 
 This module holds the store's lifecycle and ingest's session writes; the rest of the
 interface is mixed in by concern: `projects`, `processing` (the queue; its derived rows are
@@ -384,7 +385,7 @@ class SQLStore(
             if not was_inserted:
                 # Another node stored it since the check (PostgreSQL): a retry after all,
                 # and the room counted for it may have refused a push after it.
-                raise _Raced()
+                raise _Raced(f"payload {payload.payload_id} was stored meanwhile")
             outcomes[index] = (True, True)
             grown[session_id] = grown.get(session_id, 0) + len(payload.body)
             self._queued_payload(conn, session_id, payload.received_at)
@@ -406,7 +407,8 @@ class SQLStore(
         if not pushes:
             return set()
         pairs = sorted({(session_id, payload.payload_id) for session_id, payload in pushes})
-        # OR, not a row value IN (VALUES ...): SQLite scans the table for that.
+        # OR, not a row value IN (VALUES ...): SQLite scans the table for that. A batch holds
+        # at most 256 writes, well within SQLite's expression depth (1,000).
         rows = conn.execute(
             "SELECT session_id, payload_id, digest FROM payloads WHERE "
             + " OR ".join(["(session_id = ? AND payload_id = ?)"] * len(pairs)),
@@ -449,12 +451,7 @@ class SQLStore(
                 values,
             )
         }
-        inserted = []
-        for payload, session_id, _ in rows:
-            key = (session_id, payload.payload_id, bytes(payload.digest))
-            inserted.append(key in new)
-            new.discard(key)  # a second copy in the same batch is a retry
-        return inserted
+        return [(sid, payload.payload_id, bytes(payload.digest)) in new for payload, sid, _ in rows]
 
     async def session_size(self, secure_id: str) -> SessionSize | None:
         def read(conn: Connection) -> SessionSize | None:
