@@ -16,8 +16,8 @@ take it back from the event loop, so a statement saved is a wait saved.
 
 Writes of one kind can also be run together (`Together`): the batch's pushes are then one
 multi-row INSERT and a few statements in all, not a few each. The group's function decides
-each write's refusal before it writes anything, and hands back the ones it cannot decide, to
-run alone; any other failure of it makes the batch run again, each write alone.
+each write's refusal before it writes anything; any failure of it makes the batch run
+again, each write alone.
 
 One refused write must not undo its neighbours, yet almost no write is refused: a batch
 first runs without savepoints (a SAVEPOINT and its RELEASE were two of a push's six
@@ -195,21 +195,17 @@ class BatchEnd(Protocol):
         """Forget what this batch's writes left: its transaction was rolled back."""
 
 
-ALONE: Any = object()
-"""A `Together` function's outcome for a write it leaves to its own function."""
-
-
 @dataclass(frozen=True)
 class Together:
     """A write that may run with the others of its `run` in the same batch.
 
     `run(conn, items)` gets the `item` of each, in batch order, and returns, for each, its
-    outcome: (True, result), (False, StoreError) for a refusal, or `ALONE`. It must write
-    nothing for a write it refuses; a write it returns `ALONE` for then runs its own
-    function after the group. If `run` raises, the batch runs again with each write alone.
+    outcome: (True, result) or (False, StoreError) for a refusal. It must write nothing for
+    a write it refuses. If `run` raises, the batch runs again with each write alone (its
+    own function, which may well be `run` of its one item).
     """
 
-    run: Callable[[Connection, list[Any]], list[Any]]
+    run: Callable[[Connection, list[Any]], list[tuple[bool, Any]]]
     item: Any
 
 
@@ -380,8 +376,8 @@ class Writer:
                 self._roll_back(conn)
                 return None
             for job in batch:
-                decided = grouped.get(id(job), ALONE)
-                if decided is not ALONE:
+                decided = grouped.get(id(job))
+                if decided is not None:
                     outcomes.append(decided)
                     continue
                 if savepoints:
@@ -424,14 +420,14 @@ class Writer:
             raise
         return outcomes
 
-    def _run_together(self, conn: Connection, batch: list[_Job]) -> dict[int, Any]:
-        """Run the batch's writes that go together, a group at a time; each one's outcome
-        (or ALONE), by the id of its job."""
-        groups: dict[Callable[[Connection, list[Any]], list[Any]], list[_Job]] = {}
+    def _run_together(self, conn: Connection, batch: list[_Job]) -> dict[int, tuple[bool, Any]]:
+        """Run the batch's writes that go together, a group at a time; each one's outcome,
+        by the id of its job."""
+        groups: dict[Callable[[Connection, list[Any]], list[tuple[bool, Any]]], list[_Job]] = {}
         for job in batch:
             if job.together is not None:
                 groups.setdefault(job.together.run, []).append(job)
-        decided: dict[int, Any] = {}
+        decided: dict[int, tuple[bool, Any]] = {}
         for run, jobs in groups.items():
             if len(jobs) == 1:
                 continue  # alone anyway

@@ -43,7 +43,7 @@ from footlight.store.base import (
 from footlight.store.sql.access import Access, Engine, digest, require_project, session_id_of
 from footlight.store.sql.admin import AdminQueries
 from footlight.store.sql.assets import AssetQueries
-from footlight.store.sql.engine import ALONE, Connection, Together
+from footlight.store.sql.engine import Connection, Together
 from footlight.store.sql.intake import IntakeQueries
 from footlight.store.sql.operating import OperatingQueries
 from footlight.store.sql.processing import ProcessingQueries
@@ -92,49 +92,26 @@ _NO_LIMIT = 2**62
 
 
 class _Raced(Exception):
-    """A push another node stored between the check and the insert: the batch runs again,
-    each write alone, and finds it stored."""
+    """A push another node stored between the check and the insert, in a session where a
+    later push was refused for want of the room counted for it: the batch runs again, each
+    write alone, and finds it stored."""
 
 
-def _grow(conn: Connection, secure_id: str, size: int, limit: int) -> int | None:
-    """Add `size` to the session's stored bytes unless that passes `limit`; its id, or None
-    if it is full. Raises UnknownSession.
-
-    The check is the update itself, so pushes committed together (from other nodes too,
-    whose update waits for this row's lock) cannot pass the cap between them.
-    """
-    row = conn.execute(
-        "UPDATE session_sizes SET stored_bytes = stored_bytes + ?"
-        " WHERE session_id = (SELECT id FROM sessions WHERE secure_id = ?)"
-        " AND stored_bytes + ? <= ? RETURNING session_id",
-        (size, secure_id, size, limit),
-    ).fetchone()
-    if row is not None:
-        return int(row[0])
-    found = conn.execute(
-        "SELECT s.id, z.stored_bytes FROM sessions s"
-        " LEFT JOIN session_sizes z ON z.session_id = s.id WHERE s.secure_id = ?",
-        (secure_id,),
-    ).fetchone()
-    if found is None:
-        raise UnknownSession(secure_id)
-    if found[1] is not None:
-        return None
-    # A session written without initializeSession (straight into the database): count what
-    # it stores now, then try again.
-    conn.execute(
-        "INSERT INTO session_sizes (session_id, stored_bytes) SELECT ?,"
-        " coalesce(sum(length(body)), 0) FROM payloads WHERE session_id = ?",
-        (found[0], found[0]),
+def _session_sizes(conn: Connection, ids: list[int]) -> dict[int, int]:
+    """These sessions' stored bytes, by id (those without a count left out); on PostgreSQL
+    their rows locked until the transaction ends, so pushes of other nodes to the same
+    sessions wait, and none passes a cap between the check and the update."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    # Where write transactions exclude each other (SQLite) a read is enough.
+    sizes = (
+        f"UPDATE session_sizes SET stored_bytes = stored_bytes WHERE session_id IN ({marks})"
+        " RETURNING session_id, stored_bytes"
+        if conn.exclusive
+        else f"SELECT session_id, stored_bytes FROM session_sizes WHERE session_id IN ({marks})"
     )
-    return _grow(conn, secure_id, size, limit)
-
-
-def _stored_bytes(conn: Connection, session_id: int) -> int:
-    row = conn.execute(
-        "SELECT stored_bytes FROM session_sizes WHERE session_id = ?", (session_id,)
-    ).fetchone()
-    return 0 if row is None else int(row[0])
+    return {int(r[0]): int(r[1]) for r in conn.execute(sizes, ids)}
 
 
 def _bool(value: bool | None) -> int | None:
@@ -261,56 +238,16 @@ class SQLStore(
     async def append_payload(
         self, secure_id: str, payload: IncomingPayload, max_session_bytes: int | None = None
     ) -> bool:
-        s = payload.summary
-        size = len(payload.body)
         limit = _NO_LIMIT if max_session_bytes is None else max_session_bytes
+        item = (secure_id, payload, limit)
 
         def append(conn: Connection) -> bool:
-            session_id = _grow(conn, secure_id, size, limit)
-            if session_id is None:
-                found = conn.execute(
-                    "SELECT p.session_id FROM payloads p JOIN sessions s ON s.id = p.session_id"
-                    " WHERE s.secure_id = ? AND p.payload_id = ? AND p.digest = ?",
-                    (secure_id, payload.payload_id, payload.digest),
-                ).fetchone()
-                if found is not None:
-                    return False  # a retry of a payload it stores: answered like any retry
-                full = conn.execute(
-                    "SELECT id FROM sessions WHERE secure_id = ?", (secure_id,)
-                ).fetchone()
-                raise SessionFull(secure_id, _stored_bytes(conn, int(full[0])), size, limit)
-            cur = conn.execute(
-                "INSERT INTO payloads (session_id, payload_id, digest, source,"
-                " received_at, event_count, first_event_at, last_event_at, has_full_snapshot,"
-                " body, session_created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " (SELECT created_at FROM sessions WHERE id = ?)) ON CONFLICT DO NOTHING",
-                (
-                    session_id,
-                    payload.payload_id,
-                    payload.digest,
-                    payload.source,
-                    payload.received_at,
-                    s.event_count,
-                    s.first_event_at,
-                    s.last_event_at,
-                    int(s.has_full_snapshot),
-                    payload.body,
-                    session_id,
-                ),
-            )
-            if cur.rowcount != 1:
-                # A retry of a stored payload (rare): it adds nothing.
-                conn.execute(
-                    "UPDATE session_sizes SET stored_bytes = stored_bytes - ? WHERE session_id = ?",
-                    (size, session_id),
-                )
-                return False
-            self._queued_payload(conn, session_id, payload.received_at)
-            return True
+            [(stored, value)] = self._append_together(conn, [item])
+            if not stored:
+                raise value
+            return bool(value)
 
-        return await self._write(
-            append, Together(self._append_together, (secure_id, payload, limit))
-        )
+        return await self._write(append, Together(self._append_together, item))
 
     def _queued_payload(self, conn: Connection, session_id: int, at: int) -> None:
         self._schedule("session", session_id, at)
@@ -319,17 +256,16 @@ class SQLStore(
 
     def _append_together(
         self, conn: Connection, items: list[tuple[str, IncomingPayload, int]]
-    ) -> list[Any]:
-        """`append_payload` for a batch's pushes at once (see engine.Together): the same
-        outcome for each as one after the other, in five statements for all.
+    ) -> list[tuple[bool, Any]]:
+        """`append_payload` for pushes in batch order, each decided as one after the other
+        would be (alone, or a batch's pushes together: see engine.Together), in five
+        statements for all.
 
         The sessions and their sizes are read (on PostgreSQL the size rows locked, by an
         UPDATE that changes nothing, as `locked_version` does), then which of the pushes are
-        stored already. Each push is then decided in batch order: a retry of a stored payload
-        (or of an earlier push here) adds nothing, one that fits under its session's cap is
-        inserted, one that does not is refused. The inserts are one statement, and the sizes
-        grow in one more. A session stored without initializeSession (no size row) is left
-        to `append_payload`'s own write, which counts it.
+        stored already. A retry of a stored payload (or of an earlier push here) adds
+        nothing, a push that fits under its session's cap is inserted, one that does not is
+        refused. The inserts are one statement, and the sizes grow in one more.
         """
         secure_ids = sorted({secure_id for secure_id, _, _ in items})
         sessions = {
@@ -341,52 +277,56 @@ class SQLStore(
             )
         }
         ids = sorted({session_id for session_id, _ in sessions.values()})
-        marks = ", ".join("?" * len(ids))
-        # Where write transactions exclude each other (SQLite) a read is enough.
-        sizes = (
-            f"UPDATE session_sizes SET stored_bytes = stored_bytes WHERE session_id IN ({marks})"
-            " RETURNING session_id, stored_bytes"
-            if conn.exclusive
-            else f"SELECT session_id, stored_bytes FROM session_sizes WHERE session_id IN ({marks})"
-        )
-        stored = {int(r[0]): int(r[1]) for r in conn.execute(sizes, ids)} if ids else {}
+        stored = _session_sizes(conn, ids)
+        if uncounted := [session_id for session_id in ids if session_id not in stored]:
+            # Sessions written without initializeSession (straight into the database): what
+            # they store is counted once, whatever becomes of these pushes.
+            for session_id in uncounted:
+                conn.execute(
+                    "INSERT INTO session_sizes (session_id, stored_bytes) SELECT ?,"
+                    " coalesce(sum(length(body)), 0) FROM payloads WHERE session_id = ?"
+                    " ON CONFLICT (session_id) DO NOTHING",
+                    (session_id, session_id),
+                )
+            stored.update(_session_sizes(conn, uncounted))
         known = [
             (sessions[secure_id][0], payload)
             for secure_id, payload, _ in items
-            if secure_id in sessions and sessions[secure_id][0] in stored
+            if secure_id in sessions
         ]
         seen = self._stored_payload_keys(conn, known)
-        outcomes: list[Any] = [ALONE] * len(items)
+        outcomes: list[tuple[bool, Any]] = []
         fits: list[int] = []
+        refused_full: set[int] = set()
         for index, (secure_id, payload, limit) in enumerate(items):
             found = sessions.get(secure_id)
             if found is None:
-                outcomes[index] = (False, UnknownSession(secure_id))
+                outcomes.append((False, UnknownSession(secure_id)))
                 continue
             session_id = found[0]
-            if session_id not in stored:
-                continue  # stored without initializeSession: its size is counted alone
             key = (session_id, payload.payload_id, bytes(payload.digest))
             size = len(payload.body)
             if key in seen:
-                outcomes[index] = (True, False)  # a retry of a payload it stores
+                outcomes.append((True, False))  # a retry of a payload it stores
             elif stored[session_id] + size <= limit:
                 stored[session_id] += size
                 seen.add(key)
                 fits.append(index)
+                outcomes.append((True, True))
             else:
-                full = SessionFull(secure_id, stored[session_id], size, limit)
-                outcomes[index] = (False, full)
+                refused_full.add(session_id)
+                outcomes.append((False, SessionFull(secure_id, stored[session_id], size, limit)))
         rows = [(items[i][1], *sessions[items[i][0]]) for i in fits]
         grown: dict[int, int] = {}
         for index, was_inserted in zip(fits, self._insert_payloads(conn, rows), strict=True):
             _, payload, _ = items[index]
             session_id = sessions[items[index][0]][0]
             if not was_inserted:
-                # Another node stored it since the check (PostgreSQL): a retry after all,
-                # and the room counted for it may have refused a push after it.
-                raise _Raced(f"payload {payload.payload_id} was stored meanwhile")
-            outcomes[index] = (True, True)
+                # Another node stored it since the check (PostgreSQL): a retry after all.
+                if session_id in refused_full:
+                    raise _Raced(f"payload {payload.payload_id} was stored meanwhile")
+                outcomes[index] = (True, False)
+                continue
             grown[session_id] = grown.get(session_id, 0) + len(payload.body)
             self._queued_payload(conn, session_id, payload.received_at)
         if grown:
