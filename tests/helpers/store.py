@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 import psycopg
 
-from footlight.store import Project, SessionRecord, SQLiteStore, SQLStore
+from footlight.core.payload import PayloadSummary
+from footlight.store import IncomingPayload, Project, SessionRecord, SQLiteStore, SQLStore
 from footlight.store.postgres import PostgresStore
 from tests.helpers.inspection import session_record
 
@@ -131,3 +132,16 @@ def decoded_payloads(record: SessionRecord) -> list[dict[str, Any]]:
 
 def new_project(server: Server, name: str) -> Project:
     return with_store(server.data_dir, lambda store: store.create_project(name))
+
+
+def push_of(payload_id: int, content: bytes, compresslevel: int = 9) -> IncomingPayload:
+    """A push of `content` as a store test hands it in: its first 16 bytes are its digest
+    (tests choose contents that differ there), one event, received at a fixed time."""
+    return IncomingPayload(
+        payload_id=payload_id,
+        digest=content[:16],
+        source="compressed",
+        received_at=1_700_000_000_000 + payload_id,
+        summary=PayloadSummary(1, 1, 1, False),
+        body=gzip.compress(content, mtime=0, compresslevel=compresslevel),
+    )

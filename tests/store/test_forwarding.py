@@ -15,7 +15,6 @@ its acceptors, and stopping `footlight serve` stops them all.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import os
 import signal
 import threading
@@ -27,7 +26,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from footlight.core.payload import PayloadSummary
 from footlight.errors import SessionFull, StoreUnavailable, UnknownProject, UnknownSession
 from footlight.store import IncomingPayload, NewSession, SessionField, SQLiteStore, SQLStore
 from footlight.store.base import Feedback
@@ -35,19 +33,11 @@ from footlight.store.forwarding import ForwardedIngestStore, WriteService
 from footlight.store.postgres import PostgresStore
 from tests.helpers.graphql import compress, init_session, make_payload, push
 from tests.helpers.servers import Server, client_of, start_server
-from tests.helpers.store import db_rows, fresh_database
+from tests.helpers.store import db_rows, fresh_database, push_of
 
 
 def _payload(payload_id: int, size: int = 10) -> IncomingPayload:
-    content = f'{{"payload":{payload_id},"pad":"{"x" * size}"}}'.encode()
-    return IncomingPayload(
-        payload_id=payload_id,
-        digest=content[:16],
-        source="compressed",
-        received_at=1_700_000_000_000 + payload_id,
-        summary=PayloadSummary(1, 1, 1, False),
-        body=gzip.compress(content, mtime=0),
-    )
+    return push_of(payload_id, f'{{"payload":{payload_id},"pad":"{"x" * size}"}}'.encode())
 
 
 @asynccontextmanager

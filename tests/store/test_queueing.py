@@ -10,29 +10,19 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from footlight.store import SQLiteStore, SQLStore
+from footlight.store import SQLStore
 from footlight.store.base import JobKind
-from footlight.store.postgres import PostgresStore
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.queueing import Rule
-from tests.helpers.store import fresh_database, using
+from tests.helpers.store import using
 
 MAX_DELAY_MS = 300_000
 OFFSET = 1_000_000
 """The one-at-a-time statements queue keys this far above the merged ones."""
-
-
-@pytest.fixture
-def new_store(backend: str, tmp_path: Path) -> Callable[[], SQLStore]:
-    if backend == "sqlite":
-        return lambda: SQLiteStore(tmp_path)
-    url = fresh_database()
-    return lambda: PostgresStore(url)
 
 
 def one_at_a_time(

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import random
 import sqlite3
 import threading
@@ -44,9 +43,14 @@ import pytest
 
 from footlight import metrics
 from footlight.api.auth import hash_token
-from footlight.core.payload import PayloadSummary
 from footlight.core.records import ConsoleMessage
-from footlight.errors import ReadTimeout, StoreError, StoreUnavailable, TooManyFields
+from footlight.errors import (
+    ReadTimeout,
+    SessionFull,
+    StoreError,
+    StoreUnavailable,
+    TooManyFields,
+)
 from footlight.store import IncomingPayload, NewSession, SessionField, SQLiteStore, SQLStore
 from footlight.store.base import (
     Derived,
@@ -59,22 +63,13 @@ from footlight.store.postgres import PostgresStore
 from footlight.store.sql.engine import Connection
 from footlight.store.sqlite import DB_FILE
 from tests.helpers.inspection import session_console, session_record
-from tests.helpers.store import BACKENDS, fresh_database, using
+from tests.helpers.store import BACKENDS, fresh_database, push_of, using
 
 T = TypeVar("T")
 
 postgres_only = pytest.mark.skipif(
     "postgresql" not in BACKENDS, reason="PostgreSQL is not among FOOTLIGHT_TEST_BACKENDS"
 )
-
-
-@pytest.fixture
-def new_store(backend: str, tmp_path: Path) -> Callable[[], SQLStore]:
-    """Makes a store (not yet opened) on a fresh database of the test's backend."""
-    if backend == "sqlite":
-        return lambda: SQLiteStore(tmp_path)
-    url = fresh_database()
-    return lambda: PostgresStore(url)
 
 
 @pytest.fixture
@@ -274,14 +269,7 @@ async def test_a_write_refused_after_it_wrote_alone_in_its_batch_leaves_nothing(
 
 def drawn_push(draw: random.Random, payload_id: int) -> IncomingPayload:
     content = bytes(draw.randrange(97, 100) for _ in range(draw.choice([200, 600, 900])))
-    return IncomingPayload(
-        payload_id=payload_id,
-        digest=content[:16],
-        source="compressed",
-        received_at=1_700_000_000_000 + payload_id,
-        summary=PayloadSummary(1, 1, 1, False),
-        body=gzip.compress(content, mtime=0, compresslevel=0),
-    )
+    return push_of(payload_id, content, compresslevel=0)
 
 
 async def stored_state(store: SQLStore) -> dict[str, Any]:
@@ -378,6 +366,31 @@ async def test_pushes_committed_together_end_as_they_do_one_after_the_other(
     assert any(isinstance(r, tuple) and r[0] == "SessionFull" for r in expected[0])
     assert False in expected[0]
     assert True in expected[0]
+
+
+@pytest.mark.anyio
+async def test_a_session_without_its_size_counted_is_counted_before_its_next_push(
+    new_store: Callable[[], SQLStore],
+) -> None:
+    """A session written without initializeSession has no size row: its next push counts
+    what it stores first, so the cap holds for it too."""
+
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        await store.initialize_session(new_session("old"))
+        first = payload(1)
+        assert await store.append_payload("old", first, 10_000) is True
+        await store.engine.write(lambda conn: conn.execute("DELETE FROM session_sizes"))
+        cap = 2 * len(first.body) - 1
+
+        with pytest.raises(SessionFull) as refused:
+            await store.append_payload("old", payload(2), cap)
+
+        assert refused.value.stored_bytes == len(first.body)
+        assert await store.append_payload("old", payload(2), 10_000) is True
+        assert (await stored_state(store))["sizes"] == [("old", len(first.body) * 2)]
+
+    await using(new_store(), scenario)
 
 
 # -- closing ---------------------------------------------------------------------------------------
@@ -573,15 +586,7 @@ async def two_nodes(scenario: Callable[[str, SQLStore, SQLStore], Awaitable[None
 
 
 def payload(payload_id: int) -> IncomingPayload:
-    content = f'{{"payload":{payload_id}}}'.encode()
-    return IncomingPayload(
-        payload_id=payload_id,
-        digest=content,
-        source="compressed",
-        received_at=1_700_000_000_000 + payload_id,
-        summary=PayloadSummary(0, None, None, False),
-        body=gzip.compress(content, mtime=0),
-    )
+    return push_of(payload_id, f'{{"payload":{payload_id}}}'.encode())
 
 
 @postgres_only
