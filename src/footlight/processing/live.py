@@ -106,16 +106,15 @@ class LiveSessions:
             first, more = start.page, start.more
         deriver = followed.deriver
         through = _place(first[-1]) if first else followed.through
-        pages = [first] if first else []
+        last = first  # fed with the take, in one trip to a thread, unless a page follows
         while more:
             page = await self._store.session_payloads(job.key, through, self._page_bytes)
             if not page:
                 break
             through = _place(page[-1])
-            if pages:
-                await asyncio.to_thread(self._read, deriver, pages.pop(), since)
-            pages.append(page)
-        derived = await asyncio.to_thread(self._read_and_take, deriver, pages, since, job, through)
+            await asyncio.to_thread(self._read, deriver, last, since)
+            last = page
+        derived = await asyncio.to_thread(self._read_and_take, deriver, last, since, job, through)
         followed.through = through
         return derived, since, followed
 
@@ -123,14 +122,13 @@ class LiveSessions:
     def _read_and_take(
         cls,
         deriver: SessionDeriver,
-        pages: list[list[StoredPayload]],
+        page: list[StoredPayload],
         since: PayloadKey | None,
         job: Job,
         through: PayloadKey | None,
     ) -> Derived:
-        """Feed the last pages and take what the run derived, in one trip to a thread."""
-        while pages:
-            cls._read(deriver, pages.pop(0), since)
+        """Feed the last page and take what the run derived."""
+        cls._read(deriver, page, since)
         return deriver.take(job.origin, through)
 
     @staticmethod
