@@ -54,6 +54,7 @@ from footlight.errors import (
 from footlight.store import IncomingPayload, NewSession, SessionField, SQLiteStore, SQLStore
 from footlight.store.base import (
     Derived,
+    JobKind,
     PageVisit,
     ProcessingTiming,
     SessionQuery,
@@ -804,5 +805,49 @@ async def test_a_live_run_that_finds_the_session_processed_meanwhile_writes_noth
         assert [m.message for m in await session_console(store, "live")] == ["derived"]
         [queued] = await store.claim_jobs("node", 2**50, 60_000, 10)
         assert (queued.kind, queued.key) == ("live", session.id)
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_claims_take_due_jobs_in_due_order_past_leased_ones(
+    new_store: Callable[[], SQLStore],
+) -> None:
+    """Through the due-time index (SQLite is told to use it: `Connection.by_due`), a claim
+    still takes the due jobs of its kinds that were due first, past the ones leased,
+    quarantined, of other kinds or not yet due."""
+    store = new_store()
+    await store.open()
+    try:
+        rows = [
+            ("live", 1, 500, None, None),  # leased until after now
+            ("session", 2, 100, None, 10**15),  # quarantined
+            ("assets", 3, 50, None, None),  # a kind not claimed here
+            ("live", 4, 900, None, None),
+            ("session", 5, 300, None, None),
+            ("otlp", 6, 2_000, None, None),  # not due
+            ("live", 7, 200, None, None),
+        ]
+
+        def queue(conn: Connection) -> None:
+            for kind, key, due, _, quarantined in rows:
+                conn.execute(
+                    "INSERT INTO processing_queue (kind, key, version, first_enqueued_at,"
+                    " due_at, quarantined_at) VALUES (?, ?, 1, 0, ?, ?)",
+                    (kind, key, due, quarantined),
+                )
+            conn.execute(
+                "UPDATE processing_queue SET lease_owner = 'other', lease_until = 5000"
+                " WHERE key = 1"
+            )
+
+        await store.engine.write(queue)
+        kinds: tuple[JobKind, ...] = ("session", "live", "otlp")
+        first = await store.claim_jobs("me", 1_000, 60_000, 2, kinds)
+        # The two due first (in no particular order: as the UPDATE met them).
+        assert {(job.kind, job.key) for job in first} == {("live", 7), ("session", 5)}
+        rest = await store.claim_jobs("me", 1_000, 60_000, 10, kinds)
+        assert [(job.kind, job.key) for job in rest] == [("live", 4)]
+        assert await store.claim_jobs("me", 1_000, 60_000, 10, kinds) == []
     finally:
         await store.close()

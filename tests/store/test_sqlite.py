@@ -45,7 +45,9 @@ from footlight.store import (
     SessionRecord,
     SQLiteStore,
 )
+from footlight.store.sql.processing import claim_statement
 from footlight.store.sqlite import DB_FILE, migrations
+from footlight.store.sqlite.engine import SQLiteConnection
 from tests.helpers.inspection import backend_errors, session_record
 from tests.helpers.store import using
 
@@ -561,3 +563,21 @@ def test_check_writable_reports_a_disk_that_refuses_writes(tmp_path: Path) -> No
     assert before == "before writable"
     assert refused.startswith("refused unavailable: SQLite write failed"), refused
     assert after == "after writable"
+
+
+@pytest.mark.anyio
+async def test_a_claim_reads_only_the_due_jobs(tmp_path: Path) -> None:
+    """SQLite's planner, without statistics, would take the queue's primary key for the kinds
+    and sort every job queued (~0.6 ms with 4,000, at every claim); the claim reads the due
+    ones through their index instead, and sorts nothing."""
+    await using(SQLiteStore(tmp_path), nothing)  # the schema
+    with contextlib.closing(sqlite3.connect(tmp_path / DB_FILE)) as raw:
+        statement = claim_statement(SQLiteConnection(raw), 3)
+        plan = " | ".join(
+            str(step[3])
+            for step in raw.execute(
+                f"EXPLAIN QUERY PLAN {statement}", ("me", 2, 1, 1, "session", "live", "otlp", 1)
+            )
+        )
+    assert "USING INDEX processing_due (due_at<?)" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan

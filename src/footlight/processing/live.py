@@ -101,7 +101,9 @@ class LiveSessions:
             return Derived(job.origin, through=since), since, followed
         if followed is None:
             followed = _Followed(SessionDeriver(start.session, job.origin, self._limits), None)
-            first, more = [], True
+            # The session's first run has read its beginning already; any other reads it
+            # again from there.
+            first, more = (start.page, start.more) if since is None else ([], True)
         else:
             first, more = start.page, start.more
         deriver = followed.deriver

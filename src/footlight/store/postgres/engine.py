@@ -122,6 +122,7 @@ def _placeholders(sql: str) -> str:
 
 class PostgresConnection:
     skip_locked = "FOR UPDATE SKIP LOCKED"
+    by_due = ""
     exclusive = f"SELECT pg_advisory_xact_lock({_EXCLUSIVE_LOCK})"
 
     def __init__(self, raw: psycopg.Connection[Row]) -> None:

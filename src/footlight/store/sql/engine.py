@@ -94,6 +94,12 @@ class Connection(Protocol):
     skip_locked: str
     """A claim's row-lock clause: "FOR UPDATE SKIP LOCKED" where rows can be locked."""
 
+    by_due: str
+    """How a claim reads the processing queue: through its due-time index. SQLite's planner,
+    without statistics, takes the primary key for `kind IN (...)` and sorts every queued job
+    of those kinds, ~0.6 ms with 4,000 queued, where the index reads only the due ones
+    (~20 µs). "" where the planner chooses from statistics (PostgreSQL)."""
+
     exclusive: str
     """A statement after which the rest of the write transaction runs alone among the
     transactions (of any process) that ran it too; "" where write transactions already

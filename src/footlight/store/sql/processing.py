@@ -125,6 +125,19 @@ def finish_run(conn: Connection, job: Job, version: int) -> bool:
     return False
 
 
+def claim_statement(conn: Connection, kinds: int) -> str:
+    """The claim of due jobs of `kinds` kinds: parameters owner, lease end, now twice, the
+    kinds, the limit."""
+    return (
+        "UPDATE processing_queue SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+        " WHERE (kind, key) IN (SELECT kind, key FROM processing_queue"
+        f" {conn.by_due} WHERE due_at <= ?"
+        " AND (lease_until IS NULL OR lease_until < ?) AND quarantined_at IS NULL"
+        f" AND kind IN ({', '.join('?' * kinds)}) ORDER BY due_at LIMIT ? {conn.skip_locked})"
+        " RETURNING kind, key, version, attempts"
+    )
+
+
 class ProcessingQueries(Access):
     async def claim_jobs(
         self,
@@ -143,16 +156,9 @@ class ProcessingQueries(Access):
         resets both (`complete_job`, `fail_job`).
         """
 
-        of_kinds = ", ".join("?" * len(kinds))
-
         def claim(conn: Connection) -> list[Job]:
             rows = conn.execute(
-                "UPDATE processing_queue SET lease_owner = ?, lease_until = ?,"
-                " attempts = attempts + 1"
-                " WHERE (kind, key) IN (SELECT kind, key FROM processing_queue WHERE due_at <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?) AND quarantined_at IS NULL"
-                f" AND kind IN ({of_kinds}) ORDER BY due_at LIMIT ? {conn.skip_locked})"
-                " RETURNING kind, key, version, attempts",
+                claim_statement(conn, len(kinds)),
                 (owner, now + lease_ms, now, now, *kinds, limit),
             ).fetchall()
             jobs = [Job(r["kind"], r["key"], r["version"], r["attempts"]) for r in rows]

@@ -217,6 +217,7 @@ class SQLiteConnection:
     """A sqlite3 connection as the store's functions use it (see sql.engine.Connection)."""
 
     skip_locked = ""
+    by_due = "INDEXED BY processing_due"
     exclusive = ""  # BEGIN IMMEDIATE: one write transaction at a time already
 
     def __init__(self, raw: sqlite3.Connection) -> None:
