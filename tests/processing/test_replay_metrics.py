@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import msgspec
@@ -31,6 +32,7 @@ from footlight.processing.replay_metrics import (
     RAGE_CLICK_WINDOW_MS,
     Interval,
     RageClick,
+    ReplayAccumulator,
     ReplayMetrics,
     replay_metrics,
 )
@@ -558,3 +560,113 @@ def test_malformed_events_are_skipped() -> None:
     assert (m.first_event_at, m.last_event_at) == (T0, T0 + 2000)
     assert m.length_ms == 1999
     assert sum(m.event_counts) == 5 + 3  # 5 clicks + 3 Custom events in range
+
+
+# --- the activity summary, taken again and again as a live session grows -------------------
+
+
+def _defined_intervals(start: int, end: int, points: list[int]) -> tuple[Interval, ...]:
+    """Steps 1-5 of the module docstring, written out one gap at a time."""
+
+    def coalesce(intervals: list[Interval]) -> list[Interval]:
+        out: list[Interval] = []
+        for i in intervals:
+            if out and out[-1].active == i.active:
+                out[-1] = Interval(out[-1].start, i.end, i.active)
+            else:
+                out.append(i)
+        return out
+
+    distinct = sorted({start, end, *points})
+    gaps = [Interval(a, b, b - a <= 10_000) for a, b in pairwise(distinct)]
+    length = end - start
+    merged = coalesce(
+        [
+            Interval(i.start, i.end, i.active or (i.end - i.start) * 50 < length)
+            for i in coalesce(gaps)
+        ]
+    )
+    if len(merged) == 1:
+        merged = [Interval(start, end, True)]
+    week = 7 * DAY_MS
+    return tuple(
+        coalesce([Interval(i.start, i.end, i.active and i.end - i.start <= week) for i in merged])
+    )
+
+
+def _defined_histogram(start: int, length: int, stamps: list[int]) -> tuple[int, ...]:
+    counts = [0] * 100
+    for t in stamps:
+        counts[min(99, (t - start) * 100 // length)] += 1
+    return tuple(counts)
+
+
+def _drawn_payloads(rng: random.Random) -> list[list[RrwebEvent]]:
+    """A session's payloads: interactions with short gaps, idle stretches, repeated and
+    late (out-of-order) timestamps, Custom events, and its FullSnapshot late or early."""
+    t = T0
+    payloads: list[list[RrwebEvent]] = []
+    for n in range(rng.randint(1, 40)):
+        batch: list[RrwebEvent] = []
+        if n == rng.choice([0, 0, 1, 3]):
+            batch.append(full_snapshot(t - rng.choice([0, 0, 20_000])))
+        for _ in range(rng.randint(0, 30)):
+            t += rng.choice([0, 1, 50, 400, 3_000, 9_999, 10_000, 10_001, 45_000, 600_000])
+            late = t - rng.randint(0, 60_000) if rng.random() < 0.05 else t
+            kind = rng.random()
+            if kind < 0.7:
+                batch.append(mouse_move(late))
+            elif kind < 0.8:
+                batch.append(text_input(late))
+            elif kind < 0.9:
+                batch.append(custom(late, "track", {"n": 1}))
+            else:
+                batch.append(mutation(late))
+        payloads.append(batch)
+    return payloads
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_summaries_taken_as_a_session_grows_match_the_definition(seed: int) -> None:
+    """A live session's summary is taken after every few payloads; `result` keeps the
+    interactions in time order between calls to slice and bisect them. Each summary must
+    be what the definition gives for the events so far."""
+    rng = random.Random(seed)
+    accumulator = ReplayAccumulator()
+    seen: list[RrwebEvent] = []
+    for batch in _drawn_payloads(rng):
+        for e in batch:
+            accumulator.add(e)
+        seen.extend(batch)
+        got = accumulator.result()
+        fulls = [int(e.timestamp) for e in seen if e.type == 2]
+        incrementals = [int(e.timestamp) for e in seen if e.type == 3]
+        if not fulls or not incrementals or max(incrementals) <= min(fulls):
+            assert got.intervals == ()
+            assert got.event_counts == ()
+            continue
+        start, end = min(fulls), max(incrementals)
+        interactions = [
+            int(e.timestamp)
+            for e in seen
+            if e.type == 3 and e.timestamp >= start and json_source(e) in (1, 5)
+        ]
+        customs = [int(e.timestamp) for e in seen if e.type == 5 and start <= e.timestamp <= end]
+        assert got.user_interaction_count == len(interactions)
+        assert got.intervals == _defined_intervals(start, end, interactions)
+        assert got.event_counts == _defined_histogram(start, end - start, interactions + customs)
+        assert got.active_ms == sum(i.end - i.start for i in got.intervals if i.active)
+
+
+def json_source(e: RrwebEvent) -> int | None:
+    source = msgspec.json.decode(e.data).get("source")
+    return source if isinstance(source, int) else None
+
+
+@pytest.mark.parametrize("length", [1_001, 997, 150, 100, 99])
+def test_event_counts_put_every_millisecond_in_its_exact_bucket(length: int) -> None:
+    """An interaction at every millisecond of a session whose bucket edges fall between
+    milliseconds: each lands in bucket (t - start) * 100 // length, the end in the last."""
+    events = [full_snapshot(T0), *(mouse_move(T0 + t) for t in range(length + 1))]
+    got = replay_metrics(events)
+    assert got.event_counts == _defined_histogram(T0, length, [T0 + t for t in range(length + 1)])
