@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
-from load import WrkResult
+from load import LATE_MS, WrkResult
 from report import commit, machine
 
 
@@ -81,12 +81,14 @@ def print_results(results: Results, args: argparse.Namespace) -> None:
         (
             "footlight p50 / p99 at half rate (ms)",
             f"{r.footlight_half_rate.p50_ms:.1f} / {r.footlight_half_rate.p99_ms:.1f}"
-            f" ({r.footlight_half_rate.requests_per_second:,.0f} requests/s)",
+            f" ({r.footlight_half_rate.requests_per_second:,.0f} requests/s;"
+            f" {r.footlight_half_rate.late_sends} sent > {LATE_MS} ms late)",
         ),
         (
             "footlight p50 / p99 at a quarter of it (ms)",
             f"{r.footlight_quarter_rate.p50_ms:.1f} / {r.footlight_quarter_rate.p99_ms:.1f}"
-            f" ({r.footlight_quarter_rate.requests_per_second:,.0f} requests/s)",
+            f" ({r.footlight_quarter_rate.requests_per_second:,.0f} requests/s;"
+            f" {r.footlight_quarter_rate.late_sends} sent > {LATE_MS} ms late)",
         ),
         ("footlight peak RSS (MB)", f"{r.peak_rss_mb:.0f}"),
         ("cold start (ms)", f"{r.cold_start_ms:.0f}"),
