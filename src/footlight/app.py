@@ -133,6 +133,7 @@ class FootlightApp:
             session_delay_seconds=settings.session_inactivity_seconds,
             live_delay_seconds=settings.live_delay_seconds,
             live_followed_sessions=settings.live_followed_sessions,
+            live_followed_bytes=settings.live_followed_bytes,
         )
         # Asset capture waits on other sites: a loop of its own, so it never holds up the
         # processing of sessions.

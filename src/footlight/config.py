@@ -164,11 +164,13 @@ class Settings:
     """A recording session's console, network, errors, pages and summary are derived this
     long after the first payload since the last such run (footlight.processing.live); None
     (`off`) leaves them to the finished session's processing."""
-    live_followed_sessions: int = 32
+    live_followed_sessions: int = 10_000
     """Live sessions whose derivation state each process keeps between runs (replay metrics
-    and counts, not rows: up to ~8 bytes per user-interaction event, so at most about 4 MB
-    each under max_activity_events_per_session); one it no longer keeps is read again up to
-    where it was."""
+    and counts, not rows); one it no longer keeps is read again up to where it was, on every
+    run, so this should cover the sessions recording at once."""
+    live_followed_bytes: int = 64 * MiB
+    """What that state may weigh in all: ~4 KB a session, plus ~8 bytes per user-interaction
+    event (up to ~4 MB for one session under max_activity_events_per_session)."""
     live_quiet_seconds: float = 15.0
     """A recording with no new input for this long is no longer shown as live."""
     follow_wait_seconds: float = 20.0
@@ -467,6 +469,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "live_followed_sessions",
         _positive_int,
         "Live sessions whose derivation state a process keeps between runs.",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_LIVE_FOLLOWED_BYTES",
+        "live_followed_bytes",
+        _positive_int,
+        "Bytes of live derivation state a process keeps between runs, in all.",
     ),
     SettingSpec(
         "FOOTLIGHT_LIVE_QUIET_SECONDS",

@@ -313,14 +313,81 @@ async def test_runs_reading_a_payload_a_page_show_each_push_once(
         await store.ensure_default_project()
         await store.initialize_session(NewSession("paged", 1, now_ms()))
         limits = DerivationLimits()
-        followed = LiveSessions(store, limits, max_followed=4, page_bytes=1)
+        followed = LiveSessions(
+            store, limits, max_followed=4, max_followed_bytes=1 << 20, page_bytes=1
+        )
         await run_live(followed, range(0, 2))
         await run_live(followed, range(2, 6))
-        await run_live(LiveSessions(store, limits, max_followed=4, page_bytes=1), range(6, 9))
+        again = LiveSessions(
+            store, limits, max_followed=4, max_followed_bytes=1 << 20, page_bytes=1
+        )
+        await run_live(again, range(6, 9))
 
         view = await store.session_view("paged")
         assert view is not None
         assert view.summary is not None
         assert view.summary.payload_count == len(texts)
+
+    await using(store, scenario)
+
+
+class _CountingRereads:
+    """A store whose reads of a session from its start (what a live run that does not
+    follow the session does to catch up) are counted."""
+
+    def __init__(self, store: SQLStore) -> None:
+        self.store = store
+        self.rereads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def session_payloads(self, session_id: int, after: Any, max_bytes: int) -> Any:
+        self.rereads += after is None
+        return await self.store.session_payloads(session_id, after, max_bytes)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("max_followed", "max_followed_bytes", "rereads"),
+    [(3, 1 << 20, 0), (1, 1 << 20, 2), (3, 1, 3)],
+    ids=["all-followed", "one-followed", "no-room"],
+)
+async def test_sessions_followed_between_runs_are_not_read_again(
+    backend: str, tmp_path: Path, max_followed: int, max_followed_bytes: int, rereads: int
+) -> None:
+    """Three sessions recording at once, two runs each. A process that keeps their derivers
+    runs the second from where the first ended; past `max_followed` or `max_followed_bytes`
+    it forgets the ones run longest ago and reads them again from their start. Either way
+    each run shows every message once."""
+    store = SQLiteStore(tmp_path) if backend == "sqlite" else PostgresStore(fresh_database())
+    ids = ["s0", "s1", "s2"]
+
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        for secure_id in ids:
+            await store.initialize_session(NewSession(secure_id, 1, now_ms()))
+        counting = _CountingRereads(store)
+        live = LiveSessions(
+            counting,  # the store, its rereads counted
+            DerivationLimits(),
+            max_followed=max_followed,
+            max_followed_bytes=max_followed_bytes,
+            page_bytes=1 << 20,
+        )
+        for round_ in range(2):
+            for secure_id in ids:
+                text = f"{secure_id} message {round_}"
+                assert await store.append_payload(secure_id, _push_of(round_, text)) is True
+            jobs = await store.claim_jobs("test", now_ms() + 60_000, 30_000, 10, ("live",))
+            assert len(jobs) == len(ids)
+            # The second round runs the last session of the first one first: the one a
+            # process that keeps a single deriver still follows.
+            for job in sorted(jobs, key=lambda job: job.key, reverse=round_ == 1):
+                assert await live.run(job, "test") is True
+            for secure_id in ids:
+                shown = [m.message for m in await session_console(store, secure_id)]
+                assert shown == [f"{secure_id} message {n}" for n in range(round_ + 1)]
+        assert counting.rereads == rereads
 
     await using(store, scenario)

@@ -18,10 +18,13 @@ run reads it in its place.
 
 State. Between runs a deriver holds the replay metrics so far, the row budget and the counts,
 not the rows (they are stored). `LiveSessions` keeps the derivers of the last
-`max_followed` sessions it ran. A run that finds none, or one not at the cursor (the first run
-in this process, evicted, or the session followed by another process sharing the store until
-now), rebuilds it by reading the session's payloads up to the cursor again, rows dropped: a
-cost proportional to the session so far, paid once per such change.
+`max_followed` sessions it ran, within `max_followed_bytes`. A run that finds none, or one
+not at the cursor (the first run in this process, evicted, or the session followed by another
+process sharing the store until now), rebuilds it by reading the session's payloads up to
+the cursor again, rows dropped: a cost proportional to the session so far, paid once per
+such change, or at every run of a session that is always evicted before its next one. So the
+bounds should hold the sessions that record at once: a deriver weighs ~4 KB and ~8 bytes per
+user interaction, where rebuilding a 30-minute session costs ~0.3 ms per payload read again.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class _Followed:
     deriver: SessionDeriver
     through: PayloadKey | None
     """The last payload the deriver has read."""
+    weight: int = 0
+    """The deriver's bytes when it was last kept."""
 
 
 def _place(payload: StoredPayload) -> PayloadKey:
@@ -61,13 +66,16 @@ class LiveSessions:
         limits: DerivationLimits,
         *,
         max_followed: int,
+        max_followed_bytes: int,
         page_bytes: int,
     ) -> None:
         self._store = store
         self._limits = limits
         self._max_followed = max_followed
+        self._max_followed_bytes = max_followed_bytes
         self._page_bytes = page_bytes
         self._followed: OrderedDict[int, _Followed] = OrderedDict()
+        self._followed_bytes = 0
 
     async def run(self, job: Job, owner: str) -> bool:
         """Derive the session's new payloads and append them; False if the session is gone."""
@@ -77,17 +85,33 @@ class LiveSessions:
         run, since, followed = derived
         kept = await self._store.append_live(job, owner, run, since)
         if kept and followed is not None:
-            self._followed[job.key] = followed
-            while len(self._followed) > self._max_followed:
-                self._followed.popitem(last=False)
+            self._keep(job.key, followed)
         return True
+
+    def _keep(self, key: int, followed: _Followed) -> None:
+        """Keep a session's deriver for its next run, forgetting the ones run longest ago
+        while more than `max_followed` or `max_followed_bytes` are kept."""
+        followed.weight = followed.deriver.weight
+        self._followed[key] = followed
+        self._followed_bytes += followed.weight
+        while self._followed and (
+            len(self._followed) > self._max_followed
+            or self._followed_bytes > self._max_followed_bytes
+        ):
+            self._followed_bytes -= self._followed.popitem(last=False)[1].weight
+
+    def _take_followed(self, key: int) -> _Followed | None:
+        followed = self._followed.pop(key, None)
+        if followed is not None:
+            self._followed_bytes -= followed.weight
+        return followed
 
     async def _derive(self, job: Job) -> tuple[Derived, PayloadKey | None, _Followed | None] | None:
         """What the run derived, the cursor it started from, and the deriver to keep if it
         is stored; None if the session is gone."""
         # Taken out for the run: kept again only once its rows are committed, so a run that
         # fails leaves no deriver ahead of the store's cursor.
-        followed = self._followed.pop(job.key, None)
+        followed = self._take_followed(job.key)
         # The session, the cursor and the payloads after it in one read: most runs follow a
         # deriver at the cursor through a push or two, and need nothing else.
         start = await self._store.live_input(job.key, self._page_bytes)

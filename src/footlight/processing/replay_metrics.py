@@ -191,6 +191,10 @@ PageFilter = Callable[[str], str | None]
 """What becomes of a page's URL before it is kept: the URL to keep, or None to keep none."""
 
 
+_STR_BYTES = 57
+"""What a str costs beyond its characters (CPython, ASCII)."""
+
+
 class _Stamps:
     """Timestamps, kept in the order they arrive and read in time order.
 
@@ -208,6 +212,11 @@ class _Stamps:
 
     def __len__(self) -> int:
         return len(self._values)
+
+    @property
+    def weight(self) -> int:
+        """Bytes held, about."""
+        return len(self._values) * self._values.itemsize
 
     def append(self, t: int) -> None:
         if self._sorted and self._values and t < self._values[-1]:
@@ -257,6 +266,18 @@ class ReplayAccumulator:
         self._click_placed = bytearray()
         self._page_times = array("q")
         self._page_urls: list[str] = []
+
+    @property
+    def weight(self) -> int:
+        """Bytes held, about: what keeping this accumulator between live runs costs."""
+        clicks = len(self._click_times)
+        return (
+            self._interactions.weight
+            + self._customs.weight
+            + clicks * (8 + 8 + 8 + 8 + 1)  # time, x, y, the node's list slot, placed
+            + len(self._page_times) * 8
+            + sum(len(url) + _STR_BYTES for url in self._page_urls)
+        )
 
     def _room(self) -> bool:
         kept = len(self._interactions) + len(self._customs) + len(self._click_times)

@@ -276,6 +276,10 @@ def _size(record: Any) -> int:
     return len(_encode(record))
 
 
+_DERIVER_BYTES = 4096
+"""A deriver's own objects, its session and its counts: measured ~2-3 KB, rounded up."""
+
+
 class SessionDeriver:
     """Derives one session from its payloads, fed in replay order (see the module docstring)."""
 
@@ -300,6 +304,12 @@ class SessionDeriver:
         self._payloads = 0
         self._unreadable = 0
         self._device: Device | None = None
+
+    @property
+    def weight(self) -> int:
+        """Bytes held between runs, about (a live session's deriver is kept for its next
+        run): the replay metrics' facts, and a few KB for the rest."""
+        return self._replay.weight + _DERIVER_BYTES
 
     def _keep_page(self, url: str) -> str | None:
         kept = clip_text(url, self._limits.max_text_chars)

@@ -117,14 +117,16 @@ class Processor:
         max_attempts: int = 5,
         session_delay_seconds: float = 60.0,
         live_delay_seconds: float | None = 0.5,
-        live_followed_sessions: int = 32,
+        live_followed_sessions: int = 10_000,
+        live_followed_bytes: int = 64 << 20,
         kinds: Sequence[JobKind] = PROCESSING_KINDS,
         capture: AssetCapture | None = None,
         assets_delay_seconds: float = 2.0,
     ) -> None:
         """`session_delay_seconds` and `live_delay_seconds` are how long after its input a
         session's job and its live job fall due (the store's timing): when `work_queued`
-        expects them. `live_followed_sessions` bounds the live derivers kept between runs.
+        expects them. `live_followed_sessions` and `live_followed_bytes` bound the live
+        derivers kept between runs.
 
         `kinds` are the jobs this loop claims: asset capture (`capture`, kind "assets") waits
         on other sites, so it runs on a loop of its own and never holds up the others.
@@ -151,7 +153,11 @@ class Processor:
         self._run: _Run | None = None
         self._project_keys = ProjectKeys(store)
         self._live = LiveSessions(
-            store, self._limits, max_followed=live_followed_sessions, page_bytes=_PAGE_BYTES
+            store,
+            self._limits,
+            max_followed=live_followed_sessions,
+            max_followed_bytes=live_followed_bytes,
+            page_bytes=_PAGE_BYTES,
         )
 
     def work_queued(self, kind: JobKind) -> None:
