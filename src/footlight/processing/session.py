@@ -277,7 +277,8 @@ def _size(record: Any) -> int:
 
 
 _DERIVER_BYTES = 4096
-"""A deriver's own objects, its session and its counts: measured ~2-3 KB, rounded up."""
+"""A deriver's own objects, its session and its counts: ~3.3 KB measured (tracemalloc) after
+one payload of a captured SDK session, rounded up."""
 
 
 class SessionDeriver:
