@@ -29,6 +29,7 @@ MIX = Path(__file__).parent / "mix.lua"
 
 
 LATE_MS = 10
+"""A paced request the client sends this long after it was due counts as its own stall."""
 
 
 @dataclass
