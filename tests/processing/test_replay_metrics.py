@@ -34,6 +34,7 @@ from footlight.processing.replay_metrics import (
     RageClick,
     ReplayAccumulator,
     ReplayMetrics,
+    _coalesce,
     replay_metrics,
 )
 from footlight.store.base import PageVisit
@@ -566,31 +567,22 @@ def test_malformed_events_are_skipped() -> None:
 
 
 def _defined_intervals(start: int, end: int, points: list[int]) -> tuple[Interval, ...]:
-    """Steps 1-5 of the module docstring, written out one gap at a time."""
-
-    def coalesce(intervals: list[Interval]) -> list[Interval]:
-        out: list[Interval] = []
-        for i in intervals:
-            if out and out[-1].active == i.active:
-                out[-1] = Interval(out[-1].start, i.end, i.active)
-            else:
-                out.append(i)
-        return out
-
+    """Steps 1-5 of the module docstring, written out one gap at a time (joining neighbours
+    of a kind with the module's own `_coalesce`, which the interval tests above pin)."""
     distinct = sorted({start, end, *points})
     gaps = [Interval(a, b, b - a <= 10_000) for a, b in pairwise(distinct)]
     length = end - start
-    merged = coalesce(
+    merged = _coalesce(
         [
             Interval(i.start, i.end, i.active or (i.end - i.start) * 50 < length)
-            for i in coalesce(gaps)
+            for i in _coalesce(gaps)
         ]
     )
     if len(merged) == 1:
         merged = [Interval(start, end, True)]
     week = 7 * DAY_MS
     return tuple(
-        coalesce([Interval(i.start, i.end, i.active and i.end - i.start <= week) for i in merged])
+        _coalesce([Interval(i.start, i.end, i.active and i.end - i.start <= week) for i in merged])
     )
 
 

@@ -819,8 +819,9 @@ async def test_claims_take_due_jobs_in_due_order_past_leased_ones(
     store = new_store()
     await store.open()
     try:
+        # kind, key, due at, leased until, quarantined at
         rows = [
-            ("live", 1, 500, None, None),  # leased until after now
+            ("live", 1, 500, 5_000, None),  # leased by another until after now
             ("session", 2, 100, None, 10**15),  # quarantined
             ("assets", 3, 50, None, None),  # a kind not claimed here
             ("live", 4, 900, None, None),
@@ -830,16 +831,13 @@ async def test_claims_take_due_jobs_in_due_order_past_leased_ones(
         ]
 
         def queue(conn: Connection) -> None:
-            for kind, key, due, _, quarantined in rows:
+            for kind, key, due, leased_until, quarantined in rows:
                 conn.execute(
                     "INSERT INTO processing_queue (kind, key, version, first_enqueued_at,"
-                    " due_at, quarantined_at) VALUES (?, ?, 1, 0, ?, ?)",
-                    (kind, key, due, quarantined),
+                    " due_at, lease_owner, lease_until, quarantined_at)"
+                    " VALUES (?, ?, 1, 0, ?, ?, ?, ?)",
+                    (kind, key, due, leased_until and "other", leased_until, quarantined),
                 )
-            conn.execute(
-                "UPDATE processing_queue SET lease_owner = 'other', lease_until = 5000"
-                " WHERE key = 1"
-            )
 
         await store.engine.write(queue)
         kinds: tuple[JobKind, ...] = ("session", "live", "otlp")
