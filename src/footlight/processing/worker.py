@@ -117,7 +117,7 @@ class Processor:
         max_attempts: int = 5,
         session_delay_seconds: float = 60.0,
         live_delay_seconds: float | None = 0.5,
-        live_followed_sessions: int = 10_000,
+        live_followed_sessions: int = 2_000,
         live_followed_bytes: int = 64 << 20,
         kinds: Sequence[JobKind] = PROCESSING_KINDS,
         capture: AssetCapture | None = None,
