@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -61,8 +62,10 @@ from footlight.store.base import (
     SessionSummary,
 )
 from footlight.store.postgres import PostgresStore
+from footlight.store.postgres.engine import PostgresConnection
 from footlight.store.sql.engine import Connection
 from footlight.store.sqlite import DB_FILE
+from footlight.store.sqlite.engine import SQLiteConnection
 from tests.helpers.inspection import session_console, session_record
 from tests.helpers.store import BACKENDS, fresh_database, push_of, using
 
@@ -367,6 +370,52 @@ async def test_pushes_committed_together_end_as_they_do_one_after_the_other(
     assert any(isinstance(r, tuple) and r[0] == "SessionFull" for r in expected[0])
     assert False in expected[0]
     assert True in expected[0]
+
+
+@pytest.mark.anyio
+async def test_batches_of_every_size_take_few_statement_shapes(
+    new_store: Callable[[], SQLStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pushes in batches of 1 to 40 (each pushing to as many sessions): each batch statement
+    (the reads, the insert, the size update, the queue's upserts) comes in at most seven
+    texts, not one per batch size, so that the engine keeps them prepared (store.sql.shapes)."""
+    texts: list[str] = []
+    for connection in (SQLiteConnection, PostgresConnection):
+        monkeypatch.setattr(connection, "execute", recording(connection.execute, texts))
+    largest = 40
+
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        for n in range(largest):
+            await store.initialize_session(new_session(f"s{n}"))
+        texts.clear()
+        for size in range(1, largest + 1):
+            async with writer_held(store):
+                tasks = await queued(
+                    *(
+                        store.append_payload(
+                            f"s{n}", push_of(size, f"{size:03}-{n:03}".encode() * 6)
+                        )
+                        for n in range(size)
+                    )
+                )
+            assert all(await asyncio.gather(*tasks))
+
+    await using(new_store(), scenario)
+    # A statement is known by its words: its texts for other batch sizes repeat the same.
+    by_words: dict[str, set[str]] = {}
+    for text in texts:
+        by_words.setdefault(" ".join(sorted(set(re.findall(r"[\w.]+", text)))), set()).add(text)
+    assert sum(len(found) for found in by_words.values()) > 3 * 6, "the batches ran no statements"
+    assert {words: len(found) for words, found in by_words.items() if len(found) > 7} == {}
+
+
+def recording(execute: Callable[..., Any], texts: list[str]) -> Callable[..., Any]:
+    def record(self: Connection, sql: str, parameters: Any = ()) -> Any:
+        texts.append(sql)
+        return execute(self, sql, parameters)
+
+    return record
 
 
 @pytest.mark.anyio

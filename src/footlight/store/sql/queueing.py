@@ -28,12 +28,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from footlight.store.base import JobKind
+from footlight.store.sql import shapes
 from footlight.store.sql.engine import Connection
 
 Rule = Literal["quiet", "soon"]
-
-_ROWS_PER_STATEMENT = 200
-"""Four parameters a row: far below either engine's limit on one statement's parameters."""
 
 _UPSERTS: dict[Rule, str] = {
     "quiet": (
@@ -102,13 +100,13 @@ class QueueRows:
         self._batch.clear()
         for rule, rows in by_rule.items():
             extra = (self._max_delay_ms, self._max_delay_ms) if rule == "quiet" else ()
-            for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-                chunk = rows[start : start + _ROWS_PER_STATEMENT]
+            # A batch's writes queue a few jobs each: at most a few thousand parameters.
+            for piece in shapes.pieces(rows):
                 conn.execute(
                     "INSERT INTO processing_queue (kind, key, first_enqueued_at, due_at) VALUES "
-                    + ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+                    + shapes.groups(len(piece), "(?, ?, ?, ?)")
                     + _UPSERTS[rule],
-                    [*(value for row in chunk for value in row), *extra],
+                    [*(value for row in piece for value in row), *extra],
                 )
 
     def _due(self, rule: Rule, queued: _Queued) -> int:

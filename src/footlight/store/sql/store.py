@@ -40,6 +40,7 @@ from footlight.store.base import (
     SessionField,
     SessionSize,
 )
+from footlight.store.sql import shapes
 from footlight.store.sql.access import Access, Engine, digest, require_project, session_id_of
 from footlight.store.sql.admin import AdminQueries
 from footlight.store.sql.assets import AssetQueries
@@ -93,8 +94,9 @@ _NO_LIMIT = 2**62
 
 class _Raced(Exception):
     """A push another node stored between the check and the insert, in a session where a
-    later push was refused for want of the room counted for it: the batch runs again, each
-    write alone, and finds it stored."""
+    later push was refused for want of the room counted for it (or, on SQLite, where nothing
+    else writes, pushes the check did not find but the insert did): the batch runs again,
+    each write alone, and finds it stored."""
 
 
 def _session_sizes(conn: Connection, ids: list[int]) -> dict[int, int]:
@@ -103,7 +105,8 @@ def _session_sizes(conn: Connection, ids: list[int]) -> dict[int, int]:
     sessions wait, and none passes a cap between the check and the update."""
     if not ids:
         return {}
-    marks = ", ".join("?" * len(ids))
+    ids = shapes.padded(ids)
+    marks = shapes.groups(len(ids), "?")
     # Where write transactions exclude each other (SQLite) a read is enough.
     sizes = (
         f"UPDATE session_sizes SET stored_bytes = stored_bytes WHERE session_id IN ({marks})"
@@ -112,6 +115,42 @@ def _session_sizes(conn: Connection, ids: list[int]) -> dict[int, int]:
         else f"SELECT session_id, stored_bytes FROM session_sizes WHERE session_id IN ({marks})"
     )
     return {int(r[0]): int(r[1]) for r in conn.execute(sizes, ids)}
+
+
+_SESSIONS_AND_SIZES = msgspec.json.Decoder(list[tuple[int, str, int, int | None]])
+
+
+def _sessions_with_sizes(
+    conn: Connection, secure_ids: list[str]
+) -> tuple[dict[str, tuple[int, int]], dict[int, int]]:
+    """The sessions (id, created_at) by secure id, and their stored bytes by id (those
+    without a count left out), as `_session_sizes` reads and locks them.
+
+    Where write transactions exclude each other (SQLite) nothing is locked, and the two come
+    in one row of JSON: each row fetched is a step of SQLite, and each step gives up the
+    interpreter lock and waits to take it back from the event loop.
+    """
+    padded = shapes.padded(secure_ids)
+    among = f"({shapes.groups(len(padded), '?')})"
+    if not conn.exclusive:
+        [found] = conn.execute(
+            "SELECT json_group_array(json_array(s.id, s.secure_id, s.created_at,"
+            " z.stored_bytes)) FROM sessions s LEFT JOIN session_sizes z"
+            f" ON z.session_id = s.id WHERE s.secure_id IN {among}",
+            padded,
+        ).fetchone()
+        rows = _SESSIONS_AND_SIZES.decode(found)
+        return (
+            {secure_id: (session_id, created_at) for session_id, secure_id, created_at, _ in rows},
+            {session_id: size for session_id, _, _, size in rows if size is not None},
+        )
+    sessions = {
+        str(r[1]): (int(r[0]), int(r[2]))
+        for r in conn.execute(
+            f"SELECT id, secure_id, created_at FROM sessions WHERE secure_id IN {among}", padded
+        )
+    }
+    return sessions, _session_sizes(conn, sorted({i for i, _ in sessions.values()}))
 
 
 def _bool(value: bool | None) -> int | None:
@@ -267,17 +306,10 @@ class SQLStore(
         nothing, a push that fits under its session's cap is inserted, one that does not is
         refused. The inserts are one statement, and the sizes grow in one more.
         """
-        secure_ids = sorted({secure_id for secure_id, _, _ in items})
-        sessions = {
-            str(r[1]): (int(r[0]), int(r[2]))
-            for r in conn.execute(
-                "SELECT id, secure_id, created_at FROM sessions WHERE secure_id IN"
-                f" ({', '.join('?' * len(secure_ids))})",
-                secure_ids,
-            )
-        }
+        sessions, stored = _sessions_with_sizes(
+            conn, sorted({secure_id for secure_id, _, _ in items})
+        )
         ids = sorted({session_id for session_id, _ in sessions.values()})
-        stored = _session_sizes(conn, ids)
         if uncounted := [session_id for session_id in ids if session_id not in stored]:
             # Sessions written without initializeSession (straight into the database): what
             # they store is counted once, whatever becomes of these pushes.
@@ -330,11 +362,11 @@ class SQLStore(
             grown[session_id] = grown.get(session_id, 0) + len(payload.body)
             self._queued_payload(conn, session_id, payload.received_at)
         if grown:
-            ids = sorted(grown)
+            ids = shapes.padded(sorted(grown))  # a repeated WHEN never matches: the first did
             conn.execute(
                 "UPDATE session_sizes SET stored_bytes = stored_bytes + CASE session_id"
                 + " WHEN ? THEN ?" * len(ids)
-                + f" END WHERE session_id IN ({', '.join('?' * len(ids))})",
+                + f" END WHERE session_id IN ({shapes.groups(len(ids), '?')})",
                 [*(value for session_id in ids for value in (session_id, grown[session_id])), *ids],
             )
         return outcomes
@@ -346,7 +378,9 @@ class SQLStore(
         """Which of these (session id, payload) the store holds already."""
         if not pushes:
             return set()
-        pairs = sorted({(session_id, payload.payload_id) for session_id, payload in pushes})
+        pairs = shapes.padded(
+            sorted({(session_id, payload.payload_id) for session_id, payload in pushes})
+        )
         # OR, not a row value IN (VALUES ...): SQLite scans the table for that. A batch holds
         # at most 256 writes, well within SQLite's expression depth (1,000).
         rows = conn.execute(
@@ -360,38 +394,50 @@ class SQLStore(
     def _insert_payloads(
         conn: Connection, rows: list[tuple[IncomingPayload, int, int]]
     ) -> list[bool]:
-        """Insert (payload, session id, session created_at) rows in one statement; whether
-        each was inserted (not a copy of one stored meanwhile)."""
-        if not rows:
-            return []
-        values = []
-        for payload, session_id, created_at in rows:
-            s = payload.summary
-            values += [
-                session_id,
-                payload.payload_id,
-                payload.digest,
-                payload.source,
-                payload.received_at,
-                s.event_count,
-                s.first_event_at,
-                s.last_event_at,
-                int(s.has_full_snapshot),
-                payload.body,
-                created_at,
-            ]
-        new = {
-            (int(r[0]), int(r[1]), bytes(r[2]))
-            for r in conn.execute(
+        """Insert (payload, session id, session created_at) rows, a few statements for all;
+        whether each was inserted (not a copy of one stored meanwhile).
+
+        Where write transactions exclude each other (SQLite) nothing can be stored between
+        the check and the insert: the INSERT returns no rows (each is a step: see
+        `_sessions_with_sizes`) and its count of changes must be every row.
+        """
+        inserted: list[bool] = []
+        for piece in shapes.pieces(rows):
+            values = []
+            for payload, session_id, created_at in piece:
+                s = payload.summary
+                values += [
+                    session_id,
+                    payload.payload_id,
+                    payload.digest,
+                    payload.source,
+                    payload.received_at,
+                    s.event_count,
+                    s.first_event_at,
+                    s.last_event_at,
+                    int(s.has_full_snapshot),
+                    payload.body,
+                    created_at,
+                ]
+            insert = (
                 "INSERT INTO payloads (session_id, payload_id, digest, source, received_at,"
                 " event_count, first_event_at, last_event_at, has_full_snapshot, body,"
                 " session_created_at) VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
-                + " ON CONFLICT DO NOTHING RETURNING session_id, payload_id, digest",
-                values,
+                + shapes.groups(len(piece), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                + " ON CONFLICT DO NOTHING"
             )
-        }
-        return [(sid, payload.payload_id, bytes(payload.digest)) in new for payload, sid, _ in rows]
+            if not conn.exclusive:
+                changed = conn.execute(insert, values).rowcount
+                if changed != len(piece) and len(piece) > 1:
+                    raise _Raced(f"{len(piece) - changed} of {len(piece)} pushes were stored")
+                inserted += [changed == len(piece)] * len(piece)
+                continue
+            new = {
+                (int(r[0]), int(r[1]), bytes(r[2]))
+                for r in conn.execute(insert + " RETURNING session_id, payload_id, digest", values)
+            }
+            inserted += [(sid, p.payload_id, bytes(p.digest)) in new for p, sid, _ in piece]
+        return inserted
 
     async def session_size(self, secure_id: str) -> SessionSize | None:
         def read(conn: Connection) -> SessionSize | None:

@@ -67,8 +67,20 @@ def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
             time.sleep(0.005)
 
 
+_PREPARED_STATEMENTS = 512
+"""Statements a connection keeps prepared (Python's default: 128). The writer runs the
+store's writes and the few shapes of each batch statement (`store.sql.shapes`); preparing
+one again, and finalizing the one it evicts, each wait for the interpreter lock."""
+
+
 def _connect_raw(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn = sqlite3.connect(
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=10.0,
+        cached_statements=_PREPARED_STATEMENTS,
+    )
     conn.row_factory = sqlite3.Row
     # Takes effect only in a new, empty file (before WAL writes its header): a new store can
     # give the pages of purged data back to the file system a few at a time (`reclaim`).
