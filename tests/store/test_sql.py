@@ -372,6 +372,48 @@ async def test_pushes_committed_together_end_as_they_do_one_after_the_other(
     assert True in expected[0]
 
 
+def commits() -> float:
+    return metrics.REGISTRY.get_sample_value("footlight_store_commit_writes_count") or 0.0
+
+
+@pytest.mark.anyio
+async def test_after_a_large_batch_the_next_commit_gathers_writes(
+    backend: str, tmp_path: Path
+) -> None:
+    """With a gather time, the batch after one of 8 writes or more waits that long from its
+    first write: two writes issued 0.2 s apart share one COMMIT. After that small batch, a
+    write commits at once."""
+    gather = 0.6
+    store: SQLStore = (
+        SQLiteStore(tmp_path, commit_gather_seconds=gather)
+        if backend == "sqlite"
+        else PostgresStore(fresh_database(), commit_gather_seconds=gather)
+    )
+
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        async with writer_held(store):
+            tasks = await queued(
+                *(store.initialize_session(new_session(f"s{n}")) for n in range(9))
+            )
+        await asyncio.gather(*tasks)
+
+        before, started = commits(), time.monotonic()
+        first = asyncio.ensure_future(store.initialize_session(new_session("first")))
+        await asyncio.sleep(0.2)
+        second = asyncio.ensure_future(store.initialize_session(new_session("second")))
+        await asyncio.gather(first, second)
+        assert time.monotonic() - started >= gather
+        assert commits() - before == 1, "the two writes were not committed together"
+
+        before, started = commits(), time.monotonic()
+        await store.initialize_session(new_session("alone"))
+        assert time.monotonic() - started < gather / 2, "a write after a small batch waited"
+        assert commits() - before == 1
+
+    await using(store, scenario)
+
+
 @pytest.mark.anyio
 async def test_batches_of_every_size_take_few_statement_shapes(
     new_store: Callable[[], SQLStore], monkeypatch: pytest.MonkeyPatch

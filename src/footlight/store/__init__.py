@@ -66,5 +66,12 @@ def open_store(settings: Settings) -> SQLStore:
     if settings.store is not None:
         from footlight.store.postgres import PostgresStore
 
-        return PostgresStore(settings.store, timing, settings.read_timeout_seconds)
-    return SQLiteStore(settings.data_dir, timing, settings.read_timeout_seconds)
+        return PostgresStore(
+            settings.store,
+            timing,
+            settings.read_timeout_seconds,
+            settings.commit_gather_seconds,
+        )
+    return SQLiteStore(
+        settings.data_dir, timing, settings.read_timeout_seconds, settings.commit_gather_seconds
+    )

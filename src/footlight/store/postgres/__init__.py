@@ -13,7 +13,11 @@ class PostgresStore(SQLStore):
     """The store in the PostgreSQL database at `url` (postgresql://...)."""
 
     def __init__(
-        self, url: str, timing: ProcessingTiming | None = None, read_timeout: float | None = None
+        self,
+        url: str,
+        timing: ProcessingTiming | None = None,
+        read_timeout: float | None = None,
+        commit_gather_seconds: float | None = None,
     ) -> None:
-        super().__init__(PostgresEngine(url, read_timeout), timing)
+        super().__init__(PostgresEngine(url, read_timeout, commit_gather_seconds), timing)
         self.url = url

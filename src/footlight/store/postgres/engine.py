@@ -222,10 +222,12 @@ def migrate(conn: PostgresConnection) -> int:
 
 
 class PostgresEngine(EngineBase):
-    def __init__(self, url: str, read_timeout: float | None = None) -> None:
+    def __init__(
+        self, url: str, read_timeout: float | None = None, gather_seconds: float | None = None
+    ) -> None:
         self.url = url
         self._pg = PostgresBackend(url)
-        super().__init__(self._pg, read_timeout)
+        super().__init__(self._pg, read_timeout, gather_seconds)
 
     def describe(self) -> str:
         return f"PostgreSQL {redacted(self.url)}"

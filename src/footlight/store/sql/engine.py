@@ -74,6 +74,9 @@ log = logging.getLogger("footlight.store")
 
 _MAX_BATCH = 256
 """Writes in one group commit at most (pushes run together: see `Together`)."""
+_GATHER_FROM = 8
+"""A batch of this many writes or more says they arrive faster than commits end: the next
+batch gathers (see `Writer`)."""
 _RETRIES = 3
 
 
@@ -233,17 +236,26 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
 
 
 class Writer:
-    """The single writer thread and its group commit (see the module docstring)."""
+    """The single writer thread and its group commit (see the module docstring).
+
+    `gather_seconds`: after a batch of `_GATHER_FROM` writes or more, the next one waits this
+    long from its first write before it is taken, so that more writes share its COMMIT.
+    Under load the writer is what ingest waits on, and a commit's cost is mostly per batch:
+    the COMMIT's fsync, and each statement giving up the interpreter lock and waiting to take
+    it back from the event loop. Below that load (smaller batches) a write commits at once.
+    """
 
     def __init__(
         self,
         backend: Backend,
         prepare: Callable[[Connection], None] | None = None,
         batch_end: BatchEnd | None = None,
+        gather_seconds: float | None = None,
     ) -> None:
         self._backend = backend
         self._prepare = prepare
         self._batch_end = batch_end
+        self._gather_seconds = gather_seconds or 0.0
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._run, name=f"footlight-{backend.name.lower()}-writer", daemon=True
@@ -295,10 +307,13 @@ class Writer:
 
     def _run(self) -> None:
         stopping = False
+        last = 0
         while not stopping:
             job = self._queue.get()
             if job is None:
                 break
+            if last >= _GATHER_FROM and self._gather_seconds:
+                time.sleep(self._gather_seconds)
             batch = [job]
             while len(batch) < _MAX_BATCH:
                 try:
@@ -309,6 +324,7 @@ class Writer:
                     stopping = True
                     break
                 batch.append(nxt)
+            last = len(batch)
             outcomes = self._commit_with_retries(batch)
             for queued, (ok, value) in zip(batch, outcomes, strict=True):
                 self._answer(queued, ok, value)
@@ -550,16 +566,24 @@ class EngineBase:
     `Backend`, started by `start` and stopped by `stop`; `write`/`read` refuse while closed.
     Each engine adds its own opening (migrations, file checks) and housekeeping threads."""
 
-    def __init__(self, backend: Backend, read_timeout: float | None) -> None:
+    def __init__(
+        self, backend: Backend, read_timeout: float | None, gather_seconds: float | None = None
+    ) -> None:
         self._backend = backend
         self._read_timeout = read_timeout
+        self._gather_seconds = gather_seconds
         self._writer: Writer | None = None
         self._readers: ReadLanes | None = None
         self.batch_end: BatchEnd | None = None
         """What the store's writes leave for the end of each batch (set before `open`)."""
 
     def start(self, prepare: Callable[[Connection], None] | None = None) -> None:
-        self._writer = Writer(self._backend, prepare=prepare, batch_end=self.batch_end)
+        self._writer = Writer(
+            self._backend,
+            prepare=prepare,
+            batch_end=self.batch_end,
+            gather_seconds=self._gather_seconds,
+        )
         self._writer.start()
         self._readers = ReadLanes(self._backend, self._read_timeout)
 

@@ -19,8 +19,9 @@ class SQLiteStore(SQLStore):
         data_dir: Path,
         timing: ProcessingTiming | None = None,
         read_timeout: float | None = None,
+        commit_gather_seconds: float | None = None,
     ) -> None:
-        engine = SQLiteEngine(data_dir, read_timeout)
+        engine = SQLiteEngine(data_dir, read_timeout, commit_gather_seconds)
         super().__init__(engine, timing)
         self.data_dir = data_dir
         self.path = engine.path

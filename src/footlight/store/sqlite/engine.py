@@ -301,10 +301,15 @@ def _no_autocheckpoint(conn: Connection) -> None:
 class SQLiteEngine(EngineBase):
     """The SQLite file `footlight.db` under `data_dir` (created if missing)."""
 
-    def __init__(self, data_dir: Path, read_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        read_timeout: float | None = None,
+        gather_seconds: float | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
-        super().__init__(SQLiteBackend(self.path), read_timeout)
+        super().__init__(SQLiteBackend(self.path), read_timeout, gather_seconds)
         self._checkpointer: Checkpointer | None = None
 
     def exists(self) -> bool:
