@@ -134,6 +134,7 @@ class FootlightApp:
             live_delay_seconds=settings.live_delay_seconds,
             live_followed_sessions=settings.live_followed_sessions,
             live_followed_bytes=settings.live_followed_bytes,
+            live_share=settings.live_share,
         )
         # Asset capture waits on other sites: a loop of its own, so it never holds up the
         # processing of sessions.

@@ -173,6 +173,10 @@ class Settings:
     live_followed_bytes: int = 64 * MiB
     """What that state may weigh in all: ~4 KB a session, plus ~8 bytes per user-interaction
     event (up to ~4 MB for one session under max_activity_events_per_session)."""
+    live_share: float = 0.5
+    """The most of the processing loop's time live runs take (0 < share <= 1): after each,
+    the loop waits (1 / share - 1) times as long as the run took. Under load live panes then
+    fall further behind instead of taking the cores from ingest."""
     live_quiet_seconds: float = 15.0
     """A recording with no new input for this long is no longer shown as live."""
     follow_wait_seconds: float = 20.0
@@ -293,6 +297,13 @@ def _optional_seconds(text: str) -> float | None:
     value = float(text)
     if not 0 <= value < float("inf"):
         raise ValueError(f"must be a number of seconds (0 or more) or off, got {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise ValueError(f"must be a share above 0 and at most 1, got {text!r}")
     return value
 
 
@@ -469,6 +480,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _optional_seconds,
         "Delay from a payload to its session's live console, network, errors and summary"
         " (off: only once the session is finished and processed).",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_LIVE_SHARE",
+        "live_share",
+        _share,
+        "The most of the processing loop's time live runs take (above 0, at most 1).",
     ),
     SettingSpec(
         "FOOTLIGHT_LIVE_FOLLOWED_SESSIONS",

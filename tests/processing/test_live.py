@@ -8,7 +8,10 @@ session's processing makes its job due itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -25,7 +28,9 @@ from footlight.core.clock import now_ms
 from footlight.core.payload import validate_payload_json
 from footlight.processing.limits import DerivationLimits
 from footlight.processing.live import LiveSessions
+from footlight.processing.worker import Processor
 from footlight.store import IncomingPayload, NewSession, SQLiteStore, SQLStore
+from footlight.store.base import Job, ProcessingTiming
 from footlight.store.postgres import PostgresStore
 from tests.helpers.cli import create_token
 from tests.helpers.graphql import init_session, make_payload, meta_event, push
@@ -391,3 +396,58 @@ async def test_sessions_followed_between_runs_are_not_read_again(
         assert counting.rereads == rereads
 
     await using(store, scenario)
+
+
+# -- live runs leave the process to ingest ------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_after_each_live_run_the_loop_waits_for_its_share(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `live_share` 0.2, the processing loop claims its next job only four times as long
+    after a live run as the run took (`Processor._pause_after_live`)."""
+    timing = ProcessingTiming(inactivity_ms=3_600_000, max_delay_ms=3_600_000, live_delay_ms=1)
+    store = (
+        SQLiteStore(tmp_path, timing)
+        if backend == "sqlite"
+        else PostgresStore(fresh_database(), timing)
+    )
+    runs: list[tuple[float, float]] = []
+    sessions = 5
+    all_run = asyncio.Event()
+    run = LiveSessions.run
+
+    async def timed(self: LiveSessions, job: Job, owner: str) -> bool:
+        started = time.perf_counter()
+        try:
+            return await run(self, job, owner)
+        finally:
+            runs.append((started, time.perf_counter()))
+            if len(runs) == sessions:
+                all_run.set()
+
+    monkeypatch.setattr(LiveSessions, "run", timed)
+
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        for n in range(sessions):
+            await store.initialize_session(NewSession(f"paced{n}", 1, now_ms()))
+            for payload_id in range(40):
+                pushed = _push_of(payload_id, f"paced{n} message {payload_id}")
+                assert await store.append_payload(f"paced{n}", pushed) is True
+        processor = Processor(
+            store, max_inflated_bytes=1 << 20, retention_every_seconds=None, live_share=0.2
+        )
+        loop = asyncio.create_task(processor.run())
+        try:
+            async with asyncio.timeout(20):
+                await all_run.wait()
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+
+    await using(store, scenario)
+    for (started, ended), (following, _) in itertools.pairwise(runs):
+        assert following - ended >= 4 * (ended - started) - 0.002, runs
