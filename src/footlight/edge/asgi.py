@@ -8,6 +8,7 @@ slow request be cut off early (413 before reading, 408 on a stalled client).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -63,9 +64,16 @@ class Request:
 
     def header(self, name: str) -> str | None:
         """The value of a header (repeated headers joined by ", "), or None."""
-        key = name.lower().encode("latin-1")
-        values = [v.decode("latin-1") for k, v in self.scope["headers"] if k == key]
-        return ", ".join(values) if values else None
+        return self._headers.get(name.lower().encode("latin-1"))
+
+    @functools.cached_property
+    def _headers(self) -> dict[bytes, str]:
+        # Read once: an ingest request asks for eight of them.
+        headers: dict[bytes, str] = {}
+        for key, raw in self.scope["headers"]:
+            value = raw.decode("latin-1")
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        return headers
 
     def query_params(self) -> dict[str, str]:
         parsed = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))

@@ -33,6 +33,7 @@ before.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +65,7 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 _ALLOW = ("allow", "OPTIONS, GET, POST")
 
 
+@functools.lru_cache(maxsize=64)  # browsers send a handful of Accept values
 def negotiate(accept: str | None) -> tuple[str, int]:
     """Response content type, and the status of a request error with it (contract §1.4)."""
     if not accept:
