@@ -217,12 +217,13 @@ class Processor:
     async def _pause_after_live(self) -> None:
         """Leave the process to ingest for a while after a live run (`live_share`).
 
-        Deriving a payload live costs several times its ingest (~0.3 ms of CPU for one of
-        the SDK's pushes), so live runs back to back, with thousands of sessions recording,
-        took the cores from ingest: on two cores at half the saturation rate, 43 % more CPU
-        per request and a p99 twice as long as with live off. Live then falls further
-        behind, which it does under such load anyway; a run covers all the payloads its
-        session received since the last, and the finished session's run supersedes it."""
+        Deriving a payload live costs about as much as its ingest (~0.26 ms of CPU for one
+        of the SDK's pushes), and a run's claim, reads and commit come on top, so live runs
+        back to back, with thousands of sessions recording, took the cores from ingest: on
+        two cores at half the saturation rate, 43 % more CPU per request and a p99 twice as
+        long as with live off. Live then falls further behind, which it does under such
+        load anyway; a run covers all the payloads its session received since the last, and
+        the finished session's run supersedes it."""
         took, self._live_took = self._live_took, 0.0
         if took and self._live_pause:
             await asyncio.sleep(took * self._live_pause)

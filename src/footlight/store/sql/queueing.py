@@ -100,7 +100,6 @@ class QueueRows:
         self._batch.clear()
         for rule, rows in by_rule.items():
             extra = (self._max_delay_ms, self._max_delay_ms) if rule == "quiet" else ()
-            # A batch's writes queue a few jobs each: at most a few thousand parameters.
             for piece in shapes.pieces(rows):
                 conn.execute(
                     "INSERT INTO processing_queue (kind, key, first_enqueued_at, due_at) VALUES "

@@ -30,11 +30,13 @@ def padded(values: Sequence[T]) -> list[T]:
     return [*values, *[values[-1]] * (size - len(values))]
 
 
-def pieces(rows: Sequence[T]) -> Iterator[Sequence[T]]:
-    """`rows` in pieces whose sizes are powers of two, largest first (37 rows: 32, 4, 1)."""
+def pieces(rows: Sequence[T], most: int = 256) -> Iterator[Sequence[T]]:
+    """`rows` in pieces whose sizes are powers of two, largest first (37 rows: 32, 4, 1), of
+    at most `most` rows (a power of two) each: a statement's parameters stay within both
+    engines' limits (SQLite: 32,766)."""
     start = 0
     while start < len(rows):
-        size = 1 << ((len(rows) - start).bit_length() - 1)
+        size = min(most, 1 << ((len(rows) - start).bit_length() - 1))
         yield rows[start : start + size]
         start += size
 

@@ -297,14 +297,15 @@ class SQLStore(
         self, conn: Connection, items: list[tuple[str, IncomingPayload, int]]
     ) -> list[tuple[bool, Any]]:
         """`append_payload` for pushes in batch order, each decided as one after the other
-        would be (alone, or a batch's pushes together: see engine.Together), in five
-        statements for all.
+        would be (alone, or a batch's pushes together: see engine.Together), in a few
+        statements for all (`shapes` keeps their texts to a few).
 
         The sessions and their sizes are read (on PostgreSQL the size rows locked, by an
         UPDATE that changes nothing, as `locked_version` does), then which of the pushes are
         stored already. A retry of a stored payload (or of an earlier push here) adds
         nothing, a push that fits under its session's cap is inserted, one that does not is
-        refused. The inserts are one statement, and the sizes grow in one more.
+        refused. The inserts are a statement per power-of-two piece, and the sizes grow in
+        one more.
         """
         sessions, stored = _sessions_with_sizes(
             conn, sorted({secure_id for secure_id, _, _ in items})
