@@ -16,8 +16,10 @@ import pytest
 
 from footlight.store import SQLStore
 from footlight.store.base import JobKind
+from footlight.store.postgres.engine import PostgresConnection
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.queueing import Rule
+from footlight.store.sqlite.engine import SQLiteConnection
 from tests.helpers.store import using
 
 MAX_DELAY_MS = 300_000
@@ -141,3 +143,34 @@ async def test_a_write_that_is_undone_queues_nothing(new_store: Callable[[], SQL
         assert {job: row[:2] for job, row in queued.items()} == {("live", 8): (1_000, 1_500)}
 
     await using(new_store(), scenario)
+
+
+@pytest.mark.anyio
+async def test_a_write_that_queues_ten_thousand_jobs_is_written_in_pieces(
+    new_store: Callable[[], SQLStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large OTLP batch of errors queues a job per error: 10,000 rows of four parameters
+    are more than SQLite takes in one statement as it is usually built (32,766; Debian's
+    takes 250,000), so they go in pieces, and all are written."""
+    jobs = 10_000
+    parameters: list[int] = []
+    for connection in (SQLiteConnection, PostgresConnection):
+        execute = connection.execute
+
+        def counted(self: Connection, sql: str, values: Any = (), run: Any = execute) -> Any:
+            parameters.append(len(values))
+            return run(self, sql, values)
+
+        monkeypatch.setattr(connection, "execute", counted)
+
+    async def scenario(store: SQLStore) -> None:
+        def many(_conn: Connection) -> None:
+            for key in range(jobs):
+                store.queue_rows.quiet("backend", key, 1_000, 0)
+
+        await store.engine.write(many)
+        queued = await store.engine.read(queue_rows)
+        assert sorted(key for _, key in queued) == list(range(jobs))
+
+    await using(new_store(), scenario)
+    assert max(parameters) <= 32_766
