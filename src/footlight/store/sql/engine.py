@@ -6,8 +6,9 @@ how to connect, how to begin a write transaction and which of its errors mean wh
 Group commit. Every write is a small function queued to a single writer thread, which takes
 everything queued while the previous COMMIT ran, runs the functions one after another and
 commits them together. A caller's coroutine resumes only after the COMMIT that holds its
-write: that is what lets the HTTP edge answer 2xx. Under load, batches grow by themselves;
-when idle, a write commits at once.
+write: that is what lets the HTTP edge answer 2xx. Under load, batches grow by themselves,
+and after a large one the next waits a few milliseconds for more (`Writer`, gather); when
+idle, a write commits at once.
 
 What the writes of a batch queue for processing is written at its end, in one statement
 (`BatchEnd`): each push queued its session twice (processing and live), two more of its
