@@ -331,6 +331,18 @@ def test_a_bad_flag_value_is_a_one_line_error(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()
 
 
+def test_a_commit_gather_past_a_second_is_refused(tmp_path: Path) -> None:
+    """After each busy batch every write would wait that long: an hour would stall ingest."""
+    served = footlight(
+        *("serve", "--data-dir", str(tmp_path / "data"), "--commit-gather-seconds", "5"),
+        cwd=tmp_path,
+    )
+    assert served.returncode == 2
+    assert "--commit-gather-seconds" in served.stderr
+    assert "must be at most 1 second" in served.stderr
+    assert not (tmp_path / "data").exists()
+
+
 # -- the CLI beside a running server -----------------------------------------------------------
 
 

@@ -300,6 +300,15 @@ def _optional_seconds(text: str) -> float | None:
     return value
 
 
+def _gather_seconds(text: str) -> float | None:
+    """A commit's gathering time: `off`, or 0 to 1 s (after each busy batch every write
+    waits it: an hour would stall ingest for an hour)."""
+    value = _optional_seconds(text)
+    if value is not None and value > 1:
+        raise ValueError(f"must be at most 1 second (or off), got {text!r}")
+    return value
+
+
 def _share(text: str) -> float:
     value = float(text)
     if not 0 < value <= 1:
@@ -532,9 +541,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "FOOTLIGHT_COMMIT_GATHER_SECONDS",
         "commit_gather_seconds",
-        _optional_seconds,
+        _gather_seconds,
         "Under load, how long a group commit waits from its first write for more to share"
-        " it (off: never).",
+        " it (at most 1; off: never).",
     ),
     SettingSpec(
         "FOOTLIGHT_READ_TIMEOUT_SECONDS",
