@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import psycopg
+import pytest
 
 from footlight.core.payload import PayloadSummary
 from footlight.store import IncomingPayload, Project, SessionRecord, SQLiteStore, SQLStore
 from footlight.store.postgres import PostgresStore
+from footlight.store.postgres.engine import PostgresConnection
+from footlight.store.sqlite.engine import SQLiteConnection
 from tests.helpers.inspection import session_record
 
 if TYPE_CHECKING:
@@ -132,6 +135,22 @@ def decoded_payloads(record: SessionRecord) -> list[dict[str, Any]]:
 
 def new_project(server: Server, name: str) -> Project:
     return with_store(server.data_dir, lambda store: store.create_project(name))
+
+
+def recorded_statements(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Sequence[Any]]]:
+    """Every statement the store's connections execute from now on (either engine), with
+    its parameters, in order."""
+    statements: list[tuple[str, Sequence[Any]]] = []
+    for connection in (SQLiteConnection, PostgresConnection):
+
+        def record(
+            self: Any, sql: str, parameters: Sequence[Any] = (), execute: Any = connection.execute
+        ) -> Any:
+            statements.append((sql, parameters))
+            return execute(self, sql, parameters)
+
+        monkeypatch.setattr(connection, "execute", record)
+    return statements
 
 
 def push_of(payload_id: int, content: bytes, compresslevel: int = 9) -> IncomingPayload:

@@ -13,9 +13,10 @@ from tests.helpers.store import fresh_database
 
 
 @pytest.fixture
-def new_store(backend: str, tmp_path: Path) -> Callable[[], SQLStore]:
-    """Makes a store (not yet opened) on a fresh database of the test's backend."""
+def new_store(backend: str, tmp_path: Path) -> Callable[..., SQLStore]:
+    """Makes a store (not yet opened) on a fresh database of the test's backend, with the
+    options both stores take (`timing`, `read_timeout`, `commit_gather_seconds`)."""
     if backend == "sqlite":
-        return lambda: SQLiteStore(tmp_path)
+        return lambda **options: SQLiteStore(tmp_path, **options)
     url = fresh_database()
-    return lambda: PostgresStore(url)
+    return lambda **options: PostgresStore(url, **options)

@@ -16,11 +16,9 @@ import pytest
 
 from footlight.store import SQLStore
 from footlight.store.base import JobKind
-from footlight.store.postgres.engine import PostgresConnection
 from footlight.store.sql.engine import Connection
 from footlight.store.sql.queueing import Rule
-from footlight.store.sqlite.engine import SQLiteConnection
-from tests.helpers.store import using
+from tests.helpers.store import recorded_statements, using
 
 MAX_DELAY_MS = 300_000
 OFFSET = 1_000_000
@@ -153,15 +151,7 @@ async def test_a_write_that_queues_ten_thousand_jobs_is_written_in_pieces(
     are more than SQLite takes in one statement as it is usually built (32,766; Debian's
     takes 250,000), so they go in pieces, and all are written."""
     jobs = 10_000
-    parameters: list[int] = []
-    for connection in (SQLiteConnection, PostgresConnection):
-        execute = connection.execute
-
-        def counted(self: Connection, sql: str, values: Any = (), run: Any = execute) -> Any:
-            parameters.append(len(values))
-            return run(self, sql, values)
-
-        monkeypatch.setattr(connection, "execute", counted)
+    statements = recorded_statements(monkeypatch)
 
     async def scenario(store: SQLStore) -> None:
         def many(_conn: Connection) -> None:
@@ -173,4 +163,4 @@ async def test_a_write_that_queues_ten_thousand_jobs_is_written_in_pieces(
         assert sorted(key for _, key in queued) == list(range(jobs))
 
     await using(new_store(), scenario)
-    assert max(parameters) <= 32_766
+    assert max(len(parameters) for _, parameters in statements) <= 32_766

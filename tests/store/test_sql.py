@@ -62,12 +62,10 @@ from footlight.store.base import (
     SessionSummary,
 )
 from footlight.store.postgres import PostgresStore
-from footlight.store.postgres.engine import PostgresConnection
 from footlight.store.sql.engine import Connection
 from footlight.store.sqlite import DB_FILE
-from footlight.store.sqlite.engine import SQLiteConnection
 from tests.helpers.inspection import session_console, session_record
-from tests.helpers.store import BACKENDS, fresh_database, push_of, using
+from tests.helpers.store import BACKENDS, fresh_database, push_of, recorded_statements, using
 
 T = TypeVar("T")
 
@@ -378,17 +376,12 @@ def commits() -> float:
 
 @pytest.mark.anyio
 async def test_after_a_large_batch_the_next_commit_gathers_writes(
-    backend: str, tmp_path: Path
+    new_store: Callable[..., SQLStore],
 ) -> None:
     """With a gather time, the batch after one of 8 writes or more waits that long from its
     first write: two writes issued 0.2 s apart share one COMMIT. After that small batch, a
     write commits at once."""
     gather = 0.6
-    store: SQLStore = (
-        SQLiteStore(tmp_path, commit_gather_seconds=gather)
-        if backend == "sqlite"
-        else PostgresStore(fresh_database(), commit_gather_seconds=gather)
-    )
 
     async def scenario(store: SQLStore) -> None:
         await store.ensure_default_project()
@@ -411,7 +404,7 @@ async def test_after_a_large_batch_the_next_commit_gathers_writes(
         assert time.monotonic() - started < gather / 2, "a write after a small batch waited"
         assert commits() - before == 1
 
-    await using(store, scenario)
+    await using(new_store(commit_gather_seconds=gather), scenario)
 
 
 @pytest.mark.anyio
@@ -421,16 +414,14 @@ async def test_batches_of_every_size_take_few_statement_shapes(
     """Pushes in batches of 1 to 40 (each pushing to as many sessions): each batch statement
     (the reads, the insert, the size update, the queue's upserts) comes in at most seven
     texts, not one per batch size, so that the engine keeps them prepared (store.sql.shapes)."""
-    texts: list[str] = []
-    for connection in (SQLiteConnection, PostgresConnection):
-        monkeypatch.setattr(connection, "execute", recording(connection.execute, texts))
+    statements = recorded_statements(monkeypatch)
     largest = 40
 
     async def scenario(store: SQLStore) -> None:
         await store.ensure_default_project()
         for n in range(largest):
             await store.initialize_session(new_session(f"s{n}"))
-        texts.clear()
+        statements.clear()
         for size in range(1, largest + 1):
             async with writer_held(store):
                 tasks = await queued(
@@ -446,18 +437,10 @@ async def test_batches_of_every_size_take_few_statement_shapes(
     await using(new_store(), scenario)
     # A statement is known by its words: its texts for other batch sizes repeat the same.
     by_words: dict[str, set[str]] = {}
-    for text in texts:
+    for text, _ in statements:
         by_words.setdefault(" ".join(sorted(set(re.findall(r"[\w.]+", text)))), set()).add(text)
     assert sum(len(found) for found in by_words.values()) > 3 * 6, "the batches ran no statements"
     assert {words: len(found) for words, found in by_words.items() if len(found) > 7} == {}
-
-
-def recording(execute: Callable[..., Any], texts: list[str]) -> Callable[..., Any]:
-    def record(self: Connection, sql: str, parameters: Any = ()) -> Any:
-        texts.append(sql)
-        return execute(self, sql, parameters)
-
-    return record
 
 
 @pytest.mark.anyio
