@@ -662,3 +662,23 @@ def test_event_counts_put_every_millisecond_in_its_exact_bucket(length: int) -> 
     events = [full_snapshot(T0), *(mouse_move(T0 + t) for t in range(length + 1))]
     got = replay_metrics(events)
     assert got.event_counts == _defined_histogram(T0, length, [T0 + t for t in range(length + 1)])
+
+
+def test_the_weight_counts_what_is_kept_and_grows_with_each_page() -> None:
+    """`weight` (what keeping a live session's accumulator costs, read after every run)
+    counts each kept page's URL once, as it is kept, and the interactions' timestamps."""
+    accumulator = ReplayAccumulator(max_pages=3)
+    empty = accumulator.weight
+    urls = [f"https://app.example/{'p' * n}" for n in (1, 40, 7, 99)]
+    weights = []
+    for n, url in enumerate(urls):
+        accumulator.add(meta(1_000 + n, url))
+        weights.append(accumulator.weight)
+    kept = urls[:3]  # at most three pages
+    assert [b - a for a, b in pairwise([empty, *weights])] == [
+        len(url) + 57 + 8 for url in kept
+    ] + [0]
+    accumulator.add(full_snapshot(2_000))
+    before = accumulator.weight
+    accumulator.add(text_input(2_001))
+    assert accumulator.weight - before == 8

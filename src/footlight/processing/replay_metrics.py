@@ -266,6 +266,9 @@ class ReplayAccumulator:
         self._click_placed = bytearray()
         self._page_times = array("q")
         self._page_urls: list[str] = []
+        self._page_url_bytes = 0
+        """What `_page_urls` holds, about (counted as they come: `weight` is read after
+        every live run)."""
 
     @property
     def weight(self) -> int:
@@ -276,7 +279,7 @@ class ReplayAccumulator:
             + self._customs.weight
             + clicks * (8 + 8 + 8 + 8 + 1)  # time, x, y, the node's list slot, placed
             + len(self._page_times) * 8
-            + sum(len(url) + _STR_BYTES for url in self._page_urls)
+            + self._page_url_bytes
         )
 
     def _room(self) -> bool:
@@ -345,6 +348,7 @@ class ReplayAccumulator:
             return
         self._page_times.append(t)
         self._page_urls.append(kept)
+        self._page_url_bytes += len(kept) + _STR_BYTES
 
     def result(self) -> ReplayMetrics:
         first_full, last_incremental = self._first_full, self._last_incremental
