@@ -307,6 +307,39 @@ def outcome(result: Any) -> Any:
     return (type(result).__name__, str(result)) if isinstance(result, Exception) else result
 
 
+@pytest.mark.anyio
+async def test_a_push_the_check_missed_is_found_stored_by_its_insert(
+    new_store: Callable[..., SQLStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the check of which pushes are stored misses one (on PostgreSQL, another node
+    stored it meanwhile), the insert finds it: it is answered as a retry, stored once and
+    counted once, and the new push beside it in the batch is stored. (On SQLite, where the
+    insert returns no rows, fewer rows changed than inserted makes the batch run again, each
+    push alone.)"""
+
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        await store.initialize_session(new_session("s1"))
+        first = drawn_push(random.Random(1), 1)
+        assert await store.append_payload("s1", first) is True
+        monkeypatch.setattr(SQLStore, "_stored_payload_keys", staticmethod(lambda *_: set()))
+        async with writer_held(store):
+            tasks = await queued(
+                store.append_payload("s1", first),
+                store.append_payload("s1", drawn_push(random.Random(2), 2)),
+            )
+        assert await asyncio.gather(*tasks) == [False, True]
+        state = await stored_state(store)
+        assert [(secure_id, payload_id) for secure_id, payload_id, _ in state["payloads"]] == [
+            ("s1", 1),
+            ("s1", 2),
+        ]
+        stored_bytes = sum(len(p.body) for p in (first, drawn_push(random.Random(2), 2)))
+        assert state["sizes"] == [("s1", stored_bytes)]
+
+    await using(new_store(), scenario)
+
+
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.anyio
 async def test_pushes_committed_together_end_as_they_do_one_after_the_other(
