@@ -1,5 +1,6 @@
-"""The HTTP stack's own cost: uvicorn, as footlight runs it, answering the SDK's request mix
-with a fixed body and doing nothing else.
+"""The HTTP stack's own cost: uvicorn with httptools and uvloop, as footlight runs it (less
+its connection guard, `edge.http_protocol`), answering the SDK's request mix with a fixed
+body and doing nothing else.
 
 footlight's CPU per request at saturation is its HTTP server's plus its own work (decoding,
 checking and durably storing a push, processing it live). This runs the first alone, under

@@ -27,6 +27,7 @@ import pytest
 
 from footlight.core.rrweb import RrwebEvent
 from footlight.processing.replay_metrics import (
+    _STR_BYTES,
     RAGE_CLICK_COUNT,
     RAGE_CLICK_RADIUS_PX,
     RAGE_CLICK_WINDOW_MS,
@@ -676,7 +677,7 @@ def test_the_weight_counts_what_is_kept_and_grows_with_each_page() -> None:
         weights.append(accumulator.weight)
     kept = urls[:3]  # at most three pages
     assert [b - a for a, b in pairwise([empty, *weights])] == [
-        len(url) + 57 + 8 for url in kept
+        len(url) + _STR_BYTES + 8 for url in kept
     ] + [0]
     accumulator.add(full_snapshot(2_000))
     before = accumulator.weight
