@@ -236,6 +236,11 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_exception(value)
 
 
+def _settle_all(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        _settle(future, ok, value)
+
+
 class Writer:
     """The single writer thread and its group commit (see the module docstring).
 
@@ -293,6 +298,18 @@ class Writer:
         with contextlib.suppress(RuntimeError):
             job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
 
+    @staticmethod
+    def _answer_all(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+        """Tell a batch's callers, one wake-up per event loop rather than one per write:
+        each wake-up writes to the loop's self-pipe, a system call that gives up the
+        interpreter lock and waits to take it back."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(job.loop, []).append((job.future, ok, value))
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle_all, settled)
+
     def _connection(self) -> Connection:
         if self._conn is None:
             self._conn = self._backend.connect()
@@ -327,8 +344,7 @@ class Writer:
                 batch.append(nxt)
             last = len(batch)
             outcomes = self._commit_with_retries(batch)
-            for queued, (ok, value) in zip(batch, outcomes, strict=True):
-                self._answer(queued, ok, value)
+            self._answer_all(batch, outcomes)
         self._drop()
         with self._closing:
             self._closed = True
