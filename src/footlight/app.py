@@ -354,6 +354,7 @@ class FootlightApp:
                 # keep it out of the collector's full passes, which otherwise grow with it.
                 gc.collect()
                 gc.freeze()
+                gc.set_threshold(_GC_YOUNG_OBJECTS, *gc.get_threshold()[1:])
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.otlp_grpc is not None:
@@ -371,6 +372,15 @@ class FootlightApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+
+_GC_YOUNG_OBJECTS = 10_000
+"""Container allocations (net) between young-generation collections (CPython's default: 700).
+
+A collection walks every young object still alive, and at any moment those are mostly the
+requests in flight (tens of objects each, at 64 concurrent requests a few thousand): with the
+default, the collector walked them over and over, ~3 % of the event loop's CPU under load.
+Garbage cycles are rare here (requests free by reference counting), so collecting less often
+keeps memory the same."""
 
 _PRIMARY_START_SECONDS = 60.0
 """How long an acceptor waits for the primary's writer at start (the primary migrates the
