@@ -122,6 +122,21 @@ def test_a_stalled_body_times_out_with_408(limited: Server) -> None:
     assert b"REQUEST_TIMEOUT" in response
 
 
+def test_a_body_that_stalls_after_arriving_in_part_with_its_head_times_out_with_408(
+    limited: Server,
+) -> None:
+    # The first bytes are there when the app reads, so that read needs no timer; the rest
+    # still must come within the timeout.
+    response = _raw_exchange(
+        limited,
+        _head(limited, "Content-Length: 100\r\n") + b'{"query":',
+        [b" never finished"],
+        pause=1.5,
+    )
+    assert _status(response) == 408
+    assert b"REQUEST_TIMEOUT" in response
+
+
 def test_a_gzip_bomb_is_stopped_while_inflating(
     limited: Server, limited_client: httpx.Client
 ) -> None:

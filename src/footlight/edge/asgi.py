@@ -28,6 +28,9 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 _json_encode = msgspec.json.Encoder().encode
+BODY_READY = "footlight.body_ready"
+"""A scope key the HTTP protocol (`edge.http_protocol`) sets: a function that says whether
+`receive` would return at once (the body, or the end of the connection, has arrived)."""
 RETRY_AFTER_SECONDS = "2"
 """What every 503 (the store is unreachable) tells clients to wait before trying again."""
 
@@ -95,9 +98,15 @@ class Request:
                 raise _too_large(limit)
             if self.lease is not None:
                 self.lease.take(length)
+        ready = self.scope.get(BODY_READY)
+        first = await self._next_message() if ready is not None and ready() else None
+        if first is not None and not first.get("more_body", False):
+            body = self._counted(first.get("body", b""), limit, length)  # most requests
+            self.note.body_bytes = len(body)
+            return body
         try:
             async with asyncio.timeout(timeout_seconds):
-                body = await self._read(limit, length)
+                body = await self._read(limit, length, first)
         except TimeoutError:
             raise HTTPError(
                 408,
@@ -109,8 +118,10 @@ class Request:
         self.note.body_bytes = len(body)
         return body
 
-    async def _read(self, limit: int, length: int | None) -> bytes:
-        message = await self._next_message()
+    async def _read(self, limit: int, length: int | None, message: Message | None) -> bytes:
+        """The body, from `message` on (the first one, if it has been received already)."""
+        if message is None:
+            message = await self._next_message()
         chunk = message.get("body", b"")
         if not message.get("more_body", False):  # all of it at once: most requests
             return self._counted(chunk, limit, length)
