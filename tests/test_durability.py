@@ -47,6 +47,14 @@ BASE_MS = 1_795_664_479_000
 
 Kind = Literal["push", "identify", "feedback"]
 
+AS_FAST_AS_IT_TAKES = {
+    # Sixteen threads send to twenty sessions as fast as the server answers: far past the
+    # per-session rate a browser keeps (and the limit holds it to, tests/ingest/test_quotas.py),
+    # which would refuse most of them once the server answers faster than ~1,200 a second.
+    "FOOTLIGHT_SESSION_REQUESTS_PER_SECOND": "1000000",
+    "FOOTLIGHT_SESSION_REQUEST_BURST": "1000000",
+}
+
 
 def payload_for(number: int) -> dict[str, Any]:
     return make_payload(events=[meta_event(ts=BASE_MS + number)])
@@ -223,7 +231,7 @@ def assert_payloads_kept(server: Server, traffic: Traffic, secure_id: str) -> No
 def test_every_acknowledged_payload_survives_sigkill_exactly_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str
 ) -> None:
-    server = start_server(tmp_path / "data", backend=backend)
+    server = start_server(tmp_path / "data", backend=backend, env=AS_FAST_AS_IT_TAKES)
     try:
         traffic = Traffic(["push"], start_sessions(server))
         send_until_killed(server, traffic)
@@ -231,7 +239,7 @@ def test_every_acknowledged_payload_survives_sigkill_exactly_once(
         server.kill()
     report(traffic, capsys)
 
-    restarted = start_server(server.data_dir, backend=backend)
+    restarted = start_server(server.data_dir, backend=backend, env=AS_FAST_AS_IT_TAKES)
     try:
         for secure_id in traffic.secure_ids:
             assert_payloads_kept(restarted, traffic, secure_id)
@@ -262,7 +270,7 @@ def assert_identities_and_feedback_kept(server: Server, traffic: Traffic, secure
 def test_every_acknowledged_identify_and_feedback_survives_sigkill(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str
 ) -> None:
-    server = start_server(tmp_path / "data", backend=backend)
+    server = start_server(tmp_path / "data", backend=backend, env=AS_FAST_AS_IT_TAKES)
     try:
         traffic = Traffic(["identify", "feedback"], start_sessions(server))
         send_until_killed(server, traffic)
@@ -270,7 +278,7 @@ def test_every_acknowledged_identify_and_feedback_survives_sigkill(
         server.kill()
     report(traffic, capsys)
 
-    restarted = start_server(server.data_dir, backend=backend)
+    restarted = start_server(server.data_dir, backend=backend, env=AS_FAST_AS_IT_TAKES)
     try:
         for secure_id in traffic.secure_ids:
             assert_identities_and_feedback_kept(restarted, traffic, secure_id)

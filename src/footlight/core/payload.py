@@ -28,7 +28,6 @@ import functools
 import gzip
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
 import msgspec
@@ -150,8 +149,7 @@ decode_payload_shape = msgspec.json.Decoder(PayloadShape).decode
 DEFAULT_MAX_EVENTS = 100_000
 
 
-@dataclass(frozen=True)
-class PayloadSummary:
+class PayloadSummary(msgspec.Struct, frozen=True):
     """Cheap facts about a payload's rrweb events, computed once at ingest."""
 
     event_count: int
@@ -160,8 +158,7 @@ class PayloadSummary:
     has_full_snapshot: bool
 
 
-@dataclass(frozen=True)
-class DecodedPayload:
+class DecodedPayload(msgspec.Struct, frozen=True):
     """A validated payload: the bytes to keep, their identity, and a summary of the events."""
 
     body: bytes

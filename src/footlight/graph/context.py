@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from footlight.ingest.service import ClientInfo, Ingestor
 
 
-@dataclass(frozen=True)
-class RequestContext:
+class RequestContext(msgspec.Struct, frozen=True):
     ingest: Ingestor
     client: ClientInfo

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from inspect import isawaitable
 from typing import Any
 
+import msgspec
 from graphql import (
     ExecutionResult,
     FieldNode,
@@ -59,15 +60,13 @@ INTERNAL = "INTERNAL_SERVER_ERROR"
 UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
-@dataclass(frozen=True)
-class GraphQLRequest:
+class GraphQLRequest(msgspec.Struct, frozen=True):
     query: str
     variables: Mapping[str, Any] | None = None
     operation_name: str | None = None
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
     """What to answer. A request error has no `data` key; `status` overrides the usual one."""
 
     body: dict[str, Any]

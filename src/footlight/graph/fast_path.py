@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import msgspec
 from graphql import (
     ExecutionResult,
     FieldNode,
@@ -100,8 +101,7 @@ class _Variable:
         into[argument] = coerced
 
 
-@dataclass(frozen=True)
-class _Info:
+class _Info(msgspec.Struct, frozen=True):
     """The part of graphql-core's resolve info the resolvers read."""
 
     context: Any
@@ -259,8 +259,7 @@ class FastPath:
         return None if plan is None or arguments is None else Ready(plan, arguments, context)
 
 
-@dataclass(frozen=True)
-class Ready:
+class Ready(msgspec.Struct, frozen=True):
     """A known operation with its resolver's arguments (what `Executor.prepare` hands on)."""
 
     plan: Plan

@@ -22,7 +22,6 @@ import re
 import secrets
 import string
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -129,8 +128,7 @@ async def _translate(operation: Awaitable[T]) -> T:
         raise BadInput(str(exc)) from None
 
 
-@dataclass(frozen=True)
-class ClientInfo:
+class ClientInfo(msgspec.Struct, frozen=True):
     """What the HTTP request says about the browser (kept with a new session) and about the
     request (what limits count)."""
 

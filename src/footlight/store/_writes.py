@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import msgspec
+
 from footlight.core.payload import PayloadSummary
 
 FieldKind = Literal["user", "session", "track"]
@@ -114,8 +116,7 @@ class UsageTotals:
     """project id -> (request bytes accepted, sessions started) today."""
 
 
-@dataclass(frozen=True)
-class IncomingPayload:
+class IncomingPayload(msgspec.Struct, frozen=True):
     """One push, as it will be kept: `body` is gzip(JSON) in the SDK's payload shape.
 
     `digest` identifies the *decompressed* content (its CRC-32 and length, from the gzip

@@ -66,6 +66,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal, Protocol, TypeVar
 
+import msgspec
+
 from footlight import metrics
 from footlight.core.clock import now_ms
 from footlight.errors import ReadTimeout, StoreError, StoreUnavailable
@@ -205,8 +207,7 @@ class BatchEnd(Protocol):
         """Forget what this batch's writes left: its transaction was rolled back."""
 
 
-@dataclass(frozen=True)
-class Together:
+class Together(msgspec.Struct, frozen=True):
     """A write that may run with the others of its `run` in the same batch.
 
     `run(conn, items)` gets the `item` of each, in batch order, and returns, for each, its
