@@ -172,3 +172,10 @@ def test_pipelined_requests_get_whole_answers_in_order(server: Server) -> None:
         assert len(body) == length
         statuses.append(int(head.split(b" ")[1]))
     assert statuses == [200, 404, 200]
+
+
+def test_answers_do_not_name_the_server(server: Server) -> None:
+    answer = _exchange(server, b"GET /healthz HTTP/1.1\r\nHost: " + _host(server) + b"\r\n\r\n")
+    head = answer.partition(b"\r\n\r\n")[0].lower()
+    assert b"\r\nserver:" not in head
+    assert b"\r\ndate:" in head

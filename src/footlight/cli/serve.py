@@ -218,6 +218,9 @@ def _uvicorn_options(settings: Settings, capacity: Capacity) -> dict[str, Any]:
         # (FOOTLIGHT_TRUSTED_PROXIES, see edge.clients), not uvicorn's: by default uvicorn
         # would take the client address from X-Forwarded-For of any local process.
         "proxy_headers": False,
+        # No `server: uvicorn` on every answer: a stranger need not learn what runs here,
+        # and each header is one more that uvicorn checks with two regular expressions.
+        "server_header": False,
     }
 
 
