@@ -441,6 +441,37 @@ async def test_after_a_large_batch_the_next_commit_gathers_writes(
 
 
 @pytest.mark.anyio
+async def test_a_batch_wakes_its_callers_loop_once(
+    new_store: Callable[..., SQLStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve writes committed together are answered with one wake-up of the event loop
+    (each is a system call on the writer's side and a turn of the loop on its own), and
+    every caller hears its own outcome."""
+
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        loop = asyncio.get_running_loop()
+        wake_ups: list[object] = []
+        wake = loop.call_soon_threadsafe
+
+        def counted(callback: Callable[..., object], *args: Any, **kwargs: Any) -> Any:
+            wake_ups.append(callback)
+            return wake(callback, *args, **kwargs)
+
+        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+        async with writer_held(store):
+            tasks = await queued(
+                *(store.initialize_session(new_session(f"w{n}")) for n in range(12))
+            )
+        wake_ups.clear()
+        sessions = await asyncio.gather(*tasks)
+        assert [session.secure_id for session in sessions] == [f"w{n}" for n in range(12)]
+        assert len(wake_ups) == 1, wake_ups
+
+    await using(new_store(), scenario)
+
+
+@pytest.mark.anyio
 async def test_batches_of_every_size_take_few_statement_shapes(
     new_store: Callable[[], SQLStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:

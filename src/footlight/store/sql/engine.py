@@ -6,7 +6,8 @@ how to connect, how to begin a write transaction and which of its errors mean wh
 Group commit. Every write is a small function queued to a single writer thread, which takes
 everything queued while the previous COMMIT ran, runs the functions one after another and
 commits them together. A caller's coroutine resumes only after the COMMIT that holds its
-write: that is what lets the HTTP edge answer 2xx. Under load, batches grow by themselves,
+write: that is what lets the HTTP edge answer 2xx. A batch's callers hear with one wake-up
+of their event loop, not one each. Under load, batches grow by themselves,
 and after a large one the next waits a few milliseconds for more (`Writer`, gather); when
 idle, a write commits at once.
 
@@ -229,7 +230,7 @@ class _Job:
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
+    if future.done():  # cancelled: its caller no longer waits
         return
     if ok:
         future.set_result(value)
