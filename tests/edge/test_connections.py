@@ -16,12 +16,12 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.helpers.graphql import init_session, make_payload, meta_event, push
+from tests.helpers.raw_http import address, header_of, read_answers, status
 from tests.helpers.servers import Server, start_server
 
 pytestmark = pytest.mark.serial
@@ -45,53 +45,12 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.stop()
 
 
-def _where(server: Server) -> tuple[str, int]:
-    parts = urlsplit(server.url)
-    assert parts.hostname is not None
-    assert parts.port is not None
-    return parts.hostname, parts.port
-
-
 def _connect(server: Server, source: str = "127.0.0.1") -> socket.socket:
     sock = socket.socket()
     sock.bind((source, 0))
     sock.settimeout(10)
-    sock.connect(_where(server))
+    sock.connect(address(server))
     return sock
-
-
-def _response(sock: socket.socket) -> bytes:
-    """One whole response (its head and Content-Length of body), or what came before EOF."""
-    data = b""
-    while True:
-        head, found, body = data.partition(b"\r\n\r\n")
-        if found:
-            lengths = [
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            ]
-            if lengths and len(body) >= lengths[0]:
-                return data
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
-
-
-def _status(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1])
-
-
-def _header(response: bytes, name: bytes) -> bytes | None:
-    for line in response.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
-        key, _, value = line.partition(b":")
-        if key.strip().lower() == name:
-            return value.strip()
-    return None
 
 
 def _closed_by_server(sock: socket.socket, within: float) -> bool:
@@ -130,8 +89,8 @@ def test_a_slow_request_head_gets_408(guarded: Server) -> None:
         for _ in range(3):  # a slowloris: a header line now and then, never the end
             time.sleep(0.3)
             sock.sendall(b"X-Slow: 1\r\n")
-        response = _response(sock)
-        assert _status(response) == 408
+        response = read_answers(sock)
+        assert status(response) == 408
         assert b"header_timeout_seconds" in response
         assert time.monotonic() - started < 3
         assert _closed_by_server(sock, within=2)
@@ -148,20 +107,20 @@ def test_a_connection_that_sends_nothing_is_closed_silently(guarded: Server) -> 
 def test_a_request_head_over_the_size_limit_gets_431(guarded: Server) -> None:
     with _connect(guarded) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: footlight\r\nX-Big: " + b"a" * MAX_HEADER)
-        response = _response(sock)
-        assert _status(response) == 431
+        response = read_answers(sock)
+        assert status(response) == 431
         assert b"max_header_bytes" in response
         assert _closed_by_server(sock, within=2)
     with _connect(guarded) as sock:  # a long request line is counted the same
         sock.sendall(b"GET /healthz?" + b"q" * MAX_HEADER + b" HTTP/1.1\r\n")
-        assert _status(_response(sock)) == 431
+        assert status(read_answers(sock)) == 431
 
 
 def test_a_request_head_under_the_size_limit_is_served(guarded: Server) -> None:
     with _connect(guarded) as sock:
         padding = b"a" * (MAX_HEADER - 200)
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: footlight\r\nX-Big: " + padding + b"\r\n\r\n")
-        assert _status(_response(sock)) == 200
+        assert status(read_answers(sock)) == 200
 
 
 def test_a_kept_alive_connection_serves_requests_until_idle_for_the_keep_alive_time(
@@ -170,7 +129,7 @@ def test_a_kept_alive_connection_serves_requests_until_idle_for_the_keep_alive_t
     with _connect(guarded) as sock:
         for _ in range(3):
             sock.sendall(_get())
-            assert _status(_response(sock)) == 200
+            assert status(read_answers(sock)) == 200
             time.sleep(1.5)  # within the 3 s keep-alive: the connection stays open
         assert _closed_by_server(sock, within=3)
 
@@ -181,8 +140,8 @@ def test_an_answer_given_before_the_body_was_read_closes_the_connection(guarded:
             b"POST / HTTP/1.1\r\nHost: footlight\r\nContent-Type: text/plain\r\n"
             b"Content-Length: 1000000\r\n\r\n" + b"x" * 1000
         )
-        response = _response(sock)
-        assert _status(response) == 415
+        response = read_answers(sock)
+        assert status(response) == 415
         # The rest of the megabyte is not waited for only to be thrown away.
         assert _closed_by_server(sock, within=2)
 
@@ -196,19 +155,19 @@ def test_a_client_with_all_its_connections_busy_gets_429(guarded: Server) -> Non
         time.sleep(0.2)
         with _connect(guarded, "127.0.0.2") as sock:
             sock.sendall(_get())
-            response = _response(sock)
-            assert _status(response) == 429
-            assert _header(response, b"retry-after") == b"2"
+            response = read_answers(sock)
+            assert status(response) == 429
+            assert header_of(response, b"retry-after") == b"2"
             assert b"max_connections_per_client" in response
             assert _closed_by_server(sock, within=2)
         # Another client is not affected.
         with _connect(guarded, "127.0.0.3") as sock:
             sock.sendall(_get())
-            assert _status(_response(sock)) == 200
+            assert status(read_answers(sock)) == 200
         # The busy requests are still in progress, and complete.
         for sock in busy:
             sock.sendall(b'"query": "{ ignore(id: 1) }"}'.ljust(99))
-            assert _status(_response(sock)) == 200
+            assert status(read_answers(sock)) == 200
     finally:
         for sock in busy:
             sock.close()
@@ -220,15 +179,15 @@ def test_a_client_at_its_cap_makes_room_by_closing_its_own_longest_idle_connecti
     idle = [_connect(guarded, "127.0.0.4") for _ in range(PER_CLIENT)]
     for sock in idle:  # past the kernel's deferral: the server has each of them
         sock.sendall(_get())
-        assert _status(_response(sock)) == 200
+        assert status(read_answers(sock)) == 200
     try:
         with _connect(guarded, "127.0.0.4") as sock:
             sock.sendall(_get())
-            assert _status(_response(sock)) == 200
+            assert status(read_answers(sock)) == 200
         assert _closed_by_server(idle[0], within=1)  # long before its keep-alive ran out
         for sock in idle[1:]:  # the others are still kept alive
             sock.sendall(_get())
-            assert _status(_response(sock)) == 200
+            assert status(read_answers(sock)) == 200
     finally:
         for sock in idle:
             sock.close()
@@ -239,7 +198,7 @@ def test_a_trusted_proxy_is_not_held_to_the_per_client_cap(guarded: Server) -> N
     try:
         with _connect(guarded, "127.0.0.9") as sock:
             sock.sendall(_get())
-            assert _status(_response(sock)) == 200
+            assert status(read_answers(sock)) == 200
     finally:
         for sock in busy:
             sock.close()
@@ -255,15 +214,15 @@ def test_with_every_connection_busy_a_newcomer_gets_503(tmp_path: Path) -> None:
         time.sleep(0.2)
         with _connect(server, "127.0.2.9") as sock:
             sock.sendall(_get())
-            response = _response(sock)
-            assert _status(response) == 503
-            assert _header(response, b"retry-after") == b"2"
+            response = read_answers(sock)
+            assert status(response) == 503
+            assert header_of(response, b"retry-after") == b"2"
             assert b"max_connections" in response
         busy.pop().close()  # a request ends: there is room again
         time.sleep(0.2)
         with _connect(server, "127.0.2.9") as sock:
             sock.sendall(_get())
-            assert _status(_response(sock)) == 200
+            assert status(read_answers(sock)) == 200
     finally:
         for sock in busy:
             sock.close()
@@ -369,7 +328,7 @@ def test_idle_and_slow_sockets_do_not_lock_out_a_normal_client(
     # 256 descriptors; the attacker keeps 300 silent and 300 one-byte sockets open from one
     # address, plus 50 slowloris heads from another, and reopens whatever the server closes.
     server = start_server(tmp_path / "data", backend=backend, open_files=256)
-    host, port = _where(server)
+    host, port = address(server)
     attacker = subprocess.Popen(
         [sys.executable, "-c", ATTACKER, host, str(port), "300"],
         stdout=subprocess.PIPE,

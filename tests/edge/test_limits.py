@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import socket
-import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -19,6 +17,7 @@ import msgspec
 import pytest
 
 from tests.helpers.graphql import error_codes, gql, init_session, make_payload, meta_event, push
+from tests.helpers.raw_http import exchange, status
 from tests.helpers.servers import Server, client_of, running
 from tests.helpers.store import read_session
 
@@ -45,40 +44,6 @@ def limited_client(limited: Server) -> Iterator[httpx.Client]:
         yield c
 
 
-def _raw_exchange(server: Server, head: bytes, body_parts: list[bytes], pause: float = 0) -> bytes:
-    """Send a hand-made request; return whatever the server answers within 10 s."""
-    parts = urlsplit(server.url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(head)
-        for part in body_parts:
-            time.sleep(pause)
-            try:
-                sock.sendall(part)
-            except OSError:
-                break  # the server answered and closed: that is the point
-        chunks = []
-        try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-                if b"\r\n\r\n" in b"".join(chunks) and _complete(b"".join(chunks)):
-                    break
-        except (ConnectionResetError, TimeoutError):
-            pass
-        return b"".join(chunks)
-
-
-def _complete(response: bytes) -> bool:
-    head, _, body = response.partition(b"\r\n\r\n")
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            return len(body) >= int(line.split(b":")[1])
-    return False
-
-
-def _status(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1])
-
-
 def _head(server: Server, extra: str) -> bytes:
     host = urlsplit(server.url).netloc
     return (
@@ -89,16 +54,16 @@ def _head(server: Server, extra: str) -> bytes:
 def test_a_declared_oversized_body_is_refused_before_it_is_read(limited: Server) -> None:
     # Claims a gigabyte but sends nothing. A server that waited for the body would answer
     # 408 when the body timeout (1 s here) runs out; 413 means it did not wait.
-    response = _raw_exchange(limited, _head(limited, "Content-Length: 1000000000\r\n"), [])
-    assert _status(response) == 413
+    response = exchange(limited, _head(limited, "Content-Length: 1000000000\r\n"), [])
+    assert status(response) == 413
     assert b"PAYLOAD_TOO_LARGE" in response
 
 
 def test_a_chunked_body_is_cut_off_at_the_limit(limited: Server) -> None:
     chunk = b"x" * 16384
     frames = [b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(64)] + [b"0\r\n\r\n"]
-    response = _raw_exchange(limited, _head(limited, "Transfer-Encoding: chunked\r\n"), frames)
-    assert _status(response) == 413
+    response = exchange(limited, _head(limited, "Transfer-Encoding: chunked\r\n"), frames)
+    assert status(response) == 413
     assert b"max_body_bytes" in response
 
 
@@ -112,13 +77,13 @@ def test_a_body_just_under_the_limit_is_read(limited_client: httpx.Client) -> No
 
 
 def test_a_stalled_body_times_out_with_408(limited: Server) -> None:
-    response = _raw_exchange(
+    response = exchange(
         limited,
         _head(limited, "Content-Length: 100\r\n"),
         [b'{"query":', b" never finished"],
         pause=1.5,
     )
-    assert _status(response) == 408
+    assert status(response) == 408
     assert b"REQUEST_TIMEOUT" in response
 
 
@@ -127,13 +92,13 @@ def test_a_body_that_stalls_after_arriving_in_part_with_its_head_times_out_with_
 ) -> None:
     # The first bytes are there when the app reads, so that read needs no timer; the rest
     # still must come within the timeout.
-    response = _raw_exchange(
+    response = exchange(
         limited,
         _head(limited, "Content-Length: 100\r\n") + b'{"query":',
         [b" never finished"],
         pause=1.5,
     )
-    assert _status(response) == 408
+    assert status(response) == 408
     assert b"REQUEST_TIMEOUT" in response
 
 
