@@ -1,8 +1,9 @@
-"""The HTTP connection's own changes to uvicorn's: each answer in one write, and a request's
-scope saying whether its body has arrived (the bounds are tests/edge/test_connections.py's).
+"""The HTTP connection's own changes to uvicorn's: each answer in one write, and no `server`
+header (its bounds are tests/edge/test_connections.py's; the scope's word that a body has
+arrived, tests/edge/test_limits.py's stalled bodies).
 
 The writes are checked on `_HeadWithBody` with a transport that records them; what a client
-sees (HEAD, `Expect: 100-continue`, keep-alive) on a real server over a real socket.
+sees (HEAD, `Expect: 100-continue`, pipelined requests) on a real server over a socket.
 """
 
 from __future__ import annotations

@@ -244,8 +244,8 @@ def inflate(compressed: bytes, limit: int, where: str = "data") -> tuple[bytes, 
                         f"{where} inflates to more than {limit} bytes (limit: max_inflated_bytes)"
                     )
                 parts.append(chunk)
-                if inflater.eof or inflater.needs_input:
-                    break
+                if inflater.eof or inflater.needs_input or not chunk:
+                    break  # nothing more came: not a loop that spins (then "truncated")
                 room = limit - total + 1
         except _INFLATE_ERROR as exc:
             raise BadInput(f"{where} is not valid gzip data: {exc}") from None
