@@ -99,6 +99,13 @@ class _Raced(Exception):
     each write alone, and finds it stored."""
 
 
+def _writes_take_turns(conn: Connection) -> bool:
+    """Whether write transactions already exclude each other (SQLite, whose `exclusive`
+    statement is empty): then nothing is stored or counted by anyone between a write's
+    check and its insert, and nothing needs locking."""
+    return not conn.exclusive
+
+
 def _session_sizes(conn: Connection, ids: list[int]) -> dict[int, int]:
     """These sessions' stored bytes, by id (those without a count left out); on PostgreSQL
     their rows locked until the transaction ends, so pushes of other nodes to the same
@@ -107,12 +114,11 @@ def _session_sizes(conn: Connection, ids: list[int]) -> dict[int, int]:
         return {}
     ids = shapes.padded(ids)
     marks = shapes.groups(len(ids), "?")
-    # Where write transactions exclude each other (SQLite) a read is enough.
     sizes = (
-        f"UPDATE session_sizes SET stored_bytes = stored_bytes WHERE session_id IN ({marks})"
+        f"SELECT session_id, stored_bytes FROM session_sizes WHERE session_id IN ({marks})"
+        if _writes_take_turns(conn)  # a read is enough
+        else f"UPDATE session_sizes SET stored_bytes = stored_bytes WHERE session_id IN ({marks})"
         " RETURNING session_id, stored_bytes"
-        if conn.exclusive
-        else f"SELECT session_id, stored_bytes FROM session_sizes WHERE session_id IN ({marks})"
     )
     return {int(r[0]): int(r[1]) for r in conn.execute(sizes, ids)}
 
@@ -132,7 +138,7 @@ def _sessions_with_sizes(
     """
     padded = shapes.padded(secure_ids)
     among = f"({shapes.groups(len(padded), '?')})"
-    if not conn.exclusive:
+    if _writes_take_turns(conn):
         [found] = conn.execute(
             "SELECT json_group_array(json_array(s.id, s.secure_id, s.created_at,"
             " z.stored_bytes)) FROM sessions s LEFT JOIN session_sizes z"
@@ -427,7 +433,7 @@ class SQLStore(
                 + shapes.groups(len(piece), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 + " ON CONFLICT DO NOTHING"
             )
-            if not conn.exclusive:
+            if _writes_take_turns(conn):
                 changed = conn.execute(insert, values).rowcount
                 if changed != len(piece) and len(piece) > 1:
                     raise _Raced(f"{len(piece) - changed} of {len(piece)} pushes were stored")
