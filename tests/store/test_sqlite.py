@@ -9,7 +9,10 @@ Proven here:
   refused (or failing) inside a batch does not undo the other jobs of that batch;
 * idempotency and refusals: a retried payload is stored once, the first initializeSession
   wins, all-or-nothing writes store nothing when refused, project keys are unique;
-* `check_writable` commits on a healthy store and reports one whose disk refuses writes.
+* `check_writable` commits on a healthy store and reports one whose disk refuses writes;
+* checkpoints: under commits that never pause, with a reader beside them, the WAL starts
+  over near its bound; the writer waits while the checkpointer holds its turn, and commits
+  as soon as it is given back.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ import hashlib
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Awaitable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from footlight.config import MiB
 from footlight.core.payload import PayloadSummary
 from footlight.errors import (
     SessionOfAnotherProject,
@@ -47,7 +53,7 @@ from footlight.store import (
 )
 from footlight.store.sql.processing import claim_statement
 from footlight.store.sqlite import DB_FILE, migrations
-from footlight.store.sqlite.engine import SQLiteConnection
+from footlight.store.sqlite.engine import Checkpointer, SQLiteConnection, SQLiteEngine
 from tests.helpers.inspection import backend_errors, session_record
 from tests.helpers.store import using
 
@@ -581,3 +587,82 @@ async def test_a_claim_reads_only_the_due_jobs(tmp_path: Path) -> None:
         )
     assert "USING INDEX processing_due (due_at<?)" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+
+
+def test_the_wal_starts_over_under_writes_that_never_pause(tmp_path: Path) -> None:
+    """Commits back to back, a reader beside them: passive checkpoints alone copy the WAL but
+    never let it start over (a copy ends after the next commit began), so it grew for as
+    long as the writes lasted. The restarts keep it near `restart_bytes`."""
+    path = tmp_path / DB_FILE
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE blobs (body BLOB)")
+    turn = threading.Lock()
+    checkpointer = Checkpointer(path, turn, interval=0.02, restart_bytes=MiB)
+    stop = threading.Event()
+    written = 0
+
+    def write() -> None:
+        nonlocal written
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # as the store's writer
+            while not stop.is_set():
+                with turn:  # as `Writer` holds it for each batch
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.executemany("INSERT INTO blobs VALUES (?)", [(bytes(16384),)] * 8)
+                    conn.execute("COMMIT")
+                written += 8 * 16384
+
+    def read() -> None:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            while not stop.is_set():
+                conn.execute("SELECT max(rowid) FROM blobs").fetchall()
+
+    wal = Path(f"{path}-wal")
+    largest = 0
+    threads = [threading.Thread(target=write), threading.Thread(target=read)]
+    checkpointer.start()
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while written < 64 * MiB and time.monotonic() < deadline:
+            time.sleep(0.005)
+            largest = max(largest, wal.stat().st_size)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        checkpointer.stop()
+    assert written >= 64 * MiB
+    # Without restarts the WAL holds everything written. With them it holds what the
+    # passes let through beyond the bound: at this pace (~60 MiB/s here, far above ingest's
+    # 24) a pass whose restart found the reader still on old frames lets through tens.
+    assert largest < written / 2, (largest, written, checkpointer.restarts)
+    assert checkpointer.restarts >= 3
+
+
+@pytest.mark.anyio
+async def test_the_writer_waits_for_its_turn_and_takes_it_at_once(tmp_path: Path) -> None:
+    """What the checkpointer's restart holds: while the turn is taken no batch commits, and
+    the write queued meanwhile commits as soon as it is given back."""
+
+    async def scenario(store: SQLiteStore) -> None:
+        await store.ensure_default_project()
+        engine = store.engine
+        assert isinstance(engine, SQLiteEngine)
+        turn = engine.writer_turn
+        assert turn is not None
+        with turn:
+            write = asyncio.ensure_future(store.initialize_session(new_session("in-turn")))
+            await asyncio.sleep(0.2)
+            assert not write.done()
+        released = time.monotonic()
+        await write
+        assert time.monotonic() - released < 0.1
+        assert await record_of(store, "in-turn") is not None
+
+    await using(SQLiteStore(tmp_path), scenario)

@@ -273,6 +273,11 @@ class Writer:
         # slip into the queue after its final drain.
         self._closing = threading.Lock()
         self._closed = False
+        self.turn = threading.Lock()
+        """Held while a batch is written and committed. Housekeeping that needs the
+        database without a writer for a moment (SQLite's WAL restart) takes it: the writer
+        then waits on this lock, woken the moment it is released, rather than on the
+        database's own lock, which SQLite's busy handler polls in sleeps of 1 to 25 ms."""
 
     def start(self) -> None:
         self._thread.start()
@@ -345,7 +350,8 @@ class Writer:
                     break
                 batch.append(nxt)
             last = len(batch)
-            outcomes = self._commit_with_retries(batch)
+            with self.turn:
+                outcomes = self._commit_with_retries(batch)
             self._answer_all(batch, outcomes)
         self._drop()
         with self._closing:
@@ -605,6 +611,11 @@ class EngineBase:
         )
         self._writer.start()
         self._readers = ReadLanes(self._backend, self._read_timeout)
+
+    @property
+    def writer_turn(self) -> threading.Lock | None:
+        """The writer's `Writer.turn`, while it runs."""
+        return self._writer.turn if self._writer is not None else None
 
     async def stop(self) -> None:
         await self.stop_writer()

@@ -10,8 +10,9 @@ statements are stopped after `read_timeout_seconds` by a progress handler (SQLit
 interrupt a statement from inside; it costs one clock read per 10,000 VM instructions).
 
 A checkpointer thread copies the WAL into the database file in the background, so commits
-never stall behind a checkpoint's fsync. Other processes (the CLI while `serve` runs) share
-the file through SQLite's own locking.
+never stall behind a checkpoint's fsync, and starts the WAL over once it passes 64 MiB
+(`Checkpointer`), holding the writer for the few milliseconds that takes. Other processes
+(the CLI while `serve` runs) share the file through SQLite's own locking.
 """
 
 from __future__ import annotations
@@ -176,25 +177,49 @@ def _mode(path: Path) -> int | None:
 
 
 class Checkpointer:
-    """Moves committed WAL frames into the database file, beside the writer, never in its way.
+    """Moves committed WAL frames into the database file beside the writer, and starts the
+    WAL over before it grows far.
 
-    A PASSIVE checkpoint copies what no reader still needs and never blocks the writer. When
-    the WAL has grown past `truncate_bytes` (a burst outran the passive passes), or takes more
-    than the file system has left (a disk that filled: the frames copied into the database
-    grow its file while the WAL keeps its size), a TRUNCATE checkpoint resets it; that
-    briefly waits for the writer, so it is the exception.
+    A PASSIVE checkpoint copies what no reader still needs and never blocks the writer. It
+    cannot make the WAL start over by itself: SQLite writes from the WAL's beginning again
+    only when a write begins while every frame is copied already, and under steady ingest
+    new frames arrive while a copy runs, so the WAL grew for as long as ingest lasted (24 MB/s
+    at saturation in bench/run). Growing costs too: a page looked up in the WAL's index takes
+    a probe per 4,096 frames, and the TRUNCATE that reset the file at 256 MiB held every
+    commit for 100-180 ms, every ~11 s. So when the WAL has passed `restart_bytes`, right
+    after a passive pass, a RESTART checkpoint copies the few frames written meanwhile and
+    lets the next write start the WAL over. It holds the writer's turn (`Writer.turn`) for
+    those milliseconds, so the writer waits on a lock that wakes it at once rather than on
+    SQLite's, which its busy handler polls in sleeps of 1 to 25 ms; a reader still on old
+    frames is waited for at most `_BUSY_MS`, and then the restart is left to the next pass.
+    The file keeps its size and is written over.
+
+    When the WAL takes more than the file system has left (a disk that filled: the frames
+    copied into the database grow its file while the WAL keeps its size), or passes
+    `truncate_bytes` (the restarts kept failing), a TRUNCATE checkpoint resets the file to
+    nothing, under the writer's turn too.
     """
 
     def __init__(
-        self, path: Path, interval: float = 0.5, truncate_bytes: int = 256 * 1024 * 1024
+        self,
+        path: Path,
+        turn: threading.Lock,
+        interval: float = 0.5,
+        restart_bytes: int = 64 * 1024 * 1024,
+        truncate_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self._path = path
+        self._turn = turn
         self._interval = interval
+        self._restart_bytes = restart_bytes
         self._truncate_bytes = truncate_bytes
         self._stopping = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name="footlight-sqlite-checkpoint", daemon=True
         )
+        self._page_size = 4096
+        self.restarts = 0
+        """WAL restarts made (for tests)."""
 
     def start(self) -> None:
         self._thread.start()
@@ -206,21 +231,43 @@ class Checkpointer:
 
     def _run(self) -> None:
         conn = _connect_raw(self._path)
+        # Under the writer's turn a busy wait holds every commit: keep it short.
+        conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+        self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
         wal = Path(f"{self._path}-wal")
         try:
             while not self._stopping.wait(self._interval):
-                try:
-                    size = wal.stat().st_size if wal.exists() else 0
-                    free = shutil.disk_usage(self._path.parent).free
-                    grown = size > min(self._truncate_bytes, free)
-                    conn.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if grown else 'PASSIVE'})")
-                except sqlite3.Error:
-                    continue  # busy or failing disk: the writer reports what matters
+                with contextlib.suppress(sqlite3.Error):  # busy or failing disk: the writer
+                    self._pass(conn, wal)  # reports what matters
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             conn.close()
 
+    def _pass(self, conn: sqlite3.Connection, wal: Path) -> None:
+        size = wal.stat().st_size if wal.exists() else 0
+        free = shutil.disk_usage(self._path.parent).free
+        if size > min(self._truncate_bytes, free):
+            with self._turn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            return
+        frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+        # The WAL in use, not its file, which keeps its size when it starts over.
+        if frames * (self._page_size + _FRAME_HEADER) > self._restart_bytes:
+            # Copied again first, without the turn: what the restart copies under it is only
+            # what was committed during this short pass.
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            with self._turn:
+                busy = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
+            if not busy:
+                self.restarts += 1
+
+
+_FRAME_HEADER = 24
+"""Bytes before each page in the WAL."""
+_BUSY_MS = 20
+"""How long the checkpointer's RESTART and TRUNCATE wait for readers (and for another
+process's writer) before leaving it to the next pass."""
 
 _PROGRESS_INSTRUCTIONS = 10_000
 
@@ -334,7 +381,8 @@ class SQLiteEngine(EngineBase):
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the store at {self.path}: {exc}") from exc
         self.start(prepare=_no_autocheckpoint)
-        self._checkpointer = Checkpointer(self.path)
+        assert self.writer_turn is not None
+        self._checkpointer = Checkpointer(self.path, self.writer_turn)
         self._checkpointer.start()
 
     def free_disk_bytes(self) -> int | None:
