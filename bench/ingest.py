@@ -7,8 +7,8 @@ One run, one machine, the same load generator and the same requests for both tar
 2. footlight, started here on its embedded default store with durability on, under the same
    wrk run: payloads/s at saturation, and the ratio to nginx (the headline);
 3. footlight at half that rate, requests sent on a fixed schedule by a Python client
-   (asyncio protocols on uvloop): p50/p99 latency counted from when each request was due (wrk's pacing measures
-   from when it was sent, which hides a stalled server);
+   (asyncio protocols on uvloop): p50/p99 latency counted from when each request was due
+   (wrk's pacing measures from when it was sent, which hides a stalled server);
 4. footlight's peak RSS, its cold start (process start → first initializeSession answered),
    and the read throughput of a 50 MB session's events through the read API;
 5. a check through the store that every acknowledged payload is stored exactly once.
