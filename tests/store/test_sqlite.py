@@ -11,8 +11,9 @@ Proven here:
   wins, all-or-nothing writes store nothing when refused, project keys are unique;
 * `check_writable` commits on a healthy store and reports one whose disk refuses writes;
 * checkpoints: under commits that never pause, with a reader beside them, the WAL starts
-  over near its bound; the writer waits while the checkpointer holds its turn, and commits
-  as soon as it is given back.
+  over near its bound; a reader that stays on old frames is waited for less and less often,
+  and the WAL starts over once it is gone; the writer waits while the checkpointer holds
+  its turn, and commits as soon as it is given back.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -596,53 +597,103 @@ def test_the_wal_starts_over_under_writes_that_never_pause(tmp_path: Path) -> No
     """Commits back to back, a reader beside them: passive checkpoints alone copy the WAL but
     never let it start over (a copy ends after the next commit began), so it grew for as
     long as the writes lasted. The restarts keep it near `restart_bytes`."""
+    turn = threading.Lock()
+    checkpointer = Checkpointer(_wal_store(tmp_path), turn, interval=0.02, restart_bytes=MiB)
+    with _steady_writes(tmp_path, checkpointer, turn) as load:
+        load.until(lambda: load.written >= 64 * MiB)
+    # Without restarts the WAL holds everything written. With them it holds what the
+    # passes let through beyond the bound: at this pace (~60 MiB/s here, far above ingest's
+    # 24) a pass whose restart found the reader still on old frames lets through tens.
+    assert load.largest < load.written / 2, (load.largest, load.written, checkpointer.restarts)
+    assert checkpointer.restarts >= 3
+
+
+def test_a_reader_that_stays_is_not_waited_for_at_every_pass(tmp_path: Path) -> None:
+    """A read transaction held open on old frames (an export reading for minutes): each reset
+    gives up after `_BUSY_MS`, holding the writer meanwhile, so the tries thin out (1, 2, 4,
+    ... passes apart); once the reader is gone the WAL starts over again."""
+    path, turn = _wal_store(tmp_path), threading.Lock()
+    checkpointer = Checkpointer(path, turn, interval=0.02, restart_bytes=MiB)
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as reader:
+        with _steady_writes(tmp_path, checkpointer, turn) as load:
+            load.until(lambda: load.written >= 2 * MiB)
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM blobs").fetchall()  # its snapshot is held
+            load.until(lambda: False, seconds=1.0)
+            # Trying at every pass (~50 in the second) would have given up ~50 times; 1, 2,
+            # 4, 8, 16, 16 ... passes apart, about 7.
+            assert 1 <= checkpointer.given_up <= 12, checkpointer.given_up
+            reader.execute("COMMIT")
+            restarted = checkpointer.restarts
+            load.until(lambda: checkpointer.restarts > restarted, seconds=10)
+        assert checkpointer.restarts > restarted
+
+
+def _wal_store(tmp_path: Path) -> Path:
     path = tmp_path / DB_FILE
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as setup:
         setup.execute("PRAGMA journal_mode=WAL")
         setup.execute("CREATE TABLE blobs (body BLOB)")
-    turn = threading.Lock()
-    checkpointer = Checkpointer(path, turn, interval=0.02, restart_bytes=MiB)
-    stop = threading.Event()
-    written = 0
+    return path
 
-    def write() -> None:
-        nonlocal written
-        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+
+class _SteadyWrites:
+    """Commits back to back under the checkpointer's turn, as the store's writer makes them
+    under ingest, with a reader beside them; `largest` is the WAL file's size at most."""
+
+    def __init__(self, path: Path, turn: threading.Lock) -> None:
+        self._path = path
+        self._turn = turn
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._write), threading.Thread(target=self._read)]
+        self.written = 0
+        self.largest = 0
+
+    def _write(self) -> None:
+        with contextlib.closing(sqlite3.connect(self._path, isolation_level=None)) as conn:
             conn.execute("PRAGMA wal_autocheckpoint=0")  # as the store's writer
-            while not stop.is_set():
-                with turn:  # as `Writer` holds it for each batch
+            while not self._stop.is_set():
+                with self._turn:  # as `Writer` holds it for each batch
                     conn.execute("BEGIN IMMEDIATE")
                     conn.executemany("INSERT INTO blobs VALUES (?)", [(bytes(16384),)] * 8)
                     conn.execute("COMMIT")
-                written += 8 * 16384
+                self.written += 8 * 16384
 
-    def read() -> None:
-        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
-            while not stop.is_set():
+    def _read(self) -> None:
+        with contextlib.closing(sqlite3.connect(self._path, isolation_level=None)) as conn:
+            while not self._stop.is_set():
                 conn.execute("SELECT max(rowid) FROM blobs").fetchall()
 
-    wal = Path(f"{path}-wal")
-    largest = 0
-    threads = [threading.Thread(target=write), threading.Thread(target=read)]
-    checkpointer.start()
-    for thread in threads:
-        thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while written < 64 * MiB and time.monotonic() < deadline:
+    def until(self, done: Callable[[], bool], seconds: float = 30.0) -> None:
+        """Watch the WAL's size until `done()` or `seconds` have passed."""
+        wal = Path(f"{self._path}-wal")
+        deadline = time.monotonic() + seconds
+        while not done() and time.monotonic() < deadline:
             time.sleep(0.005)
-            largest = max(largest, wal.stat().st_size)
-    finally:
-        stop.set()
-        for thread in threads:
+            self.largest = max(self.largest, wal.stat().st_size)
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
             thread.join()
+
+
+@contextlib.contextmanager
+def _steady_writes(
+    tmp_path: Path, checkpointer: Checkpointer, turn: threading.Lock
+) -> Iterator[_SteadyWrites]:
+    load = _SteadyWrites(tmp_path / DB_FILE, turn)
+    checkpointer.start()
+    load.start()
+    try:
+        yield load
+    finally:
+        load.stop()
         checkpointer.stop()
-    assert written >= 64 * MiB
-    # Without restarts the WAL holds everything written. With them it holds what the
-    # passes let through beyond the bound: at this pace (~60 MiB/s here, far above ingest's
-    # 24) a pass whose restart found the reader still on old frames lets through tens.
-    assert largest < written / 2, (largest, written, checkpointer.restarts)
-    assert checkpointer.restarts >= 3
 
 
 @pytest.mark.anyio

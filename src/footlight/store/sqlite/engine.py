@@ -190,14 +190,18 @@ class Checkpointer:
     after a passive pass, a RESTART checkpoint copies the few frames written meanwhile and
     lets the next write start the WAL over. It holds the writer's turn (`Writer.turn`) for
     those milliseconds, so the writer waits on a lock that wakes it at once rather than on
-    SQLite's, which its busy handler polls in sleeps of 1 to 25 ms; a reader still on old
-    frames is waited for at most `_BUSY_MS`, and then the restart is left to the next pass.
-    The file keeps its size and is written over.
+    SQLite's, which its busy handler polls in sleeps of 1 to 25 ms. The file keeps its size
+    and is written over.
 
     When the WAL takes more than the file system has left (a disk that filled: the frames
     copied into the database grow its file while the WAL keeps its size), or passes
     `truncate_bytes` (the restarts kept failing), a TRUNCATE checkpoint resets the file to
-    nothing, under the writer's turn too.
+    nothing instead, under the writer's turn too.
+
+    Either waits for a reader still on old frames at most `_BUSY_MS`, holding the writer
+    meanwhile. A reader that stays (an export reading for minutes) would make every pass
+    hold it again, so after a reset that had to give up the next waits twice as many passes,
+    up to `_MOST_PASSES_BETWEEN_TRIES`; the passive copies go on meanwhile.
     """
 
     def __init__(
@@ -218,8 +222,12 @@ class Checkpointer:
             target=self._run, name="footlight-sqlite-checkpoint", daemon=True
         )
         self._page_size = 4096
+        self._passes_to_skip = 0
+        self._skipped = 0
         self.restarts = 0
-        """WAL restarts made (for tests)."""
+        """Resets of the WAL made (RESTART or TRUNCATE)."""
+        self.given_up = 0
+        """Resets that gave up on a reader."""
 
     def start(self) -> None:
         self._thread.start()
@@ -245,29 +253,39 @@ class Checkpointer:
             conn.close()
 
     def _pass(self, conn: sqlite3.Connection, wal: Path) -> None:
-        size = wal.stat().st_size if wal.exists() else 0
-        free = shutil.disk_usage(self._path.parent).free
-        if size > min(self._truncate_bytes, free):
-            with self._turn:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            return
         frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+        if self._skipped < self._passes_to_skip:
+            self._skipped += 1
+            return
+        size = wal.stat().st_size if wal.exists() else 0
+        if size > min(self._truncate_bytes, shutil.disk_usage(self._path.parent).free):
+            reset = "TRUNCATE"
         # The WAL in use, not its file, which keeps its size when it starts over.
-        if frames * (self._page_size + _FRAME_HEADER) > self._restart_bytes:
-            # Copied again first, without the turn: what the restart copies under it is only
-            # what was committed during this short pass.
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            with self._turn:
-                busy = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
-            if not busy:
-                self.restarts += 1
+        elif frames * (self._page_size + _FRAME_HEADER) > self._restart_bytes:
+            reset = "RESTART"
+        else:
+            return
+        # Copied again first, without the turn: what the reset copies under it is only what
+        # was committed during this short pass.
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        with self._turn:
+            busy = conn.execute(f"PRAGMA wal_checkpoint({reset})").fetchone()[0]
+        self._skipped = 0
+        if busy:
+            self.given_up += 1
+            self._passes_to_skip = min(2 * self._passes_to_skip or 1, _MOST_PASSES_BETWEEN_TRIES)
+        else:
+            self.restarts += 1
+            self._passes_to_skip = 0
 
 
 _FRAME_HEADER = 24
 """Bytes before each page in the WAL."""
 _BUSY_MS = 20
 """How long the checkpointer's RESTART and TRUNCATE wait for readers (and for another
-process's writer) before leaving it to the next pass."""
+process's writer) before leaving it to a later pass."""
+_MOST_PASSES_BETWEEN_TRIES = 16
+"""After resets that gave up, passes skipped before the next try: 1, 2, 4, ... up to this."""
 
 _PROGRESS_INSTRUCTIONS = 10_000
 
