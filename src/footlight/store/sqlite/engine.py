@@ -184,8 +184,7 @@ class Checkpointer:
     cannot make the WAL start over by itself: SQLite writes from the WAL's beginning again
     only when a write begins while every frame is copied already, and under steady ingest
     new frames arrive while a copy runs, so the WAL grew for as long as ingest lasted (24 MB/s
-    at saturation in bench/run). Growing costs too: a page looked up in the WAL's index takes
-    a probe per 4,096 frames, and the TRUNCATE that reset the file at 256 MiB held every
+    at saturation in bench/run), and the TRUNCATE that reset the file at 256 MiB held every
     commit for 100-180 ms, every ~11 s. So when the WAL has passed `restart_bytes`, right
     after a passive pass, a RESTART checkpoint copies the few frames written meanwhile and
     lets the next write start the WAL over. It holds the writer's turn (`Writer.turn`) for
@@ -258,9 +257,10 @@ class Checkpointer:
             self._skipped += 1
             return
         size = wal.stat().st_size if wal.exists() else 0
+        # RESTART goes by the WAL in use, not by its file, which keeps its size when the WAL
+        # starts over.
         if size > min(self._truncate_bytes, shutil.disk_usage(self._path.parent).free):
             reset = "TRUNCATE"
-        # The WAL in use, not its file, which keeps its size when it starts over.
         elif frames * (self._page_size + _FRAME_HEADER) > self._restart_bytes:
             reset = "RESTART"
         else:
