@@ -220,6 +220,10 @@ class Mix:
         return body.encode(), True
 
 
+_DRAIN_SECONDS = 60.0
+"""How long the paced client waits for its last answers before it gives up on the run."""
+
+
 class _Connection(asyncio.Protocol):
     """One kept-alive connection of the paced client: one request at a time, its answer read
     by its Content-Length (footlight and nginx send one on every answer)."""
@@ -314,7 +318,9 @@ class _PacedClient:
             self.drained.set_result(None)
 
     def lost(self, connection: _Connection, exc: Exception | None) -> None:
-        if connection.sent is not None and not self.drained.done():
+        if connection in self.idle:  # closed between requests: sends go to the others
+            self.idle.remove(connection)
+        elif connection.sent is not None and not self.drained.done():
             self.drained.set_exception(
                 SystemExit(f"the server closed a connection with a request under way: {exc}")
             )
@@ -359,7 +365,13 @@ async def _paced(url: str, mix: Mix, rate: float, seconds: float, connections: i
             due = started + sent / rate
     client.sending = False
     if client.outstanding:
-        await client.drained
+        try:
+            await asyncio.wait_for(client.drained, _DRAIN_SECONDS)
+        except TimeoutError:
+            raise SystemExit(
+                f"{client.outstanding} paced requests unanswered {_DRAIN_SECONDS} s after the"
+                f" last was due ({len(client.idle)} connections left idle)"
+            ) from None
     elapsed = time.perf_counter() - started
     latencies = sorted(client.latencies)
 
