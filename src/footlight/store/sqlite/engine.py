@@ -223,7 +223,7 @@ class Checkpointer:
         self._page_size = 4096
         self._passes_to_skip = 0
         self._skipped = 0
-        self.restarts = 0
+        self.resets = 0
         """Resets of the WAL made (RESTART or TRUNCATE)."""
         self.given_up = 0
         """Resets that gave up on a reader."""
@@ -244,8 +244,10 @@ class Checkpointer:
         wal = Path(f"{self._path}-wal")
         try:
             while not self._stopping.wait(self._interval):
-                with contextlib.suppress(sqlite3.Error):  # busy or failing disk: the writer
-                    self._pass(conn, wal)  # reports what matters
+                # Busy, or a failing disk: the writer reports what matters. Either must not
+                # end this thread, or the WAL would grow unchecked from then on.
+                with contextlib.suppress(sqlite3.Error, OSError):
+                    self._pass(conn, wal)
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
@@ -256,7 +258,10 @@ class Checkpointer:
         if self._skipped < self._passes_to_skip:
             self._skipped += 1
             return
-        size = wal.stat().st_size if wal.exists() else 0
+        try:
+            size = wal.stat().st_size
+        except FileNotFoundError:
+            size = 0
         # RESTART goes by the WAL in use, not by its file, which keeps its size when the WAL
         # starts over.
         if size > min(self._truncate_bytes, shutil.disk_usage(self._path.parent).free):
@@ -275,7 +280,7 @@ class Checkpointer:
             self.given_up += 1
             self._passes_to_skip = min(2 * self._passes_to_skip or 1, _MOST_PASSES_BETWEEN_TRIES)
         else:
-            self.restarts += 1
+            self.resets += 1
             self._passes_to_skip = 0
 
 
