@@ -102,19 +102,18 @@ class Request:
         first = await self._next_message() if ready is not None and ready() else None
         if first is not None and not first.get("more_body", False):
             body = self._counted(first.get("body", b""), limit, length)  # most requests
-            self.note.body_bytes = len(body)
-            return body
-        try:
-            async with asyncio.timeout(timeout_seconds):
-                body = await self._read(limit, length, first)
-        except TimeoutError:
-            raise HTTPError(
-                408,
-                f"the request body was not received within {timeout_seconds:g} s"
-                " (limit: body_timeout_seconds)",
-                "REQUEST_TIMEOUT",
-                [_CLOSE],
-            ) from None
+        else:
+            try:
+                async with asyncio.timeout(timeout_seconds):
+                    body = await self._read(limit, length, first)
+            except TimeoutError:
+                raise HTTPError(
+                    408,
+                    f"the request body was not received within {timeout_seconds:g} s"
+                    " (limit: body_timeout_seconds)",
+                    "REQUEST_TIMEOUT",
+                    [_CLOSE],
+                ) from None
         self.note.body_bytes = len(body)
         return body
 
