@@ -253,12 +253,18 @@ class _Connection(asyncio.Protocol):
             if head_end < 0:
                 return
             head = bytes(self._buffer[:head_end]).lower()
-            self._status = int(head[9:12])
             length = head.find(b"\r\ncontent-length:")
-            if length < 0:
-                raise SystemExit(f"an answer without Content-Length: {head[:200]!r}")
             value_end = head.find(b"\r\n", length + 2)
-            size = int(head[length + 17 : value_end if value_end > 0 else None])
+            try:
+                if length < 0:
+                    raise ValueError("no Content-Length")
+                self._status = int(head[9:12])
+                size = int(head[length + 17 : value_end if value_end > 0 else None])
+            except ValueError as exc:
+                # Raised here, it would only be logged by the loop, and the run would wait
+                # for an answer that never ends.
+                self._client.fail(f"an answer the client cannot read ({exc}): {head[:200]!r}")
+                return
             self._body_at = head_end + 4
             self._end = self._body_at + size
         if len(self._buffer) < self._end:
@@ -293,7 +299,6 @@ class _PacedClient:
         self.outstanding = 0
         self.drained = asyncio.get_running_loop().create_future()
         self.sending = True
-        self.failure: BaseException | None = None
 
     def send(self, sent: _Sent) -> None:
         self.outstanding += 1
@@ -320,10 +325,13 @@ class _PacedClient:
     def lost(self, connection: _Connection, exc: Exception | None) -> None:
         if connection in self.idle:  # closed between requests: sends go to the others
             self.idle.remove(connection)
-        elif connection.sent is not None and not self.drained.done():
-            self.drained.set_exception(
-                SystemExit(f"the server closed a connection with a request under way: {exc}")
-            )
+        elif connection.sent is not None:
+            self.fail(f"the server closed a connection with a request under way: {exc}")
+
+    def fail(self, reason: str) -> None:
+        """End the run with `reason` (the first one): its numbers would mean nothing."""
+        if not self.drained.done():
+            self.drained.set_exception(SystemExit(reason))
 
 
 async def _paced(url: str, mix: Mix, rate: float, seconds: float, connections: int) -> WrkResult:
@@ -348,7 +356,7 @@ async def _paced(url: str, mix: Mix, rate: float, seconds: float, connections: i
     total = int(rate * seconds)
     late = pushes = sent = 0
     started = time.perf_counter()
-    while sent < total:
+    while sent < total and not client.drained.done():  # done early: it failed
         now = time.perf_counter()
         due = started + sent / rate
         if due > now:
@@ -364,7 +372,7 @@ async def _paced(url: str, mix: Mix, rate: float, seconds: float, connections: i
             sent += 1
             due = started + sent / rate
     client.sending = False
-    if client.outstanding:
+    if client.outstanding or client.drained.done():
         try:
             await asyncio.wait_for(client.drained, _DRAIN_SECONDS)
         except TimeoutError:
