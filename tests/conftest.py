@@ -25,34 +25,6 @@ def pytest_configure(config: pytest.Config) -> None:
         start_run()
 
 
-_LONGEST_FIRST = (
-    "tests/store/test_forwarding.py",
-    "tests/processing/test_crash_loops.py",
-    "tests/processing/test_processing.py",
-    "tests/ingest/test_quotas.py",
-    "tests/processing/test_bounded.py",
-    "tests/e2e/test_ui.py",
-    "tests/backend_sdks/test_launchdarkly_python.py",
-    "tests/backend_sdks/test_backend_sdks.py",
-    "tests/test_durability.py",
-    "tests/test_operating.py",
-    "tests/ingest/test_disk.py",
-    "tests/store/test_schemas_agree.py",
-    "tests/store/test_permissions.py",
-)
-"""The files that take longest (each 30 s to 2 min on two cores), in that order.
-
-scripts/test runs the suite with `--dist loadfile`: each file goes whole to the next free
-worker, in the order collected. Collected last, the longest ran alone at the end while the
-other workers had finished; first, they run beside the many short files."""
-
-
-@pytest.hookimpl(trylast=True)  # after pytest's own ordering by fixture
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {path: place for place, path in enumerate(_LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if "PYTEST_XDIST_WORKER" not in os.environ:  # every worker is done
         drop_recordings()
