@@ -269,11 +269,14 @@ class _Connection(asyncio.Protocol):
             self._end = self._body_at + size
         if len(self._buffer) < self._end:
             return
+        sent, self.sent = self.sent, None
+        if sent is None:
+            # As above: raised in this callback, it would leave the run waiting.
+            self._client.fail(f"an answer to no request: {bytes(self._buffer[:200])!r}")
+            return
         ok = self._status == 200 and b'"errors"' not in self._buffer[self._body_at : self._end]
         del self._buffer[: self._end]
         self._body_at = -1
-        sent, self.sent = self.sent, None
-        assert sent is not None
         self._client.answered(self, sent, ok)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -338,8 +341,9 @@ async def _paced(url: str, mix: Mix, rate: float, seconds: float, connections: i
     """Send `rate` requests a second for `seconds` over `connections` kept-alive connections.
 
     The client is asyncio protocols on uvloop, with each request's bytes built before it is
-    due: ~40 µs of CPU a request here, where aiohttp took ~170. It shares two cores with the
-    server, and what it spends is taken from the server, or shows as its own lateness."""
+    due: ~60 µs of CPU a request, where aiohttp took ~190 (bench/README.md, "The WAL starts
+    over"). It shares two cores with the server, and what it spends is taken from the
+    server, or shows as its own lateness."""
     target = urlsplit(url)
     host, port = target.hostname or "127.0.0.1", target.port or 80
     loop = asyncio.get_running_loop()
