@@ -22,17 +22,30 @@ import shutil
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from load import create_sessions, run_wrk
-from nodes import ONE_CLIENT_FOR_MANY_BROWSERS, fresh_database, start_footlight
+from nodes import (
+    ONE_CLIENT_FOR_MANY_BROWSERS,
+    fresh_database,
+    start_footlight,
+    thread_cpu_seconds,
+    thread_names,
+)
 from payloads import write_templates
 
 
 def _trial(
-    source: str | None, seconds: float, sessions: int, store: str, settings: dict[str, str]
-) -> dict[str, float]:
+    source: str | None,
+    seconds: float,
+    sessions: int,
+    store: str,
+    settings: dict[str, str],
+    threads: bool = False,
+) -> dict[str, Any]:
     """One server of the tree at `source` (None: this one) under wrk for `seconds`, on a
-    fresh store (a new PostgreSQL database for `store` postgresql), with `settings`."""
+    fresh store (a new PostgreSQL database for `store` postgresql), with `settings`; with
+    `threads`, also each thread's CPU per request (of the server process)."""
     work = Path(tempfile.mkdtemp(prefix="footlight-cpu-ab-"))
     templates = work / "requests"
     templates.mkdir()
@@ -58,16 +71,37 @@ def _trial(
         ids = create_sessions(node.url, sessions)
         (templates / "sessions.txt").write_text("\n".join(ids) + "\n")
         before = node.cpu_seconds()
+        threads_before = thread_cpu_seconds(node.process.pid)
         result = run_wrk(node.url, templates, seconds=seconds, connections=100, threads=2)
         cpu = node.cpu_seconds() - before
+        by_thread = _by_name(node.process.pid, threads_before) if threads else None
     finally:
         node.stop()
         shutil.rmtree(work, ignore_errors=True)
-    return {
+    requests = max(result.requests, 1)
+    trial: dict[str, Any] = {
         "requests_per_second": round(result.requests / result.seconds, 1),
-        "cpu_ms_per_1000_requests": round(cpu * 1e6 / max(result.requests, 1), 1),
+        "cpu_ms_per_1000_requests": round(cpu * 1e6 / requests, 1),
         "p99_ms": round(result.p99_ms, 1),
     }
+    if by_thread is not None:
+        trial["thread_us_per_request"] = {
+            name: round(used * 1e6 / requests, 1) for name, used in by_thread.items() if used
+        }
+    return trial
+
+
+def _by_name(pid: int, before: dict[int, float]) -> dict[str, float]:
+    """CPU seconds each thread of `pid` used since `before`, by its Python name (threads of
+    one name summed: uvloop's executor threads all start `uvloop_`)."""
+    names = thread_names(pid)
+    if any(tid not in names for tid in thread_cpu_seconds(pid)):
+        names = {**thread_names(pid), **names}  # a dump can miss a thread: ask again
+    used: dict[str, float] = {}
+    for tid, seconds in thread_cpu_seconds(pid).items():
+        name = names.get(tid, f"thread {tid}")
+        used[name] = used.get(name, 0.0) + seconds - before.get(tid, 0.0)
+    return dict(sorted(used.items(), key=lambda item: -item[1]))
 
 
 def main() -> None:
@@ -78,6 +112,12 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=2000)
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--json", type=Path, help="also write every trial here")
+    parser.add_argument(
+        "--threads",
+        action="store_true",
+        help="also each thread's CPU per request (the event loop, the writer, ...), named by"
+        " py-spy",
+    )
     parser.add_argument(
         "--this-src",
         help="run this side from another checkout's src instead (e.g. a worktree of HEAD, so"
@@ -93,12 +133,12 @@ def main() -> None:
     args = parser.parse_args()
     this_settings = dict(setting.split("=", 1) for setting in args.this)
     trees: dict[str, str | None] = {"other": args.other, "this": args.this_src}
-    trials: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    trials: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     for pair in range(args.pairs):
         order = list(trees.items()) if pair % 2 == 0 else list(reversed(trees.items()))
         for name, source in order:
             settings = this_settings if name == "this" else {}
-            trial = _trial(source, args.seconds, args.sessions, args.store, settings)
+            trial = _trial(source, args.seconds, args.sessions, args.store, settings, args.threads)
             trials[name].append(trial)
             print(f"pair {pair + 1}, {name}: {trial}", flush=True)
     for name, rows in trials.items():
@@ -108,6 +148,20 @@ def main() -> None:
             f"{name}: CPU {statistics.mean(cpu):.0f} ms per 1,000 requests"
             f" ({' · '.join(f'{c:.0f}' for c in cpu)}), {statistics.mean(rate):.0f} requests/s"
         )
+        if args.threads:
+            names = {name for r in rows for name in r["thread_us_per_request"]}
+            split = {
+                name: statistics.mean(r["thread_us_per_request"].get(name, 0.0) for r in rows)
+                for name in names
+            }
+            print(
+                "  µs per request by thread: "
+                + ", ".join(
+                    f"{name} {us:.0f}"
+                    for name, us in sorted(split.items(), key=lambda item: -item[1])
+                    if us >= 0.5
+                )
+            )
     if args.json:
         args.json.write_text(json.dumps(trials, indent=2) + "\n")
 
