@@ -27,6 +27,7 @@ from typing import Any
 from load import create_sessions, run_wrk
 from nodes import (
     ONE_CLIENT_FOR_MANY_BROWSERS,
+    compile_footlight,
     fresh_database,
     start_footlight,
     thread_cpu_seconds,
@@ -132,6 +133,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     this_settings = dict(setting.split("=", 1) for setting in args.this)
+    compile_footlight(Path(args.other))
+    compile_footlight(None if args.this_src is None else Path(args.this_src))
     trees: dict[str, str | None] = {"other": args.other, "this": args.this_src}
     trials: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     for pair in range(args.pairs):
