@@ -173,10 +173,11 @@ class Settings:
     live_followed_bytes: int = 64 * MiB
     """What that state may weigh in all: ~4 KB a session, plus ~8 bytes per user-interaction
     event (up to ~4 MB for one session under max_activity_events_per_session)."""
-    live_share: float = 0.5
+    live_share: float = 0.35
     """The most of the processing loop's time live runs take (0 < share <= 1): after each,
     the loop waits (1 / share - 1) times as long as the run took. Under load live panes then
-    fall further behind instead of taking the cores from ingest."""
+    fall further behind instead of taking the cores from ingest; a run takes milliseconds,
+    so when little is recording the wait is not seen beside the 0.5 s live delay."""
     live_quiet_seconds: float = 15.0
     """A recording with no new input for this long is no longer shown as live."""
     follow_wait_seconds: float = 20.0
@@ -226,10 +227,12 @@ class Settings:
     """Reverse proxies whose `X-Forwarded-For` names the client (see edge.clients)."""
     ingest_threads: int = 2
     """Worker threads that decode large request bodies and payloads, off the event loop."""
-    commit_gather_seconds: float | None = 0.004
+    commit_gather_seconds: float | None = 0.008
     """Under load (a group commit of 8 writes or more), how long the next commit waits from
     its first write for more to share it (footlight.store.sql.engine.Writer); None (`off`)
-    never waits. Fewer, larger commits cost less CPU per write."""
+    never waits. Fewer, larger commits cost less CPU per write: less for the commits
+    themselves, and the writer and the event loop take turns instead of passing the
+    interpreter lock back and forth."""
     read_timeout_seconds: float = 10.0
     """Longest one SQL statement of an operator read (read API, UI) may run before it is
     stopped; the request gets 503. Ingest and processing reads are not limited by it."""
