@@ -71,11 +71,12 @@ def _trial(
     try:
         ids = create_sessions(node.url, sessions)
         (templates / "sessions.txt").write_text("\n".join(ids) + "\n")
+        pid = node.process.pid
+        threads_before = thread_cpu_seconds(pid) if threads else {}
         before = node.cpu_seconds()
-        threads_before = thread_cpu_seconds(node.process.pid)
         result = run_wrk(node.url, templates, seconds=seconds, connections=100, threads=2)
         cpu = node.cpu_seconds() - before
-        by_thread = _by_name(node.process.pid, threads_before) if threads else None
+        by_thread = _by_name(pid, threads_before, thread_cpu_seconds(pid)) if threads else None
     finally:
         node.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -92,14 +93,14 @@ def _trial(
     return trial
 
 
-def _by_name(pid: int, before: dict[int, float]) -> dict[str, float]:
-    """CPU seconds each thread of `pid` used since `before`, by its Python name (threads of
-    one name summed: uvloop's executor threads all start `uvloop_`)."""
+def _by_name(pid: int, before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+    """CPU seconds each thread of `pid` used from `before` to `after` (read as the load
+    ended, before py-spy reads the names), by its Python name."""
     names = thread_names(pid)
-    if any(tid not in names for tid in thread_cpu_seconds(pid)):
+    if any(tid not in names for tid in after):
         names = {**thread_names(pid), **names}  # a dump can miss a thread: ask again
     used: dict[str, float] = {}
-    for tid, seconds in thread_cpu_seconds(pid).items():
+    for tid, seconds in after.items():
         name = names.get(tid, f"thread {tid}")
         used[name] = used.get(name, 0.0) + seconds - before.get(tid, 0.0)
     return dict(sorted(used.items(), key=lambda item: -item[1]))

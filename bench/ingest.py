@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.seconds, args.sessions, args.read_mb, args.connections = 1, 50, 2, 8
 
-    compile_footlight()  # what a user's install has: the cold start is not a compile
+    # What a user's install has: the cold start is not a compile.
+    step(f"footlight measured: {compile_footlight().parent}")
     if args.scaling:
         return scaling(args)
     work = Path(tempfile.mkdtemp(prefix="footlight-bench-"))

@@ -154,10 +154,12 @@ class Node:
         stop(self.process, timeout)
 
 
-def _stat(pid: int) -> list[str] | None:
-    """/proc/PID/stat's fields after the command name (which may hold spaces)."""
+def _stat(pid: int, task: int | None = None) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (which may hold spaces), or those of
+    one of its threads (/proc/PID/task/TASK/stat); None once it has ended."""
+    path = f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat"
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(path).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
 
@@ -195,7 +197,9 @@ def compile_footlight(src: Path | None = None) -> Path:
     An installed footlight has them (pip compiles at install), and an editable one writes
     them at its first start, unless PYTHONDONTWRITEBYTECODE is set, as it is on the machines
     the benchmarks run on: every server would then compile its ~100 modules again, ~0.1 s of
-    its cold start, and more of it for the larger tree. Returns the package's directory."""
+    its cold start, and more of it for the larger tree. Returns the package's directory,
+    which says what is measured (a `PYTHONPATH` without footlight falls through to this
+    checkout's)."""
     if src is None:
         spec = importlib.util.find_spec("footlight")
         if spec is None or not spec.submodule_search_locations:
@@ -203,6 +207,8 @@ def compile_footlight(src: Path | None = None) -> Path:
         package = Path(next(iter(spec.submodule_search_locations)))
     else:
         package = src / "footlight"
+        if not package.is_dir():
+            raise SystemExit(f"{src} holds no footlight package (give a checkout's src)")
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", "-j", "0", str(package)],
         check=True,
@@ -220,11 +226,8 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     except OSError:
         return seconds
     for tid in tids:
-        try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # it ended meanwhile
-        seconds[tid] = (int(fields[11]) + int(fields[12])) / tick
+        if (fields := _stat(pid, tid)) is not None:  # else it ended meanwhile
+            seconds[tid] = (int(fields[11]) + int(fields[12])) / tick
     return seconds
 
 
