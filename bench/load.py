@@ -158,16 +158,23 @@ def run_wrk(
     return _collect_wrk(process)
 
 
+def run_wrk_each(
+    urls: list[str], directories: list[Path], *, seconds: float, connections: int, threads: int
+) -> list[WrkResult]:
+    """One wrk per server at once, each with `connections`: each server's result."""
+    processes = [
+        _start_wrk(url, d, seconds=seconds, connections=connections, threads=threads)
+        for url, d in zip(urls, directories, strict=True)
+    ]
+    return [_collect_wrk(p) for p in processes]
+
+
 def run_wrk_on_nodes(
     urls: list[str], directories: list[Path], *, seconds: float, connections: int, threads: int
 ) -> WrkResult:
     """One wrk per node at once (a load balancer's even spread), results added up."""
     share = max(1, connections // len(urls))
-    processes = [
-        _start_wrk(url, d, seconds=seconds, connections=share, threads=threads)
-        for url, d in zip(urls, directories, strict=True)
-    ]
-    results = [_collect_wrk(p) for p in processes]
+    results = run_wrk_each(urls, directories, seconds=seconds, connections=share, threads=threads)
     built_share = sum(r.push_share * r.requests for r in results) / max(
         sum(r.requests for r in results), 1
     )
