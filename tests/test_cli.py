@@ -31,7 +31,7 @@ import pytest
 from footlight.core.ids import decode_project, encode_project
 from tests.helpers.cli import run_footlight
 from tests.helpers.graphql import INIT_DOC, error_codes, gql, init_variables, new_secure_id
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, http_get, start_server
 from tests.helpers.store import read_session
 
 
@@ -252,7 +252,7 @@ def serve_configured_by_environment(workdir: Path, env: dict[str, str], url: str
         if process.poll() is not None:
             raise AssertionError(f"serve exited with {process.returncode}:\n{server.log()}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if http_get(f"{url}/healthz", timeout=1).status_code == 200:
                 return server
         except httpx.TransportError:
             pass
@@ -306,7 +306,7 @@ def test_a_setting_given_as_a_flag_wins_over_the_environment(tmp_path: Path) -> 
         args=["--max-body-bytes", "2000"],
     )
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             small = client.post(
                 "/", content=b"{" + b" " * 1000 + b"}", headers={"content-type": "application/json"}
             )
@@ -357,7 +357,7 @@ def test_a_project_created_while_serving_is_accepted_by_the_running_server(
 ) -> None:
     server = start_server(tmp_path / "data")
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             before = initialize(client, new_secure_id(), "56gl9g91")
             assert error_codes(before) == ["NOT_FOUND"]
 

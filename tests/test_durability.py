@@ -34,7 +34,7 @@ from tests.helpers.graphql import (
     meta_event,
     push,
 )
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 from tests.helpers.store import decoded_payloads, read_session
 
 SESSIONS = 20
@@ -134,7 +134,7 @@ class Traffic:
 
     def keep_sending(self, url: str) -> None:
         """Send writes one after another until the server is gone."""
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with http_client(base_url=url, timeout=30) as client:
             while True:
                 write, is_retry = self.next_write()
                 try:
@@ -194,7 +194,7 @@ def report(traffic: Traffic, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def start_sessions(server: Server) -> list[str]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_client(base_url=server.url, timeout=30) as client:
         return [init_session(client) for _ in range(SESSIONS)]
 
 
@@ -207,7 +207,7 @@ def stored(server: Server, secure_id: str) -> SessionRecord:
 def send_once_more(server: Server, traffic: Traffic, kind: Kind) -> list[Write]:
     """One new write of `kind` per session; each must be acknowledged."""
     writes = [Write(kind, s, 10_000_000 + n) for n, s in enumerate(traffic.secure_ids)]
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_client(base_url=server.url, timeout=30) as client:
         for write in writes:
             response = write.send(client)
             assert acknowledged(response), response.text

@@ -35,7 +35,7 @@ from footlight.store.postgres import migrations as shipped_migrations
 from tests.helpers.cli import create_token
 from tests.helpers.graphql import compress, init_session, make_payload, meta_event, push
 from tests.helpers.otlp import otlp_grpc_export
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, http_get, http_post, start_server
 from tests.helpers.store import db_rows, fresh_database, with_store
 from tests.helpers.waiting import wait_for_processing
 
@@ -71,7 +71,7 @@ class Load:
 
 def _pusher(nodes: list[Server], load: Load, seed: int) -> None:
     rng = random.Random(seed)
-    clients = {n.url: httpx.Client(base_url=n.url, timeout=10) for n in nodes}
+    clients = {n.url: http_client(base_url=n.url, timeout=10) for n in nodes}
     try:
         while not load.stop.is_set():
             secure_id = rng.choice(load.sessions)
@@ -137,7 +137,7 @@ def test_killing_a_node_loses_nothing_acknowledged_and_its_work_is_taken_over(
 ) -> None:
     sessions = []
     for i in range(30):  # each node starts some sessions; their pushes go anywhere
-        with httpx.Client(base_url=three_nodes[i % 3].url, timeout=10) as client:
+        with http_client(base_url=three_nodes[i % 3].url, timeout=10) as client:
             sessions.append(init_session(client))
     load = Load(sessions)
     workers = _run_load(three_nodes, load)
@@ -184,9 +184,9 @@ def _postgres(action: str) -> None:
 def _assert_ui_unavailable(node: Server, token: str, cookie: str) -> None:
     """The UI's pages, its data URL and its login form answer 503 too, never 500."""
     cookies = {"footlight_ui": cookie}
-    page = httpx.get(f"{node.url}/ui/sessions", cookies=cookies, timeout=10)
-    events = httpx.get(f"{node.url}/ui/sessions/AbCd/events", cookies=cookies, timeout=10)
-    login = httpx.post(f"{node.url}/ui/login", data={"token": token}, timeout=10)
+    page = http_get(f"{node.url}/ui/sessions", cookies=cookies, timeout=10)
+    events = http_get(f"{node.url}/ui/sessions/AbCd/events", cookies=cookies, timeout=10)
+    login = http_post(f"{node.url}/ui/login", data={"token": token}, timeout=10)
     for response in (page, events, login):
         assert response.status_code == 503, response.text
         assert response.headers["retry-after"]
@@ -211,10 +211,10 @@ def _assert_grpc_unavailable(node: Server) -> None:
 def test_nodes_answer_503_while_postgres_is_down_and_recover(
     three_nodes: list[Server],
 ) -> None:
-    with httpx.Client(base_url=three_nodes[0].url, timeout=10) as client:
+    with http_client(base_url=three_nodes[0].url, timeout=10) as client:
         sessions = [init_session(client) for _ in range(10)]
     token = create_token(three_nodes[0])
-    signed_in = httpx.post(f"{three_nodes[0].url}/ui/login", data={"token": token})
+    signed_in = http_post(f"{three_nodes[0].url}/ui/login", data={"token": token})
     cookie = signed_in.cookies["footlight_ui"]
     load = Load(sessions)
     workers = _run_load(three_nodes, load, threads=4)
@@ -224,7 +224,7 @@ def test_nodes_answer_503_while_postgres_is_down_and_recover(
         time.sleep(3)
         down = load.unavailable
         assert down > 0, "no 503 while PostgreSQL was down"
-        readiness = httpx.get(f"{three_nodes[0].url}/readyz", timeout=10)
+        readiness = http_get(f"{three_nodes[0].url}/readyz", timeout=10)
         assert readiness.status_code == 503
         assert readiness.headers["retry-after"]
         _assert_ui_unavailable(three_nodes[0], token, cookie)
@@ -244,7 +244,7 @@ def test_nodes_answer_503_while_postgres_is_down_and_recover(
     assert load.acknowledged <= set(stored), "an acknowledged payload was lost"
     assert len(stored) == len(set(stored))
     for node in three_nodes:
-        assert httpx.get(f"{node.url}/readyz", timeout=10).status_code == 200
+        assert http_get(f"{node.url}/readyz", timeout=10).status_code == 200
 
 
 def test_two_migrations_at_once_are_safe(database: str) -> None:

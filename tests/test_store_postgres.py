@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.helpers.cli import create_token
@@ -28,7 +27,7 @@ from tests.helpers.graphql import (
     new_secure_id,
     push,
 )
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 from tests.helpers.store import BACKENDS, db_rows
 
 pytestmark = pytest.mark.skipif(
@@ -48,12 +47,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def send(server: Server, document: str, variables: dict[str, Any], operation: str) -> Any:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_client(base_url=server.url, timeout=30) as client:
         return gql(client, document, variables, operation)
 
 
 def test_a_nul_is_bad_input_and_good_writes_beside_it_are_stored(server: Server) -> None:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_client(base_url=server.url, timeout=30) as client:
         identified = init_session(client)
     good = [new_secure_id() for _ in range(40)]
     bad_inits = [new_secure_id() for _ in range(10)]
@@ -105,7 +104,7 @@ def test_a_nul_in_what_the_sdk_logged_is_kept_as_a_replacement_character(
 ) -> None:
     # Derived text with a NUL cannot go into PostgreSQL as is; refusing it would leave the
     # whole session unprocessed for one odd console line.
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_client(base_url=server.url, timeout=30) as client:
         secure_id = init_session(client)
         message = {"type": "log", "value": ["a\x00b"], "time": 1, "trace": [], "attributes": "{}"}
         response = push(client, secure_id, 1, make_payload(messages=[message]))
@@ -125,7 +124,7 @@ def test_a_nul_in_what_the_sdk_logged_is_kept_as_a_replacement_character(
 def test_a_read_naming_a_nul_is_bad_input(server: Server) -> None:
     variables = init_variables(new_secure_id(), "key\x00")
     graph = send(server, INIT_DOC, variables, "initializeSession")
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_client(base_url=server.url, timeout=30) as client:
         token = create_token(server)
         rest = client.get("/api/v1/sessions?user=%00", headers={"authorization": f"Bearer {token}"})
         signed_in = client.post("/ui/login", data={"token": token})
@@ -150,7 +149,7 @@ def test_a_value_postgresql_cannot_index_is_bad_input_and_writes_beside_it_are_s
         backend="postgresql",
     )
     try:
-        with httpx.Client(base_url=raised.url, timeout=30) as client:
+        with http_client(base_url=raised.url, timeout=30) as client:
             sessions = [init_session(client) for _ in range(10)]
         unindexable = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(2000))
         with ThreadPoolExecutor(16) as pool:

@@ -35,7 +35,7 @@ from tests.helpers.api import assert_error_response, get_json
 from tests.helpers.cli import create_token, footlight, footlight_ok
 from tests.helpers.events import active_for, page_error
 from tests.helpers.graphql import record
-from tests.helpers.servers import Server, bearer_client
+from tests.helpers.servers import Server, bearer_client, http_client
 from tests.helpers.store import db_rows, new_project
 from tests.helpers.waiting import wait_for_processing
 
@@ -60,7 +60,7 @@ class TwoProjects:
 @pytest.fixture(scope="module")
 def two(api_server: Server, admin_token: str) -> TwoProjects:
     a, b = new_project(api_server, "team A"), new_project(api_server, "team B")
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         session_a = record(sdk, a, active_for(1), errors=[page_error("alpha broke")])
         session_b = record(sdk, b, active_for(1), errors=[page_error("bravo broke")])
     wait_for_processing(api_server)
@@ -148,7 +148,7 @@ def test_every_operation_needs_a_valid_bearer_token(
     headers = (
         {} if authorization is None else {"authorization": authorization.format(admin=admin_token)}
     )
-    with httpx.Client(base_url=api_server.url, timeout=30) as anonymous:
+    with http_client(base_url=api_server.url, timeout=30) as anonymous:
         for method, url in operations:
             response = anonymous.request(method, url, headers=headers)
             assert response.status_code == 401, f"{method} {url}: {response.status_code}"
@@ -315,7 +315,7 @@ def test_a_read_token_reads_but_cannot_delete(
 
 def test_an_admin_token_deletes(api_server: Server, api: httpx.Client) -> None:
     project = new_project(api_server, "deletable")
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         doomed = record(sdk, project, active_for(1))
     with bearer_client(api_server, create_token(api_server, scope="admin")) as admin:
         assert admin.delete(f"/api/v1/sessions/{doomed}").status_code == 204

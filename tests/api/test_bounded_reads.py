@@ -38,7 +38,7 @@ from tests.helpers.graphql import (
     new_secure_id,
     push,
 )
-from tests.helpers.servers import Server, bearer_client, start_server
+from tests.helpers.servers import Server, bearer_client, http_client, start_server
 from tests.helpers.store import db_rows
 from tests.helpers.ui import signed_in_client
 
@@ -66,7 +66,7 @@ def loaded(tmp_path: Path, backend: str) -> Iterator[tuple[Server, str]]:
     """A server holding one session of `CONSOLE_ROWS` console messages."""
     server = start_server(tmp_path / "data", backend=backend)
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as sdk:
+        with http_client(base_url=server.url, timeout=30) as sdk:
             secure_id = init_session(sdk)
         fill_console(server, secure_id, CONSOLE_ROWS)
         yield server, secure_id
@@ -123,7 +123,7 @@ def test_heavy_operator_reads_do_not_delay_a_normal_client(loaded: tuple[Server,
     time.sleep(0.5)  # the operators' reads are under way
 
     latencies: list[float] = []
-    with httpx.Client(base_url=server.url, timeout=30) as sdk:
+    with http_client(base_url=server.url, timeout=30) as sdk:
         deadline = time.monotonic() + LOAD_SECONDS
         payload_id = 0
         while time.monotonic() < deadline:
@@ -167,7 +167,7 @@ def test_an_operator_read_past_the_read_timeout_is_stopped_with_503(
         tmp_path / "data", backend=backend, env={"FOOTLIGHT_READ_TIMEOUT_SECONDS": "0.25"}
     )
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as sdk:
+        with http_client(base_url=server.url, timeout=30) as sdk:
             secure_id = init_session(sdk)
         [(project_id,)] = db_rows(
             server.data_dir, "SELECT project_id FROM sessions WHERE secure_id = ?", [secure_id]
@@ -196,7 +196,7 @@ def test_an_operator_read_past_the_read_timeout_is_stopped_with_503(
             assert page.headers["retry-after"]
             assert "read_timeout_seconds" in page.text
             assert ui.get("/ui/sessions").status_code == 200
-        with httpx.Client(base_url=server.url, timeout=30) as sdk:
+        with http_client(base_url=server.url, timeout=30) as sdk:
             assert init_session(sdk)  # ingest is not limited by it
     finally:
         server.stop()

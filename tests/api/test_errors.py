@@ -29,7 +29,7 @@ from footlight.store import Project
 from tests.helpers.api import assert_error_response, get_json, session_ids
 from tests.helpers.events import APP, active_for, backend_error, page_error
 from tests.helpers.graphql import push_backend_errors, record
-from tests.helpers.servers import Server
+from tests.helpers.servers import Server, http_client
 from tests.helpers.store import new_project
 from tests.helpers.waiting import wait_for_processing
 
@@ -54,7 +54,7 @@ class Grouped:
 @pytest.fixture(scope="module")
 def grouped(api_server: Server) -> Grouped:
     project = new_project(api_server, "grouping")
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         first = record(
             sdk,
             project,
@@ -230,7 +230,7 @@ def seven_groups(api_server: Server) -> Project:
         page_error(f"{word} failed", function=word, timestamp=f"2026-11-26T03:42:{min(i, 4):02d}Z")
         for i, word in enumerate(WORDS)
     ]
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         record(sdk, project, active_for(1), errors=errors)
     wait_for_processing(api_server)
     return project
@@ -301,7 +301,7 @@ def shared_error(api_server: Server) -> tuple[Project, Project, str]:
     """
     first, second = new_project(api_server, "shared A"), new_project(api_server, "shared B")
     error = page_error("quota exceeded", timestamp="2030-01-01T00:00:00Z")
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         secure_id = record(sdk, first, active_for(1), errors=[error])
         record(sdk, second, active_for(1), errors=[error])
     wait_for_processing(api_server)

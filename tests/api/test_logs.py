@@ -16,7 +16,7 @@ import pytest
 from tests.helpers.api import assert_error_response, get_json
 from tests.helpers.cli import create_token
 from tests.helpers.graphql import MARK_BACKEND, error_codes, gql, init_session
-from tests.helpers.servers import Server, bearer_client
+from tests.helpers.servers import Server, bearer_client, http_client
 from tests.helpers.store import new_project
 from tests.helpers.waiting import wait_for_processing
 
@@ -48,7 +48,7 @@ def logged(api_server: Server) -> Logged:
     """A backend of a project of its own logs three lines of no session and one inside a
     browser session, as `highlight-io` exports them (project on the resource)."""
     project = new_project(api_server, "logs").id
-    with httpx.Client(base_url=api_server.url, timeout=30) as ingest:
+    with http_client(base_url=api_server.url, timeout=30) as ingest:
         session = init_session(ingest, project=str(project))
         t0 = int(time.time() * 1000) - 60_000
         export = {
@@ -213,7 +213,7 @@ def test_mark_backend_setup_lists_a_backend_and_refuses_what_names_no_project(
     api_server: Server, api: httpx.Client
 ) -> None:
     project = new_project(api_server, "marked").id
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         marked = gql(sdk, MARK_BACKEND, {"project_id": str(project), "type": "errors"})
         assert marked.json() == {"data": {"markBackendSetup": None}}
         session = init_session(sdk, project=str(project))
@@ -230,7 +230,7 @@ def test_a_project_lists_at_most_the_configured_number_of_backends(
     api_server: Server, api: httpx.Client
 ) -> None:
     project = new_project(api_server, "many backends").id
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         for i in range(101):  # FOOTLIGHT_MAX_BACKEND_SERVICES is 100 by default
             answer = gql(sdk, MARK_BACKEND, {"project_id": str(project), "type": f"svc-{i:03}"})
             assert answer.json() == {"data": {"markBackendSetup": None}}
@@ -255,7 +255,7 @@ def test_a_service_name_with_a_nul_is_listed_with_it_replaced(
             }
         ]
     }
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         assert sdk.post("/v1/logs", json=export).status_code == 200
     wait_for_processing(api_server)  # not failed and retried: processed
     assert [b["name"] for b in _backends(api, project)] == ["cart\ufffdapi"]

@@ -44,7 +44,7 @@ from tests.helpers.cli import create_token
 from tests.helpers.events import T0, active_for, click, navigate, page_error, track_event
 from tests.helpers.graphql import FEEDBACK_DOC, PROPERTIES_DOC, TRACK_DOC, gql, identify, record
 from tests.helpers.otlp import traced_request
-from tests.helpers.servers import Server, bearer_client
+from tests.helpers.servers import Server, bearer_client, http_client
 from tests.helpers.store import new_project
 from tests.helpers.waiting import wait_for_processing
 
@@ -288,7 +288,7 @@ def recorded(api_server: Server, admin_token: str) -> Recorded:
         ]
     }
     messages = [{"type": "info", "trace": [], "value": ["hi"], "time": T0, "attributes": "{}"}]
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         secure_id = record(
             sdk,
             project,
@@ -449,7 +449,7 @@ def test_error_answers_match_their_schemas(
 ) -> None:
     outsider = create_token(api_server, project=str(new_project(api_server, "outsider").id))
     with (
-        httpx.Client(base_url=api_server.url, timeout=30) as anonymous,
+        http_client(base_url=api_server.url, timeout=30) as anonymous,
         bearer_client(api_server, outsider) as other,
     ):
         for path, method, operation in operations_of(document):

@@ -64,7 +64,7 @@ from tests.helpers.graphql import (
     push_backend_errors,
     record,
 )
-from tests.helpers.servers import Server, bearer_client, start_server
+from tests.helpers.servers import Server, bearer_client, http_client, start_server
 from tests.helpers.store import db_rows, new_project, read_session
 from tests.helpers.waiting import next_millisecond, wait_for_processing
 
@@ -122,7 +122,7 @@ def catalog(api_server: Server, admin_token: str) -> Catalog:
     project = new_project(api_server, "filters")
     ids: dict[str, str] = {}
     boundaries: dict[str, int] = {}
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         ids["ada"] = record(
             sdk,
             project,
@@ -305,7 +305,7 @@ def test_a_cursor_the_api_did_not_make_is_400(api: httpx.Client, cursor: str) ->
 def twenty_five(api_server: Server) -> tuple[Project, list[str]]:
     """25 sessions of a fresh project, in the order they were started; even ones in "even"."""
     project = new_project(api_server, "pages")
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         started = [
             init_session(sdk, project=str(project.id), environment=("even", "odd")[i % 2])
             for i in range(25)
@@ -357,7 +357,7 @@ def test_sessions_created_later_do_not_shift_later_pages(
     api: httpx.Client, api_server: Server
 ) -> None:
     project = new_project(api_server, "moving")
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         first = [init_session(sdk, project=str(project.id)) for _ in range(4)]
         page = get_json(api, "/api/v1/sessions", project=str(project.id), limit=2)
         newcomer = init_session(sdk, project=str(project.id))
@@ -393,7 +393,7 @@ def process_now(server: Server) -> None:
 def test_a_session_goes_from_pending_to_processing_to_processed(patient_server: Server) -> None:
     token = create_token(patient_server)
     with (
-        httpx.Client(base_url=patient_server.url, timeout=30) as sdk,
+        http_client(base_url=patient_server.url, timeout=30) as sdk,
         bearer_client(patient_server, token) as api,
     ):
         secure_id = init_session(sdk)

@@ -15,7 +15,7 @@ from tests.helpers.cli import create_token
 from tests.helpers.events import active_for
 from tests.helpers.graphql import record
 from tests.helpers.otlp import traced_request
-from tests.helpers.servers import Server, bearer_client
+from tests.helpers.servers import Server, bearer_client, http_client
 from tests.helpers.store import new_project
 from tests.helpers.waiting import wait_for_processing
 
@@ -31,7 +31,7 @@ class Traced:
 def traced(api_server: Server) -> Traced:
     project = new_project(api_server, "traces")
     trace_id = os.urandom(16).hex()
-    with httpx.Client(base_url=api_server.url, timeout=30) as sdk:
+    with http_client(base_url=api_server.url, timeout=30) as sdk:
         secure_id = record(sdk, project, active_for(2))
         exports = traced_request(secure_id, project.id, trace_id)
         # The backend's export first: its span and error wait for the browser's to link.

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.helpers.graphql import init_session
 from tests.helpers.paths import ROOT
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 from tests.helpers.store import with_store
 from tests.helpers.waiting import read_rows_until
 
@@ -114,7 +113,7 @@ def reported(
             project = with_store(
                 server.data_dir, lambda store: store.create_project("LaunchDarkly", (key,))
             ).id
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             secure_id = init_session(client, project=key)
         marker = uuid.uuid4().hex[:12]
         run = subprocess.run(

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.helpers.graphql import init_session
 from tests.helpers.paths import ROOT
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 from tests.helpers.store import with_store
 from tests.helpers.waiting import read_rows_until
 
@@ -78,7 +77,7 @@ def reported(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator
             server.data_dir, lambda store: store.create_project("LaunchDarkly", (SDK_KEY,))
         ).id
         trace_id = os.urandom(16).hex()
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             secure_id = init_session(client, project=SDK_KEY)
             fetch = client.post("/v1/traces", json=_browser_fetch(trace_id, secure_id))
             assert fetch.status_code == 200, fetch.text

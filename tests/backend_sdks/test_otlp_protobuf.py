@@ -10,7 +10,6 @@ import os
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -21,7 +20,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tests.helpers.cli import footlight_ok
 from tests.helpers.graphql import init_session
-from tests.helpers.servers import Server, running
+from tests.helpers.servers import Server, http_client, running
 from tests.helpers.waiting import read_rows_until
 
 SDK_KEY = "sdk-6f0c1e2d-test-key"
@@ -54,7 +53,7 @@ def _resource() -> Resource:
 def test_a_protobuf_export_of_errors_and_logs_lands_in_the_keys_project(
     go_backend: Server,
 ) -> None:
-    with httpx.Client(base_url=go_backend.url, timeout=30) as client:
+    with http_client(base_url=go_backend.url, timeout=30) as client:
         secure_id = init_session(client, project=SDK_KEY)
         now = time.time_ns()
         failure = Span(

@@ -13,7 +13,6 @@ import json
 import statistics
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from playwright.sync_api import Browser
 
@@ -23,7 +22,7 @@ from tests.helpers.paths import ARTIFACTS
 from tests.helpers.recording import Recording, replica, secure_id_of
 from tests.helpers.replay import ReplayedState, replay
 from tests.helpers.sdk import REFERRER, BackendTraffic
-from tests.helpers.servers import Server
+from tests.helpers.servers import Server, http_client
 from tests.helpers.store import decoded_payloads, read_session, with_store
 from tests.helpers.waiting import read_api_until
 
@@ -165,7 +164,7 @@ def test_the_session_replays_faithfully_from_the_api(
     what the recorded page showed at the end: its text and its input values."""
     server, traffic = recorded
     token = create_token(server)
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with http_client(base_url=server.url, timeout=30) as client:
         response = client.get(
             f"/api/v1/sessions/{secure_id_of(traffic)}/events",
             headers={"authorization": f"Bearer {token}"},

@@ -11,14 +11,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.helpers.cli import create_token, footlight_ok
 from tests.helpers.paths import ARTIFACTS
 from tests.helpers.recording import Recording, replica, secure_id_of
-from tests.helpers.servers import Server
+from tests.helpers.servers import Server, http_get
 from tests.helpers.waiting import wait_for_processing
 
 pytestmark = pytest.mark.e2e
@@ -108,7 +107,7 @@ def test_without_a_sign_in_every_page_leads_to_the_login_form(
     expect(page.locator("input[name=token]")).to_be_visible()
     screenshot(page, backend, "login")
     # The events (the data itself) answer 401 rather than a page.
-    events = httpx.get(f"{recorded.server.url}/ui/sessions/{recorded.secure_id}/events")
+    events = http_get(f"{recorded.server.url}/ui/sessions/{recorded.secure_id}/events")
     assert events.status_code == 401
     # Signing in from there comes back to the page asked for.
     page.fill("input[name=token]", recorded.admin_token)
@@ -151,7 +150,7 @@ def test_signing_out_ends_the_sign_in(recorded: Recorded, context: BrowserContex
     page.goto(f"{recorded.server.url}/ui/sessions")
     expect(page).to_have_url(re.compile(r"/ui/login\?next="))
     # The old cookie value is dead on the server, not only forgotten by the browser.
-    replayed = httpx.get(
+    replayed = http_get(
         f"{recorded.server.url}/ui/sessions",
         cookies={cookie["name"]: cookie["value"]},
     )

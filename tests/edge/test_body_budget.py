@@ -18,7 +18,7 @@ import msgspec
 import pytest
 
 from tests.helpers.graphql import init_session, make_payload, meta_event, push
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 
 pytestmark = pytest.mark.serial
 
@@ -84,7 +84,7 @@ def test_bodies_held_back_stay_within_the_budgets_and_the_rest_is_refused_at_onc
     server = start_server(tmp_path / "data", env=BUDGETS, backend=backend)
     held: list[socket.socket] = []
     try:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
+        with http_client(base_url=server.url, timeout=10) as client:
             secure_id = init_session(client)
             assert push(client, secure_id, 1, make_payload([meta_event()])).status_code == 200
             baseline = _memory_mib(server)["VmRSS"]
@@ -137,7 +137,7 @@ def test_bodies_held_back_stay_within_the_budgets_and_the_rest_is_refused_at_onc
             body = msgspec.json.encode({"query": "{ ignore(id: 1) }", "pad": "x" * (MAX_BODY - 64)})
             for address in (2, 3, 4):
                 transport = httpx.HTTPTransport(local_address=f"127.0.0.{address}")
-                with httpx.Client(transport=transport, timeout=10) as attacker:
+                with http_client(transport=transport, timeout=10) as attacker:
                     response = attacker.post(
                         server.url, content=body, headers={"content-type": "application/json"}
                     )
@@ -194,7 +194,7 @@ def test_memory_goes_back_to_the_system_after_bursts_of_bodies(tmp_path: Path) -
         env={**BUDGETS, "FOOTLIGHT_MAX_BUFFERED_BODY_BYTES": str(64 * MiB)},
     )
     try:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
+        with http_client(base_url=server.url, timeout=10) as client:
             init_session(client)
         baseline = _memory_mib(server)["VmRSS"]
         # Bodies of many sizes, held at the same time and then gone: what fragments a heap.

@@ -22,7 +22,7 @@ import pytest
 
 from tests.helpers.graphql import init_session, make_payload, meta_event, push
 from tests.helpers.raw_http import address, header_of, read_answers, status
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 
 pytestmark = pytest.mark.serial
 
@@ -341,7 +341,7 @@ def test_idle_and_slow_sockets_do_not_lock_out_a_normal_client(
         # A browser-like client, but one that opens a new connection for every request:
         # each must get through while the attacker holds the server's connection table full.
         latencies: list[float] = []
-        with httpx.Client(
+        with http_client(
             base_url=server.url, timeout=10, limits=httpx.Limits(max_keepalive_connections=0)
         ) as client:
             secure_id = init_session(client)

@@ -24,7 +24,7 @@ from tests.helpers.graphql import (
     new_secure_id,
     push,
 )
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 
 pytestmark = pytest.mark.serial
 
@@ -65,7 +65,7 @@ def test_large_legacy_pushes_do_not_stall_other_clients(tmp_path: Path, backend:
     answers: list[Any] = []
 
     def attack(body: bytes) -> None:
-        with httpx.Client(base_url=server.url, timeout=120) as attacker:
+        with http_client(base_url=server.url, timeout=120) as attacker:
             while not stop.is_set():
                 # A session of its own for each: one session may not send 15 MB every few
                 # seconds for long (its byte rate, see ingest.quotas), a stranger can start many.
@@ -78,7 +78,7 @@ def test_large_legacy_pushes_do_not_stall_other_clients(tmp_path: Path, backend:
                 answers.append(response.json())
 
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             secure_id = init_session(client)
             # ~10 MB, 95,000 events (FOOTLIGHT_MAX_EVENTS_PER_PAYLOAD takes 100,000): seconds
             # of CPU to decode and coerce.

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import httpx
 import pytest
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
@@ -27,7 +26,7 @@ from footlight.processing.otlp import decode_stored
 from footlight.store import OtlpBatch
 from tests.helpers.inspection import otlp_batches
 from tests.helpers.otlp import otlp_grpc_export
-from tests.helpers.servers import Server, running, start_server
+from tests.helpers.servers import Server, http_post, running, start_server
 from tests.helpers.store import with_store
 
 PROTOBUF = "application/x-protobuf"
@@ -148,9 +147,7 @@ def test_an_export_sent_over_grpc_and_http_or_retried_is_stored_once(server: Ser
     for compression in (grpc.Compression.Gzip, grpc.Compression.NoCompression):
         answer = otlp_grpc_export(server.grpc_target, "traces", message, compression=compression)
         assert answer.code == grpc.StatusCode.OK, answer
-    http = httpx.post(
-        f"{server.url}/v1/traces", content=message, headers={"content-type": PROTOBUF}
-    )
+    http = http_post(f"{server.url}/v1/traces", content=message, headers={"content-type": PROTOBUF})
     assert http.status_code == 200
     assert len([b for b in _batches(server) if b.body == message]) == 1
 

@@ -7,11 +7,10 @@ import gzip
 import re
 from pathlib import Path
 
-import httpx
 import msgspec
 
 from tests.helpers.graphql import error_codes, init_session, meta_event, push
-from tests.helpers.servers import start_server
+from tests.helpers.servers import http_client, start_server
 
 MiB = 1024 * 1024
 MAX_INFLATED = 16 * MiB
@@ -36,7 +35,7 @@ def test_the_memory_of_refused_pushes_goes_with_their_answers(tmp_path: Path, ba
         tmp_path / "data", env={"FOOTLIGHT_MAX_INFLATED_BYTES": str(MAX_INFLATED)}, backend=backend
     )
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             secure_id = init_session(client)
             assert error_codes(push(client, secure_id, 1, data)) == ["PAYLOAD_TOO_LARGE"]
             baseline = _rss_mib(server.process.pid)

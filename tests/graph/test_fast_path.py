@@ -31,7 +31,7 @@ from footlight.graph.executor import Prepared
 from footlight.graph.fast_path import Ready, known_documents
 from tests.helpers.graphql import meta_event
 from tests.helpers.paths import FIXTURES
-from tests.helpers.servers import ONE_CLIENT_FOR_MANY_BROWSERS, Server, start_server
+from tests.helpers.servers import ONE_CLIENT_FOR_MANY_BROWSERS, Server, http_client, start_server
 from tests.helpers.store import db_rows
 
 PROJECT_KEY = "harness-project"
@@ -95,7 +95,7 @@ class Pair:
 
     def __init__(self, fast: Server, general: Server) -> None:
         self.servers = (fast, general)
-        self.clients = [httpx.Client(base_url=s.url, timeout=30) for s in self.servers]
+        self.clients = [http_client(base_url=s.url, timeout=30) for s in self.servers]
 
     def send(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
         fast, general = (

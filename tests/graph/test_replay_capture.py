@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tests.helpers.paths import FIXTURES
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 from tests.helpers.store import decoded_payloads, read_session
 
 CAPTURE = FIXTURES / "highlight-run-10.7.5-requests.jsonl"
@@ -23,7 +21,7 @@ def _requests() -> list[dict[str, Any]]:
 def test_captured_sdk_requests_are_accepted_and_stored(tmp_path: Path, backend: str) -> None:
     server: Server = start_server(tmp_path / "data", backend=backend)
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             from footlight.cli import main
 
             assert (

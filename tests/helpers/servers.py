@@ -8,6 +8,7 @@ import os
 import re
 import resource
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -153,7 +155,7 @@ def start_server(
         if match:
             url = match.group(1)
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                if http_get(f"{url}/healthz", timeout=1).status_code == 200:
                     return Server(data_dir, process, url, log_path, dict(env or {}), store_url)
             except httpx.TransportError:
                 pass
@@ -186,13 +188,33 @@ def running(
         server.stop()
 
 
+_TLS = ssl.create_default_context()
+
+
+def http_client(**options: Any) -> httpx.Client:
+    """An httpx client (`options` are httpx.Client's), with the one TLS context every test
+    client shares: httpx otherwise builds one for each client, loading the CA bundle (~40 ms
+    of CPU), and the suite makes thousands of clients, all of plain-HTTP servers."""
+    return httpx.Client(verify=_TLS, **options)
+
+
+def http_get(url: str, **options: Any) -> httpx.Response:
+    """httpx.get, with the shared TLS context (see `http_client`)."""
+    return httpx.get(url, verify=_TLS, **options)
+
+
+def http_post(url: str, **options: Any) -> httpx.Response:
+    """httpx.post, with the shared TLS context (see `http_client`)."""
+    return httpx.post(url, verify=_TLS, **options)
+
+
 def client_of(server: Server, timeout: float = 30) -> httpx.Client:
     """A plain HTTP client of the server (what an SDK is: no token)."""
-    return httpx.Client(base_url=server.url, timeout=timeout)
+    return http_client(base_url=server.url, timeout=timeout)
 
 
 def bearer_client(server: Server, token: str) -> httpx.Client:
     """A read-API client holding `token`."""
-    return httpx.Client(
+    return http_client(
         base_url=server.url, timeout=30, headers={"authorization": f"Bearer {token}"}
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.helpers.cli import create_token
-from tests.helpers.servers import Server
+from tests.helpers.servers import Server, http_client, http_post
 
 
 def new_token(server: Server, *, project: str | None = None, scope: str | None = None) -> str:
@@ -15,7 +15,7 @@ def new_token(server: Server, *, project: str | None = None, scope: str | None =
 
 def sign_in(server: Server, token: str, headers: dict[str, str] | None = None) -> httpx.Response:
     """POST the login form; the response (a 303 with the cookie, or the form again)."""
-    return httpx.post(
+    return http_post(
         f"{server.url}/ui/login",
         data={"token": token, "next": "/ui/sessions"},
         headers=headers,
@@ -26,6 +26,6 @@ def sign_in(server: Server, token: str, headers: dict[str, str] | None = None) -
 def signed_in_client(server: Server, token: str) -> httpx.Client:
     answer = sign_in(server, token)
     assert answer.status_code == 303, answer.text
-    client = httpx.Client(base_url=server.url, timeout=30, follow_redirects=False)
+    client = http_client(base_url=server.url, timeout=30, follow_redirects=False)
     client.cookies.set("footlight_ui", answer.cookies["footlight_ui"])
     return client

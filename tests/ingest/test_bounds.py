@@ -32,7 +32,7 @@ from tests.helpers.graphql import (
     push,
 )
 from tests.helpers.inspection import backend_errors
-from tests.helpers.servers import Server, client_of, running
+from tests.helpers.servers import Server, client_of, http_client, running
 from tests.helpers.store import db_rows, read_session, with_store
 
 KEYS, KEY_BYTES, VALUE_BYTES, PER_SESSION, TEXT_BYTES, ITEMS = 8, 16, 64, 20, 256, 5
@@ -415,7 +415,7 @@ def test_what_the_sdk_may_send_is_kept_whole_or_cut_never_refused(
     """The SDK cuts property values at 2,000 characters. ASCII ones are kept whole; 2,000
     characters of CJK (6,000 bytes) are cut to 2 KiB on both stores. PostgreSQL refused such
     a value before (its index entries hold at most 2,704 bytes), failing the whole identify."""
-    with httpx.Client(base_url=server.url, timeout=30) as sdk:
+    with http_client(base_url=server.url, timeout=30) as sdk:
         secure_id = init_session(sdk)
         ascii_value = "a" * 2000
         cjk_value = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(2000))
@@ -441,7 +441,7 @@ def test_huge_lists_are_refused_before_graphql_coerces_them(
 ) -> None:
     """graphql-core coerces list variables item by item on the event loop (100,000 metrics
     took 3.5 s); with the default limits they are counted first, and nothing is written."""
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    with http_client(base_url=server.url, timeout=60) as client:
         secure_id = init_session(client)
         metrics = [_metric(secure_id)] * 100_000
         response = gql(client, METRICS_DOC, {"metrics": metrics})

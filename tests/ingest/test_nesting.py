@@ -28,7 +28,14 @@ from tests.helpers.graphql import (
     meta_event,
     push,
 )
-from tests.helpers.servers import QUICK_PROCESSING, Server, client_of, running, start_server
+from tests.helpers.servers import (
+    QUICK_PROCESSING,
+    Server,
+    client_of,
+    http_client,
+    running,
+    start_server,
+)
 from tests.helpers.store import db_rows
 from tests.helpers.waiting import wait_for_processing
 
@@ -158,7 +165,7 @@ def test_the_depth_is_a_setting(tmp_path_factory: pytest.TempPathFactory, backen
         backend=backend,
     )
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with http_client(base_url=server.url, timeout=60) as client:
             secure_id = init_session(client)
             kept = push(client, secure_id, 1, make_payload(events=[full_snapshot(990)]))
             assert kept.json() == {"data": {"pushSessionEvents": None}}, kept.text

@@ -51,7 +51,7 @@ from tests.helpers.graphql import (
     push,
 )
 from tests.helpers.paths import FIXTURES
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 from tests.helpers.store import db_rows, fresh_database
 
 SAMPLING = (
@@ -178,7 +178,7 @@ def _attack(
     started = time.monotonic()
 
     def hammer() -> None:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with http_client(base_url=server.url, timeout=60) as client:
             while True:
                 with lock:
                     payload_id = next(ids, None)
@@ -203,7 +203,7 @@ def test_the_attack_is_cut_to_the_session_byte_rate(tmp_path: Path, backend: str
         session_byte_burst=burst,
         client_bytes_per_second=0,  # this client's own limit would cut it too
     ) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with http_client(base_url=server.url, timeout=60) as client:
             secure_id = init_session(client)
         data = incompressible_payload(1 * MiB)
         responses, elapsed = _attack(server, secure_id, data, threads=4, requests=16)
@@ -226,7 +226,7 @@ def test_the_attack_is_cut_to_the_session_byte_rate(tmp_path: Path, backend: str
         # The session's Retry-After is honest: after it, the next push goes through. It is
         # read off a refusal made alone: the attack's last refusal may be older than a push
         # another connection admitted after it, which its wait could not know about.
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with http_client(base_url=server.url, timeout=60) as client:
             probe_ids = iter(range(10**8, 10**8 + burst // len(data) + 2))
             probe = push_data(client, secure_id, next(probe_ids), data)
             while probe.status_code == 200:  # the bucket holds at most a burst
@@ -242,7 +242,7 @@ def test_the_defaults_stop_the_reported_attack(tmp_path: Path, backend: str) -> 
     (56 MiB/s stored before limits existed)."""
     defaults = Limits()
     with limited(tmp_path, backend) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with http_client(base_url=server.url, timeout=60) as client:
             secure_id = init_session(client)
         data = incompressible_payload(int(11.5 * MiB))
         responses, elapsed = _attack(server, secure_id, data, threads=4, requests=12)
@@ -311,7 +311,7 @@ def _captured_tab(url: str, tab: int) -> list[int]:
         schedule.append((at, f"/v1/{signal}", content, {"content-type": "application/json"}))
     statuses = []
     started = time.monotonic()
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with http_client(base_url=url, timeout=30) as client:
         for at, path, content, headers in sorted(schedule, key=lambda s: s[0]):
             pause = started + at / 1000 - time.monotonic()
             if pause > 0:
@@ -342,7 +342,7 @@ def test_a_10_mb_full_snapshot_and_its_retries_are_never_refused(
     data = incompressible_payload(10 * 1000 * 1000)
     with (
         limited(tmp_path, backend) as server,
-        httpx.Client(base_url=server.url, timeout=60) as client,
+        http_client(base_url=server.url, timeout=60) as client,
     ):
         secure_id = init_session(client)
         for _attempt in range(4):
@@ -366,7 +366,7 @@ def test_session_requests(tmp_path: Path, backend: str) -> None:
         limited(
             tmp_path, backend, session_requests_per_second=1, session_request_burst=3
         ) as server,
-        httpx.Client(base_url=server.url, timeout=30) as client,
+        http_client(base_url=server.url, timeout=30) as client,
     ):
         busy, other = init_session(client), init_session(client)
         for n in range(3):
@@ -398,7 +398,7 @@ def test_project_requests_and_bytes(tmp_path: Path, backend: str) -> None:
             project_bytes_per_second=1000,
             project_byte_burst=200_000,
         ) as server,
-        httpx.Client(base_url=server.url, timeout=30) as client,
+        http_client(base_url=server.url, timeout=30) as client,
     ):
         assert footlight(server, "project", "create", "other").returncode == 0
         one, two = init_session(client), init_session(client)  # project 1: 2 requests
@@ -425,7 +425,7 @@ def test_new_sessions_per_project(tmp_path: Path, backend: str) -> None:
         limited(
             tmp_path, backend, project_new_sessions_per_second=0.01, project_new_session_burst=2
         ) as server,
-        httpx.Client(base_url=server.url, timeout=30) as client,
+        http_client(base_url=server.url, timeout=30) as client,
     ):
         assert footlight(server, "project", "create", "other").returncode == 0
         first, _second = init_session(client), init_session(client)
@@ -447,7 +447,7 @@ def test_new_sessions_per_client(tmp_path: Path, backend: str) -> None:
             client_new_session_burst=2,
             trusted_proxies="127.0.0.1",
         ) as server,
-        httpx.Client(base_url=server.url, timeout=30) as client,
+        http_client(base_url=server.url, timeout=30) as client,
     ):
         alice = {"x-forwarded-for": "198.51.100.1"}
         for _ in range(2):
@@ -476,7 +476,7 @@ def test_client_requests_before_the_body_is_parsed(tmp_path: Path, backend: str)
         limited(
             tmp_path, backend, client_requests_per_second=0.5, client_request_burst=3
         ) as server,
-        httpx.Client(base_url=server.url, timeout=30) as client,
+        http_client(base_url=server.url, timeout=30) as client,
     ):
         secure_id = init_session(client)
         assert push_data(client, secure_id, 1, small_data()).status_code == 200
@@ -507,7 +507,7 @@ def test_client_bytes(tmp_path: Path, backend: str) -> None:
         limited(
             tmp_path, backend, client_bytes_per_second=10_000, client_byte_burst=100_000
         ) as server,
-        httpx.Client(base_url=server.url, timeout=30) as client,
+        http_client(base_url=server.url, timeout=30) as client,
     ):
         big = (FIXTURES / "otlp-traces.json").read_bytes() * 3  # not even valid: not read
         otlp = [
@@ -522,7 +522,7 @@ def test_client_bytes(tmp_path: Path, backend: str) -> None:
 
 def test_forwarded_for_counts_only_from_trusted_proxies(tmp_path: Path, backend: str) -> None:
     def exhaust_then_try_another(server: Server) -> httpx.Response:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             one = {"x-forwarded-for": "203.0.113.9, 198.51.100.1"}
             statuses = [
                 client.post("/", json={"query": SAMPLING}, headers=one).status_code
@@ -547,7 +547,7 @@ def test_a_session_stores_at_most_max_session_bytes(tmp_path: Path, backend: str
     cap = 200_000
     with (
         limited(tmp_path, backend, max_session_bytes=cap) as server,
-        httpx.Client(base_url=server.url, timeout=30) as client,
+        http_client(base_url=server.url, timeout=30) as client,
     ):
         secure_id = init_session(client)
         data = incompressible_payload(60_000, full_snapshot=False)
@@ -576,12 +576,12 @@ def test_the_session_cap_is_exact_across_nodes(tmp_path: Path, backend: str) -> 
         limited(tmp_path, backend, "a", store_url=database, max_session_bytes=cap) as a,
         limited(tmp_path, backend, "b", store_url=database, max_session_bytes=cap) as b,
     ):
-        with httpx.Client(base_url=a.url, timeout=30) as client:
+        with http_client(base_url=a.url, timeout=30) as client:
             secure_id = init_session(client)
         data = incompressible_payload(50_000, full_snapshot=False)
 
         def pushes(node: Server, first_id: int) -> list[int]:
-            with httpx.Client(base_url=node.url, timeout=30) as client:
+            with http_client(base_url=node.url, timeout=30) as client:
                 return [
                     push_data(client, secure_id, first_id + n, data).status_code for n in range(6)
                 ]
@@ -610,7 +610,7 @@ def _quota_bytes_used(server: Server, project: int) -> int:
 def test_daily_quotas_set_with_the_cli(tmp_path: Path, backend: str) -> None:
     with (
         limited(tmp_path, backend) as server,
-        httpx.Client(base_url=server.url, timeout=30) as client,
+        http_client(base_url=server.url, timeout=30) as client,
     ):
         created = footlight(
             server, "project", "create", "shop", "--quota-bytes-per-day", "30KB",
@@ -665,8 +665,8 @@ def test_a_daily_quota_holds_across_two_nodes(tmp_path: Path, backend: str) -> N
         )
         time.sleep(0.6)
         with (
-            httpx.Client(base_url=a.url, timeout=30) as on_a,
-            httpx.Client(base_url=b.url, timeout=30) as on_b,
+            http_client(base_url=a.url, timeout=30) as on_a,
+            http_client(base_url=b.url, timeout=30) as on_b,
         ):
             secure_id = init_session(on_a)
             statuses = [

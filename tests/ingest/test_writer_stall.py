@@ -32,7 +32,7 @@ from tests.helpers.graphql import (
     meta_event,
     push,
 )
-from tests.helpers.servers import Server, running
+from tests.helpers.servers import Server, http_client, running
 
 pytestmark = pytest.mark.serial
 
@@ -91,13 +91,13 @@ def test_a_normal_client_is_answered_while_another_sends_the_largest_properties_
     huge_answers: list[tuple[float, httpx.Response]] = []
     allowed_calls = 0
 
-    with httpx.Client(base_url=fresh.url, timeout=60) as client:
+    with http_client(base_url=fresh.url, timeout=60) as client:
         # Built before the clock starts: the test's own CPU time is not the server's.
         huge_calls = _huge_calls(client)
 
     def attacker() -> None:
         nonlocal allowed_calls
-        with httpx.Client(base_url=fresh.url, timeout=60) as client:
+        with http_client(base_url=fresh.url, timeout=60) as client:
             started_at, round_ = time.monotonic(), 0
             while not stop.is_set():
                 if len(huge_answers) < len(huge_calls) and time.monotonic() >= (
@@ -122,7 +122,7 @@ def test_a_normal_client_is_answered_while_another_sends_the_largest_properties_
     latencies: list[float] = []
     failures: list[str] = []
     thread = threading.Thread(target=attacker)
-    with httpx.Client(base_url=fresh.url, timeout=30) as client:
+    with http_client(base_url=fresh.url, timeout=30) as client:
         # The normal client is many tabs: a push every 20 ms, spread over sessions so that
         # none pushes faster than a session may (the SDK pushes every 2 s).
         sessions = [init_session(client) for _ in range(TABS)]

@@ -12,14 +12,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from footlight.core.clock import now_ms
 from tests.helpers.cli import create_token, footlight, footlight_ok
 from tests.helpers.graphql import init_session, make_payload, push
 from tests.helpers.origin import Origin, origin_server
-from tests.helpers.servers import Server, bearer_client, client_of, running
+from tests.helpers.servers import Server, bearer_client, client_of, http_get, running
 from tests.helpers.store import db_rows, new_project, with_store
 from tests.helpers.ui import signed_in_client
 from tests.helpers.waiting import read_api_until
@@ -223,7 +222,7 @@ def test_the_session_page_replays_from_footlight_and_lists_what_was_not_kept(
         assert src.startswith(f"/ui/sessions/{secure_id}/assets/"), src
         assert ui.get(src).content == PNG + b"img"
         # Signed out, nothing: the player's frame loads them with the sign-in cookie.
-        assert httpx.get(capturing.url + src).status_code == 401
+        assert http_get(capturing.url + src).status_code == 401
 
         # A project that keeps no assets: its replays load the recorded site as before.
         other = ui.get(f"/ui/sessions/{elsewhere}")

@@ -19,14 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.helpers.graphql import error_codes, gql, init_session, make_payload, meta_event, push
 from tests.helpers.inspection import session_console, session_network, session_tracks
 from tests.helpers.processing_load import EVENTS, LATER, T0, moves, now_ms, view
 from tests.helpers.servers import QUICK_PROCESSING as QUICK
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 from tests.helpers.store import db_rows, with_store
 from tests.helpers.waiting import wait_for_processing
 
@@ -61,7 +60,7 @@ def test_a_session_of_large_pushes_is_processed_in_bounded_memory(
     the idle server's peak, leaves room for allocator slack."""
     server = start_server(tmp_path / "data", env=LATER, backend=backend)
     try:
-        with httpx.Client(base_url=server.url, timeout=120) as client:
+        with http_client(base_url=server.url, timeout=120) as client:
             secure_id = init_session(client)
             for i in range(PUSHES):
                 data = moves(T0 + i * EVENTS, EVENTS, snapshot=i == 0)
@@ -148,7 +147,7 @@ def stored_payloads(server: Server, secure_id: str) -> int:
 def test_a_too_eventful_push_is_refused_whole(
     small: Server, payload: dict[str, Any], message: str
 ) -> None:
-    with httpx.Client(base_url=small.url, timeout=30) as client:
+    with http_client(base_url=small.url, timeout=30) as client:
         secure_id = init_session(client)
         response = push(client, secure_id, 1, payload)
         assert error_codes(response) == ["PAYLOAD_TOO_LARGE"]
@@ -169,7 +168,7 @@ LEGACY_PUSH = """mutation PushPayload($session_secure_id: String!, $payload_id: 
 
 
 def test_a_too_eventful_legacy_push_is_refused_whole(small: Server) -> None:
-    with httpx.Client(base_url=small.url, timeout=30) as client:
+    with http_client(base_url=small.url, timeout=30) as client:
         secure_id = init_session(client)
         payload = make_payload(events=[meta_event(ts=T0 + i) for i in range(101)])
         del payload["is_beacon"], payload["has_session_unloaded"]
@@ -215,7 +214,7 @@ def test_derived_rows_are_capped_per_kind_and_text_is_cut_with_a_marker(
 ) -> None:
     server = start_server(tmp_path / "data", env=CAPPED, backend=backend)
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             secure_id = init_session(client)
             long_text = "x" * 100
             track = {"event": "buy", "note": "n" * 100}
@@ -275,7 +274,7 @@ def test_parts_too_large_to_decode_are_read_field_by_field_and_cut(
     its large ones kept as cut text."""
     server = start_server(tmp_path / "data", env=CAPPED, backend=backend)
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             secure_id = init_session(client)
             pairs = {
                 "request": {"verb": "POST", "headers": {"a": "b"}, "body": "q" * 10_000},
@@ -319,7 +318,7 @@ def test_a_sessions_derived_rows_stop_at_its_byte_budget(tmp_path: Path, backend
     env = {**QUICK, "FOOTLIGHT_MAX_DERIVED_BYTES_PER_SESSION": "20000"}
     server = start_server(tmp_path / "data", env=env, backend=backend)
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             secure_id = init_session(client)
             messages = [{"type": "log", "value": ["y" * 900], "time": T0 + i} for i in range(50)]
             errors = [page_error("late", 1, None)]
@@ -346,7 +345,7 @@ def test_implausible_error_times_are_stored_as_the_payloads_time(
 ) -> None:
     server = start_server(tmp_path / "data", env=QUICK, backend=backend)
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             secure_id = init_session(client)
             stamps = [
                 "9999-12-31T23:59:59-14:00",

@@ -18,7 +18,7 @@ import httpx
 
 from tests.helpers.graphql import init_session, make_payload, push
 from tests.helpers.processing_load import EVENTS, LATER, T0, moves, now_ms, view
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 from tests.helpers.store import db_rows
 from tests.helpers.waiting import wait_for_processing
 
@@ -58,7 +58,7 @@ def due_heavy_session(data: Path, backend: str) -> tuple[str, int]:
     its job due now."""
     server = start_server(data, env=LATER, backend=backend)
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with http_client(base_url=server.url, timeout=60) as client:
             secure_id = heavy_session(client)
     finally:
         server.stop()
@@ -102,7 +102,7 @@ def test_a_job_that_kills_the_server_is_backed_off_then_quarantined(
     data = tmp_path / "data"
     server = start_server(data, env=env, backend=backend)
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with http_client(base_url=server.url, timeout=60) as client:
             poison = heavy_session(client)
             other = init_session(client)
             assert "errors" not in push(client, other, 1, make_payload()).json()

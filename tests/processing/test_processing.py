@@ -26,7 +26,7 @@ from tests.helpers.inspection import (
 )
 from tests.helpers.paths import FIXTURES
 from tests.helpers.servers import QUICK_PROCESSING as QUICK
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, start_server
 from tests.helpers.store import db_rows, with_store
 from tests.helpers.waiting import wait_for_processing
 
@@ -52,7 +52,7 @@ def view(server: Server, secure_id: str) -> SessionView:
 
 @pytest.fixture
 def quick_client(quick: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=quick.url, timeout=30) as c:
+    with http_client(base_url=quick.url, timeout=30) as c:
         yield c
 
 
@@ -171,7 +171,7 @@ def test_more_input_reopens_a_session_and_reprocessing_adds_nothing_twice(
         wait_for_processing(server)
 
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             secure_id = init_session(client)
             push(client, secure_id, 1, make_payload(messages=[console("first", 1)]))
             process_now()
@@ -474,7 +474,7 @@ def test_a_crash_mid_processing_loses_and_doubles_nothing(tmp_path: Path, backen
     )
     payloads = 60
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             sessions = [init_session(client) for _ in range(3)]
             for secure_id in sessions:
                 for i in range(payloads):
@@ -523,7 +523,7 @@ def test_retention_deletes_old_sessions_of_limited_projects_only(
     try:
         limited = with_store(server.data_dir, lambda s: s.create_project("limited")).id
         with_store(server.data_dir, lambda s: s.set_retention(limited, 7))
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             kept = init_session(client)  # project 1: kept forever
             doomed = init_session(client, project=str(limited))
             push(client, doomed, 1, make_payload(messages=[console("bye", 1)], errors=[error("x")]))

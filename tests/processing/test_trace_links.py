@@ -9,12 +9,11 @@ import os
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from footlight.store.base import ErrorView
 from tests.helpers.graphql import init_session
-from tests.helpers.servers import Server
+from tests.helpers.servers import Server, http_client, http_post
 from tests.helpers.store import with_store
 from tests.helpers.waiting import wait_for_processing
 
@@ -78,7 +77,7 @@ def _backend_failure(trace_id: str, message: str) -> dict[str, Any]:
 
 
 def _send(server: Server, export: dict[str, Any]) -> None:
-    response = httpx.post(f"{server.url}/v1/traces", json=export, timeout=30)
+    response = http_post(f"{server.url}/v1/traces", json=export, timeout=30)
     assert response.status_code == 200, response.text
     wait_for_processing(server)
 
@@ -90,7 +89,7 @@ def _errors(server: Server, message: str) -> list[ErrorView]:
 
 @pytest.mark.parametrize("browser_first", [True, False], ids=["browser-first", "backend-first"])
 def test_a_backend_error_joins_the_session_of_its_trace(quick: Server, browser_first: bool) -> None:
-    with httpx.Client(base_url=quick.url, timeout=30) as client:
+    with http_client(base_url=quick.url, timeout=30) as client:
         secure_id = init_session(client)
     trace_id = os.urandom(16).hex()
     message = f"card declined {trace_id[:8]}"
@@ -115,7 +114,7 @@ def test_a_backend_error_of_a_trace_no_browser_started_keeps_no_session(quick: S
     trace_id = os.urandom(16).hex()
     message = f"cron failed {trace_id[:8]}"
     _send(quick, _backend_failure(trace_id, message))
-    with httpx.Client(base_url=quick.url, timeout=30) as client:
+    with http_client(base_url=quick.url, timeout=30) as client:
         secure_id = init_session(client)
     _send(quick, _browser_fetch(os.urandom(16).hex(), secure_id))  # another trace
     (error,) = _errors(quick, message)

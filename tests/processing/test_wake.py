@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 
 from footlight.core.clock import now_ms
@@ -22,7 +21,7 @@ from footlight.store.postgres import PostgresStore
 from tests.helpers.graphql import init_session, make_payload, push
 from tests.helpers.inspection import session_console
 from tests.helpers.servers import QUICK_PROCESSING as QUICK
-from tests.helpers.servers import Server, start_server
+from tests.helpers.servers import Server, http_client, http_post, start_server
 from tests.helpers.store import fresh_database, with_store
 
 T = TypeVar("T")
@@ -53,7 +52,7 @@ def slow_poll(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterato
 
 
 def test_a_pushed_session_is_processed_once_quiet_not_at_the_next_poll(slow_poll: Server) -> None:
-    with httpx.Client(base_url=slow_poll.url, timeout=30) as client:
+    with http_client(base_url=slow_poll.url, timeout=30) as client:
         secure_id = init_session(client)
         messages = [{"type": "log", "value": ["woken"], "time": 1_795_664_479_000}]
         assert "errors" not in push(client, secure_id, 1, make_payload(messages=messages)).json()
@@ -98,7 +97,7 @@ def _exception_export(message: str) -> dict[str, Any]:
 
 def test_an_otlp_export_is_processed_at_once_not_at_the_next_poll(slow_poll: Server) -> None:
     message = f"declined {os.urandom(4).hex()}"
-    response = httpx.post(f"{slow_poll.url}/v1/traces", json=_exception_export(message), timeout=30)
+    response = http_post(f"{slow_poll.url}/v1/traces", json=_exception_export(message), timeout=30)
     assert response.status_code == 200, response.text
 
     def derived() -> bool:

@@ -16,10 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 from tests.helpers.graphql import init_session, make_payload, push
-from tests.helpers.servers import start_server
+from tests.helpers.servers import http_client, start_server
 
 WARNING = "other users of this machine may read every recording"
 
@@ -37,7 +35,7 @@ def test_a_new_data_dir_and_its_files_are_private(tmp_path: Path) -> None:
     finally:
         os.umask(old_umask)
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(base_url=server.url, timeout=30) as client:
             secure_id = init_session(client)
             assert push(client, secure_id, 1, make_payload()).status_code == 200
             files = {path.name: _mode(path) for path in data_dir.iterdir()}

@@ -26,7 +26,7 @@ import pytest
 from footlight.ui.format import CLIP_CHARS, clip, duration, ms, when
 from tests.helpers.events import T0, active_for, page_error
 from tests.helpers.graphql import init_session, record
-from tests.helpers.servers import Server
+from tests.helpers.servers import Server, http_client
 from tests.helpers.store import db_rows, new_project
 from tests.helpers.waiting import wait_for_processing
 
@@ -72,7 +72,7 @@ def test_long_texts_are_clipped_with_what_is_left_counted() -> None:
 
 def test_a_session_page_clips_a_huge_console_line(ui_server: Server, admin: httpx.Client) -> None:
     project = new_project(ui_server, "huge line")
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = init_session(sdk, project=str(project.id))
     line = "0123456789" * 50_000
     db_rows(
@@ -111,7 +111,7 @@ def test_errors_stamped_at_the_ends_of_time_leave_every_page_working(
     ui_server: Server, admin: httpx.Client
 ) -> None:
     project = new_project(ui_server, "ends of time")
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = record(
             sdk,
             project,
@@ -134,7 +134,7 @@ def test_times_out_of_any_calendar_in_the_store_leave_every_page_working(
     ui_server: Server, admin: httpx.Client
 ) -> None:
     project = new_project(ui_server, "stored extremes")
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = init_session(sdk, project=str(project.id))
     [(session_id,)] = db_rows(
         ui_server.data_dir, "SELECT id FROM sessions WHERE secure_id = ?", [secure_id]

@@ -23,7 +23,7 @@ from tests.helpers.cli import footlight_ok
 from tests.helpers.events import T0, active_for, page_error
 from tests.helpers.graphql import init_session, record
 from tests.helpers.otlp import traced_request
-from tests.helpers.servers import Server, running
+from tests.helpers.servers import Server, http_client, http_get, http_post, running
 from tests.helpers.store import db_rows, new_project, with_store
 from tests.helpers.ui import new_token, sign_in, signed_in_client
 from tests.helpers.waiting import wait_for_processing
@@ -42,19 +42,19 @@ def login_location(response: httpx.Response) -> str:
 @pytest.mark.parametrize("path", PAGES)
 def test_every_page_needs_a_sign_in_and_comes_back_after_it(ui_server: Server, path: str) -> None:
     asked = f"{path}?user=ada"
-    response = httpx.get(ui_server.url + asked, follow_redirects=False)
+    response = http_get(ui_server.url + asked, follow_redirects=False)
     assert login_location(response) == "/ui/login?" + urllib.parse.urlencode({"next": asked})
 
 
 def test_the_events_of_a_session_need_a_sign_in(ui_server: Server) -> None:
-    response = httpx.get(f"{ui_server.url}/ui/sessions/AbCdEf/events")
+    response = http_get(f"{ui_server.url}/ui/sessions/AbCdEf/events")
     assert response.status_code == 401
     assert "sign in" in response.json()["error"]
 
 
 def test_the_ui_root_leads_to_the_session_list(ui_server: Server) -> None:
     for root in ("/ui", "/ui/"):
-        response = httpx.get(ui_server.url + root, follow_redirects=False)
+        response = http_get(ui_server.url + root, follow_redirects=False)
         assert login_location(response) == "/ui/sessions"
 
 
@@ -71,10 +71,10 @@ def test_static_files_and_the_pinned_player_are_served(ui_server: Server) -> Non
         ("/ui/static/vendor/rrweb-player.js", "javascript"),
         ("/ui/static/vendor/rrweb-player.css", "text/css"),
     ):
-        response = httpx.get(ui_server.url + path)
+        response = http_get(ui_server.url + path)
         assert response.status_code == 200, path
         assert kind in response.headers["content-type"], path
-    assert b"rrwebPlayer" in httpx.get(f"{ui_server.url}/ui/static/vendor/rrweb-player.js").content
+    assert b"rrwebPlayer" in http_get(f"{ui_server.url}/ui/static/vendor/rrweb-player.js").content
 
 
 # -- the login form ----------------------------------------------------------------------------
@@ -83,20 +83,20 @@ def test_static_files_and_the_pinned_player_are_served(ui_server: Server) -> Non
 def test_the_login_form_refuses_what_is_not_a_small_urlencoded_form(ui_server: Server) -> None:
     url = f"{ui_server.url}/ui/login"
     before = db_rows(ui_server.data_dir, "SELECT count(*) FROM ui_sessions")
-    wrong_type = httpx.post(url, content=b"token=x", headers={"content-type": "text/plain"})
+    wrong_type = http_post(url, content=b"token=x", headers={"content-type": "text/plain"})
     assert wrong_type.status_code == 415
     assert "x-www-form-urlencoded" in wrong_type.text
-    too_big = httpx.post(url, data={"token": "x" * 10_000})
+    too_big = http_post(url, data={"token": "x" * 10_000})
     assert too_big.status_code == 413
     assert "larger than 8192 bytes" in too_big.text
-    empty = httpx.post(url, data={"token": " "})
+    empty = http_post(url, data={"token": " "})
     assert empty.status_code == 400
     assert "paste an API token" in empty.text
-    not_utf8 = httpx.post(
+    not_utf8 = http_post(
         url, content=b"token=%ff\xff", headers={"content-type": "application/x-www-form-urlencoded"}
     )
     assert not_utf8.status_code == 400
-    unknown = httpx.post(url, data={"token": "flt_unknown"})
+    unknown = http_post(url, data={"token": "flt_unknown"})
     assert unknown.status_code == 401
     assert "unknown or revoked token" in unknown.text
     for refused in (wrong_type, too_big, empty, not_utf8, unknown):
@@ -221,7 +221,7 @@ def test_a_login_form_sent_too_slowly_is_408(impatient: Server) -> None:
 def test_a_nul_in_any_filter_is_400_naming_it(
     ui_server: Server, admin: httpx.Client, path: str, name: str
 ) -> None:
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         init_session(sdk)  # a session that `user=%00` would have matched on SQLite
     response = admin.get(path, params={name: "\x00"})
     assert response.status_code == 400
@@ -251,7 +251,7 @@ def test_a_sign_in_carries_its_tokens_scope(ui_server: Server) -> None:
 def test_the_login_form_only_sends_the_browser_on_within_the_ui(
     ui_server: Server, admin_token: str, asked: str, sent_to: str
 ) -> None:
-    response = httpx.post(f"{ui_server.url}/ui/login", data={"token": admin_token, "next": asked})
+    response = http_post(f"{ui_server.url}/ui/login", data={"token": admin_token, "next": asked})
     assert login_location(response) == sent_to
 
 
@@ -294,9 +294,9 @@ def test_over_https_behind_a_local_proxy_the_cookie_is_secure(
 def test_over_plain_http_to_another_host_the_login_form_warns(
     ui_server: Server, admin_token: str
 ) -> None:
-    form = httpx.get(f"{ui_server.url}/ui/login", headers={"host": "footlight.example"})
+    form = http_get(f"{ui_server.url}/ui/login", headers={"host": "footlight.example"})
     assert "unencrypted" in form.text
-    assert "unencrypted" not in httpx.get(f"{ui_server.url}/ui/login").text
+    assert "unencrypted" not in http_get(f"{ui_server.url}/ui/login").text
     # The cookie cannot be Secure there, or the browser would never send it back.
     header = cookie_header(sign_in(ui_server, admin_token, {"host": "footlight.example"}))
     assert "Secure" not in header
@@ -378,7 +378,7 @@ def test_a_bad_filter_is_explained_on_the_page(
 
 def test_text_from_the_sdk_is_escaped(ui_server: Server, admin: httpx.Client) -> None:
     project = new_project(ui_server, "escaping")
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = record(
             sdk,
             project,
@@ -408,7 +408,7 @@ def test_the_session_list_pages_newest_first_without_gaps_or_repeats(
     ui_server: Server, admin: httpx.Client
 ) -> None:
     project = new_project(ui_server, "paging")
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         started = [init_session(sdk, project=str(project.id)) for _ in range(120)]
     pages: list[list[str]] = []
     link: str | None = f"/ui/sessions?project={project.id}"
@@ -425,7 +425,7 @@ def test_the_session_list_pages_newest_first_without_gaps_or_repeats(
 
 def test_a_session_without_a_recording_says_so(ui_server: Server, admin: httpx.Client) -> None:
     project = new_project(ui_server, "no-recording")
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = init_session(sdk, project=str(project.id))
     page = admin.get(f"/ui/sessions/{secure_id}")
     assert page.status_code == 200
@@ -437,7 +437,7 @@ def test_a_session_page_lists_its_errors_and_links_their_group(
     ui_server: Server, admin: httpx.Client
 ) -> None:
     project = new_project(ui_server, "error-links")
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = record(sdk, project, active_for(3), errors=[page_error("checkout exploded")])
     wait_for_processing(ui_server)
     page = admin.get(f"/ui/sessions/{secure_id}").text
@@ -477,7 +477,7 @@ def test_the_network_pane_shows_recorded_headers_and_bodies(
             },
         }
     ]
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = record(sdk, project, active_for(2), resources=resources)
     wait_for_processing(ui_server)
     page = admin.get(f"/ui/sessions/{secure_id}").text
@@ -496,7 +496,7 @@ def test_a_request_whose_trace_a_backend_continued_shows_its_spans_and_errors(
 ) -> None:
     project = new_project(ui_server, "traced request")
     trace_id = os.urandom(16).hex()
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = record(sdk, project, active_for(2))
         for signal, export in traced_request(secure_id, project.id, trace_id).items():
             assert sdk.post(f"/v1/{signal}", json=export).status_code == 200
@@ -525,7 +525,7 @@ def test_a_long_session_page_shows_the_first_rows_and_says_where_the_rest_are(
         {"type": "log", "trace": [], "value": [f"line {n}"], "time": T0 + n, "attributes": "{}"}
         for n in range(PANE_ROWS + 5)
     ]
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = record(sdk, project, active_for(2), messages=messages)
     wait_for_processing(ui_server)
     page = admin.get(f"/ui/sessions/{secure_id}").text
@@ -553,7 +553,7 @@ def test_odd_shapes_of_recorded_requests_still_render(
             },
         }
     ]
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = record(sdk, project, active_for(2), resources=resources)
     wait_for_processing(ui_server)
     page = admin.get(f"/ui/sessions/{secure_id}")
@@ -568,7 +568,7 @@ def test_odd_shapes_of_recorded_requests_still_render(
 def test_a_token_scoped_to_another_project_is_told_nothing(ui_server: Server) -> None:
     mine = new_project(ui_server, "mine")
     theirs = new_project(ui_server, "theirs")
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = record(sdk, theirs, active_for(2), errors=[page_error("their secret")])
     wait_for_processing(ui_server)
     with signed_in_client(ui_server, new_token(ui_server, project=str(mine.id))) as client:
@@ -599,7 +599,7 @@ def test_the_logs_page_lists_and_filters_a_backends_lines(
     ui_server: Server, admin: httpx.Client
 ) -> None:
     project = new_project(ui_server, "logs page")
-    with httpx.Client(base_url=ui_server.url, timeout=30) as sdk:
+    with http_client(base_url=ui_server.url, timeout=30) as sdk:
         secure_id = init_session(sdk, project=str(project.id))
         now = time.time_ns()
 
