@@ -131,13 +131,7 @@ def _trial(
         by_thread = _by_name(pid, threads_before, thread_cpu_seconds(pid)) if threads else None
     finally:
         server.stop()
-    trial = _measured(result, cpu)
-    requests = max(result.requests, 1)
-    if by_thread is not None:
-        trial["thread_us_per_request"] = {
-            name: round(used * 1e6 / requests, 1) for name, used in by_thread.items() if used
-        }
-    return trial
+    return _measured(result, cpu, by_thread)
 
 
 def _side_by_side(
@@ -170,13 +164,22 @@ def _side_by_side(
     }
 
 
-def _measured(result: WrkResult, cpu: float) -> dict[str, Any]:
-    """A trial's figures: wrk's `result` and the server's CPU seconds meanwhile."""
-    return {
+def _measured(
+    result: WrkResult, cpu: float, by_thread: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """A trial's figures: the load's `result`, the server's CPU seconds meanwhile and, if
+    read, each thread's (by name)."""
+    requests = max(result.requests, 1)
+    trial: dict[str, Any] = {
         "requests_per_second": round(result.requests / result.seconds, 1),
-        "cpu_ms_per_1000_requests": round(cpu * 1e6 / max(result.requests, 1), 1),
+        "cpu_ms_per_1000_requests": round(cpu * 1e6 / requests, 1),
         "p99_ms": round(result.p99_ms, 1),
     }
+    if by_thread is not None:
+        trial["thread_us_per_request"] = {
+            name: round(used * 1e6 / requests, 1) for name, used in by_thread.items() if used
+        }
+    return trial
 
 
 def _by_name(pid: int, before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
