@@ -39,8 +39,9 @@ def setup_page(client: httpx.Client, ready: str = "", timeout: float = 30.0) -> 
     """The page once it shows `ready`. Refusals reach the store every 5 s, all that were
     counted since the last time at once (a project's, and those naming no project here), so
     a refusal naming no project that a test made last shows that its others are in too.
-    (The suite on a busy VM once read the page after 15 s without a test's refusals; the
-    cause was not found: the wait is longer, and says so when it ends without them.)"""
+    (A run of the suite on a busy VM once read the page without a test's refusal of a
+    project's. Whether the 15 s it waited then ran out, or the count was lost, it could not
+    tell: the wait is longer now, and fails saying so when it runs out.)"""
     deadline = time.monotonic() + timeout
     while True:
         answer = client.get("/ui/setup")
