@@ -9,8 +9,10 @@ the operator's and codes few, so those pairs are bounded already. The ids of pro
 server lacks (code `UNKNOWN_PROJECT`) are the strangers' choice: at most `max_kinds` of them
 are counted between two writes (the rest only in `not_counted`, logged) and the store keeps
 the most recently refused `FOOTLIGHT_REFUSALS_KEPT`, so a flood of invented ids can neither
-grow either one nor push a real project's refusals out. A crash loses at most the last
-interval's counts: they are diagnostics, not acknowledged data.
+grow either one nor push a real project's refusals out. A write the store refuses (a
+PostgreSQL failover, a disk that fills) gives its counts back, under the same bound, for
+the next one: an operator wiring a site reads the setup page while things go wrong. A crash
+loses at most the last interval's counts: they are diagnostics, not acknowledged data.
 """
 
 from __future__ import annotations
@@ -71,6 +73,21 @@ class RefusalCounter:
         else:
             self.not_counted += 1
 
+    def give_back(self, taken: list[IntakeRefusal]) -> None:
+        """Count again what a `take` took (its write failed), with what came since, under
+        the same bound on projects this server lacks."""
+        for r in taken:
+            key = (r.project, r.code)
+            found = self._counts.get(key)
+            if found is not None:  # refused again since: its last time and example are newer
+                found.count += r.count
+                found.first_at = min(found.first_at, r.first_at)
+            elif r.code != UNKNOWN_PROJECT or self._unknown < self._max_kinds:
+                self._unknown += r.code == UNKNOWN_PROJECT
+                self._counts[key] = _Count(r.count, r.first_at, r.last_at, r.example)
+            else:
+                self.not_counted += r.count
+
     def take(self) -> list[IntakeRefusal]:
         """The counts since the last `take`, which starts counting anew."""
         counts, self._counts, self._unknown = self._counts, {}, 0
@@ -86,9 +103,11 @@ class RefusalCounter:
                 await asyncio.sleep(flush_every)
                 await self.flush(store, keep)
         finally:
-            await asyncio.shield(self.flush(store, keep))
+            await asyncio.shield(self.flush(store, keep, last=True))
 
-    async def flush(self, store: IngestStore, keep: int) -> None:
+    async def flush(self, store: IngestStore, keep: int, last: bool = False) -> None:
+        """Add the counts to the store; if it refuses, count them again for the next flush
+        (unless this is the `last`)."""
         taken = self.take()
         if self.not_counted:
             log.warning(
@@ -103,4 +122,11 @@ class RefusalCounter:
         try:
             await store.note_refusals(taken, keep)
         except (StoreError, StoreUnavailable) as exc:
-            log.warning("could not record %d kinds of refused requests: %s", len(taken), exc)
+            if not last:
+                self.give_back(taken)
+            log.warning(
+                "could not record %d kinds of refused requests (%s): %s",
+                len(taken),
+                "lost" if last else "kept for the next try",
+                exc,
+            )
