@@ -112,7 +112,7 @@ def json_size(value: Any, limit: int) -> int:
         item = stack.pop()
         if isinstance(item, str):
             size += len(item) + 2
-        elif isinstance(item, Mapping):
+        elif type(item) is dict or isinstance(item, Mapping):
             size += 2
             for key, child in item.items():
                 size += len(key) + 3 if isinstance(key, str) else 8
@@ -173,7 +173,11 @@ def clip_frames(frames: tuple[StackFrame, ...], limits: DerivationLimits) -> tup
     `source` says how many frames were cut) if there were more."""
     limit = limits.max_text_chars
     kept = tuple(
-        StackFrame(
+        f  # nearly every frame: kept as it is, not built again
+        if len(f.file_name or "") <= limit
+        and len(f.function_name or "") <= limit
+        and len(f.source or "") <= limit
+        else StackFrame(
             file_name=clip_optional(f.file_name, limit),
             function_name=clip_optional(f.function_name, limit),
             line_number=f.line_number,

@@ -89,6 +89,13 @@ RAGE_CLICK_RADIUS_PX = 8.0
 EVENT_COUNT_BUCKETS = 100
 
 _CLICK_TYPES = frozenset({MouseInteraction.CLICK, MouseInteraction.DBL_CLICK})
+# The kinds `ReplayAccumulator.add` tells apart, as ints: it runs for every event, and reading
+# an enum's member costs more than comparing with it.
+_FULL_SNAPSHOT = int(EventType.FULL_SNAPSHOT)
+_INCREMENTAL_SNAPSHOT = int(EventType.INCREMENTAL_SNAPSHOT)
+_META = int(EventType.META)
+_CUSTOM = int(EventType.CUSTOM)
+_MOUSE_INTERACTION = int(IncrementalSource.MOUSE_INTERACTION)
 # The SDK tags navigations in a single-page app `Navigate` and page reloads `Reload`, each
 # with the URL as a JSON string payload. Exact tags, so that a user's own custom event whose
 # tag merely contains the word is not taken for a page.
@@ -260,6 +267,8 @@ class ReplayAccumulator:
         self._interactions = _Stamps()
         self._customs = _Stamps()
         self._click_times = array("q")
+        self._activity_kept = 0
+        """Facts in the three above: counted as they are added (checked for every event)."""
         self._click_x = array("d")
         self._click_y = array("d")
         self._click_nodes: list[int | None] = []
@@ -283,38 +292,42 @@ class ReplayAccumulator:
         )
 
     def _room(self) -> bool:
-        kept = len(self._interactions) + len(self._customs) + len(self._click_times)
-        if self._max_activity is not None and kept >= self._max_activity:
+        if self._max_activity is not None and self._activity_kept >= self._max_activity:
             self.activity_events_not_analysed += 1
             return False
         return True
 
     def add(self, event: RrwebEvent) -> None:
+        # Called for every event of every payload (live and finished runs alike): the
+        # event kinds are plain ints here, not the enum's members, and the time is rounded
+        # in place.
         self.event_count += 1
-        t = _epoch_ms(event.timestamp)
-        if t is None:
-            return
+        timestamp = event.timestamp
+        if not math.isfinite(timestamp):
+            return  # a hand-built event may carry NaN or infinity: it has no place in time
+        t = round(timestamp)
         if self._first is None or t < self._first:
             self._first = t
         if self._last is None or t > self._last:
             self._last = t
         kind = event.type
-        if kind == EventType.FULL_SNAPSHOT:
-            if self._first_full is None or t < self._first_full:
-                self._first_full = t
-        elif kind == EventType.INCREMENTAL_SNAPSHOT:
+        if kind == _INCREMENTAL_SNAPSHOT:
             if self._last_incremental is None or t > self._last_incremental:
                 self._last_incremental = t
             self._add_incremental(t, event.data)
-        elif kind == EventType.META:
-            meta = _decode(meta_data, event.data)
-            self._add_page(t, meta.href if meta is not None else None)
-        elif kind == EventType.CUSTOM:
+        elif kind == _CUSTOM:
             if self._room():
                 self._customs.append(t)
+                self._activity_kept += 1
             custom = _decode(custom_data, event.data)
             if custom is not None and custom.tag in _NAVIGATION_TAGS:
                 self._add_page(t, _decode(_decode_string, custom.payload))
+        elif kind == _FULL_SNAPSHOT:
+            if self._first_full is None or t < self._first_full:
+                self._first_full = t
+        elif kind == _META:
+            meta = _decode(meta_data, event.data)
+            self._add_page(t, meta.href if meta is not None else None)
 
     def _add_incremental(self, t: int, raw: msgspec.Raw) -> None:
         # Whether it counts depends on the first FullSnapshot, which a later payload may
@@ -323,12 +336,14 @@ class ReplayAccumulator:
         if data is None or data.source is None:
             return
         interaction = data.source in USER_INTERACTION_SOURCES
-        click = data.source == IncrementalSource.MOUSE_INTERACTION and data.type in _CLICK_TYPES
+        click = data.source == _MOUSE_INTERACTION and data.type in _CLICK_TYPES
         if not (interaction or click) or not self._room():
             return
         if interaction:
             self._interactions.append(t)
+            self._activity_kept += 1
         if click:
+            self._activity_kept += 1
             placed = data.x is not None and data.y is not None
             self._click_times.append(t)
             self._click_x.append(data.x if data.x is not None else 0.0)
@@ -634,8 +649,3 @@ def _decode(decoder: Callable[[msgspec.Raw], _T], raw: msgspec.Raw) -> _T | None
         # msgspec raises RecursionError (not DecodeError) on absurdly deep nesting, even
         # inside fields the narrow structs skip.
         return None
-
-
-def _epoch_ms(timestamp: float) -> int | None:
-    # A hand-built event may carry NaN or infinity; nothing can be placed at such a time.
-    return round(timestamp) if math.isfinite(timestamp) else None

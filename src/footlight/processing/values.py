@@ -20,6 +20,11 @@ _MAX_MAGNITUDE = 2**53
 
 def number(value: Any) -> float | None:
     """A finite JSON number within ±2**53 as a float; anything else is None."""
+    kind = type(value)  # what JSON decodes to, first: this runs for every field read
+    if kind is float:
+        return value if -_MAX_MAGNITUDE <= value <= _MAX_MAGNITUDE else None  # NaN fails too
+    if kind is int:
+        return float(value) if -_MAX_MAGNITUDE <= value <= _MAX_MAGNITUDE else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, int):
@@ -59,14 +64,15 @@ def nested_list(value: str | None, key: str) -> list[dict[str, Any]]:
 def stack_frame(raw: Any) -> StackFrame | None:
     if isinstance(raw, StackFrameShape):
         raw = msgspec.structs.asdict(raw)
-    if not isinstance(raw, Mapping):
+    elif type(raw) is not dict and not isinstance(raw, Mapping):
         return None
+    get = raw.get
     return StackFrame(
-        file_name=text(raw.get("fileName")),
-        function_name=text(raw.get("functionName")),
-        line_number=whole(raw.get("lineNumber")),
-        column_number=whole(raw.get("columnNumber")),
-        source=text(raw.get("source")),
+        file_name=text(get("fileName")),
+        function_name=text(get("functionName")),
+        line_number=whole(get("lineNumber")),
+        column_number=whole(get("columnNumber")),
+        source=text(get("source")),
     )
 
 
