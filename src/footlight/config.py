@@ -228,11 +228,16 @@ class Settings:
     ingest_threads: int = 2
     """Worker threads that decode large request bodies and payloads, off the event loop."""
     commit_gather_seconds: float | None = 0.008
-    """Under load (a group commit of 8 writes or more), how long the next commit waits from
-    its first write for more to share it (footlight.store.sql.engine.Writer); None (`off`)
-    never waits. Fewer, larger commits cost less CPU per write: less for the commits
-    themselves, and the writer and the event loop take turns instead of passing the
-    interpreter lock back and forth."""
+    """Under load (a group commit of `commit_gather_from` writes or more), how long the next
+    commit waits from its first write for more to share it
+    (footlight.store.sql.engine.Writer); None (`off`) never waits. Fewer, larger commits cost
+    less CPU per write: less for the commits themselves, and the writer and the event loop
+    take turns instead of passing the interpreter lock back and forth."""
+    commit_gather_from: int = 8
+    """The group commit size that counts as load: after one of this many writes or more, the
+    next commit gathers for `commit_gather_seconds`. Lower gathers at lower loads too: less
+    CPU per write there (far fewer commits, each writing its pages to the log once for
+    several writes), for that wait on every write while the load lasts."""
     read_timeout_seconds: float = 10.0
     """Longest one SQL statement of an operator read (read API, UI) may run before it is
     stopped; the request gets 503. Ingest and processing reads are not limited by it."""
@@ -309,6 +314,15 @@ def _gather_seconds(text: str) -> float | None:
     value = _optional_seconds(text)
     if value is not None and value > 1:
         raise ValueError(f"must be at most 1 second (or off), got {text!r}")
+    return value
+
+
+def _gather_from(text: str) -> int:
+    """A group commit size that counts as load: 1 (every commit's next one gathers) to 256
+    (the most writes a batch takes)."""
+    value = int(text)
+    if not 1 <= value <= 256:
+        raise ValueError(f"must be a whole number from 1 to 256, got {text!r}")
     return value
 
 
@@ -547,6 +561,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _gather_seconds,
         "Under load, how long a group commit waits from its first write for more to share"
         " it (at most 1; off: never).",
+    ),
+    SettingSpec(
+        "FOOTLIGHT_COMMIT_GATHER_FROM",
+        "commit_gather_from",
+        _gather_from,
+        "A group commit of this many writes or more is load: the next one gathers (1-256).",
     ),
     SettingSpec(
         "FOOTLIGHT_READ_TIMEOUT_SECONDS",

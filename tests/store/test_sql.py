@@ -441,6 +441,39 @@ async def test_after_a_large_batch_the_next_commit_gathers_writes(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(("gather_from", "commits_of_two"), [(2, 1), (8, 2)])
+async def test_commit_gather_from_is_the_batch_that_counts_as_load(
+    new_store: Callable[..., SQLStore], gather_from: int, commits_of_two: int
+) -> None:
+    """After a batch of two writes, two writes issued 0.2 s apart share one COMMIT when
+    `commit_gather_from` is 2 (the next commit gathered), and are committed one by one with
+    the default 8. After a lone write, the next commits at once either way."""
+    gather = 0.6
+
+    async def scenario(store: SQLStore) -> None:
+        await store.ensure_default_project()
+        async with writer_held(store):
+            tasks = await queued(
+                *(store.initialize_session(new_session(f"s{n}")) for n in range(2))
+            )
+        await asyncio.gather(*tasks)
+
+        before = commits()
+        first = asyncio.ensure_future(store.initialize_session(new_session("first")))
+        await asyncio.sleep(0.2)
+        second = asyncio.ensure_future(store.initialize_session(new_session("second")))
+        await asyncio.gather(first, second)
+        assert commits() - before == commits_of_two
+
+        await store.initialize_session(new_session("alone"))  # its commit holds it alone
+        started = time.monotonic()
+        await store.initialize_session(new_session("after"))
+        assert time.monotonic() - started < gather / 2, "a write after a lone write waited"
+
+    await using(new_store(commit_gather_seconds=gather, commit_gather_from=gather_from), scenario)
+
+
+@pytest.mark.anyio
 async def test_a_batch_wakes_its_callers_loop_once(
     new_store: Callable[..., SQLStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -71,7 +71,12 @@ def open_store(settings: Settings) -> SQLStore:
             timing,
             settings.read_timeout_seconds,
             settings.commit_gather_seconds,
+            settings.commit_gather_from,
         )
     return SQLiteStore(
-        settings.data_dir, timing, settings.read_timeout_seconds, settings.commit_gather_seconds
+        settings.data_dir,
+        timing,
+        settings.read_timeout_seconds,
+        settings.commit_gather_seconds,
+        settings.commit_gather_from,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from footlight.store.base import ProcessingTiming
 from footlight.store.postgres.engine import PostgresEngine, migrations, redacted
+from footlight.store.sql.engine import DEFAULT_GATHER_FROM
 from footlight.store.sql.store import SQLStore
 
 __all__ = ["PostgresEngine", "PostgresStore", "migrations", "redacted"]
@@ -18,6 +19,8 @@ class PostgresStore(SQLStore):
         timing: ProcessingTiming | None = None,
         read_timeout: float | None = None,
         commit_gather_seconds: float | None = None,
+        commit_gather_from: int = DEFAULT_GATHER_FROM,
     ) -> None:
-        super().__init__(PostgresEngine(url, read_timeout, commit_gather_seconds), timing)
+        engine = PostgresEngine(url, read_timeout, commit_gather_seconds, commit_gather_from)
+        super().__init__(engine, timing)
         self.url = url

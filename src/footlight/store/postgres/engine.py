@@ -38,6 +38,7 @@ from footlight.core.clock import now_ms
 from footlight.errors import StoreError, StoreUnavailable
 from footlight.store.base import Reclaimed, StoreFootprint, TableSize
 from footlight.store.sql.engine import (
+    DEFAULT_GATHER_FROM,
     Connection,
     Cursor,
     EngineBase,
@@ -223,11 +224,15 @@ def migrate(conn: PostgresConnection) -> int:
 
 class PostgresEngine(EngineBase):
     def __init__(
-        self, url: str, read_timeout: float | None = None, gather_seconds: float | None = None
+        self,
+        url: str,
+        read_timeout: float | None = None,
+        gather_seconds: float | None = None,
+        gather_from: int = DEFAULT_GATHER_FROM,
     ) -> None:
         self.url = url
         self._pg = PostgresBackend(url)
-        super().__init__(self._pg, read_timeout, gather_seconds)
+        super().__init__(self._pg, read_timeout, gather_seconds, gather_from)
 
     def describe(self) -> str:
         return f"PostgreSQL {redacted(self.url)}"

@@ -78,9 +78,9 @@ log = logging.getLogger("footlight.store")
 
 _MAX_BATCH = 256
 """Writes in one group commit at most (pushes run together: see `Together`)."""
-_GATHER_FROM = 8
+DEFAULT_GATHER_FROM = 8
 """A batch of this many writes or more says they arrive faster than commits end: the next
-batch gathers (see `Writer`)."""
+batch gathers (see `Writer`; `FOOTLIGHT_COMMIT_GATHER_FROM`)."""
 _RETRIES = 3
 
 
@@ -246,11 +246,14 @@ def _settle_all(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 class Writer:
     """The single writer thread and its group commit (see the module docstring).
 
-    `gather_seconds`: after a batch of `_GATHER_FROM` writes or more, the next one waits this
+    `gather_seconds`: after a batch of `gather_from` writes or more, the next one waits this
     long from its first write before it is taken, so that more writes share its COMMIT.
     Under load the writer is what ingest waits on, and a commit's cost is mostly per batch:
-    the COMMIT's fsync, and each statement giving up the interpreter lock and waiting to take
-    it back from the event loop. Below that load (smaller batches) a write commits at once.
+    the COMMIT's fsync, the pages it writes to the log, and each statement giving up the
+    interpreter lock and waiting to take it back from the event loop. Below that load
+    (smaller batches) a write commits at once. A lower `gather_from` gathers at lower loads
+    too: less CPU per write there, for the wait (bench/README.md, "An AMD EPYC VM, below
+    saturation").
     """
 
     def __init__(
@@ -259,11 +262,13 @@ class Writer:
         prepare: Callable[[Connection], None] | None = None,
         batch_end: BatchEnd | None = None,
         gather_seconds: float | None = None,
+        gather_from: int = DEFAULT_GATHER_FROM,
     ) -> None:
         self._backend = backend
         self._prepare = prepare
         self._batch_end = batch_end
         self._gather_seconds = gather_seconds or 0.0
+        self._gather_from = gather_from
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._run, name=f"footlight-{backend.name.lower()}-writer", daemon=True
@@ -337,7 +342,7 @@ class Writer:
             job = self._queue.get()
             if job is None:
                 break
-            if last >= _GATHER_FROM and self._gather_seconds:
+            if last >= self._gather_from and self._gather_seconds:
                 time.sleep(self._gather_seconds)
             batch = [job]
             while len(batch) < _MAX_BATCH:
@@ -592,11 +597,16 @@ class EngineBase:
     Each engine adds its own opening (migrations, file checks) and housekeeping threads."""
 
     def __init__(
-        self, backend: Backend, read_timeout: float | None, gather_seconds: float | None = None
+        self,
+        backend: Backend,
+        read_timeout: float | None,
+        gather_seconds: float | None = None,
+        gather_from: int = DEFAULT_GATHER_FROM,
     ) -> None:
         self._backend = backend
         self._read_timeout = read_timeout
         self._gather_seconds = gather_seconds
+        self._gather_from = gather_from
         self._writer: Writer | None = None
         self._readers: ReadLanes | None = None
         self.batch_end: BatchEnd | None = None
@@ -608,6 +618,7 @@ class EngineBase:
             prepare=prepare,
             batch_end=self.batch_end,
             gather_seconds=self._gather_seconds,
+            gather_from=self._gather_from,
         )
         self._writer.start()
         self._readers = ReadLanes(self._backend, self._read_timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from footlight.store.base import ProcessingTiming
+from footlight.store.sql.engine import DEFAULT_GATHER_FROM
 from footlight.store.sql.store import SQLStore
 from footlight.store.sqlite.engine import DB_FILE, SQLiteEngine, migrations
 
@@ -20,8 +21,9 @@ class SQLiteStore(SQLStore):
         timing: ProcessingTiming | None = None,
         read_timeout: float | None = None,
         commit_gather_seconds: float | None = None,
+        commit_gather_from: int = DEFAULT_GATHER_FROM,
     ) -> None:
-        engine = SQLiteEngine(data_dir, read_timeout, commit_gather_seconds)
+        engine = SQLiteEngine(data_dir, read_timeout, commit_gather_seconds, commit_gather_from)
         super().__init__(engine, timing)
         self.data_dir = data_dir
         self.path = engine.path

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from footlight.errors import StoreUnavailable
 from footlight.store.base import Reclaimed, StoreFootprint, TableSize
 from footlight.store.sql.engine import (
+    DEFAULT_GATHER_FROM,
     Connection,
     Cursor,
     EngineBase,
@@ -376,10 +377,11 @@ class SQLiteEngine(EngineBase):
         data_dir: Path,
         read_timeout: float | None = None,
         gather_seconds: float | None = None,
+        gather_from: int = DEFAULT_GATHER_FROM,
     ) -> None:
         self.data_dir = data_dir
         self.path = data_dir / DB_FILE
-        super().__init__(SQLiteBackend(self.path), read_timeout, gather_seconds)
+        super().__init__(SQLiteBackend(self.path), read_timeout, gather_seconds, gather_from)
         self._checkpointer: Checkpointer | None = None
 
     def exists(self) -> bool:
