@@ -8,6 +8,8 @@ Proven here:
 * a write refused after it wrote (more fields than a session may hold) is undone alone: in a
   batch, which then runs again with a savepoint per write, and alone in its batch;
 * writes issued while the store closes are answered StoreUnavailable, none waits forever;
+* after a batch of 8 writes (or of `commit_gather_from`) the next commit gathers writes
+  for `commit_gather_seconds`; after a smaller one a write commits at once;
 * opening a store does not stall the event loop while another process holds its file;
 * user and URL search fold case the same way on both sides of LIKE, so a search written as
   stored always finds it (SQLite folds ASCII only, PostgreSQL more: that difference stays);
