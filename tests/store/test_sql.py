@@ -409,6 +409,25 @@ def commits() -> float:
     return metrics.REGISTRY.get_sample_value("footlight_store_commit_writes_count") or 0.0
 
 
+async def batch_of(store: SQLStore, writes: int) -> None:
+    """`writes` initializeSessions, committed as one batch."""
+    async with writer_held(store):
+        tasks = await queued(
+            *(store.initialize_session(new_session(f"s{n}")) for n in range(writes))
+        )
+    await asyncio.gather(*tasks)
+
+
+async def two_writes_apart(store: SQLStore) -> float:
+    """Two initializeSessions issued 0.2 s apart; the group commits they took."""
+    before = commits()
+    first = asyncio.ensure_future(store.initialize_session(new_session("first")))
+    await asyncio.sleep(0.2)
+    second = asyncio.ensure_future(store.initialize_session(new_session("second")))
+    await asyncio.gather(first, second)
+    return commits() - before
+
+
 @pytest.mark.anyio
 async def test_after_a_large_batch_the_next_commit_gathers_writes(
     new_store: Callable[..., SQLStore],
@@ -420,19 +439,11 @@ async def test_after_a_large_batch_the_next_commit_gathers_writes(
 
     async def scenario(store: SQLStore) -> None:
         await store.ensure_default_project()
-        async with writer_held(store):
-            tasks = await queued(
-                *(store.initialize_session(new_session(f"s{n}")) for n in range(9))
-            )
-        await asyncio.gather(*tasks)
+        await batch_of(store, 9)
 
-        before, started = commits(), time.monotonic()
-        first = asyncio.ensure_future(store.initialize_session(new_session("first")))
-        await asyncio.sleep(0.2)
-        second = asyncio.ensure_future(store.initialize_session(new_session("second")))
-        await asyncio.gather(first, second)
+        started = time.monotonic()
+        assert await two_writes_apart(store) == 1, "the two writes were not committed together"
         assert time.monotonic() - started >= gather
-        assert commits() - before == 1, "the two writes were not committed together"
 
         before, started = commits(), time.monotonic()
         await store.initialize_session(new_session("alone"))
@@ -454,18 +465,8 @@ async def test_commit_gather_from_is_the_batch_that_counts_as_load(
 
     async def scenario(store: SQLStore) -> None:
         await store.ensure_default_project()
-        async with writer_held(store):
-            tasks = await queued(
-                *(store.initialize_session(new_session(f"s{n}")) for n in range(2))
-            )
-        await asyncio.gather(*tasks)
-
-        before = commits()
-        first = asyncio.ensure_future(store.initialize_session(new_session("first")))
-        await asyncio.sleep(0.2)
-        second = asyncio.ensure_future(store.initialize_session(new_session("second")))
-        await asyncio.gather(first, second)
-        assert commits() - before == commits_of_two
+        await batch_of(store, 2)
+        assert await two_writes_apart(store) == commits_of_two
 
         await store.initialize_session(new_session("alone"))  # its commit holds it alone
         started = time.monotonic()
