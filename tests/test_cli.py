@@ -343,6 +343,19 @@ def test_a_commit_gather_past_a_second_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("size", ["0", "257"])
+def test_a_commit_gather_from_outside_1_to_256_is_refused(tmp_path: Path, size: str) -> None:
+    """A batch holds at least one write (1: every commit gathers) and at most 256."""
+    served = footlight(
+        *("serve", "--data-dir", str(tmp_path / "data"), "--commit-gather-from", size),
+        cwd=tmp_path,
+    )
+    assert served.returncode == 2
+    assert "--commit-gather-from" in served.stderr
+    assert "must be a whole number from 1 to 256" in served.stderr
+    assert not (tmp_path / "data").exists()
+
+
 # -- the CLI beside a running server -----------------------------------------------------------
 
 
