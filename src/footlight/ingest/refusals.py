@@ -9,9 +9,10 @@ the operator's and codes few, so those pairs are bounded already. The ids of pro
 server lacks (code `UNKNOWN_PROJECT`) are the strangers' choice: at most `max_kinds` of them
 are counted between two writes (the rest only in `not_counted`, logged) and the store keeps
 the most recently refused `FOOTLIGHT_REFUSALS_KEPT`, so a flood of invented ids can neither
-grow either one nor push a real project's refusals out. A write the store refuses (a
-PostgreSQL failover, a disk that fills) gives its counts back, under the same bound, for
-the next one: an operator wiring a site reads the setup page while things go wrong. A crash
+grow either one nor push a real project's refusals out. A write the store cannot take for
+now (a PostgreSQL failover, a disk that fills) gives its counts back, under the same bound,
+for the next one: an operator wiring a site reads the setup page while things go wrong. A
+write the store refuses for what it holds is not tried again (it would fail again). A crash
 loses at most the last interval's counts: they are diagnostics, not acknowledged data.
 """
 
@@ -106,8 +107,8 @@ class RefusalCounter:
             await asyncio.shield(self.flush(store, keep, last=True))
 
     async def flush(self, store: IngestStore, keep: int, last: bool = False) -> None:
-        """Add the counts to the store; if it refuses, count them again for the next flush
-        (unless this is the `last`)."""
+        """Add the counts to the store; if it is unavailable, count them again for the next
+        flush (unless this is the `last`)."""
         taken = self.take()
         if self.not_counted:
             log.warning(
@@ -121,7 +122,7 @@ class RefusalCounter:
             return
         try:
             await store.note_refusals(taken, keep)
-        except (StoreError, StoreUnavailable) as exc:
+        except StoreUnavailable as exc:  # for now: the next flush tries again
             if not last:
                 self.give_back(taken)
             log.warning(
@@ -130,3 +131,5 @@ class RefusalCounter:
                 "lost" if last else "kept for the next try",
                 exc,
             )
+        except StoreError as exc:  # refused for what they hold: given back, they would be again
+            log.warning("could not record %d kinds of refused requests (lost): %s", len(taken), exc)
