@@ -30,6 +30,20 @@ async def closed_store(path: Path) -> SQLiteStore:
     return store
 
 
+async def flush_into_closed(counter: RefusalCounter, path: Path, last: bool = False) -> None:
+    """A flush whose write fails: the store at `path` is closed."""
+    await counter.flush(await closed_store(path), keep=100, last=last)
+
+
+async def flush_into(counter: RefusalCounter, path: Path) -> None:
+    """A flush into the (open) store at `path`."""
+
+    async def flush(store: SQLiteStore) -> None:
+        await counter.flush(store, keep=100)
+
+    await using(SQLiteStore(path), flush)
+
+
 async def stored(path: Path) -> dict[tuple[str, str], IntakeRefusal]:
     async def read(store: SQLiteStore) -> dict[tuple[str, str], IntakeRefusal]:
         rows = [
@@ -49,16 +63,12 @@ async def test_counts_a_failed_write_took_are_written_by_the_next(
     counter.note(PROJECT, CODE, "data is not valid base64")
     counter.note_unknown("nope", "no project nope")
     with caplog.at_level(logging.WARNING, "footlight.ingest"):
-        await counter.flush(await closed_store(tmp_path), keep=100)
+        await flush_into_closed(counter, tmp_path)
     assert "could not record 2 kinds of refused requests (kept for the next try)" in caplog.text
     assert await stored(tmp_path) == {}
 
     counter.note(PROJECT, CODE, "data is not valid gzip data")  # refused meanwhile
-
-    async def flush(store: SQLiteStore) -> None:
-        await counter.flush(store, keep=100)
-
-    await using(SQLiteStore(tmp_path), flush)
+    await flush_into(counter, tmp_path)
     rows = await stored(tmp_path)
     assert {key: r.count for key, r in rows.items()} == {
         (PROJECT, CODE): 2,
@@ -77,15 +87,11 @@ async def test_counts_given_back_stay_under_the_bound_on_unknown_projects(
     counter = RefusalCounter(max_kinds=2)
     counter.note_unknown("first", "no project first")
     counter.note_unknown("second", "no project second")
-    await counter.flush(await closed_store(tmp_path), keep=100)
+    await flush_into_closed(counter, tmp_path)
     counter.note_unknown("third", "no project third")  # over the bound again: not counted
     counter.note(PROJECT, CODE, "refused")  # a real project's count is never crowded out
-
-    async def flush(store: SQLiteStore) -> None:
-        await counter.flush(store, keep=100)
-
     with caplog.at_level(logging.WARNING, "footlight.ingest"):
-        await using(SQLiteStore(tmp_path), flush)
+        await flush_into(counter, tmp_path)
     assert "1 requests naming unknown projects were not counted" in caplog.text
     assert {key: r.count for key, r in (await stored(tmp_path)).items()} == {
         ("first", UNKNOWN_PROJECT): 1,
@@ -101,6 +107,6 @@ async def test_the_last_write_that_fails_says_its_counts_are_lost(
     counter = RefusalCounter(max_kinds=10)
     counter.note(PROJECT, CODE, "refused")
     with caplog.at_level(logging.WARNING, "footlight.ingest"):
-        await counter.flush(await closed_store(tmp_path), keep=100, last=True)
+        await flush_into_closed(counter, tmp_path, last=True)
     assert "could not record 1 kinds of refused requests (lost)" in caplog.text
     assert counter.take() == []

@@ -63,31 +63,30 @@ class RefusalCounter:
 
     def _add(self, key: tuple[str, str], message: str) -> None:
         now = now_ms()
-        found = self._counts.get(key)
-        if found is not None:
-            found.count += 1
-            found.last_at = now
-            found.example = _kept(message, _EXAMPLE_CHARS)
-        elif key[1] != UNKNOWN_PROJECT or self._unknown < self._max_kinds:
-            self._unknown += key[1] == UNKNOWN_PROJECT
-            self._counts[key] = _Count(1, now, now, _kept(message, _EXAMPLE_CHARS))
-        else:
-            self.not_counted += 1
+        self._count(key, 1, now, now, message)
 
     def give_back(self, taken: list[IntakeRefusal]) -> None:
         """Count again what a `take` took (its write failed), with what came since, under
         the same bound on projects this server lacks."""
         for r in taken:
-            key = (r.project, r.code)
-            found = self._counts.get(key)
-            if found is not None:  # refused again since: its last time and example are newer
-                found.count += r.count
-                found.first_at = min(found.first_at, r.first_at)
-            elif r.code != UNKNOWN_PROJECT or self._unknown < self._max_kinds:
-                self._unknown += r.code == UNKNOWN_PROJECT
-                self._counts[key] = _Count(r.count, r.first_at, r.last_at, r.example)
-            else:
-                self.not_counted += r.count
+            self._count((r.project, r.code), r.count, r.first_at, r.last_at, r.example)
+
+    def _count(
+        self, key: tuple[str, str], count: int, first_at: int, last_at: int, example: str
+    ) -> None:
+        """Add `count` refusals of `key` between `first_at` and `last_at`, the last answered
+        `example` (the latest refusal's example is kept)."""
+        found = self._counts.get(key)
+        if found is not None:
+            found.count += count
+            found.first_at = min(found.first_at, first_at)
+            if last_at >= found.last_at:
+                found.last_at, found.example = last_at, _kept(example, _EXAMPLE_CHARS)
+        elif key[1] != UNKNOWN_PROJECT or self._unknown < self._max_kinds:
+            self._unknown += key[1] == UNKNOWN_PROJECT
+            self._counts[key] = _Count(count, first_at, last_at, _kept(example, _EXAMPLE_CHARS))
+        else:
+            self.not_counted += count
 
     def take(self) -> list[IntakeRefusal]:
         """The counts since the last `take`, which starts counting anew."""
@@ -122,14 +121,15 @@ class RefusalCounter:
             return
         try:
             await store.note_refusals(taken, keep)
-        except StoreUnavailable as exc:  # for now: the next flush tries again
-            if not last:
+        except (StoreError, StoreUnavailable) as exc:
+            # Unavailable is for now: the next flush tries again. Refused for what they hold
+            # (StoreError), given back they would fail every later flush too.
+            again = isinstance(exc, StoreUnavailable) and not last
+            if again:
                 self.give_back(taken)
             log.warning(
                 "could not record %d kinds of refused requests (%s): %s",
                 len(taken),
-                "lost" if last else "kept for the next try",
+                "kept for the next try" if again else "lost",
                 exc,
             )
-        except StoreError as exc:  # refused for what they hold: given back, they would be again
-            log.warning("could not record %d kinds of refused requests (lost): %s", len(taken), exc)
