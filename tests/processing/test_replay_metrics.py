@@ -11,7 +11,8 @@ Proven here:
   the same episodes as the definition read literally, also for 100,000 clicks at once;
 * pages from Meta and Navigate/Reload, consecutive duplicates collapsed;
 * the 100-bucket histogram;
-* malformed events are skipped and never raise.
+* malformed events are skipped and never raise;
+* `max_activity_events` bounds the activity facts of every kind together (a click is two).
 """
 
 from __future__ import annotations
@@ -663,6 +664,26 @@ def test_event_counts_put_every_millisecond_in_its_exact_bucket(length: int) -> 
     events = [full_snapshot(T0), *(mouse_move(T0 + t) for t in range(length + 1))]
     got = replay_metrics(events)
     assert got.event_counts == _defined_histogram(T0, length, [T0 + t for t in range(length + 1)])
+
+
+def test_activity_facts_past_the_bound_are_counted_not_kept_whatever_their_kind() -> None:
+    """`max_activity_events` bounds the Custom events, interactions and clicks kept, all
+    together: a click is two facts (an interaction and a click), taken on one check of room;
+    past the bound every such event is counted in `activity_events_not_analysed`."""
+    accumulator = ReplayAccumulator(max_activity_events=3)
+    for e in [
+        full_snapshot(T0),
+        custom(T0 + 1, "Track", "{}"),  # 1 fact
+        click(T0 + 2),  # 2 more: 3, the bound
+        mouse_move(T0 + 3),  # no room
+        custom(T0 + 4, "Track", "{}"),  # no room
+        mutation(T0 + 5),  # not activity: never counted
+    ]:
+        accumulator.add(e)
+    assert accumulator.activity_events_not_analysed == 2
+    metrics = accumulator.result()
+    assert metrics.click_count == 1
+    assert metrics.user_interaction_count == 1
 
 
 def test_the_weight_counts_what_is_kept_and_grows_with_each_page() -> None:
