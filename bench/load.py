@@ -161,12 +161,22 @@ def run_wrk(
 def run_wrk_each(
     urls: list[str], directories: list[Path], *, seconds: float, connections: int, threads: int
 ) -> list[WrkResult]:
-    """One wrk per server at once, each with `connections`: each server's result."""
-    processes = [
-        _start_wrk(url, d, seconds=seconds, connections=connections, threads=threads)
-        for url, d in zip(urls, directories, strict=True)
-    ]
-    return [_collect_wrk(p) for p in processes]
+    """One wrk per server at once, each with `connections`: each server's result. If one
+    fails (to start, or in its run), the others are stopped rather than left loading their
+    servers for the rest of `seconds`."""
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        for url, directory in zip(urls, directories, strict=True):
+            process = _start_wrk(
+                url, directory, seconds=seconds, connections=connections, threads=threads
+            )
+            processes.append(process)
+        return [_collect_wrk(p) for p in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def run_wrk_on_nodes(
