@@ -82,6 +82,15 @@ def test_responses_echo_the_origin_and_expose_retry_after(client: httpx.Client) 
     assert response.headers["vary"] == "Origin"
 
 
+def test_each_origin_is_echoed_its_own(client: httpx.Client) -> None:
+    # The encoded headers are kept per origin (edge.cors): a site's second origin, and the
+    # first again, must each hear their own.
+    other = "https://other.example"
+    for origin in (ORIGIN, other, ORIGIN):
+        response = gql(client, SAMPLING_QUERY, {"k": "x"}, headers={"origin": origin})
+        assert response.headers["access-control-allow-origin"] == origin
+
+
 def test_error_responses_carry_cors_headers_too(client: httpx.Client) -> None:
     response = client.post(
         "/", content=b"{", headers={"origin": ORIGIN, "content-type": "application/json"}

@@ -184,8 +184,11 @@ async def respond(
     body: bytes = b"",
     content_type: str | None = None,
     headers: Iterable[tuple[str, str]] = (),
+    encoded: Headers | tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
-    raw: Headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    """Answer `status` with `body`: the `encoded` headers first (as sent), then `headers`."""
+    raw: Headers = [*encoded]
+    raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers)
     if content_type is not None:
         raw.append((b"content-type", content_type.encode("latin-1")))
     raw.append((b"content-length", str(len(body)).encode("latin-1")))
@@ -199,8 +202,9 @@ async def respond_json(
     payload: Any,
     content_type: str = "application/json",
     headers: Iterable[tuple[str, str]] = (),
+    encoded: Headers | tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
-    await respond(send, status, _json_encode(payload), content_type, headers)
+    await respond(send, status, _json_encode(payload), content_type, headers, encoded)
 
 
 def error_body(

@@ -162,13 +162,13 @@ class GraphQLEndpoint:
         if cors.is_preflight(request):
             await respond(send, 204, headers=cors.preflight_headers(request))
             return
-        allow_origin = cors.response_headers(request)
+        allow_origin = cors.encoded_response_headers(request)
         content_type, request_error_status = negotiate(request.header("accept"))
         client = self._admission.key(request)
         try:
             parsed, queries_only, size = await self._parse(request, client)
             if parsed is None:  # a bare OPTIONS
-                await respond(send, 200, headers=[*allow_origin, _ALLOW])
+                await respond(send, 200, headers=[_ALLOW], encoded=allow_origin)
                 return
             context = self._context(request, client, size)
             if isinstance(parsed, GraphQLRequest):
@@ -178,15 +178,16 @@ class GraphQLEndpoint:
             request.note.operation = outcome.field or "other"
         except HTTPError as exc:
             request.note.code, request.note.message = exc.code, exc.message
-            headers = [*allow_origin, *exc.headers]
-            await respond_json(send, exc.status, http_error_body(exc), content_type, headers)
+            await respond_json(
+                send, exc.status, http_error_body(exc), content_type, exc.headers, allow_origin
+            )
             return
-        headers = list(allow_origin)
+        headers: list[tuple[str, str]] = []
         if outcome.retry_after is not None:
             # The limiter has logged it, at most once a minute per limit and client: an
             # abusive client is not allowed to flood the log.
             headers.append(("retry-after", str(outcome.retry_after)))
-            await respond_json(send, 429, outcome.body, content_type, headers)
+            await respond_json(send, 429, outcome.body, content_type, headers, allow_origin)
             return
         if outcome.unavailable:
             status = 503
@@ -202,7 +203,7 @@ class GraphQLEndpoint:
             first = errors[0]
             request.note.code = str(first.get("extensions", {}).get("code"))
             request.note.message = str(first.get("message"))
-        await respond_json(send, status, outcome.body, content_type, headers)
+        await respond_json(send, status, outcome.body, content_type, headers, allow_origin)
 
     async def _run_large(self, body: bytes, context: RequestContext) -> Outcome:
         """Decode and prepare a large request off the loop, then run its resolvers."""

@@ -153,7 +153,13 @@ class Executor:
     async def run(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
     ) -> Outcome:
-        return await self.complete(self.prepare(request, context, queries_only=queries_only))
+        prepared = self.prepare(request, context, queries_only=queries_only)
+        if isinstance(prepared, Ready):
+            # Nearly every request: its plan's run awaited here, not through `complete` and
+            # `Ready.run` (each await of a coroutine is a frame made and resumed twice).
+            plan = prepared.plan
+            return _outcome(await plan.run(prepared.arguments, prepared.context), plan.field)
+        return await self.complete(prepared)
 
     def prepare(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
@@ -225,17 +231,16 @@ def _forget_tracebacks(errors: list[GraphQLError]) -> None:
 
 
 def _outcome(result: ExecutionResult, field: str | None) -> Outcome:
-    errors = result.errors or []
-    if result.data is None and errors and all(e.path is None for e in errors):
+    errors = result.errors
+    if not errors:
+        return Outcome({"data": result.data}, field=field)  # nearly every request
+    if result.data is None and all(e.path is None for e in errors):
         # Variable coercion failed before anything ran.
         formatted = [format_error(e, VALIDATION_FAILED) for e in errors]
         _forget_tracebacks(errors)
         return Outcome({"errors": formatted}, request_error=True, field=field)
-    body: dict[str, Any] = {}
-    if errors:
-        body["errors"] = [format_error(e, INTERNAL) for e in errors]
-        _forget_tracebacks(errors)
-    body["data"] = result.data
+    body = {"errors": [format_error(e, INTERNAL) for e in errors], "data": result.data}
+    _forget_tracebacks(errors)
     unavailable = any(isinstance(e.original_error, StoreUnavailable) for e in errors)
     waits = [
         e.original_error.retry_after_seconds
