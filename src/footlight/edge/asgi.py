@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -184,7 +184,7 @@ async def respond(
     body: bytes = b"",
     content_type: str | None = None,
     headers: Iterable[tuple[str, str]] = (),
-    encoded: Headers | tuple[tuple[bytes, bytes], ...] = (),
+    encoded: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     """Answer `status` with `body`: the `encoded` headers first (as sent), then `headers`."""
     raw: Headers = [*encoded]
@@ -202,7 +202,7 @@ async def respond_json(
     payload: Any,
     content_type: str = "application/json",
     headers: Iterable[tuple[str, str]] = (),
-    encoded: Headers | tuple[tuple[bytes, bytes], ...] = (),
+    encoded: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     await respond(send, status, _json_encode(payload), content_type, headers, encoded)
 
