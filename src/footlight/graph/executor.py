@@ -153,13 +153,7 @@ class Executor:
     async def run(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
     ) -> Outcome:
-        prepared = self.prepare(request, context, queries_only=queries_only)
-        if isinstance(prepared, Ready):
-            # Nearly every request: its plan's run awaited here, not through `complete` and
-            # `Ready.run` (each await of a coroutine is a frame made and resumed twice).
-            plan = prepared.plan
-            return _outcome(await plan.run(prepared.arguments, prepared.context), plan.field)
-        return await self.complete(prepared)
+        return await self.complete(self.prepare(request, context, queries_only=queries_only))
 
     def prepare(
         self, request: GraphQLRequest, context: Any, *, queries_only: bool = False
@@ -205,8 +199,9 @@ class Executor:
         """Run the resolvers of a prepared request, on the event loop."""
         if isinstance(prepared, Outcome):
             return prepared
-        if isinstance(prepared, Ready):
-            return _outcome(await prepared.run(), prepared.plan.field)
+        if isinstance(prepared, Ready):  # nearly every request: the fast path's plan
+            plan = prepared.plan
+            return _outcome(await plan.run(prepared.arguments, prepared.context), plan.field)
         result = prepared.executor.execute_operation()
         if isawaitable(result):
             result = await result

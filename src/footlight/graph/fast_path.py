@@ -265,6 +265,3 @@ class Ready(msgspec.Struct, frozen=True):
     plan: Plan
     arguments: dict[str, Any]
     context: Any
-
-    async def run(self) -> ExecutionResult:
-        return await self.plan.run(self.arguments, self.context)
