@@ -25,35 +25,25 @@ def is_preflight(request: Request) -> bool:
     )
 
 
-def response_headers(request: Request) -> list[tuple[str, str]]:
-    """Headers for an actual (non-preflight) response."""
+def response_headers(request: Request) -> tuple[tuple[bytes, bytes], ...]:
+    """Headers for an actual (non-preflight) response, encoded as it carries them
+    (`asgi.respond`'s `encoded`).
+
+    Every ingest answer carries them, and a site's pages send one origin: they are encoded
+    once per origin, not for every request. A stranger may send any origin, so only the
+    latest few are kept."""
     origin = request.header("origin")
-    return [] if origin is None else _for_origin(origin)
-
-
-def encoded_response_headers(request: Request) -> tuple[tuple[bytes, bytes], ...]:
-    """`response_headers`, encoded as a response carries them (`asgi.respond`'s `encoded`).
-
-    Every ingest answer carries them, and a site's pages send one origin: encoding them
-    once per origin saves the hot path a few string encodings a request. A stranger may send
-    any origin, so only the latest few are kept."""
-    origin = request.header("origin")
-    return () if origin is None else _encoded(origin)
-
-
-def _for_origin(origin: str) -> list[tuple[str, str]]:
-    return [
-        ("access-control-allow-origin", origin),
-        ("access-control-allow-credentials", "true"),
-        ("access-control-expose-headers", "Retry-After"),
-        ("vary", "Origin"),
-    ]
+    return () if origin is None else _for_origin(origin)
 
 
 @functools.lru_cache(maxsize=64)
-def _encoded(origin: str) -> tuple[tuple[bytes, bytes], ...]:
-    pairs = _for_origin(origin)
-    return tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs)
+def _for_origin(origin: str) -> tuple[tuple[bytes, bytes], ...]:
+    return (
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-allow-credentials", b"true"),
+        (b"access-control-expose-headers", b"Retry-After"),
+        (b"vary", b"Origin"),
+    )
 
 
 def preflight_headers(request: Request) -> list[tuple[str, str]]:

@@ -162,7 +162,7 @@ class GraphQLEndpoint:
         if cors.is_preflight(request):
             await respond(send, 204, headers=cors.preflight_headers(request))
             return
-        allow_origin = cors.encoded_response_headers(request)
+        allow_origin = cors.response_headers(request)
         content_type, request_error_status = negotiate(request.header("accept"))
         client = self._admission.key(request)
         try:

@@ -80,14 +80,14 @@ class _Refuse:
         self._refusal = refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [
-            *cors.response_headers(Request(scope, receive)),
-            ("retry-after", RETRY_AFTER_SECONDS),
-            ("connection", "close"),
-        ]
+        headers = [("retry-after", RETRY_AFTER_SECONDS), ("connection", "close")]
         refusal = self._refusal
         await respond_json(
-            send, refusal.status, error_body(refusal.message, refusal.code), headers=headers
+            send,
+            refusal.status,
+            error_body(refusal.message, refusal.code),
+            headers=headers,
+            encoded=cors.response_headers(Request(scope, receive)),
         )
 
 

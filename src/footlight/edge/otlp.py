@@ -69,7 +69,7 @@ class OtlpEndpoint:
         if cors.is_preflight(request):
             await respond(send, 204, headers=cors.preflight_headers(request))
             return
-        headers = cors.response_headers(request)
+        allow_origin = cors.response_headers(request)
         try:
             media, accepted = await self._accept(request)
         except HTTPError as exc:
@@ -77,20 +77,21 @@ class OtlpEndpoint:
                 send,
                 exc.status,
                 http_error_body(exc),
-                headers=[*headers, *exc.headers],
+                headers=exc.headers,
+                encoded=allow_origin,
             )
             return
         if not accepted.rejected:  # every item kept: the empty Export*ServiceResponse
             if media == JSON:
-                await respond_json(send, 200, {}, headers=headers)
+                await respond_json(send, 200, {}, encoded=allow_origin)
             else:
-                await respond(send, 200, b"", PROTOBUF, headers)
+                await respond(send, 200, b"", PROTOBUF, encoded=allow_origin)
             return
         answer = otlp.partial_success(self._signal, accepted.rejected, accepted.message)
         if media == JSON:
-            await respond_json(send, 200, json_format.MessageToDict(answer), headers=headers)
+            await respond_json(send, 200, json_format.MessageToDict(answer), encoded=allow_origin)
         else:
-            await respond(send, 200, answer.SerializeToString(), PROTOBUF, headers)
+            await respond(send, 200, answer.SerializeToString(), PROTOBUF, encoded=allow_origin)
 
     async def _accept(self, request: Request) -> tuple[str, Accepted]:
         if request.method != "POST":
