@@ -53,19 +53,21 @@ _SESSION = Session(
 )
 
 
+_LIMITS = Limits()
+
+
 def _stored() -> list[StoredPayload]:
-    """The captured pushes as the store hands them to processing."""
-    limit = Limits().max_inflated_bytes
+    """The captured pushes as the store hands them to processing (decoded as ingest does)."""
     stored = []
     for seq, body in enumerate(captured("PushSessionEvents")[:5], start=1):
-        compressed = payload.decode_base64(body["variables"]["data"])
-        summary = payload.validate_payload_json(payload.inflate(compressed, limit)[0])
-        stored.append(StoredPayload(seq, seq, "compressed", 0, summary, compressed))
+        decoded = payload.decode_compressed(body["variables"]["data"], _LIMITS.max_inflated_bytes)
+        stored.append(StoredPayload(seq, seq, "compressed", 0, decoded.summary, decoded.body))
     return stored
 
 
-def _derive(stored: list[StoredPayload], pushes: int, limits: DerivationLimits) -> None:
+def _derive(stored: list[StoredPayload], pushes: int) -> None:
     """One session of `pushes` payloads, derived as its live runs do."""
+    limits = DerivationLimits.from_limits(_LIMITS)
     deriver = SessionDeriver(SessionInput(_SESSION, None, None), "live", limits)
     for i in range(pushes):
         deriver.add_payload(stored[i % len(stored)])
@@ -73,11 +75,10 @@ def _derive(stored: list[StoredPayload], pushes: int, limits: DerivationLimits) 
 
 
 def _us_per_payload(stored: list[StoredPayload], pushes: int, rounds: int) -> float:
-    limits = DerivationLimits.from_limits(Limits())
     best = float("inf")
     for _ in range(rounds):
         started = time.thread_time_ns()
-        _derive(stored, pushes, limits)
+        _derive(stored, pushes)
         best = min(best, (time.thread_time_ns() - started) / pushes / 1000)
     return best
 
@@ -101,7 +102,7 @@ def main() -> None:
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
-        _derive(stored, pushes, DerivationLimits.from_limits(Limits()))
+        _derive(stored, pushes)
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
     if args.json:
